@@ -1,0 +1,1 @@
+"""HTTP API: Metronome-compatible routes. Handlers are thin: parse, call, shape."""

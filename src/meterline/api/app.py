@@ -1,0 +1,92 @@
+"""The ASGI application: routes, middleware, and the background workers it owns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from meterline import __version__
+from meterline.api import errors
+from meterline.api.middleware import GuardMiddleware, TokenCache
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes import billable_metrics, credit_types, customers, events, ingest, usage
+from meterline.api.state import AppState
+from meterline.engine.evaluator import Evaluator
+from meterline.engine.group_commit import GroupCommitWriter
+from meterline.logging import get_logger
+from meterline.settings import Settings
+from meterline.store.db import Database
+from meterline.store.migrate import is_up_to_date, upgrade_to_head
+
+log = get_logger("meterline.server")
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Open the database; SQLite is migrated in place, PostgreSQL must be migrated explicitly."""
+    db = Database(settings.database_url)
+    if db.is_sqlite:
+        upgrade_to_head(db)
+    elif not is_up_to_date(db):
+        db.dispose()
+        raise SystemExit("the PostgreSQL schema is not current: run `meterline migrate` first")
+    return db
+
+
+def create_app(settings: Settings) -> FastAPI:
+    db = prepare_database(settings)
+    evaluator = (
+        Evaluator(
+            db,
+            batch_events=settings.evaluator_batch_events,
+            poll_interval_s=settings.evaluator_poll_interval_s,
+            dedup_window_days=settings.dedup_window_days,
+        )
+        if settings.evaluator_enabled
+        else None
+    )
+    writer = GroupCommitWriter(
+        db,
+        max_events=settings.group_commit_max_events,
+        on_commit=evaluator.notify if evaluator else lambda: None,
+    )
+    state = AppState(settings=settings, db=db, writer=writer, evaluator=evaluator)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        if evaluator is not None:
+            evaluator.start()
+        log.info("server_started", database=db.dialect, evaluator=evaluator is not None, version=__version__)
+        try:
+            yield
+        finally:
+            writer.stop()
+            if evaluator is not None:
+                evaluator.stop()
+            db.dispose()
+            log.info("server_stopped")
+
+    app = FastAPI(
+        title="meterline",
+        version=__version__,
+        description="Metronome-compatible usage-based billing engine",
+        default_response_class=ExactJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.meterline = state
+    errors.install(app)
+    for module in (customers, credit_types, billable_metrics, ingest, usage, events):
+        app.include_router(module.router)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(
+        GuardMiddleware,
+        token_cache=TokenCache(db, settings.token_cache_ttl_s),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app

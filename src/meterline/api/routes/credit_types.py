@@ -1,0 +1,51 @@
+"""Pricing units: /v1/credit-types."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.common import StrictModel, id_response
+from meterline.api.state import AppState, app_state
+from meterline.store import credit_types as store
+
+router = APIRouter()
+
+
+class CreditTypeCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CreditTypeArchive(StrictModel):
+    id: str
+
+
+@router.get("/v1/credit-types/list")
+def list_credit_types(
+    state: AppState = Depends(app_state), limit: int | None = None, next_page: str | None = None
+) -> ExactJSONResponse:
+    size = page_limit(limit, state.settings.max_page_size)
+    with state.db.read() as conn:
+        found = store.list_credit_types(conn, after_id=decode_cursor(next_page), limit=size + 1)
+    page, cursor = page_of(found, size, lambda c: c.id)
+    return ExactJSONResponse(
+        {
+            "data": [{"id": c.id, "name": c.name, "is_currency": c.is_currency} for c in page],
+            "next_page": cursor,
+        }
+    )
+
+
+@router.post("/v1/credit-types/create")
+def create_credit_type(body: CreditTypeCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        return ExactJSONResponse(id_response(store.create_credit_type(conn, body.name)))
+
+
+@router.post("/v1/credit-types/archive")
+def archive_credit_type(body: CreditTypeArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        store.archive_credit_type(conn, body.id)
+    return ExactJSONResponse(id_response(body.id))

@@ -1,0 +1,114 @@
+"""Customers: /v1/customers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
+from meterline.api.state import AppState, app_state
+from meterline.domain.timeutil import format_rfc3339
+from meterline.store import customers as store
+from meterline.store.customers import CustomerRecord
+
+router = APIRouter()
+Alias = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class CustomerCreate(StrictModel):
+    name: str = Field(min_length=1)
+    ingest_aliases: list[Alias] = Field(default_factory=list)
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    external_id: Alias | None = Field(default=None, description="deprecated: use ingest_aliases")
+
+
+class CustomerArchive(StrictModel):
+    id: str
+
+
+class IngestAliases(StrictModel):
+    ingest_aliases: list[Alias]
+
+
+class CustomerName(StrictModel):
+    name: str = Field(min_length=1)
+
+
+def customer_summary(c: CustomerRecord) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "external_id": c.ingest_aliases[0] if c.ingest_aliases else c.id,
+        "ingest_aliases": c.ingest_aliases,
+        "name": c.name,
+        "custom_fields": c.custom_fields,
+    }
+
+
+def customer_detail(c: CustomerRecord) -> dict[str, Any]:
+    return {
+        **customer_summary(c),
+        "created_at": format_rfc3339(c.created_at_us),
+        "updated_at": format_rfc3339(c.updated_at_us),
+        "archived_at": optional_time(c.archived_at_us),
+        "customer_config": {"salesforce_account_id": None},
+    }
+
+
+@router.post("/v1/customers")
+def create_customer(body: CustomerCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    aliases = ([body.external_id] if body.external_id else []) + body.ingest_aliases
+    with state.db.write() as conn:
+        created = store.create_customer(conn, body.name, aliases, body.custom_fields)
+    return ExactJSONResponse({"data": customer_summary(created)})
+
+
+@router.get("/v1/customers")
+def list_customers(
+    state: AppState = Depends(app_state),
+    customer_ids: Annotated[list[str] | None, Query()] = None,
+    ingest_alias: str | None = None,
+    only_archived: bool = False,
+    limit: int | None = None,
+    next_page: str | None = None,
+) -> ExactJSONResponse:
+    size = page_limit(limit, state.settings.max_page_size)
+    with state.db.read() as conn:
+        found = store.list_customers(
+            conn,
+            after_id=decode_cursor(next_page),
+            limit=size + 1,
+            customer_ids=split_query_list(customer_ids),
+            ingest_alias=ingest_alias,
+            only_archived=only_archived,
+        )
+    page, cursor = page_of(found, size, lambda c: c.id)
+    return ExactJSONResponse({"data": [customer_detail(c) for c in page], "next_page": cursor})
+
+
+@router.get("/v1/customers/{customer_id}")
+def get_customer(customer_id: str, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.read() as conn:
+        return ExactJSONResponse({"data": customer_detail(store.get_customer(conn, customer_id))})
+
+
+@router.post("/v1/customers/archive")
+def archive_customer(body: CustomerArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        store.archive_customer(conn, body.id)
+    return ExactJSONResponse(id_response(body.id))
+
+
+@router.post("/v1/customers/{customer_id}/setIngestAliases")
+def set_ingest_aliases(customer_id: str, body: IngestAliases, state: AppState = Depends(app_state)) -> None:
+    with state.db.write() as conn:
+        store.set_ingest_aliases(conn, customer_id, body.ingest_aliases)
+
+
+@router.post("/v1/customers/{customer_id}/setName")
+def set_name(customer_id: str, body: CustomerName, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        return ExactJSONResponse({"data": customer_summary(store.set_name(conn, customer_id, body.name))})

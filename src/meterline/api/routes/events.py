@@ -1,0 +1,61 @@
+"""Event lookup: POST /v1/events/search, to find what became of events by transaction id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.billable_metrics import metric_view
+from meterline.api.routes.common import StrictModel
+from meterline.api.state import AppState, app_state
+from meterline.domain.timeutil import format_rfc3339
+from meterline.engine.evaluator import CURSOR_NAME
+from meterline.store import billable_metrics, cursors, customers, event_log, unmatched
+
+router = APIRouter()
+
+
+class EventSearch(StrictModel):
+    transactionIds: list[str] = Field(min_length=1, max_length=100)
+
+
+@router.post("/v1/events/search")
+def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.read() as conn:
+        found = event_log.find_by_transaction_ids(conn, body.transactionIds)
+        evaluated_up_to = cursors.peek_cursor(conn, CURSOR_NAME)
+        outcomes = unmatched.find(conn, [e.seq for e in found])
+        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in found})
+        metrics = billable_metrics.list_metrics(conn, include_archived=False, after_id=None, limit=None)
+        names = {cid: customers.get_customer(conn, cid).name for cid in set(resolved.values())}
+    results = []
+    for event in found:
+        view: dict[str, Any] = {
+            "id": str(event.seq),
+            "transaction_id": event.transaction_id,
+            "customer_id": event.customer_ref,
+            "event_type": event.event_type,
+            "timestamp": format_rfc3339(event.timestamp_us),
+            "properties": event.properties,
+            "is_duplicate": False,
+            "processed_at": None,
+            "matched_customer": None,
+            "matched_billable_metrics": None,
+        }
+        if event.seq <= evaluated_up_to:
+            outcome = outcomes.get(event.seq)
+            customer_id = outcome.customer_id if outcome else resolved.get(event.customer_ref)
+            counted = outcome is None
+            view["processed_at"] = format_rfc3339(event.received_at_us)
+            if customer_id is not None:
+                view["matched_customer"] = {"id": customer_id, "name": names.get(customer_id)}
+            view["matched_billable_metrics"] = [
+                metric_view(m)
+                for m in metrics
+                if counted and m.rules().matches(event.event_type, event.properties)
+            ]
+        results.append(view)
+    return ExactJSONResponse(results)

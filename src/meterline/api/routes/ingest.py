@@ -1,0 +1,77 @@
+"""Usage ingest: POST /v1/ingest, the hot path. Parsed with msgspec, validated whole, group-committed."""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Request, Response
+
+from meterline.api.state import AppState, app_state
+from meterline.domain.errors import InvalidInput, MeterlineError
+from meterline.domain.events import BatchRejected, IngestLimits, validate_batch
+from meterline.domain.timeutil import now_us
+
+router = APIRouter()
+
+# Untyped decode keeps every problem reportable at once; floats become exact Decimals.
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+class PayloadTooLarge(MeterlineError):
+    status_code = 413
+
+
+@router.post("/v1/ingest")
+async def ingest(request: Request, state: AppState = Depends(app_state)) -> Response:
+    settings = state.settings
+    body = await _read_body(request, settings.max_body_bytes)
+    try:
+        payload: Any = _decode(body)
+    except msgspec.DecodeError as error:
+        raise InvalidInput(f"body: is not valid JSON ({error})") from None
+    limits = IngestLimits(
+        max_events=settings.max_events_per_request,
+        max_backdate_days=settings.max_backdate_days,
+        max_future_hours=settings.max_future_hours,
+        max_transaction_id_chars=settings.max_transaction_id_chars,
+    )
+    try:
+        batch = validate_batch(payload, now_us(), limits)
+    except BatchRejected as rejected:
+        raise InvalidInput("; ".join(rejected.problems)) from None
+    await state.writer.append(batch)
+    return Response(status_code=200)
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding == "gzip":
+        return _gunzip(body, max_bytes)
+    if encoding not in ("identity", ""):
+        raise InvalidInput(f"Content-Encoding: {encoding!r} is not supported; use gzip or none")
+    return body
+
+
+def _gunzip(body: bytes, max_bytes: int) -> bytes:
+    """Decompress with a cap, so a small gzip bomb cannot exhaust memory."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error:
+        raise InvalidInput("body: is not valid gzip data") from None
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes once decompressed")
+    if not inflater.eof:
+        raise InvalidInput("body: gzip data is truncated")
+    return data

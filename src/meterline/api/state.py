@@ -1,0 +1,25 @@
+"""What every request handler may use: settings, database, ingest writer, evaluator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from meterline.engine.evaluator import Evaluator
+from meterline.engine.group_commit import GroupCommitWriter
+from meterline.settings import Settings
+from meterline.store.db import Database
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    db: Database
+    writer: GroupCommitWriter
+    evaluator: Evaluator | None
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.meterline
+    return state

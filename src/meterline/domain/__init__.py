@@ -1,0 +1,1 @@
+"""Pure rules of meterline: no I/O, no imports from other layers."""

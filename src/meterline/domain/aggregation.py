@@ -1,0 +1,71 @@
+"""Usage aggregates and how they compose.
+
+An `Aggregate` holds what COUNT, SUM, MAX and LATEST need; these compose across buckets and
+batches by `merge`, which is associative and commutative, so hour buckets roll up into days,
+periods and arbitrary windows exactly. UNIQUE does not compose from a count, so its distinct
+values are kept as a set beside the aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from meterline.domain.metrics import AggregationType
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Aggregate:
+    count: int = 0
+    total: Decimal = ZERO
+    maximum: Decimal | None = None
+    latest: Decimal | None = None
+    latest_ts_us: int = -1
+    latest_seq: int = -1
+    distinct: set[str] = field(default_factory=set)
+
+    def add(self, value: Decimal | str, ts_us: int, seq: int) -> None:
+        self.count += 1
+        if isinstance(value, str):
+            self.distinct.add(value)
+            return
+        self.total += value
+        if self.maximum is None or value > self.maximum:
+            self.maximum = value
+        if (ts_us, seq) > (self.latest_ts_us, self.latest_seq):
+            self.latest, self.latest_ts_us, self.latest_seq = value, ts_us, seq
+
+    def merge(self, other: Aggregate) -> None:
+        self.count += other.count
+        self.total += other.total
+        if other.maximum is not None and (self.maximum is None or other.maximum > self.maximum):
+            self.maximum = other.maximum
+        if (other.latest_ts_us, other.latest_seq) > (self.latest_ts_us, self.latest_seq):
+            self.latest, self.latest_ts_us, self.latest_seq = (
+                other.latest,
+                other.latest_ts_us,
+                other.latest_seq,
+            )
+        self.distinct |= other.distinct
+
+    def value(self, aggregation: AggregationType) -> Decimal | None:
+        """The metric's value; None where no event gave one (MAX/LATEST of nothing)."""
+        if aggregation is AggregationType.COUNT:
+            return Decimal(self.count)
+        if aggregation is AggregationType.SUM:
+            return self.total
+        if aggregation is AggregationType.MAX:
+            return self.maximum
+        if aggregation is AggregationType.LATEST:
+            return self.latest
+        return Decimal(len(self.distinct))
+
+
+def merged(aggregates: Iterable[Aggregate]) -> Aggregate:
+    result = Aggregate()
+    for aggregate in aggregates:
+        result.merge(aggregate)
+    return result

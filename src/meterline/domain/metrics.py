@@ -1,0 +1,161 @@
+"""Billable metrics: which events a metric counts, the value it takes from each, its group.
+
+Matching follows Metronome: the event_type filter and every property filter must pass (they are
+ANDed); for every aggregation but COUNT the event must carry a usable `aggregation_key` value,
+otherwise the event is not counted by that metric.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+
+class AggregationType(StrEnum):
+    COUNT = "COUNT"
+    SUM = "SUM"
+    MAX = "MAX"
+    UNIQUE = "UNIQUE"
+    LATEST = "LATEST"
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyFilter:
+    name: str
+    exists: bool | None = None
+    in_values: frozenset[str] | None = None
+    not_in_values: frozenset[str] | None = None
+
+    def passes(self, properties: Mapping[str, Any]) -> bool:
+        present = self.name in properties and properties[self.name] is not None
+        if self.exists is True and not present:
+            return False
+        if self.exists is False and present:
+            return False
+        if self.in_values is not None and (
+            not present or scalar_text(properties[self.name]) not in self.in_values
+        ):
+            return False
+        return not (
+            self.not_in_values is not None
+            and present
+            and scalar_text(properties[self.name]) in self.not_in_values
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRules:
+    """The part of a billable metric that decides what is counted and how."""
+
+    id: str
+    aggregation_type: AggregationType
+    aggregation_key: str | None = None
+    event_type_in: frozenset[str] | None = None
+    event_type_not_in: frozenset[str] | None = None
+    property_filters: tuple[PropertyFilter, ...] = ()
+    group_keys: tuple[tuple[str, ...], ...] = ()
+    group_dimensions: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        dims = sorted({key for compound in self.group_keys for key in compound})
+        object.__setattr__(self, "group_dimensions", tuple(dims))
+
+    def matches(self, event_type: str, properties: Mapping[str, Any]) -> bool:
+        if self.event_type_in is not None and event_type not in self.event_type_in:
+            return False
+        if self.event_type_not_in is not None and event_type in self.event_type_not_in:
+            return False
+        return all(f.passes(properties) for f in self.property_filters)
+
+    def value_of(self, properties: Mapping[str, Any]) -> Decimal | str | None:
+        """The event's contribution, or None when the event cannot be counted by this metric."""
+        if self.aggregation_type is AggregationType.COUNT:
+            return Decimal(1)
+        assert self.aggregation_key is not None
+        raw = properties.get(self.aggregation_key)
+        if raw is None:
+            return None
+        if self.aggregation_type is AggregationType.UNIQUE:
+            return scalar_text(raw)
+        return as_decimal(raw)
+
+    def group_of(self, properties: Mapping[str, Any]) -> str:
+        """Canonical text of the event's values for every group dimension of this metric."""
+        return encode_group({dim: _group_value(properties.get(dim)) for dim in self.group_dimensions})
+
+
+def _group_value(raw: Any) -> str | None:
+    return None if raw is None else scalar_text(raw)
+
+
+def encode_group(values: Mapping[str, str | None]) -> str:
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
+
+
+def decode_group(text: str) -> dict[str, str | None]:
+    decoded: dict[str, str | None] = json.loads(text)
+    return decoded
+
+
+def scalar_text(value: Any) -> str:
+    """How a property value reads when compared with filter values or used as a group value."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """Exact decimal of a JSON number or numeric string; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def rules_from_definition(
+    metric_id: str,
+    aggregation_type: str,
+    aggregation_key: str | None,
+    event_type_filter: Mapping[str, Sequence[str] | None] | None,
+    property_filters: Sequence[Mapping[str, Any]],
+    group_keys: Sequence[Sequence[str]],
+) -> MetricRules:
+    etf = event_type_filter or {}
+    in_values = etf.get("in_values")
+    not_in_values = etf.get("not_in_values")
+    return MetricRules(
+        id=metric_id,
+        aggregation_type=AggregationType(aggregation_type),
+        aggregation_key=aggregation_key,
+        event_type_in=frozenset(in_values) if in_values is not None else None,
+        event_type_not_in=frozenset(not_in_values) if not_in_values is not None else None,
+        property_filters=tuple(
+            PropertyFilter(
+                name=f["name"],
+                exists=f.get("exists"),
+                in_values=frozenset(f["in_values"]) if f.get("in_values") is not None else None,
+                not_in_values=frozenset(f["not_in_values"]) if f.get("not_in_values") is not None else None,
+            )
+            for f in property_filters
+        ),
+        group_keys=tuple(tuple(k) for k in group_keys),
+    )

@@ -1,0 +1,64 @@
+"""Time as meterline stores it: integer microseconds since the Unix epoch, always UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+US_PER_SECOND = 1_000_000
+US_PER_HOUR = 3600 * US_PER_SECOND
+US_PER_DAY = 24 * US_PER_HOUR
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Exact conversion (no float) of an aware datetime to epoch microseconds."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def now_us() -> int:
+    return to_us(datetime.now(UTC))
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp with a 4-digit year and an explicit offset (or Z).
+
+    Raises ValueError with a reason a user can act on.
+    """
+    if len(text) < 20 or text[4] != "-" or not text[:4].isdigit():
+        raise ValueError("must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError("must include a UTC offset or Z")
+    return moment.astimezone(UTC)
+
+
+def format_rfc3339(us: int) -> str:
+    """Format as Metronome does: UTC with a Z suffix, milliseconds only when present."""
+    moment = from_us(us)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hour_floor(us: int) -> int:
+    return us - us % US_PER_HOUR
+
+
+def day_floor(us: int) -> int:
+    return us - us % US_PER_DAY
+
+
+def month_bounds(us: int) -> tuple[int, int]:
+    """The calendar month (UTC) holding `us`, as [start, end)."""
+    moment = from_us(us)
+    start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    end = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return to_us(start), to_us(end)

@@ -1,0 +1,74 @@
+"""Folding a batch of events into per-bucket usage deltas: the evaluator's pure core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from meterline.domain.aggregation import Aggregate
+from meterline.domain.metrics import MetricRules
+from meterline.domain.periods import Period, default_period
+from meterline.domain.timeutil import hour_floor
+
+BucketKey = tuple[str, str, int, str]  # (customer_id, metric_id, bucket start, group values)
+
+
+@dataclass(frozen=True, slots=True)
+class CountableEvent:
+    seq: int
+    customer_id: str
+    event_type: str
+    timestamp_us: int
+    properties: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class UsageDeltas:
+    hourly: dict[BucketKey, Aggregate] = field(default_factory=dict)
+    period: dict[BucketKey, Aggregate] = field(default_factory=dict)
+    period_ends: dict[int, int] = field(default_factory=dict)
+    unique_values: set[tuple[str, str, int, str, str]] = field(default_factory=set)
+    unmatched_seqs: list[int] = field(default_factory=list)
+    customers_touched: set[str] = field(default_factory=set)
+
+
+def fold(
+    batch: Iterable[CountableEvent],
+    metrics: Sequence[MetricRules],
+    period_of: Callable[[str, int], Period] = lambda _customer, ts: default_period(ts),
+) -> UsageDeltas:
+    deltas = UsageDeltas()
+    for event in batch:
+        counted = False
+        for metric in metrics:
+            if not metric.matches(event.event_type, event.properties):
+                continue
+            value = metric.value_of(event.properties)
+            if value is None:
+                continue
+            counted = True
+            _add(deltas, event, metric, value, period_of(event.customer_id, event.timestamp_us))
+        if counted:
+            deltas.customers_touched.add(event.customer_id)
+        else:
+            deltas.unmatched_seqs.append(event.seq)
+    return deltas
+
+
+def _add(
+    deltas: UsageDeltas, event: CountableEvent, metric: MetricRules, value: Decimal | str, period: Period
+) -> None:
+    group = metric.group_of(event.properties)
+    hour = hour_floor(event.timestamp_us)
+    hour_key = (event.customer_id, metric.id, hour, group)
+    period_key = (event.customer_id, metric.id, period.start_us, group)
+    deltas.period_ends[period.start_us] = period.end_us
+    for bucket, key in ((deltas.hourly, hour_key), (deltas.period, period_key)):
+        aggregate = bucket.get(key)
+        if aggregate is None:
+            aggregate = bucket[key] = Aggregate()
+        aggregate.add(value, event.timestamp_us, event.seq)
+    if isinstance(value, str):
+        deltas.unique_values.add((*hour_key, value))

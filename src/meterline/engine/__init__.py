@@ -1,0 +1,1 @@
+"""The evaluator, the group-commit writer and (later) the scheduler."""

@@ -1,0 +1,136 @@
+"""The evaluator: tails the event log in order and applies each batch in one transaction.
+
+One batch = read events after the cursor, resolve customers, fold usage into hour and period
+aggregates, record what could not be counted, and advance the cursor, all committed together.
+A crash before the commit leaves nothing; a crash after it leaves the cursor past the batch; so
+every event is counted exactly once. Later stages (snapshots, alerts, outbox) join this same
+transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from meterline.domain.timeutil import US_PER_DAY, now_us
+from meterline.domain.usage_fold import CountableEvent, fold
+from meterline.logging import get_logger
+from meterline.store import billable_metrics, cursors, customers, event_log, unmatched, usage
+from meterline.store.db import Database
+from meterline.store.event_log import LoggedEvent
+
+CURSOR_NAME = "usage"
+log = get_logger("meterline.evaluator")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    events: int
+    position: int
+
+
+class Evaluator:
+    def __init__(
+        self, db: Database, *, batch_events: int, poll_interval_s: float, dedup_window_days: int = 34
+    ):
+        self.db = db
+        self.batch_events = batch_events
+        self.poll_interval_s = poll_interval_s
+        self.dedup_window_days = dedup_window_days
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_purge_us = 0
+
+    # -- in-process signalling -------------------------------------------------------------
+    def notify(self) -> None:
+        """Called right after events are committed, so the evaluator need not wait to poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="meterline-evaluator", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        log.info("evaluator_started", batch_events=self.batch_events)
+        while not self._stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception:
+                log.exception("evaluator_batch_failed")
+                self._stop.wait(1.0)
+                continue
+            if result.events == 0:
+                self._maybe_purge()
+                self._wake.wait(self.poll_interval_s)
+                self._wake.clear()
+        log.info("evaluator_stopped")
+
+    def run_once(self) -> BatchResult:
+        """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
+        started = time.perf_counter()
+        with self.db.write() as conn:
+            position = cursors.read_cursor(conn, CURSOR_NAME)
+            batch = event_log.read_after(conn, position, self.batch_events)
+            if not batch:
+                return BatchResult(0, position)
+            self._apply(conn, batch)
+            cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+        log.debug(
+            "evaluator_batch",
+            events=len(batch),
+            position=batch[-1].seq,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return BatchResult(len(batch), batch[-1].seq)
+
+    def drain(self) -> int:
+        """Apply batches until the log is exhausted; returns events applied (for tools and tests)."""
+        applied = 0
+        while (result := self.run_once()).events:
+            applied += result.events
+        return applied
+
+    def _apply(self, conn: Connection, batch: list[LoggedEvent]) -> None:
+        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
+        countable: list[CountableEvent] = []
+        missing: list[unmatched.Unmatched] = []
+        for event in batch:
+            customer_id = resolved.get(event.customer_ref)
+            if customer_id is None:
+                missing.append(unmatched.Unmatched(event.seq, unmatched.UNKNOWN_CUSTOMER, None))
+                continue
+            countable.append(
+                CountableEvent(event.seq, customer_id, event.event_type, event.timestamp_us, event.properties)
+            )
+        deltas = fold(countable, billable_metrics.active_metric_rules(conn))
+        by_seq = {e.seq: e.customer_id for e in countable}
+        missing.extend(
+            unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
+            for seq in deltas.unmatched_seqs
+        )
+        usage.add_hourly(conn, deltas.hourly)
+        usage.add_period(conn, deltas.period, deltas.period_ends)
+        usage.add_unique_values(conn, deltas.unique_values)
+        unmatched.record(conn, missing)
+
+    def _maybe_purge(self) -> None:
+        """When idle, at most hourly, forget transaction ids older than the dedup window."""
+        now = now_us()
+        if now - self._last_purge_us < US_PER_DAY // 24:
+            return
+        self._last_purge_us = now
+        with self.db.write() as conn:
+            purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
+        if purged:
+            log.info("dedup_keys_purged", count=purged)

@@ -1,0 +1,1 @@
+"""Storage: tables (SQLAlchemy Core), migrations (Alembic) and queries. The caller owns the transaction."""

@@ -1,0 +1,208 @@
+"""Customers and their ingest aliases."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.ids import new_id
+from meterline.domain.timeutil import now_us
+from meterline.store.tables import customer_aliases, customers
+
+NAME_MAX_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    id: str
+    name: str
+    custom_fields: dict[str, str]
+    ingest_aliases: list[str]
+    created_at_us: int
+    updated_at_us: int
+    archived_at_us: int | None
+
+
+def create_customer(
+    conn: Connection, name: str, ingest_aliases: Sequence[str], custom_fields: dict[str, str]
+) -> CustomerRecord:
+    customer_id = new_id()
+    now = now_us()
+    aliases = _distinct(ingest_aliases)
+    _refuse_aliases_in_use(conn, aliases, customer_id)
+    conn.execute(
+        customers.insert().values(
+            id=customer_id,
+            name=name[:NAME_MAX_CHARS],
+            custom_fields=custom_fields,
+            created_at_us=now,
+            updated_at_us=now,
+        )
+    )
+    _insert_aliases(conn, customer_id, aliases)
+    return get_customer(conn, customer_id)
+
+
+def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
+    found = _load(conn, [customer_id])
+    if not found:
+        raise NotFound(f"customer_id: no customer with id {customer_id}")
+    return found[0]
+
+
+def list_customers(
+    conn: Connection,
+    *,
+    after_id: str | None,
+    limit: int,
+    customer_ids: Sequence[str] | None = None,
+    ingest_alias: str | None = None,
+    only_archived: bool = False,
+) -> list[CustomerRecord]:
+    query = select(customers.c.id).order_by(customers.c.id).limit(limit)
+    query = query.where(
+        customers.c.archived_at_us.is_not(None) if only_archived else customers.c.archived_at_us.is_(None)
+    )
+    if after_id is not None:
+        query = query.where(customers.c.id > after_id)
+    if customer_ids is not None:
+        query = query.where(customers.c.id.in_(list(customer_ids)))
+    if ingest_alias is not None:
+        query = query.where(
+            exists().where(
+                and_(
+                    customer_aliases.c.customer_id == customers.c.id, customer_aliases.c.alias == ingest_alias
+                )
+            )
+        )
+    ids = list(conn.execute(query).scalars())
+    return _load(conn, ids)
+
+
+def archive_customer(conn: Connection, customer_id: str) -> None:
+    customer = get_customer(conn, customer_id)
+    if customer.archived_at_us is not None:
+        return
+    now = now_us()
+    conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(archived_at_us=now, updated_at_us=now)
+    )
+    # Release the aliases so another customer may use them; they stay on this customer's record.
+    conn.execute(
+        update(customer_aliases).where(customer_aliases.c.customer_id == customer_id).values(active=False)
+    )
+
+
+def set_ingest_aliases(conn: Connection, customer_id: str, aliases: Sequence[str]) -> None:
+    customer = get_customer(conn, customer_id)
+    wanted = _distinct(aliases)
+    if customer.archived_at_us is None:
+        _refuse_aliases_in_use(conn, wanted, customer_id)
+    conn.execute(delete(customer_aliases).where(customer_aliases.c.customer_id == customer_id))
+    _insert_aliases(conn, customer_id, wanted, active=customer.archived_at_us is None)
+    conn.execute(update(customers).where(customers.c.id == customer_id).values(updated_at_us=now_us()))
+
+
+def set_name(conn: Connection, customer_id: str, name: str) -> CustomerRecord:
+    get_customer(conn, customer_id)
+    conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(name=name[:NAME_MAX_CHARS], updated_at_us=now_us())
+    )
+    return get_customer(conn, customer_id)
+
+
+def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, str]:
+    """Map each reference (a meterline customer id or an active ingest alias) to an active customer."""
+    wanted = list(set(refs))
+    resolved: dict[str, str] = {}
+    for chunk in _chunks(wanted, 500):
+        by_alias = select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
+            customer_aliases.c.alias.in_(chunk), customer_aliases.c.active
+        )
+        resolved.update({alias: cid for alias, cid in conn.execute(by_alias)})
+        by_id = select(customers.c.id).where(customers.c.id.in_(chunk), customers.c.archived_at_us.is_(None))
+        resolved.update({cid: cid for cid in conn.execute(by_id).scalars()})
+    return resolved
+
+
+def active_customer_ids(conn: Connection, customer_ids: Sequence[str] | None = None) -> list[str]:
+    query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
+    if customer_ids is not None:
+        query = query.where(customers.c.id.in_(list(customer_ids)))
+    return list(conn.execute(query).scalars())
+
+
+def _refuse_aliases_in_use(conn: Connection, aliases: Sequence[str], customer_id: str) -> None:
+    if not aliases:
+        return
+    taken = (
+        conn.execute(
+            select(customer_aliases.c.alias).where(
+                customer_aliases.c.alias.in_(aliases),
+                customer_aliases.c.active,
+                customer_aliases.c.customer_id != customer_id,
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if taken is not None:
+        raise Conflict(f"ingest_aliases: alias {taken!r} is already used by another customer")
+
+
+def _insert_aliases(conn: Connection, customer_id: str, aliases: Sequence[str], active: bool = True) -> None:
+    if not aliases:
+        return
+    rows = [
+        {"customer_id": customer_id, "alias": alias, "position": i, "active": active}
+        for i, alias in enumerate(aliases)
+    ]
+    try:
+        with conn.begin_nested():
+            conn.execute(customer_aliases.insert(), rows)
+    except IntegrityError:
+        # Another request took the alias between our check and our insert.
+        raise Conflict("ingest_aliases: an alias is already used by another customer") from None
+
+
+def _load(conn: Connection, ids: Sequence[str]) -> list[CustomerRecord]:
+    if not ids:
+        return []
+    aliases: dict[str, list[str]] = defaultdict(list)
+    alias_rows = conn.execute(
+        select(customer_aliases.c.customer_id, customer_aliases.c.alias)
+        .where(customer_aliases.c.customer_id.in_(ids))
+        .order_by(customer_aliases.c.customer_id, customer_aliases.c.position)
+    )
+    for cid, alias in alias_rows:
+        aliases[cid].append(alias)
+    rows = conn.execute(select(customers).where(customers.c.id.in_(ids))).mappings()
+    by_id = {
+        row["id"]: CustomerRecord(
+            id=row["id"],
+            name=row["name"],
+            custom_fields=dict(row["custom_fields"] or {}),
+            ingest_aliases=aliases.get(row["id"], []),
+            created_at_us=row["created_at_us"],
+            updated_at_us=row["updated_at_us"],
+            archived_at_us=row["archived_at_us"],
+        )
+        for row in rows
+    }
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _distinct(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,139 @@
+"""The event log: append-only, deduplicated on transaction_id, read in order by the evaluator.
+
+Both engines give the same guarantee: events become visible in `seq` order, so a reader that
+remembers the last `seq` it processed never skips one. SQLite has a single writer; on PostgreSQL
+appends take a transaction-scoped advisory lock, so sequence order is commit order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, delete, select, text
+
+from meterline.domain.events import UsageEvent
+from meterline.store.tables import event_dedup, events
+
+# Any constant unique to meterline: the advisory lock that orders appends on PostgreSQL.
+EVENT_LOG_LOCK_KEY = 0x6D65746572
+LOOKUP_CHUNK = 900
+
+_encode_properties = msgspec.json.Encoder(decimal_format="number").encode
+_decode_properties = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal).decode
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    seq: int
+    transaction_id: str
+    customer_ref: str
+    event_type: str
+    timestamp_us: int
+    properties: dict[str, Any]
+    received_at_us: int
+
+
+def transaction_digest(transaction_id: str) -> bytes:
+    """16-byte key of a transaction id: compact and evenly spread for the dedup index."""
+    return hashlib.blake2b(transaction_id.encode(), digest_size=16).digest()
+
+
+def append(conn: Connection, batch: Sequence[UsageEvent], received_at_us: int) -> int:
+    """Append every event whose transaction_id is new; returns how many were new."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
+    fresh: dict[bytes, UsageEvent] = {}
+    for event in batch:
+        fresh.setdefault(transaction_digest(event.transaction_id), event)
+    for seen in _known_digests(conn, list(fresh)):
+        del fresh[seen]
+    if not fresh:
+        return 0
+    rows = [
+        {
+            "transaction_id": event.transaction_id,
+            "customer_ref": event.customer_ref,
+            "event_type": event.event_type,
+            "timestamp_us": event.timestamp_us,
+            "properties": _encode_properties(event.properties).decode(),
+            "received_at_us": received_at_us,
+        }
+        for event in fresh.values()
+    ]
+    inserted = conn.execute(events.insert().returning(events.c.seq, sort_by_parameter_order=True), rows)
+    seqs = list(inserted.scalars())
+    conn.execute(
+        event_dedup.insert(),
+        [
+            {"transaction_digest": key, "event_seq": seq, "received_at_us": received_at_us}
+            for key, seq in zip(fresh, seqs, strict=True)
+        ],
+    )
+    return len(rows)
+
+
+def read_after(conn: Connection, position: int, limit: int) -> list[LoggedEvent]:
+    rows = conn.execute(
+        select(events).where(events.c.seq > position).order_by(events.c.seq).limit(limit)
+    ).mappings()
+    return [_logged(row) for row in rows]
+
+
+def last_seq(conn: Connection) -> int:
+    value = conn.execute(select(events.c.seq).order_by(events.c.seq.desc()).limit(1)).scalar()
+    return int(value or 0)
+
+
+def find_by_transaction_ids(conn: Connection, transaction_ids: Iterable[str]) -> list[LoggedEvent]:
+    by_digest = {transaction_digest(t): t for t in transaction_ids}
+    seqs: list[int] = []
+    for chunk in _chunks(list(by_digest), LOOKUP_CHUNK):
+        seqs.extend(
+            conn.execute(
+                select(event_dedup.c.event_seq).where(event_dedup.c.transaction_digest.in_(chunk))
+            ).scalars()
+        )
+    if not seqs:
+        return []
+    rows = conn.execute(select(events).where(events.c.seq.in_(seqs)).order_by(events.c.seq)).mappings()
+    return [_logged(row) for row in rows]
+
+
+def purge_expired_dedup_keys(conn: Connection, older_than_us: int) -> int:
+    """Forget transaction ids accepted before `older_than_us` (the end of the dedup window)."""
+    result = conn.execute(delete(event_dedup).where(event_dedup.c.received_at_us < older_than_us))
+    return int(result.rowcount or 0)
+
+
+def _known_digests(conn: Connection, digests: list[bytes]) -> list[bytes]:
+    known: list[bytes] = []
+    for chunk in _chunks(digests, LOOKUP_CHUNK):
+        known.extend(
+            bytes(d)
+            for d in conn.execute(
+                select(event_dedup.c.transaction_digest).where(event_dedup.c.transaction_digest.in_(chunk))
+            ).scalars()
+        )
+    return known
+
+
+def _logged(row: Any) -> LoggedEvent:
+    return LoggedEvent(
+        seq=row["seq"],
+        transaction_id=row["transaction_id"],
+        customer_ref=row["customer_ref"],
+        event_type=row["event_type"],
+        timestamp_us=row["timestamp_us"],
+        properties=_decode_properties(row["properties"]),
+        received_at_us=row["received_at_us"],
+    )
+
+
+def _chunks(values: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

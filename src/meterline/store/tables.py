@@ -1,0 +1,178 @@
+"""Every table meterline keeps. Migrations in `migrations/versions` create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from meterline.store.types import ExactDecimal
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so that it is the rowid alias and autoincrements.
+SeqInteger = BigInteger().with_variant(Integer(), "sqlite")
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("revoked_at_us", BigInteger, nullable=True),
+)
+
+credit_types = Table(
+    "credit_types",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("is_currency", Boolean, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(160), nullable=False),
+    Column("custom_fields", JSON, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# An alias names one active customer at a time; archived customers keep their aliases on
+# record but release them for reuse.
+customer_aliases = Table(
+    "customer_aliases",
+    metadata,
+    Column("customer_id", String(36), ForeignKey("customers.id"), primary_key=True),
+    Column("alias", String(256), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index(
+        "ux_customer_aliases_active_alias",
+        "alias",
+        unique=True,
+        sqlite_where=text("active"),
+        postgresql_where=text("active"),
+    ),
+)
+
+billable_metrics = Table(
+    "billable_metrics",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("aggregation_type", String(16), nullable=False),
+    Column("aggregation_key", String(256), nullable=True),
+    Column("event_type_filter", JSON, nullable=True),
+    Column("property_filters", JSON, nullable=False),
+    Column("group_keys", JSON, nullable=False),
+    Column("custom_fields", JSON, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# The event log: append-only, ordered by `seq`. Deduplication lives in `event_dedup`, a compact
+# table of 16-byte digests, so the log itself carries no random-key index.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", SeqInteger, primary_key=True, autoincrement=True),
+    Column("transaction_id", String(128), nullable=False),
+    Column("customer_ref", String(256), nullable=False),
+    Column("event_type", String(256), nullable=False),
+    Column("timestamp_us", BigInteger, nullable=False),
+    Column("properties", Text, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+event_dedup = Table(
+    "event_dedup",
+    metadata,
+    Column("transaction_digest", LargeBinary(16), primary_key=True),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+    # Time-ordered, so cheap to maintain; lets expired keys be purged without a scan.
+    Index("ix_event_dedup_received_at_us", "received_at_us"),
+    sqlite_with_rowid=False,
+)
+
+# Events the evaluator could not count, and why, so they can be found later.
+unmatched_events = Table(
+    "unmatched_events",
+    metadata,
+    Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("reason", String(32), nullable=False),
+    Column("customer_id", String(36), nullable=True),
+)
+
+evaluator_cursors = Table(
+    "evaluator_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+
+def _aggregate_columns() -> list[Column[object]]:
+    return [
+        Column("event_count", BigInteger, nullable=False),
+        Column("total", ExactDecimal, nullable=False),
+        Column("maximum", ExactDecimal, nullable=True),
+        Column("latest", ExactDecimal, nullable=True),
+        Column("latest_ts_us", BigInteger, nullable=False),
+        Column("latest_seq", BigInteger, nullable=False),
+    ]
+
+
+# Usage per (customer, metric, hour, group): what HOUR and DAY windows of /v1/usage read.
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("metric_id", String(36), primary_key=True),
+    Column("hour_us", BigInteger, primary_key=True),
+    Column("group_values", String(1024), primary_key=True),
+    *_aggregate_columns(),
+)
+
+# Usage per (customer, metric, billing period, group): what pricing and alerts read.
+usage_period = Table(
+    "usage_period",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("metric_id", String(36), primary_key=True),
+    Column("period_start_us", BigInteger, primary_key=True),
+    Column("group_values", String(1024), primary_key=True),
+    Column("period_end_us", BigInteger, nullable=False),
+    *_aggregate_columns(),
+)
+
+# Distinct values of UNIQUE metrics, per hour (the period's distinct set is their union).
+usage_unique_values = Table(
+    "usage_unique_values",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("metric_id", String(36), primary_key=True),
+    Column("hour_us", BigInteger, primary_key=True),
+    Column("group_values", String(1024), primary_key=True),
+    Column("value", String(1024), primary_key=True),
+)

@@ -1,0 +1,149 @@
+"""Usage aggregates: per hour bucket and per billing period, for each (customer, metric, group)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, select, tuple_
+
+from meterline.domain.aggregation import Aggregate
+from meterline.store.sql import chunks, insert_ignoring_duplicates, upsert
+from meterline.store.tables import usage_hourly, usage_period, usage_unique_values
+
+# (customer_id, metric_id, bucket start, group values)
+BucketKey = tuple[str, str, int, str]
+KEY_CHUNK = 200
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    customer_id: str
+    metric_id: str
+    bucket_us: int
+    group_values: str
+    aggregate: Aggregate
+
+
+def add_hourly(conn: Connection, deltas: Mapping[BucketKey, Aggregate]) -> None:
+    _merge_into(conn, usage_hourly, "hour_us", deltas, {})
+
+
+def add_period(
+    conn: Connection, deltas: Mapping[BucketKey, Aggregate], period_ends: Mapping[int, int]
+) -> None:
+    _merge_into(conn, usage_period, "period_start_us", deltas, period_ends)
+
+
+def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, str]]) -> None:
+    rows = [
+        {"customer_id": c, "metric_id": m, "hour_us": h, "group_values": g, "value": v}
+        for c, m, h, g, v in values
+    ]
+    for chunk in chunks(rows, 5000):
+        insert_ignoring_duplicates(conn, usage_unique_values, chunk)
+
+
+def hourly_rows(
+    conn: Connection, customer_ids: Sequence[str], metric_ids: Sequence[str], start_us: int, end_us: int
+) -> Iterator[UsageRow]:
+    table = usage_hourly
+    query = select(table).where(
+        table.c.customer_id.in_(list(customer_ids)),
+        table.c.metric_id.in_(list(metric_ids)),
+        table.c.hour_us >= start_us,
+        table.c.hour_us < end_us,
+    )
+    for row in conn.execute(query).mappings():
+        yield UsageRow(
+            row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"], _aggregate(row)
+        )
+
+
+def unique_value_rows(
+    conn: Connection, customer_ids: Sequence[str], metric_ids: Sequence[str], start_us: int, end_us: int
+) -> Iterator[tuple[str, str, int, str, str]]:
+    table = usage_unique_values
+    query = select(
+        table.c.customer_id, table.c.metric_id, table.c.hour_us, table.c.group_values, table.c.value
+    ).where(
+        table.c.customer_id.in_(list(customer_ids)),
+        table.c.metric_id.in_(list(metric_ids)),
+        table.c.hour_us >= start_us,
+        table.c.hour_us < end_us,
+    )
+    for row in conn.execute(query):
+        yield row[0], row[1], row[2], row[3], row[4]
+
+
+def period_rows(conn: Connection, customer_id: str, period_start_us: int) -> list[UsageRow]:
+    rows = conn.execute(
+        select(usage_period).where(
+            usage_period.c.customer_id == customer_id, usage_period.c.period_start_us == period_start_us
+        )
+    ).mappings()
+    return [
+        UsageRow(r["customer_id"], r["metric_id"], r["period_start_us"], r["group_values"], _aggregate(r))
+        for r in rows
+    ]
+
+
+def _merge_into(
+    conn: Connection,
+    table: Table,
+    bucket_column: str,
+    deltas: Mapping[BucketKey, Aggregate],
+    extra_by_bucket: Mapping[int, int],
+) -> None:
+    """Read the stored aggregates for these keys, merge the deltas in, write them back.
+
+    Read-modify-write in Python keeps Decimal arithmetic exact on SQLite, which has no decimal
+    type; it is safe because only the evaluator holding the cursor writes aggregates.
+    """
+    keys = list(deltas)
+    key_columns = (table.c.customer_id, table.c.metric_id, table.c[bucket_column], table.c.group_values)
+    stored: dict[BucketKey, Aggregate] = {}
+    for chunk in chunks(keys, KEY_CHUNK):
+        for row in conn.execute(select(table).where(tuple_(*key_columns).in_(list(chunk)))).mappings():
+            key = (row["customer_id"], row["metric_id"], row[bucket_column], row["group_values"])
+            stored[key] = _aggregate(row)
+    rows: list[dict[str, Any]] = []
+    for key, delta in deltas.items():
+        total = stored.get(key) or Aggregate()
+        total.merge(delta)
+        rows.append(_row(table, bucket_column, key, total, extra_by_bucket))
+    key_names = ["customer_id", "metric_id", bucket_column, "group_values"]
+    for chunk in chunks(rows, 2000):
+        upsert(conn, table, chunk, key_names)
+
+
+def _row(
+    table: Table, bucket_column: str, key: BucketKey, agg: Aggregate, extra_by_bucket: Mapping[int, int]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "customer_id": key[0],
+        "metric_id": key[1],
+        bucket_column: key[2],
+        "group_values": key[3],
+        "event_count": agg.count,
+        "total": agg.total,
+        "maximum": agg.maximum,
+        "latest": agg.latest,
+        "latest_ts_us": agg.latest_ts_us,
+        "latest_seq": agg.latest_seq,
+    }
+    if "period_end_us" in table.c:
+        row["period_end_us"] = extra_by_bucket[key[2]]
+    return row
+
+
+def _aggregate(row: Any) -> Aggregate:
+    return Aggregate(
+        count=row["event_count"],
+        total=row["total"],
+        maximum=row["maximum"],
+        latest=row["latest"],
+        latest_ts_us=row["latest_ts_us"],
+        latest_seq=row["latest_seq"],
+    )
