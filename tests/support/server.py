@@ -1,0 +1,116 @@
+"""Start meterline the way a user does: the `meterline` command, a real process, a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MIGRATE_TIMEOUT_S = 60
+START_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def meterline(*args: str, env: dict[str, str], timeout: float = MIGRATE_TIMEOUT_S) -> str:
+    """Run a `meterline` CLI command; returns stdout, raises with stderr on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "meterline.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"meterline {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"METERLINE_DATABASE_URL": database_url, "METERLINE_LOG_LEVEL": "warning", **extra})
+    return env
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    token: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def create_token(database_url: str, name: str = "tests", **extra_env: str) -> str:
+    out = meterline("tokens", "create", name, env=server_env(database_url, **extra_env))
+    return out.strip().splitlines()[-1]
+
+
+def start_server(
+    database_url: str,
+    workdir: Path,
+    *,
+    token: str | None = None,
+    port: int | None = None,
+    **extra_env: str,
+) -> RunningServer:
+    env = server_env(database_url, **extra_env)
+    if not database_url.startswith("sqlite"):
+        meterline("migrate", env=env)
+    token = token or create_token(database_url, **extra_env)
+    port = port or free_port()
+    log_path = workdir / f"server-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    _wait_healthy(base_url, process, log_path)
+    return RunningServer(base_url, token, database_url, process, log_path, env)
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"meterline serve exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"meterline serve did not become healthy:\n{log_path.read_text()}")

@@ -1,0 +1,21 @@
+"""Waiting for the evaluator: usage is eventually consistent with the ack (well under a second)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(produce: Callable[[], T], accept: Callable[[T], bool], timeout_s: float = 10.0) -> T:
+    """Call `produce` until `accept` holds for its result; return that result or fail with the last one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = produce()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
+        time.sleep(0.05)
