@@ -96,6 +96,15 @@ def _validate_event(
     )
 
 
+def timestamp_problem(ts_us: int, now_us: int, limits: IngestLimits) -> str | None:
+    """Why a timestamp is outside the accepted range, or None when it is inside."""
+    if ts_us > now_us + limits.max_future_hours * US_PER_HOUR:
+        return f"must not be more than {limits.max_future_hours} hours in the future"
+    if ts_us < now_us - limits.max_backdate_days * US_PER_DAY:
+        return f"must not be more than {limits.max_backdate_days} days in the past"
+    return None
+
+
 def _check_timestamp(
     where: str, value: Any, now_us: int, limits: IngestLimits, problems: list[str]
 ) -> int | None:
@@ -106,15 +115,9 @@ def _check_timestamp(
     except (ValueError, OverflowError) as error:
         problems.append(f"{where}.timestamp: {error}")
         return None
-    if ts_us > now_us + limits.max_future_hours * US_PER_HOUR:
-        problems.append(
-            f"{where}.timestamp: must not be more than {limits.max_future_hours} hours in the future"
-        )
-        return None
-    if ts_us < now_us - limits.max_backdate_days * US_PER_DAY:
-        problems.append(
-            f"{where}.timestamp: must not be more than {limits.max_backdate_days} days in the past"
-        )
+    problem = timestamp_problem(ts_us, now_us, limits)
+    if problem is not None:
+        problems.append(f"{where}.timestamp: {problem}")
         return None
     return ts_us
 

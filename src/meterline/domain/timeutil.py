@@ -10,10 +10,12 @@ US_PER_DAY = 24 * US_PER_HOUR
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_ONE_US = timedelta(microseconds=1)
+
+
 def to_us(moment: datetime) -> int:
-    """Exact conversion (no float) of an aware datetime to epoch microseconds."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+    """Exact conversion (integer timedelta division, no float) of an aware datetime to epoch microseconds."""
+    return (moment - _EPOCH) // _ONE_US
 
 
 def from_us(us: int) -> datetime:

@@ -38,6 +38,9 @@ class GroupCommitWriter:
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="meterline-group-commit", daemon=True)
         self._running = False
+        # Observable effect of grouping: requests answered per durable commit.
+        self.commits = 0
+        self.requests_committed = 0
 
     def start(self) -> None:
         self._running = True
@@ -88,6 +91,8 @@ class GroupCommitWriter:
             for pending in group:
                 pending.done.set_exception(Unavailable(f"events could not be stored: {type(error).__name__}"))
             return
+        self.commits += 1
+        self.requests_committed += len(group)
         for pending, count in zip(group, counts, strict=True):
             pending.done.set_result(count)
         self.on_commit()

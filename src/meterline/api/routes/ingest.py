@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import zlib
-from decimal import Decimal
-from typing import Any
 
-import msgspec
 from fastapi import APIRouter, Depends, Request, Response
 
+from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
 from meterline.domain.errors import InvalidInput, MeterlineError
-from meterline.domain.events import BatchRejected, IngestLimits, validate_batch
+from meterline.domain.events import BatchRejected, IngestLimits
 from meterline.domain.timeutil import now_us
 
 router = APIRouter()
-
-# Untyped decode keeps every problem reportable at once; floats become exact Decimals.
-_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 class PayloadTooLarge(MeterlineError):
@@ -28,10 +23,6 @@ class PayloadTooLarge(MeterlineError):
 async def ingest(request: Request, state: AppState = Depends(app_state)) -> Response:
     settings = state.settings
     body = await _read_body(request, settings.max_body_bytes)
-    try:
-        payload: Any = _decode(body)
-    except msgspec.DecodeError as error:
-        raise InvalidInput(f"body: is not valid JSON ({error})") from None
     limits = IngestLimits(
         max_events=settings.max_events_per_request,
         max_backdate_days=settings.max_backdate_days,
@@ -39,7 +30,7 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
         max_transaction_id_chars=settings.max_transaction_id_chars,
     )
     try:
-        batch = validate_batch(payload, now_us(), limits)
+        batch = parse_batch(body, now_us(), limits)
     except BatchRejected as rejected:
         raise InvalidInput("; ".join(rejected.problems)) from None
     await state.writer.append(batch)

@@ -1,0 +1,41 @@
+# meterline: every target installs what it needs into .venv first (Python 3.11+).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck pytest token bench-parse clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the server on http://127.0.0.1:8080 with an embedded SQLite file (./meterline.db).
+serve: $(STAMP)
+	$(BIN)/meterline serve
+
+## Create an API token (printed as the last line).
+token: $(STAMP)
+	$(BIN)/meterline tokens create $${NAME:-local}
+
+## Lint, type-check and run the whole test suite (PostgreSQL tests need METERLINE_TEST_POSTGRES_URL).
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+## Measure the ingest parse paths (msgspec vs pydantic) on this machine.
+bench-parse: $(STAMP)
+	$(BIN)/python bench/parse_paths.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
