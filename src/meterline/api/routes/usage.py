@@ -166,7 +166,8 @@ def _groups_for(
         if key[0] == customer_id and key[1] == index and key[2][0] is not None
     }
     if wanted is not None:
-        return {v: found.get(v, _value(None, aggregation)) for v in sorted(wanted)}
+        # Metronome: null (not zero) says no usage matched a requested group value.
+        return {v: found.get(v) for v in sorted(wanted)}
     return dict(sorted(found.items())[:MAX_GROUP_VALUES])  # type: ignore[arg-type]
 
 
