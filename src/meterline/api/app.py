@@ -11,7 +11,17 @@ from meterline import __version__
 from meterline.api import errors
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes import billable_metrics, credit_types, customers, events, ingest, usage
+from meterline.api.routes import (
+    billable_metrics,
+    credit_types,
+    customers,
+    events,
+    ingest,
+    products,
+    rate_cards,
+    rates,
+    usage,
+)
 from meterline.api.state import AppState
 from meterline.engine.evaluator import Evaluator
 from meterline.engine.group_commit import GroupCommitWriter
@@ -77,7 +87,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.meterline = state
     errors.install(app)
-    for module in (customers, credit_types, billable_metrics, ingest, usage, events):
+    for module in (
+        customers,
+        credit_types,
+        billable_metrics,
+        ingest,
+        usage,
+        events,
+        products,
+        rate_cards,
+        rates,
+    ):
         app.include_router(module.router)
 
     @app.get("/health")

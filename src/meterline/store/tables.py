@@ -176,3 +176,89 @@ usage_unique_values = Table(
     Column("group_values", String(1024), primary_key=True),
     Column("value", String(1024), primary_key=True),
 )
+
+# The contract-pricing catalog: products, rate cards, rates.
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("custom_fields", JSON, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# A product's history: position 0 is the initial version (every field, no starting_at); each
+# update adds a row holding only the fields it changes, in force from its starting_at.
+product_versions = Table(
+    "product_versions",
+    metadata,
+    Column("product_id", String(36), ForeignKey("products.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("starting_at_us", BigInteger, nullable=True),
+    Column("fields", JSON, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+rate_cards = Table(
+    "rate_cards",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("fiat_credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
+    Column("custom_fields", JSON, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# How many fiat units one unit of a custom pricing unit is worth on a rate card. Never changed
+# once set (as in Metronome), so rates priced in the custom unit keep one meaning.
+rate_card_conversions = Table(
+    "rate_card_conversions",
+    metadata,
+    Column("rate_card_id", String(36), ForeignKey("rate_cards.id"), primary_key=True),
+    Column("custom_credit_type_id", String(36), ForeignKey("credit_types.id"), primary_key=True),
+    Column("fiat_per_custom_credit", ExactDecimal, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+# Names a rate card can be found by over a time range. Archived rate cards keep their aliases on
+# record but release them (active false) for other rate cards.
+rate_card_aliases = Table(
+    "rate_card_aliases",
+    metadata,
+    Column("rate_card_id", String(36), ForeignKey("rate_cards.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(256), nullable=False),
+    Column("starting_at_us", BigInteger, nullable=True),
+    Column("ending_before_us", BigInteger, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Index("ix_rate_card_aliases_name", "name"),
+)
+
+# One price for one product (and pricing group values) over [starting_at, ending_before). The
+# ranges of rates with the same (rate card, product, pricing group values) never overlap: adding
+# a rate reshapes the older ones (see domain/rates.py). `seq` orders rates for pagination.
+rates = Table(
+    "rates",
+    metadata,
+    Column("seq", SeqInteger, primary_key=True, autoincrement=True),
+    Column("rate_card_id", String(36), ForeignKey("rate_cards.id"), nullable=False),
+    Column("product_id", String(36), ForeignKey("products.id"), nullable=False),
+    # Canonical JSON (sorted keys) so that equal value maps compare equal in SQL.
+    Column("pricing_group_values", String(1024), nullable=False),
+    Column("entitled", Boolean, nullable=False),
+    Column("rate_type", String(16), nullable=False),
+    Column("credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
+    Column("price", ExactDecimal, nullable=True),
+    # TIERED: [{"price": "<decimal>", "size": "<decimal>" | null}], decimals as text to stay exact.
+    Column("tiers", JSON, nullable=True),
+    Column("starting_at_us", BigInteger, nullable=False),
+    Column("ending_before_us", BigInteger, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Index("ix_rates_card_product", "rate_card_id", "product_id", "pricing_group_values", "starting_at_us"),
+)

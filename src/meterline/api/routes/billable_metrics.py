@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator, model_validator
 
+from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_limit, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
@@ -15,7 +16,7 @@ from meterline.store import billable_metrics as store
 from meterline.store import customers
 from meterline.store.billable_metrics import MetricRecord
 
-router = APIRouter()
+router = APIRouter(route_class=ExactDecimalRoute)
 AggregationName = Literal["COUNT", "SUM", "MAX", "UNIQUE", "LATEST"]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_limit, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state
 from meterline.store import credit_types as store
 
-router = APIRouter()
+router = APIRouter(route_class=ExactDecimalRoute)
 
 
 class CreditTypeCreate(StrictModel):

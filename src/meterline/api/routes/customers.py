@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
+from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_limit, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
@@ -15,7 +16,7 @@ from meterline.domain.timeutil import format_rfc3339
 from meterline.store import customers as store
 from meterline.store.customers import CustomerRecord
 
-router = APIRouter()
+router = APIRouter(route_class=ExactDecimalRoute)
 Alias = Annotated[str, Field(min_length=1, max_length=256)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.billable_metrics import metric_view
 from meterline.api.routes.common import StrictModel
@@ -16,7 +17,7 @@ from meterline.domain.timeutil import format_rfc3339
 from meterline.engine.evaluator import CURSOR_NAME
 from meterline.store import billable_metrics, cursors, customers, event_log, unmatched
 
-router = APIRouter()
+router = APIRouter(route_class=ExactDecimalRoute)
 
 
 class EventSearch(StrictModel):

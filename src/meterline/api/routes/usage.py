@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator
 from sqlalchemy import Connection
 
+from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, encode_cursor, page_limit
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
@@ -24,7 +25,7 @@ from meterline.domain.usage_windows import Window, WindowSize, rollup, windows
 from meterline.store import billable_metrics, customers, usage
 from meterline.store.billable_metrics import MetricRecord
 
-router = APIRouter()
+router = APIRouter(route_class=ExactDecimalRoute)
 ROWS_PER_PAGE = 1000
 MAX_GROUP_VALUES = 200
 

@@ -1,0 +1,261 @@
+"""Rates on rate cards: adding them (newer rates take over overlapping ranges, see domain/rates.py)
+and reading the rates in force at an instant, for getRates and for the billing engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, or_, select, update
+
+from meterline.domain.errors import InvalidInput, NotFound
+from meterline.domain.pricing import PriceSpec, Tier
+from meterline.domain.products import ProductState
+from meterline.domain.rates import (
+    RateInForce,
+    Span,
+    check_pricing_group_values,
+    check_span,
+    price_spec,
+    remaining_after,
+)
+from meterline.domain.timeutil import now_us
+from meterline.store import credit_types, products
+from meterline.store.rate_cards import RateCardRecord, active_rate_card, get_rate_card, lock_rate_card
+from meterline.store.tables import credit_types as credit_types_table
+from meterline.store.tables import rates
+
+PRICING_GROUP_VALUES_MAX_CHARS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NewRate:
+    product_id: str
+    entitled: bool
+    rate_type: str
+    starting_at_us: int
+    ending_before_us: int | None = None
+    price: Decimal | None = None
+    tiers: tuple[Tier, ...] | None = None
+    credit_type_id: str | None = None  # None: the rate card's fiat pricing unit
+    pricing_group_values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RateRecord:
+    seq: int
+    rate_card_id: str
+    product_id: str
+    pricing_group_values: dict[str, str]
+    entitled: bool
+    rate_type: str
+    credit_type_id: str
+    credit_type_name: str
+    price: PriceSpec
+    starting_at_us: int
+    ending_before_us: int | None
+
+    def in_force(self) -> RateInForce:
+        return RateInForce(
+            rate_card_id=self.rate_card_id,
+            product_id=self.product_id,
+            pricing_group_values=self.pricing_group_values,
+            entitled=self.entitled,
+            credit_type_id=self.credit_type_id,
+            price=self.price,
+            starting_at_us=self.starting_at_us,
+            ending_before_us=self.ending_before_us,
+        )
+
+
+def add_rates(
+    conn: Connection, rate_card_id: str, new_rates: Sequence[NewRate], *, list_field: str | None = None
+) -> list[int]:
+    """Add rates in order (later ones win where they overlap earlier ones); all or nothing.
+
+    Returns the new rates' `seq`s. `list_field` is the request field holding the rates, if they
+    came as a list, so that an error names the rate: "rates.3.price: ...".
+    """
+    lock_rate_card(conn, rate_card_id)
+    card = active_rate_card(conn, rate_card_id)
+    added = []
+    for index, rate in enumerate(new_rates):
+        try:
+            added.append(_add(conn, card, rate))
+        except InvalidInput as error:
+            prefix = f"{list_field}.{index}." if list_field else ""
+            raise InvalidInput(prefix + error.message) from None
+    return added
+
+
+def get_rate(conn: Connection, seq: int) -> RateRecord:
+    found = _select(conn, rates.c.seq == seq)
+    if not found:
+        raise NotFound(f"rate: no rate {seq}")
+    return found[0]
+
+
+def rates_at(
+    conn: Connection, rate_card_id: str, at_us: int, *, after_seq: int | None = None
+) -> list[RateRecord]:
+    """Every rate of the rate card in force at `at_us` (starting_at inclusive, ending_before exclusive)."""
+    get_rate_card(conn, rate_card_id)
+    conditions = [
+        rates.c.rate_card_id == rate_card_id,
+        rates.c.starting_at_us <= at_us,
+        or_(rates.c.ending_before_us.is_(None), rates.c.ending_before_us > at_us),
+    ]
+    if after_seq is not None:
+        conditions.append(rates.c.seq > after_seq)
+    return _select(conn, *conditions)
+
+
+def rates_in_force(conn: Connection, rate_card_id: str, at_us: int) -> list[RateInForce]:
+    """The rate card's prices at `at_us`: what the billing engine prices usage with."""
+    return [r.in_force() for r in rates_at(conn, rate_card_id, at_us)]
+
+
+def _add(conn: Connection, card: RateCardRecord, rate: NewRate) -> int:
+    spec = price_spec(rate.rate_type, rate.price, rate.tiers)
+    span = Span(rate.starting_at_us, rate.ending_before_us)
+    check_span(span)
+    product = _rated_product(conn, rate.product_id, rate.starting_at_us)
+    check_pricing_group_values(rate.pricing_group_values, product.pricing_group_key)
+    credit_type_id = _credit_type_for(conn, card, rate.credit_type_id)
+    group_text = _group_text(rate.pricing_group_values)
+    _make_room(conn, card.id, rate.product_id, group_text, span)
+    inserted = conn.execute(
+        rates.insert().values(
+            rate_card_id=card.id,
+            product_id=rate.product_id,
+            pricing_group_values=group_text,
+            entitled=rate.entitled,
+            rate_type=rate.rate_type,
+            credit_type_id=credit_type_id,
+            price=spec.price,
+            tiers=_tiers_json(spec.tiers) if spec.is_tiered else None,
+            starting_at_us=span.start_us,
+            ending_before_us=span.end_us,
+            created_at_us=now_us(),
+        )
+    )
+    key = inserted.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _rated_product(conn: Connection, product_id: str, at_us: int) -> ProductState:
+    try:
+        product = products.get_product(conn, product_id)
+    except NotFound:
+        raise InvalidInput(f"product_id: no product with id {product_id}") from None
+    if product.archived_at_us is not None:
+        raise InvalidInput(f"product_id: product {product_id} is archived and takes no new rates")
+    return product.state_at(at_us)
+
+
+def _credit_type_for(conn: Connection, card: RateCardRecord, credit_type_id: str | None) -> str:
+    """A rate is priced in the card's fiat unit or in a custom unit the card can convert to fiat."""
+    if credit_type_id is None or credit_type_id == card.fiat_credit_type_id:
+        return card.fiat_credit_type_id
+    if card.fiat_per_custom_credit(credit_type_id) is not None:
+        return credit_type_id
+    try:
+        record = credit_types.get_credit_type(conn, credit_type_id)
+    except NotFound:
+        raise InvalidInput(f"credit_type_id: no pricing unit with id {credit_type_id}") from None
+    if record.is_currency:
+        raise InvalidInput(
+            f"credit_type_id: {credit_type_id} is a currency other than the rate card's "
+            f"fiat pricing unit {card.fiat_credit_type_id}"
+        )
+    raise InvalidInput(
+        f"credit_type_id: the rate card has no conversion for pricing unit {credit_type_id}; "
+        "add one with credit_type_conversions"
+    )
+
+
+def _make_room(conn: Connection, rate_card_id: str, product_id: str, group_text: str, newer: Span) -> None:
+    """Reshape the older rates of this product and group that the new rate overlaps."""
+    conditions = [
+        rates.c.rate_card_id == rate_card_id,
+        rates.c.product_id == product_id,
+        rates.c.pricing_group_values == group_text,
+        or_(rates.c.ending_before_us.is_(None), rates.c.ending_before_us > newer.start_us),
+    ]
+    if newer.end_us is not None:
+        conditions.append(rates.c.starting_at_us < newer.end_us)
+    for row in conn.execute(select(rates).where(*conditions)).mappings().all():
+        left = remaining_after(Span(row["starting_at_us"], row["ending_before_us"]), newer)
+        _reshape(conn, dict(row), left)
+
+
+def _reshape(conn: Connection, row: dict[str, Any], left: list[Span]) -> None:
+    if not left:
+        conn.execute(delete(rates).where(rates.c.seq == row["seq"]))
+        return
+    first, rest = left[0], left[1:]
+    conn.execute(
+        update(rates)
+        .where(rates.c.seq == row["seq"])
+        .values(starting_at_us=first.start_us, ending_before_us=first.end_us)
+    )
+    for span in rest:  # the older price resumes after the new rate ends
+        copy = {k: v for k, v in row.items() if k != "seq"}
+        conn.execute(
+            rates.insert().values({**copy, "starting_at_us": span.start_us, "ending_before_us": span.end_us})
+        )
+
+
+def _select(conn: Connection, *conditions: Any) -> list[RateRecord]:
+    query = (
+        select(rates, credit_types_table.c.name.label("credit_type_name"))
+        .join(credit_types_table, credit_types_table.c.id == rates.c.credit_type_id)
+        .where(*conditions)
+        .order_by(rates.c.seq)
+    )
+    return [_record(row) for row in conn.execute(query).mappings()]
+
+
+def _record(row: Any) -> RateRecord:
+    return RateRecord(
+        seq=row["seq"],
+        rate_card_id=row["rate_card_id"],
+        product_id=row["product_id"],
+        pricing_group_values=json.loads(row["pricing_group_values"]),
+        entitled=row["entitled"],
+        rate_type=row["rate_type"],
+        credit_type_id=row["credit_type_id"],
+        credit_type_name=row["credit_type_name"],
+        price=_price(row),
+        starting_at_us=row["starting_at_us"],
+        ending_before_us=row["ending_before_us"],
+    )
+
+
+def _price(row: Any) -> PriceSpec:
+    if row["tiers"]:
+        return PriceSpec(
+            tiers=tuple(
+                Tier(Decimal(t["price"]), None if t["size"] is None else Decimal(t["size"]))
+                for t in row["tiers"]
+            )
+        )
+    return PriceSpec(price=row["price"])
+
+
+def _tiers_json(tiers: Sequence[Tier]) -> list[dict[str, str | None]]:
+    return [{"price": str(t.price), "size": None if t.size is None else str(t.size)} for t in tiers]
+
+
+def _group_text(values: Mapping[str, str]) -> str:
+    text = json.dumps(dict(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(text) > PRICING_GROUP_VALUES_MAX_CHARS:
+        raise InvalidInput(
+            f"pricing_group_values: must be at most {PRICING_GROUP_VALUES_MAX_CHARS} characters as JSON"
+        )
+    return text
