@@ -1,0 +1,108 @@
+"""Billing periods of a contract's usage statement schedule.
+
+Periods are [start, end) in UTC microseconds. The anchor decides where periods begin:
+FIRST_OF_MONTH (the default) starts periods on the first of the month at 00:00 UTC, so the
+first period runs from the contract's start to the next first of the month; CONTRACT_START
+starts them at the contract's start; CUSTOM_DATE at `billing_anchor_date`. Every period is
+the anchor plus a whole number of steps (months, quarters, years or weeks), computed from the
+anchor each time so that a 31st anchor gives the 28th/29th in February and the 31st again in
+March. Periods are clipped to the contract's start and end.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from meterline.domain.periods import Period
+from meterline.domain.timeutil import US_PER_DAY, from_us, to_us
+
+WEEK_US = 7 * US_PER_DAY
+
+
+class Frequency(StrEnum):
+    MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"
+    ANNUAL = "ANNUAL"
+    WEEKLY = "WEEKLY"
+
+
+class AnchorDay(StrEnum):
+    FIRST_OF_MONTH = "FIRST_OF_MONTH"
+    CONTRACT_START = "CONTRACT_START"
+    CUSTOM_DATE = "CUSTOM_DATE"
+
+
+_MONTHS = {Frequency.MONTHLY: 1, Frequency.QUARTERLY: 3, Frequency.ANNUAL: 12}
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    frequency: Frequency
+    anchor_us: int  # any instant at which a period begins
+    contract_start_us: int
+    contract_end_us: int | None
+
+    def period_containing(self, us: int) -> Period | None:
+        """The (clipped) billing period holding `us`, or None outside the contract."""
+        if us < self.contract_start_us or (self.contract_end_us is not None and us >= self.contract_end_us):
+            return None
+        start, end = self._raw_period(us)
+        clipped_end = end if self.contract_end_us is None else min(end, self.contract_end_us)
+        return Period(max(start, self.contract_start_us), clipped_end)
+
+    def periods_between(self, start_us: int, end_us: int) -> list[Period]:
+        """Every period overlapping [start_us, end_us), in order."""
+        result: list[Period] = []
+        cursor = max(start_us, self.contract_start_us)
+        while cursor < end_us:
+            period = self.period_containing(cursor)
+            if period is None:
+                break
+            result.append(period)
+            cursor = period.end_us
+        return result
+
+    def _raw_period(self, us: int) -> tuple[int, int]:
+        if self.frequency is Frequency.WEEKLY:
+            index = (us - self.anchor_us) // WEEK_US
+            start = self.anchor_us + index * WEEK_US
+            return start, start + WEEK_US
+        months = _MONTHS[self.frequency]
+        anchor = from_us(self.anchor_us)
+        moment = from_us(us)
+        index = ((moment.year - anchor.year) * 12 + moment.month - anchor.month) // months
+        start = to_us(_add_months(anchor, index * months))
+        if start > us:
+            index -= 1
+        elif to_us(_add_months(anchor, (index + 1) * months)) <= us:
+            index += 1
+        return to_us(_add_months(anchor, index * months)), to_us(_add_months(anchor, (index + 1) * months))
+
+
+def schedule_for(
+    frequency: Frequency,
+    day: AnchorDay,
+    contract_start_us: int,
+    contract_end_us: int | None,
+    billing_anchor_us: int | None = None,
+) -> Schedule:
+    if day is AnchorDay.CUSTOM_DATE:
+        if billing_anchor_us is None:
+            raise ValueError("billing_anchor_date is required when day is CUSTOM_DATE")
+        anchor = billing_anchor_us
+    elif day is AnchorDay.CONTRACT_START or frequency is Frequency.WEEKLY:
+        anchor = contract_start_us
+    else:
+        start = from_us(contract_start_us)
+        anchor = to_us(datetime(start.year, start.month, 1, tzinfo=UTC))
+    return Schedule(frequency, anchor, contract_start_us, contract_end_us)
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    total = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(total, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
