@@ -80,7 +80,7 @@ def evaluate(
     ),
 ) -> None:
     """Run the evaluator alone (for a server started with --no-evaluator, or to catch up a backlog)."""
-    from meterline.engine.evaluator import Evaluator
+    from meterline.engine.evaluator import evaluator_from_settings
     from meterline.store import event_log
     from meterline.store.db import Database
     from meterline.store.migrate import upgrade_to_head
@@ -89,12 +89,7 @@ def evaluate(
     db = Database(settings.database_url)
     if db.is_sqlite:
         upgrade_to_head(db)
-    worker = Evaluator(
-        db,
-        batch_events=settings.evaluator_batch_events,
-        poll_interval_s=settings.evaluator_poll_interval_s,
-        dedup_window_days=settings.dedup_window_days,
-    )
+    worker = evaluator_from_settings(db, settings)
     if follow:
         worker.run_forever()
         return

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     evaluator_batch_events: int = 20_000
     evaluator_poll_interval_s: float = 0.5
 
+    # Invoices move from DRAFT to FINALIZED this long after their period ends.
+    invoice_grace_period_hours: int = 24
+
     # How long a verified API token stays cached; revocation takes effect within this.
     token_cache_ttl_s: float = 5.0
 

@@ -13,17 +13,20 @@ from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
     billable_metrics,
+    contracts,
     credit_types,
+    customer_commits,
     customers,
     events,
     ingest,
+    invoices,
     products,
     rate_cards,
     rates,
     usage,
 )
 from meterline.api.state import AppState
-from meterline.engine.evaluator import Evaluator
+from meterline.engine.evaluator import evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
 from meterline.settings import Settings
@@ -46,16 +49,7 @@ def prepare_database(settings: Settings) -> Database:
 
 def create_app(settings: Settings) -> FastAPI:
     db = prepare_database(settings)
-    evaluator = (
-        Evaluator(
-            db,
-            batch_events=settings.evaluator_batch_events,
-            poll_interval_s=settings.evaluator_poll_interval_s,
-            dedup_window_days=settings.dedup_window_days,
-        )
-        if settings.evaluator_enabled
-        else None
-    )
+    evaluator = evaluator_from_settings(db, settings) if settings.evaluator_enabled else None
     writer = GroupCommitWriter(
         db,
         max_events=settings.group_commit_max_events,
@@ -92,11 +86,14 @@ def create_app(settings: Settings) -> FastAPI:
         credit_types,
         billable_metrics,
         ingest,
+        invoices,
         usage,
         events,
         products,
         rate_cards,
         rates,
+        contracts,
+        customer_commits,
     ):
         app.include_router(module.router)
 

@@ -42,3 +42,5 @@ HourInstant = Annotated[int, BeforeValidator(_hour_instant)]
 # At most 40 digits, 20 of them after the point: far beyond any price, and storable everywhere.
 NonNegativeAmount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=40, decimal_places=20)]
 PositiveAmount = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=40, decimal_places=20)]
+# Any sign, same bounds: priorities and factors whose sign rules live in the domain.
+FiniteAmount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=40, decimal_places=20)]

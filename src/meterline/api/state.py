@@ -23,3 +23,9 @@ class AppState:
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.meterline
     return state
+
+
+def wake_evaluator(state: AppState) -> None:
+    """After a committed change to contracts or commits: recompute billing now, not at the next poll."""
+    if state.evaluator is not None:
+        state.evaluator.notify()

@@ -3,8 +3,10 @@
 One batch = read events after the cursor, resolve customers, fold usage into hour and period
 aggregates, record what could not be counted, and advance the cursor, all committed together.
 A crash before the commit leaves nothing; a crash after it leaves the cursor past the batch; so
-every event is counted exactly once. Later stages (snapshots, alerts, outbox) join this same
-transaction.
+every event is counted exactly once. In the same transaction the billing snapshot (draft
+invoices, drawdown, balances) of every customer the batch touched, or whose contracts changed,
+is recomputed, and invoices past their grace period are finalized. Later stages (alerts, the
+outbox) join this same transaction.
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from meterline.domain.timeutil import US_PER_DAY, now_us
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
+from meterline.engine import billing
+from meterline.engine.billing import BillingWindow
 from meterline.logging import get_logger
-from meterline.store import billable_metrics, cursors, customers, event_log, unmatched, usage
+from meterline.settings import Settings
+from meterline.store import (
+    billable_metrics,
+    billing_requests,
+    cursors,
+    customers,
+    event_log,
+    invoices,
+    unmatched,
+    usage,
+)
 from meterline.store.db import Database
 from meterline.store.event_log import LoggedEvent
 
@@ -34,9 +48,19 @@ class BatchResult:
 
 class Evaluator:
     def __init__(
-        self, db: Database, *, batch_events: int, poll_interval_s: float, dedup_window_days: int = 34
+        self,
+        db: Database,
+        *,
+        batch_events: int,
+        poll_interval_s: float,
+        dedup_window_days: int = 34,
+        grace_period_hours: int = 24,
+        max_backdate_days: int = 34,
     ):
         self.db = db
+        self.grace_us = grace_period_hours * US_PER_HOUR
+        # Periods that events may still reach: the backdating limit plus the grace period.
+        self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
         self.dedup_window_days = dedup_window_days
@@ -80,12 +104,18 @@ class Evaluator:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started = time.perf_counter()
         with self.db.write() as conn:
+            now = now_us()
             position = cursors.read_cursor(conn, CURSOR_NAME)
             batch = event_log.read_after(conn, position, self.batch_events)
-            if not batch:
+            requested = billing_requests.take_requests(conn)
+            if not batch and not requested:
                 return BatchResult(0, position)
-            self._apply(conn, batch)
-            cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+            touched = self._apply(conn, batch, now) if batch else set()
+            self._bill(conn, touched | set(requested), now)
+            if batch:
+                cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+        if not batch:
+            return BatchResult(0, position)
         log.debug(
             "evaluator_batch",
             events=len(batch),
@@ -101,14 +131,19 @@ class Evaluator:
             applied += result.events
         return applied
 
-    def _apply(self, conn: Connection, batch: list[LoggedEvent]) -> None:
+    def _apply(self, conn: Connection, batch: list[LoggedEvent], now: int) -> set[str]:
+        """Fold the batch into usage aggregates; returns the customers whose usage moved."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
+        closed = self._closed_periods(conn, batch, resolved, now)
         countable: list[CountableEvent] = []
         missing: list[unmatched.Unmatched] = []
         for event in batch:
             customer_id = resolved.get(event.customer_ref)
             if customer_id is None:
                 missing.append(unmatched.Unmatched(event.seq, unmatched.UNKNOWN_CUSTOMER, None))
+                continue
+            if any(start <= event.timestamp_us < end for start, end in closed.get(customer_id, ())):
+                missing.append(unmatched.Unmatched(event.seq, unmatched.PERIOD_CLOSED, customer_id))
                 continue
             countable.append(
                 CountableEvent(event.seq, customer_id, event.event_type, event.timestamp_us, event.properties)
@@ -123,6 +158,28 @@ class Evaluator:
         usage.add_period(conn, deltas.period, deltas.period_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
+        return deltas.customers_touched
+
+    def _closed_periods(
+        self, conn: Connection, batch: list[LoggedEvent], resolved: dict[str, str], now: int
+    ) -> dict[str, list[tuple[int, int]]]:
+        """Finalized periods of customers with events old enough to fall in one (rare: backdated)."""
+        late = {
+            resolved[e.customer_ref]
+            for e in batch
+            if e.timestamp_us < now - self.grace_us and e.customer_ref in resolved
+        }
+        if not late:
+            return {}
+        return invoices.closed_ranges(conn, sorted(late), now - self.open_horizon_us - self.grace_us)
+
+    def _bill(self, conn: Connection, customer_ids: set[str], now: int) -> None:
+        """Recompute the billing snapshot of each customer, then finalize what is due."""
+        window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
+        due = invoices.due_for_finalization(conn, now - self.grace_us)
+        for customer_id in sorted(customer_ids | {c for c, _i in due}):
+            billing.recompute_customer(conn, customer_id, window)
+        invoices.finalize(conn, [i for _c, i in due], now)
 
     def _maybe_purge(self) -> None:
         """When idle, at most hourly, forget transaction ids older than the dedup window."""
@@ -134,3 +191,14 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
+
+
+def evaluator_from_settings(db: Database, settings: Settings) -> Evaluator:
+    return Evaluator(
+        db,
+        batch_events=settings.evaluator_batch_events,
+        poll_interval_s=settings.evaluator_poll_interval_s,
+        dedup_window_days=settings.dedup_window_days,
+        grace_period_hours=settings.invoice_grace_period_hours,
+        max_backdate_days=settings.max_backdate_days,
+    )

@@ -62,3 +62,8 @@ def archive_credit_type(conn: Connection, credit_type_id: str) -> None:
         .where(credit_types.c.id == credit_type_id, credit_types.c.archived_at_us.is_(None))
         .values(archived_at_us=now_us())
     )
+
+
+def names_by_id(conn: Connection) -> dict[str, str]:
+    """Every pricing unit's name, archived ones included (old invoices still name them)."""
+    return {row.id: row.name for row in conn.execute(select(credit_types.c.id, credit_types.c.name))}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
 from meterline.store.tables import customer_aliases, customers
@@ -53,6 +53,14 @@ def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
     if not found:
         raise NotFound(f"customer_id: no customer with id {customer_id}")
     return found[0]
+
+
+def active_customer(conn: Connection, customer_id: str) -> CustomerRecord:
+    """The customer, refusing archived ones (they take no new contracts, commits or credits)."""
+    customer = get_customer(conn, customer_id)
+    if customer.archived_at_us is not None:
+        raise InvalidInput(f"customer_id: customer {customer_id} is archived")
+    return customer
 
 
 def list_customers(

@@ -137,6 +137,21 @@ def active_rate_card(conn: Connection, rate_card_id: str) -> RateCardRecord:
     return card
 
 
+def rate_card_id_by_alias(conn: Connection, name: str, at_us: int) -> str | None:
+    """The active rate card holding alias `name` at `at_us` (at most one: see _set_aliases)."""
+    rows = conn.execute(
+        select(
+            rate_card_aliases.c.rate_card_id,
+            rate_card_aliases.c.starting_at_us,
+            rate_card_aliases.c.ending_before_us,
+        ).where(rate_card_aliases.c.name == name, rate_card_aliases.c.active)
+    )
+    for rate_card_id, start, end in rows:
+        if (start is None or start <= at_us) and (end is None or at_us < end):
+            return str(rate_card_id)
+    return None
+
+
 def lock_rate_card(conn: Connection, rate_card_id: str) -> None:
     """Serialize writers of one rate card on PostgreSQL (SQLite writers are serialized already)."""
     conn.execute(select(rate_cards.c.id).where(rate_cards.c.id == rate_card_id).with_for_update())

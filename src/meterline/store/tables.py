@@ -262,3 +262,95 @@ rates = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Index("ix_rates_card_product", "rate_card_id", "product_id", "pricing_group_values", "starting_at_us"),
 )
+
+
+# Contracts, and the commits and credits that customers draw down.
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("customer_id", String(36), ForeignKey("customers.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=True),
+    Column("rate_card_id", String(36), ForeignKey("rate_cards.id"), nullable=False),
+    Column("starting_at_us", BigInteger, nullable=False),
+    Column("ending_before_us", BigInteger, nullable=True),
+    Column("schedule_frequency", String(16), nullable=False),
+    Column("schedule_day", String(16), nullable=False),
+    Column("billing_anchor_us", BigInteger, nullable=True),
+    Column("multiplier_override_prioritization", String(24), nullable=False),
+    # Overrides as given (validated), with their ids: they only ever change with the contract.
+    Column("overrides", Text, nullable=False),
+    Column("custom_fields", JSON, nullable=False),
+    Column("uniqueness_key", String(128), nullable=True, unique=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
+commits = Table(
+    "commits",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("customer_id", String(36), ForeignKey("customers.id"), nullable=False, index=True),
+    Column("contract_id", String(36), ForeignKey("contracts.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("product_id", String(36), ForeignKey("products.id"), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("priority", ExactDecimal, nullable=True),
+    Column("rate_type", String(16), nullable=False),
+    Column("applicable_product_ids", JSON, nullable=False),
+    Column("applicable_product_tags", JSON, nullable=False),
+    Column("specifiers", JSON, nullable=False),
+    Column("credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
+    # [{id, amount, starting_at_us, ending_before_us}], amounts as decimal strings.
+    Column("access_segments", JSON, nullable=False),
+    Column("invoice_schedule", JSON, nullable=True),
+    Column("custom_fields", JSON, nullable=False),
+    Column("uniqueness_key", String(128), nullable=True, unique=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+)
+
+# Live draft and finalized usage invoices: the billing snapshot the evaluator keeps.
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("contract_id", String(36), nullable=False),
+    Column("credit_type_id", String(36), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=False),
+    Column("subtotal", ExactDecimal, nullable=False),
+    Column("total", ExactDecimal, nullable=False),
+    # Spend before drawdown per credit type and the line items, as exact JSON text.
+    Column("spend_by_credit_type", Text, nullable=False),
+    Column("line_items", Text, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("finalized_at_us", BigInteger, nullable=True),
+    Index("ix_invoices_customer_start", "customer_id", "start_us"),
+    Index("ix_invoices_status_end", "status", "end_us"),
+)
+
+# What each invoice drew from each commit segment (the AUTOMATED_INVOICE_DEDUCTION ledger entries).
+commit_deductions = Table(
+    "commit_deductions",
+    metadata,
+    Column("invoice_id", String(36), primary_key=True),
+    Column("segment_id", String(36), primary_key=True),
+    Column("commit_id", String(36), nullable=False, index=True),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+)
+
+# Customers whose billing must be recomputed although no event arrived (a new contract, commit...).
+billing_requests = Table(
+    "billing_requests",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("requested_at_us", BigInteger, nullable=False),
+)

@@ -12,6 +12,7 @@ from meterline.store.tables import unmatched_events
 
 UNKNOWN_CUSTOMER = "unknown_customer"
 NO_MATCHING_METRIC = "no_matching_metric"
+PERIOD_CLOSED = "period_closed"  # its billing period was finalized before the event was evaluated
 
 
 @dataclass(frozen=True, slots=True)

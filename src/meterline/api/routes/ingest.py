@@ -5,12 +5,14 @@ from __future__ import annotations
 import zlib
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
 from meterline.domain.errors import InvalidInput, MeterlineError
-from meterline.domain.events import BatchRejected, IngestLimits
-from meterline.domain.timeutil import now_us
+from meterline.domain.events import BatchRejected, IngestLimits, UsageEvent
+from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from meterline.store import customers, invoices
 
 router = APIRouter()
 
@@ -30,11 +32,37 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
         max_transaction_id_chars=settings.max_transaction_id_chars,
     )
     try:
-        batch = parse_batch(body, now_us(), limits)
+        received_us = now_us()
+        batch = parse_batch(body, received_us, limits)
     except BatchRejected as rejected:
         raise InvalidInput("; ".join(rejected.problems)) from None
+    grace_us = settings.invoice_grace_period_hours * US_PER_HOUR
+    if any(event.timestamp_us < received_us - grace_us for event in batch):
+        await run_in_threadpool(_refuse_closed_periods, state, batch, received_us - grace_us)
     await state.writer.append(batch)
     return Response(status_code=200)
+
+
+def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], late_before_us: int) -> None:
+    """Events older than the grace period may fall in a finalized billing period: refuse those.
+
+    Only backdated events pay for this look-up; a recent event cannot reach a finalized period.
+    """
+    late = [(i, e) for i, e in enumerate(batch) if e.timestamp_us < late_before_us]
+    with state.db.read() as conn:
+        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for _i, e in late})
+        closed = invoices.closed_ranges(
+            conn, sorted(set(resolved.values())), min(e.timestamp_us for _i, e in late)
+        )
+    problems = [
+        f"events[{i}].timestamp: falls in the billing period {format_rfc3339(start)} to "
+        f"{format_rfc3339(end)}, whose invoice is finalized"
+        for i, e in late
+        for start, end in closed.get(resolved.get(e.customer_ref, ""), ())
+        if start <= e.timestamp_us < end
+    ]
+    if problems:
+        raise InvalidInput("; ".join(problems))
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:

@@ -1,0 +1,220 @@
+"""Request models of commits and credits, shared by contract creation and the customer-level
+endpoints: their shapes, types and bounds. The rules that relate fields live in
+domain/commit_rules.py and are checked by store/commits.py, with the same field paths.
+
+Fields Metronome has and meterline does not support yet are declared `NotSupported`, so giving
+one is a 400 that names it (rather than "unknown field", which would suggest a typo).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from meterline.api.catalog_fields import FiniteAmount, HourInstant, Instant, PositiveAmount
+from meterline.api.routes.common import StrictModel
+from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, invoice_item
+from meterline.domain.contracts import CREDIT
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.store.commits import NewCommit
+
+MAX_ITEMS = 1000
+
+
+def _refuse(value: Any) -> Any:
+    if value is None:
+        return None  # an explicit null says nothing
+    raise ValueError("meterline does not support this field yet")
+
+
+def _refuse_non_empty(value: Any) -> Any:
+    if value in (None, [], {}):
+        return None  # empty means the default (e.g. every contract), which is what meterline does
+    raise ValueError("meterline does not support this field yet")
+
+
+NotSupported = Annotated[Any, BeforeValidator(_refuse)]
+NotSupportedUnlessEmpty = Annotated[Any, BeforeValidator(_refuse_non_empty)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+UniquenessKey = Annotated[str, Field(min_length=1, max_length=128)]
+CommitType = Literal["PREPAID", "POSTPAID"]
+
+
+def upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class AccessItemIn(StrictModel):
+    amount: PositiveAmount
+    starting_at: HourInstant
+    ending_before: HourInstant
+
+    def item(self) -> AccessItem:
+        return AccessItem(self.amount, self.starting_at, self.ending_before)
+
+
+class AccessScheduleIn(StrictModel):
+    schedule_items: list[AccessItemIn] = Field(max_length=MAX_ITEMS)
+    credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
+    access_type: Literal["SPEND", "QUANTITY"] | None = None
+
+    @field_validator("access_type")
+    @classmethod
+    def _spend_only(cls, value: str | None) -> str | None:
+        if value == "QUANTITY":
+            raise ValueError("meterline does not support QUANTITY access yet; use SPEND")
+        return value
+
+    def items(self) -> tuple[AccessItem, ...]:
+        return tuple(i.item() for i in self.schedule_items)
+
+
+class InvoiceItemIn(StrictModel):
+    timestamp: Instant
+    amount: PositiveAmount | None = None
+    unit_price: PositiveAmount | None = None
+    quantity: PositiveAmount | None = None
+
+
+class InvoiceScheduleIn(StrictModel):
+    credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
+    do_not_invoice: bool = False
+    schedule_items: list[InvoiceItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    recurring_schedule: NotSupported = None
+
+    def schedule(self, path: str) -> InvoiceSchedule:
+        where = field_path(path, "invoice_schedule", "schedule_items")
+        items = tuple(
+            invoice_item(i.timestamp, i.amount, i.unit_price, i.quantity, field_path(where, index))
+            for index, i in enumerate(self.schedule_items)
+        )
+        return InvoiceSchedule(self.credit_type_id, items, self.do_not_invoice)
+
+
+class SpecifierIn(StrictModel):
+    product_id: NonEmpty | None = None
+    product_tags: list[NonEmpty] | None = None
+    pricing_group_values: dict[str, NonEmpty] | None = None
+    presentation_group_values: dict[str, NonEmpty] | None = None
+
+    def specifier(self) -> Specifier:
+        tags = None if self.product_tags is None else tuple(self.product_tags)
+        return Specifier(self.product_id, tags, self.pricing_group_values, self.presentation_group_values)
+
+
+class CommitFields(StrictModel):
+    """What every commit and credit has, wherever it is created."""
+
+    product_id: str
+    access_schedule: AccessScheduleIn
+    name: Name | None = None
+    description: str | None = None
+    priority: FiniteAmount | None = None
+    applicable_product_ids: list[NonEmpty] | None = Field(default=None, max_length=MAX_ITEMS)
+    applicable_product_tags: list[NonEmpty] | None = Field(default=None, max_length=MAX_ITEMS)
+    specifiers: list[SpecifierIn] | None = Field(default=None, max_length=MAX_ITEMS)
+    rate_type: Literal["COMMIT_RATE", "LIST_RATE"] = "LIST_RATE"
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    uniqueness_key: UniquenessKey | None = None
+    netsuite_sales_order_id: NotSupported = None
+
+    @field_validator("rate_type", mode="before")
+    @classmethod
+    def _list_rate_only(cls, value: Any) -> Any:
+        value = upper(value)
+        if value == "COMMIT_RATE":
+            raise ValueError(
+                "meterline does not support COMMIT_RATE yet (rates have no commit_rate); use LIST_RATE"
+            )
+        return value
+
+    def new_commit(
+        self,
+        kind: str,
+        path: str = "",
+        invoice_schedule: InvoiceScheduleIn | None = None,
+        *,
+        invoice_contract_id: str | None = None,
+        amount: Decimal | None = None,
+    ) -> NewCommit:
+        return NewCommit(
+            kind=kind,
+            product_id=self.product_id,
+            access=self.access_schedule.items(),
+            credit_type_id=self.access_schedule.credit_type_id,
+            invoice=invoice_schedule.schedule(path) if invoice_schedule is not None else None,
+            name=self.name,
+            description=self.description,
+            priority=self.priority,
+            applicable_product_ids=_tuple(self.applicable_product_ids),
+            applicable_product_tags=_tuple(self.applicable_product_tags),
+            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            custom_fields=self.custom_fields,
+            uniqueness_key=self.uniqueness_key,
+            invoice_contract_id=invoice_contract_id,
+            amount=amount,
+        )
+
+
+class ContractCommitIn(CommitFields):
+    type: CommitType
+    invoice_schedule: InvoiceScheduleIn | None = None
+    amount: PositiveAmount | None = None  # deprecated; see domain/commit_rules.check_amount_shorthand
+    hierarchy_configuration: NotSupported = None
+    rollover_fraction: NotSupported = None
+    spend_tracker_attributes: NotSupported = None
+    temporary_id: NotSupported = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _upper_type(cls, value: Any) -> Any:
+        return upper(value)
+
+    def new(self, path: str) -> NewCommit:
+        return self.new_commit(self.type, path, self.invoice_schedule, amount=self.amount)
+
+
+class ContractCreditIn(CommitFields):
+    hierarchy_configuration: NotSupported = None
+    rollover_fraction: NotSupported = None
+
+    def new(self, path: str) -> NewCommit:
+        return self.new_commit(CREDIT, path)
+
+
+class CustomerLevelFields(CommitFields):
+    """Customer-level commits and credits: a customer, and a priority (Metronome requires one)."""
+
+    customer_id: str
+    priority: FiniteAmount
+    # A commit for some of the customer's contracts only; empty (every contract) is accepted.
+    applicable_contract_ids: NotSupportedUnlessEmpty = None
+    salesforce_opportunity_id: NotSupported = None
+
+
+class CustomerCommitCreate(CustomerLevelFields):
+    type: CommitType
+    invoice_schedule: InvoiceScheduleIn | None = None
+    invoice_contract_id: str | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _upper_type(cls, value: Any) -> Any:
+        return upper(value)
+
+    def new(self) -> NewCommit:
+        return self.new_commit(
+            self.type, "", self.invoice_schedule, invoice_contract_id=self.invoice_contract_id
+        )
+
+
+class CustomerCreditCreate(CustomerLevelFields):
+    def new(self) -> NewCommit:
+        return self.new_commit(CREDIT)
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)

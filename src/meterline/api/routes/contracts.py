@@ -1,0 +1,327 @@
+"""Contracts: /v1/contracts/{create,get,list,archive}.
+
+A contract is shown as Metronome's v1 `Contract`: with no amendments (meterline has none yet),
+`initial` and `current` are the same terms. `list` pages with a body `cursor` (1-20 per page, as
+Metronome), by starting_at then id. Every change asks the evaluator to recompute the customer's
+billing in the same transaction, and wakes it once committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+from sqlalchemy import Connection
+
+from meterline.api.catalog_fields import API_ACTOR, HourInstant, Instant
+from meterline.api.commit_views import CommitExtras, commit_extras, commit_view
+from meterline.api.contract_fields import (
+    MAX_ITEMS,
+    ContractCommitIn,
+    ContractCreditIn,
+    Name,
+    NonEmpty,
+    NotSupported,
+    UniquenessKey,
+)
+from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.override_fields import OverrideIn
+from meterline.api.pagination import decode_cursor, encode_cursor
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.domain.billing_periods import AnchorDay, Frequency
+from meterline.domain.contracts import CREDIT
+from meterline.domain.errors import InvalidInput
+from meterline.domain.override_rules import OverrideSpec, OverrideTarget
+from meterline.domain.timeutil import format_rfc3339
+from meterline.store import commits, customers
+from meterline.store import contracts as store
+from meterline.store.billing_requests import request_recompute
+from meterline.store.commits import CommitRecord
+from meterline.store.contracts import ContractRecord, NewContract, StatementSchedule
+
+router = APIRouter(route_class=ExactDecimalRoute)
+MAX_PAGE = 20  # Metronome's range for contracts/list
+
+
+class StatementScheduleIn(StrictModel):
+    frequency: Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"]
+    day: Literal["FIRST_OF_MONTH", "CONTRACT_START", "CUSTOM_DATE"] = "FIRST_OF_MONTH"
+    billing_anchor_date: HourInstant | None = None
+    invoice_generation_starting_at: NotSupported = None
+
+    def schedule(self) -> StatementSchedule:
+        return StatementSchedule(Frequency(self.frequency), AnchorDay(self.day), self.billing_anchor_date)
+
+
+class ContractCreate(StrictModel):
+    customer_id: str
+    starting_at: HourInstant
+    ending_before: HourInstant | None = None
+    rate_card_id: NonEmpty | None = None
+    rate_card_alias: NonEmpty | None = None
+    name: Name | None = None
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    usage_statement_schedule: StatementScheduleIn | None = None
+    multiplier_override_prioritization: Literal["LOWEST_MULTIPLIER", "EXPLICIT"] = "LOWEST_MULTIPLIER"
+    uniqueness_key: UniquenessKey | None = None
+    commits: list[ContractCommitIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    credits: list[ContractCreditIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    overrides: list[OverrideIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    billing_provider_configuration: NotSupported = None
+    discounts: NotSupported = None
+    hierarchy_configuration: NotSupported = None
+    net_payment_terms_days: NotSupported = None
+    netsuite_sales_order_id: NotSupported = None
+    package_alias: NotSupported = None
+    package_id: NotSupported = None
+    prepaid_balance_threshold_configuration: NotSupported = None
+    professional_services: NotSupported = None
+    recurring_commits: NotSupported = None
+    recurring_credits: NotSupported = None
+    reseller_royalties: NotSupported = None
+    revenue_system_configuration: NotSupported = None
+    salesforce_opportunity_id: NotSupported = None
+    scheduled_charges: NotSupported = None
+    scheduled_charges_on_usage_invoices: NotSupported = None
+    spend_threshold_configuration: NotSupported = None
+    spend_trackers: NotSupported = None
+    subscriptions: NotSupported = None
+    total_contract_value: NotSupported = None
+    transition: NotSupported = None
+    usage_filter: NotSupported = None
+
+    def new_contract(self) -> NewContract:
+        schedule = self.usage_statement_schedule
+        return NewContract(
+            customer_id=self.customer_id,
+            starting_at_us=self.starting_at,
+            rate_card_id=self.rate_card_id,
+            rate_card_alias=self.rate_card_alias,
+            ending_before_us=self.ending_before,
+            name=self.name,
+            schedule=schedule.schedule() if schedule is not None else StatementSchedule(),
+            prioritization=self.multiplier_override_prioritization,
+            overrides=tuple(o.spec() for o in self.overrides),
+            commits=tuple(c.new(f"commits.{i}") for i, c in enumerate(self.commits)),
+            credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
+            custom_fields=self.custom_fields,
+            uniqueness_key=self.uniqueness_key,
+        )
+
+
+class ContractGet(StrictModel):
+    customer_id: str
+    contract_id: str
+    include_balance: bool = False
+    include_ledgers: bool = False
+
+
+class ContractList(StrictModel):
+    customer_id: str
+    covering_date: Instant | None = None
+    starting_at: Instant | None = None
+    include_archived: bool = False
+    include_balance: bool = False
+    include_ledgers: bool = False
+    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    cursor: str | None = None
+
+
+class ContractArchive(StrictModel):
+    customer_id: str
+    contract_id: str
+    void_invoices: bool
+
+
+@router.post("/v1/contracts/create")
+def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    new = body.new_contract()
+    with state.db.write() as conn:
+        contract_id = store.create_contract(conn, new)
+        request_recompute(conn, body.customer_id)
+    wake_evaluator(state)
+    return ExactJSONResponse(id_response(contract_id))
+
+
+@router.post("/v1/contracts/get")
+def get_contract(body: ContractGet, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.read() as conn:
+        contract = store.get_contract(conn, body.customer_id, body.contract_id)
+        views = _views(conn, body.customer_id, [contract], body.include_balance, body.include_ledgers)
+    return ExactJSONResponse({"data": views[0]})
+
+
+@router.post("/v1/contracts/list")
+def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    if body.covering_date is not None and body.starting_at is not None:
+        raise InvalidInput("starting_at: cannot be given together with covering_date")
+    with state.db.read() as conn:
+        customers.get_customer(conn, body.customer_id)
+        found = store.list_contracts(
+            conn,
+            body.customer_id,
+            covering_us=body.covering_date,
+            starting_at_us=body.starting_at,
+            include_archived=body.include_archived,
+            after=_position(body.cursor),
+            limit=body.limit + 1,
+        )
+        page = found[: body.limit]
+        views = _views(conn, body.customer_id, page, body.include_balance, body.include_ledgers)
+    more = len(found) > body.limit
+    cursor = encode_cursor([page[-1].starting_at_us, page[-1].id]) if more else None
+    return ExactJSONResponse({"data": views, "cursor": cursor})
+
+
+@router.post("/v1/contracts/archive")
+def archive_contract(body: ContractArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        store.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
+        request_recompute(conn, body.customer_id)
+    wake_evaluator(state)
+    return ExactJSONResponse(id_response(body.contract_id))
+
+
+def _views(
+    conn: Connection,
+    customer_id: str,
+    found: list[ContractRecord],
+    include_balance: bool,
+    include_ledgers: bool,
+) -> list[dict[str, Any]]:
+    by_contract = commits.commits_of_contracts(conn, [c.id for c in found])
+    extras = commit_extras(
+        conn,
+        customer_id,
+        [r for records in by_contract.values() for r in records],
+        product_ids=[p for c in found for o in c.overrides for p in _override_products(o)],
+        include_balance=include_balance,
+        include_ledgers=include_ledgers,
+    )
+    return [contract_view(c, by_contract[c.id], extras) for c in found]
+
+
+def contract_view(
+    contract: ContractRecord, records: list[CommitRecord], extras: CommitExtras
+) -> dict[str, Any]:
+    terms = _terms_view(contract, records, extras)
+    view: dict[str, Any] = {
+        "id": contract.id,
+        "customer_id": contract.customer_id,
+        "amendments": [],
+        "initial": terms,
+        "current": terms,
+        "custom_fields": contract.custom_fields,
+    }
+    if contract.uniqueness_key is not None:
+        view["uniqueness_key"] = contract.uniqueness_key
+    if contract.archived_at_us is not None:
+        view["archived_at"] = optional_time(contract.archived_at_us)
+    return view
+
+
+def _terms_view(
+    contract: ContractRecord, records: list[CommitRecord], extras: CommitExtras
+) -> dict[str, Any]:
+    """The SDK's ContractWithoutAmendments."""
+    view: dict[str, Any] = {
+        "commits": [commit_view(r, extras) for r in records if r.kind != CREDIT],
+        "credits": [commit_view(r, extras) for r in records if r.kind == CREDIT],
+        "overrides": [_override_view(o, contract, extras) for o in contract.overrides],
+        "scheduled_charges": [],
+        "transitions": [],
+        "rate_card_id": contract.rate_card_id,
+        "starting_at": format_rfc3339(contract.starting_at_us),
+        "usage_statement_schedule": {
+            "billing_anchor_date": format_rfc3339(contract.statement_schedule().anchor_us),
+            "frequency": contract.schedule.frequency.value,
+        },
+        "multiplier_override_prioritization": contract.prioritization,
+        "created_at": format_rfc3339(contract.created_at_us),
+        "created_by": API_ACTOR,
+    }
+    if contract.ending_before_us is not None:
+        view["ending_before"] = format_rfc3339(contract.ending_before_us)
+    if contract.name is not None:
+        view["name"] = contract.name
+    return view
+
+
+def _override_view(override: OverrideSpec, contract: ContractRecord, extras: CommitExtras) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": override.id,
+        "type": override.type,
+        "starting_at": format_rfc3339(override.starting_at_us),
+        "created_at": format_rfc3339(contract.created_at_us),
+    }
+    if override.ending_before_us is not None:
+        view["ending_before"] = format_rfc3339(override.ending_before_us)
+    if override.product_id is not None:
+        view["product"] = {
+            "id": override.product_id,
+            "name": extras.product_names.get(override.product_id, ""),
+        }
+    if override.applicable_product_tags:
+        view["applicable_product_tags"] = list(override.applicable_product_tags)
+    if override.specifiers:
+        view["override_specifiers"] = [_specifier_view(s) for s in override.specifiers]
+    if override.multiplier is not None:
+        view["multiplier"] = override.multiplier
+    if override.overwrite_rate is not None:
+        view["overwrite_rate"] = _overwrite_view(override, extras)
+    if override.priority is not None:
+        view["priority"] = override.priority
+    if override.entitled is not None:
+        view["entitled"] = override.entitled
+    return view
+
+
+def _specifier_view(target: OverrideTarget) -> dict[str, Any]:
+    given = {
+        "product_id": target.product_id,
+        "product_tags": list(target.product_tags) or None,
+        "pricing_group_values": dict(target.pricing_group_values) if target.pricing_group_values else None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _overwrite_view(override: OverrideSpec, extras: CommitExtras) -> dict[str, Any]:
+    rate = override.overwrite_rate
+    assert rate is not None
+    view: dict[str, Any] = {"rate_type": rate.rate_type}
+    if rate.price is not None:
+        view["price"] = rate.price
+    if rate.tiers is not None:
+        view["tiers"] = [
+            {"price": t.price} if t.size is None else {"price": t.price, "size": t.size} for t in rate.tiers
+        ]
+    if rate.credit_type_id is not None:
+        name = extras.credit_type_names.get(rate.credit_type_id, "")
+        view["credit_type"] = {"id": rate.credit_type_id, "name": name}
+    return view
+
+
+def _override_products(override: OverrideSpec) -> list[str]:
+    return [p for p in (override.product_id, *(s.product_id for s in override.specifiers)) if p]
+
+
+def _position(cursor: str | None) -> tuple[int, str] | None:
+    """A list cursor is [starting_at_us, id] of the last contract of the previous page."""
+    try:
+        after = decode_cursor(cursor)
+    except InvalidInput:
+        after = False  # refused below, naming this endpoint's field
+    if after is None:
+        return None
+    if (
+        not isinstance(after, list)
+        or len(after) != 2
+        or not isinstance(after[0], int)
+        or isinstance(after[0], bool)
+        or not isinstance(after[1], str)
+    ):
+        raise InvalidInput("cursor: is not a cursor this server issued")
+    return after[0], after[1]

@@ -1,0 +1,137 @@
+"""Customer-level commits and credits: /v1/contracts/customerCommits/{create,list} and
+/v1/contracts/customerCredits/{create,list}.
+
+A customer-level commit or credit applies to every contract of the customer. The lists show
+customer-level ones, and contract-level ones too when include_contract_commits/credits is set;
+they page by id with `limit` and `next_page` in the body (as the SDK sends them), 25 by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from meterline.api.catalog_fields import Instant
+from meterline.api.commit_views import commit_extras, commit_view
+from meterline.api.contract_fields import CustomerCommitCreate, CustomerCreditCreate
+from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.pagination import decode_cursor, page_of
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.common import StrictModel, id_response
+from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.domain.contracts import CREDIT
+from meterline.domain.errors import InvalidInput
+from meterline.store import commits as store
+from meterline.store import customers
+from meterline.store.billing_requests import request_recompute
+from meterline.store.commits import COMMIT_KINDS, CommitQuery, NewCommit
+
+router = APIRouter(route_class=ExactDecimalRoute)
+DEFAULT_PAGE = 25
+
+
+class ListFields(StrictModel):
+    customer_id: str
+    covering_date: Instant | None = None
+    starting_at: Instant | None = None
+    effective_before: Instant | None = None
+    include_archived: bool = False
+    include_balance: bool = False
+    include_ledgers: bool = False
+    limit: int = Field(default=DEFAULT_PAGE, ge=1)
+    next_page: str | None = None
+
+
+class CommitList(ListFields):
+    commit_id: str | None = None
+    include_contract_commits: bool = False
+    access_type: Literal["SPEND", "QUANTITY"] | None = None
+
+    def query(self) -> CommitQuery:
+        # Every meterline commit is drawn down by spend: a QUANTITY filter matches none.
+        kinds = () if self.access_type == "QUANTITY" else COMMIT_KINDS
+        return _query(self, kinds, self.commit_id, self.include_contract_commits)
+
+
+class CreditList(ListFields):
+    credit_id: str | None = None
+    include_contract_credits: bool = False
+
+    def query(self) -> CommitQuery:
+        return _query(self, (CREDIT,), self.credit_id, self.include_contract_credits)
+
+
+@router.post("/v1/contracts/customerCommits/create")
+def create_commit(body: CustomerCommitCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    return _create(state, body.customer_id, body.new())
+
+
+@router.post("/v1/contracts/customerCredits/create")
+def create_credit(body: CustomerCreditCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    return _create(state, body.customer_id, body.new())
+
+
+@router.post("/v1/contracts/customerCommits/list")
+def list_commits(body: CommitList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    return _list(state, body, body.query())
+
+
+@router.post("/v1/contracts/customerCredits/list")
+def list_credits(body: CreditList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    return _list(state, body, body.query())
+
+
+def _create(state: AppState, customer_id: str, new: NewCommit) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        customers.active_customer(conn, customer_id)
+        commit_id = store.create_commit(conn, customer_id, new)
+        request_recompute(conn, customer_id)
+    wake_evaluator(state)
+    return ExactJSONResponse(id_response(commit_id))
+
+
+def _list(state: AppState, body: ListFields, query: CommitQuery) -> ExactJSONResponse:
+    size = _page_size(body.limit, state.settings.max_page_size)
+    with state.db.read() as conn:
+        customers.get_customer(conn, body.customer_id)
+        found = store.list_commits(
+            conn, body.customer_id, query, after_id=_after_id(body.next_page), limit=size + 1
+        )
+        page, cursor = page_of(found, size, lambda c: c.id)
+        extras = commit_extras(
+            conn,
+            body.customer_id,
+            page,
+            include_balance=body.include_balance,
+            include_ledgers=body.include_ledgers,
+        )
+    return ExactJSONResponse({"data": [commit_view(c, extras) for c in page], "next_page": cursor})
+
+
+def _query(
+    body: ListFields, kinds: tuple[str, ...], commit_id: str | None, contract_level: bool
+) -> CommitQuery:
+    return CommitQuery(
+        kinds=kinds,
+        commit_id=commit_id,
+        covering_us=body.covering_date,
+        starting_at_us=body.starting_at,
+        effective_before_us=body.effective_before,
+        include_archived=body.include_archived,
+        include_contract_level=contract_level,
+    )
+
+
+def _page_size(limit: int, maximum: int) -> int:
+    if limit > maximum:
+        raise InvalidInput(f"limit: must be between 1 and {maximum}")
+    return limit
+
+
+def _after_id(next_page: str | None) -> str | None:
+    after: Any = decode_cursor(next_page)
+    if after is not None and not isinstance(after, str):
+        raise InvalidInput("next_page: is not a cursor this server issued")
+    return after

@@ -1,0 +1,159 @@
+"""Invoices and costs: GET /v1/customers/{id}/invoices[/{invoice_id}], GET /v1/customers/{id}/costs.
+
+Reads the billing snapshot the evaluator keeps; nothing here rescans events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+
+from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.state import AppState, app_state
+from meterline.domain.errors import InvalidInput
+from meterline.domain.timeutil import format_rfc3339, to_us
+from meterline.store import credit_types, customers, invoices
+from meterline.store.invoices import InvoiceRecord
+
+router = APIRouter(route_class=ExactDecimalRoute)
+
+
+@router.get("/v1/customers/{customer_id}/invoices")
+def list_invoices(
+    customer_id: str,
+    state: AppState = Depends(app_state),
+    status: str | None = None,
+    starting_on: datetime | None = None,
+    ending_before: datetime | None = None,
+    credit_type_id: str | None = None,
+    contract_id: str | None = None,
+    type: str | None = None,
+    sort: Literal["date_asc", "date_desc"] = "date_asc",
+    skip_zero_qty_line_items: bool = False,
+    limit: int | None = None,
+    next_page: str | None = None,
+) -> ExactJSONResponse:
+    size = page_limit(limit, state.settings.max_page_size)
+    start_us, end_us = _bound(starting_on, "starting_on"), _bound(ending_before, "ending_before")
+    with state.db.read() as conn:
+        customers.get_customer(conn, customer_id)
+        found = [
+            inv
+            for inv in invoices.for_customer(conn, customer_id)
+            if (status is None or inv.status == status.upper())
+            and (start_us is None or inv.end_us > start_us)
+            and (end_us is None or inv.start_us < end_us)
+            and (credit_type_id is None or inv.credit_type_id == credit_type_id)
+            and (contract_id is None or inv.contract_id == contract_id)
+            and (type is None or inv.type == type.upper())
+        ]
+        names = credit_types.names_by_id(conn)
+    if sort == "date_desc":
+        found.reverse()
+    offset = int(decode_cursor(next_page) or 0)
+    page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
+    return ExactJSONResponse(
+        {"data": [invoice_view(inv, names, skip_zero_qty_line_items) for inv in page], "next_page": cursor}
+    )
+
+
+@router.get("/v1/customers/{customer_id}/invoices/{invoice_id}")
+def get_invoice(
+    customer_id: str,
+    invoice_id: str,
+    state: AppState = Depends(app_state),
+    skip_zero_qty_line_items: bool = False,
+) -> ExactJSONResponse:
+    with state.db.read() as conn:
+        customers.get_customer(conn, customer_id)
+        record = invoices.get_invoice(conn, customer_id, invoice_id)
+        names = credit_types.names_by_id(conn)
+    return ExactJSONResponse({"data": invoice_view(record, names, skip_zero_qty_line_items)})
+
+
+@router.get("/v1/customers/{customer_id}/costs")
+def list_costs(
+    customer_id: str,
+    starting_on: datetime,
+    ending_before: datetime,
+    state: AppState = Depends(app_state),
+    limit: int | None = None,
+    next_page: str | None = None,
+) -> ExactJSONResponse:
+    """Usage charges per credit type, per invoice period overlapping the range (before drawdown)."""
+    size = page_limit(limit, state.settings.max_page_size)
+    start_us, end_us = _bound(starting_on, "starting_on"), _bound(ending_before, "ending_before")
+    assert start_us is not None and end_us is not None
+    if end_us <= start_us:
+        raise InvalidInput("ending_before: must be after starting_on")
+    with state.db.read() as conn:
+        customers.get_customer(conn, customer_id)
+        found = [
+            i for i in invoices.for_customer(conn, customer_id) if i.end_us > start_us and i.start_us < end_us
+        ]
+        names = credit_types.names_by_id(conn)
+    offset = int(decode_cursor(next_page) or 0)
+    page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
+    return ExactJSONResponse({"data": [_costs(inv, names) for inv in page], "next_page": cursor})
+
+
+def invoice_view(record: InvoiceRecord, names: dict[str, str], skip_zero_qty: bool = False) -> dict[str, Any]:
+    items = record.line_items
+    if skip_zero_qty:
+        items = [item for item in items if item.get("quantity", 1) != 0]
+    return {
+        "id": record.id,
+        "customer_id": record.customer_id,
+        "contract_id": record.contract_id,
+        "credit_type": {
+            "id": record.credit_type_id,
+            "name": names.get(record.credit_type_id, record.credit_type_id),
+        },
+        "type": record.type,
+        "status": record.status,
+        "start_timestamp": format_rfc3339(record.start_us),
+        "end_timestamp": format_rfc3339(record.end_us),
+        "issued_at": format_rfc3339(record.finalized_at_us) if record.finalized_at_us else None,
+        "subtotal": record.subtotal,
+        "total": record.total,
+        "line_items": items,
+        "invoice_adjustments": [],
+    }
+
+
+def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:
+    per_type: dict[str, dict[str, Any]] = {}
+    for item in record.line_items:
+        if item.get("type") != "usage":
+            continue
+        credit_type = item["credit_type"]
+        entry = per_type.setdefault(
+            credit_type["id"], {"name": credit_type["name"], "cost": Decimal(0), "line_item_breakdown": []}
+        )
+        entry["cost"] += item["total"]
+        entry["line_item_breakdown"].append(
+            {
+                "name": item["name"],
+                "cost": item["total"],
+                "group_key": item.get("group_key"),
+                "group_value": item.get("group_value"),
+            }
+        )
+    return {
+        "start_timestamp": format_rfc3339(record.start_us),
+        "end_timestamp": format_rfc3339(record.end_us),
+        "credit_types": per_type,
+    }
+
+
+def _bound(moment: datetime | None, name: str) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name}: must include a UTC offset or Z")
+    return to_us(moment)

@@ -1,0 +1,106 @@
+"""Contracts, commits and credits as the billing engine sees them (the terms, not the API shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
+from meterline.domain.pricing import Override, PriceSpec
+from meterline.domain.products import ProductState
+
+PREPAID = "PREPAID"
+POSTPAID = "POSTPAID"
+CREDIT = "CREDIT"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSegment:
+    """When part of a commit or credit may be drawn down, and how much: [starting_at, ending_before)."""
+
+    id: str
+    amount: Decimal
+    starting_at_us: int
+    ending_before_us: int
+
+    def accessible_at(self, at_us: int) -> bool:
+        return self.starting_at_us <= at_us < self.ending_before_us
+
+    def overlaps(self, start_us: int, end_us: int) -> bool:
+        return self.starting_at_us < end_us and start_us < self.ending_before_us
+
+
+@dataclass(frozen=True, slots=True)
+class CommitTerms:
+    id: str
+    customer_id: str
+    contract_id: str | None  # None: a customer-level commit or credit, for every contract
+    kind: str  # PREPAID, POSTPAID or CREDIT
+    product_id: str
+    credit_type_id: str
+    segments: tuple[AccessSegment, ...]
+    priority: Decimal | None = None
+    is_paid: bool = False  # cost basis above 0: a prepaid commit that is invoiced
+    applicable_product_ids: frozenset[str] = frozenset()
+    applicable_product_tags: frozenset[str] = frozenset()
+    specifiers: tuple[Mapping[str, Any], ...] = ()
+    name: str | None = None
+    archived_at_us: int | None = None
+
+    def applies_to_contract(self, contract_id: str) -> bool:
+        return self.contract_id is None or self.contract_id == contract_id
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideTerms:
+    """A contract override: OVERWRITE (a new rate) or MULTIPLIER, for a product or tagged products."""
+
+    id: str
+    starting_at_us: int
+    ending_before_us: int | None
+    product_id: str | None = None
+    product_tags: frozenset[str] = frozenset()
+    pricing_group_values: Mapping[str, str] | None = None
+    multiplier: Decimal | None = None
+    overwrite: PriceSpec | None = None
+    overwrite_credit_type_id: str | None = None
+    priority: Decimal | None = None
+
+    def in_force(self, at_us: int) -> bool:
+        return self.starting_at_us <= at_us and (
+            self.ending_before_us is None or at_us < self.ending_before_us
+        )
+
+    def applies_to(self, product: ProductState) -> bool:
+        if self.product_id is not None and self.product_id != product.id:
+            return False
+        return not self.product_tags or bool(self.product_tags & set(product.tags))
+
+    def as_override(self) -> Override:
+        return Override(overwrite=self.overwrite, multiplier=self.multiplier, priority=self.priority)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTerms:
+    id: str
+    customer_id: str
+    rate_card_id: str
+    starting_at_us: int
+    ending_before_us: int | None
+    frequency: Frequency = Frequency.MONTHLY
+    anchor_day: AnchorDay = AnchorDay.FIRST_OF_MONTH
+    billing_anchor_us: int | None = None
+    explicit_override_priority: bool = False
+    overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
+    archived_at_us: int | None = None
+
+    def schedule(self) -> Schedule:
+        return schedule_for(
+            self.frequency,
+            self.anchor_day,
+            self.starting_at_us,
+            self.ending_before_us,
+            self.billing_anchor_us,
+        )

@@ -1,0 +1,277 @@
+"""A usage invoice, computed from usage aggregates: line items, drawdown, totals.
+
+Computation is pure and whole: the invoice of a period is always recomputed from the period's
+usage (never patched event by event), so tiers, late events, drawdown order and custom pricing
+units are right by construction.
+
+Totals, per the invoice's (fiat) credit type:
+- `subtotal` is the spend before drawdown: fiat usage charges plus custom-unit usage charges
+  converted to fiat;
+- `total` = fiat usage charges - prepaid commit and credit applications in fiat + the
+  `cpu_conversion` lines (custom-unit charges not covered by custom-unit balances, in fiat).
+  Postpaid commit applications are shown but do not reduce the total: a postpaid commit is
+  billed in arrears, usage counts towards it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from meterline.domain.aggregation import Aggregate
+from meterline.domain.drawdown import Application, Balance, ChargeLine, draw_down
+from meterline.domain.metrics import AggregationType
+from meterline.domain.pricing import Override, TierCharge, apply_overrides, billable_quantity, to_fiat
+from meterline.domain.products import ProductState
+from meterline.domain.rates import RateInForce
+
+ZERO = Decimal(0)
+Group = Mapping[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPricing:
+    """A USAGE product of the contract's rate card, as it stands during one pricing interval."""
+
+    product: ProductState
+    aggregation: AggregationType
+    rates: tuple[RateInForce, ...]
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PricingInterval:
+    """Part of a billing period during which rates, overrides and products do not change."""
+
+    start_us: int
+    end_us: int
+    products: tuple[ProductPricing, ...]
+    usage: Mapping[str, Sequence[tuple[Group, Aggregate]]]  # metric id -> usage per group
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    product: ProductState
+    credit_type_id: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    total: Decimal
+    start_us: int
+    end_us: int
+    pricing_group_values: Mapping[str, str]
+    presentation_group_values: Mapping[str, str | None]
+    tiers: tuple[TierCharge, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSegment:
+    """One access segment of a commit or credit, with what is left of it for this invoice."""
+
+    commit_id: str
+    segment_id: str
+    kind: str  # PREPAID, POSTPAID or CREDIT
+    name: str
+    product_id: str
+    credit_type_id: str
+    available: Decimal
+    priority: Decimal
+    is_free: bool
+    starts_us: int
+    ends_us: int
+    applicable_product_ids: frozenset[str] = frozenset()
+    applicable_product_tags: frozenset[str] = frozenset()
+    specifiers: tuple[Mapping[str, object], ...] = ()
+
+    def applies_to(self, line: UsageLine) -> bool:
+        if not (self.applicable_product_ids or self.applicable_product_tags or self.specifiers):
+            return True
+        product = line.product
+        if product.id in self.applicable_product_ids or self.applicable_product_tags & set(product.tags):
+            return True
+        return any(_specifier_matches(spec, line) for spec in self.specifiers)
+
+    @property
+    def scope_size(self) -> int:
+        return len(self.applicable_product_ids) + len(self.applicable_product_tags) + len(self.specifiers)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedLine:
+    segment: CommitSegment
+    amount: Decimal  # positive; shown on the invoice as a negative total
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionLine:
+    credit_type_id: str  # the custom pricing unit converted
+    quantity: Decimal  # custom units not covered by custom-unit balances
+    fiat_per_unit: Decimal
+    total: Decimal  # in the invoice's fiat credit type
+
+
+@dataclass(slots=True)
+class InvoiceComputation:
+    fiat_credit_type_id: str
+    usage_lines: list[UsageLine] = field(default_factory=list)
+    applied: list[AppliedLine] = field(default_factory=list)
+    conversions: list[ConversionLine] = field(default_factory=list)
+    spend_by_credit_type: dict[str, Decimal] = field(default_factory=dict)
+    subtotal: Decimal = ZERO
+    total: Decimal = ZERO
+
+
+def usage_lines(interval: PricingInterval) -> list[UsageLine]:
+    lines: list[UsageLine] = []
+    for pricing in interval.products:
+        metric_id = pricing.product.billable_metric_id
+        if metric_id is None:
+            continue
+        for (pricing_values, presentation_values), aggregate in _grouped(
+            pricing, interval.usage.get(metric_id, ())
+        ):
+            line = _price_group(pricing, pricing_values, presentation_values, aggregate, interval)
+            if line is not None:
+                lines.append(line)
+    return lines
+
+
+def compute_invoice(
+    lines: Sequence[UsageLine],
+    segments: Sequence[CommitSegment],
+    fiat_credit_type_id: str,
+    fiat_per_custom_unit: Mapping[str, Decimal],
+) -> InvoiceComputation:
+    result = InvoiceComputation(fiat_credit_type_id, usage_lines=list(lines))
+    by_credit_type: dict[str, list[UsageLine]] = defaultdict(list)
+    for line in lines:
+        by_credit_type[line.credit_type_id].append(line)
+    for credit_type_id, typed_lines in sorted(by_credit_type.items()):
+        charged = sum((line.total for line in typed_lines), ZERO)
+        result.spend_by_credit_type[credit_type_id] = charged
+        applications = _draw(typed_lines, [s for s in segments if s.credit_type_id == credit_type_id])
+        result.applied.extend(applications)
+        owed_reduction = sum((a.amount for a in applications if a.segment.kind != "POSTPAID"), ZERO)
+        if credit_type_id == fiat_credit_type_id:
+            result.subtotal += charged
+            result.total += charged - owed_reduction
+            continue
+        rate = fiat_per_custom_unit.get(credit_type_id)
+        if rate is None:
+            raise ValueError(f"no conversion from pricing unit {credit_type_id} to {fiat_credit_type_id}")
+        uncovered = charged - owed_reduction
+        conversion = ConversionLine(credit_type_id, uncovered, rate, to_fiat(uncovered, rate))
+        result.conversions.append(conversion)
+        result.subtotal += to_fiat(charged, rate)
+        result.total += conversion.total
+    return result
+
+
+def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list[AppliedLine]:
+    charges = [ChargeLine(str(i), line.product.id, line.total) for i, line in enumerate(lines)]
+    by_key = {str(i): line for i, line in enumerate(lines)}
+    by_segment = {s.segment_id: s for s in segments}
+    balances = [
+        Balance(
+            id=s.segment_id,
+            kind=s.kind,
+            available=s.available,
+            priority=s.priority,
+            is_free=s.is_free,
+            applicable_product_count=s.scope_size,
+            access_ends_us=s.ends_us,
+            access_starts_us=s.starts_us,
+            applies_to=_scope(s, by_key),
+        )
+        for s in segments
+        if s.available > 0
+    ]
+    return _per_segment(draw_down(charges, balances), by_segment)
+
+
+def _scope(segment: CommitSegment, lines: Mapping[str, UsageLine]) -> Callable[[ChargeLine], bool]:
+    return lambda charge: segment.applies_to(lines[charge.key])
+
+
+def _per_segment(
+    applications: Sequence[Application], segments: Mapping[str, CommitSegment]
+) -> list[AppliedLine]:
+    totals: dict[str, Decimal] = {}
+    for application in applications:
+        totals[application.balance_id] = totals.get(application.balance_id, ZERO) + application.amount
+    return [AppliedLine(segments[segment_id], amount) for segment_id, amount in totals.items() if amount > 0]
+
+
+def _grouped(
+    pricing: ProductPricing, usage: Sequence[tuple[Group, Aggregate]]
+) -> list[tuple[tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, str | None], ...]], Aggregate]]:
+    """Usage merged per (pricing group values, presentation group values) of the product."""
+    merged: dict[
+        tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, str | None], ...]], Aggregate
+    ] = {}
+    for group, aggregate in usage:
+        key = (
+            tuple((k, group.get(k)) for k in pricing.product.pricing_group_key),
+            tuple((k, group.get(k)) for k in pricing.product.presentation_group_key),
+        )
+        total = merged.get(key)
+        if total is None:
+            total = merged[key] = Aggregate()
+        total.merge(aggregate)
+    return sorted(merged.items(), key=lambda item: tuple(v or "" for _k, v in item[0][0] + item[0][1]))
+
+
+def _price_group(
+    pricing: ProductPricing,
+    pricing_values: tuple[tuple[str, str | None], ...],
+    presentation_values: tuple[tuple[str, str | None], ...],
+    aggregate: Aggregate,
+    interval: PricingInterval,
+) -> UsageLine | None:
+    raw = aggregate.value(pricing.aggregation)
+    if raw is None:
+        return None
+    values = {k: v for k, v in pricing_values if v is not None}
+    rate = _rate_for(pricing.rates, values)
+    if rate is None or not rate.entitled:
+        return None  # no rate (or not entitled): usage of this product is not billed
+    product = pricing.product
+    quantity = billable_quantity(raw, product.quantity_conversion, product.quantity_rounding)
+    charge = apply_overrides(rate.price, pricing.overrides).charge(quantity)
+    return UsageLine(
+        product=product,
+        credit_type_id=rate.credit_type_id,
+        quantity=quantity,
+        unit_price=charge.unit_price,
+        total=charge.total,
+        start_us=interval.start_us,
+        end_us=interval.end_us,
+        pricing_group_values=values,
+        presentation_group_values=dict(presentation_values),
+        tiers=charge.tiers,
+    )
+
+
+def _rate_for(rates: Sequence[RateInForce], values: Mapping[str, str]) -> RateInForce | None:
+    for rate in rates:
+        if dict(rate.pricing_group_values) == dict(values):
+            return rate
+    return None
+
+
+def _specifier_matches(spec: Mapping[str, object], line: UsageLine) -> bool:
+    product_id = spec.get("product_id")
+    if product_id is not None and product_id != line.product.id:
+        return False
+    tags = spec.get("product_tags")
+    if isinstance(tags, list) and tags and not set(tags) <= set(line.product.tags):
+        return False
+    for name, have in (
+        ("pricing_group_values", line.pricing_group_values),
+        ("presentation_group_values", line.presentation_group_values),
+    ):
+        wanted = spec.get(name)
+        if isinstance(wanted, dict) and any(have.get(k) != v for k, v in wanted.items()):
+            return False
+    return True

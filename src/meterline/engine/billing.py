@@ -1,0 +1,203 @@
+"""Recomputing a customer's billing snapshot: draft invoices, their drawdown, deductions.
+
+Called by the evaluator, in its batch transaction, for every customer the batch touched and
+every customer whose contracts or commits changed. Every open (not finalized) period of every
+active contract that overlaps the window in which events may still arrive is recomputed from
+the usage aggregates, earliest first, so that earlier invoices draw down shared commits and
+credits before later ones. Finalized invoices are never touched: their deductions are taken as
+given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import pairwise
+
+from sqlalchemy import Connection
+
+from meterline.domain.contracts import CREDIT, PREPAID, CommitTerms, ContractTerms
+from meterline.domain.invoicing import (
+    CommitSegment,
+    InvoiceComputation,
+    PricingInterval,
+    ProductPricing,
+    compute_invoice,
+    usage_lines,
+)
+from meterline.domain.metrics import AggregationType
+from meterline.domain.periods import Period
+from meterline.engine.invoice_lines import line_items
+from meterline.store import (
+    billable_metrics,
+    commits,
+    contracts,
+    credit_types,
+    invoices,
+    price_changes,
+    products,
+)
+from meterline.store import rates as rate_store
+from meterline.store.invoices import FINALIZED, USAGE, Deduction, InvoiceRecord
+from meterline.store.period_usage import usage_by_group
+from meterline.store.rate_cards import RateCardRecord, get_rate_card
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingWindow:
+    now_us: int
+    open_since_us: int  # periods ending before this are left alone (events can no longer reach them)
+
+
+def recompute_customer(conn: Connection, customer_id: str, window: BillingWindow) -> None:
+    customer_contracts = contracts.contracts_for_customer(conn, customer_id)
+    existing = {inv.id: inv for inv in invoices.for_customer(conn, customer_id)}
+    if not customer_contracts and not existing:
+        return  # nothing is billed to this customer
+    customer_commits = commits.commits_for_customer(conn, customer_id)
+    used = invoices.finalized_deductions(conn, customer_id)
+    keep = [inv.id for inv in existing.values() if inv.status == FINALIZED]
+    names = credit_types.names_by_id(conn)
+    for contract, period in _open_periods(customer_contracts, existing, window):
+        record, deductions = _invoice(conn, contract, period, customer_commits, used, names, window.now_us)
+        invoices.save_draft(conn, record, deductions)
+        for deduction in deductions:
+            used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
+        keep.append(record.id)
+    invoices.remove_drafts(conn, customer_id, keep)
+
+
+def _open_periods(
+    customer_contracts: Sequence[ContractTerms], existing: dict[str, InvoiceRecord], window: BillingWindow
+) -> list[tuple[ContractTerms, Period]]:
+    found: list[tuple[ContractTerms, Period]] = []
+    for contract in customer_contracts:
+        for period in contract.schedule().periods_between(window.open_since_us, window.now_us + 1):
+            previous = existing.get(invoices.invoice_id(contract.id, period.start_us))
+            if previous is None or previous.status != FINALIZED:
+                found.append((contract, period))
+    return sorted(found, key=lambda item: (item[1].start_us, item[0].id))
+
+
+def _invoice(
+    conn: Connection,
+    contract: ContractTerms,
+    period: Period,
+    customer_commits: Sequence[CommitTerms],
+    used: dict[str, Decimal],
+    names: dict[str, str],
+    now_us: int,
+) -> tuple[InvoiceRecord, list[Deduction]]:
+    card = get_rate_card(conn, contract.rate_card_id)
+    lines = [line for interval in _intervals(conn, contract, card, period) for line in usage_lines(interval)]
+    segments = _segments(customer_commits, contract.id, period, used)
+    conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
+    computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
+    record = _record(contract, period, card, computation, names, now_us)
+    deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
+    return record, deductions
+
+
+def _intervals(
+    conn: Connection, contract: ContractTerms, card: RateCardRecord, period: Period
+) -> list[PricingInterval]:
+    points = price_changes.change_points(conn, card.id, period.start_us, period.end_us)
+    points.update(
+        p
+        for o in contract.overrides
+        for p in (o.starting_at_us, o.ending_before_us)
+        if p is not None and period.start_us < p < period.end_us
+    )
+    bounds = [period.start_us, *sorted(points), period.end_us]
+    return [_interval(conn, contract, card, start, end) for start, end in pairwise(bounds) if start < end]
+
+
+def _interval(
+    conn: Connection, contract: ContractTerms, card: RateCardRecord, start_us: int, end_us: int
+) -> PricingInterval:
+    rates = rate_store.rates_in_force(conn, card.id, start_us)
+    states = products.products_at(conn, sorted({r.product_id for r in rates}), start_us)
+    metric_ids = sorted({s.billable_metric_id for s in states.values() if s.billable_metric_id})
+    aggregation = {
+        m.id: AggregationType(m.aggregation_type)
+        for m in billable_metrics.list_metrics(
+            conn, include_archived=True, after_id=None, limit=None, ids=metric_ids
+        )
+    }
+    priced: list[ProductPricing] = []
+    for product_id, state in sorted(states.items()):
+        if state.type != "USAGE" or state.billable_metric_id not in aggregation:
+            continue
+        overrides = tuple(
+            o.as_override() for o in contract.overrides if o.in_force(start_us) and o.applies_to(state)
+        )
+        priced.append(
+            ProductPricing(
+                product=state,
+                aggregation=aggregation[state.billable_metric_id],
+                rates=tuple(r for r in rates if r.product_id == product_id),
+                overrides=overrides,
+            )
+        )
+    usage = usage_by_group(conn, contract.customer_id, aggregation, start_us, end_us)
+    return PricingInterval(start_us, end_us, tuple(priced), usage)
+
+
+def _segments(
+    customer_commits: Sequence[CommitTerms], contract_id: str, period: Period, used: dict[str, Decimal]
+) -> list[CommitSegment]:
+    result: list[CommitSegment] = []
+    for commit in customer_commits:
+        if not commit.applies_to_contract(contract_id):
+            continue
+        for segment in commit.segments:
+            if not segment.overlaps(period.start_us, period.end_us):
+                continue
+            result.append(
+                CommitSegment(
+                    commit_id=commit.id,
+                    segment_id=segment.id,
+                    kind=commit.kind,
+                    name=commit.name or "",
+                    product_id=commit.product_id,
+                    credit_type_id=commit.credit_type_id,
+                    available=max(segment.amount - used.get(segment.id, ZERO), ZERO),
+                    priority=commit.priority if commit.priority is not None else Decimal("Infinity"),
+                    is_free=commit.kind == CREDIT or (commit.kind == PREPAID and not commit.is_paid),
+                    starts_us=segment.starting_at_us,
+                    ends_us=segment.ending_before_us,
+                    applicable_product_ids=commit.applicable_product_ids,
+                    applicable_product_tags=commit.applicable_product_tags,
+                    specifiers=commit.specifiers,
+                )
+            )
+    return result
+
+
+def _record(
+    contract: ContractTerms,
+    period: Period,
+    card: RateCardRecord,
+    computation: InvoiceComputation,
+    names: dict[str, str],
+    now_us: int,
+) -> InvoiceRecord:
+    return InvoiceRecord(
+        id=invoices.invoice_id(contract.id, period.start_us),
+        customer_id=contract.customer_id,
+        contract_id=contract.id,
+        credit_type_id=card.fiat_credit_type_id,
+        type=USAGE,
+        status=invoices.DRAFT,
+        start_us=period.start_us,
+        end_us=period.end_us,
+        subtotal=computation.subtotal,
+        total=computation.total,
+        spend_by_credit_type=computation.spend_by_credit_type,
+        line_items=line_items(computation, names, period.start_us, period.end_us),
+        updated_at_us=now_us,
+        finalized_at_us=None,
+    )

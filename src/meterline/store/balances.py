@@ -1,0 +1,89 @@
+"""Commit and credit balances and their ledgers, derived from access segments and deductions.
+
+A balance is what can be drawn down now: the sum over the segments accessible at that instant
+of their amount less what invoices (drafts included) have drawn from them, never below zero.
+The ledger lists, in time order, each segment's start, each invoice's deduction and each
+segment's expiry, with Metronome's entry types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from meterline.domain.contracts import CREDIT, POSTPAID, CommitTerms
+from meterline.domain.timeutil import format_rfc3339
+from meterline.store import commits, invoices
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class CommitBalance:
+    commit: CommitTerms
+    balance: Decimal = ZERO
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+
+
+def commit_balances(conn: Connection, customer_id: str, at_us: int) -> dict[str, CommitBalance]:
+    deductions = invoices.deductions_for_customer(conn, customer_id)
+    return {
+        commit.id: balance_of(commit, deductions, at_us)
+        for commit in commits.commits_for_customer(conn, customer_id)
+    }
+
+
+def balance_of(
+    commit: CommitTerms, deductions: Sequence[tuple[str, str, str, Decimal, int]], at_us: int
+) -> CommitBalance:
+    result = CommitBalance(commit)
+    prefix = _ledger_prefix(commit)
+    entries: list[tuple[int, dict[str, Any]]] = []
+    for segment in commit.segments:
+        drawn = [
+            (invoice_id, amount, when) for c, s, invoice_id, amount, when in deductions if s == segment.id
+        ]
+        used = sum((amount for _i, amount, _w in drawn), ZERO)
+        remaining = max(segment.amount - used, ZERO)
+        if segment.accessible_at(at_us):
+            result.balance += remaining
+        if segment.starting_at_us <= at_us:
+            start_type = "INITIAL_BALANCE" if commit.kind == POSTPAID else "SEGMENT_START"
+            entries.append(
+                (
+                    segment.starting_at_us,
+                    _entry(prefix + start_type, segment.amount, segment.starting_at_us, segment.id),
+                )
+            )
+        for invoice_id, amount, when in drawn:
+            entry = _entry(prefix + "AUTOMATED_INVOICE_DEDUCTION", -amount, min(when, at_us), segment.id)
+            entry["invoice_id"] = invoice_id
+            entries.append((when, entry))
+        if segment.ending_before_us <= at_us and remaining > 0:
+            entries.append(
+                (
+                    segment.ending_before_us,
+                    _entry(prefix + "EXPIRATION", -remaining, segment.ending_before_us, segment.id),
+                )
+            )
+    result.ledger = [entry for _when, entry in sorted(entries, key=lambda item: item[0])]
+    return result
+
+
+def _ledger_prefix(commit: CommitTerms) -> str:
+    if commit.kind == CREDIT:
+        return "CREDIT_"
+    return "POSTPAID_COMMIT_" if commit.kind == POSTPAID else "PREPAID_COMMIT_"
+
+
+def _entry(entry_type: str, amount: Decimal, at_us: int, segment_id: str) -> dict[str, Any]:
+    return {
+        "type": entry_type,
+        "amount": amount,
+        "timestamp": format_rfc3339(at_us),
+        "segment_id": segment_id,
+    }

@@ -1,0 +1,431 @@
+"""Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
+
+Each access schedule item becomes a segment with its own id, which the billing engine draws
+down and ledgers name. Invoice schedule items get ids too (Metronome shows them). A
+customer-level commit that bills keeps the contract it is invoiced on in its invoice schedule.
+A commit is in force unless it, or the contract it belongs to, is archived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from meterline.domain.commit_rules import (
+    AccessItem,
+    InvoiceSchedule,
+    Specifier,
+    check_amount_shorthand,
+    check_commit_schedules,
+    check_targets,
+    field_path,
+    is_paid,
+)
+from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms
+from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
+from meterline.domain.timeutil import now_us
+from meterline.store import credit_types, products
+from meterline.store.tables import commits, contracts
+
+LIST_RATE = "LIST_RATE"
+COMMIT_KINDS = (PREPAID, POSTPAID)
+KEY_USED = "This uniqueness key has already been used."
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommit:
+    """A commit or credit as requested (validated by create_commit)."""
+
+    kind: str
+    product_id: str
+    access: tuple[AccessItem, ...]
+    credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
+    invoice: InvoiceSchedule | None = None
+    invoice_contract_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    priority: Decimal | None = None
+    applicable_product_ids: tuple[str, ...] | None = None
+    applicable_product_tags: tuple[str, ...] | None = None
+    specifiers: tuple[Specifier, ...] | None = None
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    uniqueness_key: str | None = None
+    amount: Decimal | None = None  # deprecated shorthand; must match the access schedule
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceItemRecord:
+    id: str
+    timestamp_us: int
+    amount: Decimal
+    unit_price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceScheduleRecord:
+    credit_type_id: str
+    do_not_invoice: bool
+    items: tuple[InvoiceItemRecord, ...]
+    invoice_contract_id: str | None  # customer-level commits only: the contract that bills it
+
+    @property
+    def bills(self) -> bool:
+        return bool(self.items) and not self.do_not_invoice
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    id: str
+    customer_id: str
+    contract_id: str | None
+    kind: str
+    product_id: str
+    name: str | None
+    description: str | None
+    priority: Decimal | None
+    rate_type: str
+    applicable_product_ids: list[str]
+    applicable_product_tags: list[str]
+    specifiers: list[dict[str, Any]]
+    credit_type_id: str
+    segments: tuple[AccessSegment, ...]
+    invoice_schedule: InvoiceScheduleRecord | None
+    custom_fields: dict[str, str]
+    uniqueness_key: str | None
+    created_at_us: int
+    archived_at_us: int | None
+
+    @property
+    def is_paid(self) -> bool:
+        return is_paid(self.kind, self.invoice_schedule is not None and self.invoice_schedule.bills)
+
+    def covers(self, at_us: int) -> bool:
+        return any(s.accessible_at(at_us) for s in self.segments)
+
+    def has_access_from(self, at_us: int) -> bool:
+        return any(s.ending_before_us > at_us for s in self.segments)
+
+    def has_access_before(self, at_us: int) -> bool:
+        return any(s.starting_at_us < at_us for s in self.segments)
+
+    def terms(self) -> CommitTerms:
+        return CommitTerms(
+            id=self.id,
+            customer_id=self.customer_id,
+            contract_id=self.contract_id,
+            kind=self.kind,
+            product_id=self.product_id,
+            credit_type_id=self.credit_type_id,
+            segments=self.segments,
+            priority=self.priority,
+            is_paid=self.is_paid,
+            applicable_product_ids=frozenset(self.applicable_product_ids),
+            applicable_product_tags=frozenset(self.applicable_product_tags),
+            specifiers=tuple(self.specifiers),
+            name=self.name,
+            archived_at_us=self.archived_at_us,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitQuery:
+    """Filters of customerCommits/list and customerCredits/list (times in epoch microseconds)."""
+
+    kinds: tuple[str, ...]
+    commit_id: str | None = None
+    covering_us: int | None = None
+    starting_at_us: int | None = None
+    effective_before_us: int | None = None
+    include_archived: bool = False
+    include_contract_level: bool = False
+
+    def matches(self, commit: CommitRecord) -> bool:
+        if self.covering_us is not None and not commit.covers(self.covering_us):
+            return False
+        if self.starting_at_us is not None and not commit.has_access_from(self.starting_at_us):
+            return False
+        return self.effective_before_us is None or commit.has_access_before(self.effective_before_us)
+
+
+def create_commit(
+    conn: Connection,
+    customer_id: str,
+    new: NewCommit,
+    *,
+    contract_id: str | None = None,
+    path: str = "",
+    created_at_us: int | None = None,
+) -> str:
+    """Validate and store a commit or credit. `path` prefixes error fields ("commits.0")."""
+    check_commit_schedules(new.kind, new.access, new.credit_type_id, new.invoice, path)
+    check_amount_shorthand(new.amount, new.access, path)
+    check_targets(new.applicable_product_ids, new.applicable_product_tags, new.specifiers, path)
+    _check_references(conn, new, path)
+    if contract_id is None:
+        _check_invoice_contract(conn, customer_id, new, path)
+    commit_id = new_id()
+    row = _row(new, commit_id, customer_id, contract_id, created_at_us or now_us())
+    _insert(conn, row, new.uniqueness_key, path)
+    return commit_id
+
+
+def list_commits(
+    conn: Connection, customer_id: str, query: CommitQuery, *, after_id: str | None, limit: int
+) -> list[CommitRecord]:
+    """The customer's commits (or credits) matching `query`, by id, after `after_id`."""
+    conditions = [commits.c.customer_id == customer_id, commits.c.kind.in_(query.kinds)]
+    if query.commit_id is not None:
+        conditions.append(commits.c.id == query.commit_id)
+    if not query.include_contract_level:
+        conditions.append(commits.c.contract_id.is_(None))
+    if not query.include_archived:
+        conditions.append(_in_force())
+    if after_id is not None:
+        conditions.append(commits.c.id > after_id)
+    found = [c for c in _select(conn, *conditions, order_by_id=True) if query.matches(c)]
+    return found[:limit]
+
+
+def commits_of_contracts(conn: Connection, contract_ids: Sequence[str]) -> dict[str, list[CommitRecord]]:
+    """The commits and credits on each contract, in the order they were given."""
+    found: dict[str, list[CommitRecord]] = {contract_id: [] for contract_id in contract_ids}
+    if contract_ids:
+        for record in _select(conn, commits.c.contract_id.in_(list(contract_ids))):
+            assert record.contract_id is not None
+            found[record.contract_id].append(record)
+    return found
+
+
+def commits_for_customer(conn: Connection, customer_id: str) -> list[CommitTerms]:
+    """Commits and credits in force: customer-level ones and those on contracts not archived."""
+    return [r.terms() for r in _select(conn, commits.c.customer_id == customer_id, _in_force())]
+
+
+def _in_force() -> Any:
+    """Neither the commit nor its contract (if it has one) is archived."""
+    return and_(
+        commits.c.archived_at_us.is_(None),
+        or_(commits.c.contract_id.is_(None), contracts.c.archived_at_us.is_(None)),
+    )
+
+
+def _check_references(conn: Connection, new: NewCommit, path: str) -> None:
+    _check_fixed_product(conn, new.product_id, field_path(path, "product_id"))
+    _check_credit_type(conn, new.credit_type_id, field_path(path, "access_schedule", "credit_type_id"))
+    if new.invoice is not None:
+        where = field_path(path, "invoice_schedule", "credit_type_id")
+        if not _check_credit_type(conn, new.invoice.credit_type_id, where).is_currency:
+            raise InvalidInput(f"{where}: invoices are in a fiat currency, not a custom pricing unit")
+    named = [
+        (product_id, field_path(path, "applicable_product_ids", index))
+        for index, product_id in enumerate(new.applicable_product_ids or ())
+    ]
+    named += [
+        (s.product_id, field_path(path, "specifiers", index, "product_id"))
+        for index, s in enumerate(new.specifiers or ())
+        if s.product_id is not None
+    ]
+    _check_products_exist(conn, named)
+
+
+def _check_fixed_product(conn: Connection, product_id: str, where: str) -> None:
+    try:
+        product = products.get_product(conn, product_id)
+    except NotFound:
+        raise InvalidInput(f"{where}: no product with id {product_id}") from None
+    if product.type != "FIXED":
+        raise InvalidInput(f"{where}: must be a FIXED product; {product_id} is {product.type}")
+    if product.archived_at_us is not None:
+        raise InvalidInput(f"{where}: product {product_id} is archived")
+
+
+def _check_products_exist(conn: Connection, named: Sequence[tuple[str, str]]) -> None:
+    """Each (product id, request field naming it) names a product, archived ones included."""
+    if not named:
+        return
+    known = products.products_at(conn, [product_id for product_id, _ in named], now_us())
+    for product_id, where in named:
+        if product_id not in known:
+            raise InvalidInput(f"{where}: no product with id {product_id}")
+
+
+def _check_credit_type(conn: Connection, credit_type_id: str, where: str) -> credit_types.CreditTypeRecord:
+    try:
+        record = credit_types.get_credit_type(conn, credit_type_id)
+    except NotFound:
+        raise InvalidInput(f"{where}: no pricing unit with id {credit_type_id}") from None
+    if record.archived_at_us is not None:
+        raise InvalidInput(f"{where}: pricing unit {credit_type_id} is archived")
+    return record
+
+
+def _check_invoice_contract(conn: Connection, customer_id: str, new: NewCommit, path: str) -> None:
+    """A customer-level commit that bills names the customer's contract its invoices go on."""
+    where = field_path(path, "invoice_contract_id")
+    if new.invoice_contract_id is None:
+        if new.invoice is not None and new.invoice.bills:
+            raise InvalidInput(
+                f"{where}: is required for commits with an invoice schedule (unless do_not_invoice is true)"
+            )
+        return
+    row = conn.execute(
+        select(contracts.c.customer_id, contracts.c.archived_at_us).where(
+            contracts.c.id == new.invoice_contract_id
+        )
+    ).first()
+    if row is None or row.customer_id != customer_id:
+        raise InvalidInput(f"{where}: the customer has no contract with id {new.invoice_contract_id}")
+    if row.archived_at_us is not None:
+        raise InvalidInput(f"{where}: contract {new.invoice_contract_id} is archived")
+
+
+def _insert(conn: Connection, row: dict[str, Any], uniqueness_key: str | None, path: str) -> None:
+    if uniqueness_key is not None and _key_used(conn, uniqueness_key):
+        raise Conflict(_key_conflict(path))
+    try:
+        with conn.begin_nested():
+            conn.execute(commits.insert().values(**row))
+    except IntegrityError:
+        # Another request took the uniqueness key between our check and our insert.
+        raise Conflict(_key_conflict(path)) from None
+
+
+def _key_used(conn: Connection, uniqueness_key: str) -> bool:
+    query = select(commits.c.id).where(commits.c.uniqueness_key == uniqueness_key)
+    return conn.execute(query).first() is not None
+
+
+def _key_conflict(path: str) -> str:
+    """Metronome's own message; inside a contract, prefixed with the commit it is about."""
+    return KEY_USED if not path else f"{field_path(path, 'uniqueness_key')}: {KEY_USED}"
+
+
+def _row(
+    new: NewCommit, commit_id: str, customer_id: str, contract_id: str | None, created_at_us: int
+) -> dict[str, Any]:
+    return {
+        "id": commit_id,
+        "customer_id": customer_id,
+        "contract_id": contract_id,
+        "kind": new.kind,
+        "product_id": new.product_id,
+        "name": new.name,
+        "description": new.description,
+        "priority": new.priority,
+        "rate_type": LIST_RATE,
+        "applicable_product_ids": list(new.applicable_product_ids or ()),
+        "applicable_product_tags": list(new.applicable_product_tags or ()),
+        "specifiers": [_specifier_json(s) for s in new.specifiers or ()],
+        "credit_type_id": new.credit_type_id,
+        "access_segments": [_segment_json(item) for item in new.access],
+        "invoice_schedule": _invoice_json(new) if new.invoice is not None else None,
+        "custom_fields": new.custom_fields,
+        "uniqueness_key": new.uniqueness_key,
+        "created_at_us": created_at_us,
+    }
+
+
+def _segment_json(item: AccessItem) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "amount": _text(item.amount),
+        "starting_at_us": item.starting_at_us,
+        "ending_before_us": item.ending_before_us,
+    }
+
+
+def _invoice_json(new: NewCommit) -> dict[str, Any]:
+    assert new.invoice is not None
+    return {
+        "credit_type_id": new.invoice.credit_type_id,
+        "do_not_invoice": new.invoice.do_not_invoice,
+        "schedule_items": [
+            {
+                "id": new_id(),
+                "timestamp_us": item.timestamp_us,
+                "amount": _text(item.amount),
+                "unit_price": _text(item.unit_price),
+                "quantity": _text(item.quantity),
+            }
+            for item in new.invoice.items
+        ],
+        "invoice_contract_id": new.invoice_contract_id,
+    }
+
+
+def _specifier_json(specifier: Specifier) -> dict[str, Any]:
+    given = {
+        "product_id": specifier.product_id,
+        "product_tags": list(specifier.product_tags) if specifier.product_tags is not None else None,
+        "pricing_group_values": specifier.pricing_group_values,
+        "presentation_group_values": specifier.presentation_group_values,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _select(conn: Connection, *conditions: Any, order_by_id: bool = False) -> list[CommitRecord]:
+    query = (
+        select(commits)
+        .select_from(commits.outerjoin(contracts, contracts.c.id == commits.c.contract_id))
+        .where(*conditions)
+        .order_by(*((commits.c.id,) if order_by_id else (commits.c.created_at_us, commits.c.id)))
+    )
+    return [_record(row) for row in conn.execute(query).mappings()]
+
+
+def _record(row: Any) -> CommitRecord:
+    return CommitRecord(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        contract_id=row["contract_id"],
+        kind=row["kind"],
+        product_id=row["product_id"],
+        name=row["name"],
+        description=row["description"],
+        priority=row["priority"],
+        rate_type=row["rate_type"],
+        applicable_product_ids=list(row["applicable_product_ids"] or []),
+        applicable_product_tags=list(row["applicable_product_tags"] or []),
+        specifiers=[dict(s) for s in row["specifiers"] or []],
+        credit_type_id=row["credit_type_id"],
+        segments=tuple(
+            AccessSegment(s["id"], Decimal(s["amount"]), s["starting_at_us"], s["ending_before_us"])
+            for s in row["access_segments"]
+        ),
+        invoice_schedule=_invoice_record(row["invoice_schedule"]),
+        custom_fields=dict(row["custom_fields"] or {}),
+        uniqueness_key=row["uniqueness_key"],
+        created_at_us=row["created_at_us"],
+        archived_at_us=row["archived_at_us"],
+    )
+
+
+def _invoice_record(stored: dict[str, Any] | None) -> InvoiceScheduleRecord | None:
+    if stored is None:
+        return None
+    return InvoiceScheduleRecord(
+        credit_type_id=stored["credit_type_id"],
+        do_not_invoice=bool(stored.get("do_not_invoice")),
+        items=tuple(
+            InvoiceItemRecord(
+                id=item["id"],
+                timestamp_us=item["timestamp_us"],
+                amount=Decimal(item["amount"]),
+                unit_price=Decimal(item["unit_price"]),
+                quantity=Decimal(item["quantity"]),
+            )
+            for item in stored["schedule_items"]
+        ),
+        invoice_contract_id=stored.get("invoice_contract_id"),
+    )

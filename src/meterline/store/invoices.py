@@ -1,0 +1,207 @@
+"""Usage invoices (the live billing snapshot) and the deductions they make from commit segments."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, delete, select, update
+
+from meterline.domain.errors import NotFound
+from meterline.store.sql import upsert
+from meterline.store.tables import commit_deductions, invoices
+
+DRAFT = "DRAFT"
+FINALIZED = "FINALIZED"
+USAGE = "USAGE"
+_INVOICE_NAMESPACE = uuid.UUID("6c1d9a4e-3f57-4bde-9d0a-2f61b3a0c7e5")
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRecord:
+    id: str
+    customer_id: str
+    contract_id: str
+    credit_type_id: str
+    type: str
+    status: str
+    start_us: int
+    end_us: int
+    subtotal: Decimal
+    total: Decimal
+    spend_by_credit_type: dict[str, Decimal]
+    line_items: list[dict[str, Any]]
+    updated_at_us: int
+    finalized_at_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deduction:
+    segment_id: str
+    commit_id: str
+    amount: Decimal
+
+
+def invoice_id(contract_id: str, period_start_us: int) -> str:
+    """Stable per (contract, period), so recomputing a draft rewrites the same invoice."""
+    return str(uuid.uuid5(_INVOICE_NAMESPACE, f"usage:{contract_id}:{period_start_us}"))
+
+
+def save_draft(conn: Connection, record: InvoiceRecord, deductions: Sequence[Deduction]) -> None:
+    row = {
+        "id": record.id,
+        "customer_id": record.customer_id,
+        "contract_id": record.contract_id,
+        "credit_type_id": record.credit_type_id,
+        "type": record.type,
+        "status": DRAFT,
+        "start_us": record.start_us,
+        "end_us": record.end_us,
+        "subtotal": record.subtotal,
+        "total": record.total,
+        "spend_by_credit_type": _encode(record.spend_by_credit_type).decode(),
+        "line_items": _encode(record.line_items).decode(),
+        "updated_at_us": record.updated_at_us,
+        "finalized_at_us": None,
+    }
+    upsert(conn, invoices, [row], ["id"])
+    conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id == record.id))
+    if deductions:
+        conn.execute(
+            commit_deductions.insert(),
+            [
+                {
+                    "invoice_id": record.id,
+                    "segment_id": d.segment_id,
+                    "commit_id": d.commit_id,
+                    "amount": d.amount,
+                    "at_us": record.end_us,
+                }
+                for d in deductions
+            ],
+        )
+
+
+def finalize(conn: Connection, invoice_ids: Sequence[str], at_us: int) -> None:
+    if invoice_ids:
+        conn.execute(
+            update(invoices)
+            .where(invoices.c.id.in_(list(invoice_ids)), invoices.c.status == DRAFT)
+            .values(status=FINALIZED, finalized_at_us=at_us)
+        )
+
+
+def for_customer(conn: Connection, customer_id: str) -> list[InvoiceRecord]:
+    rows = conn.execute(
+        select(invoices)
+        .where(invoices.c.customer_id == customer_id)
+        .order_by(invoices.c.start_us, invoices.c.id)
+    ).mappings()
+    return [_record(row) for row in rows]
+
+
+def get_invoice(conn: Connection, customer_id: str, id_: str) -> InvoiceRecord:
+    row = (
+        conn.execute(select(invoices).where(invoices.c.id == id_, invoices.c.customer_id == customer_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"invoice_id: no invoice {id_} for customer {customer_id}")
+    return _record(row)
+
+
+def due_for_finalization(conn: Connection, ended_before_us: int, limit: int = 500) -> list[tuple[str, str]]:
+    """(customer id, invoice id) of drafts whose period plus grace period is over."""
+    rows = conn.execute(
+        select(invoices.c.customer_id, invoices.c.id)
+        .where(invoices.c.status == DRAFT, invoices.c.end_us <= ended_before_us)
+        .order_by(invoices.c.end_us)
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def finalized_deductions(conn: Connection, customer_id: str) -> dict[str, Decimal]:
+    """Amount drawn from each commit segment by the customer's finalized invoices."""
+    rows = conn.execute(
+        select(commit_deductions.c.segment_id, commit_deductions.c.amount)
+        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+        .where(invoices.c.customer_id == customer_id, invoices.c.status == FINALIZED)
+    )
+    used: dict[str, Decimal] = {}
+    for segment_id, amount in rows:
+        used[segment_id] = used.get(segment_id, Decimal(0)) + amount
+    return used
+
+
+def deductions_for_customer(conn: Connection, customer_id: str) -> list[tuple[str, str, str, Decimal, int]]:
+    """(commit id, segment id, invoice id, amount, at) of every deduction, drafts included."""
+    rows = conn.execute(
+        select(
+            commit_deductions.c.commit_id,
+            commit_deductions.c.segment_id,
+            commit_deductions.c.invoice_id,
+            commit_deductions.c.amount,
+            commit_deductions.c.at_us,
+        )
+        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+        .where(invoices.c.customer_id == customer_id)
+        .order_by(commit_deductions.c.at_us)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def remove_drafts(conn: Connection, customer_id: str, keep_ids: Sequence[str]) -> None:
+    """Drop drafts no longer backed by a contract period (an archived contract, a moved end)."""
+    stale = select(invoices.c.id).where(
+        invoices.c.customer_id == customer_id,
+        invoices.c.status == DRAFT,
+        invoices.c.id.not_in(list(keep_ids)),
+    )
+    stale_ids = list(conn.execute(stale).scalars())
+    if stale_ids:
+        conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(stale_ids)))
+        conn.execute(delete(invoices).where(invoices.c.id.in_(stale_ids)))
+
+
+def closed_ranges(
+    conn: Connection, customer_ids: Sequence[str], since_us: int
+) -> dict[str, list[tuple[int, int]]]:
+    """Periods of finalized invoices ending after `since_us`: usage there can no longer change."""
+    rows = conn.execute(
+        select(invoices.c.customer_id, invoices.c.start_us, invoices.c.end_us).where(
+            invoices.c.customer_id.in_(list(customer_ids)),
+            invoices.c.status == FINALIZED,
+            invoices.c.end_us > since_us,
+        )
+    )
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for customer_id, start, end in rows:
+        ranges.setdefault(customer_id, []).append((start, end))
+    return ranges
+
+
+def _record(row: Any) -> InvoiceRecord:
+    return InvoiceRecord(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        contract_id=row["contract_id"],
+        credit_type_id=row["credit_type_id"],
+        type=row["type"],
+        status=row["status"],
+        start_us=row["start_us"],
+        end_us=row["end_us"],
+        subtotal=row["subtotal"],
+        total=row["total"],
+        spend_by_credit_type={k: Decimal(v) for k, v in _decode(row["spend_by_credit_type"]).items()},
+        line_items=_decode(row["line_items"]),
+        updated_at_us=row["updated_at_us"],
+        finalized_at_us=row["finalized_at_us"],
+    )
