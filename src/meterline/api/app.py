@@ -12,6 +12,7 @@ from meterline.api import errors
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
+    balances,
     billable_metrics,
     contracts,
     credit_types,
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.meterline = state
     errors.install(app)
     for module in (
+        balances,
         customers,
         credit_types,
         billable_metrics,

@@ -29,8 +29,12 @@ class CommitBalance:
     ledger: list[dict[str, Any]] = field(default_factory=list)
 
 
-def commit_balances(conn: Connection, customer_id: str, at_us: int) -> dict[str, CommitBalance]:
-    deductions = invoices.deductions_for_customer(conn, customer_id)
+def commit_balances(
+    conn: Connection, customer_id: str, at_us: int, *, include_drafts: bool = True
+) -> dict[str, CommitBalance]:
+    """Balances of the customer's commits and credits in force; draft invoices' drawdown included
+    unless `include_drafts` is False (Metronome's invoice_inclusion_mode FINALIZED)."""
+    deductions = invoices.deductions_for_customer(conn, customer_id, include_drafts=include_drafts)
     return {
         commit.id: balance_of(commit, deductions, at_us)
         for commit in commits.commits_for_customer(conn, customer_id)

@@ -141,8 +141,13 @@ def finalized_deductions(conn: Connection, customer_id: str) -> dict[str, Decima
     return used
 
 
-def deductions_for_customer(conn: Connection, customer_id: str) -> list[tuple[str, str, str, Decimal, int]]:
-    """(commit id, segment id, invoice id, amount, at) of every deduction, drafts included."""
+def deductions_for_customer(
+    conn: Connection, customer_id: str, *, include_drafts: bool = True
+) -> list[tuple[str, str, str, Decimal, int]]:
+    """(commit id, segment id, invoice id, amount, at) of every deduction (drafts unless excluded)."""
+    conditions = [invoices.c.customer_id == customer_id]
+    if not include_drafts:
+        conditions.append(invoices.c.status == FINALIZED)
     rows = conn.execute(
         select(
             commit_deductions.c.commit_id,
@@ -152,7 +157,7 @@ def deductions_for_customer(conn: Connection, customer_id: str) -> list[tuple[st
             commit_deductions.c.at_us,
         )
         .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
-        .where(invoices.c.customer_id == customer_id)
+        .where(*conditions)
         .order_by(commit_deductions.c.at_us)
     )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
