@@ -67,6 +67,7 @@ class OverrideTerms:
     overwrite: PriceSpec | None = None
     overwrite_credit_type_id: str | None = None
     priority: Decimal | None = None
+    entitled: bool | None = None  # None: the rate's own entitlement stands
 
     def in_force(self, at_us: int) -> bool:
         return self.starting_at_us <= at_us and (
@@ -79,7 +80,14 @@ class OverrideTerms:
         return not self.product_tags or bool(self.product_tags & set(product.tags))
 
     def as_override(self) -> Override:
-        return Override(overwrite=self.overwrite, multiplier=self.multiplier, priority=self.priority)
+        return Override(
+            overwrite=self.overwrite,
+            multiplier=self.multiplier,
+            priority=self.priority,
+            pricing_group_values=self.pricing_group_values,
+            overwrite_credit_type_id=self.overwrite_credit_type_id,
+            entitled=self.entitled,
+        )
 
 
 @dataclass(frozen=True, slots=True)

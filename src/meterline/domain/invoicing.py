@@ -23,7 +23,14 @@ from decimal import Decimal
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.drawdown import Application, Balance, ChargeLine, draw_down
 from meterline.domain.metrics import AggregationType
-from meterline.domain.pricing import Override, TierCharge, apply_overrides, billable_quantity, to_fiat
+from meterline.domain.pricing import (
+    Override,
+    TierCharge,
+    apply_overrides,
+    billable_quantity,
+    to_fiat,
+    winning_overwrite,
+)
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
 
@@ -39,6 +46,7 @@ class ProductPricing:
     aggregation: AggregationType
     rates: tuple[RateInForce, ...]
     overrides: tuple[Override, ...] = ()
+    explicit_override_priority: bool = False  # the contract's EXPLICIT multiplier prioritization
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,14 +242,21 @@ def _price_group(
         return None
     values = {k: v for k, v in pricing_values if v is not None}
     rate = _rate_for(pricing.rates, values)
-    if rate is None or not rate.entitled:
-        return None  # no rate (or not entitled): usage of this product is not billed
+    if rate is None:
+        return None  # no rate: usage of this product is not billed
+    overrides = [o for o in pricing.overrides if o.applies_to_group(values)]
+    if not _entitled(rate.entitled, overrides):
+        return None
     product = pricing.product
     quantity = billable_quantity(raw, product.quantity_conversion, product.quantity_rounding)
-    charge = apply_overrides(rate.price, pricing.overrides).charge(quantity)
+    charge = apply_overrides(rate.price, overrides, pricing.explicit_override_priority).charge(quantity)
+    overwrite = winning_overwrite(overrides)
+    credit_type_id = rate.credit_type_id
+    if overwrite is not None and overwrite.overwrite_credit_type_id is not None:
+        credit_type_id = overwrite.overwrite_credit_type_id
     return UsageLine(
         product=product,
-        credit_type_id=rate.credit_type_id,
+        credit_type_id=credit_type_id,
         quantity=quantity,
         unit_price=charge.unit_price,
         total=charge.total,
@@ -251,6 +266,12 @@ def _price_group(
         presentation_group_values=dict(presentation_values),
         tiers=charge.tiers,
     )
+
+
+def _entitled(rate_entitled: bool, overrides: Sequence[Override]) -> bool:
+    """An override that says whether the product is entitled wins over the rate card."""
+    said = [o.entitled for o in overrides if o.entitled is not None]
+    return said[-1] if said else rate_entitled
 
 
 def _rate_for(rates: Sequence[RateInForce], values: Mapping[str, str]) -> RateInForce | None:

@@ -83,6 +83,7 @@ class OverrideSpec:
             overwrite=overwrite.spec() if overwrite else None,
             overwrite_credit_type_id=overwrite.credit_type_id if overwrite else None,
             priority=self.priority,
+            entitled=self.entitled,
         )
 
 

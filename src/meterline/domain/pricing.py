@@ -8,7 +8,7 @@ tiered total of a period does not depend on how its usage arrived.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import StrEnum
@@ -133,11 +133,29 @@ class PriceSpec:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """OVERWRITE replaces the rate; MULTIPLIER scales it. Overwrites beat multipliers."""
+    """OVERWRITE replaces the rate; MULTIPLIER scales it. Overwrites beat multipliers.
+
+    `pricing_group_values` narrows it to usage with those values; an overwrite may price in its
+    own credit type; `entitled` (when given) overrides the rate's entitlement.
+    """
 
     overwrite: PriceSpec | None = None
     multiplier: Decimal | None = None
     priority: Decimal | None = None
+    pricing_group_values: Mapping[str, str] | None = None
+    overwrite_credit_type_id: str | None = None
+    entitled: bool | None = None
+
+    def applies_to_group(self, values: Mapping[str, str]) -> bool:
+        return self.pricing_group_values is None or all(
+            values.get(k) == v for k, v in self.pricing_group_values.items()
+        )
+
+
+def winning_overwrite(overrides: Sequence[Override]) -> Override | None:
+    """The overwrite in force, if any: the lowest priority number wins, then the first given."""
+    overwrites = [o for o in overrides if o.overwrite is not None]
+    return min(overwrites, key=lambda o: _priority_key(o.priority)) if overwrites else None
 
 
 def apply_overrides(
@@ -149,9 +167,8 @@ def apply_overrides(
     overwrite, multipliers apply: by default the lowest multiplier (Metronome's
     LOWEST_MULTIPLIER), or with explicit prioritization the one with the lowest priority number.
     """
-    overwrites = [o for o in overrides if o.overwrite is not None]
-    if overwrites:
-        chosen = min(overwrites, key=lambda o: _priority_key(o.priority))
+    chosen = winning_overwrite(overrides)
+    if chosen is not None:
         assert chosen.overwrite is not None
         return chosen.overwrite
     multipliers = [o for o in overrides if o.multiplier is not None]

@@ -140,6 +140,7 @@ def _interval(
                 aggregation=aggregation[state.billable_metric_id],
                 rates=tuple(r for r in rates if r.product_id == product_id),
                 overrides=overrides,
+                explicit_override_priority=contract.explicit_override_priority,
             )
         )
     usage = usage_by_group(conn, contract.customer_id, aggregation, start_us, end_us)
