@@ -93,7 +93,7 @@ def _invoice(
 ) -> tuple[InvoiceRecord, list[Deduction]]:
     card = get_rate_card(conn, contract.rate_card_id)
     lines = [line for interval in _intervals(conn, contract, card, period) for line in usage_lines(interval)]
-    segments = _segments(customer_commits, contract.id, period, used)
+    segments = _segments(conn, customer_commits, contract.id, period, used)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
     record = _record(contract, period, card, computation, names, now_us)
@@ -148,8 +148,19 @@ def _interval(
 
 
 def _segments(
-    customer_commits: Sequence[CommitTerms], contract_id: str, period: Period, used: dict[str, Decimal]
+    conn: Connection,
+    customer_commits: Sequence[CommitTerms],
+    contract_id: str,
+    period: Period,
+    used: dict[str, Decimal],
 ) -> list[CommitSegment]:
+    # Applied lines are named after the commit, or else its product, as Metronome shows them.
+    product_names = {
+        p.id: p.name
+        for p in products.products_at(
+            conn, sorted({c.product_id for c in customer_commits}), period.start_us
+        ).values()
+    }
     result: list[CommitSegment] = []
     for commit in customer_commits:
         if not commit.applies_to_contract(contract_id):
@@ -162,7 +173,7 @@ def _segments(
                     commit_id=commit.id,
                     segment_id=segment.id,
                     kind=commit.kind,
-                    name=commit.name or "",
+                    name=commit.name or product_names.get(commit.product_id, commit.kind.lower()),
                     product_id=commit.product_id,
                     credit_type_id=commit.credit_type_id,
                     available=max(segment.amount - used.get(segment.id, ZERO), ZERO),
