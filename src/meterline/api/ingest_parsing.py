@@ -24,7 +24,6 @@ _decode_untyped = msgspec.json.Decoder(float_hook=Decimal).decode
 @lru_cache(maxsize=4)
 def _typed_decoder(limits: IngestLimits) -> msgspec.json.Decoder[Any]:
     """A decoder whose types carry the length and time-zone rules, so msgspec checks them in C."""
-    text = Annotated[str, msgspec.Meta(min_length=1)]
     wire_event = msgspec.defstruct(
         "WireEvent",
         [
@@ -32,8 +31,14 @@ def _typed_decoder(limits: IngestLimits) -> msgspec.json.Decoder[Any]:
                 "transaction_id",
                 Annotated[str, msgspec.Meta(min_length=1, max_length=limits.max_transaction_id_chars)],
             ),
-            ("customer_id", text),
-            ("event_type", text),
+            (
+                "customer_id",
+                Annotated[str, msgspec.Meta(min_length=1, max_length=limits.max_customer_id_chars)],
+            ),
+            (
+                "event_type",
+                Annotated[str, msgspec.Meta(min_length=1, max_length=limits.max_event_type_chars)],
+            ),
             ("timestamp", Annotated[datetime, msgspec.Meta(tz=True)]),
             ("properties", dict[str, Any], {}),
         ],
@@ -56,6 +61,8 @@ def parse_batch(body: bytes, now_us: int, limits: IngestLimits) -> list[UsageEve
 
 
 def _fast_path(body: bytes, now_us: int, limits: IngestLimits) -> list[UsageEvent] | None:
+    if b"\\u0000" in body:
+        return None  # a NUL somewhere: let the slow path say which field may not hold it
     try:
         wire = _typed_decoder(limits).decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError):

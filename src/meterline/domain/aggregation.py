@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 
-from meterline.domain.metrics import AggregationType
+from meterline.domain.metrics import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, AggregationType
 
 ZERO = Decimal(0)
+# Sums stay exact: values carry at most 80 significant digits (see metrics.as_decimal), so 100
+# digits hold the sum of far more events than any meter will see (the default context keeps 28).
+_EXACT = Context(prec=MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS + 20)
 
 
 @dataclass(slots=True)
@@ -32,7 +35,7 @@ class Aggregate:
         if isinstance(value, str):
             self.distinct.add(value)
             return
-        self.total += value
+        self.total = _EXACT.add(self.total, value)
         if self.maximum is None or value > self.maximum:
             self.maximum = value
         if (ts_us, seq) > (self.latest_ts_us, self.latest_seq):
@@ -40,7 +43,7 @@ class Aggregate:
 
     def merge(self, other: Aggregate) -> None:
         self.count += other.count
-        self.total += other.total
+        self.total = _EXACT.add(self.total, other.total)
         if other.maximum is not None and (self.maximum is None or other.maximum > self.maximum):
             self.maximum = other.maximum
         if (other.latest_ts_us, other.latest_seq) > (self.latest_ts_us, self.latest_seq):

@@ -22,6 +22,9 @@ class IngestLimits:
     max_backdate_days: int = 34
     max_future_hours: int = 24
     max_transaction_id_chars: int = 128
+    # What the event log keeps: longer ids could not be stored, so they are refused up front.
+    max_customer_id_chars: int = 256
+    max_event_type_chars: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +77,16 @@ def _validate_event(
             problems.append(f"{where}.{name}: must be a string, got {_json_type(value)}")
         elif not value:
             problems.append(f"{where}.{name}: must not be empty")
-    transaction_id = raw.get("transaction_id")
-    if isinstance(transaction_id, str) and len(transaction_id) > limits.max_transaction_id_chars:
-        problems.append(
-            f"{where}.transaction_id: must be at most {limits.max_transaction_id_chars} characters"
-        )
+        elif "\x00" in value:
+            problems.append(f"{where}.{name}: must not contain NUL characters")
+    for name, max_chars in (
+        ("transaction_id", limits.max_transaction_id_chars),
+        ("customer_id", limits.max_customer_id_chars),
+        ("event_type", limits.max_event_type_chars),
+    ):
+        value = raw.get(name)
+        if isinstance(value, str) and len(value) > max_chars:
+            problems.append(f"{where}.{name}: must be at most {max_chars} characters")
     properties = raw.get("properties", {})
     if properties is None:
         properties = {}

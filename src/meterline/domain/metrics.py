@@ -2,17 +2,29 @@
 
 Matching follows Metronome: the event_type filter and every property filter must pass (they are
 ANDed); for every aggregation but COUNT the event must carry a usable `aggregation_key` value,
-otherwise the event is not counted by that metric.
+otherwise the event is not counted by that metric. Nor is an event whose group values are too
+long to keep as a usage key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+
+# Numbers are kept exactly: at most this many digits on either side of the decimal point.
+MAX_INTEGER_DIGITS = 40
+MAX_FRACTION_DIGITS = 40
+# Usage is keyed by the canonical text of an event's group values (a column of 1024 characters).
+MAX_GROUP_TEXT_CHARS = 1024
+# UNIQUE values are kept verbatim up to this size; longer ones (or ones with NUL, which
+# PostgreSQL text cannot hold) are kept as a digest, which counts distinct values just as well.
+MAX_UNIQUE_VALUE_BYTES = 512
+UNIQUE_DIGEST_PREFIX = "sha256:"
 
 
 class AggregationType(StrEnum):
@@ -80,12 +92,16 @@ class MetricRules:
         if raw is None:
             return None
         if self.aggregation_type is AggregationType.UNIQUE:
-            return scalar_text(raw)
+            return unique_key(scalar_text(raw))
         return as_decimal(raw)
 
-    def group_of(self, properties: Mapping[str, Any]) -> str:
-        """Canonical text of the event's values for every group dimension of this metric."""
-        return encode_group({dim: _group_value(properties.get(dim)) for dim in self.group_dimensions})
+    def group_of(self, properties: Mapping[str, Any]) -> str | None:
+        """Canonical text of the event's values for every group dimension of this metric.
+
+        None when that text is too long to keep, so the event cannot be counted by this metric.
+        """
+        text = encode_group({dim: _group_value(properties.get(dim)) for dim in self.group_dimensions})
+        return text if len(text) <= MAX_GROUP_TEXT_CHARS else None
 
 
 def _group_value(raw: Any) -> str | None:
@@ -114,21 +130,41 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+def unique_key(text: str) -> str:
+    """What a UNIQUE metric stores for a value: the value itself, or a digest when it cannot be."""
+    if (
+        len(text.encode()) <= MAX_UNIQUE_VALUE_BYTES
+        and "\x00" not in text
+        and not text.startswith(UNIQUE_DIGEST_PREFIX)
+    ):
+        return text
+    return UNIQUE_DIGEST_PREFIX + hashlib.sha256(text.encode()).hexdigest()
+
+
 def as_decimal(value: Any) -> Decimal | None:
-    """Exact decimal of a JSON number or numeric string; None for anything else."""
+    """Exact decimal of a JSON number or numeric string; None for anything else.
+
+    Also None for numbers with more digits than usage keeps (see MAX_INTEGER_DIGITS), so one
+    absurd value cannot make the evaluator's exact arithmetic or the database overflow.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
-    return None
+    else:
+        return None
+    if not number.is_finite():
+        return None
+    if number.adjusted() >= MAX_INTEGER_DIGITS or int(number.as_tuple().exponent) < -MAX_FRACTION_DIGITS:
+        return None
+    return number
 
 
 def rules_from_definition(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 US_PER_SECOND = 1_000_000
 US_PER_HOUR = 3600 * US_PER_SECOND
 US_PER_DAY = 24 * US_PER_HOUR
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# RFC 3339 date-time (section 5.6), read as the typed ingest decoder (msgspec) reads it: a space
+# may stand for the T, the offset may omit its colon, and fractions round to the microsecond.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?", re.ASCII)
 
 
 _ONE_US = timedelta(microseconds=1)
@@ -31,15 +35,20 @@ def parse_rfc3339(text: str) -> datetime:
 
     Raises ValueError with a reason a user can act on.
     """
-    if len(text) < 20 or text[4] != "-" or not text[:4].isdigit():
+    match = _RFC3339.fullmatch(text)
+    if match is None:
         raise ValueError("must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+    fraction = match.group(1) or ""
+    round_up = len(fraction) > 7 and fraction[7] >= "5"
+    if len(fraction) > 7:
+        text = text[: match.start(1)] + fraction[:7] + text[match.end(1) :]
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.upper())
     except ValueError:
         raise ValueError("must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z") from None
     if moment.tzinfo is None:
         raise ValueError("must include a UTC offset or Z")
-    return moment.astimezone(UTC)
+    return moment.astimezone(UTC) + (_ONE_US if round_up else timedelta(0))
 
 
 def format_rfc3339(us: int) -> str:

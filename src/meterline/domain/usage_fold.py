@@ -46,10 +46,11 @@ def fold(
             if not metric.matches(event.event_type, event.properties):
                 continue
             value = metric.value_of(event.properties)
-            if value is None:
+            group = metric.group_of(event.properties)
+            if value is None or group is None:
                 continue
             counted = True
-            _add(deltas, event, metric, value, period_of(event.customer_id, event.timestamp_us))
+            _add(deltas, event, metric, value, group, period_of(event.customer_id, event.timestamp_us))
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:
@@ -58,9 +59,13 @@ def fold(
 
 
 def _add(
-    deltas: UsageDeltas, event: CountableEvent, metric: MetricRules, value: Decimal | str, period: Period
+    deltas: UsageDeltas,
+    event: CountableEvent,
+    metric: MetricRules,
+    value: Decimal | str,
+    group: str,
+    period: Period,
 ) -> None:
-    group = metric.group_of(event.properties)
     hour = hour_floor(event.timestamp_us)
     hour_key = (event.customer_id, metric.id, hour, group)
     period_key = (event.customer_id, metric.id, period.start_us, group)

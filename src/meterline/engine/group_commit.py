@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from meterline.domain.errors import Unavailable
+from sqlalchemy.exc import DataError, IntegrityError
+
+from meterline.domain.errors import InvalidInput, Unavailable
 from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import now_us
 from meterline.logging import get_logger
@@ -86,6 +88,18 @@ class GroupCommitWriter:
             with self.db.write() as conn:
                 for pending in group:
                     counts.append(event_log.append(conn, pending.events, received))
+        except (DataError, IntegrityError) as error:
+            if len(group) > 1:
+                # The database refused some request's events: commit each request alone, so one
+                # bad request cannot fail the others it happened to be grouped with.
+                log.warning("ingest_group_refused_retrying_alone", requests=len(group))
+                for pending in group:
+                    self._commit([pending])
+                return
+            log.warning("ingest_request_refused", error=str(error.orig))
+            # Not retryable: the same events would be refused again.
+            group[0].done.set_exception(InvalidInput(f"body: events could not be stored ({error.orig})"))
+            return
         except Exception as error:
             log.exception("ingest_commit_failed", requests=len(group))
             for pending in group:

@@ -39,7 +39,7 @@ def add_period(
 def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, str]]) -> None:
     rows = [
         {"customer_id": c, "metric_id": m, "hour_us": h, "group_values": g, "value": v}
-        for c, m, h, g, v in values
+        for c, m, h, g, v in sorted(values)
     ]
     for chunk in chunks(rows, 5000):
         insert_ignoring_duplicates(conn, usage_unique_values, chunk)
@@ -109,7 +109,8 @@ def _merge_into(
             key = (row["customer_id"], row["metric_id"], row[bucket_column], row["group_values"])
             stored[key] = _aggregate(row)
     rows: list[dict[str, Any]] = []
-    for key, delta in deltas.items():
+    # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
+    for key, delta in sorted(deltas.items(), key=lambda item: item[0]):
         total = stored.get(key) or Aggregate()
         total.merge(delta)
         rows.append(_row(table, bucket_column, key, total, extra_by_bucket))

@@ -1,0 +1,187 @@
+"""SIGKILL mid-ingest loses nothing acknowledged and, once clients re-send what was not
+acknowledged, usage counts every distinct event exactly once.
+
+A real `meterline serve` process on a fresh database is killed while client threads ingest as
+fast as they can, then restarted on the same database with the same token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from tests.support.databases import fresh_postgres_database
+from tests.support.server import RunningServer, start_server
+from tests.support.waiting import wait_for
+
+EVENTS_PER_BATCH = 50
+CLIENT_THREADS = 4
+INGEST_BEFORE_KILL_S = 1.0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def crash_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crash.db'}"
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
+        yield url
+
+
+def client(server: RunningServer) -> httpx.Client:
+    return httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30)
+
+
+class Ingester:
+    """Client threads sending batches of unique events, recording which were acknowledged."""
+
+    def __init__(self, server: RunningServer, alias: str, prefix: str, timestamp: str) -> None:
+        self.server = server
+        self.alias = alias
+        self.prefix = prefix
+        self.timestamp = timestamp
+        self.lock = threading.Lock()
+        self.attempted: dict[int, list[dict[str, Any]]] = {}
+        self.acked: set[int] = set()
+        self.refused: list[str] = []
+        self.next_batch = 0
+        self.threads = [threading.Thread(target=self._run) for _ in range(CLIENT_THREADS)]
+
+    def batch(self, number: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "transaction_id": f"{self.prefix}-{number}-{i}",
+                "customer_id": self.alias,
+                "event_type": "crash_test",
+                "timestamp": self.timestamp,
+                "properties": {"batch": number, "i": i},
+            }
+            for i in range(EVENTS_PER_BATCH)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in self.threads)
+
+    def _run(self) -> None:
+        with client(self.server) as http:
+            while True:
+                with self.lock:
+                    number = self.next_batch
+                    self.next_batch += 1
+                    self.attempted[number] = self.batch(number)
+                try:
+                    response = http.post("/v1/ingest", json=self.attempted[number])
+                except httpx.TransportError:
+                    return  # the server is gone; this batch is in doubt
+                with self.lock:
+                    if response.status_code == 200:
+                        self.acked.add(number)
+                    else:
+                        self.refused.append(f"{response.status_code} {response.text}")
+
+
+def count_usage(http: httpx.Client, customer_id: str, metric_id: str, hour_us: int) -> int | None:
+    response = http.post(
+        "/v1/usage",
+        json={
+            "starting_on": format_rfc3339(hour_us),
+            "ending_before": format_rfc3339(hour_us + US_PER_HOUR),
+            "window_size": "NONE",
+            "customer_ids": [customer_id],
+            "billable_metrics": [{"id": metric_id}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    (row,) = response.json()["data"]
+    return None if row["value"] is None else int(row["value"])
+
+
+def found(http: httpx.Client, transaction_ids: list[str]) -> set[str]:
+    present: set[str] = set()
+    for start in range(0, len(transaction_ids), 100):
+        response = http.post(
+            "/v1/events/search", json={"transactionIds": transaction_ids[start : start + 100]}
+        )
+        assert response.status_code == 200, response.text
+        present |= {event["transaction_id"] for event in response.json()}
+    return present
+
+
+def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
+    crash_database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(crash_database_url, tmp_path)
+    restarted: RunningServer | None = None
+    try:
+        prefix = uuid.uuid4().hex[:10]
+        alias = f"crash-{prefix}"
+        with client(server) as http:
+            customer = http.post("/v1/customers", json={"name": "Crash Test", "ingest_aliases": [alias]})
+            assert customer.status_code == 200, customer.text
+            customer_id = customer.json()["data"]["id"]
+            metric = http.post(
+                "/v1/billable-metrics/create",
+                json={
+                    "name": f"crash events {prefix}",
+                    "aggregation_type": "COUNT",
+                    "event_type_filter": {"in_values": ["crash_test"]},
+                },
+            )
+            assert metric.status_code == 200, metric.text
+            metric_id = metric.json()["data"]["id"]
+
+        ts_us = now_us()
+        hour_us = ts_us - ts_us % US_PER_HOUR
+        ingester = Ingester(server, alias, prefix, format_rfc3339(ts_us))
+        ingester.start()
+        time.sleep(INGEST_BEFORE_KILL_S)
+        server.kill()
+        ingester.join()
+        assert ingester.refused == []
+        acked = sorted(ingester.acked)
+        in_doubt = sorted(set(ingester.attempted) - ingester.acked)
+        assert len(acked) >= 5, "too few batches acknowledged before the kill to test anything"
+
+        restarted = start_server(crash_database_url, tmp_path, token=server.token)
+        with client(restarted) as http:
+            # Every acknowledged event survived the kill.
+            acked_ids = [e["transaction_id"] for n in acked for e in ingester.attempted[n]]
+            missing = set(acked_ids) - found(http, acked_ids)
+            assert not missing, f"{len(missing)} acknowledged events were lost"
+
+            # Clients re-send what was not acknowledged, and (harmlessly) some of what was.
+            resent = in_doubt + acked[:3] + acked[-3:]
+            for number in resent:
+                response = http.post("/v1/ingest", json=ingester.attempted[number])
+                assert response.status_code == 200, response.text
+
+            total = len(ingester.attempted) * EVENTS_PER_BATCH
+            wait_for(
+                lambda: count_usage(http, customer_id, metric_id, hour_us),
+                lambda value: value is not None and value >= total,
+                timeout_s=30,
+            )
+            time.sleep(0.5)  # let any (wrong) extra counting show
+            assert count_usage(http, customer_id, metric_id, hour_us) == total
+            every_id = [e["transaction_id"] for batch in ingester.attempted.values() for e in batch]
+            assert len(found(http, every_id)) == total
+    finally:
+        for running in (restarted, server):
+            if running is not None:
+                running.stop()
