@@ -12,10 +12,12 @@ from meterline.api import errors
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
+    alerts,
     balances,
     billable_metrics,
     contracts,
     credit_types,
+    customer_alerts,
     customer_commits,
     customers,
     events,
@@ -83,6 +85,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.meterline = state
     errors.install(app)
     for module in (
+        alerts,
+        customer_alerts,
         balances,
         customers,
         credit_types,

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
-from meterline.engine import billing
+from meterline.engine import alert_evaluation, billing
+from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.billing import BillingWindow
 from meterline.logging import get_logger
 from meterline.settings import Settings
@@ -44,6 +46,7 @@ log = get_logger("meterline.evaluator")
 class BatchResult:
     events: int
     position: int
+    more_work: bool = False  # an alert sweep has chunks left
 
 
 class Evaluator:
@@ -56,8 +59,13 @@ class Evaluator:
         dedup_window_days: int = 34,
         grace_period_hours: int = 24,
         max_backdate_days: int = 34,
+        sweep_interval_s: float = 60.0,
+        sweep_chunk_customers: int = 500,
+        clock: Callable[[], int] = now_us,
     ):
         self.db = db
+        self.clock = clock
+        self.sweeps = AlertSweeper(sweep_interval_s, sweep_chunk_customers)
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Periods that events may still reach: the backdating limit plus the grace period.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
@@ -94,7 +102,7 @@ class Evaluator:
                 log.exception("evaluator_batch_failed")
                 self._stop.wait(1.0)
                 continue
-            if result.events == 0:
+            if result.events == 0 and not result.more_work:
                 self._maybe_purge()
                 self._wake.wait(self.poll_interval_s)
                 self._wake.clear()
@@ -104,25 +112,24 @@ class Evaluator:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started = time.perf_counter()
         with self.db.write() as conn:
-            now = now_us()
+            now = self.clock()
             position = cursors.read_cursor(conn, CURSOR_NAME)
             batch = event_log.read_after(conn, position, self.batch_events)
-            requested = billing_requests.take_requests(conn)
-            if not batch and not requested:
-                return BatchResult(0, position)
+            requested = set(billing_requests.take_requests(conn))
             touched = self._apply(conn, batch, now) if batch else set()
-            self._bill(conn, touched | set(requested), now)
+            self._bill(conn, touched, requested, now)
+            more_work = self.sweeps.run(conn, now)
             if batch:
                 cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
         if not batch:
-            return BatchResult(0, position)
+            return BatchResult(0, position, more_work)
         log.debug(
             "evaluator_batch",
             events=len(batch),
             position=batch[-1].seq,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return BatchResult(len(batch), batch[-1].seq)
+        return BatchResult(len(batch), batch[-1].seq, more_work)
 
     def drain(self) -> int:
         """Apply batches until the log is exhausted; returns events applied (for tools and tests)."""
@@ -173,13 +180,17 @@ class Evaluator:
             return {}
         return invoices.closed_ranges(conn, sorted(late), now - self.open_horizon_us - self.grace_us)
 
-    def _bill(self, conn: Connection, customer_ids: set[str], now: int) -> None:
-        """Recompute the billing snapshot of each customer, then finalize what is due."""
+    def _bill(self, conn: Connection, touched: set[str], requested: set[str], now: int) -> None:
+        """Recompute the billing snapshot of each customer, finalize what is due, evaluate alerts."""
         window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
         due = invoices.due_for_finalization(conn, now - self.grace_us)
-        for customer_id in sorted(customer_ids | {c for c, _i in due}):
+        finalizing = {c for c, _i in due}
+        for customer_id in sorted(touched | requested | finalizing):
             billing.recompute_customer(conn, customer_id, window)
         invoices.finalize(conn, [i for _c, i in due], now)
+        for customer_id in sorted(touched | requested):
+            cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
+            alert_evaluation.evaluate_customer(conn, customer_id, now, cause)
 
     def _maybe_purge(self) -> None:
         """When idle, at most hourly, forget transaction ids older than the dedup window."""
@@ -201,4 +212,6 @@ def evaluator_from_settings(db: Database, settings: Settings) -> Evaluator:
         dedup_window_days=settings.dedup_window_days,
         grace_period_hours=settings.invoice_grace_period_hours,
         max_backdate_days=settings.max_backdate_days,
+        sweep_interval_s=settings.alert_sweep_interval_s,
+        sweep_chunk_customers=settings.alert_sweep_chunk_customers,
     )

@@ -214,3 +214,16 @@ def _distinct(values: Sequence[str]) -> list[str]:
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def active_customer_ids_after(conn: Connection, after_id: str | None, limit: int) -> list[str]:
+    """A bounded chunk of active customer ids in id order (for sweeps over every customer)."""
+    query = (
+        select(customers.c.id)
+        .where(customers.c.archived_at_us.is_(None))
+        .order_by(customers.c.id)
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(customers.c.id > after_id)
+    return list(conn.execute(query).scalars())

@@ -354,3 +354,73 @@ billing_requests = Table(
     Column("customer_id", String(36), primary_key=True),
     Column("requested_at_us", BigInteger, nullable=False),
 )
+
+
+# Threshold alerts, their per-customer state, and the notification outbox.
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("alert_type", String(80), nullable=False),
+    Column("threshold", ExactDecimal, nullable=False),
+    Column("credit_type_id", String(36), nullable=True),
+    # NULL: the alert applies to every customer, present and future.
+    Column("customer_id", String(36), nullable=True, index=True),
+    Column("billable_metric_id", String(36), nullable=True),
+    Column("invoice_types_filter", JSON, nullable=True),
+    Column("group_values", JSON, nullable=True),
+    Column("custom_field_filters", JSON, nullable=True),
+    Column("credit_grant_type_filters", JSON, nullable=True),
+    Column("evaluate_on_create", Boolean, nullable=False),
+    Column("uniqueness_key", String(128), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("archived_at_us", BigInteger, nullable=True),
+    # A uniqueness key is held by one alert until released on archive.
+    Index(
+        "ux_alerts_uniqueness_key",
+        "uniqueness_key",
+        unique=True,
+        sqlite_where=text("uniqueness_key IS NOT NULL"),
+        postgresql_where=text("uniqueness_key IS NOT NULL"),
+    ),
+)
+
+# One row per (alert, customer, scope): scope is "" or, for per-segment alerts, the segment id.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("customer_id", String(36), primary_key=True),
+    Column("scope", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("triggered_by", String(32), nullable=True),
+    Column("measure", ExactDecimal, nullable=True),
+    Column("period_start_us", BigInteger, nullable=True),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Index("ix_alert_states_customer", "customer_id"),
+)
+
+# The outbox: one row per transition, written in the transaction that changed the state.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("seq", SeqInteger, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("type", String(120), nullable=False),
+    Column("alert_id", String(36), nullable=True),
+    Column("customer_id", String(36), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+# Alerts whose customers must be (re)evaluated in bounded chunks: a new all-customers alert.
+alert_sweeps = Table(
+    "alert_sweeps",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("after_customer_id", String(36), nullable=True),
+    Column("triggered_by", String(32), nullable=False),
+)

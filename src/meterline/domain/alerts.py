@@ -1,0 +1,147 @@
+"""Threshold alerts: the types, what each measures, which way it fires, and the transitions.
+
+Spend, usage and invoice types go in_alarm when the measure is at or above the threshold;
+balance, percentage and days types when it is at or below. State changes only on a transition,
+so a measure hovering at the threshold never produces a stream of notifications. Percentages
+are in percent (0-100) of what was granted; days are whole or fractional days remaining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class AlertType(StrEnum):
+    SPEND_THRESHOLD_REACHED = "spend_threshold_reached"
+    INVOICE_TOTAL_REACHED = "invoice_total_reached"
+    MONTHLY_INVOICE_TOTAL_SPEND_THRESHOLD_REACHED = "monthly_invoice_total_spend_threshold_reached"
+    USAGE_THRESHOLD_REACHED = "usage_threshold_reached"
+    LOW_CREDIT_BALANCE_REACHED = "low_credit_balance_reached"
+    LOW_REMAINING_CREDIT_PERCENTAGE_REACHED = "low_remaining_credit_percentage_reached"
+    LOW_REMAINING_COMMIT_BALANCE_REACHED = "low_remaining_commit_balance_reached"
+    LOW_REMAINING_COMMIT_PERCENTAGE_REACHED = "low_remaining_commit_percentage_reached"
+    LOW_REMAINING_CONTRACT_CREDIT_BALANCE_REACHED = "low_remaining_contract_credit_balance_reached"
+    LOW_REMAINING_CONTRACT_CREDIT_PERCENTAGE_REACHED = "low_remaining_contract_credit_percentage_reached"
+    LOW_REMAINING_CONTRACT_CREDIT_AND_COMMIT_BALANCE_REACHED = (
+        "low_remaining_contract_credit_and_commit_balance_reached"
+    )
+    LOW_REMAINING_CONTRACT_CREDIT_AND_COMMIT_PERCENTAGE_REACHED = (
+        "low_remaining_contract_credit_and_commit_percentage_reached"
+    )
+    LOW_REMAINING_DAYS_IN_PLAN_REACHED = "low_remaining_days_in_plan_reached"
+    LOW_REMAINING_DAYS_FOR_COMMIT_SEGMENT_REACHED = "low_remaining_days_for_commit_segment_reached"
+    LOW_REMAINING_DAYS_FOR_CONTRACT_CREDIT_SEGMENT_REACHED = (
+        "low_remaining_days_for_contract_credit_segment_reached"
+    )
+    LOW_REMAINING_SEAT_BALANCE_REACHED = "low_remaining_seat_balance_reached"
+
+
+class Measure(StrEnum):
+    """What an alert type compares with its threshold (and the webhook property carrying it)."""
+
+    SPEND = "current_spend"
+    INVOICE_TOTAL = "invoice_total"
+    USAGE = "current_usage"
+    BALANCE = "remaining_balance"
+    PERCENTAGE = "remaining_percentage"
+    DAYS = "remaining_days"
+
+
+class Pool(StrEnum):
+    """Which balances a balance, percentage or days alert looks at."""
+
+    CREDITS = "credits"
+    COMMITS = "commits"
+    CREDITS_AND_COMMITS = "credits_and_commits"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKind:
+    measure: Measure
+    fires_at_or_above: bool
+    period_scoped: bool = False  # the measure restarts at zero when a new billing period begins
+    pool: Pool | None = None
+    uses_metric: bool = False
+    time_driven: bool = False  # the measure moves with the clock, not with events
+    per_segment: bool = False  # one state (and notification) per commit or credit segment
+    webhook_type: str | None = None  # when the webhook name differs from alerts.<alert_type>
+
+
+_T = AlertType
+KINDS: dict[AlertType, AlertKind] = {
+    _T.SPEND_THRESHOLD_REACHED: AlertKind(Measure.SPEND, True, period_scoped=True),
+    _T.INVOICE_TOTAL_REACHED: AlertKind(Measure.INVOICE_TOTAL, True, period_scoped=True),
+    _T.MONTHLY_INVOICE_TOTAL_SPEND_THRESHOLD_REACHED: AlertKind(
+        Measure.INVOICE_TOTAL, True, period_scoped=True
+    ),
+    _T.USAGE_THRESHOLD_REACHED: AlertKind(Measure.USAGE, True, period_scoped=True, uses_metric=True),
+    _T.LOW_CREDIT_BALANCE_REACHED: AlertKind(
+        Measure.BALANCE, False, pool=Pool.CREDITS, webhook_type="low_remaining_credit_balance_reached"
+    ),
+    _T.LOW_REMAINING_CREDIT_PERCENTAGE_REACHED: AlertKind(Measure.PERCENTAGE, False, pool=Pool.CREDITS),
+    _T.LOW_REMAINING_COMMIT_BALANCE_REACHED: AlertKind(Measure.BALANCE, False, pool=Pool.COMMITS),
+    _T.LOW_REMAINING_COMMIT_PERCENTAGE_REACHED: AlertKind(Measure.PERCENTAGE, False, pool=Pool.COMMITS),
+    _T.LOW_REMAINING_CONTRACT_CREDIT_BALANCE_REACHED: AlertKind(Measure.BALANCE, False, pool=Pool.CREDITS),
+    _T.LOW_REMAINING_CONTRACT_CREDIT_PERCENTAGE_REACHED: AlertKind(
+        Measure.PERCENTAGE, False, pool=Pool.CREDITS
+    ),
+    _T.LOW_REMAINING_CONTRACT_CREDIT_AND_COMMIT_BALANCE_REACHED: AlertKind(
+        Measure.BALANCE, False, pool=Pool.CREDITS_AND_COMMITS
+    ),
+    _T.LOW_REMAINING_CONTRACT_CREDIT_AND_COMMIT_PERCENTAGE_REACHED: AlertKind(
+        Measure.PERCENTAGE, False, pool=Pool.CREDITS_AND_COMMITS
+    ),
+    _T.LOW_REMAINING_DAYS_IN_PLAN_REACHED: AlertKind(Measure.DAYS, False, time_driven=True),
+    _T.LOW_REMAINING_DAYS_FOR_COMMIT_SEGMENT_REACHED: AlertKind(
+        Measure.DAYS, False, pool=Pool.COMMITS, time_driven=True, per_segment=True
+    ),
+    _T.LOW_REMAINING_DAYS_FOR_CONTRACT_CREDIT_SEGMENT_REACHED: AlertKind(
+        Measure.DAYS, False, pool=Pool.CREDITS, time_driven=True, per_segment=True
+    ),
+}
+UNSUPPORTED = {
+    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: "seat-based subscriptions are not supported by meterline yet"
+}
+
+OK = "ok"
+IN_ALARM = "in_alarm"
+EVALUATING = "evaluating"
+
+
+def kind_of(alert_type: AlertType) -> AlertKind:
+    return KINDS[alert_type]
+
+
+def breached(kind: AlertKind, measure: Decimal | None, threshold: Decimal) -> bool:
+    """Whether the measure is past the threshold. No measure (nothing to measure) never fires."""
+    if measure is None:
+        return False
+    return measure >= threshold if kind.fires_at_or_above else measure <= threshold
+
+
+def webhook_type(alert_type: AlertType, resolved: bool = False) -> str:
+    name = KINDS[alert_type].webhook_type or alert_type.value
+    return f"alerts.{name}_resolved" if resolved else f"alerts.{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    new_status: str
+    notify: str | None  # None, "alarm" or "resolved"
+
+
+def transition(previous: str | None, now_breached: bool, *, notify_first: bool = True) -> Transition | None:
+    """The state change for a fresh measurement, or None when nothing changes.
+
+    From `evaluating` (never measured) the first measurement sets the state; it notifies on
+    in_alarm only when `notify_first` (evaluate_on_create). After that, only ok <-> in_alarm
+    transitions change anything, and each notifies exactly once.
+    """
+    target = IN_ALARM if now_breached else OK
+    if previous == target:
+        return None
+    if previous in (None, EVALUATING):
+        return Transition(target, "alarm" if target == IN_ALARM and notify_first else None)
+    return Transition(target, "alarm" if target == IN_ALARM else "resolved")

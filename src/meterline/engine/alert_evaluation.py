@@ -1,0 +1,153 @@
+"""Evaluating a customer's alerts against its snapshot, in the caller's transaction.
+
+Each (alert, customer, scope) keeps a compact state. A fresh measurement changes the state only
+on a transition; each ok -> in_alarm transition writes exactly one `alerts.<type>` notification
+and each in_alarm -> ok one `alerts.<type>_resolved`, in the same transaction as the state, so a
+transition is never lost and never notified twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from meterline.domain.alerts import IN_ALARM, OK, Transition, breached, kind_of, transition, webhook_type
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
+from meterline.domain.timeutil import format_rfc3339
+from meterline.engine.alert_measures import CustomerView, Measurement, measurements
+from meterline.store import alerts as store
+from meterline.store.alerts import AlertRecord, AlertState, Notification
+
+NEW_BILLING_PERIOD = "new_billing_period"
+
+
+def evaluate_customer(
+    conn: Connection,
+    customer_id: str,
+    now_us: int,
+    triggered_by: str,
+    *,
+    only: Iterable[AlertRecord] | None = None,
+    silent_first: bool = False,
+) -> None:
+    """Measure the customer's alerts (or `only` these) and record every transition.
+
+    `silent_first`: a first measurement sets the state without notifying (evaluate_on_create false).
+    """
+    found = list(only) if only is not None else store.alerts_for_customer(conn, customer_id)
+    if not found:
+        return
+    view = CustomerView(conn, customer_id, now_us)
+    states = store.states_of(conn, customer_id, [a.id for a in found])
+    for alert in found:
+        for measurement in measurements(alert, view):
+            previous = states.get((alert.id, measurement.scope))
+            _apply(conn, alert, customer_id, measurement, previous, now_us, triggered_by, silent_first)
+
+
+def _apply(
+    conn: Connection,
+    alert: AlertRecord,
+    customer_id: str,
+    measurement: Measurement,
+    previous: AlertState | None,
+    now_us: int,
+    triggered_by: str,
+    silent_first: bool,
+) -> None:
+    kind = kind_of(alert.alert_type)
+    cause = triggered_by
+    if (
+        previous is not None
+        and kind.period_scoped
+        and previous.period_start_us != measurement.period_start_us
+    ):
+        cause = NEW_BILLING_PERIOD
+    change = transition(
+        previous.status if previous else None,
+        breached(kind, measurement.value, alert.threshold),
+        notify_first=not silent_first,
+    )
+    if change is None and previous is not None and previous.period_start_us == measurement.period_start_us:
+        return  # no transition: nothing to write (a measure moving below its threshold costs no write)
+    state = AlertState(
+        alert_id=alert.id,
+        customer_id=customer_id,
+        scope=measurement.scope,
+        status=change.new_status if change else previous.status if previous else OK,
+        triggered_by=cause if change else previous.triggered_by if previous else cause,
+        measure=measurement.value,
+        period_start_us=measurement.period_start_us,
+        updated_at_us=now_us if change else previous.updated_at_us if previous else now_us,
+    )
+    store.save_state(conn, state)
+    if change is not None and change.notify is not None:
+        _notify(conn, alert, customer_id, measurement, change, now_us, cause)
+
+
+def _notify(
+    conn: Connection,
+    alert: AlertRecord,
+    customer_id: str,
+    measurement: Measurement,
+    change: Transition,
+    now_us: int,
+    cause: str,
+) -> None:
+    properties = notification_properties(alert, customer_id, now_us, cause)
+    properties[kind_of(alert.alert_type).measure.value] = measurement.value
+    properties.update(measurement.extra)
+    resolved = change.notify == "resolved"
+    notification = Notification(
+        new_id(), webhook_type(alert.alert_type, resolved), alert.id, customer_id, properties
+    )
+    store.add_notification(conn, notification, now_us)
+
+
+def notification_properties(alert: AlertRecord, customer_id: str, now_us: int, cause: str) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "alert_id": alert.id,
+        "alert_name": alert.name,
+        "alert_type": alert.alert_type.value,
+        "threshold": alert.threshold,
+        "credit_type_id": alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID,
+        "timestamp": format_rfc3339(now_us),
+        "triggered_by": cause,
+    }
+
+
+def resolve_states(
+    conn: Connection, alert: AlertRecord, states: Iterable[AlertState], now_us: int, cause: str
+) -> None:
+    """Return in-alarm states to ok (an archived alert, a reset), notifying each as resolved."""
+    for state in states:
+        if state.status != IN_ALARM:
+            continue
+        store.save_state(
+            conn,
+            AlertState(
+                state.alert_id,
+                state.customer_id,
+                state.scope,
+                OK,
+                cause,
+                state.measure,
+                state.period_start_us,
+                now_us,
+            ),
+        )
+        properties = notification_properties(alert, state.customer_id, now_us, cause)
+        properties[kind_of(alert.alert_type).measure.value] = (
+            state.measure if state.measure is not None else Decimal(0)
+        )
+        store.add_notification(
+            conn,
+            Notification(
+                new_id(), webhook_type(alert.alert_type, True), alert.id, state.customer_id, properties
+            ),
+            now_us,
+        )

@@ -1,0 +1,239 @@
+"""What each alert measures for one customer, read from the billing snapshot and usage aggregates.
+
+A `CustomerView` is loaded once per customer per evaluation; each alert then yields one or more
+`Measurement`s (one per scope: per commit segment for the days-per-segment types, per group
+value for spend alerts scoped to a group key without a value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Connection
+
+from meterline.domain.aggregation import merged
+from meterline.domain.alerts import AlertKind, AlertType, Measure, Pool, kind_of
+from meterline.domain.contracts import CREDIT, CommitTerms, ContractTerms
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.metrics import AggregationType
+from meterline.domain.periods import Period, default_period
+from meterline.domain.timeutil import US_PER_DAY
+from meterline.store import balances, billable_metrics, commits, contracts, invoices
+from meterline.store.alerts import AlertRecord
+from meterline.store.balances import CommitBalance
+from meterline.store.commits import CommitQuery
+from meterline.store.invoices import DRAFT, InvoiceRecord
+from meterline.store.period_usage import usage_by_group
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    scope: str
+    value: Decimal | None
+    period_start_us: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CustomerView:
+    """The customer's billing state at `now_us`, loaded lazily so each alert pays only for what it reads."""
+
+    def __init__(self, conn: Connection, customer_id: str, now_us: int):
+        self.conn = conn
+        self.customer_id = customer_id
+        self.now_us = now_us
+
+    @cached_property
+    def contracts(self) -> list[ContractTerms]:
+        return contracts.contracts_for_customer(self.conn, self.customer_id)
+
+    @cached_property
+    def current_invoices(self) -> list[InvoiceRecord]:
+        return [
+            inv
+            for inv in invoices.for_customer(self.conn, self.customer_id)
+            if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us
+        ]
+
+    @cached_property
+    def balances(self) -> dict[str, CommitBalance]:
+        return balances.commit_balances(self.conn, self.customer_id, self.now_us)
+
+    @cached_property
+    def commit_custom_fields(self) -> dict[str, dict[str, str]]:
+        query = CommitQuery(kinds=("PREPAID", "POSTPAID", CREDIT), include_contract_level=True)
+        found = commits.list_commits(self.conn, self.customer_id, query, after_id=None, limit=100_000)
+        return {c.id: c.custom_fields for c in found}
+
+    @cached_property
+    def contract_custom_fields(self) -> dict[str, dict[str, str]]:
+        found = contracts.list_contracts(self.conn, self.customer_id)
+        return {c.id: c.custom_fields for c in found}
+
+    @cached_property
+    def current_period(self) -> Period:
+        """The billing period in force now: the first contract's, else the calendar month."""
+        for contract in self.contracts:
+            period = contract.schedule().period_containing(self.now_us)
+            if period is not None:
+                return period
+        return default_period(self.now_us)
+
+
+def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
+    kind = kind_of(alert.alert_type)
+    if kind.measure is Measure.SPEND:
+        yield from _spend(alert, view)
+    elif kind.measure is Measure.INVOICE_TOTAL:
+        yield _invoice_total(alert, view)
+    elif kind.measure is Measure.USAGE:
+        yield _usage(alert, view)
+    elif kind.measure is Measure.DAYS and kind.per_segment:
+        yield from _segment_days(alert, kind, view)
+    elif kind.measure is Measure.DAYS:
+        yield _days_in_plan(view)
+    else:
+        yield _balance(alert, kind, view)
+
+
+def _credit_type(alert: AlertRecord) -> str:
+    return alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID
+
+
+def _spend(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
+    period_start = view.current_period.start_us
+    credit_type = _credit_type(alert)
+    if not alert.group_values:
+        spend = sum((inv.spend_by_credit_type.get(credit_type, ZERO) for inv in view.current_invoices), ZERO)
+        yield Measurement("", spend, period_start)
+        return
+    fixed = {g["key"]: g["value"] for g in alert.group_values if g.get("value") is not None}
+    open_keys = [g["key"] for g in alert.group_values if g.get("value") is None]
+    by_scope: dict[str, Decimal] = {}
+    for item in _usage_items(view, credit_type):
+        groups = {**(item.get("pricing_group_values") or {}), **(item.get("presentation_group_values") or {})}
+        if any(groups.get(k) != v for k, v in fixed.items()) or any(groups.get(k) is None for k in open_keys):
+            continue
+        scope = ",".join(f"{k}={groups[k]}" for k in open_keys)
+        by_scope[scope] = by_scope.get(scope, ZERO) + item["total"]
+    if not open_keys:
+        by_scope.setdefault("", ZERO)
+    for scope, spend in sorted(by_scope.items()):
+        yield Measurement(scope, spend, period_start, {"group_values": _group_values(fixed, scope)})
+
+
+def _group_values(fixed: dict[str, str], scope: str) -> list[dict[str, str]]:
+    values = dict(fixed)
+    values.update(dict(part.split("=", 1) for part in scope.split(",") if part))
+    return [{"key": k, "value": v} for k, v in sorted(values.items())]
+
+
+def _usage_items(view: CustomerView, credit_type: str) -> Iterator[dict[str, Any]]:
+    for inv in view.current_invoices:
+        for item in inv.line_items:
+            if item.get("type") == "usage" and item["credit_type"]["id"] == credit_type:
+                yield item
+
+
+def _invoice_total(alert: AlertRecord, view: CustomerView) -> Measurement:
+    credit_type = _credit_type(alert)
+    wanted = {t.upper() for t in alert.invoice_types_filter} if alert.invoice_types_filter else None
+    current = [
+        inv
+        for inv in view.current_invoices
+        if inv.credit_type_id == credit_type and (wanted is None or inv.type in wanted)
+    ]
+    period_start = view.current_period.start_us
+    if alert.alert_type is AlertType.MONTHLY_INVOICE_TOTAL_SPEND_THRESHOLD_REACHED:
+        return Measurement("", sum((inv.total for inv in current), ZERO), period_start)
+    # invoice_total_reached: any active invoice reaching the threshold.
+    top = max(current, key=lambda inv: inv.total, default=None)
+    if top is None:
+        return Measurement("", ZERO, period_start)
+    return Measurement("", top.total, period_start, {"invoice_id": top.id})
+
+
+def _usage(alert: AlertRecord, view: CustomerView) -> Measurement:
+    assert alert.billable_metric_id is not None
+    metric = billable_metrics.get_metric(view.conn, alert.billable_metric_id)
+    aggregation = AggregationType(metric.aggregation_type)
+    period = view.current_period
+    grouped = usage_by_group(
+        view.conn, view.customer_id, {metric.id: aggregation}, period.start_us, period.end_us
+    )
+    total = merged(aggregate for _group, aggregate in grouped.get(metric.id, ()))
+    value = total.value(aggregation)
+    return Measurement(
+        "", value if value is not None else ZERO, period.start_us, {"billable_metric_id": metric.id}
+    )
+
+
+def _pool_commits(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> list[CommitBalance]:
+    credit_type = _credit_type(alert)
+    return [
+        entry
+        for entry in view.balances.values()
+        if entry.commit.credit_type_id == credit_type
+        and _in_pool(entry.commit, kind.pool)
+        and _custom_fields_match(alert, entry.commit, view)
+    ]
+
+
+def _in_pool(commit: CommitTerms, pool: Pool | None) -> bool:
+    if pool is Pool.CREDITS:
+        return commit.kind == CREDIT
+    if pool is Pool.COMMITS:
+        return commit.kind != CREDIT
+    return True
+
+
+def _custom_fields_match(alert: AlertRecord, commit: CommitTerms, view: CustomerView) -> bool:
+    for f in alert.custom_field_filters or ():
+        if f["entity"] == "Contract":
+            fields = view.contract_custom_fields.get(commit.contract_id or "", {})
+        elif (f["entity"] == "ContractCredit" and commit.kind != CREDIT) or (
+            f["entity"] == "Commit" and commit.kind == CREDIT
+        ):
+            return False
+        else:
+            fields = view.commit_custom_fields.get(commit.id, {})
+        if fields.get(f["key"]) != f["value"]:
+            return False
+    return True
+
+
+def _balance(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> Measurement:
+    pool = _pool_commits(alert, kind, view)
+    remaining = sum((entry.balance for entry in pool), ZERO)
+    if kind.measure is Measure.BALANCE:
+        return Measurement("", remaining)
+    granted = sum(
+        (s.amount for entry in pool for s in entry.commit.segments if s.accessible_at(view.now_us)), ZERO
+    )
+    # Percentages consider only balances accessible now; none at all means nothing to measure.
+    return Measurement("", remaining * HUNDRED / granted if granted > 0 else None)
+
+
+def _days_in_plan(view: CustomerView) -> Measurement:
+    ends = [
+        c.ending_before_us for c in view.contracts if c.ending_before_us and c.ending_before_us > view.now_us
+    ]
+    if not ends:
+        return Measurement("", None)
+    return Measurement("", Decimal(min(ends) - view.now_us) / US_PER_DAY)
+
+
+def _segment_days(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> Iterator[Measurement]:
+    for entry in _pool_commits(alert, kind, view):
+        for segment in entry.commit.segments:
+            if segment.accessible_at(view.now_us):
+                days = Decimal(segment.ending_before_us - view.now_us) / US_PER_DAY
+                yield Measurement(
+                    segment.id, days, None, {"commit_id": entry.commit.id, "segment_id": segment.id}
+                )

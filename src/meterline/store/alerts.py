@@ -1,0 +1,265 @@
+"""Alerts, their per-(customer, scope) state, sweeps, and the notification outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from meterline.domain.alerts import AlertType
+from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.ids import new_id
+from meterline.domain.timeutil import now_us
+from meterline.store.sql import upsert
+from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
+
+ALL_ALERTS = "*"  # a sweep over every alert (the scheduler's)
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: str
+    name: str
+    alert_type: AlertType
+    threshold: Decimal
+    credit_type_id: str | None
+    customer_id: str | None
+    billable_metric_id: str | None
+    invoice_types_filter: list[str] | None
+    group_values: list[dict[str, Any]] | None
+    custom_field_filters: list[dict[str, Any]] | None
+    credit_grant_type_filters: list[str] | None
+    evaluate_on_create: bool
+    uniqueness_key: str | None
+    created_at_us: int
+    updated_at_us: int
+    archived_at_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    alert_id: str
+    customer_id: str
+    scope: str
+    status: str
+    triggered_by: str | None
+    measure: Decimal | None
+    period_start_us: int | None
+    updated_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: str
+    type: str
+    alert_id: str | None
+    customer_id: str | None
+    payload: dict[str, Any]
+
+
+def create_alert(conn: Connection, values: dict[str, Any]) -> str:
+    alert_id = new_id()
+    now = now_us()
+    row = {**values, "id": alert_id, "created_at_us": now, "updated_at_us": now, "archived_at_us": None}
+    try:
+        with conn.begin_nested():
+            conn.execute(alerts.insert().values(row))
+    except IntegrityError:
+        raise Conflict("This uniqueness key has already been used.") from None
+    return alert_id
+
+
+def uniqueness_key_taken(conn: Connection, key: str) -> bool:
+    return conn.execute(select(alerts.c.id).where(alerts.c.uniqueness_key == key)).first() is not None
+
+
+def get_alert(conn: Connection, alert_id: str) -> AlertRecord:
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"alert_id: no alert with id {alert_id}")
+    return _record(row)
+
+
+def alerts_for_customer(
+    conn: Connection, customer_id: str, *, include_archived: bool = False
+) -> list[AlertRecord]:
+    """The customer's own alerts and the all-customers ones, oldest first."""
+    query = select(alerts).where(or_(alerts.c.customer_id == customer_id, alerts.c.customer_id.is_(None)))
+    if not include_archived:
+        query = query.where(alerts.c.archived_at_us.is_(None))
+    return [_record(r) for r in conn.execute(query.order_by(alerts.c.created_at_us, alerts.c.id)).mappings()]
+
+
+def archive_alert(conn: Connection, alert_id: str, release_uniqueness_key: bool) -> AlertRecord:
+    record = get_alert(conn, alert_id)
+    values: dict[str, Any] = {"updated_at_us": now_us()}
+    if record.archived_at_us is None:
+        values["archived_at_us"] = values["updated_at_us"]
+    if release_uniqueness_key:
+        values["uniqueness_key"] = None
+    conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+    conn.execute(delete(alert_sweeps).where(alert_sweeps.c.alert_id == alert_id))
+    return record
+
+
+def states_of(
+    conn: Connection, customer_id: str, alert_ids: Sequence[str]
+) -> dict[tuple[str, str], AlertState]:
+    """(alert id, scope) -> state, for this customer."""
+    if not alert_ids:
+        return {}
+    rows = conn.execute(
+        select(alert_states).where(
+            alert_states.c.customer_id == customer_id, alert_states.c.alert_id.in_(list(alert_ids))
+        )
+    ).mappings()
+    return {(r["alert_id"], r["scope"]): _state(r) for r in rows}
+
+
+def states_of_alert(conn: Connection, alert_id: str) -> list[AlertState]:
+    rows = conn.execute(select(alert_states).where(alert_states.c.alert_id == alert_id)).mappings()
+    return [_state(r) for r in rows]
+
+
+def save_state(conn: Connection, state: AlertState) -> None:
+    upsert(
+        conn,
+        alert_states,
+        [
+            {
+                "alert_id": state.alert_id,
+                "customer_id": state.customer_id,
+                "scope": state.scope,
+                "status": state.status,
+                "triggered_by": state.triggered_by,
+                "measure": state.measure,
+                "period_start_us": state.period_start_us,
+                "updated_at_us": state.updated_at_us,
+            }
+        ],
+        ["alert_id", "customer_id", "scope"],
+    )
+
+
+def add_notification(conn: Connection, notification: Notification, at_us: int) -> None:
+    conn.execute(
+        notifications.insert().values(
+            id=notification.id,
+            type=notification.type,
+            alert_id=notification.alert_id,
+            customer_id=notification.customer_id,
+            payload=_encode(
+                {"id": notification.id, "type": notification.type, "properties": notification.payload}
+            ).decode(),
+            created_at_us=at_us,
+        )
+    )
+
+
+def notifications_after(conn: Connection, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
+    """(seq, payload JSON text) of outbox rows after `seq`, in order."""
+    rows = conn.execute(
+        select(notifications.c.seq, notifications.c.payload)
+        .where(notifications.c.seq > seq)
+        .order_by(notifications.c.seq)
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def start_sweep(conn: Connection, alert_id: str, triggered_by: str) -> None:
+    upsert(
+        conn,
+        alert_sweeps,
+        [{"alert_id": alert_id, "after_customer_id": None, "triggered_by": triggered_by}],
+        ["alert_id"],
+    )
+
+
+def pending_sweeps(conn: Connection) -> list[tuple[str, str | None, str]]:
+    rows = conn.execute(select(alert_sweeps).order_by(alert_sweeps.c.alert_id))
+    return [(r.alert_id, r.after_customer_id, r.triggered_by) for r in rows]
+
+
+def advance_sweep(conn: Connection, alert_id: str, after_customer_id: str | None) -> None:
+    """Record progress, or finish the sweep when `after_customer_id` is None."""
+    if after_customer_id is None:
+        conn.execute(delete(alert_sweeps).where(alert_sweeps.c.alert_id == alert_id))
+    else:
+        conn.execute(
+            update(alert_sweeps)
+            .where(alert_sweeps.c.alert_id == alert_id)
+            .values(after_customer_id=after_customer_id)
+        )
+
+
+def has_active_alerts(conn: Connection) -> bool:
+    return (
+        conn.execute(select(alerts.c.id).where(alerts.c.archived_at_us.is_(None)).limit(1)).first()
+        is not None
+    )
+
+
+def has_all_customer_alerts(conn: Connection) -> bool:
+    query = (
+        select(alerts.c.id).where(alerts.c.archived_at_us.is_(None), alerts.c.customer_id.is_(None)).limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+def customers_with_own_alerts(conn: Connection) -> set[str]:
+    rows = conn.execute(
+        select(alerts.c.customer_id)
+        .where(alerts.c.archived_at_us.is_(None), alerts.c.customer_id.is_not(None))
+        .distinct()
+    )
+    return {r[0] for r in rows}
+
+
+def _record(row: Any) -> AlertRecord:
+    return AlertRecord(
+        id=row["id"],
+        name=row["name"],
+        alert_type=AlertType(row["alert_type"]),
+        threshold=row["threshold"],
+        credit_type_id=row["credit_type_id"],
+        customer_id=row["customer_id"],
+        billable_metric_id=row["billable_metric_id"],
+        invoice_types_filter=row["invoice_types_filter"],
+        group_values=row["group_values"],
+        custom_field_filters=row["custom_field_filters"],
+        credit_grant_type_filters=row["credit_grant_type_filters"],
+        evaluate_on_create=row["evaluate_on_create"],
+        uniqueness_key=row["uniqueness_key"],
+        created_at_us=row["created_at_us"],
+        updated_at_us=row["updated_at_us"],
+        archived_at_us=row["archived_at_us"],
+    )
+
+
+def _state(row: Any) -> AlertState:
+    return AlertState(
+        alert_id=row["alert_id"],
+        customer_id=row["customer_id"],
+        scope=row["scope"],
+        status=row["status"],
+        triggered_by=row["triggered_by"],
+        measure=row["measure"],
+        period_start_us=row["period_start_us"],
+        updated_at_us=row["updated_at_us"],
+    )
+
+
+def forget_states(conn: Connection, alert_id: str, customer_id: str) -> None:
+    """Back to `evaluating`: the next evaluation measures afresh (a reset)."""
+    conn.execute(
+        delete(alert_states).where(
+            alert_states.c.alert_id == alert_id, alert_states.c.customer_id == customer_id
+        )
+    )
