@@ -22,8 +22,13 @@ from meterline.domain.errors import InvalidInput
 class _ExactRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            self._json = json.loads(await self.body(), parse_float=Decimal, parse_constant=_refuse_constant)
         return self._json
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; a body holding one is malformed.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class ExactDecimalRoute(APIRoute):

@@ -80,6 +80,8 @@ class GuardMiddleware:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return message(413, f"body: must be at most {self.max_body_bytes} bytes")
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return message(400, "path: must not contain the NUL character")
         if scope["path"] in PUBLIC_PATHS:
             return None
         auth = headers.get(b"authorization", b"").decode("latin-1")

@@ -26,7 +26,7 @@ class EventTypeFilter(StrictModel):
 
 
 class PropertyFilter(StrictModel):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=256)
     exists: bool | None = None
     in_values: list[str] | None = None
     not_in_values: list[str] | None = None
@@ -35,7 +35,7 @@ class PropertyFilter(StrictModel):
 class MetricCreate(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     aggregation_type: AggregationName | None = None
-    aggregation_key: str | None = Field(default=None, min_length=1)
+    aggregation_key: str | None = Field(default=None, min_length=1, max_length=256)
     event_type_filter: EventTypeFilter | None = None
     property_filters: list[PropertyFilter] = Field(default_factory=list)
     group_keys: list[list[str]] = Field(default_factory=list)

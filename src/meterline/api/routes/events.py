@@ -65,4 +65,8 @@ def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> Ex
 
 def _counts(rules: MetricRules, event_type: str, properties: dict[str, Any]) -> bool:
     """The metric counted the event: it matched and carried a usable aggregation value."""
-    return rules.matches(event_type, properties) and rules.value_of(properties) is not None
+    return (
+        rules.matches(event_type, properties)
+        and rules.value_of(properties) is not None
+        and rules.group_of(properties) is not None
+    )

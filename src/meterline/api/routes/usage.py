@@ -27,6 +27,7 @@ from meterline.store.billable_metrics import MetricRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 ROWS_PER_PAGE = 1000
+MAX_WINDOWS = 10_000  # a query over more windows than this is refused rather than left to run for minutes
 MAX_GROUP_VALUES = 200
 
 
@@ -75,7 +76,7 @@ def list_usage(
     body: UsageQuery, state: AppState = Depends(app_state), next_page: str | None = None
 ) -> ExactJSONResponse:
     start_us, end_us = _range(body.starting_on, body.ending_before)
-    window_list = windows(start_us, end_us, body.window_size)
+    window_list = _windows(start_us, end_us, body.window_size)
     with state.db.read() as conn:
         selections = _selections(conn, body.billable_metrics)
         per_customer = max(1, ROWS_PER_PAGE // max(1, len(selections) * len(window_list)))
@@ -108,7 +109,7 @@ def list_usage_groups(
         customers.get_customer(conn, body.customer_id)
         metric = billable_metrics.get_metric(conn, body.billable_metric_id)
         start_us, end_us = _groups_range(body)
-        window_list = windows(start_us, end_us, body.window_size)
+        window_list = _windows(start_us, end_us, body.window_size)
         keys, filters = _group_keys(body, metric)
         totals = rollup(
             _series(conn, metric, [body.customer_id], start_us, end_us),
@@ -253,6 +254,16 @@ def _require_dimension(metric: MetricRecord, key: str, field: str) -> None:
     dimensions = {k for compound in metric.group_keys for k in compound}
     if key not in dimensions:
         raise InvalidInput(f"{field}: {key!r} is not a group key of billable metric {metric.id}")
+
+
+def _windows(start_us: int, end_us: int, size: WindowSize) -> list[Window]:
+    step = {WindowSize.HOUR: US_PER_HOUR, WindowSize.DAY: 24 * US_PER_HOUR}.get(size)
+    if step is not None and (end_us - start_us) // step > MAX_WINDOWS:
+        raise InvalidInput(
+            f"ending_before: the range holds more than {MAX_WINDOWS} {size.value} windows; "
+            "narrow it or use a larger window_size"
+        )
+    return windows(start_us, end_us, size)
 
 
 def _range(starting_on: datetime, ending_before: datetime) -> tuple[int, int]:
