@@ -112,6 +112,69 @@ def floor(database_url: str | None, bodies: list[bytes], seconds: float) -> floa
     return done / elapsed
 
 
+def setup_billing(client: httpx.Client, metric_id: str, aliases: list[str]) -> None:
+    """Workload (a) of the benchmarks: a tiered rate, a commit and 3 alerts per customer."""
+    month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0).isoformat()
+    product = client.post(
+        "/v1/contract-pricing/products/create",
+        json={"name": "Calls", "type": "USAGE", "billable_metric_id": metric_id},
+    ).json()["data"]["id"]
+    fixed = client.post(
+        "/v1/contract-pricing/products/create", json={"name": "Commit", "type": "FIXED"}
+    ).json()["data"]["id"]
+    card = client.post("/v1/contract-pricing/rate-cards/create", json={"name": "bench"}).json()["data"]["id"]
+    client.post(
+        "/v1/contract-pricing/rate-cards/addRate",
+        json={
+            "rate_card_id": card,
+            "product_id": product,
+            "entitled": True,
+            "rate_type": "TIERED",
+            "starting_at": month,
+            "tiers": [{"price": 2, "size": 1000}, {"price": 1}],
+        },
+    ).raise_for_status()
+    for alias in aliases:
+        customer = client.get("/v1/customers", params={"ingest_alias": alias}).json()["data"][0]["id"]
+        client.post(
+            "/v1/contracts/create",
+            json={
+                "customer_id": customer,
+                "rate_card_id": card,
+                "starting_at": month,
+                "commits": [
+                    {
+                        "type": "PREPAID",
+                        "product_id": fixed,
+                        "access_schedule": {
+                            "schedule_items": [
+                                {
+                                    "amount": 50_000,
+                                    "starting_at": month,
+                                    "ending_before": "2099-01-01T00:00:00Z",
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        ).raise_for_status()
+        for name, alert_type, threshold in (
+            ("soft", "spend_threshold_reached", 5_000),
+            ("hard", "spend_threshold_reached", 10_000),
+            ("low commit", "low_remaining_commit_balance_reached", 1_000),
+        ):
+            client.post(
+                "/v1/alerts/create",
+                json={
+                    "customer_id": customer,
+                    "name": name,
+                    "alert_type": alert_type,
+                    "threshold": threshold,
+                },
+            ).raise_for_status()
+
+
 def usage_total(client: httpx.Client, metric_id: str) -> int:
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     body = {
@@ -139,6 +202,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument(
+        "--billing", action="store_true", help="give each customer a contract, a commit and 3 alerts"
+    )
     args = parser.parse_args()
     database_url = os.environ.get("METERLINE_DATABASE_URL")
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,6 +221,9 @@ def main() -> None:
             metric = client.post(
                 "/v1/billable-metrics/create", json={"name": "calls", "aggregation_type": "COUNT"}
             ).json()["data"]["id"]
+            if args.billing:
+                console.print("creating a tiered rate, a contract with a commit and 3 alerts per customer")
+                setup_billing(client, metric, aliases)
             bodies = build_bodies(aliases, int(args.seconds * 3000))
             console.print(f"posting for {args.seconds:.0f}s over {args.connections} connections")
             results: multiprocessing.Queue[int] = multiprocessing.Queue()
@@ -187,6 +256,7 @@ def main() -> None:
                 "customers": args.customers,
                 "connections": args.connections,
                 "database": "postgresql" if database_url else "sqlite",
+                "billing": args.billing,
             }
         )
     )
