@@ -17,6 +17,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -175,6 +176,22 @@ def setup_billing(client: httpx.Client, metric_id: str, aliases: list[str]) -> N
             ).raise_for_status()
 
 
+def _start_profiler(pid: int, svg_path: str) -> subprocess.Popen[bytes]:
+    """py-spy (pip install py-spy) sampling the server while the load runs."""
+    return subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "-p",
+            str(pid),
+            "-o",
+            svg_path,
+            "-f",
+            "speedscope" if svg_path.endswith(".json") else "flamegraph",
+        ]
+    )
+
+
 def usage_total(client: httpx.Client, metric_id: str) -> int:
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     body = {
@@ -202,6 +219,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument("--profile", help="write a py-spy flame graph of the server to this SVG path")
     parser.add_argument(
         "--billing", action="store_true", help="give each customer a contract, a commit and 3 alerts"
     )
@@ -225,6 +243,7 @@ def main() -> None:
                 console.print("creating a tiered rate, a contract with a commit and 3 alerts per customer")
                 setup_billing(client, metric, aliases)
             bodies = build_bodies(aliases, int(args.seconds * 3000))
+            profiler = _start_profiler(server.process.pid, args.profile) if args.profile else None
             console.print(f"posting for {args.seconds:.0f}s over {args.connections} connections")
             results: multiprocessing.Queue[int] = multiprocessing.Queue()
             started = time.perf_counter()
@@ -240,6 +259,9 @@ def main() -> None:
             while usage_total(client, metric) < acked:
                 time.sleep(0.05)
             evaluated_elapsed = time.perf_counter() - started
+            if profiler is not None:
+                profiler.send_signal(2)
+                profiler.wait(30)
         finally:
             server.stop()
     floor_rate = floor(database_url, bodies, args.seconds)

@@ -10,10 +10,11 @@ given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -28,6 +29,8 @@ from meterline.domain.invoicing import (
 )
 from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
+from meterline.domain.products import ProductState
+from meterline.domain.rates import RateInForce
 from meterline.engine.invoice_lines import line_items
 from meterline.store import (
     billable_metrics,
@@ -44,6 +47,7 @@ from meterline.store.period_usage import usage_by_group
 from meterline.store.rate_cards import RateCardRecord, get_rate_card
 
 ZERO = Decimal(0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +56,69 @@ class BillingWindow:
     open_since_us: int  # periods ending before this are left alone (events can no longer reach them)
 
 
-def recompute_customer(conn: Connection, customer_id: str, window: BillingWindow) -> None:
+class PricingCatalog:
+    """Rate cards, rates, products and metrics read once per evaluator batch, not once per customer.
+
+    Customers on the same rate card share every one of these reads; the catalog only lives for
+    one batch transaction, so it never serves anything stale across batches.
+    """
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._memo: dict[tuple[object, ...], object] = {}
+
+    def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
+        if key not in self._memo:
+            self._memo[key] = load()
+        return self._memo[key]  # type: ignore[return-value]
+
+    def rate_card(self, rate_card_id: str) -> RateCardRecord:
+        return self._get(("card", rate_card_id), lambda: get_rate_card(self.conn, rate_card_id))
+
+    def rates(self, rate_card_id: str, at_us: int) -> list[RateInForce]:
+        return self._get(
+            ("rates", rate_card_id, at_us), lambda: rate_store.rates_in_force(self.conn, rate_card_id, at_us)
+        )
+
+    def products(self, product_ids: tuple[str, ...], at_us: int) -> dict[str, ProductState]:
+        return self._get(
+            ("products", product_ids, at_us), lambda: products.products_at(self.conn, product_ids, at_us)
+        )
+
+    def aggregations(self, metric_ids: tuple[str, ...]) -> dict[str, AggregationType]:
+        def load() -> dict[str, AggregationType]:
+            found = billable_metrics.list_metrics(
+                self.conn, include_archived=True, after_id=None, limit=None, ids=metric_ids
+            )
+            return {m.id: AggregationType(m.aggregation_type) for m in found}
+
+        return self._get(("metrics", metric_ids), load)
+
+    def change_points(self, rate_card_id: str, start_us: int, end_us: int) -> set[int]:
+        return set(
+            self._get(
+                ("changes", rate_card_id, start_us, end_us),
+                lambda: price_changes.change_points(self.conn, rate_card_id, start_us, end_us),
+            )
+        )
+
+    def credit_type_names(self) -> dict[str, str]:
+        return self._get(("names",), lambda: credit_types.names_by_id(self.conn))
+
+
+def recompute_customer(
+    conn: Connection, customer_id: str, window: BillingWindow, catalog: PricingCatalog | None = None
+) -> None:
     customer_contracts = contracts.contracts_for_customer(conn, customer_id)
     existing = {inv.id: inv for inv in invoices.for_customer(conn, customer_id)}
     if not customer_contracts and not existing:
         return  # nothing is billed to this customer
+    catalog = catalog or PricingCatalog(conn)
     customer_commits = commits.commits_for_customer(conn, customer_id)
     used = invoices.finalized_deductions(conn, customer_id)
     keep = [inv.id for inv in existing.values() if inv.status == FINALIZED]
-    names = credit_types.names_by_id(conn)
     for contract, period in _open_periods(customer_contracts, existing, window):
-        record, deductions = _invoice(conn, contract, period, customer_commits, used, names, window.now_us)
+        record, deductions = _invoice(catalog, contract, period, customer_commits, used, window.now_us)
         invoices.save_draft(conn, record, deductions)
         for deduction in deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
@@ -83,28 +139,29 @@ def _open_periods(
 
 
 def _invoice(
-    conn: Connection,
+    catalog: PricingCatalog,
     contract: ContractTerms,
     period: Period,
     customer_commits: Sequence[CommitTerms],
     used: dict[str, Decimal],
-    names: dict[str, str],
     now_us: int,
 ) -> tuple[InvoiceRecord, list[Deduction]]:
-    card = get_rate_card(conn, contract.rate_card_id)
-    lines = [line for interval in _intervals(conn, contract, card, period) for line in usage_lines(interval)]
-    segments = _segments(conn, customer_commits, contract.id, period, used)
+    card = catalog.rate_card(contract.rate_card_id)
+    lines = [
+        line for interval in _intervals(catalog, contract, card, period) for line in usage_lines(interval)
+    ]
+    segments = _segments(catalog, customer_commits, contract.id, period, used)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
-    record = _record(contract, period, card, computation, names, now_us)
+    record = _record(contract, period, card, computation, catalog.credit_type_names(), now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
     return record, deductions
 
 
 def _intervals(
-    conn: Connection, contract: ContractTerms, card: RateCardRecord, period: Period
+    catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, period: Period
 ) -> list[PricingInterval]:
-    points = price_changes.change_points(conn, card.id, period.start_us, period.end_us)
+    points = catalog.change_points(card.id, period.start_us, period.end_us)
     points.update(
         p
         for o in contract.overrides
@@ -112,21 +169,17 @@ def _intervals(
         if p is not None and period.start_us < p < period.end_us
     )
     bounds = [period.start_us, *sorted(points), period.end_us]
-    return [_interval(conn, contract, card, start, end) for start, end in pairwise(bounds) if start < end]
+    return [_interval(catalog, contract, card, start, end) for start, end in pairwise(bounds) if start < end]
 
 
 def _interval(
-    conn: Connection, contract: ContractTerms, card: RateCardRecord, start_us: int, end_us: int
+    catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, start_us: int, end_us: int
 ) -> PricingInterval:
-    rates = rate_store.rates_in_force(conn, card.id, start_us)
-    states = products.products_at(conn, sorted({r.product_id for r in rates}), start_us)
-    metric_ids = sorted({s.billable_metric_id for s in states.values() if s.billable_metric_id})
-    aggregation = {
-        m.id: AggregationType(m.aggregation_type)
-        for m in billable_metrics.list_metrics(
-            conn, include_archived=True, after_id=None, limit=None, ids=metric_ids
-        )
-    }
+    rates = catalog.rates(card.id, start_us)
+    states = catalog.products(tuple(sorted({r.product_id for r in rates})), start_us)
+    aggregation = catalog.aggregations(
+        tuple(sorted({s.billable_metric_id for s in states.values() if s.billable_metric_id}))
+    )
     priced: list[ProductPricing] = []
     for product_id, state in sorted(states.items()):
         if state.type != "USAGE" or state.billable_metric_id not in aggregation:
@@ -143,12 +196,12 @@ def _interval(
                 explicit_override_priority=contract.explicit_override_priority,
             )
         )
-    usage = usage_by_group(conn, contract.customer_id, aggregation, start_us, end_us)
+    usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us)
     return PricingInterval(start_us, end_us, tuple(priced), usage)
 
 
 def _segments(
-    conn: Connection,
+    catalog: PricingCatalog,
     customer_commits: Sequence[CommitTerms],
     contract_id: str,
     period: Period,
@@ -157,8 +210,8 @@ def _segments(
     # Applied lines are named after the commit, or else its product, as Metronome shows them.
     product_names = {
         p.id: p.name
-        for p in products.products_at(
-            conn, sorted({c.product_id for c in customer_commits}), period.start_us
+        for p in catalog.products(
+            tuple(sorted({c.product_id for c in customer_commits})), period.start_us
         ).values()
     }
     result: list[CommitSegment] = []

@@ -185,8 +185,9 @@ class Evaluator:
         window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
         due = invoices.due_for_finalization(conn, now - self.grace_us)
         finalizing = {c for c, _i in due}
+        catalog = billing.PricingCatalog(conn)
         for customer_id in sorted(touched | requested | finalizing):
-            billing.recompute_customer(conn, customer_id, window)
+            billing.recompute_customer(conn, customer_id, window, catalog)
         invoices.finalize(conn, [i for _c, i in due], now)
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
