@@ -9,6 +9,10 @@ from typing import Any
 from meterline.domain.invoicing import AppliedLine, ConversionLine, InvoiceComputation, UsageLine
 from meterline.domain.timeutil import format_rfc3339
 
+# Metronome's names for a line item's product type and an applied balance's commit type.
+PRODUCT_TYPES = {"USAGE": "UsageProductListItem", "FIXED": "FixedProductListItem"}
+COMMIT_TYPES = {"PREPAID": "PrepaidCommit", "CREDIT": "PrepaidCommit", "POSTPAID": "PostpaidCommit"}
+
 
 def line_items(
     computation: InvoiceComputation, credit_type_names: Mapping[str, str], start_us: int, end_us: int
@@ -23,6 +27,7 @@ def line_items(
     items += [
         _conversion(c, credit_type(computation.fiat_credit_type_id), credit_type_names)
         for c in computation.conversions
+        if c.quantity != 0  # shown only when custom-unit balances left some spend uncovered
     ]
     return items
 
@@ -34,7 +39,7 @@ def _usage(line: UsageLine, credit_type: dict[str, str]) -> dict[str, Any]:
         "type": "usage",
         "credit_type": credit_type,
         "product_id": product.id,
-        "product_type": product.type,
+        "product_type": PRODUCT_TYPES.get(product.type, product.type),
         "product_tags": list(product.tags),
         "product_custom_fields": dict(product.custom_fields),
         "quantity": line.quantity,
@@ -86,7 +91,7 @@ def _applied(applied: AppliedLine, credit_type: dict[str, str], start_us: int, e
         "product_id": segment.product_id,
         "commit_id": segment.commit_id,
         "commit_segment_id": segment.segment_id,
-        "commit_type": segment.kind,
+        "commit_type": COMMIT_TYPES.get(segment.kind, segment.kind),
         "applied_commit_or_credit": {"id": segment.commit_id, "type": segment.kind},
         "starting_at": format_rfc3339(start_us),
         "ending_before": format_rfc3339(end_us),

@@ -46,8 +46,8 @@ def list_invoices(
             inv
             for inv in invoices.for_customer(conn, customer_id)
             if (status is None or inv.status == status.upper())
-            and (start_us is None or inv.end_us > start_us)
-            and (end_us is None or inv.start_us < end_us)
+            and (start_us is None or inv.start_us >= start_us)  # periods starting at or after
+            and (end_us is None or inv.end_us <= end_us)  # and ending by ending_before
             and (credit_type_id is None or inv.credit_type_id == credit_type_id)
             and (contract_id is None or inv.contract_id == contract_id)
             and (type is None or inv.type == type.upper())
@@ -55,7 +55,7 @@ def list_invoices(
         names = credit_types.names_by_id(conn)
     if sort == "date_desc":
         found.reverse()
-    offset = int(decode_cursor(next_page) or 0)
+    offset = _offset(next_page)
     page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
     return ExactJSONResponse(
         {"data": [invoice_view(inv, names, skip_zero_qty_line_items) for inv in page], "next_page": cursor}
@@ -97,7 +97,7 @@ def list_costs(
             i for i in invoices.for_customer(conn, customer_id) if i.end_us > start_us and i.start_us < end_us
         ]
         names = credit_types.names_by_id(conn)
-    offset = int(decode_cursor(next_page) or 0)
+    offset = _offset(next_page)
     page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
     return ExactJSONResponse({"data": [_costs(inv, names) for inv in page], "next_page": cursor})
 
@@ -149,6 +149,14 @@ def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:
         "end_timestamp": format_rfc3339(record.end_us),
         "credit_types": per_type,
     }
+
+
+def _offset(next_page: str | None) -> int:
+    """Where a page starts: these lists page by position, so their cursors hold an index."""
+    offset = decode_cursor(next_page) or 0
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidInput("next_page: is not a cursor this server issued")
+    return offset
 
 
 def _bound(moment: datetime | None, name: str) -> int | None:
