@@ -8,6 +8,9 @@ are in percent (0-100) of what was granted; days are whole or fractional days re
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -119,6 +122,25 @@ def breached(kind: AlertKind, measure: Decimal | None, threshold: Decimal) -> bo
     if measure is None:
         return False
     return measure >= threshold if kind.fires_at_or_above else measure <= threshold
+
+
+MAX_SCOPE_CHARS = 64  # the state's scope column
+
+
+def group_scope(values: Mapping[str, str]) -> str:
+    """The state scope of a spend alert's open group keys taking these values.
+
+    Group values are user data of any length and characters: the scope is their JSON when it fits
+    (so it names them), else a digest of it (which never starts with "["); two different sets of
+    values never share a state.
+    """
+    text = json.dumps(sorted(values.items()), separators=(",", ":"))
+    return text if len(text) <= MAX_SCOPE_CHARS else hashlib.sha256(text.encode()).hexdigest()
+
+
+def scope_group_values(scope: str) -> dict[str, str] | None:
+    """The values a group scope names (None for a digest)."""
+    return dict(json.loads(scope)) if scope.startswith("[") else None
 
 
 def webhook_type(alert_type: AlertType, resolved: bool = False) -> str:

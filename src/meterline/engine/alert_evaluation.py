@@ -17,11 +17,12 @@ from sqlalchemy import Connection
 from meterline.domain.alerts import IN_ALARM, OK, Transition, breached, kind_of, transition, webhook_type
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
-from meterline.engine.alert_measures import CustomerView, Measurement, measurements
+from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
 from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord, AlertState, Notification
 
 NEW_BILLING_PERIOD = "new_billing_period"
+ALERT_CREATED = "alert_created"
 
 
 def evaluate_customer(
@@ -42,10 +43,32 @@ def evaluate_customer(
         return
     view = CustomerView(conn, customer_id, now_us)
     states = store.states_of(conn, customer_id, [a.id for a in found])
+    measured = {alert_id for alert_id, _scope in states}
+    if only is None and not measured.issuperset(a.id for a in found):
+        found = _without_first_measurements_due_at_creation(conn, found, measured)
     for alert in found:
+        seen: set[str] = set()
         for measurement in measurements(alert, view):
+            seen.add(measurement.scope)
             previous = states.get((alert.id, measurement.scope))
             _apply(conn, alert, customer_id, measurement, previous, now_us, triggered_by, silent_first)
+        for (alert_id, scope), previous in states.items():
+            if alert_id == alert.id and scope not in seen and previous.status == IN_ALARM:
+                # Nothing left in this scope (a group value without spend this period, an expired segment).
+                gone = unmeasured(alert, scope, view)
+                _apply(conn, alert, customer_id, gone, previous, now_us, triggered_by, silent_first)
+        if not seen and alert.id not in measured:
+            # Nothing to measure yet (no usage in an open group key, no segment): measured, and ok.
+            _apply(conn, alert, customer_id, Measurement("", None), None, now_us, triggered_by, silent_first)
+
+
+def _without_first_measurements_due_at_creation(
+    conn: Connection, found: list[AlertRecord], measured: set[str]
+) -> list[AlertRecord]:
+    """Leave a new alert not yet measured for this customer to its creation sweep (later in this
+    same transaction), so its first measurement says alert_created and honours evaluate_on_create."""
+    creating = {alert_id for alert_id, _after, cause in store.pending_sweeps(conn) if cause == ALERT_CREATED}
+    return [a for a in found if a.id in measured or a.id not in creating]
 
 
 def _apply(
@@ -123,10 +146,21 @@ def notification_properties(alert: AlertRecord, customer_id: str, now_us: int, c
 def resolve_states(
     conn: Connection, alert: AlertRecord, states: Iterable[AlertState], now_us: int, cause: str
 ) -> None:
-    """Return in-alarm states to ok (an archived alert, a reset), notifying each as resolved."""
+    """Return in-alarm states to ok (an archived alert, a reset), notifying each as resolved.
+
+    The notification carries the measure as it is now, with its scope's details (group values,
+    commit segment), not the one recorded at the last transition.
+    """
+    views: dict[str, tuple[CustomerView, dict[str, Measurement]]] = {}
     for state in states:
         if state.status != IN_ALARM:
             continue
+        if state.customer_id not in views:
+            view = CustomerView(conn, state.customer_id, now_us)
+            views[state.customer_id] = (view, {m.scope: m for m in measurements(alert, view)})
+        view, current = views[state.customer_id]
+        measurement = current.get(state.scope) or unmeasured(alert, state.scope, view)
+        measure = measurement.value
         store.save_state(
             conn,
             AlertState(
@@ -135,15 +169,14 @@ def resolve_states(
                 state.scope,
                 OK,
                 cause,
-                state.measure,
+                measure,
                 state.period_start_us,
                 now_us,
             ),
         )
         properties = notification_properties(alert, state.customer_id, now_us, cause)
-        properties[kind_of(alert.alert_type).measure.value] = (
-            state.measure if state.measure is not None else Decimal(0)
-        )
+        properties[kind_of(alert.alert_type).measure.value] = measure if measure is not None else Decimal(0)
+        properties.update(measurement.extra)
         store.add_notification(
             conn,
             Notification(

@@ -16,7 +16,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from meterline.domain.aggregation import merged
-from meterline.domain.alerts import AlertKind, AlertType, Measure, Pool, kind_of
+from meterline.domain.alerts import (
+    AlertKind,
+    AlertType,
+    Measure,
+    Pool,
+    group_scope,
+    kind_of,
+    scope_group_values,
+)
 from meterline.domain.contracts import CREDIT, CommitTerms, ContractTerms
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
@@ -102,6 +110,23 @@ def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement
         yield _balance(alert, kind, view)
 
 
+def unmeasured(alert: AlertRecord, scope: str, view: CustomerView) -> Measurement:
+    """What a scope measures once nothing is left in it: no spend in these group values (this
+    period), or a segment no longer accessible (nothing to measure)."""
+    extra: dict[str, Any] = {}
+    if kind_of(alert.alert_type).measure is Measure.SPEND:
+        values = scope_group_values(scope)
+        fixed = {g["key"]: g["value"] for g in alert.group_values or () if g.get("value") is not None}
+        if values is not None:
+            extra["group_values"] = _group_values({**fixed, **values})
+        return Measurement(scope, ZERO, view.current_period.start_us, extra)
+    extra["segment_id"] = scope
+    for entry in view.balances.values():
+        if any(s.id == scope for s in entry.commit.segments):
+            extra = {"commit_id": entry.commit.id, "segment_id": scope}
+    return Measurement(scope, None, None, extra)
+
+
 def _credit_type(alert: AlertRecord) -> str:
     return alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID
 
@@ -115,22 +140,22 @@ def _spend(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
         return
     fixed = {g["key"]: g["value"] for g in alert.group_values if g.get("value") is not None}
     open_keys = [g["key"] for g in alert.group_values if g.get("value") is None]
-    by_scope: dict[str, Decimal] = {}
+    by_scope: dict[str, tuple[dict[str, str], Decimal]] = {}
     for item in _usage_items(view, credit_type):
         groups = {**(item.get("pricing_group_values") or {}), **(item.get("presentation_group_values") or {})}
         if any(groups.get(k) != v for k, v in fixed.items()) or any(groups.get(k) is None for k in open_keys):
             continue
-        scope = ",".join(f"{k}={groups[k]}" for k in open_keys)
-        by_scope[scope] = by_scope.get(scope, ZERO) + item["total"]
+        values = {k: groups[k] for k in open_keys}
+        scope = group_scope(values) if open_keys else ""
+        spend = by_scope[scope][1] if scope in by_scope else ZERO
+        by_scope[scope] = (values, spend + item["total"])
     if not open_keys:
-        by_scope.setdefault("", ZERO)
-    for scope, spend in sorted(by_scope.items()):
-        yield Measurement(scope, spend, period_start, {"group_values": _group_values(fixed, scope)})
+        by_scope.setdefault("", ({}, ZERO))
+    for scope, (values, spend) in sorted(by_scope.items()):
+        yield Measurement(scope, spend, period_start, {"group_values": _group_values({**fixed, **values})})
 
 
-def _group_values(fixed: dict[str, str], scope: str) -> list[dict[str, str]]:
-    values = dict(fixed)
-    values.update(dict(part.split("=", 1) for part in scope.split(",") if part))
+def _group_values(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted(values.items())]
 
 

@@ -19,7 +19,7 @@ from meterline.store.alerts import ALL_ALERTS
 TRIGGERED_BY_USAGE = "usage"
 TRIGGERED_BY_CHANGE = "reevaluation"  # a contract, commit or alert changed, or a reset
 TRIGGERED_BY_TIME = "time"
-TRIGGERED_BY_CREATION = "alert_created"
+TRIGGERED_BY_CREATION = alert_evaluation.ALERT_CREATED
 
 
 class AlertSweeper:

@@ -17,7 +17,7 @@ from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, kind_of
-from meterline.domain.errors import Conflict, InvalidInput
+from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import now_us
 from meterline.engine.alert_evaluation import resolve_states
@@ -131,10 +131,19 @@ def archive_alert(body: AlertArchive, state: AppState = Depends(app_state)) -> E
 def _check_references(conn: Any, body: AlertCreate) -> None:
     if body.customer_id is not None:
         customers.active_customer(conn, body.customer_id)
+    # A body naming what does not exist is a bad request (the customer is the resource: 404).
     if body.credit_type_id is not None:
-        credit_types.get_credit_type(conn, body.credit_type_id)
+        try:
+            credit_type = credit_types.get_credit_type(conn, body.credit_type_id)
+        except NotFound as missing:
+            raise InvalidInput(missing.message) from None
+        if credit_type.archived_at_us is not None:
+            raise InvalidInput(f"credit_type_id: pricing unit {credit_type.id} is archived")
     if body.billable_metric_id is not None:
-        metric = billable_metrics.get_metric(conn, body.billable_metric_id)
+        try:
+            metric = billable_metrics.get_metric(conn, body.billable_metric_id)
+        except NotFound as missing:
+            raise InvalidInput(missing.message) from None
         if metric.archived_at_us is not None:
             raise InvalidInput(f"billable_metric_id: billable metric {metric.id} is archived")
     if body.group_values:

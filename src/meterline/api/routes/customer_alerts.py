@@ -11,7 +11,7 @@ from meterline.api.pagination import decode_cursor, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state, wake_evaluator
-from meterline.domain.alerts import EVALUATING, IN_ALARM
+from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
 from meterline.domain.errors import NotFound
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.engine.alert_evaluation import resolve_states
@@ -54,6 +54,11 @@ def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_sta
         names = credit_types.names_by_id(conn)
     scope = _scope(alert, body.group_values)
     chosen = [s for s in states if scope is None or s.scope == scope]
+    if states and not chosen:
+        # Measured for this customer, nothing yet in these group values: ok.
+        chosen = [
+            AlertState(alert.id, body.customer_id, scope or "", OK, None, None, None, alert.updated_at_us)
+        ]
     return ExactJSONResponse({"data": customer_alert_view(alert, chosen, names)})
 
 
@@ -143,4 +148,4 @@ def _scope(alert: AlertRecord, group_values: list[GroupValue] | None) -> str | N
     if not open_keys or not group_values:
         return None
     given = {g.key: g.value for g in group_values}
-    return ",".join(f"{k}={given.get(k, '')}" for k in open_keys)
+    return group_scope({k: given.get(k, "") for k in open_keys})

@@ -1,0 +1,88 @@
+"""meterline in-process: the real app (routes, ingest writer) without its background evaluator, and
+an `Evaluator` on the same database driven by the test at instants it chooses.
+
+For tests about time and ordering: nothing is evaluated until the test calls `run(at_us)`, and
+then at exactly that instant, so every state, measure and notification timestamp is exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from metronome import Metronome
+
+from meterline.api.app import create_app
+from meterline.domain.timeutil import now_us
+from meterline.engine.evaluator import Evaluator
+from meterline.settings import Settings
+from meterline.store import tokens
+from meterline.store.db import Database
+from meterline.store.migrate import upgrade_to_head
+from tests.support.databases import fresh_postgres_database
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette would rather the test client used httpx2
+    from fastapi.testclient import TestClient
+
+
+@dataclass
+class InProcess:
+    url: str
+    db: Database
+    client: Metronome
+    now: int = field(default_factory=now_us)
+    _evaluator: Evaluator | None = None
+
+    def evaluator(self) -> Evaluator:
+        """The evaluator, created on first use (its first batch schedules the clock's sweep)."""
+        if self._evaluator is None:
+            self._evaluator = Evaluator(
+                self.db, batch_events=1000, poll_interval_s=0.1, clock=lambda: self.now
+            )
+        return self._evaluator
+
+    def run(self, at_us: int) -> None:
+        """Evaluate at `at_us`: every event, billing request and sweep pending, to the end."""
+        self.now = at_us
+        evaluator = self.evaluator()
+        while True:
+            result = evaluator.run_once()
+            if not result.events and not result.more_work:
+                return
+
+
+@contextmanager
+def in_process(url: str) -> Iterator[InProcess]:
+    """The app on `url` (an empty database), served in this process to an SDK client."""
+    db = Database(url, pool_size=2)
+    upgrade_to_head(db)
+    with db.write() as conn:
+        _token_id, token = tokens.create_token(conn, "tests")
+    app = create_app(Settings(database_url=url, evaluator_enabled=False, log_level="warning"))
+    try:
+        with TestClient(app) as http:
+            client = Metronome(
+                bearer_token=token, base_url="http://testserver", http_client=http, max_retries=0
+            )
+            yield InProcess(url, db, client)
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def in_process_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
+    """In-process meterline on a fresh database of the backend `request.param` names."""
+    if request.param == "sqlite":
+        with in_process(f"sqlite:///{tmp_path / 'meterline.db'}") as running:
+            yield running
+        return
+    with (
+        fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url,
+        in_process(url) as running,
+    ):
+        yield running
