@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NoReturn
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from meterline.domain.errors import MeterlineError
 from meterline.logging import configure_logging
 from meterline.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from meterline.store.db import Database
+    from meterline.store.webhooks import AttemptRecord, DeliveryRecord
 
 app = typer.Typer(
     help="meterline: self-hosted, Metronome-compatible usage-based billing with real-time spend alerts.\n\n"
@@ -19,6 +26,11 @@ app = typer.Typer(
 )
 tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+webhooks_app = typer.Typer(
+    help="Webhook endpoints (secrets shown once, stored encrypted), the delivery log, and replays.",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console(stderr=True)
 
 
@@ -156,6 +168,244 @@ def tokens_revoke(token_id: str, database_url: str | None = DatabaseOption) -> N
     finally:
         db.dispose()
     console.print(f"revoked {token_id}")
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+def _open_database(settings: Settings) -> Database:
+    from meterline.store.db import Database
+    from meterline.store.migrate import upgrade_to_head
+
+    db = Database(settings.database_url)
+    if db.is_sqlite:
+        upgrade_to_head(db)
+    return db
+
+
+def _fail(error: MeterlineError) -> NoReturn:
+    console.print(f"[red]{error.message}[/red]")
+    raise typer.Exit(1)
+
+
+def _split_types(types: str | None) -> list[str] | None:
+    return None if types is None else [t.strip() for t in types.split(",") if t.strip()]
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: str,
+    secret: str | None = typer.Option(
+        None, help="whsec_ + base64 of 24-64 bytes; generated (and printed once) when omitted."
+    ),
+    types: str | None = typer.Option(
+        None,
+        help="Comma-separated notification types, e.g. alerts.spend_threshold_reached,"
+        "alerts.spend_threshold_reached_resolved [default: every alerts.* type but the _resolved ones].",
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Register an endpoint; prints its id, then the secret if one was generated (shown only once)."""
+    from meterline.api.webhook_setup import secret_box
+    from meterline.delivery import endpoints
+    from meterline.delivery.secrets import require_box
+    from meterline.domain.timeutil import now_us
+
+    settings = _settings(database_url)
+    db = _open_database(settings)
+    try:
+        box = require_box(secret_box(settings))
+        with db.write() as conn:
+            made = endpoints.register(conn, box, url, secret, _split_types(types), now_us())
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    console.print(f"created webhook endpoint {made.endpoint.id} for {made.endpoint.url}")
+    print(made.endpoint.id)
+    if made.generated:
+        console.print("its signing secret (store it now, it will not be shown again):")
+        print(made.secret)
+
+
+@webhooks_app.command("list")
+def webhooks_list(database_url: str | None = DatabaseOption) -> None:
+    """List endpoints (never their secrets)."""
+    from meterline.domain.timeutil import format_rfc3339
+    from meterline.store import webhooks
+
+    db = _open_database(_settings(database_url))
+    with db.read() as conn:
+        found = webhooks.list_endpoints(conn, after=None, limit=10_000)
+    db.dispose()
+    table = Table("id", "url", "types", "status", "created")
+    for e in found:
+        status = "enabled" if e.enabled else f"disabled: {e.disabled_reason}"
+        types = ", ".join(e.event_types) if e.event_types else "(default: alerts.*, not _resolved)"
+        table.add_row(e.id, e.url, types, status, format_rfc3339(e.created_at_us))
+    Console().print(table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(endpoint_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Remove an endpoint; its pending deliveries are marked failed."""
+    from meterline.domain.timeutil import now_us
+    from meterline.store import webhooks
+
+    db = _open_database(_settings(database_url))
+    try:
+        with db.write() as conn:
+            webhooks.remove_endpoint(conn, endpoint_id, now_us())
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    console.print(f"removed {endpoint_id}")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(endpoint_id: str, database_url: str | None = DatabaseOption) -> None:
+    """Enable an endpoint again (after a 410 Gone disabled it)."""
+    from meterline.domain.timeutil import now_us
+    from meterline.store import webhooks
+
+    db = _open_database(_settings(database_url))
+    try:
+        with db.write() as conn:
+            webhooks.enable_endpoint(conn, endpoint_id, now_us())
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    console.print(f"enabled {endpoint_id}")
+
+
+@webhooks_app.command("rotate-secret")
+def webhooks_rotate_secret(
+    endpoint_id: str,
+    secret: str | None = typer.Option(
+        None, help="The new secret; generated (and printed once) when omitted."
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Give an endpoint a new secret; the previous one keeps signing too during the grace period."""
+    from meterline.api.webhook_setup import rotation_grace_us, secret_box
+    from meterline.delivery import endpoints
+    from meterline.delivery.secrets import require_box
+    from meterline.domain.timeutil import format_rfc3339, now_us
+
+    settings = _settings(database_url)
+    db = _open_database(settings)
+    try:
+        box = require_box(secret_box(settings))
+        with db.write() as conn:
+            made = endpoints.rotate(conn, box, endpoint_id, secret, rotation_grace_us(settings), now_us())
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    until = format_rfc3339(made.endpoint.previous_secret_expires_at_us or 0)
+    console.print(f"rotated the secret of {endpoint_id}; the previous one also signs until {until}")
+    if made.generated:
+        console.print("the new signing secret (store it now, it will not be shown again):")
+        print(made.secret)
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    failed: bool = typer.Option(False, "--failed", help="Only deliveries given up on."),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="Only deliveries to this endpoint id."),
+    notification: str | None = typer.Option(
+        None, "--notification", help="Only this notification's deliveries, with every attempt."
+    ),
+    limit: int = typer.Option(50, min=1, max=10_000, help="Newest first, at most this many."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """The delivery log: one row per (notification, endpoint), newest first."""
+    from meterline.store import webhooks
+
+    db = _open_database(_settings(database_url))
+    with db.read() as conn:
+        found = webhooks.list_deliveries(
+            conn,
+            endpoint_id=endpoint,
+            notification_id=notification,
+            state=webhooks.FAILED if failed else None,
+            limit=limit,
+        )
+        attempts = webhooks.attempts_of(conn, [d.id for d in found]) if notification else {}
+    db.dispose()
+    Console().print(_deliveries_table(found))
+    for delivery in found:
+        if attempts.get(delivery.id):
+            Console().print(_attempts_table(delivery.endpoint_id, attempts[delivery.id]))
+
+
+def _deliveries_table(found: list[DeliveryRecord]) -> Table:
+    from meterline.domain.timeutil import format_rfc3339
+
+    table = Table(
+        "notification", "type", "endpoint", "state", "attempts", "last status", "next attempt", "last error"
+    )
+    for d in found:
+        table.add_row(
+            d.notification_id,
+            d.notification_type,
+            d.endpoint_id,
+            d.state,
+            str(d.attempts),
+            "" if d.last_status_code is None else str(d.last_status_code),
+            format_rfc3339(d.next_attempt_at_us) if d.next_attempt_at_us is not None else "",
+            d.last_error or "",
+        )
+    return table
+
+
+def _attempts_table(endpoint_id: str, attempts: list[AttemptRecord]) -> Table:
+    from meterline.domain.timeutil import format_rfc3339
+
+    table = Table(
+        "attempt", "at", "status", "latency ms", "error", "response body", title=f"attempts to {endpoint_id}"
+    )
+    for a in attempts:
+        table.add_row(
+            str(a.attempt),
+            format_rfc3339(a.attempted_at_us),
+            "" if a.status_code is None else str(a.status_code),
+            str(a.latency_ms),
+            a.error or "",
+            (a.response_body or "")[:200],
+        )
+    return table
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    notification_id: str,
+    endpoint: str | None = typer.Option(
+        None,
+        "--endpoint",
+        help="Only this endpoint (even a disabled one); default: every endpoint that wants it.",
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Send a notification again, with the same id (a running server picks it up within its poll interval)."""
+    from meterline.domain.timeutil import now_us
+    from meterline.store import webhooks
+
+    db = _open_database(_settings(database_url))
+    try:
+        with db.write() as conn:
+            queued = webhooks.replay(conn, notification_id, endpoint, now_us())
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    if not queued:
+        console.print(
+            f"[red]no enabled endpoint wants notification {notification_id}; name one with --endpoint[/red]"
+        )
+        raise typer.Exit(1)
+    for _delivery_id, endpoint_id in queued:
+        console.print(f"queued {notification_id} for {endpoint_id}")
 
 
 if __name__ == "__main__":

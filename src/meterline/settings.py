@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -49,6 +51,31 @@ class Settings(BaseSettings):
 
     # Largest page any list endpoint returns.
     max_page_size: int = 100
+
+    # Webhook delivery: the dispatcher runs inside `serve`, woken by the evaluator's commits.
+    webhooks_enabled: bool = True
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0)
+    # At most this many requests in flight to one endpoint, so a slow receiver starves no other.
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
+    # After a secret rotation the previous secret keeps signing (beside the new one) this long.
+    webhook_secret_rotation_grace_hours: float = Field(default=24.0, ge=0)
+    # Endpoint secrets are stored encrypted (Fernet) with this key; several comma-separated keys
+    # decrypt, the first encrypts. Unset: read from (or created in) `secret_key_file`.
+    secret_key: SecretStr | None = None
+    secret_key_file: str | None = Field(
+        default=None,
+        description="default: meterline.key beside a SQLite database; PostgreSQL needs a key or this file",
+    )
+
+    def webhook_key_file(self) -> Path | None:
+        """Where the endpoint-secret key lives when METERLINE_SECRET_KEY is unset (None: nowhere)."""
+        if self.secret_key_file:
+            return Path(self.secret_key_file).expanduser()
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).expanduser().resolve().parent / "meterline.key"
+        return None
 
 
 @lru_cache(maxsize=1)

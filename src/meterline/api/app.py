@@ -27,8 +27,10 @@ from meterline.api.routes import (
     rate_cards,
     rates,
     usage,
+    webhooks,
 )
 from meterline.api.state import AppState
+from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
 from meterline.engine.evaluator import evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
@@ -52,26 +54,43 @@ def prepare_database(settings: Settings) -> Database:
 
 def create_app(settings: Settings) -> FastAPI:
     db = prepare_database(settings)
-    evaluator = evaluator_from_settings(db, settings) if settings.evaluator_enabled else None
+    box = secret_box(settings)
+    dispatcher = dispatcher_from_settings(db, settings, box) if settings.webhooks_enabled and box else None
+    on_commit = dispatcher.notify if dispatcher else None
+    evaluator = evaluator_from_settings(db, settings, on_commit) if settings.evaluator_enabled else None
     writer = GroupCommitWriter(
         db,
         max_events=settings.group_commit_max_events,
         on_commit=evaluator.notify if evaluator else lambda: None,
     )
-    state = AppState(settings=settings, db=db, writer=writer, evaluator=evaluator)
+    state = AppState(
+        settings=settings, db=db, writer=writer, evaluator=evaluator, secret_box=box, dispatcher=dispatcher
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
         if evaluator is not None:
             evaluator.start()
-        log.info("server_started", database=db.dialect, evaluator=evaluator is not None, version=__version__)
+        if dispatcher is not None:
+            dispatcher.start()
+        elif settings.webhooks_enabled:
+            log.info("webhooks_off", reason="no METERLINE_SECRET_KEY or METERLINE_SECRET_KEY_FILE")
+        log.info(
+            "server_started",
+            database=db.dialect,
+            evaluator=evaluator is not None,
+            webhooks=dispatcher is not None,
+            version=__version__,
+        )
         try:
             yield
         finally:
             writer.stop()
             if evaluator is not None:
                 evaluator.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             db.dispose()
             log.info("server_stopped")
 
@@ -100,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
         rates,
         contracts,
         customer_commits,
+        webhooks,
     ):
         app.include_router(module.router)
 

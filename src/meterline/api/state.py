@@ -1,4 +1,4 @@
-"""What every request handler may use: settings, database, ingest writer, evaluator."""
+"""What every request handler may use: settings, database, ingest writer, evaluator, webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from meterline.delivery.dispatcher import Dispatcher
+from meterline.delivery.secrets import SecretBox
 from meterline.engine.evaluator import Evaluator
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.settings import Settings
@@ -18,6 +20,8 @@ class AppState:
     db: Database
     writer: GroupCommitWriter
     evaluator: Evaluator | None
+    secret_box: SecretBox | None = None  # None: no key configured, so no webhook endpoints
+    dispatcher: Dispatcher | None = None
 
 
 def app_state(request: Request) -> AppState:

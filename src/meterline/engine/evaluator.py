@@ -62,9 +62,12 @@ class Evaluator:
         sweep_interval_s: float = 60.0,
         sweep_chunk_customers: int = 500,
         clock: Callable[[], int] = now_us,
+        on_commit: Callable[[], None] | None = None,
     ):
         self.db = db
         self.clock = clock
+        # After each commit (which may have written notifications): wakes the webhook dispatcher.
+        self.on_commit = on_commit
         self.sweeps = AlertSweeper(sweep_interval_s, sweep_chunk_customers)
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Periods that events may still reach: the backdating limit plus the grace period.
@@ -121,6 +124,8 @@ class Evaluator:
             more_work = self.sweeps.run(conn, now)
             if batch:
                 cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+        if self.on_commit is not None:
+            self.on_commit()
         if not batch:
             return BatchResult(0, position, more_work)
         log.debug(
@@ -205,7 +210,9 @@ class Evaluator:
             log.info("dedup_keys_purged", count=purged)
 
 
-def evaluator_from_settings(db: Database, settings: Settings) -> Evaluator:
+def evaluator_from_settings(
+    db: Database, settings: Settings, on_commit: Callable[[], None] | None = None
+) -> Evaluator:
     return Evaluator(
         db,
         batch_events=settings.evaluator_batch_events,
@@ -215,4 +222,5 @@ def evaluator_from_settings(db: Database, settings: Settings) -> Evaluator:
         max_backdate_days=settings.max_backdate_days,
         sweep_interval_s=settings.alert_sweep_interval_s,
         sweep_chunk_customers=settings.alert_sweep_chunk_customers,
+        on_commit=on_commit,
     )

@@ -424,3 +424,67 @@ alert_sweeps = Table(
     Column("after_customer_id", String(36), nullable=True),
     Column("triggered_by", String(32), nullable=False),
 )
+
+
+# Webhook delivery: endpoints, one delivery per (notification, endpoint), and every attempt.
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("url", Text, nullable=False),
+    # NULL: every alerts.* type but the _resolved ones; otherwise exactly the listed types.
+    Column("event_types", JSON, nullable=True),
+    # Fernet ciphertexts (the dispatcher must sign, so secrets cannot be hashed); the previous
+    # secret signs too until it expires, after a rotation.
+    Column("secret_ciphertext", Text, nullable=False),
+    Column("previous_secret_ciphertext", Text, nullable=True),
+    Column("previous_secret_expires_at_us", BigInteger, nullable=True),
+    # The endpoint gets the notifications written after it was registered: outbox seq > this.
+    Column("starts_after_seq", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Column("removed_at_us", BigInteger, nullable=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", SeqInteger, primary_key=True, autoincrement=True),
+    Column("notification_seq", BigInteger, nullable=False),
+    Column("notification_id", String(36), nullable=False),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),
+    # Replayed to an endpoint named explicitly: sent even while the endpoint is disabled.
+    Column("forced", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # Attempts since the delivery was created or last replayed; the retry schedule's position.
+    Column("round_attempts", Integer, nullable=False),
+    Column("round_started_at_us", BigInteger, nullable=True),
+    # When pending: due time; while an attempt is in flight, the end of its lease.
+    Column("next_attempt_at_us", BigInteger, nullable=True),
+    Column("claim_id", String(36), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Index("ux_webhook_deliveries_pair", "notification_id", "endpoint_id", unique=True),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at_us"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "state", "next_attempt_at_us"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", SeqInteger, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigInteger, nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at_us", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    # The first KiB of the receiver's answer, for debugging a refusal.
+    Column("response_body", Text, nullable=True),
+)

@@ -1,0 +1,1 @@
+"""Spend limits enforced from meterline's alerts: a reference webhook receiver."""

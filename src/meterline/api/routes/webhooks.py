@@ -1,0 +1,202 @@
+"""Webhook endpoints and the delivery log: /v1/webhooks/... (meterline's own; Metronome configures
+webhooks in its dashboard).
+
+A secret appears in the response that creates or rotates it and nowhere else, ever.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.pagination import decode_cursor, encode_cursor
+from meterline.api.responses import ExactJSONResponse
+from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.state import AppState, app_state
+from meterline.api.webhook_setup import rotation_grace_us
+from meterline.delivery import endpoints
+from meterline.delivery.secrets import require_box
+from meterline.domain.errors import InvalidInput
+from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.store import webhooks as store
+from meterline.store.webhooks import AttemptRecord, DeliveryRecord, EndpointRecord
+
+router = APIRouter(route_class=ExactDecimalRoute)  # also refuses NUL in strings with a 400
+MAX_PAGE = 100
+MAX_POSITION = 2**63 - 1
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class EndpointCreate(StrictModel):
+    url: str = Field(min_length=1)
+    secret: str | None = Field(default=None, min_length=1)
+    types: list[str] | None = None
+
+
+class EndpointList(StrictModel):
+    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    next_page: str | None = None
+
+
+class EndpointRef(StrictModel):
+    id: Id
+
+
+class SecretRotation(StrictModel):
+    id: Id
+    secret: str | None = Field(default=None, min_length=1)
+
+
+class DeliveryList(StrictModel):
+    endpoint_id: Id | None = None
+    notification_id: Id | None = None
+    state: Literal["pending", "succeeded", "failed"] | None = None
+    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    next_page: str | None = None
+
+
+class Replay(StrictModel):
+    notification_id: Id
+    endpoint_id: Id | None = None
+
+
+def endpoint_view(e: EndpointRecord) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "url": e.url,
+        "types": e.event_types,
+        "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason,
+        "previous_secret_expires_at": optional_time(e.previous_secret_expires_at_us),
+        "created_at": format_rfc3339(e.created_at_us),
+        "updated_at": format_rfc3339(e.updated_at_us),
+    }
+
+
+def attempt_view(a: AttemptRecord) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "attempted_at": format_rfc3339(a.attempted_at_us),
+        "status_code": a.status_code,
+        "latency_ms": a.latency_ms,
+        "error": a.error,
+        "response_body": a.response_body,
+    }
+
+
+def delivery_view(d: DeliveryRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "notification_id": d.notification_id,
+        "notification_type": d.notification_type,
+        "endpoint_id": d.endpoint_id,
+        "state": d.state,
+        "attempt_count": d.attempts,
+        "next_attempt_at": optional_time(d.next_attempt_at_us),
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": format_rfc3339(d.created_at_us),
+        "updated_at": format_rfc3339(d.updated_at_us),
+        "attempts": [attempt_view(a) for a in attempts],
+    }
+
+
+@router.post("/v1/webhooks/endpoints/create")
+def create_endpoint(body: EndpointCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    box = require_box(state.secret_box)
+    with state.db.write() as conn:
+        made = endpoints.register(conn, box, body.url, body.secret, body.types, now_us())
+    return ExactJSONResponse({"data": {**endpoint_view(made.endpoint), "secret": made.secret}})
+
+
+@router.post("/v1/webhooks/endpoints/list")
+def list_endpoints(
+    body: EndpointList | None = None, state: AppState = Depends(app_state)
+) -> ExactJSONResponse:
+    body = body or EndpointList()
+    with state.db.read() as conn:
+        found = store.list_endpoints(conn, after=_endpoint_position(body.next_page), limit=body.limit + 1)
+    page = found[: body.limit]
+    more = len(found) > body.limit
+    cursor = encode_cursor([page[-1].created_at_us, page[-1].id]) if more else None
+    return ExactJSONResponse({"data": [endpoint_view(e) for e in page], "next_page": cursor})
+
+
+@router.post("/v1/webhooks/endpoints/remove")
+def remove_endpoint(body: EndpointRef, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        store.remove_endpoint(conn, body.id, now_us())
+    return ExactJSONResponse(id_response(body.id))
+
+
+@router.post("/v1/webhooks/endpoints/enable")
+def enable_endpoint(body: EndpointRef, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        return ExactJSONResponse({"data": endpoint_view(store.enable_endpoint(conn, body.id, now_us()))})
+
+
+@router.post("/v1/webhooks/endpoints/rotateSecret")
+def rotate_secret(body: SecretRotation, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    box = require_box(state.secret_box)
+    with state.db.write() as conn:
+        made = endpoints.rotate(conn, box, body.id, body.secret, rotation_grace_us(state.settings), now_us())
+    return ExactJSONResponse({"data": {**endpoint_view(made.endpoint), "secret": made.secret}})
+
+
+@router.post("/v1/webhooks/deliveries/list")
+def list_deliveries(
+    body: DeliveryList | None = None, state: AppState = Depends(app_state)
+) -> ExactJSONResponse:
+    body = body or DeliveryList()
+    with state.db.read() as conn:
+        found = store.list_deliveries(
+            conn,
+            endpoint_id=body.endpoint_id,
+            notification_id=body.notification_id,
+            state=body.state,
+            before_id=_delivery_position(body.next_page),
+            limit=body.limit + 1,
+        )
+        page = found[: body.limit]
+        attempts = store.attempts_of(conn, [d.id for d in page])
+    cursor = encode_cursor(page[-1].id) if len(found) > body.limit else None
+    return ExactJSONResponse({"data": [delivery_view(d, attempts[d.id]) for d in page], "next_page": cursor})
+
+
+@router.post("/v1/webhooks/deliveries/replay")
+def replay(body: Replay, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.write() as conn:
+        queued = store.replay(conn, body.notification_id, body.endpoint_id, now_us())
+    if state.dispatcher is not None:
+        state.dispatcher.notify()
+    return ExactJSONResponse({"data": [{"delivery_id": d, "endpoint_id": e} for d, e in queued]})
+
+
+def _endpoint_position(token: str | None) -> tuple[int, str] | None:
+    position = decode_cursor(token)
+    if position is None:
+        return None
+    if (
+        not isinstance(position, list)
+        or len(position) != 2
+        or not _is_position(position[0])
+        or not isinstance(position[1], str)
+    ):
+        raise InvalidInput("next_page: is not a cursor this server issued")
+    return position[0], position[1]
+
+
+def _delivery_position(token: str | None) -> int | None:
+    position = decode_cursor(token)
+    if position is None:
+        return None
+    if not _is_position(position):
+        raise InvalidInput("next_page: is not a cursor this server issued")
+    return int(position)
+
+
+def _is_position(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_POSITION
