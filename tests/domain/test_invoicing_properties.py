@@ -14,6 +14,7 @@ from meterline.domain.invoicing import (
     ProductPricing,
     UsageLine,
     compute_invoice,
+    sliced,
     usage_lines,
 )
 from meterline.domain.metrics import AggregationType
@@ -99,3 +100,29 @@ def test_tiered_usage_invoice_by_hand() -> None:
     commit = CommitSegment("c", "s", "PREPAID", "c", "f", USD, D(150), D(1), False, 0, 10)
     result = compute_invoice(lines, [commit], USD, {})
     assert (result.subtotal, result.total) == (D(220), D(70))
+
+
+@given(st.lists(amounts, min_size=1, max_size=6))
+def test_charge_slices_add_up_to_the_line_and_consume_tiers_in_time_order(parts: list[Decimal]) -> None:
+    price = PriceSpec(tiers=(Tier(D(2), D(100)), Tier(D(1))))
+    product = ProductState(id="p", type="USAGE", name="Tokens", billable_metric_id="m")
+    total_quantity = sum(parts, D(0))
+    charge = price.charge(total_quantity)
+    line = UsageLine(
+        product,
+        USD,
+        total_quantity,
+        None,
+        charge.total,
+        0,
+        len(parts),
+        {},
+        {},
+        aggregation=AggregationType.SUM,
+        price=price,
+    )
+    result = sliced(line, [(i, i + 1, q) for i, q in enumerate(parts)])
+    assert sum((s.amount for s in result.slices), D(0)) == line.total
+    # The first slice pays the first tier's price for its usage, up to the tier's size.
+    first = min(parts[0], D(100))
+    assert result.slices[0].amount == first * 2 + max(parts[0] - D(100), D(0)) * 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from metronome import Metronome
 
 from tests.sdk.billing_helpers import (
@@ -301,11 +300,6 @@ def test_a_commit_shared_by_two_periods_is_drawn_by_the_earlier_first(client: Me
     assert applied_by_commit(later) == {commit: 10}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a commit segment applies to every usage of a billing period it overlaps, even usage "
-    "from before the segment's access starts (engine/billing.py _segments: segment.overlaps(period))",
-)
 def test_usage_before_a_credit_becomes_accessible_does_not_draw_it(client: Metronome) -> None:
     _now, period, _ = this_hour_and_period()
     calls, event_type = usage_product(client)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from meterline.domain.aggregation import Aggregate
@@ -25,6 +25,7 @@ from meterline.domain.drawdown import Application, Balance, ChargeLine, draw_dow
 from meterline.domain.metrics import AggregationType
 from meterline.domain.pricing import (
     Override,
+    PriceSpec,
     TierCharge,
     apply_overrides,
     billable_quantity,
@@ -60,6 +61,16 @@ class PricingInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargeSlice:
+    """The part of a line's charge due to usage within [start, end): what a segment accessible
+    only then may cover."""
+
+    start_us: int
+    end_us: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UsageLine:
     product: ProductState
     credit_type_id: str
@@ -71,6 +82,45 @@ class UsageLine:
     pricing_group_values: Mapping[str, str]
     presentation_group_values: Mapping[str, str | None]
     tiers: tuple[TierCharge, ...] = ()
+    aggregation: AggregationType | None = None
+    price: PriceSpec | None = None  # the rate in force after overrides
+    slices: tuple[ChargeSlice, ...] = ()  # empty: the whole charge belongs to the whole interval
+
+    def charge_slices(self) -> tuple[ChargeSlice, ...]:
+        return self.slices or (ChargeSlice(self.start_us, self.end_us, self.total),)
+
+    def in_group(self, group: Mapping[str, str | None]) -> bool:
+        """Whether usage of this group (full metric dimensions) is priced on this line."""
+        return all(
+            group.get(k) == self.pricing_group_values.get(k) for k in self.product.pricing_group_key
+        ) and all(
+            group.get(k) == self.presentation_group_values.get(k) for k in self.product.presentation_group_key
+        )
+
+
+def sliced(line: UsageLine, raw_by_slice: Sequence[tuple[int, int, Decimal]]) -> UsageLine:
+    """Attribute the line's charge to consecutive time slices by pricing cumulative usage.
+
+    Slice k is charged price(usage up to k) - price(usage before k), so graduated tiers are
+    consumed in time order and the slices add up to the line's total exactly.
+    """
+    if line.price is None or line.aggregation not in (AggregationType.COUNT, AggregationType.SUM):
+        return line  # MAX, LATEST and UNIQUE do not split over time: the whole interval it is
+    product = line.product
+    cumulative = ZERO
+    charged = ZERO
+    slices: list[ChargeSlice] = []
+    for start_us, end_us, raw in raw_by_slice:
+        cumulative += raw
+        total = line.price.charge(
+            billable_quantity(cumulative, product.quantity_conversion, product.quantity_rounding)
+        ).total
+        slices.append(ChargeSlice(start_us, end_us, total - charged))
+        charged = total
+    if slices and charged != line.total:  # usage read in slices differs from the interval's: keep the total
+        last = slices[-1]
+        slices[-1] = ChargeSlice(last.start_us, last.end_us, last.amount + line.total - charged)
+    return replace(line, slices=tuple(slices))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +227,13 @@ def compute_invoice(
 
 
 def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list[AppliedLine]:
-    charges = [ChargeLine(str(i), line.product.id, line.total) for i, line in enumerate(lines)]
-    by_key = {str(i): line for i, line in enumerate(lines)}
+    pieces = {
+        f"{i}:{j}": (line, piece)
+        for i, line in enumerate(lines)
+        for j, piece in enumerate(line.charge_slices())
+        if piece.amount > 0
+    }
+    charges = [ChargeLine(key, line.product.id, piece.amount) for key, (line, piece) in pieces.items()]
     by_segment = {s.segment_id: s for s in segments}
     balances = [
         Balance(
@@ -190,7 +245,7 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
             applicable_product_count=s.scope_size,
             access_ends_us=s.ends_us,
             access_starts_us=s.starts_us,
-            applies_to=_scope(s, by_key),
+            applies_to=_scope(s, pieces),
         )
         for s in segments
         if s.available > 0
@@ -198,8 +253,17 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
     return _per_segment(draw_down(charges, balances), by_segment)
 
 
-def _scope(segment: CommitSegment, lines: Mapping[str, UsageLine]) -> Callable[[ChargeLine], bool]:
-    return lambda charge: segment.applies_to(lines[charge.key])
+def _scope(
+    segment: CommitSegment, pieces: Mapping[str, tuple[UsageLine, ChargeSlice]]
+) -> Callable[[ChargeLine], bool]:
+    """A segment covers a charge of a product in its scope, due to usage while it was accessible."""
+
+    def covers(charge: ChargeLine) -> bool:
+        line, piece = pieces[charge.key]
+        in_time = piece.start_us < segment.ends_us and segment.starts_us < piece.end_us
+        return in_time and segment.applies_to(line)
+
+    return covers
 
 
 def _per_segment(
@@ -249,7 +313,8 @@ def _price_group(
         return None
     product = pricing.product
     quantity = billable_quantity(raw, product.quantity_conversion, product.quantity_rounding)
-    charge = apply_overrides(rate.price, overrides, pricing.explicit_override_priority).charge(quantity)
+    price = apply_overrides(rate.price, overrides, pricing.explicit_override_priority)
+    charge = price.charge(quantity)
     overwrite = winning_overwrite(overrides)
     credit_type_id = rate.credit_type_id
     if overwrite is not None and overwrite.overwrite_credit_type_id is not None:
@@ -265,6 +330,8 @@ def _price_group(
         pricing_group_values=values,
         presentation_group_values=dict(presentation_values),
         tiers=charge.tiers,
+        aggregation=pricing.aggregation,
+        price=price,
     )
 
 

@@ -18,13 +18,16 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from meterline.domain.aggregation import merged
 from meterline.domain.contracts import CREDIT, PREPAID, CommitTerms, ContractTerms
 from meterline.domain.invoicing import (
     CommitSegment,
     InvoiceComputation,
     PricingInterval,
     ProductPricing,
+    UsageLine,
     compute_invoice,
+    sliced,
     usage_lines,
 )
 from meterline.domain.metrics import AggregationType
@@ -151,6 +154,7 @@ def _invoice(
         line for interval in _intervals(catalog, contract, card, period) for line in usage_lines(interval)
     ]
     segments = _segments(catalog, customer_commits, contract.id, period, used)
+    lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
     record = _record(contract, period, card, computation, catalog.credit_type_names(), now_us)
@@ -198,6 +202,37 @@ def _interval(
         )
     usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us)
     return PricingInterval(start_us, end_us, tuple(priced), usage)
+
+
+def _sliced_at_segment_bounds(
+    catalog: PricingCatalog, customer_id: str, lines: list[UsageLine], segments: Sequence[CommitSegment]
+) -> list[UsageLine]:
+    """Split each line's charge where a segment's access starts or ends inside its interval, so a
+    segment only covers usage from while it was accessible (usually nothing to split)."""
+    bounds = sorted({b for s in segments for b in (s.starts_us, s.ends_us)})
+    result: list[UsageLine] = []
+    for line in lines:
+        cuts = [b for b in bounds if line.start_us < b < line.end_us]
+        metric_id = line.product.billable_metric_id
+        if not cuts or metric_id is None or line.aggregation is None:
+            result.append(line)
+            continue
+        edges = [line.start_us, *cuts, line.end_us]
+        raw = [
+            (start, end, _line_usage(catalog, customer_id, line, metric_id, start, end))
+            for start, end in pairwise(edges)
+        ]
+        result.append(sliced(line, raw))
+    return result
+
+
+def _line_usage(
+    catalog: PricingCatalog, customer_id: str, line: UsageLine, metric_id: str, start_us: int, end_us: int
+) -> Decimal:
+    assert line.aggregation is not None
+    grouped = usage_by_group(catalog.conn, customer_id, {metric_id: line.aggregation}, start_us, end_us)
+    total = merged(aggregate for group, aggregate in grouped.get(metric_id, ()) if line.in_group(group))
+    return total.value(line.aggregation) or ZERO
 
 
 def _segments(
