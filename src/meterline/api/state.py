@@ -33,3 +33,9 @@ def wake_evaluator(state: AppState) -> None:
     """After a committed change to contracts or commits: recompute billing now, not at the next poll."""
     if state.evaluator is not None:
         state.evaluator.notify()
+
+
+def wake_dispatcher(state: AppState) -> None:
+    """After a request itself wrote notifications (an alert archived or reset): send them now."""
+    if state.dispatcher is not None:
+        state.dispatcher.notify()

@@ -15,7 +15,7 @@ from meterline.api.catalog_fields import NonNegativeAmount
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
-from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.state import AppState, app_state, wake_dispatcher, wake_evaluator
 from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, kind_of
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
@@ -125,6 +125,7 @@ def archive_alert(body: AlertArchive, state: AppState = Depends(app_state)) -> E
         if alert.archived_at_us is None:
             # An application blocking a customer on this alert learns it no longer applies.
             resolve_states(conn, alert, store.states_of_alert(conn, alert.id), now_us(), "alert_archived")
+    wake_dispatcher(state)
     return ExactJSONResponse(id_response(body.id))
 
 

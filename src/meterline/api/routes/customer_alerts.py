@@ -10,7 +10,7 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
-from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.state import AppState, app_state, wake_dispatcher, wake_evaluator
 from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
 from meterline.domain.errors import NotFound
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -96,6 +96,7 @@ def reset_customer_alert(body: CustomerAlertReset, state: AppState = Depends(app
         resolve_states(conn, alert, states, now_us(), "reset")
         store.forget_states(conn, alert.id, body.customer_id)
         billing_requests.request_recompute(conn, body.customer_id)
+    wake_dispatcher(state)
     wake_evaluator(state)
     return Response(status_code=200)
 
