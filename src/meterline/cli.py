@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,9 +15,13 @@ from meterline.logging import configure_logging
 from meterline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from meterline.delivery.secrets import SecretBox
     from meterline.store.db import Database
     from meterline.store.webhooks import AttemptRecord, DeliveryRecord
 
+T = TypeVar("T")
 app = typer.Typer(
     help="meterline: self-hosted, Metronome-compatible usage-based billing with real-time spend alerts.\n\n"
     "Every setting can also be given as an environment variable prefixed METERLINE_ "
@@ -181,9 +186,31 @@ def _open_database(settings: Settings) -> Database:
     return db
 
 
+def _write(settings: Settings, work: Callable[[Connection], T]) -> T:
+    """Run `work` in one write transaction; a refusal is printed and exits 1, never a traceback."""
+    db = _open_database(settings)
+    try:
+        with db.write() as conn:
+            return work(conn)
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+
+
 def _fail(error: MeterlineError) -> NoReturn:
     console.print(f"[red]{error.message}[/red]")
     raise typer.Exit(1)
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    from meterline.api.webhook_setup import secret_box
+    from meterline.delivery.secrets import require_box
+
+    try:
+        return require_box(secret_box(settings))
+    except MeterlineError as error:
+        _fail(error)
 
 
 def _split_types(types: str | None) -> list[str] | None:
@@ -204,21 +231,14 @@ def webhooks_add(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Register an endpoint; prints its id, then the secret if one was generated (shown only once)."""
-    from meterline.api.webhook_setup import secret_box
     from meterline.delivery import endpoints
-    from meterline.delivery.secrets import require_box
     from meterline.domain.timeutil import now_us
 
     settings = _settings(database_url)
-    db = _open_database(settings)
-    try:
-        box = require_box(secret_box(settings))
-        with db.write() as conn:
-            made = endpoints.register(conn, box, url, secret, _split_types(types), now_us())
-    except MeterlineError as error:
-        _fail(error)
-    finally:
-        db.dispose()
+    box = _secret_box(settings)
+    made = _write(
+        settings, lambda conn: endpoints.register(conn, box, url, secret, _split_types(types), now_us())
+    )
     console.print(f"created webhook endpoint {made.endpoint.id} for {made.endpoint.url}")
     print(made.endpoint.id)
     if made.generated:
@@ -250,14 +270,7 @@ def webhooks_remove(endpoint_id: str, database_url: str | None = DatabaseOption)
     from meterline.domain.timeutil import now_us
     from meterline.store import webhooks
 
-    db = _open_database(_settings(database_url))
-    try:
-        with db.write() as conn:
-            webhooks.remove_endpoint(conn, endpoint_id, now_us())
-    except MeterlineError as error:
-        _fail(error)
-    finally:
-        db.dispose()
+    _write(_settings(database_url), lambda conn: webhooks.remove_endpoint(conn, endpoint_id, now_us()))
     console.print(f"removed {endpoint_id}")
 
 
@@ -267,14 +280,7 @@ def webhooks_enable(endpoint_id: str, database_url: str | None = DatabaseOption)
     from meterline.domain.timeutil import now_us
     from meterline.store import webhooks
 
-    db = _open_database(_settings(database_url))
-    try:
-        with db.write() as conn:
-            webhooks.enable_endpoint(conn, endpoint_id, now_us())
-    except MeterlineError as error:
-        _fail(error)
-    finally:
-        db.dispose()
+    _write(_settings(database_url), lambda conn: webhooks.enable_endpoint(conn, endpoint_id, now_us()))
     console.print(f"enabled {endpoint_id}")
 
 
@@ -287,21 +293,14 @@ def webhooks_rotate_secret(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Give an endpoint a new secret; the previous one keeps signing too during the grace period."""
-    from meterline.api.webhook_setup import rotation_grace_us, secret_box
+    from meterline.api.webhook_setup import rotation_grace_us
     from meterline.delivery import endpoints
-    from meterline.delivery.secrets import require_box
     from meterline.domain.timeutil import format_rfc3339, now_us
 
     settings = _settings(database_url)
-    db = _open_database(settings)
-    try:
-        box = require_box(secret_box(settings))
-        with db.write() as conn:
-            made = endpoints.rotate(conn, box, endpoint_id, secret, rotation_grace_us(settings), now_us())
-    except MeterlineError as error:
-        _fail(error)
-    finally:
-        db.dispose()
+    box = _secret_box(settings)
+    grace_us = rotation_grace_us(settings)
+    made = _write(settings, lambda conn: endpoints.rotate(conn, box, endpoint_id, secret, grace_us, now_us()))
     until = format_rfc3339(made.endpoint.previous_secret_expires_at_us or 0)
     console.print(f"rotated the secret of {endpoint_id}; the previous one also signs until {until}")
     if made.generated:
@@ -391,14 +390,9 @@ def webhooks_replay(
     from meterline.domain.timeutil import now_us
     from meterline.store import webhooks
 
-    db = _open_database(_settings(database_url))
-    try:
-        with db.write() as conn:
-            queued = webhooks.replay(conn, notification_id, endpoint, now_us())
-    except MeterlineError as error:
-        _fail(error)
-    finally:
-        db.dispose()
+    queued = _write(
+        _settings(database_url), lambda conn: webhooks.replay(conn, notification_id, endpoint, now_us())
+    )
     if not queued:
         console.print(
             f"[red]no enabled endpoint wants notification {notification_id}; name one with --endpoint[/red]"

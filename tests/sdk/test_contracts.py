@@ -6,7 +6,7 @@ and the contract terms the billing engine reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,16 +41,6 @@ from tests.sdk.helpers import new_customer, uid
 from tests.support.server import RunningServer
 
 Body = dict[str, Any]
-
-
-@pytest.fixture
-def db(server: RunningServer) -> Iterator[Database]:
-    """The server's own database, to check what the billing engine will read."""
-    database = Database(server.database_url, pool_size=1)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,16 +35,6 @@ US = timedelta(microseconds=1)
 @pytest.fixture
 def client(server: RunningServer) -> Metronome:
     return Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)
-
-
-@pytest.fixture
-def db(server: RunningServer) -> Iterator[Database]:
-    """The server's own database, to check what the billing engine will read."""
-    database = Database(server.database_url, pool_size=1)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def uid() -> str:
