@@ -41,9 +41,8 @@ class Settings(BaseSettings):
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24
 
-    # Time-driven alert evaluation (periods rolling over, segments starting or expiring, days
-    # remaining): every customer with alerts is re-measured this often, in bounded chunks.
-    alert_sweep_interval_s: float = 60.0
+    # Alert evaluation no event asks for (a new all-customers alert; customers whose measures move
+    # with the clock at this instant) runs in chunks of this many customers per evaluator batch.
     alert_sweep_chunk_customers: int = 500
 
     # How long a verified API token stays cached; revocation takes effect within this.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import (
@@ -27,6 +28,7 @@ from meterline.domain.timeutil import (
     month_bounds,
 )
 from meterline.store import event_log
+from meterline.store.tables import alert_wakeups
 from tests.sdk.alert_helpers import (
     Usage,
     add_credit,
@@ -45,7 +47,7 @@ from tests.support.outbox import notifications_for
 
 D = Decimal
 SPEND = "alerts.spend_threshold_reached"
-MINUTE = 60 * US_PER_SECOND  # the evaluator's default sweep interval: the clock's sweep runs this often
+MINUTE = 60 * US_PER_SECOND
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -280,3 +282,52 @@ def test_a_new_alert_is_first_measured_by_its_creation_even_in_a_batch_with_usag
     use(client, customer_id, usage, 1)
     app.run(t1 + MINUTE)
     assert len(notifications_for(app.url, customer_id)) == 1
+
+
+def wakeups(app: InProcess) -> dict[str, int]:
+    with app.db.read() as conn:
+        return dict(conn.execute(select(alert_wakeups.c.customer_id, alert_wakeups.c.due_us)).all())
+
+
+def test_the_clock_wakes_each_customer_at_its_own_next_instant_and_no_one_else(app: InProcess) -> None:
+    """Time is not a periodic sweep of every customer: each is re-measured when its own measures
+    next move with the clock, so a deployment's size does not make time cost more."""
+    client, start = app.client, app.now
+    _this_month, next_month = month_bounds(start)
+    spender, _usage = billed_customer(client, price=100)
+    spend_alert = create_alert(
+        client, alert_type="spend_threshold_reached", threshold=5000, customer_id=spender
+    )
+    ends = start - start % US_PER_HOUR + 20 * US_PER_DAY
+    planner = customer(client)
+    contract(client, planner, rate_card(client), ending_before=moment(ends))
+    days_alert = create_alert(
+        client, alert_type="low_remaining_days_in_plan_reached", threshold=10, customer_id=planner
+    )
+    quiet = customer(client)  # no alerts: nothing to wake for
+    app.run(start)
+    at_threshold = ends - 10 * US_PER_DAY
+    assert wakeups(app) == {spender: next_month, planner: at_threshold}
+    assert quiet not in wakeups(app)
+
+    # Before any instant: the clock moves nobody's state, and nobody's instant.
+    app.run(min(at_threshold, next_month) - MINUTE)
+    assert status(client, spend_alert, spender) == ("ok", "alert_created")
+    assert status(client, days_alert, planner) == ("ok", "alert_created")
+    assert wakeups(app) == {spender: next_month, planner: at_threshold}
+
+    app.run(at_threshold)
+    assert status(client, days_alert, planner) == ("in_alarm", "time")
+    assert wakeups(app) == {spender: month_bounds(at_threshold)[1], planner: ends}
+
+
+def test_a_customer_created_after_an_all_customers_alert_is_measured_without_any_usage(
+    app: InProcess,
+) -> None:
+    client, start = app.client, app.now
+    alert_id = create_alert(client, alert_type="spend_threshold_reached", threshold=5000)
+    app.run(start)
+    newcomer = customer(client)
+    assert status(client, alert_id, newcomer)[0] == "evaluating"
+    app.run(start + US_PER_SECOND)
+    assert status(client, alert_id, newcomer)[0] == "ok"

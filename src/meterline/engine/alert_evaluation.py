@@ -17,7 +17,9 @@ from sqlalchemy import Connection
 from meterline.domain.alerts import IN_ALARM, OK, Transition, breached, kind_of, transition, webhook_type
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
+from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
+from meterline.store import alert_wakeups
 from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord, AlertState, Notification
 
@@ -42,6 +44,9 @@ def evaluate_customer(
     if not found:
         return
     view = CustomerView(conn, customer_id, now_us)
+    _schedule_next_instant(
+        conn, found if only is None else store.alerts_for_customer(conn, customer_id), view
+    )
     states = store.states_of(conn, customer_id, [a.id for a in found])
     measured = {alert_id for alert_id, _scope in states}
     if only is None and not measured.issuperset(a.id for a in found):
@@ -60,6 +65,13 @@ def evaluate_customer(
         if not seen and alert.id not in measured:
             # Nothing to measure yet (no usage in an open group key, no segment): measured, and ok.
             _apply(conn, alert, customer_id, Measurement("", None), None, now_us, triggered_by, silent_first)
+
+
+def _schedule_next_instant(conn: Connection, alerts: list[AlertRecord], view: CustomerView) -> None:
+    """Re-measure this customer when its measures next move with the clock (written on change only)."""
+    due = next_instant(alerts, view)
+    if due != alert_wakeups.wakeup_of(conn, view.customer_id):
+        alert_wakeups.set_wakeup(conn, view.customer_id, due)
 
 
 def _without_first_measurements_due_at_creation(

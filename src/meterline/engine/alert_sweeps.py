@@ -1,20 +1,19 @@
-"""Alert sweeps: evaluating many customers in bounded chunks, one chunk per evaluator batch.
+"""Alert evaluation that no event asks for: new alerts, and the clock.
 
-Two things start a sweep: a new alert (its customer, or every customer for an all-customers
-alert, evaluated at once without stalling ingest), and the clock (every customer with alerts,
-re-measured periodically, because periods roll over and segments start and expire with no event).
-The sweep's cursor is stored, so a restart resumes where it stopped.
+A new alert is first measured for its customer, or, for an all-customers alert, for every
+customer in bounded chunks, one chunk per evaluator batch, so it never stalls ingest; the
+sweep's cursor is stored, so a restart resumes where it stopped. The clock re-measures each
+customer at the instant its measures next move with time alone (`alert_clock`), also in bounded
+chunks: its cost follows the instants that come due, never the number of customers.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from meterline.domain.timeutil import US_PER_SECOND
 from meterline.engine import alert_evaluation
+from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
-from meterline.store import customers
-from meterline.store.alerts import ALL_ALERTS
 
 TRIGGERED_BY_USAGE = "usage"
 TRIGGERED_BY_CHANGE = "reevaluation"  # a contract, commit or alert changed, or a reset
@@ -23,43 +22,35 @@ TRIGGERED_BY_CREATION = alert_evaluation.ALERT_CREATED
 
 
 class AlertSweeper:
-    def __init__(self, interval_s: float, chunk_customers: int):
-        self.interval_us = int(interval_s * US_PER_SECOND)
+    def __init__(self, chunk_customers: int):
         self.chunk = chunk_customers
-        self._last_scheduled_us: int | None = None
 
     def run(self, conn: Connection, now_us: int) -> bool:
-        """Advance each pending sweep by one chunk; returns whether any sweep has more to do."""
-        self._schedule(conn, now_us)
-        more = False
+        """Advance each pending sweep and the clock by one chunk; returns whether more is due."""
+        more = self._wake_due(conn, now_us)
         for alert_id, after, cause in store.pending_sweeps(conn):
             more |= self._advance(conn, alert_id, after, cause, now_us)
         return more
 
-    def _schedule(self, conn: Connection, now_us: int) -> None:
-        if self._last_scheduled_us is not None and now_us - self._last_scheduled_us < self.interval_us:
-            return
-        self._last_scheduled_us = now_us
-        if store.has_active_alerts(conn) and not any(s[0] == ALL_ALERTS for s in store.pending_sweeps(conn)):
-            store.start_sweep(conn, ALL_ALERTS, TRIGGERED_BY_TIME)
+    def _wake_due(self, conn: Connection, now_us: int) -> bool:
+        due = alert_wakeups.due(conn, now_us, self.chunk)
+        for customer_id in due:
+            # The evaluation schedules the customer's next instant, if it still has one.
+            alert_wakeups.set_wakeup(conn, customer_id, None)
+            alert_evaluation.evaluate_customer(conn, customer_id, now_us, TRIGGERED_BY_TIME)
+        return len(due) == self.chunk
 
     def _advance(self, conn: Connection, alert_id: str, after: str | None, cause: str, now_us: int) -> bool:
-        alert = None if alert_id == ALL_ALERTS else store.get_alert(conn, alert_id)
-        if alert is not None and alert.customer_id is not None:
+        alert = store.get_alert(conn, alert_id)
+        if alert.customer_id is not None:
             chunk = [alert.customer_id] if after is None else []
-        elif alert is None and not store.has_all_customer_alerts(conn):
-            # Only customers with alerts of their own can change state: sweep just those.
-            chunk = sorted(c for c in store.customers_with_own_alerts(conn) if after is None or c > after)[
-                : self.chunk
-            ]
         else:
             chunk = customers.active_customer_ids_after(conn, after, self.chunk)
-        silent = alert is not None and cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
+        silent = cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
         for customer_id in chunk:
-            only = [alert] if alert is not None else None
             alert_evaluation.evaluate_customer(
-                conn, customer_id, now_us, cause, only=only, silent_first=silent
+                conn, customer_id, now_us, cause, only=[alert], silent_first=silent
             )
-        done = len(chunk) < self.chunk or (alert is not None and alert.customer_id is not None)
+        done = len(chunk) < self.chunk or alert.customer_id is not None
         store.advance_sweep(conn, alert_id, None if done else chunk[-1])
         return not done

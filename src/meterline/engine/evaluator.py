@@ -59,7 +59,6 @@ class Evaluator:
         dedup_window_days: int = 34,
         grace_period_hours: int = 24,
         max_backdate_days: int = 34,
-        sweep_interval_s: float = 60.0,
         sweep_chunk_customers: int = 500,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
@@ -68,7 +67,7 @@ class Evaluator:
         self.clock = clock
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
-        self.sweeps = AlertSweeper(sweep_interval_s, sweep_chunk_customers)
+        self.sweeps = AlertSweeper(sweep_chunk_customers)
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Periods that events may still reach: the backdating limit plus the grace period.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
@@ -220,7 +219,6 @@ def evaluator_from_settings(
         dedup_window_days=settings.dedup_window_days,
         grace_period_hours=settings.invoice_grace_period_hours,
         max_backdate_days=settings.max_backdate_days,
-        sweep_interval_s=settings.alert_sweep_interval_s,
         sweep_chunk_customers=settings.alert_sweep_chunk_customers,
         on_commit=on_commit,
     )

@@ -18,7 +18,6 @@ from meterline.domain.timeutil import now_us
 from meterline.store.sql import upsert
 from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
 
-ALL_ALERTS = "*"  # a sweep over every alert (the scheduler's)
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
@@ -197,29 +196,6 @@ def advance_sweep(conn: Connection, alert_id: str, after_customer_id: str | None
             .where(alert_sweeps.c.alert_id == alert_id)
             .values(after_customer_id=after_customer_id)
         )
-
-
-def has_active_alerts(conn: Connection) -> bool:
-    return (
-        conn.execute(select(alerts.c.id).where(alerts.c.archived_at_us.is_(None)).limit(1)).first()
-        is not None
-    )
-
-
-def has_all_customer_alerts(conn: Connection) -> bool:
-    query = (
-        select(alerts.c.id).where(alerts.c.archived_at_us.is_(None), alerts.c.customer_id.is_(None)).limit(1)
-    )
-    return conn.execute(query).first() is not None
-
-
-def customers_with_own_alerts(conn: Connection) -> set[str]:
-    rows = conn.execute(
-        select(alerts.c.customer_id)
-        .where(alerts.c.archived_at_us.is_(None), alerts.c.customer_id.is_not(None))
-        .distinct()
-    )
-    return {r[0] for r in rows}
 
 
 def _record(row: Any) -> AlertRecord:

@@ -425,6 +425,17 @@ alert_sweeps = Table(
     Column("triggered_by", String(32), nullable=False),
 )
 
+# When each customer's alert measures next move with the clock alone (a billing period ending, a
+# segment starting or expiring, days remaining reaching a threshold): the evaluator re-measures a
+# customer when its instant comes, so time costs nothing for customers whose instant is far off.
+alert_wakeups = Table(
+    "alert_wakeups",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("due_us", BigInteger, nullable=False),
+    Index("ix_alert_wakeups_due_us", "due_us"),
+)
+
 
 # Webhook delivery: endpoints, one delivery per (notification, endpoint), and every attempt.
 

@@ -11,9 +11,10 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_limit, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
-from meterline.api.state import AppState, app_state
+from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.timeutil import format_rfc3339
 from meterline.store import customers as store
+from meterline.store.billing_requests import request_recompute
 from meterline.store.customers import CustomerRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -64,6 +65,9 @@ def create_customer(body: CustomerCreate, state: AppState = Depends(app_state)) 
     aliases = ([body.external_id] if body.external_id else []) + body.ingest_aliases
     with state.db.write() as conn:
         created = store.create_customer(conn, body.name, aliases, body.custom_fields)
+        # All-customers alerts apply to a new customer at once: its first measurement is due now.
+        request_recompute(conn, created.id)
+    wake_evaluator(state)
     return ExactJSONResponse({"data": customer_summary(created)})
 
 

@@ -1,0 +1,33 @@
+"""The instant each customer's alert measures next move with the clock alone, and who is due."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete, select
+
+from meterline.store.sql import upsert
+from meterline.store.tables import alert_wakeups
+
+
+def wakeup_of(conn: Connection, customer_id: str) -> int | None:
+    query = select(alert_wakeups.c.due_us).where(alert_wakeups.c.customer_id == customer_id)
+    value = conn.execute(query).scalar()
+    return None if value is None else int(value)
+
+
+def set_wakeup(conn: Connection, customer_id: str, due_us: int | None) -> None:
+    """Schedule the customer's next time-driven evaluation; None: nothing moves with the clock."""
+    if due_us is None:
+        conn.execute(delete(alert_wakeups).where(alert_wakeups.c.customer_id == customer_id))
+    else:
+        upsert(conn, alert_wakeups, [{"customer_id": customer_id, "due_us": due_us}], ["customer_id"])
+
+
+def due(conn: Connection, now_us: int, limit: int) -> list[str]:
+    """Customers whose instant has come, earliest first, at most `limit`."""
+    query = (
+        select(alert_wakeups.c.customer_id)
+        .where(alert_wakeups.c.due_us <= now_us)
+        .order_by(alert_wakeups.c.due_us, alert_wakeups.c.customer_id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
