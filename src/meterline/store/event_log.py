@@ -54,27 +54,45 @@ def append(conn: Connection, batch: Sequence[UsageEvent], received_at_us: int) -
         del fresh[seen]
     if not fresh:
         return 0
+    # Appends are serialized (SQLite's write lock, the advisory lock on PostgreSQL), so the next
+    # sequence numbers are known: a plain executemany, not one INSERT ... RETURNING per event.
+    first = last_seq(conn) + 1
     rows = [
-        {
-            "transaction_id": event.transaction_id,
-            "customer_ref": event.customer_ref,
-            "event_type": event.event_type,
-            "timestamp_us": event.timestamp_us,
-            "properties": _encode_properties(event.properties).decode(),
-            "received_at_us": received_at_us,
-        }
-        for event in fresh.values()
+        (
+            first + offset,
+            event.transaction_id,
+            event.customer_ref,
+            event.event_type,
+            event.timestamp_us,
+            _encode_properties(event.properties).decode(),
+            received_at_us,
+        )
+        for offset, event in enumerate(fresh.values())
     ]
-    inserted = conn.execute(events.insert().returning(events.c.seq, sort_by_parameter_order=True), rows)
-    seqs = list(inserted.scalars())
-    conn.execute(
-        event_dedup.insert(),
-        [
-            {"transaction_digest": key, "event_seq": seq, "received_at_us": received_at_us}
-            for key, seq in zip(fresh, seqs, strict=True)
-        ],
-    )
+    # The driver's own executemany: the hot path of ingest, where building SQLAlchemy parameter
+    # dicts per row would cost more than the insert itself.
+    _insert_many(conn, events.name, _EVENT_COLUMNS, rows)
+    keys = [(key, row[0], received_at_us) for key, row in zip(fresh, rows, strict=True)]
+    _insert_many(conn, event_dedup.name, _DEDUP_COLUMNS, keys)
     return len(rows)
+
+
+_EVENT_COLUMNS = (
+    "seq",
+    "transaction_id",
+    "customer_ref",
+    "event_type",
+    "timestamp_us",
+    "properties",
+    "received_at_us",
+)
+_DEDUP_COLUMNS = ("transaction_digest", "event_seq", "received_at_us")
+
+
+def _insert_many(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def read_after(conn: Connection, position: int, limit: int) -> list[LoggedEvent]:
