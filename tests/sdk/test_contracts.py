@@ -333,11 +333,12 @@ def test_archive_and_list_filters(client: Metronome) -> None:
     apr_may = create(client, customer_id=customer_id, rate_card_id=card, starting_at=APR, ending_before=MAY)
     archived = create(client, customer_id=customer_id, rate_card_id=card, starting_at=MAR)
 
-    archive = client.v1.contracts.archive(customer_id=customer_id, contract_id=archived, void_invoices=True)
+    # void_invoices false: the evaluator may already have finalized the contract's past periods.
+    archive = client.v1.contracts.archive(customer_id=customer_id, contract_id=archived, void_invoices=False)
     assert archive.data.id == archived
     client.v1.contracts.archive(
-        customer_id=customer_id, contract_id=archived, void_invoices=False
-    )  # harmless
+        customer_id=customer_id, contract_id=archived, void_invoices=True
+    )  # harmless: already archived
     got = get(client, customer_id, archived)
     assert got.archived_at is not None
 

@@ -19,6 +19,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
 from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
+from meterline.engine.customer_state import CustomerState, load_states
 from meterline.store import alert_wakeups
 from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord, AlertState, Notification
@@ -35,19 +36,22 @@ def evaluate_customer(
     *,
     only: Iterable[AlertRecord] | None = None,
     silent_first: bool = False,
+    state: CustomerState | None = None,
 ) -> None:
     """Measure the customer's alerts (or `only` these) and record every transition.
 
     `silent_first`: a first measurement sets the state without notifying (evaluate_on_create false).
+    `state`: the evaluator batch's snapshot of the customer (read from the database otherwise).
     """
-    found = list(only) if only is not None else store.alerts_for_customer(conn, customer_id)
+    if state is None:
+        state = load_states(conn, [customer_id])[customer_id]
+    found = list(only) if only is not None else state.alerts
     if not found:
         return
-    view = CustomerView(conn, customer_id, now_us)
-    _schedule_next_instant(
-        conn, found if only is None else store.alerts_for_customer(conn, customer_id), view
-    )
-    states = store.states_of(conn, customer_id, [a.id for a in found])
+    view = CustomerView(conn, customer_id, now_us, state)
+    _schedule_next_instant(conn, state, view)
+    wanted = {a.id for a in found}
+    states = {key: s for key, s in state.alert_states.items() if key[0] in wanted}
     measured = {alert_id for alert_id, _scope in states}
     if only is None and not measured.issuperset(a.id for a in found):
         found = _without_first_measurements_due_at_creation(conn, found, measured)
@@ -67,11 +71,12 @@ def evaluate_customer(
             _apply(conn, alert, customer_id, Measurement("", None), None, now_us, triggered_by, silent_first)
 
 
-def _schedule_next_instant(conn: Connection, alerts: list[AlertRecord], view: CustomerView) -> None:
+def _schedule_next_instant(conn: Connection, state: CustomerState, view: CustomerView) -> None:
     """Re-measure this customer when its measures next move with the clock (written on change only)."""
-    due = next_instant(alerts, view)
-    if due != alert_wakeups.wakeup_of(conn, view.customer_id):
+    due = next_instant(state.alerts, view)
+    if due != state.wakeup_us:
         alert_wakeups.set_wakeup(conn, view.customer_id, due)
+        state.wakeup_us = due
 
 
 def _without_first_measurements_due_at_creation(

@@ -30,6 +30,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period, default_period
 from meterline.domain.timeutil import US_PER_DAY
+from meterline.engine.customer_state import CustomerState
 from meterline.store import balances, billable_metrics, commits, contracts, invoices
 from meterline.store.alerts import AlertRecord
 from meterline.store.balances import CommitBalance
@@ -52,25 +53,28 @@ class Measurement:
 class CustomerView:
     """The customer's billing state at `now_us`, loaded lazily so each alert pays only for what it reads."""
 
-    def __init__(self, conn: Connection, customer_id: str, now_us: int):
+    def __init__(self, conn: Connection, customer_id: str, now_us: int, state: CustomerState | None = None):
         self.conn = conn
         self.customer_id = customer_id
         self.now_us = now_us
+        self.state = state  # the evaluator batch's snapshot, when there is one: no reads needed
 
     @cached_property
     def contracts(self) -> list[ContractTerms]:
+        if self.state is not None:
+            return self.state.contracts
         return contracts.contracts_for_customer(self.conn, self.customer_id)
 
     @cached_property
     def current_invoices(self) -> list[InvoiceRecord]:
-        return [
-            inv
-            for inv in invoices.for_customer(self.conn, self.customer_id)
-            if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us
-        ]
+        found = self.state.invoices if self.state else invoices.for_customer(self.conn, self.customer_id)
+        return [inv for inv in found if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us]
 
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
+        if self.state is not None:
+            deductions = self.state.deductions
+            return {c.id: balances.balance_of(c, deductions, self.now_us) for c in self.state.commits}
         return balances.commit_balances(self.conn, self.customer_id, self.now_us)
 
     @cached_property

@@ -34,11 +34,10 @@ from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
+from meterline.engine.customer_state import CustomerState
 from meterline.engine.invoice_lines import line_items
 from meterline.store import (
     billable_metrics,
-    commits,
-    contracts,
     credit_types,
     invoices,
     price_changes,
@@ -110,23 +109,26 @@ class PricingCatalog:
 
 
 def recompute_customer(
-    conn: Connection, customer_id: str, window: BillingWindow, catalog: PricingCatalog | None = None
+    conn: Connection, state: CustomerState, window: BillingWindow, catalog: PricingCatalog
 ) -> None:
-    customer_contracts = contracts.contracts_for_customer(conn, customer_id)
-    existing = {inv.id: inv for inv in invoices.for_customer(conn, customer_id)}
-    if not customer_contracts and not existing:
+    """Rewrite the customer's open drafts from its usage; `state` follows (see `customer_state`)."""
+    existing = {inv.id: inv for inv in state.invoices}
+    if not state.contracts and not existing:
         return  # nothing is billed to this customer
-    catalog = catalog or PricingCatalog(conn)
-    customer_commits = commits.commits_for_customer(conn, customer_id)
-    used = invoices.finalized_deductions(conn, customer_id)
-    keep = [inv.id for inv in existing.values() if inv.status == FINALIZED]
-    for contract, period in _open_periods(customer_contracts, existing, window):
-        record, deductions = _invoice(catalog, contract, period, customer_commits, used, window.now_us)
+    used = state.finalized_usage()
+    drafts: list[tuple[InvoiceRecord, list[Deduction]]] = []
+    for contract, period in _open_periods(state.contracts, existing, window):
+        record, deductions = _invoice(catalog, contract, period, state.commits, used, window.now_us)
         invoices.save_draft(conn, record, deductions)
         for deduction in deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
-        keep.append(record.id)
-    invoices.remove_drafts(conn, customer_id, keep)
+        drafts.append((record, deductions))
+    written = {record.id for record, _d in drafts}
+    # Drafts no longer backed by a contract period (an archived contract, a moved end).
+    invoices.remove_drafts(
+        conn, [i for i, inv in existing.items() if inv.status != FINALIZED and i not in written]
+    )
+    state.replace_drafts(drafts)
 
 
 def _open_periods(

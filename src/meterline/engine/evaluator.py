@@ -23,6 +23,7 @@ from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.billing import BillingWindow
+from meterline.engine.customer_state import load_states
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store import (
@@ -190,12 +191,13 @@ class Evaluator:
         due = invoices.due_for_finalization(conn, now - self.grace_us)
         finalizing = {c for c, _i in due}
         catalog = billing.PricingCatalog(conn)
-        for customer_id in sorted(touched | requested | finalizing):
-            billing.recompute_customer(conn, customer_id, window, catalog)
+        states = load_states(conn, sorted(touched | requested | finalizing))
+        for state in states.values():
+            billing.recompute_customer(conn, state, window, catalog)
         invoices.finalize(conn, [i for _c, i in due], now)
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
-            alert_evaluation.evaluate_customer(conn, customer_id, now, cause)
+            alert_evaluation.evaluate_customer(conn, customer_id, now, cause, state=states[customer_id])
 
     def _maybe_purge(self) -> None:
         """When idle, at most hourly, forget transaction ids older than the dedup window."""

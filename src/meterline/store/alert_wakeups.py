@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, delete, select
 
-from meterline.store.sql import upsert
+from meterline.store.sql import IN_CHUNK, chunks, upsert
 from meterline.store.tables import alert_wakeups
 
 
@@ -12,6 +14,16 @@ def wakeup_of(conn: Connection, customer_id: str) -> int | None:
     query = select(alert_wakeups.c.due_us).where(alert_wakeups.c.customer_id == customer_id)
     value = conn.execute(query).scalar()
     return None if value is None else int(value)
+
+
+def wakeups_of(conn: Connection, customer_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        query = select(alert_wakeups.c.customer_id, alert_wakeups.c.due_us).where(
+            alert_wakeups.c.customer_id.in_(chunk)
+        )
+        found.update((c, int(due)) for c, due in conn.execute(query))
+    return found
 
 
 def set_wakeup(conn: Connection, customer_id: str, due_us: int | None) -> None:

@@ -15,7 +15,7 @@ from meterline.domain.alerts import AlertType
 from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import upsert
+from meterline.store.sql import IN_CHUNK, chunks, upsert
 from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
@@ -93,6 +93,36 @@ def alerts_for_customer(
     if not include_archived:
         query = query.where(alerts.c.archived_at_us.is_(None))
     return [_record(r) for r in conn.execute(query.order_by(alerts.c.created_at_us, alerts.c.id)).mappings()]
+
+
+def alerts_for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[AlertRecord]]:
+    """`alerts_for_customer` of many customers: their own alerts and the all-customers ones."""
+    found: dict[str, list[AlertRecord]] = {c: [] for c in customer_ids}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        query = select(alerts).where(
+            or_(alerts.c.customer_id.in_(chunk), alerts.c.customer_id.is_(None)),
+            alerts.c.archived_at_us.is_(None),
+        )
+        for row in conn.execute(query.order_by(alerts.c.created_at_us, alerts.c.id)).mappings():
+            record = _record(row)
+            if record.customer_id is None:
+                for customer_id in chunk:
+                    found[customer_id].append(record)
+            else:
+                found[record.customer_id].append(record)
+    return found
+
+
+def states_for_customers(
+    conn: Connection, customer_ids: Sequence[str]
+) -> dict[str, dict[tuple[str, str], AlertState]]:
+    """Every alert state of many customers: customer -> (alert id, scope) -> state."""
+    found: dict[str, dict[tuple[str, str], AlertState]] = {c: {} for c in customer_ids}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        rows = conn.execute(select(alert_states).where(alert_states.c.customer_id.in_(chunk))).mappings()
+        for row in rows:
+            found[row["customer_id"]][(row["alert_id"], row["scope"])] = _state(row)
+    return found
 
 
 def archive_alert(conn: Connection, alert_id: str, release_uniqueness_key: bool) -> AlertRecord:

@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import Connection, delete, select, update
 
 from meterline.domain.errors import NotFound
-from meterline.store.sql import upsert
+from meterline.store.sql import IN_CHUNK, chunks, upsert
 from meterline.store.tables import commit_deductions, invoices
 
 DRAFT = "DRAFT"
@@ -21,6 +21,9 @@ USAGE = "USAGE"
 _INVOICE_NAMESPACE = uuid.UUID("6c1d9a4e-3f57-4bde-9d0a-2f61b3a0c7e5")
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+# (commit id, segment id, invoice id, amount, at): one deduction from a commit segment.
+LedgerDeduction = tuple[str, str, str, Decimal, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,44 @@ def for_customer(conn: Connection, customer_id: str) -> list[InvoiceRecord]:
     return [_record(row) for row in rows]
 
 
+def for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[InvoiceRecord]]:
+    """`for_customer` of many customers in one statement per chunk (the evaluator's batch)."""
+    found: dict[str, list[InvoiceRecord]] = {c: [] for c in customer_ids}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        rows = conn.execute(
+            select(invoices)
+            .where(invoices.c.customer_id.in_(chunk))
+            .order_by(invoices.c.start_us, invoices.c.id)
+        ).mappings()
+        for row in rows:
+            found[row["customer_id"]].append(_record(row))
+    return found
+
+
+def deductions_for_customers(
+    conn: Connection, customer_ids: Sequence[str]
+) -> dict[str, list[LedgerDeduction]]:
+    """`deductions_for_customer` (drafts included) of many customers, one statement per chunk."""
+    found: dict[str, list[LedgerDeduction]] = {c: [] for c in customer_ids}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        rows = conn.execute(
+            select(
+                invoices.c.customer_id,
+                commit_deductions.c.commit_id,
+                commit_deductions.c.segment_id,
+                commit_deductions.c.invoice_id,
+                commit_deductions.c.amount,
+                commit_deductions.c.at_us,
+            )
+            .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+            .where(invoices.c.customer_id.in_(chunk))
+            .order_by(commit_deductions.c.at_us)
+        )
+        for r in rows:
+            found[r[0]].append((r[1], r[2], r[3], r[4], r[5]))
+    return found
+
+
 def get_invoice(conn: Connection, customer_id: str, id_: str) -> InvoiceRecord:
     row = (
         conn.execute(select(invoices).where(invoices.c.id == id_, invoices.c.customer_id == customer_id))
@@ -128,22 +169,9 @@ def due_for_finalization(conn: Connection, ended_before_us: int, limit: int = 50
     return [(r[0], r[1]) for r in rows]
 
 
-def finalized_deductions(conn: Connection, customer_id: str) -> dict[str, Decimal]:
-    """Amount drawn from each commit segment by the customer's finalized invoices."""
-    rows = conn.execute(
-        select(commit_deductions.c.segment_id, commit_deductions.c.amount)
-        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
-        .where(invoices.c.customer_id == customer_id, invoices.c.status == FINALIZED)
-    )
-    used: dict[str, Decimal] = {}
-    for segment_id, amount in rows:
-        used[segment_id] = used.get(segment_id, Decimal(0)) + amount
-    return used
-
-
 def deductions_for_customer(
     conn: Connection, customer_id: str, *, include_drafts: bool = True
-) -> list[tuple[str, str, str, Decimal, int]]:
+) -> list[LedgerDeduction]:
     """(commit id, segment id, invoice id, amount, at) of every deduction (drafts unless excluded)."""
     conditions = [invoices.c.customer_id == customer_id]
     if not include_drafts:
@@ -163,17 +191,12 @@ def deductions_for_customer(
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
-def remove_drafts(conn: Connection, customer_id: str, keep_ids: Sequence[str]) -> None:
-    """Drop drafts no longer backed by a contract period (an archived contract, a moved end)."""
-    stale = select(invoices.c.id).where(
-        invoices.c.customer_id == customer_id,
-        invoices.c.status == DRAFT,
-        invoices.c.id.not_in(list(keep_ids)),
-    )
-    stale_ids = list(conn.execute(stale).scalars())
+def remove_drafts(conn: Connection, stale_ids: Sequence[str]) -> None:
+    """Drop these drafts and their deductions."""
     if stale_ids:
-        conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(stale_ids)))
-        conn.execute(delete(invoices).where(invoices.c.id.in_(stale_ids)))
+        ids = list(stale_ids)
+        conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(ids)))
+        conn.execute(delete(invoices).where(invoices.c.id.in_(ids), invoices.c.status == DRAFT))
 
 
 def closed_ranges(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -13,12 +14,18 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: 
     """Insert rows, replacing the non-key columns of rows whose key already exists."""
     if not rows:
         return
-    insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    columns = [c for c in rows[0] if c not in key]
-    statement = insert.on_conflict_do_update(
-        index_elements=list(key), set_={c: insert.excluded[c] for c in columns}
-    )
+    statement = _upsert_statement(conn.dialect.name, table, tuple(key), tuple(rows[0]))
     conn.execute(statement, list(rows))
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    # Built once per shape: `excluded` makes a fresh alias with a proxy per column on every call,
+    # which cost more than the statement itself on the evaluator's hot path.
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=list(key), set_={c: insert.excluded[c] for c in columns if c not in key}
+    )
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -26,6 +33,10 @@ def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[di
         return
     insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     conn.execute(insert.on_conflict_do_nothing(), list(rows))
+
+
+# Values per `IN (...)` list: well under every engine's limit on bound parameters.
+IN_CHUNK = 500
 
 
 def chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
