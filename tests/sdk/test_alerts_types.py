@@ -239,6 +239,7 @@ def test_spend_group_values_that_are_long_or_hold_separators(
         customer_id=customer_id,
         group_values=[{"key": "region"}],
     )
+    wait_status(client, alert_id, customer_id, ("ok", "alert_created"))
     long_value, tricky = "r" * 300, "a=b,c"
     use(client, customer_id, usage, 10, region=long_value)
     use(client, customer_id, usage, 20, region=tricky)

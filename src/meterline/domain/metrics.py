@@ -86,7 +86,7 @@ class MetricRules:
     def value_of(self, properties: Mapping[str, Any]) -> Decimal | str | None:
         """The event's contribution, or None when the event cannot be counted by this metric."""
         if self.aggregation_type is AggregationType.COUNT:
-            return Decimal(1)
+            return ONE
         assert self.aggregation_key is not None
         raw = properties.get(self.aggregation_key)
         if raw is None:
@@ -100,8 +100,13 @@ class MetricRules:
 
         None when that text is too long to keep, so the event cannot be counted by this metric.
         """
+        if not self.group_dimensions:
+            return NO_GROUP
         text = encode_group({dim: _group_value(properties.get(dim)) for dim in self.group_dimensions})
         return text if len(text) <= MAX_GROUP_TEXT_CHARS else None
+
+
+ONE = Decimal(1)
 
 
 def _group_value(raw: Any) -> str | None:
@@ -110,6 +115,9 @@ def _group_value(raw: Any) -> str | None:
 
 def encode_group(values: Mapping[str, str | None]) -> str:
     return json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
+
+
+NO_GROUP = encode_group({})  # a metric without group keys: one group
 
 
 def decode_group(text: str) -> dict[str, str | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,12 +34,18 @@ class UsageDeltas:
     customers_touched: set[str] = field(default_factory=set)
 
 
-def fold(
-    batch: Iterable[CountableEvent],
-    metrics: Sequence[MetricRules],
-    period_of: Callable[[str, int], Period] = lambda _customer, ts: default_period(ts),
-) -> UsageDeltas:
+def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> UsageDeltas:
+    """Period aggregates are keyed by calendar month (see `period_usage`)."""
     deltas = UsageDeltas()
+    periods: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
+
+    def period_of(timestamp_us: int) -> Period:
+        hour = hour_floor(timestamp_us)
+        found = periods.get(hour)
+        if found is None:
+            found = periods[hour] = default_period(hour)
+        return found
+
     for event in batch:
         counted = False
         for metric in metrics:
@@ -50,7 +56,7 @@ def fold(
             if value is None or group is None:
                 continue
             counted = True
-            _add(deltas, event, metric, value, group, period_of(event.customer_id, event.timestamp_us))
+            _add(deltas, event, metric, value, group, period_of(event.timestamp_us))
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:

@@ -45,7 +45,7 @@ from meterline.store import (
 )
 from meterline.store import rates as rate_store
 from meterline.store.invoices import FINALIZED, USAGE, Deduction, InvoiceRecord
-from meterline.store.period_usage import usage_by_group
+from meterline.store.period_usage import PeriodRows, usage_by_group
 from meterline.store.rate_cards import RateCardRecord, get_rate_card
 
 ZERO = Decimal(0)
@@ -65,9 +65,11 @@ class PricingCatalog:
     one batch transaction, so it never serves anything stale across batches.
     """
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, customer_ids: Sequence[str] = ()):
         self.conn = conn
         self._memo: dict[tuple[object, ...], object] = {}
+        # The batch's customers' stored period usage, read once for all of them.
+        self.periods = PeriodRows(conn, customer_ids)
 
     def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:
@@ -110,16 +112,16 @@ class PricingCatalog:
 
 def recompute_customer(
     conn: Connection, state: CustomerState, window: BillingWindow, catalog: PricingCatalog
-) -> None:
-    """Rewrite the customer's open drafts from its usage; `state` follows (see `customer_state`)."""
+) -> list[tuple[InvoiceRecord, list[Deduction]]]:
+    """The customer's open drafts, recomputed from its usage, for the caller to save with the
+    batch's (`invoices.save_drafts`); `state` follows them (see `customer_state`)."""
     existing = {inv.id: inv for inv in state.invoices}
     if not state.contracts and not existing:
-        return  # nothing is billed to this customer
+        return []  # nothing is billed to this customer
     used = state.finalized_usage()
     drafts: list[tuple[InvoiceRecord, list[Deduction]]] = []
     for contract, period in _open_periods(state.contracts, existing, window):
         record, deductions = _invoice(catalog, contract, period, state.commits, used, window.now_us)
-        invoices.save_draft(conn, record, deductions)
         for deduction in deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
         drafts.append((record, deductions))
@@ -129,6 +131,7 @@ def recompute_customer(
         conn, [i for i, inv in existing.items() if inv.status != FINALIZED and i not in written]
     )
     state.replace_drafts(drafts)
+    return drafts
 
 
 def _open_periods(
@@ -202,7 +205,7 @@ def _interval(
                 explicit_override_priority=contract.explicit_override_priority,
             )
         )
-    usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us)
+    usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us, catalog.periods)
     return PricingInterval(start_us, end_us, tuple(priced), usage)
 
 

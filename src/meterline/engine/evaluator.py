@@ -190,10 +190,13 @@ class Evaluator:
         window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
         due = invoices.due_for_finalization(conn, now - self.grace_us)
         finalizing = {c for c, _i in due}
-        catalog = billing.PricingCatalog(conn)
-        states = load_states(conn, sorted(touched | requested | finalizing))
-        for state in states.values():
-            billing.recompute_customer(conn, state, window, catalog)
+        customer_ids = sorted(touched | requested | finalizing)
+        catalog = billing.PricingCatalog(conn, customer_ids)
+        states = load_states(conn, customer_ids)
+        drafts = [
+            d for state in states.values() for d in billing.recompute_customer(conn, state, window, catalog)
+        ]
+        invoices.save_drafts(conn, drafts)
         invoices.finalize(conn, [i for _c, i in due], now)
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE

@@ -56,8 +56,31 @@ def invoice_id(contract_id: str, period_start_us: int) -> str:
     return str(uuid.uuid5(_INVOICE_NAMESPACE, f"usage:{contract_id}:{period_start_us}"))
 
 
-def save_draft(conn: Connection, record: InvoiceRecord, deductions: Sequence[Deduction]) -> None:
-    row = {
+def save_drafts(conn: Connection, drafts: Sequence[tuple[InvoiceRecord, Sequence[Deduction]]]) -> None:
+    """Write these drafts and replace their deductions: three statements for any number of them."""
+    if not drafts:
+        return
+    upsert(conn, invoices, [_draft_row(record) for record, _d in drafts], ["id"])
+    ids = [record.id for record, _d in drafts]
+    for chunk in chunks(ids, IN_CHUNK):
+        conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(chunk)))
+    rows = [
+        {
+            "invoice_id": record.id,
+            "segment_id": d.segment_id,
+            "commit_id": d.commit_id,
+            "amount": d.amount,
+            "at_us": record.end_us,
+        }
+        for record, deductions in drafts
+        for d in deductions
+    ]
+    if rows:
+        conn.execute(commit_deductions.insert(), rows)
+
+
+def _draft_row(record: InvoiceRecord) -> dict[str, Any]:
+    return {
         "id": record.id,
         "customer_id": record.customer_id,
         "contract_id": record.contract_id,
@@ -73,22 +96,6 @@ def save_draft(conn: Connection, record: InvoiceRecord, deductions: Sequence[Ded
         "updated_at_us": record.updated_at_us,
         "finalized_at_us": None,
     }
-    upsert(conn, invoices, [row], ["id"])
-    conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id == record.id))
-    if deductions:
-        conn.execute(
-            commit_deductions.insert(),
-            [
-                {
-                    "invoice_id": record.id,
-                    "segment_id": d.segment_id,
-                    "commit_id": d.commit_id,
-                    "amount": d.amount,
-                    "at_us": record.end_us,
-                }
-                for d in deductions
-            ],
-        )
 
 
 def finalize(conn: Connection, invoice_ids: Sequence[str], at_us: int) -> None:

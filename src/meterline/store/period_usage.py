@@ -9,7 +9,7 @@ and UNIQUE reads its distinct values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection
 
@@ -21,15 +21,40 @@ from meterline.store import usage
 GroupedUsage = dict[str, list[tuple[dict[str, str | None], Aggregate]]]
 
 
+class PeriodRows:
+    """Stored period aggregates of one evaluator batch's customers, each period read once for all
+    of them (one statement instead of one per customer)."""
+
+    def __init__(self, conn: Connection, customer_ids: Sequence[str]):
+        self.conn = conn
+        self.customer_ids = list(customer_ids)
+        self._known = set(self.customer_ids)
+        self._by_period: dict[int, dict[str, list[usage.UsageRow]]] = {}
+
+    def rows(self, customer_id: str, period_start_us: int) -> list[usage.UsageRow]:
+        if customer_id not in self._known:
+            return usage.period_rows(self.conn, customer_id, period_start_us)
+        if period_start_us not in self._by_period:
+            self._by_period[period_start_us] = usage.period_rows_for(
+                self.conn, self.customer_ids, period_start_us
+            )
+        return self._by_period[period_start_us][customer_id]
+
+
 def usage_by_group(
-    conn: Connection, customer_id: str, metrics: Mapping[str, AggregationType], start_us: int, end_us: int
+    conn: Connection,
+    customer_id: str,
+    metrics: Mapping[str, AggregationType],
+    start_us: int,
+    end_us: int,
+    periods: PeriodRows | None = None,
 ) -> GroupedUsage:
     if not metrics:
         return {}
     merged: dict[tuple[str, str], Aggregate] = {}
     unique_ids = [m for m, kind in metrics.items() if kind is AggregationType.UNIQUE]
     other_ids = [m for m in metrics if m not in unique_ids]
-    for metric_id, group, aggregate in _rows(conn, customer_id, other_ids, start_us, end_us):
+    for metric_id, group, aggregate in _rows(conn, customer_id, other_ids, start_us, end_us, periods):
         _merge(merged, (metric_id, group), aggregate)
     if unique_ids:
         for _c, metric_id, _h, group, value in usage.unique_value_rows(
@@ -43,18 +68,22 @@ def usage_by_group(
 
 
 def _rows(
-    conn: Connection, customer_id: str, metric_ids: list[str], start_us: int, end_us: int
+    conn: Connection,
+    customer_id: str,
+    metric_ids: list[str],
+    start_us: int,
+    end_us: int,
+    periods: PeriodRows | None,
 ) -> list[tuple[str, str, Aggregate]]:
     if not metric_ids:
         return []
     period = default_period(start_us)
     wanted = set(metric_ids)
     if (period.start_us, period.end_us) == (start_us, end_us):
-        return [
-            (row.metric_id, row.group_values, row.aggregate)
-            for row in usage.period_rows(conn, customer_id, start_us)
-            if row.metric_id in wanted
-        ]
+        found = (
+            periods.rows(customer_id, start_us) if periods else usage.period_rows(conn, customer_id, start_us)
+        )
+        return [(row.metric_id, row.group_values, row.aggregate) for row in found if row.metric_id in wanted]
     return [
         (row.metric_id, row.group_values, row.aggregate)
         for row in usage.hourly_rows(conn, [customer_id], metric_ids, start_us, end_us)
