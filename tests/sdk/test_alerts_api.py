@@ -402,6 +402,7 @@ def test_reset_resolves_then_measures_again(client: Metronome, server: RunningSe
     quiet = create_alert(
         client, alert_type="spend_threshold_reached", threshold=10**6, customer_id=customer_id
     )
+    wait_status(client, alert_id, customer_id, ("ok", "alert_created"))
     use(client, customer_id, usage, 6)  # 600 cents
     wait_status(client, alert_id, customer_id, ("in_alarm", "usage"))
 
@@ -429,6 +430,7 @@ def test_archiving_twice_resolves_once(client: Metronome, server: RunningServer)
     alert_id = create_alert(
         client, alert_type="spend_threshold_reached", threshold=100, customer_id=customer_id
     )
+    wait_status(client, alert_id, customer_id, ("ok", "alert_created"))
     use(client, customer_id, usage, 2)
     wait_status(client, alert_id, customer_id, ("in_alarm", "usage"))
     client.v1.alerts.archive(id=alert_id)

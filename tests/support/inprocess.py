@@ -63,7 +63,9 @@ def in_process(url: str) -> Iterator[InProcess]:
     upgrade_to_head(db)
     with db.write() as conn:
         _token_id, token = tokens.create_token(conn, "tests")
-    app = create_app(Settings(database_url=url, evaluator_enabled=False, log_level="warning"))
+    app = create_app(
+        Settings(database_url=url, evaluator_enabled=False, engine_process=False, log_level="warning")
+    )
     try:
         with TestClient(app) as http:
             client = Metronome(

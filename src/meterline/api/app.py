@@ -29,14 +29,16 @@ from meterline.api.routes import (
     usage,
     webhooks,
 )
-from meterline.api.state import AppState
+from meterline.api.state import AppState, Wakeable
 from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
-from meterline.engine.evaluator import evaluator_from_settings
+from meterline.delivery.dispatcher import Dispatcher
+from meterline.engine.evaluator import Evaluator, evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
+from meterline.worker import EngineProcess
 
 log = get_logger("meterline.server")
 
@@ -55,42 +57,55 @@ def prepare_database(settings: Settings) -> Database:
 def create_app(settings: Settings) -> FastAPI:
     db = prepare_database(settings)
     box = secret_box(settings)
-    dispatcher = dispatcher_from_settings(db, settings, box) if settings.webhooks_enabled and box else None
-    on_commit = dispatcher.notify if dispatcher else None
-    evaluator = evaluator_from_settings(db, settings, on_commit) if settings.evaluator_enabled else None
+    webhooks_on = settings.webhooks_enabled and box is not None
+    engine: EngineProcess | None = None
+    dispatcher: Dispatcher | None = None
+    evaluator: Evaluator | None = None
+    if settings.engine_process and (settings.evaluator_enabled or webhooks_on):
+        engine = EngineProcess(settings, evaluator=settings.evaluator_enabled, webhooks=webhooks_on)
+        wake_evaluator: Wakeable | None = engine.evaluator if settings.evaluator_enabled else None
+        wake_dispatcher: Wakeable | None = engine.dispatcher if webhooks_on else None
+    else:
+        dispatcher = dispatcher_from_settings(db, settings, box) if box and webhooks_on else None
+        on_commit = dispatcher.notify if dispatcher else None
+        evaluator = evaluator_from_settings(db, settings, on_commit) if settings.evaluator_enabled else None
+        wake_evaluator, wake_dispatcher = evaluator, dispatcher
     writer = GroupCommitWriter(
         db,
         max_events=settings.group_commit_max_events,
-        on_commit=evaluator.notify if evaluator else lambda: None,
+        on_commit=wake_evaluator.notify if wake_evaluator else lambda: None,
     )
     state = AppState(
-        settings=settings, db=db, writer=writer, evaluator=evaluator, secret_box=box, dispatcher=dispatcher
+        settings=settings,
+        db=db,
+        writer=writer,
+        evaluator=wake_evaluator,
+        secret_box=box,
+        dispatcher=wake_dispatcher,
     )
+    workers: list[EngineProcess | Evaluator | Dispatcher] = [w for w in (engine, evaluator, dispatcher) if w]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
-        if evaluator is not None:
-            evaluator.start()
-        if dispatcher is not None:
-            dispatcher.start()
-        elif settings.webhooks_enabled:
+        for worker in workers:
+            worker.start()
+        if not webhooks_on and settings.webhooks_enabled:
             log.info("webhooks_off", reason="no METERLINE_SECRET_KEY or METERLINE_SECRET_KEY_FILE")
         log.info(
             "server_started",
             database=db.dialect,
-            evaluator=evaluator is not None,
-            webhooks=dispatcher is not None,
+            evaluator=settings.evaluator_enabled,
+            webhooks=webhooks_on,
+            engine_process=engine is not None,
             version=__version__,
         )
         try:
             yield
         finally:
             writer.stop()
-            if evaluator is not None:
-                evaluator.stop()
-            if dispatcher is not None:
-                dispatcher.stop()
+            for worker in workers:
+                worker.stop()
             db.dispose()
             log.info("server_stopped")
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 
-from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.secrets import SecretBox
-from meterline.engine.evaluator import Evaluator
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.settings import Settings
 from meterline.store.db import Database
+
+
+class Wakeable(Protocol):
+    """The evaluator or the dispatcher: a thread in this process, or the engine process's pipe."""
+
+    def notify(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -19,9 +24,9 @@ class AppState:
     settings: Settings
     db: Database
     writer: GroupCommitWriter
-    evaluator: Evaluator | None
+    evaluator: Wakeable | None
     secret_box: SecretBox | None = None  # None: no key configured, so no webhook endpoints
-    dispatcher: Dispatcher | None = None
+    dispatcher: Wakeable | None = None
 
 
 def app_state(request: Request) -> AppState:
