@@ -110,7 +110,7 @@ def evaluate(
     if follow:
         worker.run_forever()
         return
-    with db.read() as conn:
+    with db.log_read() as conn:
         end = event_log.last_seq(conn)
     columns = [TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console) as progress:

@@ -73,7 +73,7 @@ def outbox(app: InProcess, customer_id: str, measure: str) -> list[tuple[Any, ..
 def append(app: InProcess, customer_id: str, usage: Usage, at_us: int, qty: int, **properties: Any) -> None:
     """An event the clock's future may hold (ingest refuses timestamps that far ahead of real time)."""
     event = UsageEvent(f"tx-{uuid.uuid4()}", customer_id, usage.event_type, at_us, {"qty": qty, **properties})
-    with app.db.write() as conn:
+    with app.db.log_write() as conn:
         event_log.append(conn, [event], at_us)
 
 

@@ -101,7 +101,7 @@ class World:
         )
 
     def append(self, batch: Sequence[Sent]) -> int:
-        with self.db.write() as conn:
+        with self.db.log_write() as conn:
             return event_log.append(conn, [self.event(s) for s in batch], now_us())
 
 
@@ -229,8 +229,9 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
 
 def assert_log_kept_first_payloads(world: World, batches: Sequence[Sequence[Sent]]) -> None:
     kept = [event for batch in accept_in_batches(batches) for event in batch]
-    with world.db.read() as conn:
+    with world.db.log_read() as conn:
         logged = event_log.find_by_transaction_ids(conn, [world.event(e.sent).transaction_id for e in kept])
+    with world.db.read() as conn:
         outcomes = unmatched.find(conn, [e.seq for e in logged])
     assert [e.transaction_id for e in logged] == [world.event(e.sent).transaction_id for e in kept]
     for stored, model in zip(logged, kept, strict=True):
@@ -326,8 +327,9 @@ def some_batches(count: int, size: int) -> list[list[Sent]]:
 def replay_at(db: Database, position: int) -> None:
     """Apply the batch after `position` once more, as an evaluator holding a stale cursor would:
     the same store writes as the evaluator's, then the cursor compare-and-set."""
+    with db.log_read() as log:
+        batch = event_log.read_after(log, position, 1000)
     with db.write() as conn:
-        batch = event_log.read_after(conn, position, 1000)
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
         deltas = fold(
             [

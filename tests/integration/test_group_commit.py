@@ -41,6 +41,6 @@ def test_concurrent_requests_share_commits_and_every_ack_is_stored(tmp_path: Pat
     assert new_counts == [10] * 50
     assert writer.requests_committed == 50
     assert writer.commits <= 3, f"50 waiting requests took {writer.commits} commits"
-    with db.read() as conn:
+    with db.log_read() as conn:
         assert event_log.last_seq(conn) == 500
     db.dispose()

@@ -62,7 +62,7 @@ def test_a_refused_request_does_not_fail_the_requests_grouped_with_it(db: Databa
             assert outcome.status_code == 400
         else:
             assert outcome == 5, outcome
-    with db.read() as conn:
+    with db.log_read() as conn:
         stored = event_log.find_by_transaction_ids(conn, [f"r{r}-e{i}" for r in range(10) for i in range(5)])
     assert sorted({e.transaction_id.split("-")[0] for e in stored}) == sorted(
         f"r{r}" for r in range(10) if r not in (3, 7)

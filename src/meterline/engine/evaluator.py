@@ -114,10 +114,15 @@ class Evaluator:
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started = time.perf_counter()
+        with self.db.log_read() as log_conn:
+            position = self._peek_position()
+            # Events are immutable once logged: read outside the batch transaction, which checks
+            # below that the cursor is still where they were read from.
+            batch = event_log.read_after(log_conn, position, self.batch_events)
         with self.db.write() as conn:
             now = self.clock()
-            position = cursors.read_cursor(conn, CURSOR_NAME)
-            batch = event_log.read_after(conn, position, self.batch_events)
+            if cursors.read_cursor(conn, CURSOR_NAME) != position:
+                return BatchResult(0, position, more_work=True)  # another evaluator moved it
             requested = set(billing_requests.take_requests(conn))
             touched = self._apply(conn, batch, now) if batch else set()
             self._bill(conn, touched, requested, now)
@@ -135,6 +140,10 @@ class Evaluator:
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return BatchResult(len(batch), batch[-1].seq, more_work)
+
+    def _peek_position(self) -> int:
+        with self.db.read() as conn:
+            return cursors.peek_cursor(conn, CURSOR_NAME)
 
     def drain(self) -> int:
         """Apply batches until the log is exhausted; returns events applied (for tools and tests)."""
@@ -208,7 +217,7 @@ class Evaluator:
         if now - self._last_purge_us < US_PER_DAY // 24:
             return
         self._last_purge_us = now
-        with self.db.write() as conn:
+        with self.db.log_write() as conn:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)

@@ -85,7 +85,7 @@ class GroupCommitWriter:
         try:
             received = now_us()
             counts: list[int] = []
-            with self.db.write() as conn:
+            with self.db.log_write() as conn:
                 for pending in group:
                     counts.append(event_log.append(conn, pending.events, received))
         except (DataError, IntegrityError) as error:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -26,11 +27,33 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def event_log_url(url: str) -> str | None:
+    """Where an SQLite database keeps its event log: a file of its own beside it (`x.db` ->
+    `x.events.db`), so that ingest and the evaluator never wait on each other's write lock.
+    None: the log shares the database (PostgreSQL, whose writers do not block each other; an
+    in-memory SQLite database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return parsed.set(
+        database=str(path.with_name(f"{path.stem}.events{path.suffix or '.db'}"))
+    ).render_as_string(hide_password=False)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = normalize_url(url)
         self.engine: Engine = _create(self.url, pool_size)
         self.dialect: str = self.engine.dialect.name
+        log_url = event_log_url(self.url)
+        self.log_url = log_url or self.url
+        # The event log's engine: the same one unless the log lives in a file of its own.
+        self.log_engine: Engine = _create(log_url, pool_size) if log_url else self.engine
+
+    @property
+    def separate_event_log(self) -> bool:
+        return self.log_engine is not self.engine
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,20 +72,51 @@ class Database:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def log_read(self) -> Iterator[Connection]:
+        """A read transaction on the event log."""
+        with self.log_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def log_write(self) -> Iterator[Connection]:
+        """A write transaction on the event log (appends, purges)."""
+        with self.log_engine.connect() as conn:
+            conn = conn.execution_options(meterline_write=True)
+            with conn.begin():
+                yield conn
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.separate_event_log:
+            self.log_engine.dispose()
 
 
 def _create(url: str, pool_size: int) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            json_deserializer=_decode_json,
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, poolclass=NullPool if parsed.database in (None, "", ":memory:") else None)
+    engine = create_engine(
+        url,
+        poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+        json_deserializer=_decode_json,
+    )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+# JSON columns are read on the evaluator's hot path (contracts, commits, alerts of every customer
+# of a batch): msgspec decodes the same JSON to the same values several times faster.
+_decode_json = msgspec.json.Decoder().decode
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -26,8 +26,10 @@ class EventSearch(StrictModel):
 
 @router.post("/v1/events/search")
 def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    with state.db.log_read() as log:
+        found = event_log.find_by_transaction_ids(log, body.transactionIds)
+    # Read after the log: an event found there and evaluated since shows as evaluated.
     with state.db.read() as conn:
-        found = event_log.find_by_transaction_ids(conn, body.transactionIds)
         evaluated_up_to = cursors.peek_cursor(conn, CURSOR_NAME)
         outcomes = unmatched.find(conn, [e.seq for e in found])
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in found})
