@@ -7,7 +7,7 @@ so two writers queue on `busy_timeout` instead of failing when a read lock canno
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,37 +59,34 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self) -> AbstractContextManager[Connection]:
+        return _transaction(self.engine, write=False)
 
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> AbstractContextManager[Connection]:
         """A transaction that commits when the block ends and rolls back if it raises."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(meterline_write=True)
-            with conn.begin():
-                yield conn
+        return _transaction(self.engine, write=True)
 
-    @contextmanager
-    def log_read(self) -> Iterator[Connection]:
+    def log_read(self) -> AbstractContextManager[Connection]:
         """A read transaction on the event log."""
-        with self.log_engine.connect() as conn, conn.begin():
-            yield conn
+        return _transaction(self.log_engine, write=False)
 
-    @contextmanager
-    def log_write(self) -> Iterator[Connection]:
+    def log_write(self) -> AbstractContextManager[Connection]:
         """A write transaction on the event log (appends, purges)."""
-        with self.log_engine.connect() as conn:
-            conn = conn.execution_options(meterline_write=True)
-            with conn.begin():
-                yield conn
+        return _transaction(self.log_engine, write=True)
 
     def dispose(self) -> None:
         self.engine.dispose()
         if self.separate_event_log:
             self.log_engine.dispose()
+
+
+@contextmanager
+def _transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        if write:
+            conn = conn.execution_options(meterline_write=True)
+        with conn.begin():
+            yield conn
 
 
 def _create(url: str, pool_size: int) -> Engine:

@@ -136,21 +136,8 @@ def deductions_for_customers(
     """`deductions_for_customer` (drafts included) of many customers, one statement per chunk."""
     found: dict[str, list[LedgerDeduction]] = {c: [] for c in customer_ids}
     for chunk in chunks(customer_ids, IN_CHUNK):
-        rows = conn.execute(
-            select(
-                invoices.c.customer_id,
-                commit_deductions.c.commit_id,
-                commit_deductions.c.segment_id,
-                commit_deductions.c.invoice_id,
-                commit_deductions.c.amount,
-                commit_deductions.c.at_us,
-            )
-            .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
-            .where(invoices.c.customer_id.in_(chunk))
-            .order_by(commit_deductions.c.at_us)
-        )
-        for r in rows:
-            found[r[0]].append((r[1], r[2], r[3], r[4], r[5]))
+        for customer_id, *deduction in conn.execute(_deductions(invoices.c.customer_id.in_(chunk))):
+            found[customer_id].append(tuple(deduction))  # type: ignore[arg-type]
     return found
 
 
@@ -183,8 +170,14 @@ def deductions_for_customer(
     conditions = [invoices.c.customer_id == customer_id]
     if not include_drafts:
         conditions.append(invoices.c.status == FINALIZED)
-    rows = conn.execute(
+    return [(r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(_deductions(*conditions))]
+
+
+def _deductions(*conditions: Any) -> Any:
+    """(customer id, commit id, segment id, invoice id, amount, at) by time."""
+    return (
         select(
+            invoices.c.customer_id,
             commit_deductions.c.commit_id,
             commit_deductions.c.segment_id,
             commit_deductions.c.invoice_id,
@@ -195,7 +188,6 @@ def deductions_for_customer(
         .where(*conditions)
         .order_by(commit_deductions.c.at_us)
     )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def remove_drafts(conn: Connection, stale_ids: Sequence[str]) -> None:
