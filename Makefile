@@ -3,14 +3,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: serve test lint typecheck pytest token bench-parse clean
+.PHONY: serve test lint typecheck pytest token bench bench-quick bench-parse clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The bench extra (matplotlib, for the plot) is installed only by the bench targets, never by CI.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
 ## Run the server on http://127.0.0.1:8080 with an embedded SQLite file (./meterline.db).
 serve: $(STAMP)
@@ -32,6 +38,15 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+## The benchmark (workloads a-d at 1,000 and 1,000,000 customers, 3 runs, medians; PostgreSQL too
+## when METERLINE_BENCH_POSTGRES_URL is set): rewrites the tables in BENCHMARKS.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
+
+## A reduced benchmark in under a minute; its last stdout line is a JSON summary.
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --quick
 
 ## Measure the ingest parse paths (msgspec vs pydantic) on this machine.
 bench-parse: $(STAMP)

@@ -1,0 +1,148 @@
+"""What the evaluator costs per event, in CPU time and in SQL statements, on one thread.
+
+A profiling aid for the engine's hot path, free of HTTP, of the load generator and of whatever
+else the machine runs: thread CPU time and statement counts do not move with other processes.
+Creates the bench's customers (contract, commit, 3 alerts) on a fresh SQLite file with the real
+app in-process, appends batches of events straight to the event log, and times
+`Evaluator.run_once` on them.
+
+    python bench/evaluator_cost.py [--customers 100] [--batches 20] [--batch-events 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.catalog import create_catalog, create_customer
+from bench.plan import EVENT_TYPE, Plan, alias_for
+from meterline.api.app import create_app
+from meterline.domain.events import UsageEvent
+from meterline.domain.timeutil import now_us
+from meterline.engine.evaluator import Evaluator
+from meterline.logging import configure_logging
+from meterline.settings import Settings
+from meterline.store import event_log, tokens
+from meterline.store.db import Database
+from meterline.store.migrate import upgrade_to_head
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+console = Console(stderr=True)
+
+
+def seed(url: str, customers: int, events_per_customer: int) -> None:
+    db = Database(url)
+    upgrade_to_head(db)
+    with db.write() as conn:
+        _id, token = tokens.create_token(conn, "bench")
+    db.dispose()
+    app = create_app(
+        Settings(database_url=url, evaluator_enabled=False, engine_process=False, log_level="warning")
+    )
+    configure_logging("warning")
+    plan = Plan(events_per_customer)
+    with (
+        TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client,
+        Progress(console=console) as progress,
+    ):
+        catalog = create_catalog(client, plan)
+        task = progress.add_task("customers", total=customers)
+        for index in range(customers):
+            create_customer(client, catalog, plan, alias_for(index))
+            progress.advance(task)
+
+
+def batch(customers: int, size: int, at_us: int) -> list[UsageEvent]:
+    return [
+        UsageEvent(str(uuid.uuid4()), alias_for(i % customers), EVENT_TYPE, at_us, {"n": i})
+        for i in range(size)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-events", type=int, default=2000)
+    parser.add_argument("--profile", choices=["tottime", "cumulative"], help="print a cProfile table")
+    parser.add_argument("--callers", help="with --profile: who calls functions matching this")
+    parser.add_argument("--statements", action="store_true", help="list the statements run per batch")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/cost.db"
+        seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
+        db = Database(url)
+        evaluator = Evaluator(db, batch_events=args.batch_events, poll_interval_s=1)
+        evaluator.drain()  # the alerts' first measurements, outside the figures
+        statements = 0
+
+        seen: Counter[str] = Counter()
+
+        def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+            nonlocal statements
+            statements += 1
+            seen[" ".join(sql.split())[:110]] += 1
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        cpu = 0.0
+        profiler = cProfile.Profile() if args.profile else None
+        at = now_us() - 60_000_000
+        for _ in range(args.batches):
+            with db.log_write() as conn:
+                event_log.append(conn, batch(args.customers, args.batch_events, at), now_us())
+            started = time.thread_time()
+            if profiler is not None:
+                profiler.enable()
+            evaluator.run_once()
+            if profiler is not None:
+                profiler.disable()
+            cpu += time.thread_time() - started
+        db.dispose()
+    if profiler is not None:
+        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.profile)
+        stats.print_stats(35)
+        if args.callers:
+            stats.print_callers(args.callers)
+    if args.statements:
+        for sql, n in seen.most_common(40):
+            console.print(f"{n / args.batches:8.1f}  {sql}")
+    events = args.batches * args.batch_events
+    print(
+        json.dumps(
+            {
+                "customers": args.customers,
+                "batch_events": args.batch_events,
+                "cpu_us_per_event": round(cpu / events * 1e6, 2),
+                "evaluated_events_per_cpu_s": round(events / cpu),
+                "statements_per_batch": round(statements / args.batches, 1),
+                "statements_per_customer_batch": round(
+                    statements / args.batches / min(args.customers, args.batch_events), 2
+                ),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""The benchmark: workloads (a)-(d) against a real `meterline serve`, several runs, medians.
+
+For each database (SQLite; PostgreSQL too when METERLINE_BENCH_POSTGRES_URL or
+METERLINE_DATABASE_URL names a server) and each customer count, the customers are seeded once
+(`bench.seed`) and every run starts from a copy of that database:
+
+- the generator's ceiling: the same load generator against a sink answering 200 `{}` at once;
+- (a) throughput: batches of 100 events posted closed-loop for `--seconds`, events/s acknowledged
+  and events/s acknowledged AND evaluated;
+- (d) the floor: the same bodies parsed and appended durably to a fresh database of the same
+  kind, with the same dedup index, nothing else; (a) is reported as a ratio to it;
+- (b) latency, at the smallest customer count: open loop at half of (a)'s evaluated rate for at
+  most `--latency-seconds`, every customer that gets events getting enough to cross its three
+  thresholds (as many customers as the rate allows); from the acknowledgement crossing each
+  threshold to the webhook's arrival, p50/p99/max (a webhook still missing
+  `--webhook-wait-seconds` after the load counts with the latency it had reached then);
+- (c) scale: (a)'s evaluated events/s at the largest customer count over the smallest.
+
+`--quick` (what `make bench-quick` runs) does one short run at 1,000 customers in under a
+minute. Progress goes to stderr; the last line of stdout is one JSON object:
+{"events_per_s", "floor_events_per_s", "ratio_to_floor", "alert_p99_ms", "customers"}.
+Without `--quick`, the tables between the bench markers of BENCHMARKS.md are rewritten.
+
+    python -m bench.run [--quick] [--customers 1000 1000000] [--runs 3] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.bodies import EVENTS_PER_BATCH, Batch, latency_batches, throughput_batches
+from bench.databases import BenchDatabases
+from bench.floor import floor
+from bench.loadgen import ceiling, encode_request
+from bench.machine import machine, versions
+from bench.plan import Plan
+from bench.seed import SeedResult, seed
+from bench.workloads import LatencyRun, LoadRun, latency, session, throughput
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+POSTGRES_ENV = ("METERLINE_BENCH_POSTGRES_URL", "METERLINE_DATABASE_URL")
+
+
+@dataclass
+class Settings:
+    quick: bool
+    customers: list[int]
+    runs: int
+    seconds: float
+    latency_seconds: float
+    webhook_wait_seconds: float
+    ceiling_seconds: float
+    floor_seconds: float
+    connections: int
+    events_per_customer: int
+    max_events_per_s: int
+    databases: list[str]
+    output_dir: Path
+    benchmarks_md: Path | None
+    plot: bool
+    workdir: Path | None
+    keep_databases: bool
+    verify_sample: int
+
+
+@dataclass
+class Plotted:
+    """The runs drawn in the PNG: the first run at the smallest customer count."""
+
+    throughput: LoadRun | None = None
+    latency: LatencyRun | None = None
+
+
+@dataclass
+class Bench:
+    settings: Settings
+    console: Console
+    results: dict[str, Any] = field(default_factory=dict)
+    plotted: Plotted = field(default_factory=Plotted)
+    rng: random.Random = field(default_factory=lambda: random.Random(2026))
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="one short run at 1,000 customers (< 1 minute)")
+    parser.add_argument(
+        "--customers", type=int, nargs="+", help="customer counts (default 1000 1000000; quick: 1000)"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="runs per configuration, medians reported (default 3; quick: 1)"
+    )
+    parser.add_argument("--seconds", type=float, help="(a) duration in seconds (default 20; quick: 5)")
+    parser.add_argument(
+        "--latency-seconds", type=float, help="(b) longest duration in seconds (default 15; quick: 5)"
+    )
+    parser.add_argument(
+        "--webhook-wait-seconds",
+        type=float,
+        help="(b) longest wait for the webhooks once the load ends (default 60; quick: 10)",
+    )
+    parser.add_argument(
+        "--ceiling-seconds", type=float, help="generator ceiling duration (default 3; quick: 2)"
+    )
+    parser.add_argument("--floor-seconds", type=float, help="(d) longest duration (default 10; quick: 3)")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
+    parser.add_argument(
+        "--events-per-customer",
+        type=int,
+        help="events per customer planned in (b); sets tiers and thresholds (default 40; quick: 20)",
+    )
+    parser.add_argument(
+        "--max-events-per-s",
+        type=int,
+        default=150_000,
+        help="(a) bodies are built for at most this rate times --seconds (default 150000)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=["auto", "sqlite", "postgresql"],
+        default="auto",
+        help="auto: SQLite, and PostgreSQL too when METERLINE_BENCH_POSTGRES_URL (or METERLINE_DATABASE_URL) is set",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, help="results.json and the PNG (default bench/results[/quick])"
+    )
+    parser.add_argument(
+        "--benchmarks-md", type=Path, help="the file whose bench section is rewritten (default BENCHMARKS.md)"
+    )
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite BENCHMARKS.md")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
+    parser.add_argument(
+        "--workdir", type=Path, help="databases and server logs (default: a temporary directory)"
+    )
+    parser.add_argument(
+        "--verify-sample", type=int, default=20, help="seeded clones checked through the API (default 20)"
+    )
+    parser.add_argument(
+        "--keep-databases",
+        action="store_true",
+        help="keep the seeded databases (in --workdir) for inspection",
+    )
+    args = parser.parse_args(argv)
+    quick = bool(args.quick)
+
+    def pick(value: Any, full: Any, short: Any) -> Any:
+        return value if value is not None else short if quick else full
+
+    databases = ["sqlite"]
+    if args.database == "postgresql":
+        databases = ["postgresql"]
+    elif args.database == "auto" and _postgres_url() is not None:
+        databases.append("postgresql")
+    write_report = not args.no_report and not quick
+    return Settings(
+        quick=quick,
+        customers=sorted(pick(args.customers, [1000, 1_000_000], [1000])),
+        runs=pick(args.runs, 3, 1),
+        seconds=pick(args.seconds, 20.0, 5.0),
+        latency_seconds=pick(args.latency_seconds, 15.0, 5.0),
+        webhook_wait_seconds=pick(args.webhook_wait_seconds, 60.0, 10.0),
+        ceiling_seconds=pick(args.ceiling_seconds, 3.0, 2.0),
+        floor_seconds=pick(args.floor_seconds, 10.0, 3.0),
+        connections=args.connections,
+        events_per_customer=pick(args.events_per_customer, 40, 20),
+        max_events_per_s=args.max_events_per_s,
+        databases=databases,
+        output_dir=pick(args.output_dir, REPOSITORY / "bench/results", REPOSITORY / "bench/results/quick"),
+        benchmarks_md=(args.benchmarks_md or REPOSITORY / "BENCHMARKS.md") if write_report else None,
+        plot=not args.no_plot,
+        workdir=args.workdir,
+        keep_databases=args.keep_databases,
+        verify_sample=args.verify_sample,
+    )
+
+
+def _postgres_url() -> str | None:
+    for name in POSTGRES_ENV:
+        value = os.environ.get(name, "")
+        if value.startswith("postgres"):
+            return value
+    return None
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def measure_ceiling(bench: Bench) -> float:
+    s = bench.settings
+    batches = throughput_batches(s.customers[0], 500 * EVENTS_PER_BATCH, bench.rng)
+    requests = [encode_request(0, "/v1/ingest", "token", b.body) for b in batches]
+    rates = []
+    for run in range(s.runs):
+        with bench.console.status(f"generator ceiling against a sink, run {run + 1}/{s.runs}"):
+            rates.append(ceiling(requests, connections=s.connections, seconds=s.ceiling_seconds))
+        bench.console.print(f"generator ceiling: {rates[-1]:,.0f} events/s")
+    bench.results["generator_ceiling"] = {
+        "runs": [round(r) for r in rates],
+        "median": round(statistics.median(rates)),
+    }
+    return statistics.median(rates)
+
+
+def run_database(bench: Bench, kind: str, workdir: Path, generator_ceiling: float) -> dict[str, Any]:
+    s = bench.settings
+    databases = BenchDatabases(workdir, _postgres_url() if kind == "postgresql" else None)
+    found: dict[str, Any] = {}
+    try:
+        found["server_version"] = databases.server_version()
+        plan = Plan(s.events_per_customer)
+        for customers in s.customers:
+            bench.console.rule(f"{kind}: {customers:,} customers")
+            seed_url = databases.new(f"seed{customers}")
+            seeded = seed(
+                seed_url,
+                workdir,
+                customers,
+                plan,
+                console=bench.console,
+                sample=s.verify_sample,
+                server_env=databases.server_env,
+            )
+            bench.console.print(
+                f"seeded {customers:,} customers in {sum(seeded.seconds.values()):.1f}s "
+                f"(clone {seeded.seconds['clone']:.1f}s); {len(seeded.verified)} clones checked through the API"
+            )
+            runs = [
+                one_run(
+                    bench, databases, seeded, run, generator_ceiling, latency_too=customers == s.customers[0]
+                )
+                for run in range(s.runs)
+            ]
+            if not s.keep_databases:
+                databases.drop(seed_url)
+            found[str(customers)] = {"seed": _seed_summary(seeded), "runs": runs, "median": _medians(runs)}
+        smallest, largest = str(s.customers[0]), str(s.customers[-1])
+        if smallest != largest:
+            low = found[smallest]["median"]["evaluated_events_per_s"]
+            high = found[largest]["median"]["evaluated_events_per_s"]
+            found["scale_ratio"] = round(high / low, 3) if low else None
+    finally:
+        databases.close(keep=databases.created if s.keep_databases else ())
+    return found
+
+
+def _seed_summary(seeded: SeedResult) -> dict[str, Any]:
+    return {
+        "customers": seeded.customers,
+        "seconds": {k: round(v, 2) for k, v in seeded.seconds.items()},
+        "rows_per_customer": seeded.rows_per_customer,
+        "verified_clones": len(seeded.verified),
+        "verified": [{"alias": v["alias"], "alerts": v["alerts"]} for v in seeded.verified],
+        "warnings": seeded.warnings,
+        "events_per_customer_planned": seeded.plan.events_per_customer,
+        "thresholds": {a.kind.value: str(a.threshold) for a in seeded.plan.alerts},
+        "commit_amount": str(seeded.plan.commit_amount),
+    }
+
+
+def one_run(
+    bench: Bench,
+    databases: BenchDatabases,
+    seeded: SeedResult,
+    run: int,
+    generator_ceiling: float,
+    *,
+    latency_too: bool,
+) -> dict[str, Any]:
+    s = bench.settings
+    customers = seeded.customers
+    workdir = databases.workdir
+    budget = int(min(generator_ceiling, s.max_events_per_s) * s.seconds)
+    with bench.console.status(f"building {budget:,} events"):
+        batches = throughput_batches(customers, budget, bench.rng)
+    with session(databases, seeded.database_url, f"run{customers}_{run}", seeded.token, workdir) as live:
+        load = throughput(live, batches, connections=s.connections, seconds=s.seconds, console=bench.console)
+        webhooks = live.receiver.received
+    sent = [b.body for b, t in zip(batches, load.ack_ns, strict=True) if t]
+    with bench.console.status("(d) floor: the same bodies parsed and appended, nothing else"):
+        floor_url = databases.new(f"floor{customers}_{run}")
+        measured = floor(
+            floor_url, sent or [b.body for b in batches], group=s.connections, seconds=s.floor_seconds
+        )
+        databases.drop(floor_url)
+    figures: dict[str, Any] = {
+        **load.summary(),
+        "webhooks_received": webhooks,
+        "floor_events_per_s": round(measured.events_per_s),
+        "ratio_to_floor": round(load.evaluated_per_s / measured.events_per_s, 3) if measured.events else None,
+    }
+    bench.console.print(
+        f"run {run + 1}: acked {load.acked_per_s:,.0f}/s, acked and evaluated {load.evaluated_per_s:,.0f}/s, "
+        f"floor {measured.events_per_s:,.0f}/s (ratio {figures['ratio_to_floor']}), "
+        f"{load.acked_events:,} events, {webhooks} webhooks"
+        + (f", failures {load.failures} ({load.first_failure})" if load.failures else "")
+    )
+    if bench.plotted.throughput is None:
+        bench.plotted.throughput = load
+    if latency_too:
+        figures["latency"] = latency_run(bench, databases, seeded, run, load.evaluated_per_s / 2)
+    return figures
+
+
+def latency_customers(settings: Settings, plan: Plan, customers: int, rate: float) -> tuple[int, int]:
+    """(customers receiving events, events each) for (b): each gets the planned number of events
+    within --latency-seconds, so that most cross all three thresholds during the run; as many
+    customers as the rate allows (all, with more events each, when it allows more)."""
+    budget = rate * settings.latency_seconds
+    active = max(1, min(customers, math.floor(budget / plan.events_per_customer)))
+    per_customer = max(plan.events_per_customer, math.floor(budget / active))
+    return active, per_customer
+
+
+def latency_run(
+    bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int, rate: float
+) -> dict[str, Any]:
+    s = bench.settings
+    customers = seeded.customers
+    active, per_customer = latency_customers(s, seeded.plan, customers, rate)
+    chosen = sorted(bench.rng.sample(range(customers), active))
+    batches: list[Batch] = latency_batches(chosen, per_customer, bench.rng)
+    with session(
+        databases, seeded.database_url, f"latency{customers}_{run}", seeded.token, databases.workdir
+    ) as live:
+        measured = latency(
+            live,
+            batches,
+            seeded.plan,
+            rate_per_s=rate,
+            connections=s.connections,
+            webhook_wait_s=s.webhook_wait_seconds,
+            console=bench.console,
+        )
+    summary = measured.latencies.summary()
+    bench.console.print(
+        f"run {run + 1} latency at {rate:,.0f} events/s ({active:,} customers, {per_customer} events each): "
+        f"p50 {_ms(summary['p50_ms'])}, p99 {_ms(summary['p99_ms'])}, max {_ms(summary['max_ms'])} over "
+        f"{summary['webhooks']} webhooks ({summary['missing']} of {summary['expected']} crossings still "
+        "without one when the wait ended: counted with the latency reached then)"
+    )
+    if bench.plotted.latency is None:
+        bench.plotted.latency = measured
+    return {
+        **{k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()},
+        "rate_events_per_s": round(rate),
+        "customers_with_events": active,
+        "events_per_customer": per_customer,
+        "load": measured.load.summary(),
+    }
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:,.1f} ms"
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ["acked_events_per_s", "evaluated_events_per_s", "floor_events_per_s", "ratio_to_floor"]
+    medians: dict[str, Any] = {k: _median([r.get(k) for r in runs]) for k in keys}
+    if any("latency" in r for r in runs):
+        for k in ("p50_ms", "p99_ms", "max_ms"):
+            medians[f"latency_{k}"] = _median([r["latency"].get(k) for r in runs if "latency" in r])
+    return medians
+
+
+def summary_line(bench: Bench) -> dict[str, Any]:
+    s = bench.settings
+    first = bench.results["databases"][s.databases[0]][str(s.customers[0])]["median"]
+    p99 = first.get("latency_p99_ms")
+    return {
+        "events_per_s": round(first["evaluated_events_per_s"]),
+        "floor_events_per_s": round(first["floor_events_per_s"]),
+        "ratio_to_floor": round(first["ratio_to_floor"], 3) if first["ratio_to_floor"] is not None else None,
+        "alert_p99_ms": round(p99, 1) if p99 is not None else None,
+        "customers": s.customers[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    settings = parse_args(argv)
+    console = Console(stderr=True)
+    bench = Bench(settings, console)
+    command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    bench.results = {
+        "command": command.strip(),
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "settings": _settings_view(settings),
+    }
+    with tempfile.TemporaryDirectory(prefix="meterline-bench-") as tmp:
+        workdir = settings.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        generator_ceiling = measure_ceiling(bench)
+        bench.results["databases"] = {}
+        for kind in settings.databases:
+            bench.results["databases"][kind] = run_database(bench, kind, workdir, generator_ceiling)
+    postgres = bench.results["databases"].get("postgresql", {}).get("server_version")
+    bench.results["versions"] = versions(postgres)
+    bench.results["seconds"] = round(time.perf_counter() - started, 1)
+    _write_outputs(bench)
+    line = summary_line(bench)
+    console.print(f"done in {bench.results['seconds']:.0f}s")
+    print(json.dumps(line), flush=True)
+    return bench.results
+
+
+def _settings_view(settings: Settings) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()}
+
+
+def _write_outputs(bench: Bench) -> None:
+    s = bench.settings
+    s.output_dir.mkdir(parents=True, exist_ok=True)
+    raw = s.output_dir / "results.json"
+    raw.write_text(json.dumps(bench.results, indent=2) + "\n")
+    png = s.output_dir / "throughput_latency.png"
+    if s.plot:
+        from bench.plot import plot
+
+        if plot(bench.plotted.throughput, bench.plotted.latency, png):
+            bench.console.print(f"plot written to {png}")
+        else:
+            bench.console.print("matplotlib is not installed: no plot (pip install -e '.[bench]')")
+    if s.benchmarks_md is not None:
+        from bench.report import write_report
+
+        write_report(s.benchmarks_md, bench.results, raw, png)
+        bench.console.print(f"{s.benchmarks_md} updated")
+
+
+if __name__ == "__main__":
+    main()
