@@ -139,7 +139,7 @@ def run_engine(settings: Settings, wake: Connection, evaluator_on: bool, webhook
     box = secret_box(settings) if webhooks_on else None
     dispatcher = dispatcher_from_settings(db, settings, box) if box is not None else None
     evaluator = (
-        evaluator_from_settings(db, settings, dispatcher.notify if dispatcher else None)
+        evaluator_from_settings(db, settings, dispatcher.notify if dispatcher else None, dispatcher)
         if evaluator_on
         else None
     )

@@ -15,8 +15,10 @@ from email.utils import format_datetime
 from standardwebhooks import Webhook
 
 from meterline.delivery.secrets import SecretBox
+from meterline.domain.ids import new_id
 from meterline.domain.timeutil import US_PER_HOUR, US_PER_SECOND, from_us
 from meterline.engine.evaluator import Evaluator
+from meterline.store import alerts
 from meterline.store import webhooks as store
 from meterline.store.db import Database
 from meterline.store.tables import notifications
@@ -409,3 +411,28 @@ def test_the_fan_out_cursor_waits_at_a_gap_but_sends_past_it(
     assert (again.position, len(deliveries(db))) == (1, 2)  # read again, nothing created twice
     assert (jumped.position, jumped.gap_before) == (3, None)
     db.dispose()
+
+
+def test_notifications_handed_over_by_the_evaluator_leave_at_its_commit_without_a_poll(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """The evaluator claims its batch's notifications inside its own transaction and hands them
+    over after the commit: they are sent at once, though the dispatcher would not poll for a minute."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    dispatcher = start_dispatcher(poll_interval_s=60.0)
+    settle()  # its first cycle has run and found nothing: it sleeps for the minute now
+    notification_id = new_id()
+    with db.write() as conn:  # as the evaluator's batch transaction does
+        alerts.add_notification(
+            conn,
+            alerts.Notification(notification_id, "alerts.spend_threshold_reached", "a-1", "c-1", {}),
+            clock(),
+        )
+        claims = dispatcher.claim_in(conn, clock())
+    assert [c.notification_id for c in claims] == [notification_id]
+    dispatcher.hand_over(claims)
+    receiver.wait_for_requests(1, timeout_s=2.0)
+    assert receiver.ids() == [notification_id]
+    assert wait_for_state(db, notification_id, "succeeded").attempts == 1  # recorded, once
+    receiver.down()

@@ -68,7 +68,11 @@ def create_app(settings: Settings) -> FastAPI:
     else:
         dispatcher = dispatcher_from_settings(db, settings, box) if box and webhooks_on else None
         on_commit = dispatcher.notify if dispatcher else None
-        evaluator = evaluator_from_settings(db, settings, on_commit) if settings.evaluator_enabled else None
+        evaluator = (
+            evaluator_from_settings(db, settings, on_commit, dispatcher)
+            if settings.evaluator_enabled
+            else None
+        )
         wake_evaluator, wake_dispatcher = evaluator, dispatcher
     writer = GroupCommitWriter(
         db,

@@ -2,8 +2,12 @@
 
 It runs on its own thread with its own event loop, so delivery never blocks the server's loop,
 ingest or the evaluator. Database work runs on worker threads of that loop, so a commit waiting
-for SQLite's write lock never stalls requests in flight. It is woken right after the evaluator
-commits and otherwise polls (for notifications written by API requests or other processes).
+for SQLite's write lock never stalls requests in flight. The evaluator hands its notifications
+over directly: inside its batch transaction it fans them out and claims them for this dispatcher
+(`claim_in`), and right after the commit they are sent (`hand_over`), so a webhook leaves as soon
+as the transition is durable, without waiting for a write lock of the dispatcher's own. Otherwise
+the dispatcher is woken after commits and polls (for notifications written by API requests or
+other processes, and for retries). Attempts are recorded in one transaction per cycle, not one each.
 
 Each endpoint has at most `concurrency_per_endpoint` requests in flight: a slow receiver uses
 its own slots and leaves everyone else's alone. Time comes from `clock` (epoch microseconds), so
@@ -21,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy import Connection
 
 from meterline import __version__
 from meterline.delivery import retry, sender
@@ -68,9 +73,11 @@ class Dispatcher:
         self._in_flight: Counter[str] = Counter()
         self._claims: dict[asyncio.Task[None], Claim] = {}
         self._gap: tuple[int, float] | None = None
+        self._unrecorded: list[tuple[Claim, sender.Response, int, retry.Outcome]] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
         self._wake: asyncio.Event | None = None
 
     # -- control, from any thread ------------------------------------------------------------
@@ -93,6 +100,22 @@ class Dispatcher:
         with contextlib.suppress(RuntimeError):  # the loop closed in between: stopping anyway
             loop.call_soon_threadsafe(wake.set)
 
+    # -- the evaluator's hand-over: its thread, its transaction ----------------------------------
+    def claim_in(self, conn: Connection, now_us: int) -> list[Claim]:
+        """Fan out the outbox and claim what is due for this dispatcher, in the caller's transaction."""
+        if self._loop is None or self._stopping.is_set() or not store.outbox_waiting(conn):
+            return []  # not running (the leases would only delay them), or nothing new
+        store.fan_out(conn, now_us, FANOUT_BATCH)
+        return store.claim_due(conn, now_us, now_us + self._lease_us, self._room)
+
+    def hand_over(self, claims: list[Claim]) -> None:
+        """After the commit that made `claims`: send them now."""
+        loop = self._loop
+        if not claims or loop is None or loop.is_closed():
+            return  # their leases expire and they are claimed again
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._start, claims)
+
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -106,26 +129,39 @@ class Dispatcher:
         log.info("webhook_dispatcher_started", concurrency_per_endpoint=self.concurrency)
         limits = httpx.Limits(max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False, limits=limits) as client:
+            self._client = client
             while not self._stopping.is_set():
                 more = await self._cycle(client)
                 if not more:
                     await self._sleep(self.poll_interval_s)
             await self._abandon_in_flight()
+            await self._record_finished()
         log.info("webhook_dispatcher_stopped")
 
     async def _cycle(self, client: httpx.AsyncClient) -> bool:
         """Fan out, claim, start sending; True when more outbox rows are waiting right now."""
         try:
+            await self._record_finished()
             more = await asyncio.to_thread(self._fan_out)
-            for claim in await asyncio.to_thread(self._claim):
-                self._in_flight[claim.endpoint_id] += 1
-                task = asyncio.create_task(self._deliver(client, claim))
-                self._claims[task] = claim
-                task.add_done_callback(self._finished)
+            self._start(await asyncio.to_thread(self._claim))
             return more
         except Exception:
             log.exception("webhook_cycle_failed")
             return False
+
+    def _start(self, claims: list[Claim]) -> None:
+        """Send each claim on its own task (on the loop's thread)."""
+        assert self._client is not None
+        for claim in claims:
+            self._in_flight[claim.endpoint_id] += 1
+            task = asyncio.create_task(self._deliver(self._client, claim))
+            self._claims[task] = claim
+            task.add_done_callback(self._finished)
+
+    async def _record_finished(self) -> None:
+        finished, self._unrecorded = self._unrecorded, []
+        if finished:
+            await asyncio.to_thread(self._record, finished)
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
@@ -210,7 +246,8 @@ class Dispatcher:
             latency_ms=response.latency_ms,
             outcome=decision.state,
         )
-        await asyncio.to_thread(self._record, claim, response, attempted_at, decision)
+        # Recorded with the others of this cycle; until then the claim's lease keeps it ours.
+        self._unrecorded.append((claim, response, attempted_at, decision))
 
     async def _send(self, client: httpx.AsyncClient, claim: Claim, attempted_at: int) -> sender.Response:
         try:
@@ -222,20 +259,19 @@ class Dispatcher:
         headers["user-agent"] = USER_AGENT
         return await sender.post(client, claim.url, body, headers, self.timeout_s)
 
-    def _record(
-        self, claim: Claim, response: sender.Response, attempted_at: int, decision: retry.Outcome
-    ) -> None:
-        attempt = AttemptRecord(
-            claim.attempt,
-            attempted_at,
-            response.status_code,
-            response.latency_ms,
-            response.error,
-            response.body,
-        )
+    def _record(self, finished: list[tuple[Claim, sender.Response, int, retry.Outcome]]) -> None:
         with self.db.write() as conn:
-            store.record_attempt(conn, claim, attempt, decision.state, decision.next_attempt_at_us)
-            if decision.disable_endpoint:
-                store.disable_endpoint(
-                    conn, claim.endpoint_id, "the receiver answered 410 Gone", attempted_at
+            for claim, response, attempted_at, decision in finished:
+                attempt = AttemptRecord(
+                    claim.attempt,
+                    attempted_at,
+                    response.status_code,
+                    response.latency_ms,
+                    response.error,
+                    response.body,
                 )
+                store.record_attempt(conn, claim, attempt, decision.state, decision.next_attempt_at_us)
+                if decision.disable_endpoint:
+                    store.disable_endpoint(
+                        conn, claim.endpoint_id, "the receiver answered 410 Gone", attempted_at
+                    )

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -43,6 +44,14 @@ CURSOR_NAME = "usage"
 log = get_logger("meterline.evaluator")
 
 
+class OutboxHandoff(Protocol):
+    """The webhook dispatcher, as the evaluator hands it the notifications a batch wrote."""
+
+    def claim_in(self, conn: Connection, now_us: int) -> list[Any]: ...
+
+    def hand_over(self, claims: list[Any]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     events: int
@@ -63,8 +72,10 @@ class Evaluator:
         sweep_chunk_customers: int = 500,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
+        outbox: OutboxHandoff | None = None,
     ):
         self.db = db
+        self.outbox = outbox
         self.clock = clock
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
@@ -129,6 +140,9 @@ class Evaluator:
             more_work = self.sweeps.run(conn, now)
             if batch:
                 cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+            claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
+        if self.outbox is not None:
+            self.outbox.hand_over(claims)
         if self.on_commit is not None:
             self.on_commit()
         if not batch:
@@ -224,7 +238,10 @@ class Evaluator:
 
 
 def evaluator_from_settings(
-    db: Database, settings: Settings, on_commit: Callable[[], None] | None = None
+    db: Database,
+    settings: Settings,
+    on_commit: Callable[[], None] | None = None,
+    outbox: OutboxHandoff | None = None,
 ) -> Evaluator:
     return Evaluator(
         db,
@@ -235,4 +252,5 @@ def evaluator_from_settings(
         max_backdate_days=settings.max_backdate_days,
         sweep_chunk_customers=settings.alert_sweep_chunk_customers,
         on_commit=on_commit,
+        outbox=outbox,
     )

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, exists, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
@@ -81,13 +81,8 @@ def list_customers(
     if customer_ids is not None:
         query = query.where(customers.c.id.in_(list(customer_ids)))
     if ingest_alias is not None:
-        query = query.where(
-            exists().where(
-                and_(
-                    customer_aliases.c.customer_id == customers.c.id, customer_aliases.c.alias == ingest_alias
-                )
-            )
-        )
+        holders = select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == ingest_alias)
+        query = query.where(customers.c.id.in_(holders))
     ids = list(conn.execute(query).scalars())
     return _load(conn, ids)
 

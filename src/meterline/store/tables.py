@@ -72,6 +72,9 @@ customer_aliases = Table(
         sqlite_where=text("active"),
         postgresql_where=text("active"),
     ),
+    # Looking an alias up (ingest resolving customers, listing by alias) without a scan: SQLite
+    # cannot use the partial index above for `active = 1`.
+    Index("ix_customer_aliases_alias", "alias", "active", "customer_id"),
 )
 
 billable_metrics = Table(
