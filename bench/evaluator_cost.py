@@ -7,6 +7,7 @@ app in-process, appends batches of events straight to the event log, and times
 `Evaluator.run_once` on them.
 
     python bench/evaluator_cost.py [--customers 100] [--batches 20] [--batch-events 2000]
+    python bench/evaluator_cost.py --seeded seed.db --customers 1000   # events to 1,000 of its customers
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import cProfile
 import json
 import pstats
+import random
+import shutil
 import sys
 import tempfile
 import time
@@ -71,9 +74,20 @@ def seed(url: str, customers: int, events_per_customer: int) -> None:
             progress.advance(task)
 
 
-def batch(customers: int, size: int, at_us: int) -> list[UsageEvent]:
+def copy_seeded(source: Path, target: Path) -> None:
+    """The seeded database and its event log file, as they are, under the new name."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+    log_source = source.with_name(f"{source.stem}.events{source.suffix}")
+    if log_source.exists():
+        shutil.copyfile(log_source, target.with_name(f"{target.stem}.events{target.suffix}"))
+
+
+def batch(customers: int, size: int, at_us: int, rng: random.Random) -> list[UsageEvent]:
+    """`size` events, each for one of the first `customers` customers drawn at random."""
     return [
-        UsageEvent(str(uuid.uuid4()), alias_for(i % customers), EVENT_TYPE, at_us, {"n": i})
+        UsageEvent(str(uuid.uuid4()), alias_for(rng.randrange(customers)), EVENT_TYPE, at_us, {"n": i})
         for i in range(size)
     ]
 
@@ -83,15 +97,24 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument(
+        "--seeded",
+        help="an SQLite file seeded by `python -m bench.seed` to run on (a copy of it) instead of "
+        "seeding --customers here: the deployment may be far larger than the customers events go to",
+    )
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-events", type=int, default=2000)
     parser.add_argument("--profile", choices=["tottime", "cumulative"], help="print a cProfile table")
     parser.add_argument("--callers", help="with --profile: who calls functions matching this")
     parser.add_argument("--statements", action="store_true", help="list the statements run per batch")
     args = parser.parse_args()
+    rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/cost.db"
-        seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
+        if args.seeded:
+            copy_seeded(Path(args.seeded), Path(tmp) / "cost.db")
+        else:
+            seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
         db = Database(url)
         evaluator = Evaluator(db, batch_events=args.batch_events, poll_interval_s=1)
         evaluator.drain()  # the alerts' first measurements, outside the figures
@@ -110,7 +133,7 @@ def main() -> None:
         at = now_us() - 60_000_000
         for _ in range(args.batches):
             with db.log_write() as conn:
-                event_log.append(conn, batch(args.customers, args.batch_events, at), now_us())
+                event_log.append(conn, batch(args.customers, args.batch_events, at, rng), now_us())
             started = time.thread_time()
             if profiler is not None:
                 profiler.enable()

@@ -46,6 +46,9 @@ FANOUT_BATCH = 500
 GAP_SETTLE_S = 30.0
 # A claim outlives the request it covers by this much; then a crashed dispatcher's claim expires.
 LEASE_MARGIN_S = 60.0
+# Claims taken ahead per endpoint, as a multiple of its concurrency: one claim transaction feeds
+# several rounds of sends, instead of one transaction (and one fsync) per few webhooks.
+CLAIM_AHEAD = 4
 # On stop, attempts in flight get this long to finish before they are abandoned (and re-sent).
 STOP_GRACE_S = 2.0
 
@@ -69,8 +72,10 @@ class Dispatcher:
         self.concurrency = max(1, concurrency_per_endpoint)
         self.clock = clock
         self.jitter = jitter
-        self._lease_us = round((timeout_s + LEASE_MARGIN_S) * US_PER_SECOND)
-        self._in_flight: Counter[str] = Counter()
+        # A claim may wait for CLAIM_AHEAD - 1 sends to the same endpoint before its own.
+        self._lease_us = round((timeout_s * CLAIM_AHEAD + LEASE_MARGIN_S) * US_PER_SECOND)
+        self._in_flight: Counter[str] = Counter()  # claimed and not yet sent, per endpoint
+        self._slots: dict[str, asyncio.Semaphore] = {}  # at most `concurrency` requests each
         self._claims: dict[asyncio.Task[None], Claim] = {}
         self._gap: tuple[int, float] | None = None
         self._unrecorded: list[tuple[Claim, sender.Response, int, retry.Outcome]] = []
@@ -173,9 +178,9 @@ class Dispatcher:
         claim = self._claims.pop(task)
         self._in_flight[claim.endpoint_id] -= 1
         if not task.cancelled() and task.exception() is not None:
-            log.error("webhook_record_failed", endpoint_id=claim.endpoint_id, error=repr(task.exception()))
-        if self._wake is not None:
-            self._wake.set()  # a slot is free
+            log.error("webhook_attempt_failed", endpoint_id=claim.endpoint_id, error=repr(task.exception()))
+        if self._wake is not None and self._in_flight[claim.endpoint_id] <= self.concurrency:
+            self._wake.set()  # its claims ahead run low: record what was sent, claim more
 
     async def _abandon_in_flight(self) -> None:
         """Stopping: let attempts finish briefly, then give the rest back (due again at once)."""
@@ -208,7 +213,7 @@ class Dispatcher:
             return store.claim_due(conn, now, now + self._lease_us, self._room)
 
     def _room(self, endpoint_id: str) -> int:
-        return self.concurrency - self._in_flight[endpoint_id]
+        return self.concurrency * CLAIM_AHEAD - self._in_flight[endpoint_id]
 
     def _release(self, claims: list[Claim]) -> None:
         with self.db.write() as conn:
@@ -227,8 +232,10 @@ class Dispatcher:
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, client: httpx.AsyncClient, claim: Claim) -> None:
-        attempted_at = self.clock()
-        response = await self._send(client, claim, attempted_at)
+        slot = self._slots.setdefault(claim.endpoint_id, asyncio.Semaphore(self.concurrency))
+        async with slot:
+            attempted_at = self.clock()
+            response = await self._send(client, claim, attempted_at)
         decision = retry.outcome(
             response.status_code,
             response.retry_after,
