@@ -10,12 +10,6 @@ from meterline.store.sql import IN_CHUNK, chunks, upsert
 from meterline.store.tables import alert_wakeups
 
 
-def wakeup_of(conn: Connection, customer_id: str) -> int | None:
-    query = select(alert_wakeups.c.due_us).where(alert_wakeups.c.customer_id == customer_id)
-    value = conn.execute(query).scalar()
-    return None if value is None else int(value)
-
-
 def wakeups_of(conn: Connection, customer_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in chunks(customer_ids, IN_CHUNK):
