@@ -31,7 +31,7 @@ from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import now_us
 from meterline.store import credit_types, products
-from meterline.store.sql import IN_CHUNK, chunks
+from meterline.store.sql import grouped_by_customer
 from meterline.store.tables import commits, contracts
 
 LIST_RATE = "LIST_RATE"
@@ -211,11 +211,12 @@ def commits_for_customer(conn: Connection, customer_id: str) -> list[CommitTerms
 
 def commits_for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[CommitTerms]]:
     """`commits_for_customer` of many customers in one statement per chunk (the evaluator's batch)."""
-    found: dict[str, list[CommitTerms]] = {c: [] for c in customer_ids}
-    for chunk in chunks(customer_ids, IN_CHUNK):
-        for record in _select(conn, commits.c.customer_id.in_(chunk), _in_force()):
-            found[record.customer_id].append(record.terms())
-    return found
+    return grouped_by_customer(
+        customer_ids,
+        lambda chunk: (
+            (r.customer_id, r.terms()) for r in _select(conn, commits.c.customer_id.in_(chunk), _in_force())
+        ),
+    )
 
 
 def _in_force() -> Any:

@@ -34,7 +34,7 @@ from meterline.domain.timeutil import now_us
 from meterline.store import commits, credit_types, customers, products, rate_cards
 from meterline.store.commits import KEY_USED, NewCommit
 from meterline.store.rate_cards import RateCardRecord
-from meterline.store.sql import IN_CHUNK, chunks
+from meterline.store.sql import grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
 
@@ -191,11 +191,13 @@ def contracts_for_customer(conn: Connection, customer_id: str) -> list[ContractT
 
 def contracts_for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[ContractTerms]]:
     """`contracts_for_customer` of many customers in one statement per chunk (the evaluator's batch)."""
-    found: dict[str, list[ContractTerms]] = {c: [] for c in customer_ids}
-    for chunk in chunks(customer_ids, IN_CHUNK):
-        for record in _select(conn, contracts.c.customer_id.in_(chunk), contracts.c.archived_at_us.is_(None)):
-            found[record.customer_id].append(record.terms())
-    return found
+    return grouped_by_customer(
+        customer_ids,
+        lambda chunk: (
+            (r.customer_id, r.terms())
+            for r in _select(conn, contracts.c.customer_id.in_(chunk), contracts.c.archived_at_us.is_(None))
+        ),
+    )
 
 
 def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:

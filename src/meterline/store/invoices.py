@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import Connection, delete, select, update
 
 from meterline.domain.errors import NotFound
-from meterline.store.sql import IN_CHUNK, chunks, upsert
+from meterline.store.sql import IN_CHUNK, chunks, grouped_by_customer, upsert
 from meterline.store.tables import commit_deductions, invoices
 
 DRAFT = "DRAFT"
@@ -118,27 +118,29 @@ def for_customer(conn: Connection, customer_id: str) -> list[InvoiceRecord]:
 
 def for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[InvoiceRecord]]:
     """`for_customer` of many customers in one statement per chunk (the evaluator's batch)."""
-    found: dict[str, list[InvoiceRecord]] = {c: [] for c in customer_ids}
-    for chunk in chunks(customer_ids, IN_CHUNK):
-        rows = conn.execute(
+
+    def load(chunk: Sequence[str]) -> Iterator[tuple[str, InvoiceRecord]]:
+        query = (
             select(invoices)
             .where(invoices.c.customer_id.in_(chunk))
             .order_by(invoices.c.start_us, invoices.c.id)
-        ).mappings()
-        for row in rows:
-            found[row["customer_id"]].append(_record(row))
-    return found
+        )
+        return ((row["customer_id"], _record(row)) for row in conn.execute(query).mappings())
+
+    return grouped_by_customer(customer_ids, load)
 
 
 def deductions_for_customers(
     conn: Connection, customer_ids: Sequence[str]
 ) -> dict[str, list[LedgerDeduction]]:
     """`deductions_for_customer` (drafts included) of many customers, one statement per chunk."""
-    found: dict[str, list[LedgerDeduction]] = {c: [] for c in customer_ids}
-    for chunk in chunks(customer_ids, IN_CHUNK):
-        for customer_id, *deduction in conn.execute(_deductions(invoices.c.customer_id.in_(chunk))):
-            found[customer_id].append(tuple(deduction))  # type: ignore[arg-type]
-    return found
+    return grouped_by_customer(
+        customer_ids,
+        lambda chunk: (
+            (r[0], (r[1], r[2], r[3], r[4], r[5]))
+            for r in conn.execute(_deductions(invoices.c.customer_id.in_(chunk)))
+        ),
+    )
 
 
 def get_invoice(conn: Connection, customer_id: str, id_: str) -> InvoiceRecord:

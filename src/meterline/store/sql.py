@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,8 +35,22 @@ def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[di
     conn.execute(insert.on_conflict_do_nothing(), list(rows))
 
 
+T = TypeVar("T")
+
 # Values per `IN (...)` list: well under every engine's limit on bound parameters.
 IN_CHUNK = 500
+
+
+def grouped_by_customer(
+    customer_ids: Sequence[str], load: Callable[[Sequence[str]], Iterable[tuple[str, T]]]
+) -> dict[str, list[T]]:
+    """What `load` finds for many customers, one statement per chunk of ids, listed under each
+    customer (every id is a key, perhaps of an empty list): the evaluator's batch reads."""
+    found: dict[str, list[T]] = {c: [] for c in customer_ids}
+    for chunk in chunks(customer_ids, IN_CHUNK):
+        for customer_id, item in load(chunk):
+            found[customer_id].append(item)
+    return found
 
 
 def chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select, tuple_
 
 from meterline.domain.aggregation import Aggregate
-from meterline.store.sql import IN_CHUNK, chunks, insert_ignoring_duplicates, upsert
+from meterline.store.sql import chunks, grouped_by_customer, insert_ignoring_duplicates, upsert
 from meterline.store.tables import usage_hourly, usage_period, usage_unique_values
 
 # (customer_id, metric_id, bucket start, group values)
@@ -90,16 +90,14 @@ def period_rows_for(
     conn: Connection, customer_ids: Sequence[str], period_start_us: int
 ) -> dict[str, list[UsageRow]]:
     """`period_rows` of many customers, one statement per chunk."""
-    found: dict[str, list[UsageRow]] = {c: [] for c in customer_ids}
-    for chunk in chunks(customer_ids, IN_CHUNK):
-        rows = conn.execute(
-            select(usage_period).where(
-                usage_period.c.customer_id.in_(chunk), usage_period.c.period_start_us == period_start_us
-            )
-        ).mappings()
-        for r in rows:
-            found[r["customer_id"]].append(_period_row(r))
-    return found
+
+    def load(chunk: Sequence[str]) -> Iterator[tuple[str, UsageRow]]:
+        query = select(usage_period).where(
+            usage_period.c.customer_id.in_(chunk), usage_period.c.period_start_us == period_start_us
+        )
+        return ((r["customer_id"], _period_row(r)) for r in conn.execute(query).mappings())
+
+    return grouped_by_customer(customer_ids, load)
 
 
 def _period_row(r: Any) -> UsageRow:
