@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from meterline.store.db import event_log_url, normalize_url
 
-SQLITE_SUFFIXES = ("", "-wal", "-shm")
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-writelock")
 
 
 class BenchDatabases:

@@ -35,8 +35,9 @@ class Settings(BaseSettings):
 
     # Evaluator: batch size and how often it looks for events written by other processes.
     evaluator_enabled: bool = True
-    # The evaluator and webhook dispatcher run in a process of their own beside the API server
-    # (both cores work); false: threads inside the server process.
+    # The evaluator and the webhook dispatcher each run in a process of their own beside the API
+    # server (every core works, and webhooks never wait for the evaluator's time slices); false:
+    # threads inside the server process.
     engine_process: bool = True
     evaluator_batch_events: int = 20_000
     evaluator_poll_interval_s: float = 0.5

@@ -1,12 +1,19 @@
-"""The engine process: the evaluator and the webhook dispatcher, beside the API server's process.
+"""The engine's processes: the evaluator, and webhook delivery, each beside the API server's process.
 
-Python runs one thread at a time per process, so an evaluator thread inside the server would
-share one core with parsing and acknowledging requests. The server therefore starts the engine
-in a process of its own (both cores work) and wakes it through a pipe, right after each commit
-that gives it work: one byte, `e` for the evaluator (events or billing requests landed), `d` for
-the dispatcher (a request itself wrote notifications). The engine stops when the pipe closes,
-which is also what happens if the server dies, so it never outlives the server; the server
-restarts the engine if it dies.
+Python runs one thread at a time per process. An evaluator thread inside the server would share
+one core with parsing and acknowledging requests, and a dispatcher thread beside the evaluator
+would get the interpreter only between the evaluator's time slices: a burst of threshold
+crossings then waits seconds for its webhooks while the evaluator works (measured: about 500
+webhooks/s in the evaluator's process under load, several times that in its own). So the server
+starts each part in a process of its own and wakes it through a pipe, one byte, right after each
+commit that gives it work; the evaluator's process wakes the delivery process the same way after
+a batch that wrote notifications.
+
+Each part's pipe lives as long as the server: a part that dies is restarted on the same pipe, so
+wakes sent meanwhile wait for it and every writer (the server, the evaluator's process) keeps a
+working end. A part stops when every writer's end is closed, which is also what happens if the
+server dies, so no part outlives it: the server closes its ends on stop, and the delivery process
+sees the end once the evaluator's process, its other writer, has exited too.
 """
 
 from __future__ import annotations
@@ -19,32 +26,57 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Protocol
 
 from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
+from meterline.delivery.dispatcher import Dispatcher
+from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.evaluator import evaluator_from_settings
 from meterline.logging import configure_logging, get_logger
 from meterline.settings import Settings
 from meterline.store.db import Database
 
-WAKE_EVALUATOR = b"e"
-WAKE_DISPATCHER = b"d"
 RESTART_DELAY_S = 1.0
 log = get_logger("meterline.worker")
 
 
-class WakePipe:
-    """The server's end of the pipe; safe from any thread, never blocks."""
+class Part(Enum):
+    EVALUATOR = "evaluator"
+    WEBHOOKS = "webhooks"
 
-    def __init__(self) -> None:
-        self._fd = -1
+
+# What goes down a part's pipe: a wake (one byte), or a claim for the dispatcher to send (its id).
+WAKE = b"w"
+CLAIM = b"c"
+CLAIM_END = b"\n"
+
+
+class WakePipe:
+    """A writer's end of a part's pipe; safe from any thread, never blocks."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd = fd
         self._lock = threading.Lock()  # so no write reaches a closed (and perhaps reused) fd
 
-    def attach(self, fd: int) -> None:
-        os.set_blocking(fd, False)
+    def notify(self) -> None:
+        self._write(WAKE)
+
+    def send_claim(self, claim_id: str) -> None:
+        # One write of under PIPE_BUF bytes: atomic, never interleaved with another writer's.
+        self._write(CLAIM + claim_id.encode() + CLAIM_END)
+
+    def _write(self, message: bytes) -> None:
         with self._lock:
-            self._fd = fd
+            if self._fd < 0:
+                return
+            # Full pipe: a wake is already pending, which is all a wake needs to say; a claim's
+            # deliveries are sent when its lease expires.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._fd, message)
 
     def close(self) -> None:
         with self._lock:
@@ -52,70 +84,64 @@ class WakePipe:
                 os.close(self._fd)
             self._fd = -1
 
-    def send(self, signal_byte: bytes) -> None:
-        with self._lock:
-            if self._fd < 0:
-                return  # the engine is restarting: it catches up on its own when it starts
-            # Full pipe: a wake is already pending, which is all a wake needs to say.
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._fd, signal_byte)
+
+@dataclass(frozen=True)
+class PartPipe:
+    """A part's pipe: the end its process reads, and a writer's end to hand to another process."""
+
+    reader: Connection
+    writer: Connection
 
 
-@dataclass(frozen=True, slots=True)
-class Waker:
-    """Wakes one part of the engine process."""
+class PartProcess:
+    """Starts, supervises (restarts) and stops the process running one part of the engine."""
 
-    pipe: WakePipe
-    signal_byte: bytes
-
-    def notify(self) -> None:
-        self.pipe.send(self.signal_byte)
-
-
-class EngineProcess:
-    """Starts, supervises and stops the engine process for the server."""
-
-    def __init__(self, settings: Settings, *, evaluator: bool, webhooks: bool):
+    def __init__(self, settings: Settings, part: Part, *, wakes: PartProcess | None = None):
         self.settings = settings
-        self.run_evaluator = evaluator
-        self.run_webhooks = webhooks
+        self.part = part
         self._context = multiprocessing.get_context("spawn")
+        reader, writer = self._context.Pipe(duplex=False)
+        self._pipe = PartPipe(reader, writer)
+        self._wake = WakePipe(os.dup(writer.fileno()))
+        # The part this one wakes after its own commits (the evaluator wakes webhook delivery).
+        self._wakes = wakes
         self._process: BaseProcess | None = None
-        self._pipe = WakePipe()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self.evaluator = Waker(self._pipe, WAKE_EVALUATOR)
-        self.dispatcher = Waker(self._pipe, WAKE_DISPATCHER)
+
+    def notify(self) -> None:
+        """Wake the part: there is work for it (from any thread of the server)."""
+        self._wake.notify()
 
     def start(self) -> None:
         self._spawn()
         self._supervisor = threading.Thread(
-            target=self._supervise, name="meterline-engine-watch", daemon=True
+            target=self._supervise, name=f"meterline-{self.part.value}-watch", daemon=True
         )
         self._supervisor.start()
 
     def stop(self, timeout_s: float = 15.0) -> None:
+        """Close the server's ends; the part finishes what it is doing and exits."""
         self._stopping.set()
-        self._pipe.close()  # the engine finishes its batch and exits
+        self._wake.close()
+        self._pipe.writer.close()
         if self._process is not None:
             self._process.join(timeout_s)
             if self._process.is_alive():
                 self._process.terminate()
                 self._process.join(5)
+        self._pipe.reader.close()
 
     def _spawn(self) -> None:
-        reader, writer = self._context.Pipe(duplex=False)
+        waking = self._wakes._pipe.writer if self._wakes is not None else None
         self._process = self._context.Process(
-            target=run_engine,
-            args=(self.settings, reader, self.run_evaluator, self.run_webhooks),
-            name="meterline-engine",
+            target=run_part,
+            args=(self.settings, self.part, self._pipe.reader, waking),
+            name=f"meterline-{self.part.value}",
             daemon=True,
         )
         self._process.start()
-        reader.close()
-        self._pipe.attach(os.dup(writer.fileno()))
-        writer.close()
-        log.info("engine_started", pid=self._process.pid)
+        log.info("engine_part_started", part=self.part.value, pid=self._process.pid)
 
     def _supervise(self) -> None:
         while not self._stopping.is_set():
@@ -123,46 +149,79 @@ class EngineProcess:
             self._process.join(0.5)
             if self._process.is_alive() or self._stopping.is_set():
                 continue
-            log.error("engine_died", exitcode=self._process.exitcode)
-            self._pipe.close()
+            log.error("engine_part_died", part=self.part.value, exitcode=self._process.exitcode)
             time.sleep(RESTART_DELAY_S)
             if not self._stopping.is_set():
                 self._spawn()
 
 
-def run_engine(settings: Settings, wake: Connection, evaluator_on: bool, webhooks_on: bool) -> None:
-    """The engine process's main: runs until the server closes the pipe."""
+def run_part(settings: Settings, part: Part, wake: Connection, waking: Connection | None) -> None:
+    """A part's process main: runs until every writer's end of its pipe is closed."""
     # Ctrl-C in a terminal reaches the whole process group: let the server decide when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url)
-    box = secret_box(settings) if webhooks_on else None
-    dispatcher = dispatcher_from_settings(db, settings, box) if box is not None else None
-    evaluator = (
-        evaluator_from_settings(db, settings, dispatcher.notify if dispatcher else None, dispatcher)
-        if evaluator_on
-        else None
-    )
-    for part in (evaluator, dispatcher):
-        if part is not None:
-            part.start()
+    peer = WakePipe(os.dup(waking.fileno())) if waking is not None else None
+    if waking is not None:
+        waking.close()
+    worker = _worker(db, settings, part, peer)
+    worker.start()
     try:
-        _follow_wakes(
-            wake, evaluator.notify if evaluator else None, dispatcher.notify if dispatcher else None
-        )
+        adopt = worker.adopt if isinstance(worker, Dispatcher) else None
+        _follow_pipe(wake, worker.notify, adopt)
     finally:
-        for part in (evaluator, dispatcher):
-            if part is not None:
-                part.stop()
+        worker.stop()
+        if peer is not None:
+            peer.close()
         db.dispose()
 
 
-def _follow_wakes(
-    wake: Connection, evaluator: Callable[[], None] | None, dispatcher: Callable[[], None] | None
-) -> None:
-    fd = wake.fileno()
-    while data := os.read(fd, 4096):
-        if WAKE_EVALUATOR in data and evaluator is not None:
-            evaluator()
-        if WAKE_DISPATCHER in data and dispatcher is not None:
-            dispatcher()
+class _Worker(Protocol):
+    """What a part runs: the evaluator or the dispatcher, each a thread of its own."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def notify(self) -> None: ...
+
+
+def _worker(db: Database, settings: Settings, part: Part, peer: WakePipe | None) -> _Worker:
+    if part is Part.WEBHOOKS:
+        box = secret_box(settings)
+        assert box is not None  # the server starts this part only with a key
+        return dispatcher_from_settings(db, settings, box)
+    if peer is None:
+        return evaluator_from_settings(db, settings)
+    outbox = RemoteOutbox(peer, timeout_s=settings.webhook_timeout_s)
+    return evaluator_from_settings(db, settings, peer.notify, outbox)
+
+
+def _follow_pipe(pipe: Connection, notify: Callable[[], None], adopt: Callable[[str], None] | None) -> None:
+    """Act on each message until every writer's end is closed (a read returns b"")."""
+    fd = pipe.fileno()
+    pending = b""
+    while data := os.read(fd, 65536):
+        woken, claim_ids, pending = parse_messages(pending + data)
+        if woken:
+            notify()
+        for claim_id in claim_ids:
+            if adopt is not None:
+                adopt(claim_id)
+
+
+def parse_messages(data: bytes) -> tuple[bool, list[str], bytes]:
+    """(any wake, the claim ids, an incomplete message left for the next read) of what was read."""
+    woken, claim_ids, at = False, [], 0
+    while at < len(data):
+        kind = data[at : at + 1]
+        if kind == CLAIM:
+            end = data.find(CLAIM_END, at)
+            if end < 0:
+                break  # the rest of this claim comes with the next read
+            claim_ids.append(data[at + 1 : end].decode())
+            at = end + 1
+        else:
+            woken = woken or kind == WAKE
+            at += 1
+    return woken, claim_ids, data[at:]

@@ -38,7 +38,7 @@ from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
-from meterline.worker import EngineProcess
+from meterline.worker import Part, PartProcess
 
 log = get_logger("meterline.server")
 
@@ -58,13 +58,19 @@ def create_app(settings: Settings) -> FastAPI:
     db = prepare_database(settings)
     box = secret_box(settings)
     webhooks_on = settings.webhooks_enabled and box is not None
-    engine: EngineProcess | None = None
+    parts: list[PartProcess] = []
     dispatcher: Dispatcher | None = None
     evaluator: Evaluator | None = None
-    if settings.engine_process and (settings.evaluator_enabled or webhooks_on):
-        engine = EngineProcess(settings, evaluator=settings.evaluator_enabled, webhooks=webhooks_on)
-        wake_evaluator: Wakeable | None = engine.evaluator if settings.evaluator_enabled else None
-        wake_dispatcher: Wakeable | None = engine.dispatcher if webhooks_on else None
+    if settings.engine_process:
+        delivery = PartProcess(settings, Part.WEBHOOKS) if webhooks_on else None
+        evaluating = (
+            PartProcess(settings, Part.EVALUATOR, wakes=delivery) if settings.evaluator_enabled else None
+        )
+        # The evaluator's process first: it holds a writer's end of the delivery process's pipe,
+        # so the delivery process sees its pipe close only once the evaluator's process is gone.
+        parts = [p for p in (evaluating, delivery) if p is not None]
+        wake_evaluator: Wakeable | None = evaluating
+        wake_dispatcher: Wakeable | None = delivery
     else:
         dispatcher = dispatcher_from_settings(db, settings, box) if box and webhooks_on else None
         on_commit = dispatcher.notify if dispatcher else None
@@ -87,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         secret_box=box,
         dispatcher=wake_dispatcher,
     )
-    workers: list[EngineProcess | Evaluator | Dispatcher] = [w for w in (engine, evaluator, dispatcher) if w]
+    workers: list[PartProcess | Evaluator | Dispatcher] = [*parts, *(w for w in (evaluator, dispatcher) if w)]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
             database=db.dialect,
             evaluator=settings.evaluator_enabled,
             webhooks=webhooks_on,
-            engine_process=engine is not None,
+            engine_processes=[p.part.value for p in parts],
             version=__version__,
         )
         try:

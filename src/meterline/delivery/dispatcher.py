@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 from sqlalchemy import Connection
 
 from meterline import __version__
@@ -36,9 +36,11 @@ from meterline.domain.timeutil import US_PER_SECOND, now_us
 from meterline.logging import get_logger
 from meterline.store import webhooks as store
 from meterline.store.db import Database
-from meterline.store.webhooks import AttemptRecord, Claim
+from meterline.store.webhooks import AttemptOutcome, AttemptRecord, Claim
 
 log = get_logger("meterline.webhooks")
+# An attempt made and not yet recorded: the claim, the answer, when it was sent, what follows.
+Finished = tuple[Claim, sender.Response, int, retry.Outcome]
 USER_AGENT = f"meterline-webhooks/{__version__}"
 FANOUT_BATCH = 500
 # How long a hole in the outbox's seqs may stay before the cursor jumps it (PostgreSQL only:
@@ -47,10 +49,22 @@ GAP_SETTLE_S = 30.0
 # A claim outlives the request it covers by this much; then a crashed dispatcher's claim expires.
 LEASE_MARGIN_S = 60.0
 # Claims taken ahead per endpoint, as a multiple of its concurrency: one claim transaction feeds
-# several rounds of sends, instead of one transaction (and one fsync) per few webhooks.
-CLAIM_AHEAD = 4
+# many rounds of sends, instead of one transaction (and one fsync) per few webhooks. A burst of
+# crossings is sent at the receiver's pace, not the database's; the price is the lease (below):
+# a crashed dispatcher's claims are sent again only when it expires.
+CLAIM_AHEAD = 16
+# Connections kept open across all endpoints (each endpoint also stays within its concurrency).
+MAX_CONNECTIONS = 64
+# Decrypted endpoint secrets kept in memory (the cache starts over when full).
+SECRETS_KEPT = 1024
 # On stop, attempts in flight get this long to finish before they are abandoned (and re-sent).
 STOP_GRACE_S = 2.0
+
+
+def lease_us(timeout_s: float) -> int:
+    """How long a claim holds its deliveries: it may wait for CLAIM_AHEAD - 1 sends to the same
+    endpoint before its own, each bounded by the timeout."""
+    return round((timeout_s * CLAIM_AHEAD + LEASE_MARGIN_S) * US_PER_SECOND)
 
 
 class Dispatcher:
@@ -72,18 +86,23 @@ class Dispatcher:
         self.concurrency = max(1, concurrency_per_endpoint)
         self.clock = clock
         self.jitter = jitter
-        # A claim may wait for CLAIM_AHEAD - 1 sends to the same endpoint before its own.
-        self._lease_us = round((timeout_s * CLAIM_AHEAD + LEASE_MARGIN_S) * US_PER_SECOND)
+        self._lease_us = lease_us(timeout_s)
+        self._renewed_at = time.monotonic()
         self._in_flight: Counter[str] = Counter()  # claimed and not yet sent, per endpoint
         self._slots: dict[str, asyncio.Semaphore] = {}  # at most `concurrency` requests each
         self._claims: dict[asyncio.Task[None], Claim] = {}
         self._gap: tuple[int, float] | None = None
-        self._unrecorded: list[tuple[Claim, sender.Response, int, retry.Outcome]] = []
+        self._secrets: dict[str, str] = {}  # ciphertext -> secret, for the endpoints sent to lately
+        self._unrecorded: list[Finished] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._wake: asyncio.Event | None = None
+        # Claims handed over from another process before this one's loop was running.
+        self._adoptions: list[str] = []
+        self._adoptions_lock = threading.Lock()
+        self._adopting: set[asyncio.Task[None]] = set()
 
     # -- control, from any thread ------------------------------------------------------------
     def start(self) -> None:
@@ -121,6 +140,38 @@ class Dispatcher:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._start, claims)
 
+    def adopt(self, claim_id: str) -> None:
+        """Send the deliveries another process claimed for this dispatcher (from any thread).
+
+        The evaluator's process claims the notifications its batch wrote in its own transaction
+        and hands the claim over by id (`delivery.handoff`), so a webhook leaves right after that
+        commit instead of after a write transaction of this process's own.
+        """
+        with self._adoptions_lock:
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                self._adoptions.append(claim_id)  # taken up when the loop starts
+                return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._adopt_soon, claim_id)
+
+    def _adopt_soon(self, claim_id: str) -> None:
+        task = asyncio.create_task(self._adopt(claim_id))
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, claim_id: str) -> None:
+        try:
+            claims = await asyncio.to_thread(self._read_claim, claim_id)
+        except Exception:
+            log.exception("webhook_adopt_failed")  # its lease expires and it is claimed again
+            return
+        self._start(claims)
+
+    def _read_claim(self, claim_id: str) -> list[Claim]:
+        with self.db.read() as conn:
+            return store.claims_by_id(conn, claim_id, self.clock())
+
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -129,12 +180,15 @@ class Dispatcher:
             log.exception("webhook_dispatcher_crashed")
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         log.info("webhook_dispatcher_started", concurrency_per_endpoint=self.concurrency)
-        limits = httpx.Limits(max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False, limits=limits) as client:
+        async with sender.session(MAX_CONNECTIONS) as client:
             self._client = client
+            with self._adoptions_lock:
+                self._loop = asyncio.get_running_loop()
+                waiting, self._adoptions = self._adoptions, []
+            for claim_id in waiting:
+                self._adopt_soon(claim_id)
             while not self._stopping.is_set():
                 more = await self._cycle(client)
                 if not more:
@@ -143,16 +197,18 @@ class Dispatcher:
             await self._record_finished()
         log.info("webhook_dispatcher_stopped")
 
-    async def _cycle(self, client: httpx.AsyncClient) -> bool:
-        """Fan out, claim, start sending; True when more outbox rows are waiting right now."""
+    async def _cycle(self, client: aiohttp.ClientSession) -> bool:
+        """Record, fan out, claim, start sending; True when more outbox rows are waiting right now."""
+        finished, self._unrecorded = self._unrecorded, []
+        renew = self._due_for_renewal()
         try:
-            await self._record_finished()
-            more = await asyncio.to_thread(self._fan_out)
-            self._start(await asyncio.to_thread(self._claim))
-            return more
+            claims, more = await asyncio.to_thread(self._step, finished, renew)
         except Exception:
+            # Unrecorded attempts are sent again when their leases expire (at least once).
             log.exception("webhook_cycle_failed")
             return False
+        self._start(claims)
+        return more
 
     def _start(self, claims: list[Claim]) -> None:
         """Send each claim on its own task (on the loop's thread)."""
@@ -194,23 +250,34 @@ class Dispatcher:
             await asyncio.to_thread(self._release, list(left.values()))
 
     # -- database work (worker threads) --------------------------------------------------------
-    def _fan_out(self) -> bool:
-        with self.db.read() as conn:
-            if not store.outbox_waiting(conn):
-                return False
-        with self.db.write() as conn:
-            result = store.fan_out(conn, self.clock(), FANOUT_BATCH, self._settled_gap())
-        self._note_gap(result.gap_before)
-        return result.more and result.gap_before is None
-
-    def _claim(self) -> list[Claim]:
-        now = self.clock()
-        with self.db.read() as conn:
-            due = store.next_due_at(conn)
-        if due is None or due > now:
+    def _due_for_renewal(self) -> list[Claim]:
+        """The claims held (waiting for a slot, or being sent), when their leases are due to be
+        extended: a claim handed over in a burst may wait longer than one lease for its turn."""
+        if time.monotonic() - self._renewed_at < self._lease_us / US_PER_SECOND / 4:
             return []
+        self._renewed_at = time.monotonic()
+        return list(self._claims.values())
+
+    def _step(self, finished: list[Finished], renew: list[Claim]) -> tuple[list[Claim], bool]:
+        """One write transaction per cycle (one fsync, one wait for SQLite's write lock): record
+        the attempts finished since the last, extend the leases held, fan out new outbox rows,
+        claim what is due."""
+        now = self.clock()
+        with self.db.read() as conn:  # cheap reads first: most idle cycles need no write at all
+            waiting = store.outbox_waiting(conn)
+            due = store.next_due_at(conn)
+        if not finished and not renew and not waiting and (due is None or due > now):
+            return [], False
         with self.db.write() as conn:
-            return store.claim_due(conn, now, now + self._lease_us, self._room)
+            self._record_in(conn, finished)
+            store.renew_claims(conn, renew, now + self._lease_us)
+            more = False
+            if waiting:
+                result = store.fan_out(conn, now, FANOUT_BATCH, self._settled_gap())
+                self._note_gap(result.gap_before)
+                more = result.more and result.gap_before is None
+            claims = store.claim_due(conn, now, now + self._lease_us, self._room)
+        return claims, more
 
     def _room(self, endpoint_id: str) -> int:
         return self.concurrency * CLAIM_AHEAD - self._in_flight[endpoint_id]
@@ -231,7 +298,7 @@ class Dispatcher:
         return None
 
     # -- one attempt -----------------------------------------------------------------------------
-    async def _deliver(self, client: httpx.AsyncClient, claim: Claim) -> None:
+    async def _deliver(self, client: aiohttp.ClientSession, claim: Claim) -> None:
         slot = self._slots.setdefault(claim.endpoint_id, asyncio.Semaphore(self.concurrency))
         async with slot:
             attempted_at = self.clock()
@@ -256,9 +323,9 @@ class Dispatcher:
         # Recorded with the others of this cycle; until then the claim's lease keeps it ours.
         self._unrecorded.append((claim, response, attempted_at, decision))
 
-    async def _send(self, client: httpx.AsyncClient, claim: Claim, attempted_at: int) -> sender.Response:
+    async def _send(self, client: aiohttp.ClientSession, claim: Claim, attempted_at: int) -> sender.Response:
         try:
-            secrets = [self.box.decrypt(c) for c in claim.secret_ciphertexts]
+            secrets = [self._secret(c) for c in claim.secret_ciphertexts]
         except MeterlineError as error:
             return sender.Response(None, 0, error.message, None, None)
         body = claim.payload.encode()
@@ -266,19 +333,40 @@ class Dispatcher:
         headers["user-agent"] = USER_AGENT
         return await sender.post(client, claim.url, body, headers, self.timeout_s)
 
-    def _record(self, finished: list[tuple[Claim, sender.Response, int, retry.Outcome]]) -> None:
+    def _secret(self, ciphertext: str) -> str:
+        """Decrypted once per endpoint secret, not once per attempt (Fernet costs ~50 us a time)."""
+        secret = self._secrets.get(ciphertext)
+        if secret is None:
+            if len(self._secrets) >= SECRETS_KEPT:
+                self._secrets.clear()
+            secret = self._secrets[ciphertext] = self.box.decrypt(ciphertext)
+        return secret
+
+    def _record(self, finished: list[Finished]) -> None:
         with self.db.write() as conn:
-            for claim, response, attempted_at, decision in finished:
-                attempt = AttemptRecord(
+            self._record_in(conn, finished)
+
+    @staticmethod
+    def _record_in(conn: Connection, finished: list[Finished]) -> None:
+        outcomes = [
+            AttemptOutcome(
+                claim,
+                AttemptRecord(
                     claim.attempt,
                     attempted_at,
                     response.status_code,
                     response.latency_ms,
                     response.error,
                     response.body,
+                ),
+                decision.state,
+                decision.next_attempt_at_us,
+            )
+            for claim, response, attempted_at, decision in finished
+        ]
+        store.record_attempts(conn, outcomes)
+        for claim, _response, attempted_at, decision in finished:
+            if decision.disable_endpoint:
+                store.disable_endpoint(
+                    conn, claim.endpoint_id, "the receiver answered 410 Gone", attempted_at
                 )
-                store.record_attempt(conn, claim, attempt, decision.state, decision.next_attempt_at_us)
-                if decision.disable_endpoint:
-                    store.disable_endpoint(
-                        conn, claim.endpoint_id, "the receiver answered 410 Gone", attempted_at
-                    )

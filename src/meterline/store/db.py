@@ -1,13 +1,19 @@
 """Engines for SQLite (embedded default) and PostgreSQL, and the transactions callers own.
 
 On SQLite every write transaction starts with BEGIN IMMEDIATE: it takes the write lock up front,
-so two writers queue on `busy_timeout` instead of failing when a read lock cannot be upgraded.
+so two writers queue instead of failing when a read lock cannot be upgraded. They queue on a file
+lock (flock) beside the database, not on SQLite's `busy_timeout`: SQLite's busy handler polls with
+sleeps that grow to 100 ms, so a writer waiting in another process (webhook delivery) was starved
+by one that commits and begins again at once (the evaluator under load), where the kernel wakes a
+flock waiter the moment the lock is released.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +56,8 @@ class Database:
         self.log_url = log_url or self.url
         # The event log's engine: the same one unless the log lives in a file of its own.
         self.log_engine: Engine = _create(log_url, pool_size) if log_url else self.engine
+        self._write_lock = _write_lock_path(self.url)
+        self._log_write_lock = _write_lock_path(log_url) if log_url else self._write_lock
 
     @property
     def separate_event_log(self) -> bool:
@@ -64,7 +72,7 @@ class Database:
 
     def write(self) -> AbstractContextManager[Connection]:
         """A transaction that commits when the block ends and rolls back if it raises."""
-        return _transaction(self.engine, write=True)
+        return _transaction(self.engine, write=True, lock_path=self._write_lock)
 
     def log_read(self) -> AbstractContextManager[Connection]:
         """A read transaction on the event log."""
@@ -72,7 +80,7 @@ class Database:
 
     def log_write(self) -> AbstractContextManager[Connection]:
         """A write transaction on the event log (appends, purges)."""
-        return _transaction(self.log_engine, write=True)
+        return _transaction(self.log_engine, write=True, lock_path=self._log_write_lock)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -81,12 +89,31 @@ class Database:
 
 
 @contextmanager
-def _transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
-    with engine.connect() as conn:
+def _transaction(engine: Engine, *, write: bool, lock_path: str | None = None) -> Iterator[Connection]:
+    with _exclusive(lock_path) if lock_path else nullcontext(), engine.connect() as conn:
         if write:
             conn = conn.execution_options(meterline_write=True)
         with conn.begin():
             yield conn
+
+
+def _write_lock_path(url: str) -> str | None:
+    """The file SQLite writers queue on (`x.db` -> `x.db-writelock`); None: no file to lock."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return f"{Path(parsed.database).expanduser().resolve()}-writelock"
+
+
+@contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """Held by one writer at a time, across threads and processes (each open is its own lock)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _create(url: str, pool_size: int) -> Engine:

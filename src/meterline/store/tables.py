@@ -487,6 +487,7 @@ webhook_deliveries = Table(
     Index("ux_webhook_deliveries_pair", "notification_id", "endpoint_id", unique=True),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at_us"),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "state", "next_attempt_at_us"),
+    Index("ix_webhook_deliveries_claim", "claim_id"),
 )
 
 webhook_attempts = Table(

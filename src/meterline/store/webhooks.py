@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
@@ -322,6 +322,22 @@ def claim_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable
     return _claims(conn, claimed, claim_id, now_us)
 
 
+def claimed_counts(conn: Connection, now_us: int) -> dict[str, int]:
+    """Deliveries claimed and not yet recorded, per endpoint: what any dispatcher holds right now."""
+    rows = conn.execute(
+        select(_D.endpoint_id, func.count())
+        .where(_D.state == PENDING, _D.claim_id.is_not(None), _D.next_attempt_at_us > now_us)
+        .group_by(_D.endpoint_id)
+    )
+    return {endpoint_id: int(count) for endpoint_id, count in rows}
+
+
+def claims_by_id(conn: Connection, claim_id: str, now_us: int) -> list[Claim]:
+    """The deliveries one claim took, as the claim made them (a claim handed to another process)."""
+    ids = list(conn.execute(select(_D.id).where(_D.claim_id == claim_id, _D.state == PENDING)).scalars())
+    return _claims(conn, ids, claim_id, now_us) if ids else []
+
+
 def _claim_for_endpoint(conn: Connection, endpoint_id: str, limit: int, now_us: int) -> list[int]:
     endpoint = conn.execute(
         select(_E.enabled).where(_E.id == endpoint_id, _E.removed_at_us.is_(None))
@@ -384,37 +400,96 @@ def _signing_secrets(row: Any, now_us: int) -> list[str]:
     return [row["secret_ciphertext"]]
 
 
-def record_attempt(
-    conn: Connection, claim: Claim, attempt: AttemptRecord, state: str, next_attempt_at_us: int | None
-) -> bool:
-    """Log the attempt and, if the claim still holds (no replay since), move the delivery on."""
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """An attempt made on a claim, and where it leaves the delivery."""
+
+    claim: Claim
+    attempt: AttemptRecord
+    state: str
+    next_attempt_at_us: int | None
+
+
+_RECORD_DELIVERY = (
+    update(webhook_deliveries)
+    .where(_D.id == bindparam("b_delivery_id"), _D.claim_id == bindparam("b_claim_id"))
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        round_attempts=bindparam("b_round_attempts"),
+        round_started_at_us=bindparam("b_round_started_at_us"),
+        next_attempt_at_us=bindparam("b_next_attempt_at_us"),
+        claim_id=None,
+        last_status_code=bindparam("b_status_code"),
+        last_error=bindparam("b_error"),
+        updated_at_us=bindparam("b_attempted_at_us"),
+    )
+)
+
+
+def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> None:
+    """Log the attempts and move each delivery on whose claim still holds (no replay since).
+
+    Two statements for the whole cycle, whatever its size: an executemany each.
+    """
+    if not outcomes:
+        return
     conn.execute(
-        webhook_attempts.insert().values(
-            delivery_id=claim.delivery_id,
-            attempt=attempt.attempt,
-            attempted_at_us=attempt.attempted_at_us,
-            status_code=attempt.status_code,
-            latency_ms=attempt.latency_ms,
-            error=attempt.error,
-            response_body=attempt.response_body,
-        )
+        webhook_attempts.insert(),
+        [
+            {
+                "delivery_id": o.claim.delivery_id,
+                "attempt": o.attempt.attempt,
+                "attempted_at_us": o.attempt.attempted_at_us,
+                "status_code": o.attempt.status_code,
+                "latency_ms": o.attempt.latency_ms,
+                "error": o.attempt.error,
+                "response_body": o.attempt.response_body,
+            }
+            for o in outcomes
+        ],
     )
-    result = conn.execute(
-        update(webhook_deliveries)
-        .where(_D.id == claim.delivery_id, _D.claim_id == claim.claim_id)
-        .values(
-            state=state,
-            attempts=claim.attempt,
-            round_attempts=claim.round_attempt,
-            round_started_at_us=claim.round_started_at_us or attempt.attempted_at_us,
-            next_attempt_at_us=next_attempt_at_us,
-            claim_id=None,
-            last_status_code=attempt.status_code,
-            last_error=attempt.error,
-            updated_at_us=attempt.attempted_at_us,
-        )
+    conn.execute(
+        _RECORD_DELIVERY,
+        [
+            {
+                "b_delivery_id": o.claim.delivery_id,
+                "b_claim_id": o.claim.claim_id,
+                "b_state": o.state,
+                "b_attempts": o.claim.attempt,
+                "b_round_attempts": o.claim.round_attempt,
+                "b_round_started_at_us": o.claim.round_started_at_us or o.attempt.attempted_at_us,
+                "b_next_attempt_at_us": o.next_attempt_at_us,
+                "b_status_code": o.attempt.status_code,
+                "b_error": o.attempt.error,
+                "b_attempted_at_us": o.attempt.attempted_at_us,
+            }
+            for o in outcomes
+        ],
     )
-    return result.rowcount == 1
+
+
+_RENEW_CLAIM = (
+    update(webhook_deliveries)
+    .where(
+        _D.id == bindparam("b_delivery_id"),
+        _D.claim_id == bindparam("b_claim_id"),
+        _D.state == PENDING,
+    )
+    .values(next_attempt_at_us=bindparam("b_until"))
+)
+
+
+def renew_claims(conn: Connection, claims: Sequence[Claim], lease_until_us: int) -> None:
+    """Extend the leases of claims still held (those recorded or taken over since are left alone)."""
+    if claims:
+        conn.execute(
+            _RENEW_CLAIM,
+            [
+                {"b_delivery_id": c.delivery_id, "b_claim_id": c.claim_id, "b_until": lease_until_us}
+                for c in claims
+            ],
+        )
 
 
 def release_claims(conn: Connection, claims: Sequence[Claim], now_us: int) -> None:
