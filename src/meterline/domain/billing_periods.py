@@ -38,6 +38,12 @@ class AnchorDay(StrEnum):
 _MONTHS = {Frequency.MONTHLY: 1, Frequency.QUARTERLY: 3, Frequency.ANNUAL: 12}
 
 
+# The last raw period computed per (frequency, anchor); a plain dict: its reads and writes are
+# atomic, and a stale entry is only a miss.
+_LAST_PERIOD: dict[tuple[Frequency, int], tuple[int, int]] = {}
+_LAST_PERIOD_KEPT = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     frequency: Frequency
@@ -66,6 +72,18 @@ class Schedule:
         return result
 
     def _raw_period(self, us: int) -> tuple[int, int]:
+        # Most calls ask for the period they asked for last time (every customer on the same
+        # schedule, a batch at a time): calendar arithmetic only when `us` leaves that period.
+        key = (self.frequency, self.anchor_us)
+        last = _LAST_PERIOD.get(key)
+        if last is not None and last[0] <= us < last[1]:
+            return last
+        if len(_LAST_PERIOD) >= _LAST_PERIOD_KEPT:
+            _LAST_PERIOD.clear()
+        period = _LAST_PERIOD[key] = self._compute_raw_period(us)
+        return period
+
+    def _compute_raw_period(self, us: int) -> tuple[int, int]:
         if self.frequency is Frequency.WEEKLY:
             index = (us - self.anchor_us) // WEEK_US
             start = self.anchor_us + index * WEEK_US

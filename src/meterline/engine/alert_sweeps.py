@@ -35,11 +35,15 @@ class AlertSweeper:
 
     def _wake_due(self, conn: Connection, now_us: int) -> bool:
         due = alert_wakeups.due(conn, now_us, self.chunk)
+        writes = alert_evaluation.AlertWrites()
         for customer_id, state in load_states(conn, due).items():
             # The evaluation schedules the customer's next instant, if it still has one.
             state.wakeup_us = None
             alert_wakeups.set_wakeup(conn, customer_id, None)
-            alert_evaluation.evaluate_customer(conn, customer_id, now_us, TRIGGERED_BY_TIME, state=state)
+            alert_evaluation.evaluate_customer(
+                conn, customer_id, now_us, TRIGGERED_BY_TIME, state=state, writes=writes
+            )
+        writes.flush(conn)
         return len(due) == self.chunk
 
     def _advance(self, conn: Connection, alert_id: str, after: str | None, cause: str, now_us: int) -> bool:
@@ -49,10 +53,19 @@ class AlertSweeper:
         else:
             chunk = customers.active_customer_ids_after(conn, after, self.chunk)
         silent = cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
+        writes = alert_evaluation.AlertWrites()
         for customer_id, state in load_states(conn, chunk).items():
             alert_evaluation.evaluate_customer(
-                conn, customer_id, now_us, cause, only=[alert], silent_first=silent, state=state
+                conn,
+                customer_id,
+                now_us,
+                cause,
+                only=[alert],
+                silent_first=silent,
+                state=state,
+                writes=writes,
             )
+        writes.flush(conn)
         done = len(chunk) < self.chunk or alert.customer_id is not None
         store.advance_sweep(conn, alert_id, None if done else chunk[-1])
         return not done

@@ -221,9 +221,13 @@ class Evaluator:
         ]
         invoices.save_drafts(conn, drafts)
         invoices.finalize(conn, [i for _c, i in due], now)
+        writes = alert_evaluation.AlertWrites()
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
-            alert_evaluation.evaluate_customer(conn, customer_id, now, cause, state=states[customer_id])
+            alert_evaluation.evaluate_customer(
+                conn, customer_id, now, cause, state=states[customer_id], writes=writes
+            )
+        writes.flush(conn)
 
     def _maybe_purge(self) -> None:
         """When idle, at most hourly, forget transaction ids older than the dedup window."""

@@ -157,6 +157,13 @@ def states_of_alert(conn: Connection, alert_id: str) -> list[AlertState]:
 
 
 def save_state(conn: Connection, state: AlertState) -> None:
+    save_states(conn, [state])
+
+
+def save_states(conn: Connection, states: Sequence[AlertState]) -> None:
+    """Upsert alert states, one statement for all of them (the last of a key wins: one
+    statement may not touch a row twice on PostgreSQL)."""
+    latest = {(state.alert_id, state.customer_id, state.scope): state for state in states}
     upsert(
         conn,
         alert_states,
@@ -171,23 +178,33 @@ def save_state(conn: Connection, state: AlertState) -> None:
                 "period_start_us": state.period_start_us,
                 "updated_at_us": state.updated_at_us,
             }
+            for state in latest.values()
         ],
         ["alert_id", "customer_id", "scope"],
     )
 
 
 def add_notification(conn: Connection, notification: Notification, at_us: int) -> None:
+    add_notifications(conn, [(notification, at_us)])
+
+
+def add_notifications(conn: Connection, written: Sequence[tuple[Notification, int]]) -> None:
+    """Append to the outbox in the order given (their seqs follow it), one statement for all."""
+    if not written:
+        return
     conn.execute(
-        notifications.insert().values(
-            id=notification.id,
-            type=notification.type,
-            alert_id=notification.alert_id,
-            customer_id=notification.customer_id,
-            payload=_encode(
-                {"id": notification.id, "type": notification.type, "properties": notification.payload}
-            ).decode(),
-            created_at_us=at_us,
-        )
+        notifications.insert(),
+        [
+            {
+                "id": n.id,
+                "type": n.type,
+                "alert_id": n.alert_id,
+                "customer_id": n.customer_id,
+                "payload": _encode({"id": n.id, "type": n.type, "properties": n.payload}).decode(),
+                "created_at_us": at_us,
+            }
+            for n, at_us in written
+        ],
     )
 
 
