@@ -14,6 +14,8 @@ from email.utils import format_datetime
 
 from standardwebhooks import Webhook
 
+from meterline.delivery.dispatcher import Dispatcher, lease_us
+from meterline.delivery.handoff import RemoteOutbox
 from meterline.delivery.secrets import SecretBox
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import US_PER_HOUR, US_PER_SECOND, from_us
@@ -436,3 +438,65 @@ def test_notifications_handed_over_by_the_evaluator_leave_at_its_commit_without_
     assert receiver.ids() == [notification_id]
     assert wait_for_state(db, notification_id, "succeeded").attempts == 1  # recorded, once
     receiver.down()
+
+
+def test_claims_handed_over_before_the_dispatcher_runs_are_each_sent_once(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """The evaluator's process claims in its own transaction and hands the claim's id over; one
+    that arrives while the delivery process is still starting is sent once it runs."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(5)]
+    dispatcher = Dispatcher(db, box, timeout_s=2.0, poll_interval_s=0.02, clock=clock)
+    outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=2.0)
+    with db.write() as conn:
+        claims = outbox.claim_in(conn, clock())
+    assert len(claims) == 5
+    outbox.hand_over(claims)  # before the dispatcher's loop exists
+    dispatcher.start()
+    try:
+        receiver.wait_for_requests(5)
+        settle()
+        assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == 5
+        wait_for(lambda: deliveries(db), lambda got: all(d.state == "succeeded" for d in got))
+    finally:
+        dispatcher.stop()
+        receiver.down()
+
+
+def test_claims_waiting_their_turn_keep_their_lease(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """A backlog to a slow endpoint outlives one lease: its dispatcher extends the leases it holds,
+    so another dispatcher (another server) does not take them over and send them twice."""
+    receiver = Receiver(lambda _request, _index: Reply(delay_s=0.3)).up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(6)]
+    first = start_dispatcher(concurrency_per_endpoint=1)
+    receiver.wait_for_requests(1)  # all six claimed; five wait for the one slot
+    lease_us = lease_us_of(first)
+    claimed_until = clock() + lease_us
+    clock.advance(lease_us / 2 / US_PER_SECOND)
+    wait_for(
+        lambda: [d for d in deliveries(db) if d.state == "pending"],
+        lambda waiting: bool(waiting) and all((d.next_attempt_at_us or 0) > claimed_until for d in waiting),
+    )
+    clock.advance(lease_us / 2 / US_PER_SECOND + 1)  # past the first leases, within the renewed ones
+    start_dispatcher(concurrency_per_endpoint=4)
+    receiver.wait_for_requests(6, timeout_s=15)
+    settle(0.5)
+    assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == 6
+    receiver.down()
+
+
+class _AdoptingChannel:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def send_claim(self, claim_id: str) -> None:
+        self.dispatcher.adopt(claim_id)
+
+
+def lease_us_of(dispatcher: Dispatcher) -> int:
+    return lease_us(dispatcher.timeout_s)

@@ -87,7 +87,7 @@ class Dispatcher:
         self.clock = clock
         self.jitter = jitter
         self._lease_us = lease_us(timeout_s)
-        self._renewed_at = time.monotonic()
+        self._renewed_at_us = clock()
         self._in_flight: Counter[str] = Counter()  # claimed and not yet sent, per endpoint
         self._slots: dict[str, asyncio.Semaphore] = {}  # at most `concurrency` requests each
         self._claims: dict[asyncio.Task[None], Claim] = {}
@@ -253,9 +253,10 @@ class Dispatcher:
     def _due_for_renewal(self) -> list[Claim]:
         """The claims held (waiting for a slot, or being sent), when their leases are due to be
         extended: a claim handed over in a burst may wait longer than one lease for its turn."""
-        if time.monotonic() - self._renewed_at < self._lease_us / US_PER_SECOND / 4:
+        now = self.clock()
+        if now - self._renewed_at_us < self._lease_us // 4:
             return []
-        self._renewed_at = time.monotonic()
+        self._renewed_at_us = now
         return list(self._claims.values())
 
     def _step(self, finished: list[Finished], renew: list[Claim]) -> tuple[list[Claim], bool]:

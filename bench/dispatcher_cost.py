@@ -1,0 +1,151 @@
+"""What webhook delivery costs: the dispatcher draining a backlog, against a bare HTTP client.
+
+A burst of threshold crossings is a backlog of notifications for the dispatcher; how fast it
+drains one is what alert latency waits on once the evaluator has committed. This writes
+`--webhooks` notifications into the outbox of a fresh SQLite database with one endpoint (a
+receiver on 127.0.0.1 in its own process, answering 200 at once), starts the dispatcher alone,
+and times it until the receiver has every webhook: fan-out, claims, signing, sending, recording.
+
+The baseline, measured in the same run against the same receiver: aiohttp posting the same
+number of bodies of the same size at the same concurrency, and nothing else. The ratio says what
+the dispatcher's bookkeeping costs on top of HTTP itself.
+
+    python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from cryptography.fernet import Fernet
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.receiver import Receiver
+from meterline.delivery import endpoints
+from meterline.delivery.dispatcher import Dispatcher
+from meterline.delivery.secrets import SecretBox
+from meterline.domain.ids import new_id
+from meterline.domain.timeutil import now_us
+from meterline.logging import configure_logging
+from meterline.store import alerts
+from meterline.store.db import Database
+from meterline.store.migrate import upgrade_to_head
+
+console = Console(stderr=True)
+WAIT_S = 120.0
+
+
+def backlog(db: Database, box: SecretBox, url: str, webhooks: int) -> int:
+    """One endpoint and `webhooks` outbox rows shaped like alert notifications; the body size."""
+    with db.write() as conn:
+        endpoints.register(conn, box, url, None, None, now_us())
+        written = [
+            (
+                alerts.Notification(
+                    new_id(),
+                    "alerts.spend_threshold_reached",
+                    new_id(),
+                    f"customer-{k}",
+                    {"customer_id": f"customer-{k}", "alert_name": "soft limit", "threshold": 5000},
+                ),
+                now_us(),
+            )
+            for k in range(webhooks)
+        ]
+        alerts.add_notifications(conn, written)
+    with db.read() as conn:
+        payloads = alerts.notifications_after(conn, 0, 1)
+    return len(payloads[0][1].encode())
+
+
+def dispatcher_run(
+    db: Database, box: SecretBox, receiver: Receiver, webhooks: int, concurrency: int
+) -> dict[str, float]:
+    dispatcher = Dispatcher(db, box, concurrency_per_endpoint=concurrency)
+    started, cpu = time.perf_counter(), time.process_time()
+    dispatcher.start()
+    while receiver.received < webhooks and time.perf_counter() - started < WAIT_S:
+        time.sleep(0.002)
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    dispatcher.stop()
+    return {"webhooks_per_s": receiver.received / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
+
+
+async def _bare_client(url: str, webhooks: int, concurrency: int, body: bytes) -> None:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with (
+                slots,
+                session.post(url, data=body, headers={"content-type": "application/json"}) as answer,
+            ):
+                await answer.content.read(1024)
+
+        await asyncio.gather(*(one() for _ in range(webhooks)))
+
+
+def baseline_run(url: str, webhooks: int, concurrency: int, body_bytes: int) -> dict[str, float]:
+    body = b"{" + b" " * max(0, body_bytes - 2) + b"}"
+    started, cpu = time.perf_counter(), time.process_time()
+    asyncio.run(_bare_client(url, webhooks, concurrency, body))
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    return {"webhooks_per_s": webhooks / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--webhooks", type=int, default=3000)
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="requests in flight per endpoint (default 4)"
+    )
+    args = parser.parse_args()
+    configure_logging("warning")
+    box = SecretBox([Fernet.generate_key().decode()])
+    with tempfile.TemporaryDirectory() as workdir:
+        db = Database(f"sqlite:///{Path(workdir) / 'dispatch.db'}")
+        upgrade_to_head(db)
+        receiver = Receiver()
+        try:
+            body_bytes = backlog(db, box, receiver.url, args.webhooks)
+            console.print(f"dispatcher: draining {args.webhooks:,} notifications ({body_bytes} bytes each)")
+            measured = dispatcher_run(db, box, receiver, args.webhooks, args.concurrency)
+        finally:
+            receiver.stop()
+            db.dispose()
+    sink = Receiver()
+    try:
+        console.print(f"baseline: aiohttp posting {args.webhooks:,} bodies of {body_bytes} bytes")
+        baseline = baseline_run(sink.url, args.webhooks, args.concurrency, body_bytes)
+    finally:
+        sink.stop()
+    result = {
+        "webhooks": args.webhooks,
+        "concurrency": args.concurrency,
+        "dispatcher_webhooks_per_s": round(measured["webhooks_per_s"]),
+        "dispatcher_cpu_us_per_webhook": round(measured["cpu_us_per_webhook"]),
+        "baseline_webhooks_per_s": round(baseline["webhooks_per_s"]),
+        "baseline_cpu_us_per_webhook": round(baseline["cpu_us_per_webhook"]),
+        "ratio_to_baseline": round(measured["webhooks_per_s"] / baseline["webhooks_per_s"], 3),
+    }
+    console.print(
+        f"dispatcher {result['dispatcher_webhooks_per_s']:,}/s ({result['dispatcher_cpu_us_per_webhook']} µs CPU each), "
+        f"bare client {result['baseline_webhooks_per_s']:,}/s ({result['baseline_cpu_us_per_webhook']} µs), "
+        f"ratio {result['ratio_to_baseline']}"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
