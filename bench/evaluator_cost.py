@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--batch-events", type=int, default=2000)
     parser.add_argument("--profile", choices=["tottime", "cumulative"], help="print a cProfile table")
     parser.add_argument("--callers", help="with --profile: who calls functions matching this")
+    parser.add_argument("--profile-out", help="with --profile: also write the raw profile here (pstats)")
     parser.add_argument("--statements", action="store_true", help="list the statements run per batch")
     args = parser.parse_args()
     rng = random.Random(7)
@@ -145,6 +146,8 @@ def main() -> None:
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.profile)
         stats.print_stats(35)
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
         if args.callers:
             stats.print_callers(args.callers)
     if args.statements:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -105,14 +106,27 @@ def _write_lock_path(url: str) -> str | None:
     return f"{Path(parsed.database).expanduser().resolve()}-writelock"
 
 
+_held = threading.local()
+
+
 @contextmanager
 def _exclusive(path: str) -> Iterator[None]:
-    """Held by one writer at a time, across threads and processes (each open is its own lock)."""
+    """Held by one writer at a time, across threads and processes (each open is its own lock).
+
+    A write transaction opened inside another on the same thread would wait for itself forever:
+    that is a bug, and it fails at once instead."""
+    held: set[str] = _held.__dict__.setdefault("paths", set())
+    if path in held:
+        raise RuntimeError(
+            f"a write transaction on {path.removesuffix('-writelock')} is already open on this thread"
+        )
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        held.add(path)
         yield
     finally:
+        held.discard(path)
         os.close(fd)  # releases the lock
 
 
