@@ -38,14 +38,6 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
     """Period aggregates are keyed by calendar month (see `period_usage`)."""
     deltas = UsageDeltas()
     periods: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
-
-    def period_of(timestamp_us: int) -> Period:
-        hour = hour_floor(timestamp_us)
-        found = periods.get(hour)
-        if found is None:
-            found = periods[hour] = default_period(hour)
-        return found
-
     for event in batch:
         counted = False
         for metric in metrics:
@@ -56,7 +48,12 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
             if value is None or group is None:
                 continue
             counted = True
-            _add(deltas, event, metric, value, group, period_of(event.timestamp_us))
+            hour = hour_floor(event.timestamp_us)
+            period = periods.get(hour)
+            if period is None:
+                period = periods[hour] = default_period(hour)
+                deltas.period_ends[period.start_us] = period.end_us
+            _add(deltas, event, metric.id, value, group, hour, period.start_us)
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:
@@ -67,16 +64,17 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
 def _add(
     deltas: UsageDeltas,
     event: CountableEvent,
-    metric: MetricRules,
+    metric_id: str,
     value: Decimal | str,
     group: str,
-    period: Period,
+    hour: int,
+    period_start_us: int,
 ) -> None:
-    hour = hour_floor(event.timestamp_us)
-    hour_key = (event.customer_id, metric.id, hour, group)
-    period_key = (event.customer_id, metric.id, period.start_us, group)
-    deltas.period_ends[period.start_us] = period.end_us
-    for bucket, key in ((deltas.hourly, hour_key), (deltas.period, period_key)):
+    hour_key = (event.customer_id, metric_id, hour, group)
+    for bucket, key in (
+        (deltas.hourly, hour_key),
+        (deltas.period, (event.customer_id, metric_id, period_start_us, group)),
+    ):
         aggregate = bucket.get(key)
         if aggregate is None:
             aggregate = bucket[key] = Aggregate()

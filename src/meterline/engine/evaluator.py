@@ -177,7 +177,8 @@ class Evaluator:
             if customer_id is None:
                 missing.append(unmatched.Unmatched(event.seq, unmatched.UNKNOWN_CUSTOMER, None))
                 continue
-            if any(start <= event.timestamp_us < end for start, end in closed.get(customer_id, ())):
+            ranges = closed.get(customer_id)  # almost always none: no generator per event then
+            if ranges and any(start <= event.timestamp_us < end for start, end in ranges):
                 missing.append(unmatched.Unmatched(event.seq, unmatched.PERIOD_CLOSED, customer_id))
                 continue
             countable.append(
