@@ -119,9 +119,11 @@ def states_for_customers(
     """Every alert state of many customers: customer -> (alert id, scope) -> state."""
     found: dict[str, dict[tuple[str, str], AlertState]] = {c: {} for c in customer_ids}
     for chunk in chunks(customer_ids, IN_CHUNK):
-        rows = conn.execute(select(alert_states).where(alert_states.c.customer_id.in_(chunk))).mappings()
-        for row in rows:
-            found[row["customer_id"]][(row["alert_id"], row["scope"])] = _state(row)
+        # Positional rows (the table's columns are AlertState's fields, in order): a batch reads
+        # every alert state of its customers, and mapping access per column costs more than this.
+        for row in conn.execute(select(alert_states).where(alert_states.c.customer_id.in_(chunk))):
+            state = AlertState(*row)
+            found[state.customer_id][(state.alert_id, state.scope)] = state
     return found
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -51,8 +52,11 @@ class Deduction:
     amount: Decimal
 
 
+@lru_cache(maxsize=65_536)
 def invoice_id(contract_id: str, period_start_us: int) -> str:
-    """Stable per (contract, period), so recomputing a draft rewrites the same invoice."""
+    """Stable per (contract, period), so recomputing a draft rewrites the same invoice.
+
+    Cached: every batch recomputes the same customers' open periods."""
     return str(uuid.uuid5(_INVOICE_NAMESPACE, f"usage:{contract_id}:{period_start_us}"))
 
 
