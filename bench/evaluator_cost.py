@@ -40,6 +40,7 @@ from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator
 from meterline.logging import configure_logging
+from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
 from meterline.store import event_log, tokens
 from meterline.store.db import Database
@@ -119,6 +120,7 @@ def main() -> None:
         db = Database(url)
         evaluator = Evaluator(db, batch_events=args.batch_events, poll_interval_s=1)
         evaluator.drain()  # the alerts' first measurements, outside the figures
+        tune_for_long_running()  # as the engine's processes run
         statements = 0
 
         seen: Counter[str] = Counter()

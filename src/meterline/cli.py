@@ -63,12 +63,15 @@ def serve(
     import uvicorn
 
     from meterline.api.app import create_app
+    from meterline.runtime import tune_for_long_running
 
     settings = _settings(database_url)
     if evaluator is not None:
         settings = settings.model_copy(update={"evaluator_enabled": evaluator})
+    application = create_app(settings)
+    tune_for_long_running()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",
@@ -98,6 +101,7 @@ def evaluate(
 ) -> None:
     """Run the evaluator alone (for a server started with --no-evaluator, or to catch up a backlog)."""
     from meterline.engine.evaluator import evaluator_from_settings
+    from meterline.runtime import tune_for_long_running
     from meterline.store import event_log
     from meterline.store.db import Database
     from meterline.store.migrate import upgrade_to_head
@@ -107,6 +111,7 @@ def evaluate(
     if db.is_sqlite:
         upgrade_to_head(db)
     worker = evaluator_from_settings(db, settings)
+    tune_for_long_running()
     if follow:
         worker.run_forever()
         return

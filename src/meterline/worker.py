@@ -36,6 +36,7 @@ from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.evaluator import evaluator_from_settings
 from meterline.logging import configure_logging, get_logger
+from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
 from meterline.store.db import Database
 
@@ -165,6 +166,7 @@ def run_part(settings: Settings, part: Part, wake: Connection, waking: Connectio
     if waking is not None:
         waking.close()
     worker = _worker(db, settings, part, peer)
+    tune_for_long_running()
     worker.start()
     try:
         adopt = worker.adopt if isinstance(worker, Dispatcher) else None
