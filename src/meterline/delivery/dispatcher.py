@@ -190,14 +190,14 @@ class Dispatcher:
             for claim_id in waiting:
                 self._adopt_soon(claim_id)
             while not self._stopping.is_set():
-                more = await self._cycle(client)
+                more = await self._cycle()
                 if not more:
                     await self._sleep(self.poll_interval_s)
             await self._abandon_in_flight()
             await self._record_finished()
         log.info("webhook_dispatcher_stopped")
 
-    async def _cycle(self, client: aiohttp.ClientSession) -> bool:
+    async def _cycle(self) -> bool:
         """Record, fan out, claim, start sending; True when more outbox rows are waiting right now."""
         finished, self._unrecorded = self._unrecorded, []
         renew = self._due_for_renewal()
