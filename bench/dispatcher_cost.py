@@ -6,11 +6,12 @@ drains one is what alert latency waits on once the evaluator has committed. This
 receiver on 127.0.0.1 in its own process, answering 200 at once), starts the dispatcher alone,
 and times it until the receiver has every webhook: fan-out, claims, signing, sending, recording.
 
-The baseline, measured in the same run against the same receiver: aiohttp posting the same
-number of bodies of the same size at the same concurrency, and nothing else. The ratio says what
-the dispatcher's bookkeeping costs on top of HTTP itself.
+The baseline, measured in the same run against the same receiver: a bare client posting the same
+number of bodies of the same size at the same concurrency, and nothing else (aiohttp, which the
+dispatcher uses; `--baseline-client httpx` measures the client it used before). The ratio says
+what the dispatcher's bookkeeping costs on top of HTTP itself.
 
-    python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 4]
+    python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 4] [--baseline-client httpx]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import httpx
 from cryptography.fernet import Fernet
 from rich.console import Console
 
@@ -94,10 +96,28 @@ async def _bare_client(url: str, webhooks: int, concurrency: int, body: bytes) -
         await asyncio.gather(*(one() for _ in range(webhooks)))
 
 
-def baseline_run(url: str, webhooks: int, concurrency: int, body_bytes: int) -> dict[str, float]:
+async def _bare_httpx(url: str, webhooks: int, concurrency: int, body: bytes) -> None:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits) as client:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with (
+                slots,
+                client.stream(
+                    "POST", url, content=body, headers={"content-type": "application/json"}
+                ) as answer,
+            ):
+                await answer.aread()
+
+        await asyncio.gather(*(one() for _ in range(webhooks)))
+
+
+def baseline_run(url: str, webhooks: int, concurrency: int, body_bytes: int, client: str) -> dict[str, float]:
     body = b"{" + b" " * max(0, body_bytes - 2) + b"}"
+    post = _bare_httpx if client == "httpx" else _bare_client
     started, cpu = time.perf_counter(), time.process_time()
-    asyncio.run(_bare_client(url, webhooks, concurrency, body))
+    asyncio.run(post(url, webhooks, concurrency, body))
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     return {"webhooks_per_s": webhooks / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
 
@@ -110,6 +130,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=4, help="requests in flight per endpoint (default 4)"
     )
+    parser.add_argument("--baseline-client", choices=["aiohttp", "httpx"], default="aiohttp")
     args = parser.parse_args()
     configure_logging("warning")
     box = SecretBox([Fernet.generate_key().decode()])
@@ -126,13 +147,16 @@ def main() -> None:
             db.dispose()
     sink = Receiver()
     try:
-        console.print(f"baseline: aiohttp posting {args.webhooks:,} bodies of {body_bytes} bytes")
-        baseline = baseline_run(sink.url, args.webhooks, args.concurrency, body_bytes)
+        console.print(
+            f"baseline: {args.baseline_client} posting {args.webhooks:,} bodies of {body_bytes} bytes"
+        )
+        baseline = baseline_run(sink.url, args.webhooks, args.concurrency, body_bytes, args.baseline_client)
     finally:
         sink.stop()
     result = {
         "webhooks": args.webhooks,
         "concurrency": args.concurrency,
+        "baseline_client": args.baseline_client,
         "dispatcher_webhooks_per_s": round(measured["webhooks_per_s"]),
         "dispatcher_cpu_us_per_webhook": round(measured["cpu_us_per_webhook"]),
         "baseline_webhooks_per_s": round(baseline["webhooks_per_s"]),

@@ -3,8 +3,8 @@
 Python runs one thread at a time per process. An evaluator thread inside the server would share
 one core with parsing and acknowledging requests, and a dispatcher thread beside the evaluator
 would get the interpreter only between the evaluator's time slices: a burst of threshold
-crossings then waits seconds for its webhooks while the evaluator works (measured: about 500
-webhooks/s in the evaluator's process under load, several times that in its own). So the server
+crossings then waits seconds for its webhooks while the evaluator works (the delivery log of a
+`make bench-quick` run showed about 500 webhooks/s sent from the evaluator's process under load). So the server
 starts each part in a process of its own and wakes it through a pipe, one byte, right after each
 commit that gives it work; the evaluator's process wakes the delivery process the same way after
 a batch that wrote notifications.

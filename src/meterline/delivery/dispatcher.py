@@ -67,6 +67,17 @@ def lease_us(timeout_s: float) -> int:
     return round((timeout_s * CLAIM_AHEAD + LEASE_MARGIN_S) * US_PER_SECOND)
 
 
+def claim_fresh(
+    conn: Connection, now_us: int, lease_until_us: int, room: Callable[[str], int]
+) -> list[Claim]:
+    """The evaluator's hand-over, in its batch transaction: fan out the outbox rows it just
+    wrote and claim what is due, at most `room(endpoint_id)` per endpoint."""
+    if not store.outbox_waiting(conn):
+        return []
+    store.fan_out(conn, now_us, FANOUT_BATCH)
+    return store.claim_due(conn, now_us, lease_until_us, room)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -127,10 +138,9 @@ class Dispatcher:
     # -- the evaluator's hand-over: its thread, its transaction ----------------------------------
     def claim_in(self, conn: Connection, now_us: int) -> list[Claim]:
         """Fan out the outbox and claim what is due for this dispatcher, in the caller's transaction."""
-        if self._loop is None or self._stopping.is_set() or not store.outbox_waiting(conn):
-            return []  # not running (the leases would only delay them), or nothing new
-        store.fan_out(conn, now_us, FANOUT_BATCH)
-        return store.claim_due(conn, now_us, now_us + self._lease_us, self._room)
+        if self._loop is None or self._stopping.is_set():
+            return []  # not running: the leases would only delay them
+        return claim_fresh(conn, now_us, now_us + self._lease_us, self._room)
 
     def hand_over(self, claims: list[Claim]) -> None:
         """After the commit that made `claims`: send them now."""

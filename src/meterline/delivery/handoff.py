@@ -21,7 +21,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from meterline.delivery.dispatcher import FANOUT_BATCH, lease_us
+from meterline.delivery.dispatcher import claim_fresh, lease_us
 from meterline.store import webhooks as store
 from meterline.store.webhooks import Claim
 
@@ -46,13 +46,15 @@ class RemoteOutbox:
 
     def claim_in(self, conn: Connection, now_us: int) -> list[Claim]:
         """Fan out the outbox and claim what is due, in the evaluator's batch transaction."""
-        if not store.outbox_waiting(conn):
-            return []
-        store.fan_out(conn, now_us, FANOUT_BATCH)
-        held = store.claimed_counts(conn, now_us)
-        return store.claim_due(
-            conn, now_us, now_us + self.lease_us, lambda endpoint_id: self.budget - held.get(endpoint_id, 0)
-        )
+        held: dict[str, int] | None = None
+
+        def room(endpoint_id: str) -> int:
+            nonlocal held
+            if held is None:  # counted once, and only when something is due
+                held = store.claimed_counts(conn, now_us)
+            return self.budget - held.get(endpoint_id, 0)
+
+        return claim_fresh(conn, now_us, now_us + self.lease_us, room)
 
     def hand_over(self, claims: list[Claim]) -> None:
         """After the commit that made `claims`: tell the delivery process which claim to send."""

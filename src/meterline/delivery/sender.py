@@ -1,8 +1,8 @@
 """One HTTP attempt: POST the body, time it, keep the first KiB of the answer; never raise.
 
-aiohttp, not httpx, sends webhooks: measured against the same receiver it costs about 0.1 ms of
-CPU per request where httpx costs 0.7 ms at 4 in flight and more as concurrency grows, and the
-dispatcher's CPU is what a burst of threshold crossings waits on (see BENCHMARKS.md).
+aiohttp, not httpx, sends webhooks: posting to the same receiver at 4 in flight it costs about
+0.1 ms of CPU per request where httpx costs 0.7 ms (`python bench/dispatcher_cost.py
+--baseline-client httpx`), and the dispatcher's CPU is what a burst of threshold crossings waits on.
 
 The whole attempt (connect, send, headers, the first KiB) is bounded by one deadline, so a
 receiver trickling bytes cannot hold a slot forever. Redirects are not followed: a webhook URL
