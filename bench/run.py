@@ -138,7 +138,10 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="auto: SQLite, and PostgreSQL too when METERLINE_BENCH_POSTGRES_URL (or METERLINE_DATABASE_URL) is set",
     )
     parser.add_argument(
-        "--output-dir", type=Path, help="results.json and the PNG (default bench/results[/quick])"
+        "--output-dir",
+        type=Path,
+        help="results.json and the PNG (default bench/results when BENCHMARKS.md is rewritten, "
+        "else bench/results/quick, so a partial run leaves the committed results alone)",
     )
     parser.add_argument(
         "--benchmarks-md", type=Path, help="the file whose bench section is rewritten (default BENCHMARKS.md)"
@@ -181,7 +184,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         events_per_customer=pick(args.events_per_customer, 40, 20),
         max_events_per_s=args.max_events_per_s,
         databases=databases,
-        output_dir=pick(args.output_dir, REPOSITORY / "bench/results", REPOSITORY / "bench/results/quick"),
+        output_dir=args.output_dir
+        or (REPOSITORY / "bench/results" if write_report else REPOSITORY / "bench/results/quick"),
         benchmarks_md=(args.benchmarks_md or REPOSITORY / "BENCHMARKS.md") if write_report else None,
         plot=not args.no_plot,
         workdir=args.workdir,

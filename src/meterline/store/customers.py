@@ -55,6 +55,21 @@ def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
     return found[0]
 
 
+def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
+    """Each customer's name, in one statement per chunk (event search shows a hundred at a time)."""
+    names: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(customer_ids)), 500):
+        names.update(
+            {
+                cid: name
+                for cid, name in conn.execute(
+                    select(customers.c.id, customers.c.name).where(customers.c.id.in_(chunk))
+                )
+            }
+        )
+    return names
+
+
 def active_customer(conn: Connection, customer_id: str) -> CustomerRecord:
     """The customer, refusing archived ones (they take no new contracts, commits or credits)."""
     customer = get_customer(conn, customer_id)

@@ -34,7 +34,9 @@ def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> Ex
         outcomes = unmatched.find(conn, [e.seq for e in found])
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in found})
         metrics = billable_metrics.list_metrics(conn, include_archived=False, after_id=None, limit=None)
-        names = {cid: customers.get_customer(conn, cid).name for cid in set(resolved.values())}
+        # Also the customers of unmatched events: one archived since no longer resolves.
+        unmatched_customers = {o.customer_id for o in outcomes.values() if o.customer_id is not None}
+        names = customers.names_of(conn, {*resolved.values(), *unmatched_customers})
     results = []
     for event in found:
         view: dict[str, Any] = {
