@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, select
 
-from meterline.store.sql import IN_CHUNK, chunks, upsert
+from meterline.store.sql import IN_CHUNK, among, chunks, upsert
 from meterline.store.tables import alert_wakeups
 
 
@@ -14,7 +14,7 @@ def wakeups_of(conn: Connection, customer_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in chunks(customer_ids, IN_CHUNK):
         query = select(alert_wakeups.c.customer_id, alert_wakeups.c.due_us).where(
-            alert_wakeups.c.customer_id.in_(chunk)
+            among(conn, alert_wakeups.c.customer_id, chunk)
         )
         found.update((c, int(due)) for c, due in conn.execute(query))
     return found

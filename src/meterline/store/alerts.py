@@ -15,7 +15,7 @@ from meterline.domain.alerts import AlertType
 from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import IN_CHUNK, chunks, upsert
+from meterline.store.sql import IN_CHUNK, among, chunks, upsert
 from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
@@ -100,7 +100,7 @@ def alerts_for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[
     found: dict[str, list[AlertRecord]] = {c: [] for c in customer_ids}
     for chunk in chunks(customer_ids, IN_CHUNK):
         query = select(alerts).where(
-            or_(alerts.c.customer_id.in_(chunk), alerts.c.customer_id.is_(None)),
+            or_(among(conn, alerts.c.customer_id, chunk), alerts.c.customer_id.is_(None)),
             alerts.c.archived_at_us.is_(None),
         )
         for row in conn.execute(query.order_by(alerts.c.created_at_us, alerts.c.id)).mappings():
@@ -121,7 +121,7 @@ def states_for_customers(
     for chunk in chunks(customer_ids, IN_CHUNK):
         # Positional rows (the table's columns are AlertState's fields, in order): a batch reads
         # every alert state of its customers, and mapping access per column costs more than this.
-        for row in conn.execute(select(alert_states).where(alert_states.c.customer_id.in_(chunk))):
+        for row in conn.execute(select(alert_states).where(among(conn, alert_states.c.customer_id, chunk))):
             state = AlertState(*row)
             found[state.customer_id][(state.alert_id, state.scope)] = state
     return found

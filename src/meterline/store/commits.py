@@ -31,7 +31,7 @@ from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import now_us
 from meterline.store import credit_types, products
-from meterline.store.sql import grouped_by_customer
+from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import commits, contracts
 
 LIST_RATE = "LIST_RATE"
@@ -214,7 +214,8 @@ def commits_for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict
     return grouped_by_customer(
         customer_ids,
         lambda chunk: (
-            (r.customer_id, r.terms()) for r in _select(conn, commits.c.customer_id.in_(chunk), _in_force())
+            (r.customer_id, r.terms())
+            for r in _select(conn, among(conn, commits.c.customer_id, chunk), _in_force())
         ),
     )
 

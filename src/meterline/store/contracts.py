@@ -34,7 +34,7 @@ from meterline.domain.timeutil import now_us
 from meterline.store import commits, credit_types, customers, products, rate_cards
 from meterline.store.commits import KEY_USED, NewCommit
 from meterline.store.rate_cards import RateCardRecord
-from meterline.store.sql import grouped_by_customer
+from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
 
@@ -195,7 +195,9 @@ def contracts_for_customers(conn: Connection, customer_ids: Sequence[str]) -> di
         customer_ids,
         lambda chunk: (
             (r.customer_id, r.terms())
-            for r in _select(conn, contracts.c.customer_id.in_(chunk), contracts.c.archived_at_us.is_(None))
+            for r in _select(
+                conn, among(conn, contracts.c.customer_id, chunk), contracts.c.archived_at_us.is_(None)
+            )
         ),
     )
 

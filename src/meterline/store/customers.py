@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
+from meterline.store.sql import among
 from meterline.store.tables import customer_aliases, customers
 
 NAME_MAX_CHARS = 160
@@ -142,10 +143,12 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
     resolved: dict[str, str] = {}
     for chunk in _chunks(wanted, 500):
         by_alias = select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
-            customer_aliases.c.alias.in_(chunk), customer_aliases.c.active
+            among(conn, customer_aliases.c.alias, chunk), customer_aliases.c.active
         )
         resolved.update({alias: cid for alias, cid in conn.execute(by_alias)})
-        by_id = select(customers.c.id).where(customers.c.id.in_(chunk), customers.c.archived_at_us.is_(None))
+        by_id = select(customers.c.id).where(
+            among(conn, customers.c.id, chunk), customers.c.archived_at_us.is_(None)
+        )
         resolved.update({cid: cid for cid in conn.execute(by_id).scalars()})
     return resolved
 

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import Connection, delete, select, update
 
 from meterline.domain.errors import NotFound
-from meterline.store.sql import IN_CHUNK, chunks, grouped_by_customer, upsert
+from meterline.store.sql import IN_CHUNK, among, chunks, grouped_by_customer, upsert
 from meterline.store.tables import commit_deductions, invoices
 
 DRAFT = "DRAFT"
@@ -126,7 +126,7 @@ def for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, li
     def load(chunk: Sequence[str]) -> Iterator[tuple[str, InvoiceRecord]]:
         query = (
             select(invoices)
-            .where(invoices.c.customer_id.in_(chunk))
+            .where(among(conn, invoices.c.customer_id, chunk))
             .order_by(invoices.c.start_us, invoices.c.id)
         )
         return ((row["customer_id"], _record(row)) for row in conn.execute(query).mappings())
@@ -142,7 +142,7 @@ def deductions_for_customers(
         customer_ids,
         lambda chunk: (
             (r[0], (r[1], r[2], r[3], r[4], r[5]))
-            for r in conn.execute(_deductions(invoices.c.customer_id.in_(chunk)))
+            for r in conn.execute(_deductions(among(conn, invoices.c.customer_id, chunk)))
         ),
     )
 

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+import msgspec
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, cast, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -51,6 +52,38 @@ def grouped_by_customer(
         for customer_id, item in load(chunk):
             found[customer_id].append(item)
     return found
+
+
+def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`, for the evaluator's batch reads of many customers at once.
+
+    On SQLite the values travel as one JSON parameter, unpacked by `json_each`: the statement is
+    the same whatever their number, where an IN list is expanded by SQLAlchemy on every execution,
+    which cost as much as the look-up itself."""
+    if conn.dialect.name != "sqlite":
+        return column.in_(list(values))
+    return column.in_(select(_json_each(values).c.value))
+
+
+def keys_among(
+    conn: Connection, columns: Sequence[ColumnElement[Any]], keys: Sequence[tuple[Any, ...]]
+) -> ColumnElement[bool]:
+    """`(columns...) IN keys` for composite keys, as `among` does for one column."""
+    if conn.dialect.name != "sqlite":
+        return tuple_(*columns).in_(list(keys))
+    each = _json_each(keys)
+    return tuple_(*columns).in_(
+        # Cast to each column's type: without it SQLite would not use the index past the first
+        # columns that compare as text.
+        select(*(cast(func.json_extract(each.c.value, f"$[{i}]"), c.type) for i, c in enumerate(columns)))
+    )
+
+
+def _json_each(values: Sequence[Any]) -> Any:
+    return func.json_each(bindparam(None, _encode_json(list(values)).decode())).table_valued("value")
+
+
+_encode_json = msgspec.json.Encoder().encode
 
 
 def chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

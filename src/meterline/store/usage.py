@@ -6,10 +6,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, tuple_
+from sqlalchemy import Connection, Table, select
 
 from meterline.domain.aggregation import Aggregate
-from meterline.store.sql import chunks, grouped_by_customer, insert_ignoring_duplicates, upsert
+from meterline.store.sql import (
+    among,
+    chunks,
+    grouped_by_customer,
+    insert_ignoring_duplicates,
+    keys_among,
+    upsert,
+)
 from meterline.store.tables import usage_hourly, usage_period, usage_unique_values
 
 # (customer_id, metric_id, bucket start, group values)
@@ -93,7 +100,7 @@ def period_rows_for(
 
     def load(chunk: Sequence[str]) -> Iterator[tuple[str, UsageRow]]:
         query = select(usage_period).where(
-            usage_period.c.customer_id.in_(chunk), usage_period.c.period_start_us == period_start_us
+            among(conn, usage_period.c.customer_id, chunk), usage_period.c.period_start_us == period_start_us
         )
         return ((r["customer_id"], _period_row(r)) for r in conn.execute(query).mappings())
 
@@ -120,7 +127,7 @@ def _merge_into(
     key_columns = (table.c.customer_id, table.c.metric_id, table.c[bucket_column], table.c.group_values)
     stored: dict[BucketKey, Aggregate] = {}
     for chunk in chunks(keys, KEY_CHUNK):
-        for row in conn.execute(select(table).where(tuple_(*key_columns).in_(list(chunk)))).mappings():
+        for row in conn.execute(select(table).where(keys_among(conn, key_columns, chunk))).mappings():
             key = (row["customer_id"], row["metric_id"], row[bucket_column], row["group_values"])
             stored[key] = _aggregate(row)
     rows: list[dict[str, Any]] = []
