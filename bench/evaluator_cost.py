@@ -39,6 +39,7 @@ from meterline.api.app import create_app
 from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator
+from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS
 from meterline.logging import configure_logging
 from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
@@ -109,6 +110,12 @@ def main() -> None:
     parser.add_argument("--callers", help="with --profile: who calls functions matching this")
     parser.add_argument("--profile-out", help="with --profile: also write the raw profile here (pstats)")
     parser.add_argument("--statements", action="store_true", help="list the statements run per batch")
+    parser.add_argument(
+        "--cached-customers",
+        type=int,
+        default=DEFAULT_CACHED_CUSTOMERS,
+        help="customer snapshots kept between batches (default: the server's; 0: read every batch)",
+    )
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +125,9 @@ def main() -> None:
         else:
             seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
         db = Database(url)
-        evaluator = Evaluator(db, batch_events=args.batch_events, poll_interval_s=1)
+        evaluator = Evaluator(
+            db, batch_events=args.batch_events, poll_interval_s=1, cached_customers=args.cached_customers
+        )
         evaluator.drain()  # the alerts' first measurements, outside the figures
         tune_for_long_running()  # as the engine's processes run
         statements = 0
@@ -167,6 +176,10 @@ def main() -> None:
                 "evaluated_events_per_cpu_s": round(events / cpu),
                 "wall_us_per_event": round(wall / events * 1e6, 2),
                 "statements_per_batch": round(statements / args.batches, 1),
+                "snapshots_kept_ratio": round(
+                    evaluator.snapshots.hits / max(1, evaluator.snapshots.hits + evaluator.snapshots.misses),
+                    2,
+                ),
                 "statements_per_customer_batch": round(
                     statements / args.batches / min(args.customers, args.batch_events), 2
                 ),

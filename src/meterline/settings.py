@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="METERLINE_", extra="ignore")
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     engine_process: bool = True
     evaluator_batch_events: int = 20_000
     evaluator_poll_interval_s: float = 0.5
+    # Customers whose snapshots (contracts, commits, invoices, alerts and their states) the
+    # evaluator keeps between batches on SQLite while no other connection writes; 0: none.
+    evaluator_cached_customers: int = Field(default=DEFAULT_CACHED_CUSTOMERS, ge=0)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

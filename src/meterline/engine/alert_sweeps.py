@@ -9,6 +9,8 @@ chunks: its cost follows the instants that come due, never the number of custome
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from sqlalchemy import Connection
 
 from meterline.engine import alert_evaluation
@@ -23,8 +25,9 @@ TRIGGERED_BY_CREATION = alert_evaluation.ALERT_CREATED
 
 
 class AlertSweeper:
-    def __init__(self, chunk_customers: int):
+    def __init__(self, chunk_customers: int, on_evaluated: Callable[[Iterable[str]], None] = lambda _c: None):
         self.chunk = chunk_customers
+        self.on_evaluated = on_evaluated  # told which customers' alert states or wake-ups it wrote
 
     def run(self, conn: Connection, now_us: int) -> bool:
         """Advance each pending sweep and the clock by one chunk; returns whether more is due."""
@@ -44,6 +47,7 @@ class AlertSweeper:
                 conn, customer_id, now_us, TRIGGERED_BY_TIME, state=state, writes=writes
             )
         writes.flush(conn)
+        self.on_evaluated(due)
         return len(due) == self.chunk
 
     def _advance(self, conn: Connection, alert_id: str, after: str | None, cause: str, now_us: int) -> bool:
@@ -66,6 +70,7 @@ class AlertSweeper:
                 writes=writes,
             )
         writes.flush(conn)
+        self.on_evaluated(chunk)
         done = len(chunk) < self.chunk or alert.customer_id is not None
         store.advance_sweep(conn, alert_id, None if done else chunk[-1])
         return not done

@@ -24,7 +24,7 @@ from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.billing import BillingWindow
-from meterline.engine.customer_state import load_states
+from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store import (
@@ -70,6 +70,7 @@ class Evaluator:
         grace_period_hours: int = 24,
         max_backdate_days: int = 34,
         sweep_chunk_customers: int = 500,
+        cached_customers: int = DEFAULT_CACHED_CUSTOMERS,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
         outbox: OutboxHandoff | None = None,
@@ -79,7 +80,9 @@ class Evaluator:
         self.clock = clock
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
-        self.sweeps = AlertSweeper(sweep_chunk_customers)
+        self.snapshots = CustomerSnapshots(cached_customers)
+        # The sweeps evaluate customers from states of their own: the kept ones would be stale.
+        self.sweeps = AlertSweeper(sweep_chunk_customers, on_evaluated=self.snapshots.forget)
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Periods that events may still reach: the backdating limit plus the grace period.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
@@ -130,17 +133,22 @@ class Evaluator:
             # Events are immutable once logged: read outside the batch transaction, which checks
             # below that the cursor is still where they were read from.
             batch = event_log.read_after(log_conn, position, self.batch_events)
-        with self.db.write() as conn:
-            now = self.clock()
-            if cursors.read_cursor(conn, CURSOR_NAME) != position:
-                return BatchResult(0, position, more_work=True)  # another evaluator moved it
-            requested = set(billing_requests.take_requests(conn))
-            touched = self._apply(conn, batch, now) if batch else set()
-            self._bill(conn, touched, requested, now)
-            more_work = self.sweeps.run(conn, now)
-            if batch:
-                cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
-            claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
+        try:
+            with self.db.write() as conn:
+                self.snapshots.begin(conn)
+                now = self.clock()
+                if cursors.read_cursor(conn, CURSOR_NAME) != position:
+                    return BatchResult(0, position, more_work=True)  # another evaluator moved it
+                requested = set(billing_requests.take_requests(conn))
+                touched = self._apply(conn, batch, now) if batch else set()
+                self._bill(conn, touched, requested, now)
+                more_work = self.sweeps.run(conn, now)
+                if batch:
+                    cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+                claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
+        except BaseException:
+            self.snapshots.clear()  # they followed changes that were just rolled back
+            raise
         if self.outbox is not None:
             self.outbox.hand_over(claims)
         if self.on_commit is not None:
@@ -216,18 +224,20 @@ class Evaluator:
         finalizing = {c for c, _i in due}
         customer_ids = sorted(touched | requested | finalizing)
         catalog = billing.PricingCatalog(conn, customer_ids)
-        states = load_states(conn, customer_ids)
+        states = self.snapshots.load(conn, customer_ids)
         drafts = [
             d for state in states.values() for d in billing.recompute_customer(conn, state, window, catalog)
         ]
         invoices.save_drafts(conn, drafts)
         invoices.finalize(conn, [i for _c, i in due], now)
+        self.snapshots.forget(finalizing)  # their invoices' status changed under them
         writes = alert_evaluation.AlertWrites()
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
             alert_evaluation.evaluate_customer(
                 conn, customer_id, now, cause, state=states[customer_id], writes=writes
             )
+        self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
 
     def _maybe_purge(self) -> None:
@@ -256,6 +266,7 @@ def evaluator_from_settings(
         grace_period_hours=settings.invoice_grace_period_hours,
         max_backdate_days=settings.max_backdate_days,
         sweep_chunk_customers=settings.alert_sweep_chunk_customers,
+        cached_customers=settings.evaluator_cached_customers,
         on_commit=on_commit,
         outbox=outbox,
     )
