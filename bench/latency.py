@@ -47,6 +47,9 @@ class Latencies:
     """
 
     samples: list[tuple[int, float]] = field(default_factory=list)  # (crossing ack ns, latency ms)
+    # Of each received webhook: (ack -> the evaluator batch that measured the crossing began,
+    # that batch's start -> arrival: the batch, its commit and the delivery), in ms.
+    stages: list[tuple[float, float]] = field(default_factory=list)
     censored: list[tuple[int, float]] = field(default_factory=list)  # missing: (crossing, waited ms)
     expected: int = 0  # crossings computed from the acknowledgements
     unexpected: int = 0  # webhooks for no computed crossing
@@ -62,23 +65,33 @@ class Latencies:
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile (q in 0..100) of the latencies, in ms."""
-        values = self.values_ms
-        if not values:
-            return None
-        return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
+        return _nearest_rank(self.values_ms, q)
 
     def summary(self) -> dict[str, float | int | None]:
         values = self.values_ms
+        to_batch = sorted(waited for waited, _rest in self.stages)
+        after = sorted(rest for _waited, rest in self.stages)
         return {
             "p50_ms": self.percentile(50),
             "p99_ms": self.percentile(99),
             "max_ms": values[-1] if values else None,
+            "to_batch_p50_ms": _nearest_rank(to_batch, 50),
+            "to_batch_p99_ms": _nearest_rank(to_batch, 99),
+            "after_batch_start_p50_ms": _nearest_rank(after, 50),
+            "after_batch_start_p99_ms": _nearest_rank(after, 99),
             "webhooks": len(self.samples),
             "expected": self.expected,
             "missing": self.missing,
             "unexpected": self.unexpected,
             "duplicates": self.duplicates,
         }
+
+
+def _nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of sorted values."""
+    if not values:
+        return None
+    return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
 
 
 def _key(arrival: Arrival) -> Key | None:
@@ -106,6 +119,13 @@ def match(crossings: dict[Key, int], arrivals: Sequence[Arrival], waited_until_n
             continue
         seen.add(key)
         result.samples.append((crossings[key], (arrival.arrived_ns - crossings[key]) / 1e6))
+        if arrival.evaluated_ns is not None:
+            result.stages.append(
+                (
+                    (arrival.evaluated_ns - crossings[key]) / 1e6,
+                    (arrival.arrived_ns - arrival.evaluated_ns) / 1e6,
+                )
+            )
     result.censored = [
         (crossed, max(0.0, (waited_until_ns - crossed) / 1e6))
         for key, crossed in crossings.items()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from bench.httpserver import ServerProcess
 
@@ -16,6 +17,7 @@ class Arrival:
     customer_id: str
     alert_id: str
     alert_name: str
+    evaluated_ns: int | None = None  # the payload's timestamp: when its evaluator batch began (ms)
 
 
 def _record(arrived_ns: int, _head: bytes, body: bytes) -> tuple[int, bytes]:
@@ -35,7 +37,17 @@ def parse(arrived_ns: int, body: bytes) -> Arrival:
         str(properties.get("customer_id", "")),
         str(properties.get("alert_id", "")),
         str(properties.get("alert_name", "")),
+        _instant_ns(properties.get("timestamp")),
     )
+
+
+def _instant_ns(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1_000_000) * 1000
+    except ValueError:
+        return None
 
 
 class Receiver:

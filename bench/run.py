@@ -358,7 +358,11 @@ def latency_run(
         f"run {run + 1} latency at {rate:,.0f} events/s ({active:,} customers, {per_customer} events each): "
         f"p50 {_ms(summary['p50_ms'])}, p99 {_ms(summary['p99_ms'])}, max {_ms(summary['max_ms'])} over "
         f"{summary['webhooks']} webhooks ({summary['missing']} of {summary['expected']} crossings still "
-        "without one when the wait ended: counted with the latency reached then)"
+        "without one when the wait ended: counted with the latency reached then); "
+        f"ack to the start of the evaluator batch that measured the crossing p50 "
+        f"{_ms(summary['to_batch_p50_ms'])}, p99 {_ms(summary['to_batch_p99_ms'])}; from there to the "
+        f"webhook's arrival p50 {_ms(summary['after_batch_start_p50_ms'])}, "
+        f"p99 {_ms(summary['after_batch_start_p99_ms'])}"
     )
     if bench.plotted.latency is None:
         bench.plotted.latency = measured

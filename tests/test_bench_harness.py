@@ -52,6 +52,10 @@ def test_the_harness_measures_a_real_server_end_to_end(
     # The receiver got the webhooks of the thresholds crossed in (b), each with a latency.
     latency = first["latency"]
     assert latency["webhooks"] >= 1 and latency["missing"] == 0 and latency["p99_ms"] is not None
+    # Split at the start of the evaluator batch that measured the crossing (the payload's
+    # timestamp, cut to the millisecond, so never after the arrival).
+    assert latency["to_batch_p50_ms"] is not None and latency["to_batch_p50_ms"] <= latency["max_ms"]
+    assert latency["after_batch_start_p50_ms"] >= 0
     assert results["generator_ceiling"]["median"] > 0
 
     # The seeder read clones back through the API: by id and alias, each with the template's
