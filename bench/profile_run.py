@@ -63,14 +63,16 @@ def main() -> None:
         try:
             server = _server_under_load(bench, log)
             console.print(f"sampling server {server} and its engine processes for {args.duration:.0f} s")
+            before, started = _cpu_ticks(bench.pid), time.monotonic()
             subprocess.run(
                 [spy, "record", "--pid", str(server), "--subprocesses", "--nonblocking", "--format", "raw",
                  "--rate", str(args.rate), "--duration", str(int(args.duration)), "--output", str(raw)],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+            cores = _cores(before, _cpu_ticks(bench.pid), time.monotonic() - started)
         finally:
             bench.wait()
-    report = _report(raw, args.top)
+    report = _cpu_report(cores) + _report(raw, args.top)
     args.out.write_text(report)
     print(report)
     console.print(f"written: {args.out} (raw samples: {raw}; the bench's output: {log})")
@@ -111,6 +113,36 @@ def _descendants(root: int) -> list[int]:
         found.extend(children[pid])
         todo.extend(children[pid])
     return sorted(found)
+
+
+def _cpu_ticks(root: int) -> dict[tuple[int, str], int]:
+    """User + system CPU ticks of the benchmark's processes, by (pid, command line)."""
+    ticks: dict[tuple[int, str], int] = {}
+    for pid in [root, *_descendants(root)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (OSError, IndexError):
+            continue
+        ticks[(pid, cmdline)] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def _cores(
+    before: dict[tuple[int, str], int], after: dict[tuple[int, str], int], seconds: float
+) -> dict[tuple[int, str], float]:
+    per_second = os.sysconf("SC_CLK_TCK")
+    return {key: (after[key] - before.get(key, 0)) / per_second / seconds for key in after}
+
+
+def _cpu_report(cores: dict[tuple[int, str], float]) -> str:
+    """How many cores each of the benchmark's processes used while it was sampled."""
+    lines = [f"CPU while sampled ({os.cpu_count()} cores; py-spy's own sampling not included):"]
+    for (pid, cmdline), used in sorted(cores.items(), key=lambda item: -item[1]):
+        if used >= 0.01:
+            lines.append(f"  {used:5.2f} cores  {pid}  {cmdline[:110]}")
+    lines.append(f"  {sum(cores.values()):5.2f} cores  in all")
+    return "\n".join([*lines, "", ""])
 
 
 def _report(raw: Path, top: int) -> str:

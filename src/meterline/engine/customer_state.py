@@ -5,7 +5,8 @@ alerts and alert states with a statement per customer and per table would cost a
 trips per customer. Instead each of those is read for all the batch's customers in one statement
 (per chunk of customers), and the recompute keeps the snapshot current as it rewrites drafts, so
 the alert evaluation that follows reads the invoices and balances just computed without asking
-the database again. A snapshot lives for one batch transaction only.
+the database again. On SQLite the evaluator may keep a snapshot for later batches while no
+other connection writes (`snapshots`); otherwise it lives for one batch transaction.
 """
 
 from __future__ import annotations

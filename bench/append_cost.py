@@ -1,0 +1,97 @@
+"""Where a durable, deduplicated append's time goes: the floor's own work, split by driver call.
+
+The floor of `make bench` (and ingest's group commit) appends batches of 100 events with uuid4
+transaction ids, `--group` batches per transaction, through `event_log.append`. This runs that
+append on a fresh SQLite database, in this process, under cProfile, and splits its
+time per event between the driver's calls: the dedup look-up (`execute`), the inserts of events
+and dedup keys (`executemany`, or `COPY` on PostgreSQL) and the commit (on SQLite: writing the
+pages the transaction dirtied to the WAL, and its fsync), the rest being Python. (On PostgreSQL
+psycopg waits for the server in Python, so such a split would say little.)
+
+    python bench/append_cost.py [--bodies 3200] [--group 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import tempfile
+import time
+import uuid
+
+from rich.console import Console
+from rich.table import Table
+
+from meterline.domain.events import UsageEvent
+from meterline.domain.timeutil import now_us
+from meterline.store import event_log
+from meterline.store.db import Database
+from meterline.store.migrate import upgrade_to_head
+
+EVENTS_PER_BODY = 100
+# Driver calls by what they do in an append (cProfile names C methods by their method name).
+PARTS = {
+    "commit": ("commit",),
+    "dedup look-up": ("execute",),
+    "inserts (events, dedup keys)": ("executemany",),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bodies", type=int, default=3200, help="batches of 100 events appended")
+    parser.add_argument(
+        "--group", type=int, default=16, help="batches per transaction (the bench keeps 16 in flight)"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/append.db")
+        upgrade_to_head(db)
+        at = now_us()
+        bodies = [
+            [UsageEvent(str(uuid.uuid4()), "customer", "usage", at, {"n": i}) for i in range(EVENTS_PER_BODY)]
+            for _ in range(args.bodies)
+        ]
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        appended = 0
+        for first in range(0, len(bodies), args.group):
+            with db.log_write() as conn:
+                for body in bodies[first : first + args.group]:
+                    appended += event_log.append(conn, body, now_us())
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+        db.dispose()
+    split = _split(pstats.Stats(profiler), elapsed, appended)
+    table = Table(title=f"{appended:,} events appended, {args.group} batches of 100 per transaction")
+    table.add_column("part")
+    table.add_column("µs per event", justify="right")
+    table.add_column("share", justify="right")
+    for part, us in split.items():
+        table.add_row(part, f"{us:.2f}", f"{us / split['total'] * 100:.0f} %")
+    Console(stderr=True).print(table)
+    print(
+        json.dumps({"events_per_s": round(appended / elapsed), **{k: round(v, 2) for k, v in split.items()}})
+    )
+
+
+def _split(stats: pstats.Stats, elapsed: float, events: int) -> dict[str, float]:
+    """Seconds in each part's driver calls (their own time), per event in µs; Python is the rest."""
+    seconds = dict.fromkeys(PARTS, 0.0)
+    for (_file, _line, name), (_cc, _nc, own, _cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for part, methods in PARTS.items():
+            if any(f"method '{m}'" in name for m in methods):
+                seconds[part] += own
+    split = {part: s / events * 1e6 for part, s in seconds.items()}
+    split["Python (parsing aside: bodies are built up front)"] = elapsed / events * 1e6 - sum(split.values())
+    split["total"] = elapsed / events * 1e6
+    return split
+
+
+if __name__ == "__main__":
+    main()
