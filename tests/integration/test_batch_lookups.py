@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, insert, select
 
-from meterline.store.db import Database
 from meterline.store.sql import among, keys_among
+from tests.support.databases import connection_with_tables
 
 metadata = MetaData()
 probe = Table(
@@ -32,12 +32,8 @@ buckets = st.integers(min_value=-(2**62), max_value=2**62)
 
 @pytest.fixture(scope="module")
 def conn(database_url: str) -> Iterator[Connection]:
-    db = Database(database_url)
-    with db.engine.connect() as connection:
-        metadata.create_all(connection)
+    with connection_with_tables(database_url, metadata) as connection:
         yield connection
-        connection.rollback()
-    db.dispose()
 
 
 def _stored(conn: Connection, rows: set[tuple[str, int]]) -> None:

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
 
-from meterline.store.db import Database
 from meterline.store.sql import upsert
 from meterline.store.types import ExactDecimal
+from tests.support.databases import connection_with_tables
 
 metadata = MetaData()
 probe = Table(
@@ -45,12 +45,8 @@ rounds = st.lists(
 
 @pytest.fixture(scope="module")
 def conn(database_url: str) -> Iterator[Connection]:
-    db = Database(database_url)
-    with db.engine.connect() as connection:
-        metadata.create_all(connection)
+    with connection_with_tables(database_url, metadata) as connection:
         yield connection
-        connection.rollback()
-    db.dispose()
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,4 +1,5 @@
-"""Fresh databases for tests that must own their event log (no other server or evaluator on it)."""
+"""Fresh databases for tests that must own their event log (no other server or evaluator on it), and
+connections with temporary tables of their own, for tests of store helpers."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 
-from meterline.store.db import normalize_url
+from meterline.store.db import Database, normalize_url
 
 
 @contextmanager
@@ -25,3 +26,16 @@ def fresh_postgres_database(any_database_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def connection_with_tables(database_url: str, metadata: MetaData) -> Iterator[Connection]:
+    """A connection on which `metadata`'s (temporary) tables exist, in a transaction rolled back after."""
+    db = Database(database_url)
+    try:
+        with db.engine.connect() as connection:
+            metadata.create_all(connection)
+            yield connection
+            connection.rollback()
+    finally:
+        db.dispose()
