@@ -1,4 +1,4 @@
-"""Small statement helpers that hide the dialect differences of upserts."""
+"""Small statement helpers that hide dialect differences: upserts, and the batch look-ups of many keys."""
 
 from __future__ import annotations
 
