@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.engine.evaluator import CURSOR_NAME
 from meterline.store import cursors
 from meterline.store.db import Database
@@ -19,6 +20,8 @@ from tests.delivery.helpers import notify
 from tests.delivery.receiver import Receiver
 from tests.support.server import RunningServer, start_server
 from tests.support.waiting import wait_for
+
+HOUR_US = 3_600_000_000
 
 
 def _claim(claim_id: str) -> bytes:
@@ -90,7 +93,7 @@ def test_a_killed_part_is_restarted_and_every_part_exits_with_the_server(served:
                 "transaction_id": "after-restart",
                 "customer_id": "nobody",
                 "event_type": "api_call",
-                "timestamp": "2026-11-01T00:00:00Z",
+                "timestamp": format_rfc3339(now_us() - HOUR_US),
             }
             api.post("/v1/ingest", json=[event]).raise_for_status()
             with db.log_read() as conn:

@@ -138,7 +138,10 @@ def test_net_balance_sums_what_can_be_spent_in_the_credit_type(client: Metronome
                 "product_id": fixed,
                 "priority": 9,
                 "access_schedule": segment(1000, period, period_end),
-                "invoice_schedule": {"schedule_items": [{"amount": 1000, "timestamp": period_end}]},
+                "invoice_schedule": {
+                    "schedule_items": [{"amount": 1000, "timestamp": period_end}],
+                    "do_not_invoice": True,
+                },
             },
         ],
         credits=[

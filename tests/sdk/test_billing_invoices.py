@@ -540,7 +540,9 @@ def test_commits_are_drawn_in_priority_order(client: Metronome) -> None:
     assert applied_by_commit(inv) == {first: 100, second: 100}
 
 
-def test_free_credits_and_commits_are_drawn_before_paid_ones_of_equal_priority(client: Metronome) -> None:
+def test_balances_of_equal_priority_are_drawn_soonest_ending_first(client: Metronome) -> None:
+    """Every balance here is free (meterline does not invoice commits yet, so none is paid): among
+    equal priorities, the one whose access ends first is drawn first."""
     now, period, period_end = this_hour_and_period()
     calls, event_type = usage_product(client)
     card = rate_card(client, flat(calls, 10))
@@ -552,12 +554,15 @@ def test_free_credits_and_commits_are_drawn_before_paid_ones_of_equal_priority(c
         card,
         period,
         commits=[
-            {  # paid (it is invoiced); its access ends first, which alone would put it first
+            {  # not invoiced; its access ends first
                 "type": "PREPAID",
                 "product_id": fixed,
                 "priority": 1,
                 "access_schedule": segment(100, period, period_end),
-                "invoice_schedule": {"schedule_items": [{"amount": 80, "timestamp": period}]},
+                "invoice_schedule": {
+                    "schedule_items": [{"amount": 80, "timestamp": period}],
+                    "do_not_invoice": True,
+                },
             },
             {  # complimentary: not invoiced
                 "type": "PREPAID",
@@ -568,14 +573,14 @@ def test_free_credits_and_commits_are_drawn_before_paid_ones_of_equal_priority(c
         ],
         credits=[{"product_id": fixed, "priority": 1, "access_schedule": segment(100, period, after_period)}],
     )
-    [(paid, _), (complimentary, _)] = commit_segments(client, customer_id, contract_id)
+    [(first, _), (complimentary, _)] = commit_segments(client, customer_id, contract_id)
     [credit] = credit_ids(client, customer_id, contract_id)
     ingest(client, [event(customer_id, event_type, now) for _ in range(25)])
 
-    # 25 x 10 = 250: the free ones first (the credit, ending sooner, then the complimentary
-    # commit) give 100 each, the paid commit the last 50; total 0
+    # 25 x 10 = 250: the commit ending with the period gives 100, the credit ending after it 100,
+    # the open-ended commit the last 50; total 0
     inv = wait_invoice(client, customer_id, period, subtotal=D(250), total=D(0))
-    assert applied_by_commit(inv) == {credit: 100, complimentary: 100, paid: 50}
+    assert applied_by_commit(inv) == {first: 100, credit: 100, complimentary: 50}
     applied = {item["commit_id"]: item for item in lines(inv, "applied_commit_or_credit")}
     assert applied[credit]["applied_commit_or_credit"]["type"] == "CREDIT"
     assert applied[credit]["commit_type"] == "PrepaidCommit"
@@ -640,7 +645,10 @@ def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronom
                 "product_id": fixed,
                 "priority": 2,
                 "access_schedule": segment(1000, period, period_end),
-                "invoice_schedule": {"schedule_items": [{"amount": 1000, "timestamp": period_end}]},
+                "invoice_schedule": {
+                    "schedule_items": [{"amount": 1000, "timestamp": period_end}],
+                    "do_not_invoice": True,
+                },
             }
         ],
         credits=[{"product_id": fixed, "priority": 1, "access_schedule": segment(100, period)}],

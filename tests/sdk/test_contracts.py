@@ -106,7 +106,8 @@ def test_contract_round_trips_every_field(client: Metronome) -> None:
                     ],
                 },
                 "invoice_schedule": {
-                    "schedule_items": [{"unit_price": 2.5, "quantity": 4, "timestamp": JAN}]
+                    "schedule_items": [{"unit_price": 2.5, "quantity": 4, "timestamp": JAN}],
+                    "do_not_invoice": True,
                 },
                 "applicable_product_tags": ["compute"],
                 "custom_fields": {"po": "17"},
@@ -116,7 +117,7 @@ def test_contract_round_trips_every_field(client: Metronome) -> None:
                 "type": "POSTPAID",
                 "product_id": fixed,
                 "access_schedule": access(500, JAN, JUN),
-                "invoice_schedule": invoice(500, JUN),
+                "invoice_schedule": invoice(500, JUN, do_not_invoice=True),
                 "amount": 500,
             },
         ],
@@ -186,7 +187,7 @@ def test_contract_round_trips_every_field(client: Metronome) -> None:
     ]
     assert len({i.id for i in items}) == 2
     assert prepaid.invoice_schedule is not None
-    assert prepaid.invoice_schedule.do_not_invoice is False
+    assert prepaid.invoice_schedule.do_not_invoice is True
     [billed] = prepaid.invoice_schedule.schedule_items or []
     assert (billed.unit_price, billed.quantity, billed.amount, billed.timestamp) == (2.5, 4, 10, JAN)
     assert billed.id
@@ -401,7 +402,7 @@ def valid_body(catalog: dict[str, str]) -> Body:
                         {"amount": 100, "starting_at": FEB, "ending_before": MAR},
                     ]
                 },
-                "invoice_schedule": invoice(200, JAN),
+                "invoice_schedule": invoice(200, JAN, do_not_invoice=True),
             }
         ],
         "credits": [{"product_id": catalog["fixed"], "access_schedule": access(5, JAN, FEB)}],
@@ -424,7 +425,7 @@ def override0(body: Body) -> Body:
 def postpaid(body: Body) -> Body:
     commit0(body)["type"] = "POSTPAID"
     commit0(body)["access_schedule"] = access(100, JAN, FEB)
-    commit0(body)["invoice_schedule"] = invoice(100, FEB)
+    commit0(body)["invoice_schedule"] = invoice(100, FEB, do_not_invoice=True)
     return body
 
 
@@ -536,6 +537,20 @@ RULES: list[tuple[str, Mutation, int, str]] = [
         lambda b, c: commit0(b)["access_schedule"].update(access_type="QUANTITY"),
         400,
         "commits.0.access_schedule.access_type: meterline does not support QUANTITY access yet",
+    ),
+    (
+        "prepaid commit invoiced (SCHEDULED invoices are not built)",
+        lambda b, c: commit0(b)["invoice_schedule"].update(do_not_invoice=False),
+        400,
+        "commits.0.invoice_schedule: meterline does not invoice the commit's purchase yet (no SCHEDULED "
+        "invoice would be produced); set do_not_invoice: true to create the commit without an invoice, "
+        "or omit invoice_schedule",
+    ),
+    (
+        "postpaid commit trued up (not built)",
+        lambda b, c: (postpaid(b), commit0(b)["invoice_schedule"].pop("do_not_invoice")),
+        400,
+        "commits.0.invoice_schedule: meterline does not invoice the POSTPAID commit's true-up yet",
     ),
     (
         "postpaid without invoice schedule",
@@ -989,7 +1004,7 @@ def test_engine_reads_the_contract_terms(client: Metronome, db: Database) -> Non
                 "type": "PREPAID",
                 "product_id": fixed,
                 "access_schedule": access(100, JAN, FEB),
-                "invoice_schedule": invoice(80, JAN),
+                "invoice_schedule": invoice(80, JAN, do_not_invoice=True),
                 "priority": 2,
                 "applicable_product_ids": [usage],
             },
@@ -1047,10 +1062,10 @@ def test_engine_reads_the_contract_terms(client: Metronome, db: Database) -> Non
     assert by_tag.pricing_group_values == {"region": "eu"}
     assert by_product.id == by_tag.id == shown.overrides[1].id
 
-    paid, complimentary, not_invoiced = shown.commits
+    paid, complimentary, not_invoiced = shown.commits  # "paid" once commits are invoiced
     [credit] = shown.credits or []
     assert set(found) == {paid.id, complimentary.id, not_invoiced.id, credit.id}
-    assert found[paid.id].is_paid is True
+    assert found[paid.id].is_paid is False
     assert found[complimentary.id].is_paid is False
     assert found[not_invoiced.id].is_paid is False
     assert found[credit.id].is_paid is False and found[credit.id].kind == "CREDIT"

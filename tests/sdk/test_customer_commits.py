@@ -106,7 +106,10 @@ def test_commit_round_trips_every_field(client: Metronome) -> None:
                 {"amount": 0.25, "starting_at": APR, "ending_before": JUN},
             ],
         },
-        invoice_schedule={"schedule_items": [{"unit_price": 2.5, "quantity": 300, "timestamp": JAN}]},
+        invoice_schedule={
+            "schedule_items": [{"unit_price": 2.5, "quantity": 300, "timestamp": JAN}],
+            "do_not_invoice": True,
+        },
         invoice_contract_id=contract_id,
         applicable_product_ids=[usage],
         custom_fields={"po": "42"},
@@ -134,7 +137,7 @@ def test_commit_round_trips_every_field(client: Metronome) -> None:
     assert [(i.amount, i.starting_at, i.ending_before) for i in items] == [(1000, JAN, APR), (0.25, APR, JUN)]
     assert all(i.id for i in items) and items[0].id != items[1].id
     assert got.invoice_schedule is not None
-    assert got.invoice_schedule.do_not_invoice is False
+    assert got.invoice_schedule.do_not_invoice is True
     assert got.invoice_schedule.credit_type is not None and got.invoice_schedule.credit_type.id == USD_CENTS
     [billed] = got.invoice_schedule.schedule_items or []
     assert (billed.unit_price, billed.quantity, billed.amount, billed.timestamp) == (2.5, 300, 750, JAN)
@@ -204,12 +207,8 @@ def test_invoice_contract_is_required_only_for_commits_that_bill(client: Metrono
     postpaid: Body = {
         "type": "POSTPAID",
         "access_schedule": access(100, JAN, FEB),
-        "invoice_schedule": invoice(100, FEB),
+        "invoice_schedule": invoice(100, FEB, do_not_invoice=True),
     }
-    message = error_of(lambda: new_commit(client, customer_id, fixed, **postpaid), 400)
-    assert message == (
-        "invoice_contract_id: is required for commits with an invoice schedule (unless do_not_invoice is true)"
-    )
     message = error_of(
         lambda: new_commit(client, customer_id, fixed, invoice_contract_id=other_contract, **postpaid), 400
     )
@@ -348,13 +347,17 @@ def valid_commit(catalog: dict[str, str]) -> Body:
                 {"amount": 10, "starting_at": FEB, "ending_before": MAR},
             ]
         },
-        "invoice_schedule": invoice(20, JAN),
+        "invoice_schedule": invoice(20, JAN, do_not_invoice=True),
         "invoice_contract_id": catalog["contract_id"],
     }
 
 
 def as_postpaid(body: Body) -> Body:
-    body.update(type="POSTPAID", access_schedule=access(10, JAN, FEB), invoice_schedule=invoice(10, FEB))
+    body.update(
+        type="POSTPAID",
+        access_schedule=access(10, JAN, FEB),
+        invoice_schedule=invoice(10, FEB, do_not_invoice=True),
+    )
     return body
 
 
@@ -395,7 +398,7 @@ COMMIT_RULES: list[tuple[str, Mutation, int, str]] = [
     ),
     (
         "postpaid amounts differ",
-        lambda b, c: (as_postpaid(b), b.update(invoice_schedule=invoice(11, FEB))),
+        lambda b, c: (as_postpaid(b), b.update(invoice_schedule=invoice(11, FEB, do_not_invoice=True))),
         400,
         "invoice_schedule.schedule_items.0.amount: must equal the access schedule amount 10",
     ),
@@ -404,6 +407,18 @@ COMMIT_RULES: list[tuple[str, Mutation, int, str]] = [
         lambda b, c: (as_postpaid(b), b["access_schedule"].update(credit_type_id=c["unit"])),
         400,
         "invoice_schedule.credit_type_id: a POSTPAID commit is invoiced in its access schedule's credit type",
+    ),
+    (
+        "prepaid commit invoiced (SCHEDULED invoices are not built)",
+        lambda b, c: b["invoice_schedule"].update(do_not_invoice=False),
+        400,
+        "invoice_schedule: meterline does not invoice the commit's purchase yet",
+    ),
+    (
+        "postpaid commit trued up (not built)",
+        lambda b, c: (as_postpaid(b), b["invoice_schedule"].pop("do_not_invoice")),
+        400,
+        "invoice_schedule: meterline does not invoice the POSTPAID commit's true-up yet",
     ),
     (
         "postpaid without invoice schedule",
@@ -523,12 +538,12 @@ def test_archived_customers_take_no_commits(client: Metronome) -> None:
 def test_engine_reads_customer_and_contract_commits(client: Metronome, db: Database) -> None:
     customer_id, fixed = new_customer(client), new_fixed_product(client)
     contract_id = new_contract(client, customer_id)
-    paid = new_commit(
+    paid = new_commit(  # "paid" once meterline invoices commits
         client,
         customer_id,
         fixed,
         priority=3,
-        invoice_schedule=invoice(90, JAN),
+        invoice_schedule=invoice(90, JAN, do_not_invoice=True),
         invoice_contract_id=contract_id,
     )
     free = new_commit(client, customer_id, fixed, applicable_product_tags=["gpu"])
@@ -544,7 +559,7 @@ def test_engine_reads_customer_and_contract_commits(client: Metronome, db: Datab
         found = {c.id: c for c in commit_store.commits_for_customer(conn, customer_id)}
     assert set(found) == {paid, free, credit}
     assert all(c.contract_id is None and c.applies_to_contract(contract_id) for c in found.values())
-    assert (found[paid].kind, found[paid].is_paid, found[paid].priority) == ("PREPAID", True, Decimal(3))
+    assert (found[paid].kind, found[paid].is_paid, found[paid].priority) == ("PREPAID", False, Decimal(3))
     assert (found[free].is_paid, found[free].applicable_product_tags) == (False, frozenset({"gpu"}))
     assert (found[credit].kind, found[credit].is_paid) == ("CREDIT", False)
     assert found[paid].credit_type_id == USD_CENTS
