@@ -29,6 +29,7 @@ from meterline.api.routes import (
     usage,
     webhooks,
 )
+from meterline.api.routes.unsupported import unsupported_router
 from meterline.api.state import AppState, Wakeable
 from meterline.api.webhook_setup import dispatcher_from_settings, serving_secret_box, webhook_delivery_on
 from meterline.delivery.dispatcher import Dispatcher
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.meterline = state
     errors.install(app)
+    app.include_router(unsupported_router())  # first: their paths are more specific than some served ones
     for module in (
         alerts,
         customer_alerts,
