@@ -25,8 +25,8 @@ class NoWebhookKey(SystemExit):
 
     def __init__(self) -> None:
         super().__init__(
-            "webhook delivery needs a key to encrypt endpoint secrets, and PostgreSQL has no default"
-            " key file: set METERLINE_SECRET_KEY to the output of `meterline secret-key` (the same"
+            "webhook delivery needs a key to encrypt endpoint secrets, and only an SQLite database"
+            " file has a default one (beside it): set METERLINE_SECRET_KEY to the output of `meterline secret-key` (the same"
             " value for every server and for the CLI), or METERLINE_SECRET_KEY_FILE to a file holding"
             " one, or METERLINE_WEBHOOKS_ENABLED=false to run without webhooks"
         )
