@@ -18,9 +18,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-## Run the server on http://127.0.0.1:8080 with an embedded SQLite file (./meterline.db).
+## Run the server on http://127.0.0.1:8080 with an embedded SQLite file (./meterline.db);
+## `make serve PORT=8081 DB=sqlite:///other.db` (or DB=postgresql://...) elsewhere. Only values given
+## on make's command line count (a PORT set in the environment for something else does not); the
+## METERLINE_PORT and METERLINE_DATABASE_URL variables work too.
 serve: $(STAMP)
-	$(BIN)/meterline serve
+	$(BIN)/meterline serve $(if $(filter command line,$(origin PORT)),--port $(PORT)) \
+		$(if $(filter command line,$(origin DB)),--database-url '$(DB)')
 
 ## Create an API token (printed as the last line).
 token: $(STAMP)

@@ -1,17 +1,35 @@
-"""Run the spend-limits app: python -m examples.spend_limits_app --token ml_... [options]."""
+"""Run the spend-limits app: python -m examples.spend_limits_app --token ml_... [options].
+
+It finds meterline where `meterline serve` listens: METERLINE_HOST and METERLINE_PORT
+(127.0.0.1 and 8080 when unset), unless --meterline-url names it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
-from metronome import Metronome
+from metronome import APIConnectionError, Metronome
 
 from examples.spend_limits_app.app import WEBHOOK_PATH, SpendLimits, make_server
 
 
+def default_meterline_url() -> str:
+    host = os.environ.get("METERLINE_HOST") or "127.0.0.1"
+    port = os.environ.get("METERLINE_PORT") or "8080"
+    return f"http://{host}:{port}"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--meterline-url", default="http://127.0.0.1:8080")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--meterline-url",
+        default=default_meterline_url(),
+        help="where meterline serves [default: http://METERLINE_HOST:METERLINE_PORT, else %(default)s]",
+    )
     parser.add_argument("--token", required=True, help="a meterline API token (meterline tokens create NAME)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
@@ -21,8 +39,15 @@ def main() -> None:
     app = SpendLimits(Metronome(bearer_token=args.token, base_url=args.meterline_url))
     server = make_server(app, args.host, args.port)
     public = args.public_url or f"http://{args.host}:{args.port}"
-    endpoint_id = app.register(public.rstrip("/") + WEBHOOK_PATH)
-    print(f"spend-limits app on {public}, meterline webhook endpoint {endpoint_id}")
+    try:
+        endpoint_id = app.register(public.rstrip("/") + WEBHOOK_PATH)
+    except APIConnectionError:
+        server.server_close()
+        sys.exit(
+            f"cannot reach meterline at {args.meterline_url}: start it (make serve), or point this app at"
+            " it with --meterline-url or METERLINE_PORT"
+        )
+    print(f"spend-limits app on {public}, meterline webhook endpoint {endpoint_id}", flush=True)
     server.serve_forever()
 
 

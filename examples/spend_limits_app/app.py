@@ -8,9 +8,11 @@ which is which: alert id -> (customer, SOFT or HARD). meterline's webhooks then 
 - `alerts.spend_threshold_reached` on the HARD alert: the customer's access is blocked;
 - `alerts.spend_threshold_reached_resolved` on a HARD alert: the block is lifted.
 
-New limits archive both alerts and create new ones. Archiving a HARD alert that is in alarm
-makes meterline send its `_resolved` notification, which lifts the block; the new HARD alert
-blocks again at once if spend is already past it (alerts are evaluated on creation).
+A changed limit archives its alert and creates a new one (Metronome alerts have no update); an
+unchanged limit keeps its alert, so raising only the HARD limit never sends the customer the SOFT
+notice again. Archiving a HARD alert that is in alarm makes meterline send its `_resolved`
+notification, which lifts the block; the new HARD alert blocks again at once if spend is already
+past it (alerts are evaluated on creation).
 
 Every webhook's signature is verified (Standard Webhooks, with the `standardwebhooks` library),
 duplicate notification ids are ignored (delivery is at least once), and a notification older
@@ -82,13 +84,24 @@ class SpendLimits:
             raise ValueError("limits: need 0 < soft_limit_cents <= hard_limit_cents")
         with self.lock:
             previous = self.limits.get(customer_id)
-            if previous is not None:
-                for alert_id in (previous.soft_alert_id, previous.hard_alert_id):
-                    self.client.v1.alerts.archive(id=alert_id)
-            soft_id = self._create_alert(customer_id, SOFT, soft_cents)
-            hard_id = self._create_alert(customer_id, HARD, hard_cents)
+            soft_id = self._alert_for(customer_id, SOFT, soft_cents, previous)
+            hard_id = self._alert_for(customer_id, HARD, hard_cents, previous)
             self.limits[customer_id] = Limits(soft_cents, hard_cents, soft_id, hard_id)
             return self.limits[customer_id]
+
+    def _alert_for(self, customer_id: str, level: str, threshold_cents: int, previous: Limits | None) -> str:
+        """The alert for one limit: kept if its threshold is unchanged (re-creating it would notify
+        the customer again of a limit already crossed), else archived and created anew."""
+        if previous is not None:
+            kept_cents, kept_id = (
+                (previous.soft_limit_cents, previous.soft_alert_id)
+                if level == SOFT
+                else (previous.hard_limit_cents, previous.hard_alert_id)
+            )
+            if kept_cents == threshold_cents:
+                return kept_id
+            self.client.v1.alerts.archive(id=kept_id)
+        return self._create_alert(customer_id, level, threshold_cents)
 
     def _create_alert(self, customer_id: str, level: str, threshold_cents: int) -> str:
         alert_id = self.client.v1.alerts.create(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from meterline.domain.errors import MeterlineError
 from meterline.logging import configure_logging
@@ -36,7 +38,7 @@ webhooks_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(webhooks_app, name="webhooks")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages hold ids: the terminal wraps them, rich never cuts
 
 
 def _settings(database_url: str | None) -> Settings:
@@ -47,7 +49,47 @@ def _settings(database_url: str | None) -> Settings:
     return settings
 
 
-DatabaseOption = typer.Option(None, "--database-url", help="Overrides METERLINE_DATABASE_URL.")
+DatabaseOption = typer.Option(
+    None,
+    "--database-url",
+    help="The database [default: METERLINE_DATABASE_URL, else sqlite:///meterline.db in the current"
+    " directory]. Give every command the same one as `serve`.",
+)
+UNBOUNDED_WIDTH = 100_000
+TEXT_COLUMN_WIDTH = 48
+JsonOption = typer.Option(False, "--json", help="Print a JSON array instead of a table.")
+
+
+def _table(*columns: str, prose: tuple[str, ...] = (), title: str | None = None) -> Table:
+    """A table whose cells are printed whole (ids, URLs, times) but for the `prose` columns (errors,
+    bodies, lists), which wrap within TEXT_COLUMN_WIDTH."""
+    return Table(
+        *(
+            Column(name, max_width=TEXT_COLUMN_WIDTH) if name in prose else Column(name, no_wrap=True)
+            for name in columns
+        ),
+        title=title,
+    )
+
+
+def _show(table: Table) -> None:
+    """Print a table on stdout with every id whole, however narrow the terminal (or 80 columns
+    when stdout is not one): rich would shrink columns to fit, cutting ids, so the console is made
+    as wide as the table needs and the terminal wraps the lines instead."""
+    out = Console()
+    needed = Measurement.get(out, out.options.update_width(UNBOUNDED_WIDTH), table).maximum
+    if needed > out.width:
+        out = Console(width=needed)
+    out.print(table)
+
+
+def _print_json(rows: Iterable[dict[str, Any]]) -> None:
+    print(json.dumps(list(rows), indent=2))
+
+
+def _progress(label: str) -> Progress:
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    return Progress(*columns, console=console)
 
 
 @app.command()
@@ -63,6 +105,7 @@ def serve(
     import uvicorn
 
     from meterline.api.app import create_app
+    from meterline.logging import get_logger
     from meterline.runtime import tune_for_long_running
 
     settings = _settings(database_url)
@@ -70,10 +113,12 @@ def serve(
         settings = settings.model_copy(update={"evaluator_enabled": evaluator})
     application = create_app(settings)
     tune_for_long_running()
+    host, port = host or settings.host, port or settings.port
+    get_logger("meterline.server").info("listening", url=f"http://{host}:{port}")
     uvicorn.run(
         application,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -82,14 +127,39 @@ def serve(
 
 @app.command()
 def migrate(database_url: str | None = DatabaseOption) -> None:
-    """Create or upgrade the database schema (SQLite or PostgreSQL) to the current version."""
-    from meterline.store.db import Database
-    from meterline.store.migrate import current_revision, upgrade_to_head
+    """Create or upgrade the database schema (SQLite or PostgreSQL) to the current version.
 
-    db = Database(_settings(database_url).database_url)
-    upgrade_to_head(db)
+    A PostgreSQL database that does not exist yet is created first, when the user may create one."""
+    from sqlalchemy.engine import make_url
+
+    from meterline.store.db import Database
+    from meterline.store.migrate import (
+        create_postgres_database_if_missing,
+        current_revision,
+        pending_revisions,
+        upgrade_to_head,
+    )
+
+    url = _settings(database_url).database_url
+    if create_postgres_database_if_missing(url):
+        console.print(f"created the database {make_url(url).database}")
+    db = Database(url)
+    with _progress("migrating") as progress:
+        task = progress.add_task("revisions", total=pending_revisions(db))
+        upgrade_to_head(db, on_revision=lambda _revision: progress.advance(task))
     console.print(f"schema is at revision {current_revision(db)} ({db.dialect})")
     db.dispose()
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for METERLINE_SECRET_KEY, which encrypts webhook endpoint secrets.
+
+    Needed with PostgreSQL (with SQLite a key file is made beside the database): give every server
+    and the CLI the same one, e.g. export METERLINE_SECRET_KEY=$(meterline secret-key)."""
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
 
 
 @app.command()
@@ -117,8 +187,7 @@ def evaluate(
         return
     with db.log_read() as conn:
         end = event_log.last_seq(conn)
-    columns = [TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console) as progress:
+    with _progress("evaluating") as progress:
         task = progress.add_task("events", total=end)
         while (result := worker.run_once()).events:
             progress.update(task, completed=min(result.position, end))
@@ -144,21 +213,31 @@ def tokens_create(name: str, database_url: str | None = DatabaseOption) -> None:
 
 
 @tokens_app.command("list")
-def tokens_list(database_url: str | None = DatabaseOption) -> None:
+def tokens_list(database_url: str | None = DatabaseOption, as_json: bool = JsonOption) -> None:
     """List API tokens (never the tokens themselves)."""
     from meterline.domain.timeutil import format_rfc3339
     from meterline.store import tokens
-    from meterline.store.db import Database
 
-    db = Database(_settings(database_url).database_url)
+    db = _open_database(_settings(database_url))
     with db.read() as conn:
         found = tokens.list_tokens(conn)
     db.dispose()
-    table = Table("id", "name", "created", "revoked")
-    for t in found:
-        revoked = format_rfc3339(t.revoked_at_us) if t.revoked_at_us else ""
-        table.add_row(t.id, t.name, format_rfc3339(t.created_at_us), revoked)
-    Console().print(table)
+    rows = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "created_at": format_rfc3339(t.created_at_us),
+            "revoked_at": format_rfc3339(t.revoked_at_us) if t.revoked_at_us else None,
+        }
+        for t in found
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = _table("id", "name", "created", "revoked", prose=("name",))
+    for row in rows:
+        table.add_row(row["id"], row["name"], row["created_at"], row["revoked_at"] or "")
+    _show(table)
 
 
 @tokens_app.command("revoke")
@@ -252,8 +331,9 @@ def webhooks_add(
 
 
 @webhooks_app.command("list")
-def webhooks_list(database_url: str | None = DatabaseOption) -> None:
+def webhooks_list(database_url: str | None = DatabaseOption, as_json: bool = JsonOption) -> None:
     """List endpoints (never their secrets)."""
+    from meterline.api.routes.webhooks import endpoint_view
     from meterline.domain.timeutil import format_rfc3339
     from meterline.store import webhooks
 
@@ -261,12 +341,15 @@ def webhooks_list(database_url: str | None = DatabaseOption) -> None:
     with db.read() as conn:
         found = webhooks.list_endpoints(conn, after=None, limit=10_000)
     db.dispose()
-    table = Table("id", "url", "types", "status", "created")
+    if as_json:
+        _print_json(endpoint_view(e) for e in found)
+        return
+    table = _table("id", "url", "types", "status", "created", prose=("types", "status"))
     for e in found:
         status = "enabled" if e.enabled else f"disabled: {e.disabled_reason}"
         types = ", ".join(e.event_types) if e.event_types else "(default: alerts.*, not _resolved)"
         table.add_row(e.id, e.url, types, status, format_rfc3339(e.created_at_us))
-    Console().print(table)
+    _show(table)
 
 
 @webhooks_app.command("remove")
@@ -322,8 +405,12 @@ def webhooks_deliveries(
     ),
     limit: int = typer.Option(50, min=1, max=10_000, help="Newest first, at most this many."),
     database_url: str | None = DatabaseOption,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON array (each delivery with every attempt) instead of tables."
+    ),
 ) -> None:
     """The delivery log: one row per (notification, endpoint), newest first."""
+    from meterline.api.routes.webhooks import delivery_view
     from meterline.store import webhooks
 
     db = _open_database(_settings(database_url))
@@ -335,19 +422,31 @@ def webhooks_deliveries(
             state=webhooks.FAILED if failed else None,
             limit=limit,
         )
-        attempts = webhooks.attempts_of(conn, [d.id for d in found]) if notification else {}
+        wanted = as_json or notification is not None
+        attempts = webhooks.attempts_of(conn, [d.id for d in found]) if wanted else {}
     db.dispose()
-    Console().print(_deliveries_table(found))
+    if as_json:
+        _print_json(delivery_view(d, attempts[d.id]) for d in found)
+        return
+    _show(_deliveries_table(found))
     for delivery in found:
         if attempts.get(delivery.id):
-            Console().print(_attempts_table(delivery.endpoint_id, attempts[delivery.id]))
+            _show(_attempts_table(delivery.endpoint_id, attempts[delivery.id]))
 
 
 def _deliveries_table(found: list[DeliveryRecord]) -> Table:
     from meterline.domain.timeutil import format_rfc3339
 
-    table = Table(
-        "notification", "type", "endpoint", "state", "attempts", "last status", "next attempt", "last error"
+    table = _table(
+        "notification",
+        "type",
+        "endpoint",
+        "state",
+        "attempts",
+        "last status",
+        "next attempt",
+        "last error",
+        prose=("last error",),
     )
     for d in found:
         table.add_row(
@@ -366,8 +465,15 @@ def _deliveries_table(found: list[DeliveryRecord]) -> Table:
 def _attempts_table(endpoint_id: str, attempts: list[AttemptRecord]) -> Table:
     from meterline.domain.timeutil import format_rfc3339
 
-    table = Table(
-        "attempt", "at", "status", "latency ms", "error", "response body", title=f"attempts to {endpoint_id}"
+    table = _table(
+        "attempt",
+        "at",
+        "status",
+        "latency ms",
+        "error",
+        "response body",
+        prose=("error", "response body"),
+        title=f"attempts to {endpoint_id}",
     )
     for a in attempts:
         table.add_row(
@@ -381,9 +487,17 @@ def _attempts_table(endpoint_id: str, attempts: list[AttemptRecord]) -> Table:
     return table
 
 
+REPLAYS_PER_TRANSACTION = 100
+
+
 @webhooks_app.command("replay")
 def webhooks_replay(
-    notification_id: str,
+    notification_id: str | None = typer.Argument(
+        None, help="The notification to send again; omit it with --failed."
+    ),
+    failed: bool = typer.Option(
+        False, "--failed", help="Send every failed delivery again, each to its own endpoint (enabled ones)."
+    ),
     endpoint: str | None = typer.Option(
         None,
         "--endpoint",
@@ -391,13 +505,19 @@ def webhooks_replay(
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
-    """Send a notification again, with the same id (a running server picks it up within its poll interval)."""
+    """Send a notification again, or every failed delivery, with the same ids (a running server sends
+    them at its next poll)."""
     from meterline.domain.timeutil import now_us
     from meterline.store import webhooks
 
-    queued = _write(
-        _settings(database_url), lambda conn: webhooks.replay(conn, notification_id, endpoint, now_us())
-    )
+    settings = _settings(database_url)
+    if failed == (notification_id is not None):
+        console.print("[red]name one NOTIFICATION_ID, or give --failed[/red]")
+        raise typer.Exit(2)
+    if notification_id is None:
+        _replay_failed(settings, endpoint)
+        return
+    queued = _write(settings, lambda conn: webhooks.replay(conn, notification_id, endpoint, now_us()))
     if not queued:
         console.print(
             f"[red]no enabled endpoint wants notification {notification_id}; name one with --endpoint[/red]"
@@ -405,6 +525,52 @@ def webhooks_replay(
         raise typer.Exit(1)
     for _delivery_id, endpoint_id in queued:
         console.print(f"queued {notification_id} for {endpoint_id}")
+
+
+def _replay_failed(settings: Settings, endpoint_id: str | None) -> None:
+    """Queue every failed delivery again (to the named endpoint, else to enabled endpoints only: a
+    disabled one answered 410 Gone), a chunk per transaction, with progress."""
+    from meterline.domain.timeutil import now_us
+    from meterline.store import webhooks
+
+    db = _open_database(settings)
+    try:
+        with db.read() as conn:
+            if endpoint_id is not None:
+                webhooks.get_endpoint(conn, endpoint_id)  # a clear error for an unknown id
+            enabled = {e.id for e in webhooks.list_endpoints(conn, after=None, limit=10_000) if e.enabled}
+            found = _failed_deliveries(conn, endpoint_id)
+        wanted = [d for d in found if d.endpoint_id == endpoint_id or d.endpoint_id in enabled]
+        with _progress("replaying") as progress:
+            task = progress.add_task("deliveries", total=len(wanted))
+            for start in range(0, len(wanted), REPLAYS_PER_TRANSACTION):
+                chunk = wanted[start : start + REPLAYS_PER_TRANSACTION]
+                with db.write() as conn:
+                    for d in chunk:
+                        webhooks.replay(conn, d.notification_id, d.endpoint_id, now_us())
+                progress.advance(task, len(chunk))
+    except MeterlineError as error:
+        _fail(error)
+    finally:
+        db.dispose()
+    skipped = len(found) - len(wanted)
+    note = f" ({skipped} to disabled or removed endpoints left failed)" if skipped else ""
+    console.print(f"queued {len(wanted)} failed deliveries again{note}")
+
+
+def _failed_deliveries(conn: Connection, endpoint_id: str | None) -> list[DeliveryRecord]:
+    from meterline.store import webhooks
+
+    found: list[DeliveryRecord] = []
+    while page := webhooks.list_deliveries(
+        conn,
+        endpoint_id=endpoint_id,
+        state=webhooks.FAILED,
+        before_id=found[-1].id if found else None,
+        limit=1000,
+    ):
+        found.extend(page)
+    return found
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ notification (same id) changes nothing.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -203,3 +207,90 @@ def test_duplicates_late_arrivals_and_forgeries_are_ignored() -> None:
     forged = _signed(generate_secret(), TRIGGERED, "hard-1", "2026-01-01T12:00:00Z")
     assert app.receive(*forged) == 400
     assert app.status("acme")["access"] == "allowed"
+
+
+def test_changing_one_limit_keeps_the_other_alert(
+    meterline: RunningServer, client: Metronome, app_url: str
+) -> None:
+    """Raising only the HARD limit must not send the customer the SOFT notice a second time."""
+    customer = _customer_paying_100_cents_a_call(client)
+    limits = f"{app_url}/customers/{customer}/limits"
+    first = httpx.post(limits, json={"soft_limit_cents": 5000, "hard_limit_cents": 10000}).json()
+    _calls(client, customer, 60)  # past SOFT, short of HARD
+    wait_for(lambda: _status(app_url, customer), lambda s: len(s["notices"]) == 1)
+
+    raised = httpx.post(limits, json={"soft_limit_cents": 5000, "hard_limit_cents": 20000}).json()
+    assert raised["soft_alert_id"] == first["soft_alert_id"]
+    assert raised["hard_alert_id"] != first["hard_alert_id"]
+    lowered = httpx.post(limits, json={"soft_limit_cents": 4000, "hard_limit_cents": 20000}).json()
+    assert lowered["hard_alert_id"] == raised["hard_alert_id"]
+    assert lowered["soft_alert_id"] != first["soft_alert_id"]
+
+    # The new SOFT alert (4000) fires at once: that notice is the only second one. Once meterline
+    # has evaluated every alert and delivered everything, the customer has exactly two notices.
+    for alert_id in (lowered["soft_alert_id"], lowered["hard_alert_id"]):
+        wait_for(
+            lambda alert_id=alert_id: (
+                client.v1.customers.alerts.retrieve(
+                    alert_id=alert_id, customer_id=customer
+                ).data.customer_status
+            ),
+            lambda status: status in ("ok", "in_alarm"),
+        )
+    wait_for(lambda: _all_delivered(meterline, customer), bool)
+    notices = _status(app_url, customer)["notices"]
+    assert len(notices) == 2 and notices[1]["spend"] == 6000
+    triggered = [
+        n
+        for n in _outbox(meterline.database_url)
+        if n["type"] == TRIGGERED and n["properties"]["customer_id"] == customer
+    ]
+    assert sorted(n["properties"]["alert_id"] for n in triggered) == sorted(
+        [first["soft_alert_id"], lowered["soft_alert_id"]]
+    )
+
+
+def _all_delivered(meterline: RunningServer, customer_id: str) -> bool:
+    """Every notification about the customer reached the app (earlier tests' apps are gone, so
+    their endpoints' deliveries stay pending: only a success counts)."""
+    return all(
+        any(d["state"] == "succeeded" for d in _deliveries(meterline, notification_id=n["id"]))
+        for n in _outbox(meterline.database_url)
+        if n["properties"]["customer_id"] == customer_id
+    )
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_app(token: str, port: int, **env: str) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_")}
+    environment.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "examples.spend_limits_app", "--token", token, "--port", str(port)],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_app_finds_meterline_where_serve_listens(meterline: RunningServer) -> None:
+    """The server is not on 8080: METERLINE_PORT, the setting `serve` reads, points the app at it."""
+    server_port = meterline.base_url.rsplit(":", 1)[1]
+    app_port = free_port()
+    running = _run_app(meterline.token, app_port, METERLINE_PORT=server_port)
+    try:
+        assert running.stdout is not None
+        assert running.stdout.readline().startswith(f"spend-limits app on http://127.0.0.1:{app_port}")
+        answer = httpx.get(f"http://127.0.0.1:{app_port}/customers/nobody")
+        assert answer.json()["access"] == "allowed"
+    finally:
+        running.terminate()
+        running.wait(10)
+
+    unreachable = _run_app(meterline.token, free_port(), METERLINE_PORT=str(free_port()))
+    _out, err = unreachable.communicate(timeout=60)
+    assert unreachable.returncode == 1
+    assert "cannot reach meterline at http://127.0.0.1:" in err and "--meterline-url" in err

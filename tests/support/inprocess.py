@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from metronome import Metronome
+from pydantic import SecretStr
 
 from meterline.api.app import create_app
 from meterline.domain.timeutil import now_us
@@ -24,6 +25,7 @@ from meterline.store import tokens
 from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
 from tests.support.databases import fresh_postgres_database
+from tests.support.server import POSTGRES_SECRET_KEY
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette would rather the test client used httpx2
@@ -63,8 +65,16 @@ def in_process(url: str) -> Iterator[InProcess]:
     upgrade_to_head(db)
     with db.write() as conn:
         _token_id, token = tokens.create_token(conn, "tests")
+    # PostgreSQL has no default key file: name the key test servers share.
+    key = None if url.startswith("sqlite") else SecretStr(POSTGRES_SECRET_KEY)
     app = create_app(
-        Settings(database_url=url, evaluator_enabled=False, engine_process=False, log_level="warning")
+        Settings(
+            database_url=url,
+            evaluator_enabled=False,
+            engine_process=False,
+            log_level="warning",
+            secret_key=key,
+        )
     )
     try:
         with TestClient(app) as http:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -37,9 +38,15 @@ def meterline(*args: str, env: dict[str, str], timeout: float = MIGRATE_TIMEOUT_
     return done.stdout
 
 
+# PostgreSQL has no default key file: servers (and their restarts) share this one, as in production.
+POSTGRES_SECRET_KEY = base64.urlsafe_b64encode(b"meterline tests: not a secret!!!").decode()
+
+
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"METERLINE_DATABASE_URL": database_url, "METERLINE_LOG_LEVEL": "warning", **extra})
+    if not database_url.startswith("sqlite"):
+        env.setdefault("METERLINE_SECRET_KEY", POSTGRES_SECRET_KEY)
     return env
 
 

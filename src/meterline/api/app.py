@@ -29,8 +29,9 @@ from meterline.api.routes import (
     usage,
     webhooks,
 )
+from meterline.api.routes.unsupported import unsupported_router
 from meterline.api.state import AppState, Wakeable
-from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
+from meterline.api.webhook_setup import dispatcher_from_settings, serving_secret_box, webhook_delivery_on
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.engine.evaluator import Evaluator, evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
@@ -55,9 +56,9 @@ def prepare_database(settings: Settings) -> Database:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    box = serving_secret_box(settings)
+    webhooks_on = webhook_delivery_on(settings, box)
     db = prepare_database(settings)
-    box = secret_box(settings)
-    webhooks_on = settings.webhooks_enabled and box is not None
     parts: list[PartProcess] = []
     dispatcher: Dispatcher | None = None
     evaluator: Evaluator | None = None
@@ -100,8 +101,6 @@ def create_app(settings: Settings) -> FastAPI:
         writer.start()
         for worker in workers:
             worker.start()
-        if not webhooks_on and settings.webhooks_enabled:
-            log.info("webhooks_off", reason="no METERLINE_SECRET_KEY or METERLINE_SECRET_KEY_FILE")
         log.info(
             "server_started",
             database=db.dialect,
@@ -128,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.meterline = state
     errors.install(app)
+    app.include_router(unsupported_router())  # first: their paths are more specific than some served ones
     for module in (
         alerts,
         customer_alerts,

@@ -20,9 +20,7 @@ from meterline.domain.errors import InvalidInput, Unavailable
 from meterline.domain.webhooks import SECRET_PREFIX
 
 GENERATED_SECRET_BYTES = 32
-KEY_HELP = (
-    'a Fernet key: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-)
+KEY_HELP = "a Fernet key, such as the one `meterline secret-key` prints"
 
 
 def generate_secret() -> str:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from meterline.store.db import Database
+from meterline.store.db import Database, normalize_url
 from meterline.store.sql import chunks, insert_ignoring_duplicates
 from meterline.store.tables import event_dedup, events, metadata
 
@@ -24,8 +28,11 @@ def alembic_config(db: Database) -> Config:
     return config
 
 
-def upgrade_to_head(db: Database) -> None:
+def upgrade_to_head(db: Database, on_revision: Callable[[str], None] | None = None) -> None:
+    """Apply every pending revision, in one transaction; `on_revision` hears of each one applied."""
     config = alembic_config(db)
+    if on_revision is not None:
+        config.attributes["on_version_apply"] = lambda **step: on_revision(_applied(step))
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
@@ -49,6 +56,38 @@ def prepare_event_log(db: Database) -> None:
             for chunk in chunks(rows, 5000):
                 insert_ignoring_duplicates(log, table, list(chunk))
             conn.execute(table.delete())
+
+
+def _applied(step: dict[str, Any]) -> str:
+    return str(step["step"].up_revision_id)
+
+
+def pending_revisions(db: Database) -> int:
+    """How many revisions `upgrade_to_head` would apply."""
+    script = ScriptDirectory.from_config(alembic_config(db))
+    return sum(1 for _ in script.iterate_revisions("heads", current_revision(db) or "base"))
+
+
+def create_postgres_database_if_missing(url: str) -> bool:
+    """Create the database a PostgreSQL URL names, when it is missing and the user may create it
+    (through the server's `postgres` database); True if it was created. Anything else is left for
+    the connection to the database itself to report."""
+    parsed = make_url(normalize_url(url))
+    name = parsed.database
+    if parsed.get_backend_name() != "postgresql" or not name or name == "postgres":
+        return False
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if exists.first() is not None:
+                return False
+            conn.execute(text(f"CREATE DATABASE {admin.dialect.identifier_preparer.quote(name)}"))
+            return True
+    except DBAPIError:
+        return False  # no server, or no right to create: connecting to the database says why
+    finally:
+        admin.dispose()
 
 
 def head_revision(db: Database) -> str | None:
