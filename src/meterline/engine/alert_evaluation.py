@@ -119,7 +119,7 @@ def _without_first_measurements_due_at_creation(
 ) -> list[AlertRecord]:
     """Leave a new alert not yet measured for this customer to its creation sweep (later in this
     same transaction), so its first measurement says alert_created and honours evaluate_on_create."""
-    creating = {alert_id for alert_id, _after, cause in store.pending_sweeps(conn) if cause == ALERT_CREATED}
+    creating = store.alerts_with_pending_sweeps(conn, ALERT_CREATED)
     return [a for a in found if a.id in measured or a.id not in creating]
 
 
