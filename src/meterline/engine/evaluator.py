@@ -290,6 +290,8 @@ def evaluator_from_settings(
     settings: Settings,
     on_commit: Callable[[], None] | None = None,
     outbox: OutboxHandoff | None = None,
+    *,
+    predecessor: str | None = None,
 ) -> Evaluator:
     return Evaluator(
         db,
@@ -303,4 +305,5 @@ def evaluator_from_settings(
         on_commit=on_commit,
         outbox=outbox,
         lease_s=settings.engine_lease_s,
+        predecessor=predecessor,
     )

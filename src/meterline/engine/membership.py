@@ -104,7 +104,12 @@ class Membership:
 def process_member_id() -> str:
     """Every evaluator of one process is the same member: they share its partitions, and their
     batches exclude each other by the positions each checks (as two racing batches must)."""
-    return f"{socket.gethostname()[:40]}-{os.getpid()}"
+    return member_id_of(os.getpid())
+
+
+def member_id_of(pid: int | None) -> str:
+    """The member an engine process of this machine with this pid is (or was)."""
+    return f"{socket.gethostname()[:40]}-{pid}"
 
 
 def _engine_lock_path(db: Database) -> str | None:
