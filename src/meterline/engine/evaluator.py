@@ -268,7 +268,7 @@ class Evaluator:
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
             alert_evaluation.evaluate_customer(
-                conn, customer_id, now, cause, state=states[customer_id], writes=writes
+                conn, customer_id, now, cause, state=states[customer_id], writes=writes, catalog=catalog
             )
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
