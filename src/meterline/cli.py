@@ -98,10 +98,16 @@ def serve(
     port: int = typer.Option(None, help="Port to listen on [default: 8080, METERLINE_PORT]."),
     database_url: str | None = DatabaseOption,
     evaluator: bool = typer.Option(
-        None, "--evaluator/--no-evaluator", help="Run the evaluator in this process [default: on]."
+        None, "--evaluator/--no-evaluator", help="Run the evaluator beside the server [default: on]."
+    ),
+    engine: bool = typer.Option(
+        True,
+        "--engine/--no-engine",
+        help="Run the engine (evaluator and webhook delivery) beside the server; --no-engine for an "
+        "API server whose engine runs elsewhere (`meterline engine`, PostgreSQL).",
     ),
 ) -> None:
-    """Run the API server (and the evaluator). SQLite databases are created and migrated automatically."""
+    """Run the API server and, beside it, the engine. SQLite databases are created and migrated automatically."""
     import uvicorn
 
     from meterline.api.app import create_app
@@ -111,6 +117,8 @@ def serve(
     settings = _settings(database_url)
     if evaluator is not None:
         settings = settings.model_copy(update={"evaluator_enabled": evaluator})
+    if not engine:
+        settings = settings.model_copy(update={"evaluator_enabled": False, "webhooks_enabled": False})
     application = create_app(settings)
     tune_for_long_running()
     host, port = host or settings.host, port or settings.port
@@ -123,6 +131,24 @@ def serve(
         access_log=False,
         lifespan="on",
     )
+
+
+@app.command("engine")
+def engine_command(database_url: str | None = DatabaseOption) -> None:
+    """Run the engine alone: the evaluator and webhook delivery, sharing the event log's partitions
+    with every other `meterline engine` on the same PostgreSQL database (stop with Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    from meterline.api.app import prepare_database
+    from meterline.worker import run_engine
+
+    settings = _settings(database_url)
+    prepare_database(settings).dispose()  # SQLite: created and migrated; PostgreSQL: must be current
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    run_engine(settings, stop)
 
 
 @app.command()

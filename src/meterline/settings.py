@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # threads inside the server process.
     engine_process: bool = True
     evaluator_batch_events: int = 20_000
+    # Engine processes share the event log's partitions by lease: each renews its leases every
+    # third of this, and a dead one's partitions are taken over within twice this.
+    engine_lease_s: float = Field(default=10.0, gt=0)
     evaluator_poll_interval_s: float = 0.5
     # Customers whose snapshots (contracts, commits, invoices, alerts and their states) the
     # evaluator keeps between batches on SQLite while no other connection writes; 0: none.

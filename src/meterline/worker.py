@@ -35,6 +35,8 @@ from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.evaluator import evaluator_from_settings
+from meterline.engine.log_listener import LogListener
+from meterline.engine.membership import member_id_of
 from meterline.logging import configure_logging, get_logger
 from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
@@ -107,6 +109,8 @@ class PartProcess:
         # The part this one wakes after its own commits (the evaluator wakes webhook delivery).
         self._wakes = wakes
         self._process: BaseProcess | None = None
+        # The engine member a dead evaluator process was, for its successor to take over from.
+        self._predecessor: str | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
 
@@ -137,7 +141,7 @@ class PartProcess:
         waking = self._wakes._pipe.writer if self._wakes is not None else None
         self._process = self._context.Process(
             target=run_part,
-            args=(self.settings, self.part, self._pipe.reader, waking),
+            args=(self.settings, self.part, self._pipe.reader, waking, self._predecessor),
             name=f"meterline-{self.part.value}",
             daemon=True,
         )
@@ -151,12 +155,20 @@ class PartProcess:
             if self._process.is_alive() or self._stopping.is_set():
                 continue
             log.error("engine_part_died", part=self.part.value, exitcode=self._process.exitcode)
+            # Reaped, so certainly gone: its successor need not wait for its leases to run out.
+            self._predecessor = member_id_of(self._process.pid)
             time.sleep(RESTART_DELAY_S)
             if not self._stopping.is_set():
                 self._spawn()
 
 
-def run_part(settings: Settings, part: Part, wake: Connection, waking: Connection | None) -> None:
+def run_part(
+    settings: Settings,
+    part: Part,
+    wake: Connection,
+    waking: Connection | None,
+    predecessor: str | None = None,
+) -> None:
     """A part's process main: runs until every writer's end of its pipe is closed."""
     # Ctrl-C in a terminal reaches the whole process group: let the server decide when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -165,13 +177,18 @@ def run_part(settings: Settings, part: Part, wake: Connection, waking: Connectio
     peer = WakePipe(os.dup(waking.fileno())) if waking is not None else None
     if waking is not None:
         waking.close()
-    worker = _worker(db, settings, part, peer)
+    worker = _worker(db, settings, part, peer, predecessor)
+    listener = LogListener(db, worker.notify) if part is Part.EVALUATOR else None
     tune_for_long_running()
     worker.start()
+    if listener is not None:
+        listener.start()
     try:
         adopt = worker.adopt if isinstance(worker, Dispatcher) else None
         _follow_pipe(wake, worker.notify, adopt)
     finally:
+        if listener is not None:
+            listener.stop()
         worker.stop()
         if peer is not None:
             peer.close()
@@ -188,15 +205,35 @@ class _Worker(Protocol):
     def notify(self) -> None: ...
 
 
-def _worker(db: Database, settings: Settings, part: Part, peer: WakePipe | None) -> _Worker:
+def _worker(
+    db: Database, settings: Settings, part: Part, peer: WakePipe | None, predecessor: str | None
+) -> _Worker:
     if part is Part.WEBHOOKS:
         box = secret_box(settings)
         assert box is not None  # the server starts this part only with a key
         return dispatcher_from_settings(db, settings, box)
     if peer is None:
-        return evaluator_from_settings(db, settings)
+        return evaluator_from_settings(db, settings, predecessor=predecessor)
     outbox = RemoteOutbox(peer, timeout_s=settings.webhook_timeout_s)
-    return evaluator_from_settings(db, settings, peer.notify, outbox)
+    return evaluator_from_settings(db, settings, peer.notify, outbox, predecessor=predecessor)
+
+
+def run_engine(settings: Settings, stop: threading.Event) -> None:
+    """`meterline engine`: the evaluator's and webhook delivery's processes without an API
+    server, until `stop` is set. Any number of these may run, on any machines, beside API
+    servers started with `serve --no-engine`: they share the partitions by lease, are woken by
+    the log's commits (PostgreSQL's LISTEN/NOTIFY) and deliver webhooks by claim."""
+    webhooks_on = settings.webhooks_enabled and secret_box(settings) is not None
+    delivery = PartProcess(settings, Part.WEBHOOKS) if webhooks_on else None
+    evaluating = PartProcess(settings, Part.EVALUATOR, wakes=delivery)
+    parts = [p for p in (evaluating, delivery) if p is not None]
+    for part in parts:
+        part.start()
+    log.info("engine_started", webhooks=webhooks_on, parts=[p.part.value for p in parts])
+    stop.wait()
+    for part in parts:
+        part.stop()
+    log.info("engine_stopped")
 
 
 def _follow_pipe(pipe: Connection, notify: Callable[[], None], adopt: Callable[[str], None] | None) -> None:

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from meterline.domain.timeutil import format_rfc3339, now_us
-from meterline.engine.evaluator import CURSOR_NAME
-from meterline.store import cursors
+from meterline.store import partitions
 from meterline.store.db import Database
 from meterline.worker import CLAIM, CLAIM_END, WAKE, parse_messages
 from tests.delivery.helpers import notify
@@ -109,4 +108,4 @@ def test_a_killed_part_is_restarted_and_every_part_exits_with_the_server(served:
 
 def _cursor(db: Database) -> int:
     with db.read() as conn:
-        return cursors.peek_cursor(conn, CURSOR_NAME)
+        return min(partitions.positions(conn).values())

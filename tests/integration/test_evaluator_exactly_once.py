@@ -25,11 +25,13 @@ from sqlalchemy.exc import DBAPIError
 from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import now_us, to_us
 from meterline.domain.usage_fold import CountableEvent, fold
-from meterline.engine.evaluator import CURSOR_NAME, BatchResult, Evaluator
-from meterline.store import billable_metrics, cursors, customers, event_log, unmatched, usage
+from meterline.engine.evaluator import BatchResult, Evaluator
+from meterline.engine.membership import process_member_id
+from meterline.store import billable_metrics, customers, event_log, partitions, unmatched, usage
 from meterline.store.cursors import CursorMoved
 from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
+from meterline.store.partitions import Holding
 from meterline.store.tables import usage_hourly
 from tests.support.databases import fresh_postgres_database
 from tests.support.usage_model import (
@@ -324,12 +326,13 @@ def some_batches(count: int, size: int) -> list[list[Sent]]:
     return batches
 
 
-def replay_at(db: Database, position: int) -> None:
-    """Apply the batch after `position` once more, as an evaluator holding a stale cursor would:
-    the same store writes as the evaluator's, then the cursor compare-and-set."""
+def replay_at(db: Database, stale: Holding) -> None:
+    """Apply the batch after `stale` once more, as an evaluator holding stale positions would:
+    the same store writes as the evaluator's, under its check of the positions it read."""
     with db.log_read() as log:
-        batch = event_log.read_after(log, position, 1000)
+        batch = event_log.read_after(log, stale.start(), 1000)
     with db.write() as conn:
+        partitions.lock_held(conn, process_member_id(), stale)
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
         deltas = fold(
             [
@@ -342,23 +345,24 @@ def replay_at(db: Database, position: int) -> None:
         usage.add_hourly(conn, deltas.hourly)
         usage.add_period(conn, deltas.period, deltas.period_ends)
         usage.add_unique_values(conn, deltas.unique_values)
-        cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+        partitions.advance(conn, process_member_id(), stale, batch[-1].seq)
 
 
 def test_replaying_a_committed_batch_is_refused(db: Database) -> None:
     """A batch applied twice from the same position (two evaluators racing, or one resuming from
-    a position it read before another committed) is refused by the cursor compare-and-set."""
+    a position it read before another committed) is refused by its check of the positions."""
     world = new_world(db)
     try:
+        evaluator(db, 1).run_once()  # this process holds the partitions
         with db.read() as conn:
-            position = cursors.peek_cursor(conn, CURSOR_NAME)
+            stale = Holding(partitions.positions(conn))
         batches = some_batches(4, 10)
         for batch in batches:
             world.append(batch)
         assert evaluator(db, 1000).drain() > 0
         assert_usage_matches(world, batches)
         with pytest.raises(CursorMoved):
-            replay_at(db, position)
+            replay_at(db, stale)
         assert_usage_matches(world, batches)  # the replay's writes were rolled back with it
     finally:
         retire(world)
@@ -366,8 +370,8 @@ def test_replaying_a_committed_batch_is_refused(db: Database) -> None:
 
 @pytest.mark.postgres
 def test_two_evaluators_racing_for_one_batch_count_it_once(postgres_db: Database) -> None:
-    """Two evaluators read the same cursor position and apply the same batch concurrently: one
-    commits, the other loses the compare-and-set and rolls back."""
+    """Two evaluators read the same positions and apply the same batch concurrently: one
+    commits, the other finds the positions moved when it locks them, and applies nothing."""
     db = postgres_db
     world = new_world(db)
     try:
@@ -405,7 +409,8 @@ def test_two_evaluators_racing_for_one_batch_count_it_once(postgres_db: Database
         for racer in racers:
             racer.join(30)
         assert not any(racer.is_alive() for racer in racers)
-        assert sorted(type(o).__name__ for o in outcomes) == ["BatchResult", "CursorMoved"], outcomes
+        applied = sorted(o.events for o in outcomes if isinstance(o, BatchResult))
+        assert applied == [0, sum(len(b) for b in batches) - 6], outcomes  # 6 re-sent duplicates
         assert_usage_matches(world, batches)
     finally:
         retire(world)

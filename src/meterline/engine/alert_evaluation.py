@@ -19,6 +19,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
 from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
+from meterline.engine.billing import PricingCatalog
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.store import alert_wakeups
 from meterline.store import alerts as store
@@ -53,15 +54,17 @@ def evaluate_customer(
     silent_first: bool = False,
     state: CustomerState | None = None,
     writes: AlertWrites | None = None,
+    catalog: PricingCatalog | None = None,
 ) -> None:
     """Measure the customer's alerts (or `only` these) and record every transition.
 
     `silent_first`: a first measurement sets the state without notifying (evaluate_on_create false).
     `state`: the evaluator batch's snapshot of the customer (read from the database otherwise).
     `writes`: the batch's pending writes, which the caller flushes (written before returning otherwise).
+    `catalog`: the batch's metrics and period usage, read once for all of its customers.
     """
     pending = writes if writes is not None else AlertWrites()
-    _evaluate(conn, customer_id, now_us, triggered_by, only, silent_first, state, pending)
+    _evaluate(conn, customer_id, now_us, triggered_by, only, silent_first, state, pending, catalog)
     if writes is None:
         pending.flush(conn)
 
@@ -75,13 +78,14 @@ def _evaluate(
     silent_first: bool,
     state: CustomerState | None,
     writes: AlertWrites,
+    catalog: PricingCatalog | None = None,
 ) -> None:
     if state is None:
         state = load_states(conn, [customer_id])[customer_id]
     found = list(only) if only is not None else state.alerts
     if not found:
         return
-    view = CustomerView(conn, customer_id, now_us, state)
+    view = CustomerView(conn, customer_id, now_us, state, catalog)
     _schedule_next_instant(conn, state, view)
     wanted = {a.id for a in found}
     states = {key: s for key, s in state.alert_states.items() if key[0] in wanted}
@@ -119,7 +123,7 @@ def _without_first_measurements_due_at_creation(
 ) -> list[AlertRecord]:
     """Leave a new alert not yet measured for this customer to its creation sweep (later in this
     same transaction), so its first measurement says alert_created and honours evaluate_on_create."""
-    creating = {alert_id for alert_id, _after, cause in store.pending_sweeps(conn) if cause == ALERT_CREATED}
+    creating = store.alerts_with_pending_sweeps(conn, ALERT_CREATED)
     return [a for a in found if a.id in measured or a.id not in creating]
 
 

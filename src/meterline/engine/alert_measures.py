@@ -30,6 +30,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period, default_period
 from meterline.domain.timeutil import US_PER_DAY
+from meterline.engine.billing import PricingCatalog
 from meterline.engine.customer_state import CustomerState
 from meterline.store import balances, billable_metrics, commits, contracts, invoices
 from meterline.store.alerts import AlertRecord
@@ -53,11 +54,25 @@ class Measurement:
 class CustomerView:
     """The customer's billing state at `now_us`, loaded lazily so each alert pays only for what it reads."""
 
-    def __init__(self, conn: Connection, customer_id: str, now_us: int, state: CustomerState | None = None):
+    def __init__(
+        self,
+        conn: Connection,
+        customer_id: str,
+        now_us: int,
+        state: CustomerState | None = None,
+        catalog: PricingCatalog | None = None,
+    ):
         self.conn = conn
         self.customer_id = customer_id
         self.now_us = now_us
         self.state = state  # the evaluator batch's snapshot, when there is one: no reads needed
+        # The batch's catalog, when there is one: metrics and period usage read once for the batch.
+        self.catalog = catalog
+
+    def aggregation(self, metric_id: str) -> AggregationType:
+        if self.catalog is not None:
+            return self.catalog.aggregations((metric_id,))[metric_id]
+        return AggregationType(billable_metrics.get_metric(self.conn, metric_id).aggregation_type)
 
     @cached_property
     def contracts(self) -> list[ContractTerms]:
@@ -189,17 +204,18 @@ def _invoice_total(alert: AlertRecord, view: CustomerView) -> Measurement:
 
 
 def _usage(alert: AlertRecord, view: CustomerView) -> Measurement:
-    assert alert.billable_metric_id is not None
-    metric = billable_metrics.get_metric(view.conn, alert.billable_metric_id)
-    aggregation = AggregationType(metric.aggregation_type)
+    metric_id = alert.billable_metric_id
+    assert metric_id is not None
+    aggregation = view.aggregation(metric_id)
     period = view.current_period
+    periods = view.catalog.periods if view.catalog is not None else None
     grouped = usage_by_group(
-        view.conn, view.customer_id, {metric.id: aggregation}, period.start_us, period.end_us
+        view.conn, view.customer_id, {metric_id: aggregation}, period.start_us, period.end_us, periods
     )
-    total = merged(aggregate for _group, aggregate in grouped.get(metric.id, ()))
+    total = merged(aggregate for _group, aggregate in grouped.get(metric_id, ()))
     value = total.value(aggregation)
     return Measurement(
-        "", value if value is not None else ZERO, period.start_us, {"billable_metric_id": metric.id}
+        "", value if value is not None else ZERO, period.start_us, {"billable_metric_id": metric_id}
     )
 
 

@@ -1,8 +1,9 @@
 """Alert evaluation that no event asks for: new alerts, and the clock.
 
 A new alert is first measured for its customer, or, for an all-customers alert, for every
-customer in bounded chunks, one chunk per evaluator batch, so it never stalls ingest; the
-sweep's cursor is stored, so a restart resumes where it stopped. The clock re-measures each
+customer in bounded chunks, one chunk per evaluator batch, so it never stalls ingest; each
+partition's sweep is run by the engine holding it, and its cursor is stored, so a restart or a
+hand-over resumes where it stopped. The clock re-measures each
 customer at the instant its measures next move with time alone (`alert_clock`), also in bounded
 chunks: its cost follows the instants that come due, never the number of customers.
 """
@@ -29,15 +30,16 @@ class AlertSweeper:
         self.chunk = chunk_customers
         self.on_evaluated = on_evaluated  # told which customers' alert states or wake-ups it wrote
 
-    def run(self, conn: Connection, now_us: int) -> bool:
-        """Advance each pending sweep and the clock by one chunk; returns whether more is due."""
-        more = self._wake_due(conn, now_us)
-        for alert_id, after, cause in store.pending_sweeps(conn):
-            more |= self._advance(conn, alert_id, after, cause, now_us)
+    def run(self, conn: Connection, now_us: int, partitions: frozenset[int] | None = None) -> bool:
+        """Advance each pending sweep and the clock by one chunk, for the customers of these home
+        partitions (None: all); returns whether more is due."""
+        more = self._wake_due(conn, now_us, partitions)
+        for alert_id, partition, after, cause in store.pending_sweeps(conn, partitions):
+            more |= self._advance(conn, alert_id, partition, after, cause, now_us)
         return more
 
-    def _wake_due(self, conn: Connection, now_us: int) -> bool:
-        due = alert_wakeups.due(conn, now_us, self.chunk)
+    def _wake_due(self, conn: Connection, now_us: int, partitions: frozenset[int] | None) -> bool:
+        due = alert_wakeups.due(conn, now_us, self.chunk, partitions)
         writes = alert_evaluation.AlertWrites()
         for customer_id, state in load_states(conn, due).items():
             # The evaluation schedules the customer's next instant, if it still has one.
@@ -50,12 +52,14 @@ class AlertSweeper:
         self.on_evaluated(due)
         return len(due) == self.chunk
 
-    def _advance(self, conn: Connection, alert_id: str, after: str | None, cause: str, now_us: int) -> bool:
+    def _advance(
+        self, conn: Connection, alert_id: str, partition: int, after: str | None, cause: str, now_us: int
+    ) -> bool:
         alert = store.get_alert(conn, alert_id)
         if alert.customer_id is not None:
             chunk = [alert.customer_id] if after is None else []
         else:
-            chunk = customers.active_customer_ids_after(conn, after, self.chunk)
+            chunk = customers.active_customer_ids_after(conn, partition, after, self.chunk)
         silent = cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
         writes = alert_evaluation.AlertWrites()
         for customer_id, state in load_states(conn, chunk).items():
@@ -72,5 +76,5 @@ class AlertSweeper:
         writes.flush(conn)
         self.on_evaluated(chunk)
         done = len(chunk) < self.chunk or alert.customer_id is not None
-        store.advance_sweep(conn, alert_id, None if done else chunk[-1])
+        store.advance_sweep(conn, alert_id, partition, None if done else chunk[-1])
         return not done

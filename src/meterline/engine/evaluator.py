@@ -1,12 +1,16 @@
-"""The evaluator: tails the event log in order and applies each batch in one transaction.
+"""The evaluator: tails the event log of the partitions it holds and applies each batch in one
+transaction.
 
-One batch = read events after the cursor, resolve customers, fold usage into hour and period
-aggregates, record what could not be counted, and advance the cursor, all committed together.
-A crash before the commit leaves nothing; a crash after it leaves the cursor past the batch; so
-every event is counted exactly once. In the same transaction the billing snapshot (draft
-invoices, drawdown, balances) of every customer the batch touched, or whose contracts changed,
-is recomputed, and invoices past their grace period are finalized. Later stages (alerts, the
-outbox) join this same transaction.
+One batch = read its partitions' events after their positions, resolve customers, fold usage
+into hour and period aggregates, record what could not be counted, and move the positions, all
+committed together, after checking (rows locked) that it still holds those partitions at those
+positions. A crash before the commit leaves nothing; a crash after it leaves the positions past
+the batch; a hand-over resumes from the committed positions; so every event is counted exactly
+once. In the same transaction the billing snapshot (draft invoices, drawdown, balances) of every
+customer whose home partition it holds and that the batch touched, or whose contracts changed, is
+recomputed, invoices past their grace period are finalized, and those customers' alerts are
+evaluated, each transition writing one outbox notification. A customer counted here whose home
+partition another engine holds is handed to it as a billing request.
 """
 
 from __future__ import annotations
@@ -19,28 +23,30 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, now_us
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.billing import BillingWindow
+from meterline.engine.event_source import EventSource, TableEventSource
+from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store import (
     billable_metrics,
     billing_requests,
-    cursors,
     customers,
     event_log,
     invoices,
+    partitions,
     unmatched,
     usage,
 )
 from meterline.store.db import Database
 from meterline.store.event_log import LoggedEvent
+from meterline.store.partitions import LeaseLost
 
-CURSOR_NAME = "usage"
 log = get_logger("meterline.evaluator")
 
 
@@ -74,8 +80,16 @@ class Evaluator:
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
         outbox: OutboxHandoff | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        member_id: str | None = None,
+        predecessor: str | None = None,
+        source: EventSource | None = None,
     ):
         self.db = db
+        self.membership = Membership(
+            db, clock=clock, lease_s=lease_s, member_id=member_id, predecessor=predecessor
+        )
+        self.source = source or TableEventSource(db)
         self.outbox = outbox
         self.clock = clock
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
@@ -108,6 +122,14 @@ class Evaluator:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self.leave()
+
+    def leave(self) -> None:
+        """Give up the partitions at once, so that another engine need not wait out the leases."""
+        try:
+            self.membership.leave()
+        except Exception:
+            log.exception("partitions_not_released")  # they are taken over when the leases end
 
     # -- the loop ------------------------------------------------------------------------
     def run_forever(self) -> None:
@@ -121,51 +143,52 @@ class Evaluator:
                 continue
             if result.events == 0 and not result.more_work:
                 self._maybe_purge()
-                self._wake.wait(self.poll_interval_s)
+                # Never longer than the leases' renewal interval: an idle engine keeps its share.
+                self._wake.wait(min(self.poll_interval_s, self.membership.lease_us / 3 / US_PER_SECOND))
                 self._wake.clear()
         log.info("evaluator_stopped")
 
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started = time.perf_counter()
-        with self.db.log_read() as log_conn:
-            position = self._peek_position()
-            # Events are immutable once logged: read outside the batch transaction, which checks
-            # below that the cursor is still where they were read from.
-            batch = event_log.read_after(log_conn, position, self.batch_events)
+        holding = self.membership.current()
+        if not holding.positions:
+            return BatchResult(0, 0)  # another engine holds every partition for now
+        read = self.source.read(holding, self.batch_events)
+        batch = read.events
+        held = None if holding.holds_all else holding.partitions
         try:
             with self.db.write() as conn:
                 self.snapshots.begin(conn)
                 now = self.clock()
-                if cursors.read_cursor(conn, CURSOR_NAME) != position:
-                    return BatchResult(0, position, more_work=True)  # another evaluator moved it
-                requested = set(billing_requests.take_requests(conn))
-                touched = self._apply(conn, batch, now) if batch else set()
-                self._bill(conn, touched, requested, now)
-                more_work = self.sweeps.run(conn, now)
-                if batch:
-                    cursors.advance_cursor(conn, CURSOR_NAME, position, batch[-1].seq)
+                try:
+                    partitions.lock_held(conn, self.membership.member_id, holding)
+                except LeaseLost:
+                    self.membership.lost()  # handed over, or another engine moved a position
+                    return BatchResult(0, holding.start(), more_work=True)
+                requested = set(billing_requests.take_requests(conn, partitions=held))
+                touched = self._apply(conn, batch, now, held) if batch else set()
+                self._bill(conn, touched, requested, now, held)
+                more_work = self.sweeps.run(conn, now, held)
+                moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
         except BaseException:
             self.snapshots.clear()  # they followed changes that were just rolled back
             raise
+        self.membership.holding = moved
         if self.outbox is not None:
             self.outbox.hand_over(claims)
         if self.on_commit is not None:
             self.on_commit()
         if not batch:
-            return BatchResult(0, position, more_work)
+            return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
         log.debug(
             "evaluator_batch",
             events=len(batch),
-            position=batch[-1].seq,
+            position=read.read_through,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return BatchResult(len(batch), batch[-1].seq, more_work)
-
-    def _peek_position(self) -> int:
-        with self.db.read() as conn:
-            return cursors.peek_cursor(conn, CURSOR_NAME)
+        return BatchResult(len(batch), read.read_through, more_work)
 
     def drain(self) -> int:
         """Apply batches until the log is exhausted; returns events applied (for tools and tests)."""
@@ -174,8 +197,11 @@ class Evaluator:
             applied += result.events
         return applied
 
-    def _apply(self, conn: Connection, batch: list[LoggedEvent], now: int) -> set[str]:
-        """Fold the batch into usage aggregates; returns the customers whose usage moved."""
+    def _apply(
+        self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None
+    ) -> set[str]:
+        """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
+        billing this engine owns (the others are handed to their home partition's engine)."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
         closed = self._closed_periods(conn, batch, resolved, now)
         countable: list[CountableEvent] = []
@@ -202,7 +228,12 @@ class Evaluator:
         usage.add_period(conn, deltas.period, deltas.period_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
-        return deltas.customers_touched
+        if held is None:
+            return deltas.customers_touched
+        homes = customers.home_partitions(conn, deltas.customers_touched)
+        elsewhere = {c for c, home in homes.items() if home not in held}
+        billing_requests.request_recompute_of(conn, elsewhere)
+        return deltas.customers_touched - elsewhere
 
     def _closed_periods(
         self, conn: Connection, batch: list[LoggedEvent], resolved: dict[str, str], now: int
@@ -217,10 +248,12 @@ class Evaluator:
             return {}
         return invoices.closed_ranges(conn, sorted(late), now - self.open_horizon_us - self.grace_us)
 
-    def _bill(self, conn: Connection, touched: set[str], requested: set[str], now: int) -> None:
+    def _bill(
+        self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None
+    ) -> None:
         """Recompute the billing snapshot of each customer, finalize what is due, evaluate alerts."""
         window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
-        due = invoices.due_for_finalization(conn, now - self.grace_us)
+        due = invoices.due_for_finalization(conn, now - self.grace_us, partitions=held)
         finalizing = {c for c, _i in due}
         customer_ids = sorted(touched | requested | finalizing)
         catalog = billing.PricingCatalog(conn, customer_ids)
@@ -235,7 +268,7 @@ class Evaluator:
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
             alert_evaluation.evaluate_customer(
-                conn, customer_id, now, cause, state=states[customer_id], writes=writes
+                conn, customer_id, now, cause, state=states[customer_id], writes=writes, catalog=catalog
             )
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
@@ -257,6 +290,8 @@ def evaluator_from_settings(
     settings: Settings,
     on_commit: Callable[[], None] | None = None,
     outbox: OutboxHandoff | None = None,
+    *,
+    predecessor: str | None = None,
 ) -> Evaluator:
     return Evaluator(
         db,
@@ -269,4 +304,6 @@ def evaluator_from_settings(
         cached_customers=settings.evaluator_cached_customers,
         on_commit=on_commit,
         outbox=outbox,
+        lease_s=settings.engine_lease_s,
+        predecessor=predecessor,
     )

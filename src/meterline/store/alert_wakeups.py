@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, delete, select
 
 from meterline.store.sql import IN_CHUNK, among, chunks, upsert
-from meterline.store.tables import alert_wakeups
+from meterline.store.tables import alert_wakeups, customers
 
 
 def wakeups_of(conn: Connection, customer_ids: Sequence[str]) -> dict[str, int]:
@@ -28,12 +28,17 @@ def set_wakeup(conn: Connection, customer_id: str, due_us: int | None) -> None:
         upsert(conn, alert_wakeups, [{"customer_id": customer_id, "due_us": due_us}], ["customer_id"])
 
 
-def due(conn: Connection, now_us: int, limit: int) -> list[str]:
-    """Customers whose instant has come, earliest first, at most `limit`."""
+def due(conn: Connection, now_us: int, limit: int, partitions: frozenset[int] | None = None) -> list[str]:
+    """Customers (of these home partitions; None: all) whose instant has come, earliest first,
+    at most `limit`."""
     query = (
         select(alert_wakeups.c.customer_id)
         .where(alert_wakeups.c.due_us <= now_us)
         .order_by(alert_wakeups.c.due_us, alert_wakeups.c.customer_id)
         .limit(limit)
     )
+    if partitions is not None:
+        query = query.join(customers, customers.c.id == alert_wakeups.c.customer_id).where(
+            customers.c.partition.in_(sorted(partitions))
+        )
     return list(conn.execute(query).scalars())

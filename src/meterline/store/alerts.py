@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -221,30 +221,44 @@ def notifications_after(conn: Connection, seq: int, limit: int = 1000) -> list[t
     return [(r[0], r[1]) for r in rows]
 
 
-def start_sweep(conn: Connection, alert_id: str, triggered_by: str) -> None:
-    upsert(
-        conn,
-        alert_sweeps,
-        [{"alert_id": alert_id, "after_customer_id": None, "triggered_by": triggered_by}],
-        ["alert_id"],
-    )
+def start_sweep(conn: Connection, alert_id: str, triggered_by: str, partitions: Iterable[int]) -> None:
+    """Measure the alert for the customers of these partitions (every one for an all-customers
+    alert, the customer's home partition for one customer's), each partition by its engine."""
+    rows = [
+        {"alert_id": alert_id, "partition": p, "after_customer_id": None, "triggered_by": triggered_by}
+        for p in partitions
+    ]
+    upsert(conn, alert_sweeps, rows, ["alert_id", "partition"])
 
 
-def pending_sweeps(conn: Connection) -> list[tuple[str, str | None, str]]:
-    rows = conn.execute(select(alert_sweeps).order_by(alert_sweeps.c.alert_id))
-    return [(r.alert_id, r.after_customer_id, r.triggered_by) for r in rows]
+def pending_sweeps(
+    conn: Connection, partitions: frozenset[int] | None = None
+) -> list[tuple[str, int, str | None, str]]:
+    """(alert id, partition, resumed after customer id, cause) of the sweeps not finished, in
+    these partitions (None: all)."""
+    query = select(
+        alert_sweeps.c.alert_id,
+        alert_sweeps.c.partition,
+        alert_sweeps.c.after_customer_id,
+        alert_sweeps.c.triggered_by,
+    ).order_by(alert_sweeps.c.alert_id, alert_sweeps.c.partition)
+    if partitions is not None:
+        query = query.where(alert_sweeps.c.partition.in_(sorted(partitions)))
+    return [(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(query)]
 
 
-def advance_sweep(conn: Connection, alert_id: str, after_customer_id: str | None) -> None:
-    """Record progress, or finish the sweep when `after_customer_id` is None."""
+def alerts_with_pending_sweeps(conn: Connection, triggered_by: str) -> set[str]:
+    query = select(alert_sweeps.c.alert_id).where(alert_sweeps.c.triggered_by == triggered_by).distinct()
+    return set(conn.execute(query).scalars())
+
+
+def advance_sweep(conn: Connection, alert_id: str, partition: int, after_customer_id: str | None) -> None:
+    """Record progress, or finish the partition's sweep when `after_customer_id` is None."""
+    this = (alert_sweeps.c.alert_id == alert_id) & (alert_sweeps.c.partition == partition)
     if after_customer_id is None:
-        conn.execute(delete(alert_sweeps).where(alert_sweeps.c.alert_id == alert_id))
+        conn.execute(delete(alert_sweeps).where(this))
     else:
-        conn.execute(
-            update(alert_sweeps)
-            .where(alert_sweeps.c.alert_id == alert_id)
-            .values(after_customer_id=after_customer_id)
-        )
+        conn.execute(update(alert_sweeps).where(this).values(after_customer_id=after_customer_id))
 
 
 def _record(row: Any) -> AlertRecord:

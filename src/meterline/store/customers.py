@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import new_id
+from meterline.domain.partitions import home_partition
 from meterline.domain.timeutil import now_us
 from meterline.store.sql import among
 from meterline.store.tables import customer_aliases, customers
@@ -39,6 +40,7 @@ def create_customer(
     conn.execute(
         customers.insert().values(
             id=customer_id,
+            partition=home_partition(customer_id, aliases),
             name=name[:NAME_MAX_CHARS],
             custom_fields=custom_fields,
             created_at_us=now,
@@ -153,6 +155,15 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
     return resolved
 
 
+def home_partitions(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int]:
+    """Each customer's home partition (whose engine owns its billing)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(customer_ids)), 500):
+        query = select(customers.c.id, customers.c.partition).where(among(conn, customers.c.id, chunk))
+        found.update((cid, int(p)) for cid, p in conn.execute(query))
+    return found
+
+
 def active_customer_ids(conn: Connection, customer_ids: Sequence[str] | None = None) -> list[str]:
     query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
     if customer_ids is not None:
@@ -229,11 +240,13 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
         yield values[start : start + size]
 
 
-def active_customer_ids_after(conn: Connection, after_id: str | None, limit: int) -> list[str]:
-    """A bounded chunk of active customer ids in id order (for sweeps over every customer)."""
+def active_customer_ids_after(
+    conn: Connection, partition: int, after_id: str | None, limit: int
+) -> list[str]:
+    """A bounded chunk of a home partition's active customer ids in id order (for sweeps)."""
     query = (
         select(customers.c.id)
-        .where(customers.c.archived_at_us.is_(None))
+        .where(customers.c.partition == partition, customers.c.archived_at_us.is_(None))
         .order_by(customers.c.id)
         .limit(limit)
     )

@@ -61,6 +61,11 @@ class Database:
         self._log_write_lock = _write_lock_path(log_url) if log_url else self._write_lock
 
     @property
+    def write_lock_path(self) -> str | None:
+        """The file SQLite writers queue on (None on PostgreSQL or an in-memory database)."""
+        return self._write_lock
+
+    @property
     def separate_event_log(self) -> bool:
         return self.log_engine is not self.engine
 

@@ -22,6 +22,8 @@ from meterline.store.tables import event_dedup, events
 
 # Any constant unique to meterline: the advisory lock that orders appends on PostgreSQL.
 EVENT_LOG_LOCK_KEY = 0x6D65746572
+# Where PostgreSQL tells engine processes that an append committed (engine/log_listener.py).
+LOG_CHANNEL = "meterline_log"
 LOOKUP_CHUNK = 900
 
 _encode_properties = msgspec.json.Encoder(decimal_format="number").encode
@@ -73,6 +75,8 @@ def append(conn: Connection, batch: Sequence[UsageEvent], received_at_us: int) -
     _insert_many(conn, events.name, _EVENT_COLUMNS, rows)
     keys = [(key, row[0], received_at_us) for key, row in zip(fresh, rows, strict=True)]
     _insert_many(conn, event_dedup.name, _DEDUP_COLUMNS, keys)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"NOTIFY {LOG_CHANNEL}")  # delivered when the append commits
     return len(rows)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from meterline.domain.errors import NotFound
 from meterline.store.sql import IN_CHUNK, among, chunks, grouped_by_customer, upsert
-from meterline.store.tables import commit_deductions, invoices
+from meterline.store.tables import commit_deductions, customers, invoices
 
 DRAFT = "DRAFT"
 FINALIZED = "FINALIZED"
@@ -158,15 +158,22 @@ def get_invoice(conn: Connection, customer_id: str, id_: str) -> InvoiceRecord:
     return _record(row)
 
 
-def due_for_finalization(conn: Connection, ended_before_us: int, limit: int = 500) -> list[tuple[str, str]]:
-    """(customer id, invoice id) of drafts whose period plus grace period is over."""
-    rows = conn.execute(
+def due_for_finalization(
+    conn: Connection, ended_before_us: int, limit: int = 500, partitions: frozenset[int] | None = None
+) -> list[tuple[str, str]]:
+    """(customer id, invoice id) of drafts whose period plus grace period is over, of customers
+    of these home partitions (None: all)."""
+    query = (
         select(invoices.c.customer_id, invoices.c.id)
         .where(invoices.c.status == DRAFT, invoices.c.end_us <= ended_before_us)
         .order_by(invoices.c.end_us)
         .limit(limit)
     )
-    return [(r[0], r[1]) for r in rows]
+    if partitions is not None:
+        query = query.join(customers, customers.c.id == invoices.c.customer_id).where(
+            customers.c.partition.in_(sorted(partitions))
+        )
+    return [(r[0], r[1]) for r in conn.execute(query)]
 
 
 def deductions_for_customer(

@@ -54,6 +54,9 @@ customers = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # The engine partition that owns the customer's billing (domain/partitions.py), fixed at creation.
+    Column("partition", Integer, nullable=False),
+    Index("ix_customers_partition_id", "partition", "id"),
 )
 
 # An alias names one active customer at a time; archived customers keep their aliases on
@@ -124,6 +127,26 @@ unmatched_events = Table(
     Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
     Column("reason", String(32), nullable=False),
     Column("customer_id", String(36), nullable=True),
+)
+
+# Each partition of the event log: which engine holds it until when, and the last log position
+# whose effects for the partition are committed (moved in the same transaction as the effects).
+engine_partitions = Table(
+    "engine_partitions",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until_us", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+# The engine processes alive (their heartbeat renewed with their leases), so that each can take
+# its fair share of the partitions.
+engine_members = Table(
+    "engine_members",
+    metadata,
+    Column("member_id", String(64), primary_key=True),
+    Column("alive_until_us", BigInteger, nullable=False),
 )
 
 evaluator_cursors = Table(
@@ -420,10 +443,12 @@ notifications = Table(
 )
 
 # Alerts whose customers must be (re)evaluated in bounded chunks: a new all-customers alert.
+# A sweep of a new alert (or a reset) over the customers of each partition, resumable.
 alert_sweeps = Table(
     "alert_sweeps",
     metadata,
     Column("alert_id", String(36), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
     Column("after_customer_id", String(36), nullable=True),
     Column("triggered_by", String(32), nullable=False),
 )

@@ -19,6 +19,7 @@ from meterline.api.state import AppState, app_state, wake_dispatcher, wake_evalu
 from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, kind_of
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.partitions import PARTITION_COUNT
 from meterline.domain.timeutil import now_us
 from meterline.engine.alert_evaluation import resolve_states
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CREATION
@@ -113,7 +114,7 @@ def create_alert(body: AlertCreate, state: AppState = Depends(app_state)) -> Exa
         if body.uniqueness_key is not None and store.uniqueness_key_taken(conn, body.uniqueness_key):
             raise Conflict("This uniqueness key has already been used.")
         alert_id = store.create_alert(conn, _values(body))
-        store.start_sweep(conn, alert_id, TRIGGERED_BY_CREATION)
+        store.start_sweep(conn, alert_id, TRIGGERED_BY_CREATION, _sweep_partitions(conn, body.customer_id))
     wake_evaluator(state)
     return ExactJSONResponse(id_response(alert_id))
 
@@ -127,6 +128,13 @@ def archive_alert(body: AlertArchive, state: AppState = Depends(app_state)) -> E
             resolve_states(conn, alert, store.states_of_alert(conn, alert.id), now_us(), "alert_archived")
     wake_dispatcher(state)
     return ExactJSONResponse(id_response(body.id))
+
+
+def _sweep_partitions(conn: Any, customer_id: str | None) -> list[int]:
+    """Whose engines measure a new alert: the customer's home partition, or every partition."""
+    if customer_id is None:
+        return list(range(PARTITION_COUNT))
+    return list(customers.home_partitions(conn, [customer_id]).values())
 
 
 def _check_references(conn: Any, body: AlertCreate) -> None:

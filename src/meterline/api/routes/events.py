@@ -13,9 +13,9 @@ from meterline.api.routes.billable_metrics import metric_view
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state
 from meterline.domain.metrics import MetricRules
+from meterline.domain.partitions import partition_of
 from meterline.domain.timeutil import format_rfc3339
-from meterline.engine.evaluator import CURSOR_NAME
-from meterline.store import billable_metrics, cursors, customers, event_log, unmatched
+from meterline.store import billable_metrics, customers, event_log, partitions, unmatched
 
 router = APIRouter(route_class=ExactDecimalRoute)
 
@@ -30,7 +30,7 @@ def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> Ex
         found = event_log.find_by_transaction_ids(log, body.transactionIds)
     # Read after the log: an event found there and evaluated since shows as evaluated.
     with state.db.read() as conn:
-        evaluated_up_to = cursors.peek_cursor(conn, CURSOR_NAME)
+        evaluated_up_to = partitions.positions(conn)
         outcomes = unmatched.find(conn, [e.seq for e in found])
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in found})
         metrics = billable_metrics.list_metrics(conn, include_archived=False, after_id=None, limit=None)
@@ -51,7 +51,7 @@ def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> Ex
             "matched_customer": None,
             "matched_billable_metrics": None,
         }
-        if event.seq <= evaluated_up_to:
+        if event.seq <= evaluated_up_to.get(partition_of(event.customer_ref), 0):
             outcome = outcomes.get(event.seq)
             customer_id = outcome.customer_id if outcome else resolved.get(event.customer_ref)
             counted = outcome is None

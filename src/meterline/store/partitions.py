@@ -1,0 +1,176 @@
+"""Partition leases and each partition's log position.
+
+An engine process is a member while its heartbeat is fresh; each member holds at most its fair
+share of the partitions, renews their leases with its heartbeat, gives up what it holds beyond
+its share (so a member that joins gets partitions at once) and takes partitions that are free or
+whose lease has run out (a member that died). A member that leaves gives everything up.
+
+A partition's position is the last event log `seq` whose effects for that partition are
+committed. It moves only inside the batch transaction that wrote those effects, after `lock_held`
+has checked, with the rows locked, that this member still holds every partition at the positions
+it read them at. A member whose lease ran out mid-batch therefore fails to commit, and its
+successor, which took the partition over at the committed position, replays from there: each
+event's effects are committed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from meterline.domain.partitions import PARTITION_COUNT, fair_share
+from meterline.store.cursors import CursorMoved
+from meterline.store.sql import upsert
+from meterline.store.tables import engine_members, engine_partitions
+
+
+class LeaseLost(CursorMoved):
+    """This member no longer holds a partition it read, or another batch moved its position."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """The partitions a member holds, each with its committed log position."""
+
+    positions: Mapping[int, int]
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self.positions)
+
+    @property
+    def holds_all(self) -> bool:
+        return len(self.positions) == PARTITION_COUNT
+
+    def start(self) -> int:
+        """Where reading must resume: the earliest position held (0 if none)."""
+        return min(self.positions.values(), default=0)
+
+
+def ensure_partitions(conn: Connection) -> None:
+    """The partition rows exist (a database created by `metadata.create_all` in tests, say)."""
+    present = set(conn.execute(select(engine_partitions.c.partition)).scalars())
+    missing = [
+        {"partition": p, "owner": None, "lease_until_us": 0, "position": 0}
+        for p in range(PARTITION_COUNT)
+        if p not in present
+    ]
+    if missing:
+        conn.execute(engine_partitions.insert(), missing)
+
+
+def refresh(
+    conn: Connection,
+    member_id: str,
+    now_us: int,
+    lease_us: int,
+    *,
+    take_from: Iterable[str] = (),
+) -> Holding:
+    """Renew this member's heartbeat and leases, rebalance, and return what it holds.
+
+    `take_from` names members known to be dead (a predecessor process its supervisor reaped, or
+    any holder on an SQLite file whose engine lock this member holds): their partitions are taken
+    at once instead of after their leases run out.
+    """
+    until = now_us + lease_us
+    upsert(conn, engine_members, [{"member_id": member_id, "alive_until_us": until}], ["member_id"])
+    conn.execute(delete(engine_members).where(engine_members.c.alive_until_us < now_us))
+    dead = [m for m in take_from if m != member_id]
+    if dead:
+        conn.execute(delete(engine_members).where(engine_members.c.member_id.in_(dead)))
+        conn.execute(
+            update(engine_partitions)
+            .where(engine_partitions.c.owner.in_(dead))
+            .values(owner=None, lease_until_us=0)
+        )
+    members = int(conn.execute(select(func.count()).select_from(engine_members)).scalar_one())
+    share = fair_share(members)
+    conn.execute(
+        update(engine_partitions).where(engine_partitions.c.owner == member_id).values(lease_until_us=until)
+    )
+    held = _held(conn, member_id)
+    if len(held) > share:
+        _release(conn, member_id, sorted(held)[share:])
+    elif len(held) < share:
+        _take(conn, member_id, share - len(held), now_us, until)
+    return Holding(_held(conn, member_id))
+
+
+def leave(conn: Connection, member_id: str) -> None:
+    """Give up every partition and membership (a clean shutdown)."""
+    _release(conn, member_id, None)
+    conn.execute(delete(engine_members).where(engine_members.c.member_id == member_id))
+
+
+def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
+    """Inside a batch transaction: lock the held partitions' rows and check they are unchanged."""
+    query = select(
+        engine_partitions.c.partition, engine_partitions.c.owner, engine_partitions.c.position
+    ).where(engine_partitions.c.partition.in_(sorted(holding.partitions)))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = {p: (owner, int(position)) for p, owner, position in conn.execute(query)}
+    for partition, position in holding.positions.items():
+        if rows.get(partition) != (member_id, position):
+            raise LeaseLost(f"partition {partition} is no longer held at position {position}")
+
+
+def advance(conn: Connection, member_id: str, holding: Holding, read_through: int) -> Holding:
+    """Move every held partition's position to `read_through` (never backwards); in the batch
+    transaction, after `lock_held`. Returns the holding as committed with it."""
+    if not holding.positions:
+        return holding
+    conn.execute(
+        update(engine_partitions)
+        .where(
+            engine_partitions.c.owner == member_id,
+            engine_partitions.c.partition.in_(sorted(holding.partitions)),
+            engine_partitions.c.position < read_through,
+        )
+        .values(position=read_through)
+    )
+    return Holding({p: max(pos, read_through) for p, pos in holding.positions.items()})
+
+
+def positions(conn: Connection) -> dict[int, int]:
+    """Every partition's committed position (for readers: health, tests, tools)."""
+    rows = conn.execute(select(engine_partitions.c.partition, engine_partitions.c.position))
+    return {int(p): int(pos) for p, pos in rows}
+
+
+def _held(conn: Connection, member_id: str) -> dict[int, int]:
+    rows = conn.execute(
+        select(engine_partitions.c.partition, engine_partitions.c.position).where(
+            engine_partitions.c.owner == member_id
+        )
+    )
+    return {int(p): int(pos) for p, pos in rows}
+
+
+def _release(conn: Connection, member_id: str, partitions: list[int] | None) -> None:
+    query = update(engine_partitions).where(engine_partitions.c.owner == member_id)
+    if partitions is not None:
+        query = query.where(engine_partitions.c.partition.in_(partitions))
+    conn.execute(query.values(owner=None, lease_until_us=0))
+
+
+def _take(conn: Connection, member_id: str, wanted: int, now_us: int, until_us: int) -> None:
+    available = or_(engine_partitions.c.owner.is_(None), engine_partitions.c.lease_until_us < now_us)
+    query = (
+        select(engine_partitions.c.partition)
+        .where(available)
+        .order_by(engine_partitions.c.partition)
+        .limit(wanted)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    free = list(conn.execute(query).scalars())
+    if free:
+        conn.execute(
+            update(engine_partitions)
+            .where(and_(engine_partitions.c.partition.in_(free), available))
+            .values(owner=member_id, lease_until_us=until_us)
+        )
