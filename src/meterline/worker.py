@@ -31,7 +31,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
-from meterline.api.webhook_setup import dispatcher_from_settings, secret_box
+from meterline.api.webhook_setup import (
+    dispatcher_from_settings,
+    secret_box,
+    serving_secret_box,
+    webhook_delivery_on,
+)
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.evaluator import evaluator_from_settings
@@ -223,7 +228,7 @@ def run_engine(settings: Settings, stop: threading.Event) -> None:
     server, until `stop` is set. Any number of these may run, on any machines, beside API
     servers started with `serve --no-engine`: they share the partitions by lease, are woken by
     the log's commits (PostgreSQL's LISTEN/NOTIFY) and deliver webhooks by claim."""
-    webhooks_on = settings.webhooks_enabled and secret_box(settings) is not None
+    webhooks_on = webhook_delivery_on(settings, serving_secret_box(settings))  # no key: a clear exit
     delivery = PartProcess(settings, Part.WEBHOOKS) if webhooks_on else None
     evaluating = PartProcess(settings, Part.EVALUATOR, wakes=delivery)
     parts = [p for p in (evaluating, delivery) if p is not None]
