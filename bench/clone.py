@@ -47,6 +47,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     cast,
     func,
     insert,
@@ -55,11 +56,13 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
+    update,
 )
 
 from bench.ids import random_uuid
+from meterline.domain.partitions import home_partition
 from meterline.store import invoices as invoice_store
-from meterline.store.tables import metadata
+from meterline.store.tables import customers, metadata
 
 SKIPPED_TABLES = frozenset(
     {
@@ -259,6 +262,7 @@ class Cloner:
         self.watch = set(watch)
         self.watched: dict[int, str] = {}
         self._snapshots: dict[str, Table] = {}
+        self._homes: list[dict[str, Any]] = []  # each clone's id and home partition, per chunk
         replaced = template.replaced
         self.map_table = Table(
             "bench_clone_map",
@@ -283,9 +287,17 @@ class Cloner:
 
     def clone(self, conn: Connection, first: int, count: int) -> None:
         conn.execute(self.map_table.delete())
+        self._homes = []
         conn.execute(insert(self.map_table), list(self._map_rows(first, count)))
         for t in self.template.tables:
             conn.execute(self._copy(t, conn.dialect.name))
+        # A copied row keeps the template's home partition: each clone's follows its own alias.
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == bindparam("clone_id"))
+            .values(partition=bindparam("home")),
+            self._homes,
+        )
 
     def _map_rows(self, first: int, count: int) -> Iterator[dict[str, Any]]:
         template = self.template
@@ -300,6 +312,10 @@ class Cloner:
                 new[old] = derive(remap)
             if n in self.watch:
                 self.watched[n] = new[template.customer_id]
+            clone_id = new[template.customer_id]
+            self._homes.append(
+                {"clone_id": clone_id, "home": home_partition(clone_id, [new[template.alias]])}
+            )
             yield {"n": n, **{f"v{i}": new[old] for i, old in enumerate(template.replaced)}}
 
     def _snapshot(self, t: TemplateTable) -> Table:

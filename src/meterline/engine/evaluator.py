@@ -107,6 +107,7 @@ class Evaluator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_purge_us = 0
+        self._last_batch_us = 0
 
     # -- in-process signalling -------------------------------------------------------------
     def notify(self) -> None:
@@ -157,6 +158,10 @@ class Evaluator:
         read = self.source.read(holding, self.batch_events)
         batch = read.events
         held = None if holding.holds_all else holding.partitions
+        if not batch and held is not None and not self._housekeeping_due():
+            # Woken by another engine's events: nothing to do here until the next poll's batch
+            # (billing requests, sweeps, finalization), which also moves the positions past them.
+            return BatchResult(0, holding.start())
         try:
             with self.db.write() as conn:
                 self.snapshots.begin(conn)
@@ -176,6 +181,7 @@ class Evaluator:
             self.snapshots.clear()  # they followed changes that were just rolled back
             raise
         self.membership.holding = moved
+        self._last_batch_us = self.clock()
         if self.outbox is not None:
             self.outbox.hand_over(claims)
         if self.on_commit is not None:
@@ -272,6 +278,9 @@ class Evaluator:
             )
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
+
+    def _housekeeping_due(self) -> bool:
+        return self.clock() - self._last_batch_us >= self.poll_interval_s * US_PER_SECOND
 
     def _maybe_purge(self) -> None:
         """When idle, at most hourly, forget transaction ids older than the dedup window."""

@@ -2,8 +2,9 @@
 
 The engine asks for the events of the partitions it holds after each one's committed position,
 and gets them in log order with the position it read through. Today the log is the `events`
-table (a file of its own on SQLite): a reader scans it from the earliest position it holds and
-keeps its partitions' events. A log with a consumer per partition (Kafka, NATS JetStream) would
+table (a file of its own on SQLite), each event stored with its partition: a reader asks for its
+partitions' events from the earliest position it holds and skips those of partitions already
+further on. A log with a consumer per partition (Kafka, NATS JetStream) would
 implement `read` with one consumer per held partition; nothing else in the engine would change.
 """
 
@@ -39,14 +40,19 @@ class TableEventSource:
         start = holding.start()
         if not holding.positions:
             return LogBatch([], start)
-        with self.db.log_read() as conn:
-            # Events are immutable once logged: read outside the batch transaction, which checks
-            # that the positions are still the ones read from.
-            scanned = event_log.read_after(conn, start, limit)
-        if not scanned:
-            return LogBatch([], start)
+        # Events are immutable once logged: read outside the batch transaction, which checks that
+        # the positions are still the ones read from.
+        if holding.holds_all:
+            with self.db.log_read() as conn:
+                scanned = event_log.read_after(conn, start, limit)
+            read_through = scanned[-1].seq if scanned else start
+        else:  # the log gives only this engine's partitions' events
+            with self.db.log_read() as conn:
+                scanned, read_through = event_log.read_partitions_after(
+                    conn, start, limit, holding.partitions
+                )
         if holding.holds_all and len(set(holding.positions.values())) == 1:
-            return LogBatch(scanned, scanned[-1].seq)  # the usual single engine: nothing to skip
+            return LogBatch(scanned, read_through)  # the usual single engine: nothing to skip
         positions = holding.positions
         mine = [e for e in scanned if e.seq > positions.get(partition_of(e.customer_ref), e.seq)]
-        return LogBatch(mine, scanned[-1].seq)
+        return LogBatch(mine, read_through)

@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, func, or_, select, text, true
 from sqlalchemy.exc import DBAPIError
 
 from meterline.domain.events import UsageEvent
+from meterline.domain.partitions import partition_of
 from meterline.store.tables import event_dedup, events
 
 # Any constant unique to meterline: the advisory lock that orders appends on PostgreSQL.
@@ -69,6 +70,7 @@ def append(conn: Connection, batch: Sequence[UsageEvent], received_at_us: int) -
             event.timestamp_us,
             _encode_properties(event.properties).decode(),
             received_at_us,
+            partition_of(event.customer_ref),
         )
         for offset, event in enumerate(fresh.values())
     ]
@@ -89,6 +91,7 @@ _EVENT_COLUMNS = (
     ("timestamp_us", "bigint"),
     ("properties", "text"),
     ("received_at_us", "bigint"),
+    ("partition", "integer"),
 )
 _DEDUP_COLUMNS = (("transaction_digest", "bytea"), ("event_seq", "bigint"), ("received_at_us", "bigint"))
 
@@ -114,6 +117,36 @@ def _insert_many(
         return
     markers = ", ".join("?" * len(columns))  # SQLite's driver
     conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({markers})", rows)
+
+
+def read_partitions_after(
+    conn: Connection, position: int, limit: int, partitions: frozenset[int]
+) -> tuple[list[LoggedEvent], int]:
+    """These partitions' events after `position`, at most `limit`, and the position read through:
+    every event of these partitions up to it is in the list.
+
+    One statement, so one snapshot: the log's last position is read with the events, and every
+    event up to it is visible (appends commit in sequence order)."""
+    top = select(func.max(events.c.seq).label("top")).subquery()
+    mine = (
+        select(*_LOGGED_COLUMNS)
+        .where(
+            events.c.seq > position,
+            or_(events.c.partition.in_(sorted(partitions)), events.c.partition.is_(None)),
+        )
+        .order_by(events.c.seq)
+        .limit(limit)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(top.c.top, *mine.c).select_from(top.outerjoin(mine, true())).order_by(mine.c.seq)
+    ).all()
+    decode = _decode_properties
+    found = [LoggedEvent(r[1], r[2], r[3], r[4], r[5], decode(r[6]), r[7]) for r in rows if r[1] is not None]
+    if len(found) == limit:
+        return found, found[-1].seq
+    last = rows[0][0] if rows else None
+    return found, max(position, int(last or 0))
 
 
 def read_after(conn: Connection, position: int, limit: int) -> list[LoggedEvent]:

@@ -44,6 +44,10 @@ def prepare_event_log(db: Database) -> None:
     """Create the SQLite event log file's tables, and move there any events that a version of
     meterline which kept the log in the main file accepted (a one-time move)."""
     metadata.create_all(db.log_engine, tables=[events, event_dedup])
+    with db.log_write() as log:
+        columns = {row[1] for row in log.exec_driver_sql("PRAGMA table_info(events)")}
+        if "partition" not in columns:  # a log file from before partitions
+            log.exec_driver_sql("ALTER TABLE events ADD COLUMN partition INTEGER")
     with db.engine.connect() as main:
         moved = main.execute(select(events.c.seq).limit(1)).first() is not None
     if not moved:

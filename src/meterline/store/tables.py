@@ -107,6 +107,9 @@ events = Table(
     Column("timestamp_us", BigInteger, nullable=False),
     Column("properties", Text, nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
+    # partition_of(customer_ref), written at append so that an engine reads its partitions' events
+    # only; null for events appended before there were partitions (computed when read).
+    Column("partition", Integer, nullable=True),
 )
 
 event_dedup = Table(

@@ -52,6 +52,8 @@ def upgrade() -> None:
         ],
     )
     conn.execute(sa.text("DELETE FROM evaluator_cursors WHERE name = 'usage'"))
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("partition", sa.Integer(), nullable=True))
     _add_customer_partitions(conn)
     _sweeps_per_partition(conn)
 
@@ -136,6 +138,8 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_partition_id")
+        batch_op.drop_column("partition")
+    with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_column("partition")
     op.drop_table("engine_members")
     op.drop_table("engine_partitions")
