@@ -21,8 +21,9 @@ from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
 from meterline.engine.billing import PricingCatalog
 from meterline.engine.customer_state import CustomerState, load_states
-from meterline.store import alert_wakeups
+from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
+from meterline.store.alert_resolutions import Resolution
 from meterline.store.alerts import AlertRecord, AlertState, Notification
 
 NEW_BILLING_PERIOD = "new_billing_period"
@@ -197,6 +198,29 @@ def notification_properties(alert: AlertRecord, customer_id: str, now_us: int, c
         "timestamp": format_rfc3339(now_us),
         "triggered_by": cause,
     }
+
+
+def apply_resolutions(
+    conn: Connection, resolutions: Iterable[Resolution], now_us: int
+) -> tuple[set[str], set[str]]:
+    """Resolve what the API asked for (an archived alert, a reset); returns the customers to
+    measure again (reset) and every customer whose alert states were written."""
+    remeasure: set[str] = set()
+    written: set[str] = set()
+    for request in resolutions:
+        alert = store.get_alert(conn, request.alert_id)
+        states = store.states_of_alert(conn, alert.id)
+        if request.customer_id:
+            states = [s for s in states if s.customer_id == request.customer_id]
+        else:
+            homes = customers.home_partitions(conn, {s.customer_id for s in states})
+            states = [s for s in states if homes.get(s.customer_id) == request.partition]
+        resolve_states(conn, alert, states, now_us, request.cause)
+        written |= {s.customer_id for s in states}
+        if request.customer_id:
+            store.forget_states(conn, alert.id, request.customer_id)  # measured afresh: a reset
+            remeasure.add(request.customer_id)
+    return remeasure, written | remeasure
 
 
 def resolve_states(

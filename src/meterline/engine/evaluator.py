@@ -34,6 +34,7 @@ from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapsho
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store import (
+    alert_resolutions,
     billable_metrics,
     billing_requests,
     customers,
@@ -171,7 +172,8 @@ class Evaluator:
                 except LeaseLost:
                     self.membership.lost()  # handed over, or another engine moved a position
                     return BatchResult(0, holding.start(), more_work=True)
-                requested = set(billing_requests.take_requests(conn, partitions=held))
+                requested = self._resolve(conn, now, held)
+                requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched = self._apply(conn, batch, now, held) if batch else set()
                 self._bill(conn, touched, requested, now, held)
                 more_work = self.sweeps.run(conn, now, held)
@@ -278,6 +280,15 @@ class Evaluator:
             )
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
+
+    def _resolve(self, conn: Connection, now: int, held: frozenset[int] | None) -> set[str]:
+        """Apply the API's requests to resolve alert states; returns the customers to measure again."""
+        resolutions = alert_resolutions.take(conn, held)
+        if not resolutions:
+            return set()
+        remeasure, written = alert_evaluation.apply_resolutions(conn, resolutions, now)
+        self.snapshots.forget(written)  # their alert states changed outside the snapshot
+        return remeasure
 
     def _housekeeping_due(self) -> bool:
         return self.clock() - self._last_batch_us >= self.poll_interval_s * US_PER_SECOND

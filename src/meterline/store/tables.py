@@ -456,6 +456,19 @@ alert_sweeps = Table(
     Column("triggered_by", String(32), nullable=False),
 )
 
+# Alert states the API asks the engine to resolve (an archived alert's in-alarm states, a reset),
+# per home partition, so that alert states have one writer: the engine holding the partition.
+# customer_id "" means every customer of the partition.
+alert_resolutions = Table(
+    "alert_resolutions",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", String(36), primary_key=True),
+    Column("cause", String(32), nullable=False),
+    Column("requested_at_us", BigInteger, nullable=False),
+)
+
 # When each customer's alert measures next move with the clock alone (a billing period ending, a
 # segment starting or expiring, days remaining reaching a threshold): the evaluator re-measures a
 # customer when its instant comes, so time costs nothing for customers whose instant is far off.

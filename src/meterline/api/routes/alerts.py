@@ -15,16 +15,14 @@ from meterline.api.catalog_fields import NonNegativeAmount
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
-from meterline.api.state import AppState, app_state, wake_dispatcher, wake_evaluator
+from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, kind_of
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.partitions import PARTITION_COUNT
-from meterline.domain.timeutil import now_us
-from meterline.engine.alert_evaluation import resolve_states
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CREATION
+from meterline.store import alert_resolutions, billable_metrics, credit_types, customers
 from meterline.store import alerts as store
-from meterline.store import billable_metrics, credit_types, customers
 
 router = APIRouter(route_class=ExactDecimalRoute)
 Entity = Literal["Contract", "Commit", "ContractCredit", "ContractCreditOrCommit"]
@@ -124,9 +122,10 @@ def archive_alert(body: AlertArchive, state: AppState = Depends(app_state)) -> E
     with state.db.write() as conn:
         alert = store.archive_alert(conn, body.id, body.release_uniqueness_key)
         if alert.archived_at_us is None:
-            # An application blocking a customer on this alert learns it no longer applies.
-            resolve_states(conn, alert, store.states_of_alert(conn, alert.id), now_us(), "alert_archived")
-    wake_dispatcher(state)
+            # An application blocking a customer on this alert learns it no longer applies: the
+            # engine resolves the in-alarm states (it alone writes them) and notifies each.
+            alert_resolutions.request_for_alert(conn, alert.id, "alert_archived")
+    wake_evaluator(state)
     return ExactJSONResponse(id_response(body.id))
 
 

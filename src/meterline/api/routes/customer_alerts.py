@@ -10,13 +10,12 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import decode_cursor, page_of
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
-from meterline.api.state import AppState, app_state, wake_dispatcher, wake_evaluator
+from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
 from meterline.domain.errors import NotFound
-from meterline.domain.timeutil import format_rfc3339, now_us
-from meterline.engine.alert_evaluation import resolve_states
+from meterline.domain.timeutil import format_rfc3339
+from meterline.store import alert_resolutions, credit_types, customers
 from meterline.store import alerts as store
-from meterline.store import billing_requests, credit_types, customers
 from meterline.store.alerts import AlertRecord, AlertState
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -92,11 +91,10 @@ def reset_customer_alert(body: CustomerAlertReset, state: AppState = Depends(app
     with state.db.write() as conn:
         customers.get_customer(conn, body.customer_id)
         alert = _alert_for(conn, body.alert_id, body.customer_id)
-        states = list(store.states_of(conn, body.customer_id, [alert.id]).values())
-        resolve_states(conn, alert, states, now_us(), "reset")
-        store.forget_states(conn, alert.id, body.customer_id)
-        billing_requests.request_recompute(conn, body.customer_id)
-    wake_dispatcher(state)
+        # The engine, which alone writes alert states, resolves them, forgets them and measures
+        # the alert again, in one batch.
+        [home] = customers.home_partitions(conn, [body.customer_id]).values()
+        alert_resolutions.request_for_customer(conn, alert.id, body.customer_id, home, "reset")
     wake_evaluator(state)
     return Response(status_code=200)
 
