@@ -151,6 +151,8 @@ def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
         ingester = Ingester(server, alias, prefix, format_rfc3339(ts_us))
         ingester.start()
         time.sleep(INGEST_BEFORE_KILL_S)
+        # At least a few batches acknowledged first, however busy the machine is.
+        wait_for(lambda: len(ingester.acked), lambda n: n >= 5, timeout_s=60)
         server.kill()
         ingester.join()
         assert ingester.refused == []

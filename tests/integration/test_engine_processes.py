@@ -46,6 +46,7 @@ def _pid_of(log_path: Path, part: str, generation: int) -> int:
     started = wait_for(
         lambda: [s for s in _parts_started(log_path) if s["part"] == part],
         lambda got: len(got) >= generation,
+        timeout_s=60,  # a restart spawns an interpreter: seconds on a busy machine
     )
     return int(str(started[generation - 1]["pid"]))
 
@@ -97,7 +98,9 @@ def test_a_killed_part_is_restarted_and_every_part_exits_with_the_server(served:
             api.post("/v1/ingest", json=[event]).raise_for_status()
             with db.log_read() as conn:
                 last = int(conn.exec_driver_sql("SELECT max(seq) FROM events").scalar_one())
-            wait_for(lambda: _cursor(db), lambda position: position >= last)  # the new one evaluates
+            wait_for(
+                lambda: _cursor(db), lambda position: position >= last, timeout_s=60
+            )  # the new one evaluates
         served.stop()
         assert not any(_alive(pid) for pid in (delivery, evaluator, restarted, replacement))
     finally:
