@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +41,7 @@ from tests.sdk.alert_helpers import (
     use,
 )
 from tests.sdk.contract_helpers import JAN
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess, in_process
 from tests.support.outbox import notifications_for
 
 D = Decimal
@@ -50,9 +49,9 @@ SPEND = "alerts.spend_threshold_reached"
 MINUTE = 60 * US_PER_SECOND
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
+@pytest.fixture
+def app(own_database_url: str) -> Iterator[InProcess]:
+    with in_process(own_database_url) as running:
         yield running
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +32,7 @@ from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
 from meterline.store.partitions import Holding
 from meterline.store.tables import usage_hourly
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import fresh_database
 from tests.support.usage_model import (
     BASE_US,
     Expected,
@@ -52,29 +51,29 @@ MARCH = to_us(datetime(2026, 3, 1, tzinfo=UTC))
 BY_ALIAS, BY_ID, UNKNOWN = "by-alias", "by-id", "unknown"
 
 
+def migrated(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    with fresh_database(backend, tmp_path_factory.mktemp("evaluator")) as url:
+        database = Database(url)
+        upgrade_to_head(database)
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
 @pytest.fixture(scope="module")
 def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    path: Path = tmp_path_factory.mktemp("evaluator") / "usage.db"
-    db = Database(f"sqlite:///{path}")
-    upgrade_to_head(db)
-    yield db
-    db.dispose()
+    yield from migrated("sqlite", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def postgres_db(postgres_database_url: str) -> Iterator[Database]:
-    with fresh_postgres_database(postgres_database_url) as url:
-        db = Database(url)
-        upgrade_to_head(db)
-        try:
-            yield db
-        finally:
-            db.dispose()
+def postgres_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    yield from migrated("postgres", tmp_path_factory)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest) -> Database:
-    database: Database = request.getfixturevalue(f"{request.param}_db")
+@pytest.fixture
+def db(backend: str, request: pytest.FixtureRequest) -> Database:
+    database: Database = request.getfixturevalue(f"{backend}_db")
     return database
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +45,7 @@ from tests.sdk.alert_helpers import (
 )
 from tests.sdk.contract_helpers import JAN, USD_CENTS
 from tests.sdk.helpers import hours_ago, settle, uid
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess, in_process
 from tests.support.outbox import notifications_for
 from tests.support.server import RunningServer
 
@@ -680,9 +679,9 @@ def test_low_remaining_days_per_segment(
 # server; in-process, evaluated when the test says.
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def own_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
+@pytest.fixture
+def own_app(own_database_url: str) -> Iterator[InProcess]:
+    with in_process(own_database_url) as running:
         yield running
 
 
