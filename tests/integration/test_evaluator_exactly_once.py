@@ -11,7 +11,6 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from meterline.domain.events import UsageEvent
-from meterline.domain.timeutil import now_us, to_us
+from meterline.domain.timeutil import month_bounds, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine.evaluator import BatchResult, Evaluator
 from meterline.engine.membership import process_member_id
@@ -44,9 +43,9 @@ from tests.support.usage_model import (
 )
 from tests.support.waiting import wait_for
 
-JANUARY = to_us(datetime(2026, 1, 1, tzinfo=UTC))
-FEBRUARY = to_us(datetime(2026, 2, 1, tzinfo=UTC))
-MARCH = to_us(datetime(2026, 3, 1, tzinfo=UTC))
+# The two billing periods the model's events fall in, and the end of the second.
+FIRST_MONTH, SECOND_MONTH = month_bounds(BASE_US)
+AFTER_SECOND_MONTH = month_bounds(SECOND_MONTH)[1]
 # Placeholders the strategies use for customer references, resolved per world.
 BY_ALIAS, BY_ID, UNKNOWN = "by-alias", "by-id", "unknown"
 
@@ -182,10 +181,14 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
     kinds = world.roles.kinds()
     metric_ids = list(kinds)
     with world.db.read() as conn:
-        hourly = list(usage.hourly_rows(conn, [world.customer_id], metric_ids, JANUARY, MARCH))
-        unique_rows = list(usage.unique_value_rows(conn, [world.customer_id], metric_ids, JANUARY, MARCH))
-        periods = usage.period_rows(conn, world.customer_id, JANUARY) + usage.period_rows(
-            conn, world.customer_id, FEBRUARY
+        hourly = list(
+            usage.hourly_rows(conn, [world.customer_id], metric_ids, FIRST_MONTH, AFTER_SECOND_MONTH)
+        )
+        unique_rows = list(
+            usage.unique_value_rows(conn, [world.customer_id], metric_ids, FIRST_MONTH, AFTER_SECOND_MONTH)
+        )
+        periods = usage.period_rows(conn, world.customer_id, FIRST_MONTH) + usage.period_rows(
+            conn, world.customer_id, SECOND_MONTH
         )
     unique_by_bucket: dict[tuple[str, int, str], set[str]] = {}
     for _c, metric_id, hour, group, value in unique_rows:
@@ -208,7 +211,7 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
     # Billing periods (calendar months): the hour buckets of each month merged.
     by_period: dict[tuple[str, int, str], Expected] = {}
     for (_c, metric_id, hour, group), e in expected.items():
-        start = JANUARY if hour < FEBRUARY else FEBRUARY
+        start = FIRST_MONTH if hour < SECOND_MONTH else SECOND_MONTH
         by_period.setdefault((metric_id, start, group), Expected()).merge(e)
     got_periods = {}
     for r in periods:
@@ -220,7 +223,7 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
             for v in values
             if m == r.metric_id
             and g == r.group_values
-            and (JANUARY if h < FEBRUARY else FEBRUARY) == r.bucket_us
+            and (FIRST_MONTH if h < SECOND_MONTH else SECOND_MONTH) == r.bucket_us
         }
         got_periods[(r.metric_id, r.bucket_us, r.group_values)] = stored_numbers(
             r, kinds[r.metric_id], len(distinct)
