@@ -66,7 +66,7 @@ def own_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of the test's own on PostgreSQL only (for what only PostgreSQL can refuse)."""
+    """A database of the test's own on PostgreSQL only (for what PostgreSQL alone does)."""
     with fresh_database("postgres", tmp_path_factory.mktemp("own")) as url:
         yield url
 
