@@ -12,18 +12,16 @@ from sqlalchemy import delete
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.secrets import SecretBox
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from tests.delivery.helpers import Clock
+from tests.support.databases import migrated
 
 
 @pytest.fixture(scope="module")
 def db(module_database_url: str) -> Iterator[Database]:
     """A database no server uses: only the dispatchers a test starts send from it."""
-    database = Database(module_database_url)
-    upgrade_to_head(database)
-    yield database
-    database.dispose()
+    with migrated(module_database_url) as database:
+        yield database
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
+from tests.support.databases import migrated
 
 
 @pytest.fixture
 def db(own_database_url: str) -> Iterator[Database]:
-    database = Database(own_database_url)
-    upgrade_to_head(database)
-    try:
+    with migrated(own_database_url) as database:
         yield database
-    finally:
-        database.dispose()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,12 +27,12 @@ from tests.sdk.alert_helpers import (
     segment,
     usage_product,
 )
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess, in_process
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
+@pytest.fixture
+def app(own_database_url: str) -> Iterator[InProcess]:
+    with in_process(own_database_url) as running:
         yield running
 
 

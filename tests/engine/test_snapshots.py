@@ -11,8 +11,7 @@ import pytest
 from meterline.engine.snapshots import CustomerSnapshots
 from meterline.store import customers
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, migrated
 
 
 def new_customers(db: Database, count: int) -> list[str]:
@@ -33,11 +32,8 @@ def batch(db: Database, snapshots: CustomerSnapshots, customer_ids: Sequence[str
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     """Snapshots outlive a batch on SQLite only (PostgreSQL: the last test)."""
-    with fresh_database("sqlite", tmp_path) as url:
-        database = Database(url)
-        upgrade_to_head(database)
+    with fresh_database("sqlite", tmp_path) as url, migrated(url) as database:
         yield database
-        database.dispose()
 
 
 def test_customers_are_kept_between_batches_while_nobody_else_writes(sqlite_db: Database) -> None:
@@ -98,13 +94,9 @@ def test_no_capacity_keeps_nothing(sqlite_db: Database) -> None:
 
 def test_on_postgresql_a_snapshot_lives_for_one_batch(postgres_url: str) -> None:
     """No signal tells the evaluator that nobody else wrote, so it reads its customers each batch."""
-    db = Database(postgres_url)
-    try:
-        upgrade_to_head(db)
+    with migrated(postgres_url) as db:
         a, b = new_customers(db, 2)
         snapshots = CustomerSnapshots(capacity=10)
         assert batch(db, snapshots, [a, b]) == (0, 2)
         assert batch(db, snapshots, [a, b]) == (0, 2)
         assert len(snapshots) == 0
-    finally:
-        db.dispose()

@@ -28,10 +28,9 @@ from meterline.engine.membership import process_member_id
 from meterline.store import billable_metrics, customers, event_log, partitions, unmatched, usage
 from meterline.store.cursors import CursorMoved
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.partitions import Holding
 from meterline.store.tables import usage_hourly
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, migrated
 from tests.support.usage_model import (
     BASE_US,
     Expected,
@@ -50,24 +49,16 @@ AFTER_SECOND_MONTH = month_bounds(SECOND_MONTH)[1]
 BY_ALIAS, BY_ID, UNKNOWN = "by-alias", "by-id", "unknown"
 
 
-def migrated(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    with fresh_database(backend, tmp_path_factory.mktemp("evaluator")) as url:
-        database = Database(url)
-        upgrade_to_head(database)
-        try:
-            yield database
-        finally:
-            database.dispose()
-
-
 @pytest.fixture(scope="module")
 def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    yield from migrated("sqlite", tmp_path_factory)
+    with fresh_database("sqlite", tmp_path_factory.mktemp("evaluator")) as url, migrated(url) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
 def postgres_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    yield from migrated("postgres", tmp_path_factory)
+    with fresh_database("postgres", tmp_path_factory.mktemp("evaluator")) as url, migrated(url) as database:
+        yield database
 
 
 @pytest.fixture

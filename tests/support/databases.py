@@ -22,6 +22,7 @@ from sqlalchemy import Connection, MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 
 from meterline.store.db import Database, normalize_url
+from meterline.store.migrate import upgrade_to_head
 
 POSTGRES_ENV = "METERLINE_TEST_POSTGRES_URL"
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -94,6 +95,17 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     require_postgres()
     with fresh_postgres_database() as url:
         yield url
+
+
+@contextmanager
+def migrated(url: str) -> Iterator[Database]:
+    """A Database on `url` with meterline's schema, disposed after."""
+    database = Database(url)
+    try:
+        upgrade_to_head(database)
+        yield database
+    finally:
+        database.dispose()
 
 
 @contextmanager
