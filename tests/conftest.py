@@ -21,6 +21,7 @@ from tests.support.databases import (
     postgres_skip_reason,
     require_postgres,
 )
+from tests.support.inprocess import InProcess, in_process
 from tests.support.server import RunningServer, start_server
 
 
@@ -69,6 +70,13 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of the test's own on PostgreSQL only (for what PostgreSQL alone does)."""
     with fresh_database("postgres", tmp_path_factory.mktemp("own")) as url:
         yield url
+
+
+@pytest.fixture
+def app(own_database_url: str) -> Iterator[InProcess]:
+    """meterline in this process on a database of the test's own, evaluated when the test says."""
+    with in_process(own_database_url) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

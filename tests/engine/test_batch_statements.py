@@ -9,10 +9,8 @@ SQLAlchemy listener; every customer has a contract, a commit and three alerts, a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from meterline.domain.events import UsageEvent
@@ -27,13 +25,7 @@ from tests.sdk.alert_helpers import (
     segment,
     usage_product,
 )
-from tests.support.inprocess import InProcess, in_process
-
-
-@pytest.fixture
-def app(own_database_url: str) -> Iterator[InProcess]:
-    with in_process(own_database_url) as running:
-        yield running
+from tests.support.inprocess import InProcess
 
 
 def customers_with_alerts(app: InProcess, count: int, usage: Usage, card: str, fixed: str) -> list[str]:

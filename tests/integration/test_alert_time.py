@@ -9,12 +9,10 @@ real present (ingest checks event timestamps against it) and runs ahead from the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from meterline.domain.events import UsageEvent
@@ -41,18 +39,12 @@ from tests.sdk.alert_helpers import (
     use,
 )
 from tests.sdk.contract_helpers import JAN
-from tests.support.inprocess import InProcess, in_process
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 D = Decimal
 SPEND = "alerts.spend_threshold_reached"
 MINUTE = 60 * US_PER_SECOND
-
-
-@pytest.fixture
-def app(own_database_url: str) -> Iterator[InProcess]:
-    with in_process(own_database_url) as running:
-        yield running
 
 
 def outbox(app: InProcess, customer_id: str, measure: str) -> list[tuple[Any, ...]]:

@@ -7,7 +7,6 @@ batches of an evaluator that kept the customer's snapshot from the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -15,18 +14,12 @@ import pytest
 from meterline.domain.timeutil import from_us, month_bounds
 from meterline.engine.snapshots import CustomerSnapshots
 from tests.sdk.alert_helpers import Usage, add_credit, billed_customer, create_alert, status, use
-from tests.support.inprocess import InProcess, in_process
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 D = Decimal
 SECOND = 1_000_000
 SPEND = "alerts.spend_threshold_reached"
-
-
-@pytest.fixture
-def app(own_database_url: str) -> Iterator[InProcess]:
-    with in_process(own_database_url) as running:
-        yield running
 
 
 def this_months_customer(app: InProcess) -> tuple[str, Usage]:
