@@ -1,63 +1,82 @@
-"""Shared fixtures: real meterline server processes on free ports, on SQLite and on PostgreSQL.
+"""Shared fixtures: every test that touches a database runs on SQLite and on PostgreSQL.
 
-PostgreSQL tests use the server named by METERLINE_TEST_POSTGRES_URL (each session gets a fresh
-database on it, dropped afterwards); without that variable they are skipped with the reason.
+`backend` is the one parametrised fixture; the databases below are made on it, fresh and empty,
+for the whole session (the shared `server`), for a module, or for one test. PostgreSQL is the
+server METERLINE_TEST_POSTGRES_URL names, else one answering on 127.0.0.1:5432; without either the
+PostgreSQL variants are skipped and the run ends with one line saying how many and how to run them
+(tests/support/databases.py).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.databases import (
+    POSTGRES_ENV,
+    fresh_database,
+    postgres_server_url,
+    postgres_skip_reason,
+    require_postgres,
+)
+from tests.support.inprocess import InProcess, in_process
 from tests.support.server import RunningServer, start_server
 
-POSTGRES_ENV = "METERLINE_TEST_POSTGRES_URL"
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """PostgreSQL skips, wherever the test is, report the one place that skips them: `-ra` then
+    shows them as a single line."""
+    report: pytest.TestReport = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and postgres_skip_reason() in report.longrepr[2]:
+        code = require_postgres.__code__
+        report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
+    return report
 
 
-def _postgres_admin_url() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or None
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        require_postgres()
+    name: str = request.param
+    return name
 
 
 @pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session."""
-    admin_url = _postgres_admin_url()
-    if admin_url is None:
-        pytest.skip(
-            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
-        )
-    name = f"meterline_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(_psycopg(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The shared server's database, one per backend for the session."""
+    with fresh_database(backend, tmp_path_factory.mktemp("session")) as url:
+        yield url
 
 
-def _psycopg(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+@pytest.fixture(scope="module")
+def module_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the module's own: no server but those its tests start uses it."""
+    with fresh_database(backend, tmp_path_factory.mktemp("module")) as url:
+        yield url
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("sqlite") / "meterline.db"
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_database_url")
-    return url
+@pytest.fixture
+def own_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the test's own (for tests that see every customer, or kill the server)."""
+    with fresh_database(backend, tmp_path_factory.mktemp("own")) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the test's own on PostgreSQL only (for what PostgreSQL alone does)."""
+    with fresh_database("postgres", tmp_path_factory.mktemp("own")) as url:
+        yield url
+
+
+@pytest.fixture
+def app(own_database_url: str) -> Iterator[InProcess]:
+    """meterline in this process on a database of the test's own, evaluated when the test says."""
+    with in_process(own_database_url) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +87,25 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield running
     finally:
         running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line on PostgreSQL: where its variants ran, or how many were skipped and how to run them.
+
+    Under pytest-xdist this runs in the controlling process, which holds every worker's reports."""
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    url = postgres_server_url()
+    if url is not None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        terminalreporter.write_line(
+            f"PostgreSQL variants ran on {shown} (set {POSTGRES_ENV}=off to skip them)"
+        )
+        return
+    reason = postgres_skip_reason()
+    skipped = sum(1 for r in terminalreporter.stats.get("skipped", []) if reason in str(r.longrepr))
+    if skipped:
+        tests = "test" if skipped == 1 else "tests"
+        terminalreporter.write_line(
+            f"{skipped} PostgreSQL {tests} skipped: {reason}.", yellow=True, bold=True
+        )

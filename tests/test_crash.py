@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import httpx
 import pytest
 
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import RunningServer, start_server
 from tests.support.waiting import wait_for
 
@@ -27,15 +25,6 @@ CLIENT_THREADS = 4
 INGEST_BEFORE_KILL_S = 1.0
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def crash_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        yield url
 
 
 def client(server: RunningServer) -> httpx.Client:
@@ -124,9 +113,9 @@ def found(http: httpx.Client, transaction_ids: list[str]) -> set[str]:
 
 
 def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
-    crash_database_url: str, tmp_path: Path
+    own_database_url: str, tmp_path: Path
 ) -> None:
-    server = start_server(crash_database_url, tmp_path)
+    server = start_server(own_database_url, tmp_path)
     restarted: RunningServer | None = None
     try:
         prefix = uuid.uuid4().hex[:10]
@@ -160,7 +149,7 @@ def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
         in_doubt = sorted(set(ingester.attempted) - ingester.acked)
         assert len(acked) >= 5, "too few batches acknowledged before the kill to test anything"
 
-        restarted = start_server(crash_database_url, tmp_path, token=server.token)
+        restarted = start_server(own_database_url, tmp_path, token=server.token)
         with client(restarted) as http:
             # Every acknowledged event survived the kill.
             acked_ids = [e["transaction_id"] for n in acked for e in ingester.attempted[n]]

@@ -151,9 +151,9 @@ def test_replay_needs_a_notification_or_failed(database_url: str) -> None:
 
 
 def test_migrate_shows_progress_and_creates_a_missing_postgres_database(
-    postgres_database_url: str,
+    postgres_url: str,
 ) -> None:
-    url = postgres_database_url.rsplit("/", 1)[0] + f"/meterline_created_{uuid.uuid4().hex[:8]}"
+    url = postgres_url.rsplit("/", 1)[0] + f"/meterline_created_{uuid.uuid4().hex[:8]}"
     try:
         done = ok("migrate", database_url=url)
         assert f"created the database {url.rsplit('/', 1)[1]}" in done.stderr
@@ -161,7 +161,7 @@ def test_migrate_shows_progress_and_creates_a_missing_postgres_database(
         again = ok("migrate", database_url=url)
         assert "created the database" not in again.stderr
     finally:
-        admin = create_engine(normalize_url(postgres_database_url), isolation_level="AUTOCOMMIT")
+        admin = create_engine(normalize_url(postgres_url), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
         admin.dispose()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.server import free_port
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,15 +38,15 @@ def test_make_serve_takes_port_and_database(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answering() -> bool:
             assert serving.poll() is None, serving.communicate()[1]
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
             except httpx.TransportError:
-                assert time.monotonic() < deadline, "make serve did not answer on its PORT"
-                time.sleep(0.1)
+                return False
+
+        wait_for(answering, bool, timeout_s=30, interval_s=0.1)  # make serve answers on its PORT
         assert database.exists() and (tmp_path / "meterline.key").exists()
     finally:
         os.killpg(serving.pid, signal.SIGTERM)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,28 +12,16 @@ from sqlalchemy import delete
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.secrets import SecretBox
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from tests.delivery.helpers import Clock
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import migrated
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+@pytest.fixture(scope="module")
+def db(module_database_url: str) -> Iterator[Database]:
     """A database no server uses: only the dispatchers a test starts send from it."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("delivery") / "meterline.db"
-        database = Database(f"sqlite:///{path}")
-        upgrade_to_head(database)
+    with migrated(module_database_url) as database:
         yield database
-        database.dispose()
-        return
-    admin_url: str = request.getfixturevalue("postgres_database_url")
-    with fresh_postgres_database(admin_url) as url:
-        database = Database(url)
-        upgrade_to_head(database)
-        yield database
-        database.dispose()
 
 
 @pytest.fixture(autouse=True)

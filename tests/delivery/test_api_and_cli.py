@@ -25,7 +25,6 @@ from meterline.settings import get_settings
 from meterline.store.db import Database
 from tests.delivery.helpers import notify
 from tests.delivery.receiver import Receiver
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import RunningServer, start_server
 from tests.support.waiting import wait_for
 
@@ -33,24 +32,19 @@ SPEND = "alerts.spend_threshold_reached"
 RESOLVED = "alerts.spend_threshold_reached_resolved"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module")
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    backend: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """A server of its own (no other test's notifications), polling its outbox every 50 ms."""
     workdir = tmp_path_factory.mktemp("webhook-server")
     options = {"METERLINE_WEBHOOK_POLL_INTERVAL_S": "0.05", "METERLINE_LOG_LEVEL": "info"}
-    if request.param == "sqlite":
-        running = start_server(f"sqlite:///{workdir / 'meterline.db'}", workdir, **options)
-        yield running
-        running.stop()
-        return
-    # Several processes share a PostgreSQL database, so there is no default key file: name a key.
-    options["METERLINE_SECRET_KEY"] = Fernet.generate_key().decode()
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        running = start_server(url, workdir, **options)
-        yield running
-        running.stop()
+    if backend == "postgres":
+        # Several processes share a PostgreSQL database, so there is no default key file: name a key.
+        options["METERLINE_SECRET_KEY"] = Fernet.generate_key().decode()
+    running = start_server(module_database_url, workdir, **options)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import pytest
 from meterline.api.webhook_setup import webhook_delivery_on
 from meterline.delivery.secrets import load_secret_box
 from meterline.settings import Settings
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import free_port, meterline, start_server
 
 
@@ -76,10 +75,10 @@ def test_the_first_command_to_open_a_sqlite_database_makes_the_key_and_logs_it(t
 
 
 @pytest.fixture
-def postgres_url(postgres_database_url: str) -> Any:
-    with fresh_postgres_database(postgres_database_url) as url:
-        meterline("migrate", env=_env(METERLINE_DATABASE_URL=url))
-        yield url
+def postgres_url(postgres_url: str) -> str:
+    """The shared fixture's fresh PostgreSQL database, migrated by the CLI."""
+    meterline("migrate", env=_env(METERLINE_DATABASE_URL=postgres_url))
+    return postgres_url
 
 
 def _serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:

@@ -4,23 +4,12 @@ which resolves each in-alarm state once, with one `_resolved` notification each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from meterline.domain.timeutil import US_PER_SECOND
 from tests.sdk.alert_helpers import billed_customer, create_alert, status, use
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 SPEND = "alerts.spend_threshold_reached"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
-        yield running
 
 
 def types(app: InProcess, customer_id: str) -> list[tuple[str, str]]:

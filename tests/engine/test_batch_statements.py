@@ -9,11 +9,8 @@ SQLAlchemy listener; every customer has a contract, a commit and three alerts, a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from meterline.domain.events import UsageEvent
@@ -28,13 +25,7 @@ from tests.sdk.alert_helpers import (
     segment,
     usage_product,
 )
-from tests.support.inprocess import InProcess, in_process_on
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
-        yield running
+from tests.support.inprocess import InProcess
 
 
 def customers_with_alerts(app: InProcess, count: int, usage: Usage, card: str, fixed: str) -> list[str]:

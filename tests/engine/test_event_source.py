@@ -1,36 +1,15 @@
 """Reading the event log by partition: an engine gets its partitions' events only, and the
-position it read through covers every one of them, on SQLite and PostgreSQL."""
+position it read through covers every one of them, on SQLite and PostgreSQL (`db`: conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from meterline.domain.events import UsageEvent
 from meterline.domain.partitions import partition_of
 from meterline.domain.timeutil import now_us
 from meterline.store import event_log
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
-from tests.support.databases import fresh_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'log.db'}")
-        upgrade_to_head(database)
-        yield database
-        database.dispose()
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        database = Database(url)
-        upgrade_to_head(database)
-        yield database
-        database.dispose()
 
 
 def refs_in_two_partitions() -> tuple[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ from meterline.engine.evaluator import Evaluator
 from meterline.engine.membership import process_member_id
 from meterline.store import event_log, partitions
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.tables import engine_members
 from tests.integration.test_evaluator_exactly_once import (
     BY_ALIAS,
@@ -36,7 +34,7 @@ from tests.integration.test_evaluator_exactly_once import (
     new_world,
     retire,
 )
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import fresh_database, migrated
 from tests.support.usage_model import BASE_US, Sent
 
 LEASE_S = 3.0  # short beside the ticks, so hand-overs happen mid-work
@@ -45,20 +43,14 @@ LEASE_US = int(LEASE_S * 1_000_000)
 
 @pytest.fixture(scope="module")
 def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    path: Path = tmp_path_factory.mktemp("handover") / "meterline.db"
-    database = Database(f"sqlite:///{path}")
-    upgrade_to_head(database)
-    yield database
-    database.dispose()
+    with fresh_database("sqlite", tmp_path_factory.mktemp("handover")) as url, migrated(url) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
-def postgres_db(postgres_database_url: str) -> Iterator[Database]:
-    with fresh_postgres_database(postgres_database_url) as url:
-        database = Database(url)
-        upgrade_to_head(database)
+def postgres_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    with fresh_database("postgres", tmp_path_factory.mktemp("handover")) as url, migrated(url) as database:
         yield database
-        database.dispose()
 
 
 class Group:

@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from meterline.domain.partitions import PARTITION_COUNT, fair_share, home_partition, partition_of
 from meterline.store import partitions
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.partitions import Holding, LeaseLost
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import migrated
 
 LEASE_US = 10_000_000
 T0 = 1_000_000_000_000
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("leases") / "meterline.db"
-        database = Database(f"sqlite:///{path}")
-        upgrade_to_head(database)
+@pytest.fixture(scope="module")
+def db(module_database_url: str) -> Iterator[Database]:
+    with migrated(module_database_url) as database:
         yield database
-        database.dispose()
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        database = Database(url)
-        upgrade_to_head(database)
-        yield database
-        database.dispose()
 
 
 @pytest.fixture

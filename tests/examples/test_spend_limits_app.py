@@ -32,26 +32,21 @@ from meterline.delivery.secrets import generate_secret
 from meterline.delivery.signing import signed_headers
 from meterline.store.db import Database
 from meterline.store.tables import notifications
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import RunningServer, free_port, start_server
 from tests.support.waiting import wait_for
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module")
 def meterline(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    backend: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     workdir = tmp_path_factory.mktemp("spend-limits")
     options = {"METERLINE_WEBHOOK_POLL_INTERVAL_S": "0.05"}
-    if request.param == "sqlite":
-        running = start_server(f"sqlite:///{workdir / 'meterline.db'}", workdir, **options)
-        yield running
-        running.stop()
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        running = start_server(url, workdir, METERLINE_SECRET_KEY=Fernet.generate_key().decode(), **options)
-        yield running
-        running.stop()
+    if backend == "postgres":
+        options["METERLINE_SECRET_KEY"] = Fernet.generate_key().decode()
+    running = start_server(module_database_url, workdir, **options)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -9,13 +9,10 @@ real present (ingest checks event timestamps against it) and runs ahead from the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from meterline.domain.events import UsageEvent
@@ -42,18 +39,12 @@ from tests.sdk.alert_helpers import (
     use,
 )
 from tests.sdk.contract_helpers import JAN
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 D = Decimal
 SPEND = "alerts.spend_threshold_reached"
 MINUTE = 60 * US_PER_SECOND
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
-        yield running
 
 
 def outbox(app: InProcess, customer_id: str, measure: str) -> list[tuple[Any, ...]]:

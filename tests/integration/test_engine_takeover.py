@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from meterline.store.db import normalize_url
 from meterline.store.tables import engine_partitions, events
 from tests.sdk.alert_helpers import billed_customer, create_alert, status
 from tests.sdk.helpers import hours_ago, rfc3339
-from tests.support.databases import fresh_postgres_database
 from tests.support.outbox import notifications_for
 from tests.support.server import RunningServer, server_env, start_server
 from tests.support.waiting import wait_for
@@ -47,9 +45,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-def database_url(postgres_database_url: str) -> Iterator[str]:
-    with fresh_postgres_database(postgres_database_url) as url:
-        yield url
+def database_url(postgres_url: str) -> str:
+    """A PostgreSQL database of the test's own: the engines share it, as on several machines."""
+    return postgres_url
 
 
 class Engine:

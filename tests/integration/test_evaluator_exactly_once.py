@@ -11,9 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,17 +21,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from meterline.domain.events import UsageEvent
-from meterline.domain.timeutil import now_us, to_us
+from meterline.domain.timeutil import month_bounds, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine.evaluator import BatchResult, Evaluator
 from meterline.engine.membership import process_member_id
 from meterline.store import billable_metrics, customers, event_log, partitions, unmatched, usage
 from meterline.store.cursors import CursorMoved
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
 from meterline.store.partitions import Holding
 from meterline.store.tables import usage_hourly
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import fresh_database, migrated
 from tests.support.usage_model import (
     BASE_US,
     Expected,
@@ -45,36 +42,28 @@ from tests.support.usage_model import (
 )
 from tests.support.waiting import wait_for
 
-JANUARY = to_us(datetime(2026, 1, 1, tzinfo=UTC))
-FEBRUARY = to_us(datetime(2026, 2, 1, tzinfo=UTC))
-MARCH = to_us(datetime(2026, 3, 1, tzinfo=UTC))
+# The two billing periods the model's events fall in, and the end of the second.
+FIRST_MONTH, SECOND_MONTH = month_bounds(BASE_US)
+AFTER_SECOND_MONTH = month_bounds(SECOND_MONTH)[1]
 # Placeholders the strategies use for customer references, resolved per world.
 BY_ALIAS, BY_ID, UNKNOWN = "by-alias", "by-id", "unknown"
 
 
 @pytest.fixture(scope="module")
 def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    path: Path = tmp_path_factory.mktemp("evaluator") / "usage.db"
-    db = Database(f"sqlite:///{path}")
-    upgrade_to_head(db)
-    yield db
-    db.dispose()
+    with fresh_database("sqlite", tmp_path_factory.mktemp("evaluator")) as url, migrated(url) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
-def postgres_db(postgres_database_url: str) -> Iterator[Database]:
-    with fresh_postgres_database(postgres_database_url) as url:
-        db = Database(url)
-        upgrade_to_head(db)
-        try:
-            yield db
-        finally:
-            db.dispose()
+def postgres_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    with fresh_database("postgres", tmp_path_factory.mktemp("evaluator")) as url, migrated(url) as database:
+        yield database
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest) -> Database:
-    database: Database = request.getfixturevalue(f"{request.param}_db")
+@pytest.fixture
+def db(backend: str, request: pytest.FixtureRequest) -> Database:
+    database: Database = request.getfixturevalue(f"{backend}_db")
     return database
 
 
@@ -183,10 +172,14 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
     kinds = world.roles.kinds()
     metric_ids = list(kinds)
     with world.db.read() as conn:
-        hourly = list(usage.hourly_rows(conn, [world.customer_id], metric_ids, JANUARY, MARCH))
-        unique_rows = list(usage.unique_value_rows(conn, [world.customer_id], metric_ids, JANUARY, MARCH))
-        periods = usage.period_rows(conn, world.customer_id, JANUARY) + usage.period_rows(
-            conn, world.customer_id, FEBRUARY
+        hourly = list(
+            usage.hourly_rows(conn, [world.customer_id], metric_ids, FIRST_MONTH, AFTER_SECOND_MONTH)
+        )
+        unique_rows = list(
+            usage.unique_value_rows(conn, [world.customer_id], metric_ids, FIRST_MONTH, AFTER_SECOND_MONTH)
+        )
+        periods = usage.period_rows(conn, world.customer_id, FIRST_MONTH) + usage.period_rows(
+            conn, world.customer_id, SECOND_MONTH
         )
     unique_by_bucket: dict[tuple[str, int, str], set[str]] = {}
     for _c, metric_id, hour, group, value in unique_rows:
@@ -209,7 +202,7 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
     # Billing periods (calendar months): the hour buckets of each month merged.
     by_period: dict[tuple[str, int, str], Expected] = {}
     for (_c, metric_id, hour, group), e in expected.items():
-        start = JANUARY if hour < FEBRUARY else FEBRUARY
+        start = FIRST_MONTH if hour < SECOND_MONTH else SECOND_MONTH
         by_period.setdefault((metric_id, start, group), Expected()).merge(e)
     got_periods = {}
     for r in periods:
@@ -221,7 +214,7 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
             for v in values
             if m == r.metric_id
             and g == r.group_values
-            and (JANUARY if h < FEBRUARY else FEBRUARY) == r.bucket_us
+            and (FIRST_MONTH if h < SECOND_MONTH else SECOND_MONTH) == r.bucket_us
         }
         got_periods[(r.metric_id, r.bucket_us, r.group_values)] = stored_numbers(
             r, kinds[r.metric_id], len(distinct)

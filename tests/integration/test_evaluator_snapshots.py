@@ -7,27 +7,19 @@ batches of an evaluator that kept the customer's snapshot from the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from meterline.domain.timeutil import from_us, month_bounds
 from meterline.engine.snapshots import CustomerSnapshots
 from tests.sdk.alert_helpers import Usage, add_credit, billed_customer, create_alert, status, use
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 D = Decimal
 SECOND = 1_000_000
 SPEND = "alerts.spend_threshold_reached"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
-        yield running
 
 
 def this_months_customer(app: InProcess) -> tuple[str, Usage]:

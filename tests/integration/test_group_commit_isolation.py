@@ -15,21 +15,15 @@ from meterline.domain.timeutil import now_us
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.store import event_log
 from meterline.store.db import Database
-from meterline.store.migrate import upgrade_to_head
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import migrated
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def db(postgres_database_url: str) -> Iterator[Database]:
-    with fresh_postgres_database(postgres_database_url) as url:
-        database = Database(url)
-        upgrade_to_head(database)
-        try:
-            yield database
-        finally:
-            database.dispose()
+def db(postgres_url: str) -> Iterator[Database]:
+    with migrated(postgres_url) as database:
+        yield database
 
 
 def batch(request: int, customer: str = "customer") -> list[UsageEvent]:

@@ -9,21 +9,20 @@ server's outbox table (see tests/support/outbox.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from metronome import Metronome
 from metronome.types.v1.customers.customer_alert import CustomerAlert
 
-from tests.sdk.contract_helpers import JAN
+from tests.sdk.contract_helpers import FAR, JAN
 from tests.sdk.helpers import event, hours_ago, settle, uid
 from tests.support.outbox import Payload, notifications_for
 from tests.support.server import RunningServer
 from tests.support.waiting import wait_for
 
 D = Decimal
-FAR = datetime(2030, 1, 1, tzinfo=UTC)
 US_PER_DAY = 86_400_000_000
 
 

@@ -15,14 +15,12 @@ from typing import Any
 
 from metronome import Metronome
 
-from tests.sdk.contract_helpers import JAN, USD_CENTS
+from tests.sdk.contract_helpers import FAR, JAN, USD_CENTS
 from tests.sdk.helpers import current_hour, rfc3339, settle, uid
 from tests.support.waiting import wait_for
 
 D = Decimal
 Json = dict[str, Any]
-# The end of access schedules that outlive the tests.
-FAR = datetime(datetime.now(UTC).year + 5, 1, 1, tzinfo=UTC)
 
 
 def month_start(moment: datetime) -> datetime:

@@ -19,6 +19,8 @@ MAR = datetime(2024, 3, 1, tzinfo=UTC)
 APR = datetime(2024, 4, 1, tzinfo=UTC)
 MAY = datetime(2024, 5, 1, tzinfo=UTC)
 JUN = datetime(2024, 6, 1, tzinfo=UTC)
+# The end of access schedules that outlive the tests: years after now, whenever now is.
+FAR = datetime(datetime.now(UTC).year + 5, 1, 1, tzinfo=UTC)
 
 
 def error_of(call: Any, status: int) -> str:

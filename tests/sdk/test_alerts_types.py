@@ -8,10 +8,8 @@ more usage arrives writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +44,7 @@ from tests.sdk.alert_helpers import (
 )
 from tests.sdk.contract_helpers import JAN, USD_CENTS
 from tests.sdk.helpers import hours_ago, settle, uid
-from tests.support.inprocess import InProcess, in_process_on
+from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 from tests.support.server import RunningServer
 
@@ -680,29 +678,23 @@ def test_low_remaining_days_per_segment(
 # server; in-process, evaluated when the test says.
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def own_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    with in_process_on(request, tmp_path) as running:
-        yield running
-
-
-def test_all_customers_alert_applies_to_existing_and_later_customers(own_app: InProcess) -> None:
-    client = own_app.client
+def test_all_customers_alert_applies_to_existing_and_later_customers(app: InProcess) -> None:
+    client = app.client
     existing, usage = billed_customer(client, price=10)
     quiet, _quiet_usage = billed_customer(client, price=10)
     use(client, existing, usage, 150)  # 1500 cents
-    own_app.run(now_us())
+    app.run(now_us())
     alert_id = create_alert(client, alert_type="spend_threshold_reached", threshold=1000)
-    own_app.run(now_us())
+    app.run(now_us())
     assert status(client, alert_id, existing) == ("in_alarm", "alert_created")
     assert status(client, alert_id, quiet) == ("ok", "alert_created")
 
     later = customer(client)
     contract(client, later, rate_card(client, (usage.product_id, 20)))
-    own_app.run(now_us())
+    app.run(now_us())
     assert status(client, alert_id, later) == ("ok", "reevaluation")
     use(client, later, usage, 50)  # 1000 cents
-    own_app.run(now_us())
+    app.run(now_us())
     assert status(client, alert_id, later) == ("in_alarm", "usage")
 
     for customer_id, expected in (
@@ -710,6 +702,6 @@ def test_all_customers_alert_applies_to_existing_and_later_customers(own_app: In
         (later, [(SPEND, "usage", 1000)]),
         (quiet, []),
     ):
-        assert rows(notifications_for(own_app.url, customer_id), "current_spend") == expected
+        assert rows(notifications_for(app.url, customer_id), "current_spend") == expected
         listed = client.v1.customers.alerts.list(customer_id=customer_id)
         assert [a.alert.id for a in listed] == [alert_id]

@@ -7,6 +7,7 @@ import metronome
 import pytest
 from metronome import Metronome
 
+from tests.sdk.helpers import hours_ago, rfc3339
 from tests.support.server import RunningServer
 
 
@@ -29,7 +30,7 @@ def test_a_wrong_token_cannot_ingest(server: RunningServer) -> None:
                     "transaction_id": "auth-test",
                     "customer_id": "nobody",
                     "event_type": "x",
-                    "timestamp": "2026-01-01T00:00:00Z",
+                    "timestamp": rfc3339(hours_ago(1)),
                 }
             ]
         )

@@ -19,6 +19,7 @@ from tests.sdk.helpers import (
     ingest,
     new_customer,
     new_metric,
+    rfc3339,
     settle,
     uid,
     usage_value,
@@ -462,7 +463,7 @@ def test_a_batch_with_an_invalid_event_is_refused_whole(client: Metronome) -> No
     customer = new_customer(client)
     good = event(customer, f"valid_{uid()}", hours_ago(1))
     too_old = event(customer, f"valid_{uid()}", hours_ago(24 * 40))
-    no_zone = {**event(customer, f"valid_{uid()}", hours_ago(1)), "timestamp": "2026-01-01T00:00:00"}
+    no_zone = {**event(customer, f"valid_{uid()}", hours_ago(1)), "timestamp": rfc3339(hours_ago(1))[:-1]}
 
     with pytest.raises(metronome.BadRequestError) as raised:
         ingest(client, [good, too_old, no_zone])

@@ -11,9 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
 from metronome import Metronome
 from pydantic import SecretStr
 
@@ -24,7 +22,6 @@ from meterline.settings import Settings
 from meterline.store import tokens
 from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import POSTGRES_SECRET_KEY
 
 with warnings.catch_warnings():
@@ -84,17 +81,3 @@ def in_process(url: str) -> Iterator[InProcess]:
             yield InProcess(url, db, client)
     finally:
         db.dispose()
-
-
-@contextmanager
-def in_process_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcess]:
-    """In-process meterline on a fresh database of the backend `request.param` names."""
-    if request.param == "sqlite":
-        with in_process(f"sqlite:///{tmp_path / 'meterline.db'}") as running:
-            yield running
-        return
-    with (
-        fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url,
-        in_process(url) as running,
-    ):
-        yield running

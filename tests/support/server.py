@@ -8,11 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_for
 
 MIGRATE_TIMEOUT_S = 60
 START_TIMEOUT_S = 30
@@ -109,15 +110,16 @@ def start_server(
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"meterline serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"meterline serve did not become healthy:\n{log_path.read_text()}")
+            return False
+
+    try:
+        wait_for(healthy, bool, START_TIMEOUT_S)
+    except AssertionError:
+        process.kill()
+        raise RuntimeError(f"meterline serve did not become healthy:\n{log_path.read_text()}") from None

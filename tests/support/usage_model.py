@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
 
-from meterline.domain.timeutil import US_PER_HOUR, to_us
+from meterline.domain.timeutil import US_PER_HOUR, month_bounds, now_us
 
-# Two days before a month boundary: events a few days long span two billing periods.
-BASE_US = to_us(datetime(2026, 1, 30, 20, tzinfo=UTC))
+# 20:00 two days before last month began (from now): events a few days long span two billing
+# periods, well in the past.
+BASE_US = month_bounds(month_bounds(now_us())[0] - 1)[0] - 28 * US_PER_HOUR
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Waiting for the evaluator: usage is eventually consistent with the ack (well under a second)."""
+"""Waiting for what happens elsewhere (a server starting, the evaluator, a dispatcher, a receiver):
+the one polling loop of the tests. Usage is eventually consistent with the ack (well under a second).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(produce: Callable[[], T], accept: Callable[[T], bool], timeout_s: float = 10.0) -> T:
+def wait_for(
+    produce: Callable[[], T], accept: Callable[[T], bool], timeout_s: float = 10.0, interval_s: float = 0.05
+) -> T:
     """Call `produce` until `accept` holds for its result; return that result or fail with the last one."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -18,4 +22,4 @@ def wait_for(produce: Callable[[], T], accept: Callable[[T], bool], timeout_s: f
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
-        time.sleep(0.05)
+        time.sleep(interval_s)
