@@ -445,8 +445,8 @@ notifications = Table(
     Column("created_at_us", BigInteger, nullable=False),
 )
 
-# Alerts whose customers must be (re)evaluated in bounded chunks: a new all-customers alert.
-# A sweep of a new alert (or a reset) over the customers of each partition, resumable.
+# Alerts whose customers must be (re)evaluated in bounded chunks (a new alert), one sweep per
+# home partition, each resumable.
 alert_sweeps = Table(
     "alert_sweeps",
     metadata,
