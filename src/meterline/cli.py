@@ -111,6 +111,7 @@ def serve(
     import uvicorn
 
     from meterline.api.app import create_app
+    from meterline.api.connections import connection_cap, guarded_protocol
     from meterline.logging import get_logger
     from meterline.runtime import tune_for_long_running
 
@@ -121,12 +122,19 @@ def serve(
         settings = settings.model_copy(update={"evaluator_enabled": False, "webhooks_enabled": False})
     application = create_app(settings)
     tune_for_long_running()
+    protocol = guarded_protocol(
+        settings.header_timeout_s,
+        settings.max_header_bytes,
+        connection_cap(settings.max_connections, settings.descriptor_reserve),
+    )
     host, port = host or settings.host, port or settings.port
     get_logger("meterline.server").info("listening", url=f"http://{host}:{port}")
     uvicorn.run(
         application,
         host=host,
         port=port,
+        http=protocol,
+        timeout_keep_alive=settings.keepalive_timeout_s,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     # Largest page any list endpoint returns.
     max_page_size: int = 100
 
+    # Connections (see api/connections.py): a request's headers must arrive within this, and be
+    # at most this large; a kept-alive connection idle this long after a response is closed.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    keepalive_timeout_s: int = Field(default=5, ge=1)
+    # A request's body must arrive within this (bodies are read whole, at most max_body_bytes).
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    # Open connections at most: past it, the one waiting longest without a request is closed.
+    max_connections: int = Field(default=4096, ge=1)
+    # File descriptors kept out of the connection cap, for the database, logs and engine pipes.
+    descriptor_reserve: int = Field(default=256, ge=16)
+
     # Webhook delivery: the dispatcher runs inside `serve`, woken by the evaluator's commits.
     webhooks_enabled: bool = True
     webhook_timeout_s: float = Field(default=10.0, gt=0)

@@ -156,5 +156,6 @@ def create_app(settings: Settings) -> FastAPI:
         GuardMiddleware,
         token_cache=TokenCache(db, settings.token_cache_ttl_s),
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
     return app
