@@ -108,6 +108,7 @@ def serve(
     ),
 ) -> None:
     """Run the API server and, beside it, the engine. SQLite databases are created and migrated automatically."""
+    _share_metrics_between_processes()
     import uvicorn
 
     from meterline.api.app import create_app
@@ -157,6 +158,23 @@ def engine_command(database_url: str | None = DatabaseOption) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
     run_engine(settings, stop)
+
+
+def _share_metrics_between_processes() -> None:
+    """The engine's processes count into files the server's /metrics sums (prometheus-client's
+    multiprocess mode): a fresh folder per server, named before prometheus-client is imported,
+    inherited by the processes it starts, removed when it exits."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    variable = "PROMETHEUS_MULTIPROC_DIR"  # meterline.metrics.MULTIPROCESS_ENV, not imported yet
+    if os.environ.get(variable):
+        return  # the operator's own folder
+    folder = tempfile.mkdtemp(prefix="meterline-metrics-")
+    os.environ[variable] = folder
+    atexit.register(shutil.rmtree, folder, True)
 
 
 @app.command()
@@ -354,6 +372,10 @@ def webhooks_add(
 
     settings = _settings(database_url)
     box = _secret_box(settings)
+    try:
+        endpoints.check_url(url, settings.webhook_allow_private_networks)
+    except MeterlineError as error:
+        _fail(error)
     made = _write(
         settings, lambda conn: endpoints.register(conn, box, url, secret, _split_types(types), now_us())
     )

@@ -66,6 +66,9 @@ def _api_routes(table: list[Any]) -> Iterator[APIRoute]:
 
 
 ROUTES = _route_table()
+DOCUMENT = create_app(
+    Settings(database_url="sqlite://", engine_process=False, evaluator_enabled=False)
+).openapi()
 
 # -- the classes of hostile input -------------------------------------------------------------------
 LONE_SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "a\udfffb", "\ud800\ud800"])
@@ -168,8 +171,12 @@ def _percent(text: str) -> str:
     return "".join(f"%{b:02X}" for b in text.encode("utf-8", "surrogatepass"))
 
 
-def _assert_handled(response: httpx.Response, what: str) -> None:
+def _assert_handled(route: Route, response: httpx.Response, what: str) -> None:
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
+    documented = DOCUMENT["paths"][route.path][route.method.lower()]["responses"]
+    assert str(response.status_code) in documented, (
+        f"{what}: {response.status_code} is not in the OpenAPI document"
+    )
     if response.status_code >= 400 and response.request.method != "HEAD":
         body: Any = response.json()
         assert isinstance(body, dict) and set(body) == {"message"}, f"{what}: {response.text[:300]}"
@@ -189,14 +196,26 @@ def test_hostile_input_never_gets_a_5xx(http: httpx.Client, route: Route, kind: 
     def run(request: tuple[str, bytes, dict[str, str]]) -> None:
         path, body, query = request
         response = _send(http, route.method, path, body, query)
-        _assert_handled(response, f"{route} [{kind}] {body[:80]!r} {query}")
+        _assert_handled(route, response, f"{route} [{kind}] {body[:80]!r} {query}")
 
     run()
 
 
 def test_the_route_table_is_the_whole_api() -> None:
     """The fuzz reaches every operation the server documents (a route missing here is unfuzzed)."""
-    app = create_app(Settings(database_url="sqlite://", engine_process=False, evaluator_enabled=False))
-    documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    documented = {(m.upper(), p) for p, ops in DOCUMENT["paths"].items() for m in ops}
     assert documented <= {(r.method, r.path) for r in ROUTES}
     assert ("POST", "/v1/ingest") in documented
+
+
+def test_the_document_lists_what_the_server_answers() -> None:
+    """No 422 (the server answers 400), every error in Metronome's shape, ingest's body described."""
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (method, path)
+            if path != "/health":
+                assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"
+                }
+    body = DOCUMENT["paths"]["/v1/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["items"] == {"$ref": "#/components/schemas/UsageEvent"} and body["maxItems"] == 100

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from meterline import __version__
-from meterline.api import errors
+from meterline.api import errors, openapi
+from meterline.api.health import report as health_report
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
@@ -33,9 +36,11 @@ from meterline.api.routes.unsupported import unsupported_router
 from meterline.api.state import AppState, Wakeable
 from meterline.api.webhook_setup import dispatcher_from_settings, serving_secret_box, webhook_delivery_on
 from meterline.delivery.dispatcher import Dispatcher
+from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator, evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
+from meterline.metrics import exposition, readings_exposition
 from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
@@ -93,6 +98,12 @@ def create_app(settings: Settings) -> FastAPI:
         evaluator=wake_evaluator,
         secret_box=box,
         dispatcher=wake_dispatcher,
+        webhooks_on=webhooks_on,
+        parts={
+            **{p.part.value: p.liveness for p in parts},
+            **({"evaluator": evaluator.liveness} if evaluator else {}),
+            **({"webhooks": dispatcher.liveness} if dispatcher else {}),
+        },
     )
     workers: list[PartProcess | Evaluator | Dispatcher] = [*parts, *(w for w in (evaluator, dispatcher) if w)]
 
@@ -128,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.meterline = state
     errors.install(app)
     app.include_router(unsupported_router())  # first: their paths are more specific than some served ones
+    openapi.install(app, settings)
     for module in (
         alerts,
         customer_alerts,
@@ -149,8 +161,16 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> ExactJSONResponse:
+        """Each part's state; 503 when one is down or evaluation lags past its threshold."""
+        checked = health_report(state, now_us())
+        return ExactJSONResponse(checked.body, status_code=200 if checked.healthy else 503)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> Response:
+        """Prometheus metrics: every process's counters and histograms, and /health's readings."""
+        readings = health_report(state, now_us()).gauges
+        return Response(exposition() + readings_exposition(readings), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
         GuardMiddleware,

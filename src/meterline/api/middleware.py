@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from meterline.api.body_checks import body_problem, url_problem
 from meterline.api.responses import message
 from meterline.logging import get_logger
+from meterline.metrics import HTTP_REQUESTS, INGEST_LATENCY
 from meterline.store import tokens
 from meterline.store.db import Database
 
@@ -116,13 +117,15 @@ class GuardMiddleware:
                     scope, receive, send_and_record
                 )
         finally:
+            elapsed_s = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status["code"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed_s * 1000, 2),
             )
+            _count(scope, status["code"], elapsed_s)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         _treat_body_as_json(scope)
@@ -198,6 +201,15 @@ class GuardMiddleware:
                 f"Content-Encoding: {encoding.decode('latin-1')[:40]!r} is not supported; use gzip or none",
             )
         return body
+
+
+def _count(scope: Scope, status: int, elapsed_s: float) -> None:
+    route = scope.get("route")
+    # The route's template (never the raw path, whose ids would make a series per object).
+    template = getattr(route, "path", None) or "unrouted"
+    HTTP_REQUESTS.labels(template, str(status)).inc()
+    if template == "/v1/ingest":
+        INGEST_LATENCY.observe(elapsed_s)
 
 
 class ClientGone(Exception):

@@ -10,6 +10,7 @@ from meterline.api.state import AppState, app_state
 from meterline.domain.errors import InvalidInput
 from meterline.domain.events import BatchRejected, IngestLimits, UsageEvent
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from meterline.metrics import INGEST_EVENTS
 from meterline.store import customers, invoices
 
 router = APIRouter()
@@ -34,6 +35,7 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
     if any(event.timestamp_us < received_us - grace_us for event in batch):
         await run_in_threadpool(_refuse_closed_periods, state, batch, received_us - grace_us)
     await state.writer.append(batch)
+    INGEST_EVENTS.inc(len(batch))
     return Response(status_code=200)
 
 
