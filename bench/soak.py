@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 import httpx
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -61,6 +62,7 @@ BATCH = 20
 CUSTOMER_ALIAS = "soak-customer"
 EVENT_TYPE = "soak"
 START_TIMEOUT_S = 60
+SECRET_KEY = Fernet.generate_key().decode()
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Server:
                 "METERLINE_LOG_LEVEL": "info",
                 "METERLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",  # the soak's receivers are on loopback
                 "METERLINE_WEBHOOK_POLL_INTERVAL_S": "0.2",
+                "METERLINE_SECRET_KEY": SECRET_KEY,  # PostgreSQL has no key file: webhooks need one
                 **self.env_extra,
             }
         )
@@ -172,13 +175,18 @@ class Server:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def unexpected_5xx_logged(self) -> int:
-        count = 0
+    def statuses_logged(self) -> list[str]:
+        """The status of every request line the server logged (webhook attempts' are not requests)."""
+        found = []
         for log in self.logs:
-            for status in re.findall(r'"status": (\d+)', log.read_text(errors="replace")):
-                if status.startswith("5") and status != "503":
-                    count += 1
-        return count
+            for line in log.read_text(errors="replace").splitlines():
+                if '"event": "request"' in line:
+                    status = re.search(r'"status": (\d+)', line)
+                    found.append(status.group(1) if status else "?")
+        return found
+
+    def unexpected_5xx_logged(self) -> int:
+        return sum(1 for s in self.statuses_logged() if s.startswith("5") and s != "503")
 
     def tracebacks_logged(self) -> int:
         return sum(log.read_text(errors="replace").count("unhandled_error") for log in self.logs)
@@ -337,6 +345,12 @@ def stored_count(database_url: str) -> int:
         db.dispose()
 
 
+def baseline(server: Server, metric_id: str) -> tuple[int, int]:
+    """Usage counted and events logged before an attack, once evaluation has caught up."""
+    wait_evaluated(server)
+    return usage_total(server, metric_id), stored_count(server.database_url)
+
+
 def account(
     row: Row, server: Server, ledger: Ledger, metric_id: str, counted_before: int, stored_before: int
 ) -> None:
@@ -357,7 +371,7 @@ def account(
 def attack_kills(server: Server, metric_id: str, quick: bool) -> Row:
     row = Row("kill -9 evaluator, delivery, server under load", server.label)
     ledger = Ledger()
-    before = (usage_total(server, metric_id), stored_count(server.database_url))
+    before = baseline(server, metric_id)
     with load(server, ledger):
         time.sleep(2)
         for part in ("evaluator", "webhooks"):
@@ -375,7 +389,7 @@ def attack_concurrency(server: Server, metric_id: str, quick: bool) -> Row:
     clients = 300 if quick else 1000
     row = Row(f"{clients} concurrent clients", server.label)
     ledger = Ledger()
-    before = (usage_total(server, metric_id), stored_count(server.database_url))
+    before = baseline(server, metric_id)
 
     async def client(session: aiohttp.ClientSession) -> None:
         batch = _batch("conc")
@@ -416,7 +430,7 @@ def attack_slow_clients(server: Server, metric_id: str, quick: bool) -> Row:
     stalled_count = 500 if quick else 2000
     row = Row(f"slow clients ({stalled_count} stalled connections)", server.label)
     ledger = Ledger()
-    before = (usage_total(server, metric_id), stored_count(server.database_url))
+    before = baseline(server, metric_id)
     sockets: list[socket.socket] = []
     try:
         for i in range(stalled_count):
@@ -501,7 +515,7 @@ def attack_hostile_receivers(server: Server, metric_id: str, quick: bool) -> Row
     notifications = 50 if quick else 200
     row = Row("hostile webhook receivers", server.label)
     ledger = Ledger()
-    before = (usage_total(server, metric_id), stored_count(server.database_url))
+    before = baseline(server, metric_id)
     servers: list[ThreadingHTTPServer] = []
     _Hostile.seen = Counter()
     try:
@@ -562,6 +576,7 @@ def attack_schemathesis(server: Server, metric_id: str, quick: bool) -> Row:
         row.note = "schemathesis is not installed (pip install -e '.[soak]')"
         return row
     before_5xx = server.unexpected_5xx_logged()
+    before_requests = len(server.statuses_logged())
     command = [
         st,
         "run",
@@ -584,6 +599,7 @@ def attack_schemathesis(server: Server, metric_id: str, quick: bool) -> Row:
     except subprocess.TimeoutExpired:
         row.note = f"stopped at the {budget_s} s budget"
     row.unexpected_5xx += server.unexpected_5xx_logged() - before_5xx
+    row.requests = len(server.statuses_logged()) - before_requests
     return row
 
 
@@ -620,7 +636,7 @@ def attack_full_disk_sqlite(root: Path, quick: bool) -> list[Row]:
             ]
             for row, fault, heal in faults:
                 ledger = Ledger()
-                before = (usage_total(server, metric_id), stored_count(server.database_url))
+                before = baseline(server, metric_id)
                 with load(server, ledger, threads=2):
                     time.sleep(1)
                     fault()
@@ -683,7 +699,7 @@ def _read_only(server: Server, mount: Path, on: bool) -> None:
 def attack_read_only_postgres(server: Server, metric_id: str, quick: bool) -> Row:
     row = Row("read-only database (default_transaction_read_only)", server.label)
     ledger = Ledger()
-    before = (usage_total(server, metric_id), stored_count(server.database_url))
+    before = baseline(server, metric_id)
     name = make_url(server.database_url).database
     admin = create_engine(normalize_url(server.database_url), isolation_level="AUTOCOMMIT")
 
@@ -786,15 +802,16 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="shorter attacks (about 5 minutes in all)")
     parser.add_argument("--postgres-url", default=os.environ.get("METERLINE_SOAK_POSTGRES_URL"))
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="meterline-soak-"))
     rows: list[Row] = []
     try:
-        print("soak: SQLite", file=sys.stderr, flush=True)
-        rows += run_database(
-            "sqlite", f"sqlite:///{root / 'sqlite' / 'meterline.db'}", _mkdir(root / "sqlite"), args.quick
-        )
-        rows += attack_full_disk_sqlite(_mkdir(root / "disk"), args.quick)
+        if not args.no_sqlite:
+            print("soak: SQLite", file=sys.stderr, flush=True)
+            sqlite_url = f"sqlite:///{root / 'sqlite' / 'meterline.db'}"
+            rows += run_database("sqlite", sqlite_url, _mkdir(root / "sqlite"), args.quick)
+            rows += attack_full_disk_sqlite(_mkdir(root / "disk"), args.quick)
         if args.postgres_url:
             print("soak: PostgreSQL", file=sys.stderr, flush=True)
             with _fresh_postgres(args.postgres_url) as url:
