@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import FastAPI
 
 from meterline import __version__
 from meterline.api import errors, openapi
-from meterline.api.health import report as health_report
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
@@ -24,6 +21,7 @@ from meterline.api.routes import (
     customer_commits,
     customers,
     events,
+    health,
     ingest,
     invoices,
     products,
@@ -36,11 +34,9 @@ from meterline.api.routes.unsupported import unsupported_router
 from meterline.api.state import AppState, Wakeable
 from meterline.api.webhook_setup import dispatcher_from_settings, serving_secret_box, webhook_delivery_on
 from meterline.delivery.dispatcher import Dispatcher
-from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator, evaluator_from_settings
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
-from meterline.metrics import exposition, readings_exposition
 from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
@@ -157,20 +153,9 @@ def create_app(settings: Settings) -> FastAPI:
         contracts,
         customer_commits,
         webhooks,
+        health,
     ):
         app.include_router(module.router)
-
-    @app.get("/health")
-    def health() -> ExactJSONResponse:
-        """Each part's state; 503 when one is down or evaluation lags past its threshold."""
-        checked = health_report(state, now_us())
-        return ExactJSONResponse(checked.body, status_code=200 if checked.healthy else 503)
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics() -> Response:
-        """Prometheus metrics: every process's counters and histograms, and /health's readings."""
-        readings = health_report(state, now_us()).gauges
-        return Response(exposition() + readings_exposition(readings), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
         GuardMiddleware,
