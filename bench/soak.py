@@ -569,7 +569,7 @@ def attack_hostile_receivers(server: Server, metric_id: str, quick: bool) -> Row
 
 
 def attack_schemathesis(server: Server, metric_id: str, quick: bool) -> Row:
-    budget_s = 60 if quick else 150
+    budget_s = 60 if quick else 240
     row = Row(f"schemathesis ({budget_s} s)", server.label)
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     if st is None:
@@ -586,7 +586,7 @@ def attack_schemathesis(server: Server, metric_id: str, quick: bool) -> Row:
         "--checks",
         "not_a_server_error",
         "--max-examples",
-        "25",
+        "25" if quick else "150",
         "--workers",
         "2",
         "--request-timeout",
