@@ -593,7 +593,7 @@ def attack_schemathesis(server: Server, metric_id: str, quick: bool) -> Row:
         "20",
     ]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=budget_s)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=budget_s, cwd=server.workdir)
         summary = done.stdout.strip().splitlines()[-1:] if done.stdout.strip() else []
         row.note = f"exit {done.returncode}: {' '.join(summary)[:120]}"
     except subprocess.TimeoutExpired:
