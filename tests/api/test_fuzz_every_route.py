@@ -28,6 +28,10 @@ from meterline.settings import Settings
 from tests.support.server import RunningServer, start_server
 
 EXAMPLES_PER_CASE = 2
+# The app built only to read its route table and OpenAPI document: nothing started, no webhooks.
+OFFLINE = Settings(
+    database_url="sqlite://", engine_process=False, evaluator_enabled=False, webhooks_enabled=False
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Route:
 
 
 def _route_table() -> list[Route]:
-    app = create_app(Settings(database_url="sqlite://", engine_process=False, evaluator_enabled=False))
+    app = create_app(OFFLINE)
     routes = []
     for route in _api_routes(app.routes):
         body_fields: tuple[str, ...] = ()
@@ -66,9 +70,7 @@ def _api_routes(table: list[Any]) -> Iterator[APIRoute]:
 
 
 ROUTES = _route_table()
-DOCUMENT = create_app(
-    Settings(database_url="sqlite://", engine_process=False, evaluator_enabled=False)
-).openapi()
+DOCUMENT = create_app(OFFLINE).openapi()
 
 # -- the classes of hostile input -------------------------------------------------------------------
 LONE_SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "a\udfffb", "\ud800\ud800"])
@@ -172,11 +174,13 @@ def _percent(text: str) -> str:
 
 
 def _assert_handled(route: Route, response: httpx.Response, what: str) -> None:
-    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
-    documented = DOCUMENT["paths"][route.path][route.method.lower()]["responses"]
-    assert str(response.status_code) in documented, (
-        f"{what}: {response.status_code} is not in the OpenAPI document"
-    )
+    operation = DOCUMENT["paths"].get(route.path, {}).get(route.method.lower())
+    # Metronome operations meterline does not serve (left out of the document) answer 501.
+    not_built = operation is None and response.status_code == 501
+    assert response.status_code < 500 or not_built, f"{what}: {response.status_code} {response.text[:300]}"
+    if operation is not None:  # routes left out of the document (Metronome's unsupported ones) too
+        documented = operation["responses"]
+        assert str(response.status_code) in documented, f"{what}: {response.status_code} is not documented"
     if response.status_code >= 400 and response.request.method != "HEAD":
         body: Any = response.json()
         assert isinstance(body, dict) and set(body) == {"message"}, f"{what}: {response.text[:300]}"
