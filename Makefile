@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+SOAK_STAMP := $(VENV)/.installed-soak
 
-.PHONY: serve test lint typecheck pytest token bench bench-quick bench-parse clean
+.PHONY: serve test lint typecheck pytest token bench bench-quick bench-parse soak soak-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
+
+# The soak extra (schemathesis) is installed only by the soak targets.
+$(SOAK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,soak]'
+	touch $(SOAK_STAMP)
 
 ## Run the server on http://127.0.0.1:8080 with an embedded SQLite file (./meterline.db);
 ## `make serve PORT=8081 DB=sqlite:///other.db` (or DB=postgresql://...) elsewhere. Only values given
@@ -58,6 +64,17 @@ bench-quick: $(BENCH_STAMP)
 ## Measure the ingest parse paths (msgspec vs pydantic) on this machine.
 bench-parse: $(STAMP)
 	$(BIN)/python bench/parse_paths.py
+
+## The crash and fault suite (not part of make test; about 10-15 minutes; root for the tmpfs
+## disk faults): kill -9 under load, full disk, read-only database, 1,000 clients, slow clients,
+## hostile webhook receivers, schemathesis. PostgreSQL too when METERLINE_SOAK_POSTGRES_URL is set.
+## Prints a table of attacks, unexpected 5xx, events lost and duplicates; fails unless all are 0.
+soak: $(SOAK_STAMP)
+	$(BIN)/python -m bench.soak
+
+## The same, each attack shortened (about 5 minutes).
+soak-quick: $(SOAK_STAMP)
+	$(BIN)/python -m bench.soak --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -108,9 +108,11 @@ def serve(
     ),
 ) -> None:
     """Run the API server and, beside it, the engine. SQLite databases are created and migrated automatically."""
+    _share_metrics_between_processes()
     import uvicorn
 
     from meterline.api.app import create_app
+    from meterline.api.connections import connection_cap, guarded_protocol
     from meterline.logging import get_logger
     from meterline.runtime import tune_for_long_running
 
@@ -121,12 +123,19 @@ def serve(
         settings = settings.model_copy(update={"evaluator_enabled": False, "webhooks_enabled": False})
     application = create_app(settings)
     tune_for_long_running()
+    protocol = guarded_protocol(
+        settings.header_timeout_s,
+        settings.max_header_bytes,
+        connection_cap(settings.max_connections, settings.descriptor_reserve),
+    )
     host, port = host or settings.host, port or settings.port
     get_logger("meterline.server").info("listening", url=f"http://{host}:{port}")
     uvicorn.run(
         application,
         host=host,
         port=port,
+        http=protocol,
+        timeout_keep_alive=settings.keepalive_timeout_s,
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -149,6 +158,23 @@ def engine_command(database_url: str | None = DatabaseOption) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
     run_engine(settings, stop)
+
+
+def _share_metrics_between_processes() -> None:
+    """The engine's processes count into files the server's /metrics sums (prometheus-client's
+    multiprocess mode): a fresh folder per server, named before prometheus-client is imported,
+    inherited by the processes it starts, removed when it exits."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    variable = "PROMETHEUS_MULTIPROC_DIR"  # meterline.metrics.MULTIPROCESS_ENV, not imported yet
+    if os.environ.get(variable):
+        return  # the operator's own folder
+    folder = tempfile.mkdtemp(prefix="meterline-metrics-")
+    os.environ[variable] = folder
+    atexit.register(shutil.rmtree, folder, True)
 
 
 @app.command()
@@ -346,6 +372,10 @@ def webhooks_add(
 
     settings = _settings(database_url)
     box = _secret_box(settings)
+    try:
+        endpoints.check_url(url, settings.webhook_allow_private_networks)
+    except MeterlineError as error:
+        _fail(error)
     made = _write(
         settings, lambda conn: endpoints.register(conn, box, url, secret, _split_types(types), now_us())
     )

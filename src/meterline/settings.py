@@ -63,10 +63,36 @@ class Settings(BaseSettings):
     # Largest page any list endpoint returns.
     max_page_size: int = 100
 
+    # Connections (see api/connections.py): a request's headers must arrive within this, and be
+    # at most this large; a kept-alive connection idle this long after a response is closed.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    keepalive_timeout_s: int = Field(default=5, ge=1)
+    # A request's body must arrive within this (bodies are read whole, at most max_body_bytes).
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    # Open connections at most: past it, the one waiting longest without a request is closed.
+    max_connections: int = Field(default=4096, ge=1)
+    # File descriptors kept out of the connection cap, for the database, logs and engine pipes.
+    descriptor_reserve: int = Field(default=256, ge=16)
+
+    # /health answers 503 past these: evaluation this far behind (seconds since the oldest
+    # unevaluated event arrived, or events), an engine part restarted this often within ten
+    # minutes, less free disk than this beside a SQLite database.
+    health_max_lag_s: float = Field(default=60.0, gt=0)
+    health_max_lag_events: int = Field(default=1_000_000, ge=1)
+    health_max_recent_restarts: int = Field(default=3, ge=1)
+    health_min_free_disk_bytes: int = Field(default=16 * 1_048_576, ge=0)
+
+    # Finished webhook deliveries and their attempts are purged this long after they were created.
+    webhook_retention_days: float = Field(default=30.0, gt=0)
+
     # Webhook delivery: the dispatcher runs inside `serve`, woken by the evaluator's commits.
     webhooks_enabled: bool = True
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Webhooks to loopback, private, link-local, multicast or unspecified addresses (and keeping
+    # receivers' answer bodies in the delivery log) only when the operator allows it.
+    webhook_allow_private_networks: bool = False
     # At most this many requests in flight to one endpoint, so a slow receiver starves no other.
     webhook_concurrency_per_endpoint: int = Field(default=4, ge=1)
     # After a secret rotation the previous secret keeps signing (beside the new one) this long.

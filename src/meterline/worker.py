@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -42,6 +43,7 @@ from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.evaluator import evaluator_from_settings
 from meterline.engine.log_listener import LogListener
 from meterline.engine.membership import member_id_of
+from meterline.liveness import RESTART_WINDOW_S, PartLiveness
 from meterline.logging import configure_logging, get_logger
 from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
@@ -118,10 +120,16 @@ class PartProcess:
         self._predecessor: str | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._deaths: deque[float] = deque(maxlen=100)  # when the part died (monotonic), for /health
 
     def notify(self) -> None:
         """Wake the part: there is work for it (from any thread of the server)."""
         self._wake.notify()
+
+    def liveness(self) -> PartLiveness:
+        alive = self._process is not None and self._process.is_alive()
+        since = time.monotonic() - RESTART_WINDOW_S
+        return PartLiveness(alive, sum(1 for died in self._deaths if died >= since))
 
     def start(self) -> None:
         self._spawn()
@@ -162,6 +170,7 @@ class PartProcess:
             log.error("engine_part_died", part=self.part.value, exitcode=self._process.exitcode)
             # Reaped, so certainly gone: its successor need not wait for its leases to run out.
             self._predecessor = member_id_of(self._process.pid)
+            self._deaths.append(time.monotonic())
             time.sleep(RESTART_DELAY_S)
             if not self._stopping.is_set():
                 self._spawn()

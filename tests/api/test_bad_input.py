@@ -59,13 +59,13 @@ def stored(client: httpx.Client, transaction_ids: list[str]) -> list[dict[str, A
     [
         (b"[{", "body: is not valid JSON"),
         (b"", "body: is not valid JSON"),
-        (b"\xff\xfe", "body: is not valid JSON"),
+        (b"\xff\xfe", "body: must be valid UTF-8"),
         (b"[]", "body: must hold between 1 and 100 events, got 0"),
         (b'{"transaction_id": "x"}', "body: must be a JSON array of usage events"),
         (b"null", "body: must be a JSON array of usage events"),
         (b'"events"', "body: must be a JSON array of usage events"),
         (b"[1]", "events[0]: must be a JSON object"),
-        (b'["\\ud800"]', "body: is not valid JSON"),  # a lone surrogate is not text
+        (b'["\\ud800"]', "events[0]: must be valid Unicode (no lone surrogates)"),
     ],
 )
 def test_ingest_refuses_bodies_that_are_not_event_arrays(

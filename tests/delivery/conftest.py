@@ -60,6 +60,7 @@ def start_dispatcher(db: Database, box: SecretBox, clock: Clock) -> Iterator[Sta
             "concurrency_per_endpoint": 4,
             "clock": clock,
             "jitter": lambda: 0.5,
+            "allow_private_networks": True,  # the test receivers listen on 127.0.0.1
         }
         options.update(overrides)
         dispatcher = Dispatcher(db, box, **options)

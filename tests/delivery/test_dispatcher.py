@@ -448,7 +448,9 @@ def test_claims_handed_over_before_the_dispatcher_runs_are_each_sent_once(
     receiver = Receiver().up()
     register(db, box, receiver.url)
     sent = [notify(db) for _ in range(5)]
-    dispatcher = Dispatcher(db, box, timeout_s=2.0, poll_interval_s=0.02, clock=clock)
+    dispatcher = Dispatcher(
+        db, box, timeout_s=2.0, poll_interval_s=0.02, clock=clock, allow_private_networks=True
+    )
     outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=2.0)
     with db.write() as conn:
         claims = outbox.claim_in(conn, clock())

@@ -71,6 +71,7 @@ def in_process(url: str) -> Iterator[InProcess]:
             engine_process=False,
             log_level="warning",
             secret_key=key,
+            webhook_allow_private_networks=True,  # test receivers listen on 127.0.0.1
         )
     )
     try:

@@ -45,7 +45,15 @@ POSTGRES_SECRET_KEY = base64.urlsafe_b64encode(b"meterline tests: not a secret!!
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"METERLINE_DATABASE_URL": database_url, "METERLINE_LOG_LEVEL": "warning", **extra})
+    env.update(
+        {
+            "METERLINE_DATABASE_URL": database_url,
+            "METERLINE_LOG_LEVEL": "warning",
+            # Test receivers listen on 127.0.0.1: allow private webhook destinations.
+            "METERLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            **extra,
+        }
+    )
     if not database_url.startswith("sqlite"):
         env.setdefault("METERLINE_SECRET_KEY", POSTGRES_SECRET_KEY)
     return env
@@ -114,7 +122,8 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Pat
         if process.poll() is not None:
             raise RuntimeError(f"meterline serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
-            return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+            # Answering is up: a 503 reports a part down or lagging (a backlog left by a crash).
+            return httpx.get(f"{base_url}/health", timeout=1).status_code in (200, 503)
         except httpx.TransportError:
             return False
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from meterline import __version__
-from meterline.api import errors
+from meterline.api import errors, openapi
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
@@ -21,6 +21,7 @@ from meterline.api.routes import (
     customer_commits,
     customers,
     events,
+    health,
     ingest,
     invoices,
     products,
@@ -93,6 +94,12 @@ def create_app(settings: Settings) -> FastAPI:
         evaluator=wake_evaluator,
         secret_box=box,
         dispatcher=wake_dispatcher,
+        webhooks_on=webhooks_on,
+        parts={
+            **{p.part.value: p.liveness for p in parts},
+            **({"evaluator": evaluator.liveness} if evaluator else {}),
+            **({"webhooks": dispatcher.liveness} if dispatcher else {}),
+        },
     )
     workers: list[PartProcess | Evaluator | Dispatcher] = [*parts, *(w for w in (evaluator, dispatcher) if w)]
 
@@ -128,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.meterline = state
     errors.install(app)
     app.include_router(unsupported_router())  # first: their paths are more specific than some served ones
+    openapi.install(app, settings)
     for module in (
         alerts,
         customer_alerts,
@@ -145,16 +153,14 @@ def create_app(settings: Settings) -> FastAPI:
         contracts,
         customer_commits,
         webhooks,
+        health,
     ):
         app.include_router(module.router)
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     app.add_middleware(
         GuardMiddleware,
         token_cache=TokenCache(db, settings.token_cache_ttl_s),
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
     return app

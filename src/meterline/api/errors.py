@@ -1,4 +1,8 @@
-"""Turn every failure into Metronome's `{"message": ...}` with the right 4xx; never a bare 500."""
+"""Turn every failure into Metronome's `{"message": ...}` with the right 4xx; never a bare 500.
+
+Anything unexpected is answered (500, same shape) by the edge middleware, which keeps the
+connection open and logs the traceback once.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meterline.api.responses import ExactJSONResponse, message
 from meterline.domain.errors import MeterlineError
-from meterline.logging import get_logger
-
-log = get_logger("meterline.api")
 
 
 def describe_validation_errors(errors: list[Any]) -> str:
@@ -58,8 +59,3 @@ def install(app: FastAPI) -> None:
         if error.status_code == 405:
             return message(405, f"method {request.method} is not allowed on {request.url.path}")
         return message(error.status_code, str(error.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> ExactJSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return message(500, "internal error; the request was not applied")

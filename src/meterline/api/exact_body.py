@@ -2,8 +2,9 @@
 
 FastAPI parses bodies with `json.loads`, which turns `0.0015` into a binary float before any
 model sees it. Routers built with `route_class=ExactDecimalRoute` parse them with
-`parse_float=Decimal` instead, and refuse strings holding NUL (PostgreSQL text cannot store it),
-so such input is a 400 rather than a database error.
+`parse_float=Decimal` instead, and refuse, naming the field, before any model sees them:
+strings holding NUL (PostgreSQL text cannot store it), and numbers beyond what meterline keeps
+exactly (`1e999999999` is valid JSON, but turning it into an integer would take forever).
 """
 
 from __future__ import annotations
@@ -17,12 +18,33 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from meterline.domain.errors import InvalidInput
+from meterline.domain.metrics import MAX_INTEGER_DIGITS, NUMBER_RULE, out_of_range_number
+
+
+class _OutOfRange:
+    """A number the parser met that is beyond the bound: reported by the walk, with its field."""
+
+
+OUT_OF_RANGE = _OutOfRange()
+
+
+def _number(text: str) -> Any:
+    value = Decimal(text)
+    return OUT_OF_RANGE if out_of_range_number(value) else value
+
+
+def _integer(text: str) -> Any:
+    # Checked on the text: int() of a very long digit string is itself slow (and limited).
+    digits = len(text.lstrip("-"))
+    return OUT_OF_RANGE if digits > MAX_INTEGER_DIGITS else int(text)
 
 
 class _ExactRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal, parse_constant=_refuse_constant)
+            self._json = json.loads(
+                await self.body(), parse_float=_number, parse_int=_integer, parse_constant=_refuse_constant
+            )
         return self._json
 
 
@@ -41,23 +63,31 @@ class ExactDecimalRoute(APIRoute):
                 parsed = await exact.json()
             except (ValueError, RecursionError):
                 parsed = None  # not JSON: FastAPI reports that itself when it reads the body
-            if _holds_nul(parsed):
-                raise InvalidInput("body: strings must not contain the NUL character (\\u0000)")
+            problem = _problem(parsed)
+            if problem is not None:
+                raise InvalidInput(problem)
             return await handle(exact)
 
         return exact_handler
 
 
-def _holds_nul(value: Any) -> bool:
+def _problem(value: Any) -> str | None:
     # Iterative, so a deeply nested body cannot exhaust the stack here.
-    pending = [value]
+    pending: list[tuple[Any, str]] = [(value, "body")]
     while pending:
-        item = pending.pop()
+        item, path = pending.pop()
         if isinstance(item, str) and "\x00" in item:
-            return True
+            return "body: strings must not contain the NUL character (\\u0000)"
+        if item is OUT_OF_RANGE:
+            return f"{path}: {NUMBER_RULE}"
         if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            pending.extend((key, path) for key in item)
+            pending.extend((child, _field(path, key)) for key, child in item.items())
         elif isinstance(item, list):
-            pending.extend(item)
-    return False
+            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
+
+
+def _field(path: str, key: str) -> str:
+    key = key if len(key) <= 100 else f"{key[:100]}..."
+    return key if path == "body" else f"{path}.{key}"

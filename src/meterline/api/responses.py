@@ -15,6 +15,6 @@ class ExactJSONResponse(JSONResponse):
         return _encoder.encode(content)
 
 
-def message(status_code: int, text: str) -> ExactJSONResponse:
+def message(status_code: int, text: str, headers: dict[str, str] | None = None) -> ExactJSONResponse:
     """Metronome's error shape."""
-    return ExactJSONResponse({"message": text}, status_code=status_code)
+    return ExactJSONResponse({"message": text}, status_code=status_code, headers=headers)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
 
@@ -11,6 +12,9 @@ from meterline.delivery.secrets import SecretBox
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.settings import Settings
 from meterline.store.db import Database
+
+if TYPE_CHECKING:
+    from meterline.liveness import PartLiveness
 
 
 class Wakeable(Protocol):
@@ -27,6 +31,9 @@ class AppState:
     evaluator: Wakeable | None
     secret_box: SecretBox | None = None  # None: no key configured, so no webhook endpoints
     dispatcher: Wakeable | None = None
+    webhooks_on: bool = False  # webhook delivery runs (enabled, and a key to decrypt secrets)
+    # The engine's parts this server runs, by name, each with how to tell it is alive (/health).
+    parts: dict[str, Callable[[], PartLiveness]] = field(default_factory=dict)
 
 
 def app_state(request: Request) -> AppState:

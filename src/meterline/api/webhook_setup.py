@@ -73,4 +73,6 @@ def dispatcher_from_settings(db: Database, settings: Settings, box: SecretBox) -
         timeout_s=settings.webhook_timeout_s,
         poll_interval_s=settings.webhook_poll_interval_s,
         concurrency_per_endpoint=settings.webhook_concurrency_per_endpoint,
+        allow_private_networks=settings.webhook_allow_private_networks,
+        retention_days=settings.webhook_retention_days,
     )

@@ -32,8 +32,10 @@ from meterline.delivery import retry, sender
 from meterline.delivery.secrets import SecretBox
 from meterline.delivery.signing import signed_headers
 from meterline.domain.errors import MeterlineError
-from meterline.domain.timeutil import US_PER_SECOND, now_us
+from meterline.domain.timeutil import US_PER_DAY, US_PER_SECOND, now_us
+from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
+from meterline.metrics import WEBHOOK_ATTEMPTS
 from meterline.store import webhooks as store
 from meterline.store.db import Database
 from meterline.store.webhooks import AttemptOutcome, AttemptRecord, Claim
@@ -57,6 +59,13 @@ CLAIM_AHEAD = 16
 MAX_CONNECTIONS = 64
 # Decrypted endpoint secrets kept in memory (the cache starts over when full).
 SECRETS_KEPT = 1024
+# The retention purge runs this often, deleting at most PURGE_BATCH deliveries per transaction
+# and PURGE_MAX_BATCHES transactions per run (the rest waits for the next run).
+PURGE_INTERVAL_S = 600.0
+PURGE_BATCH = 1000
+PURGE_MAX_BATCHES = 100
+# An attempt's outcome as /metrics names it, by the delivery's state after it.
+ATTEMPT_OUTCOMES = {retry.SUCCEEDED: "succeeded", retry.PENDING: "retrying", retry.FAILED: "failed"}
 # On stop, attempts in flight get this long to finish before they are abandoned (and re-sent).
 STOP_GRACE_S = 2.0
 
@@ -87,6 +96,8 @@ class Dispatcher:
         timeout_s: float = 10.0,
         poll_interval_s: float = 1.0,
         concurrency_per_endpoint: int = 4,
+        allow_private_networks: bool = False,
+        retention_days: float = 30.0,
         clock: Callable[[], int] = now_us,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -95,6 +106,11 @@ class Dispatcher:
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.concurrency = max(1, concurrency_per_endpoint)
+        # Private destinations allowed (and receivers' answer bodies kept): see destinations.py.
+        self.allow_private_networks = allow_private_networks
+        # Finished deliveries (and their attempts) older than this are purged.
+        self.retention_us = round(retention_days * US_PER_DAY)
+        self._next_purge_us = clock()
         self.clock = clock
         self.jitter = jitter
         self._lease_us = lease_us(timeout_s)
@@ -116,6 +132,9 @@ class Dispatcher:
         self._adopting: set[asyncio.Task[None]] = set()
 
     # -- control, from any thread ------------------------------------------------------------
+    def liveness(self) -> PartLiveness:
+        return PartLiveness(self._thread is not None and self._thread.is_alive(), 0)
+
     def start(self) -> None:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="meterline-webhooks", daemon=True)
@@ -192,7 +211,7 @@ class Dispatcher:
     async def _main(self) -> None:
         self._wake = asyncio.Event()
         log.info("webhook_dispatcher_started", concurrency_per_endpoint=self.concurrency)
-        async with sender.session(MAX_CONNECTIONS) as client:
+        async with sender.session(MAX_CONNECTIONS, self.allow_private_networks) as client:
             self._client = client
             with self._adoptions_lock:
                 self._loop = asyncio.get_running_loop()
@@ -274,6 +293,8 @@ class Dispatcher:
         the attempts finished since the last, extend the leases held, fan out new outbox rows,
         claim what is due."""
         now = self.clock()
+        if now >= self._next_purge_us:
+            self._purge(now)
         with self.db.read() as conn:  # cheap reads first: most idle cycles need no write at all
             waiting = store.outbox_waiting(conn)
             due = store.next_due_at(conn)
@@ -288,7 +309,22 @@ class Dispatcher:
                 self._note_gap(result.gap_before)
                 more = result.more and result.gap_before is None
             claims = store.claim_due(conn, now, now + self._lease_us, self._room)
+        _count_attempts(finished)
         return claims, more
+
+    def _purge(self, now: int) -> None:
+        """Finished deliveries older than the retention period, with their attempts, in bounded
+        batches, each its own transaction (so the write lock is never held for long)."""
+        self._next_purge_us = now + round(PURGE_INTERVAL_S * US_PER_SECOND)
+        purged = 0
+        for _ in range(PURGE_MAX_BATCHES):
+            with self.db.write() as conn:
+                count = store.purge_finished(conn, now - self.retention_us, PURGE_BATCH)
+            purged += count
+            if count < PURGE_BATCH:
+                break
+        if purged:
+            log.info("webhook_log_purged", deliveries=purged, retention_days=self.retention_us / US_PER_DAY)
 
     def _room(self, endpoint_id: str) -> int:
         return self.concurrency * CLAIM_AHEAD - self._in_flight[endpoint_id]
@@ -342,7 +378,9 @@ class Dispatcher:
         body = claim.payload.encode()
         headers = signed_headers(secrets, claim.notification_id, attempted_at // US_PER_SECOND, body)
         headers["user-agent"] = USER_AGENT
-        return await sender.post(client, claim.url, body, headers, self.timeout_s)
+        return await sender.post(
+            client, claim.url, body, headers, self.timeout_s, self.allow_private_networks
+        )
 
     def _secret(self, ciphertext: str) -> str:
         """Decrypted once per endpoint secret, not once per attempt (Fernet costs ~50 us a time)."""
@@ -356,6 +394,7 @@ class Dispatcher:
     def _record(self, finished: list[Finished]) -> None:
         with self.db.write() as conn:
             self._record_in(conn, finished)
+        _count_attempts(finished)
 
     @staticmethod
     def _record_in(conn: Connection, finished: list[Finished]) -> None:
@@ -369,6 +408,7 @@ class Dispatcher:
                     response.latency_ms,
                     response.error,
                     response.body,
+                    response.headers,
                 ),
                 decision.state,
                 decision.next_attempt_at_us,
@@ -381,3 +421,9 @@ class Dispatcher:
                 store.disable_endpoint(
                     conn, claim.endpoint_id, "the receiver answered 410 Gone", attempted_at
                 )
+
+
+def _count_attempts(finished: list[Finished]) -> None:
+    """After the transaction that recorded them: each attempt by its outcome, in /metrics."""
+    for _claim, _response, _attempted_at, decision in finished:
+        WEBHOOK_ATTEMPTS.labels(ATTEMPT_OUTCOMES[decision.state]).inc()

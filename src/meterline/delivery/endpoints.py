@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from meterline.delivery.destinations import check_endpoint_url
 from meterline.delivery.secrets import SecretBox, generate_secret
 from meterline.domain.webhooks import validate_event_types, validate_secret, validate_url
 from meterline.store import webhooks as store
@@ -22,6 +23,12 @@ class WithSecret:
     generated: bool
 
 
+def check_url(url: str, allow_private_networks: bool) -> None:
+    """The URL's form and destination (see destinations.py); resolves the host, so it is called
+    before the transaction that registers the endpoint, not inside it."""
+    check_endpoint_url(validate_url(url), allow_private_networks)
+
+
 def register(
     conn: Connection,
     box: SecretBox,
@@ -30,6 +37,7 @@ def register(
     event_types: list[str] | None,
     now_us: int,
 ) -> WithSecret:
+    """Store the endpoint; `check_url` it first, outside the transaction (it resolves the host)."""
     url = validate_url(url)
     event_types = validate_event_types(event_types)
     chosen = validate_secret(secret) if secret is not None else generate_secret()

@@ -1,4 +1,8 @@
-"""One HTTP attempt: POST the body, time it, keep the first KiB of the answer; never raise.
+"""One HTTP attempt: POST the body, time it, keep the answer's status and headers; never raise.
+
+The answer's body (its first KiB) is kept only where private destinations are allowed: a
+receiver the operator trusts. Otherwise a token holder could read internal services' answers
+through the delivery log (see destinations.py); only the status and headers are kept.
 
 aiohttp, not httpx, sends webhooks: posting to the same receiver at 4 in flight it costs about
 0.1 ms of CPU per request where httpx costs 0.7 ms (`python bench/dispatcher_cost.py
@@ -12,12 +16,17 @@ that moved must be registered again.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
+from meterline.delivery.destinations import PublicOnlyResolver, refusal
+
 RESPONSE_BODY_BYTES = 1024
+RESPONSE_HEADERS_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,29 +36,41 @@ class Response:
     error: str | None
     body: str | None
     retry_after: str | None
+    headers: str | None = None  # the answer's headers as a JSON object, at most a KiB of them
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def session(max_connections: int) -> aiohttp.ClientSession:
-    """The dispatcher's connection pool; created on the loop that will use it."""
-    connector = aiohttp.TCPConnector(limit=max_connections)
+def session(max_connections: int, allow_private: bool = False) -> aiohttp.ClientSession:
+    """The dispatcher's connection pool; created on the loop that will use it. Unless private
+    destinations are allowed, it connects only to the public addresses a name resolves to."""
+    resolver = None if allow_private else PublicOnlyResolver()
+    connector = aiohttp.TCPConnector(limit=max_connections, resolver=resolver)
     # No trust_env: with it, aiohttp reads the proxy variables and ~/.netrc on every request (a
     # tenth of the dispatcher's CPU under load). Webhooks go straight to the receiver's URL.
     return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
 
 
 async def post(
-    client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    client: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+    allow_private: bool = False,
 ) -> Response:
+    problem = refusal(url, allow_private)
+    if problem is not None:
+        return Response(None, 0, f"RefusedDestination: the webhook URL {problem}", None, None)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
             async with client.post(url, data=body, headers=headers, allow_redirects=False) as answer:
-                head = await answer.content.read(RESPONSE_BODY_BYTES)
+                head = await answer.content.read(RESPONSE_BODY_BYTES) if allow_private else None
                 status, retry_after = answer.status, answer.headers.get("retry-after")
+                kept_headers = _headers(answer.headers)
     except TimeoutError:
         return Response(None, _ms(started), f"timed out after {timeout_s:g} s", None, None)
     except (aiohttp.ClientError, OSError, ValueError) as error:
@@ -58,9 +79,23 @@ async def post(
         status,
         _ms(started),
         None if 200 <= status < 300 else f"HTTP {status}",
-        head.decode("utf-8", errors="replace"),
+        head.decode("utf-8", errors="replace") if head is not None else None,
         retry_after,
+        kept_headers,
     )
+
+
+def _headers(headers: Any) -> str:
+    """The answer's headers as a JSON object, whole headers only, within RESPONSE_HEADERS_BYTES."""
+    kept: dict[str, str] = {}
+    size = 2
+    for name, value in headers.items():
+        item = len(name) + len(value) + 6
+        if size + item > RESPONSE_HEADERS_BYTES:
+            break
+        kept[name.lower()] = value
+        size += item
+    return json.dumps(kept)
 
 
 def _describe(error: BaseException) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from meterline.domain.metrics import NUMBER_RULE, out_of_range_number
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, parse_rfc3339, to_us
 
 EVENT_FIELDS = frozenset({"transaction_id", "customer_id", "event_type", "timestamp", "properties"})
@@ -92,6 +93,8 @@ def _validate_event(
         properties = {}
     if not isinstance(properties, dict):
         problems.append(f"{where}.properties: must be an object, got {_json_type(properties)}")
+    else:
+        problems.extend(property_problems(where, properties))
     timestamp_us = _check_timestamp(where, raw.get("timestamp"), now_us, limits, problems)
     if len(problems) > before or timestamp_us is None:
         return None
@@ -102,6 +105,15 @@ def _validate_event(
         timestamp_us=timestamp_us,
         properties=properties,
     )
+
+
+def property_problems(where: str, properties: Mapping[str, Any]) -> list[str]:
+    """Numbers a metric would read but usage could not keep: refused, never accepted and dropped."""
+    return [
+        f"{where}.properties.{key}: {NUMBER_RULE}"
+        for key, value in properties.items()
+        if out_of_range_number(value)
+    ]
 
 
 def timestamp_problem(ts_us: int, now_us: int, limits: IngestLimits) -> str | None:

@@ -149,6 +149,35 @@ def unique_key(text: str) -> str:
     return UNIQUE_DIGEST_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
+NUMBER_RULE = (
+    f"must be a number with at most {MAX_INTEGER_DIGITS} digits before the decimal point and "
+    f"{MAX_FRACTION_DIGITS} after it"
+)
+
+
+def out_of_range_number(value: Any) -> bool:
+    """Whether a property value is a number (JSON number or numeric string) usage cannot keep.
+
+    Ingest refuses such values, so no event is accepted whose value `as_decimal` would leave out.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return False
+    if isinstance(value, str):
+        # Fewer than MAX_INTEGER_DIGITS + 1 characters and no exponent: within both bounds.
+        if len(value) <= MAX_INTEGER_DIGITS and "e" not in value and "E" not in value:
+            return False
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            return False
+    number = Decimal(value) if isinstance(value, int) else value
+    return number.is_finite() and not _within_bounds(number)
+
+
+def _within_bounds(number: Decimal) -> bool:
+    return number.adjusted() < MAX_INTEGER_DIGITS and int(number.as_tuple().exponent) >= -MAX_FRACTION_DIGITS
+
+
 def as_decimal(value: Any) -> Decimal | None:
     """Exact decimal of a JSON number or numeric string; None for anything else.
 
@@ -170,9 +199,7 @@ def as_decimal(value: Any) -> Decimal | None:
         return None
     if not number.is_finite():
         return None
-    if number.adjusted() >= MAX_INTEGER_DIGITS or int(number.as_tuple().exponent) < -MAX_FRACTION_DIGITS:
-        return None
-    return number
+    return number if _within_bounds(number) else None
 
 
 def rules_from_definition(

@@ -31,10 +31,13 @@ from meterline.engine.billing import BillingWindow
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
+from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
+from meterline.metrics import EVALUATOR_BATCH, EVALUATOR_EVENTS, EVALUATOR_FAILURES, record_transitions
 from meterline.settings import Settings
 from meterline.store import (
     alert_resolutions,
+    alerts,
     billable_metrics,
     billing_requests,
     customers,
@@ -115,6 +118,9 @@ class Evaluator:
         """Called right after events are committed, so the evaluator need not wait to poll."""
         self._wake.set()
 
+    def liveness(self) -> PartLiveness:
+        return PartLiveness(self._thread is not None and self._thread.is_alive(), 0)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="meterline-evaluator", daemon=True)
         self._thread.start()
@@ -141,6 +147,7 @@ class Evaluator:
                 result = self.run_once()
             except Exception:
                 log.exception("evaluator_batch_failed")
+                EVALUATOR_FAILURES.inc()
                 self._stop.wait(1.0)
                 continue
             if result.events == 0 and not result.more_work:
@@ -165,6 +172,7 @@ class Evaluator:
             return BatchResult(0, holding.start())
         try:
             with self.db.write() as conn:
+                alerts.take_written_tally(conn)  # nothing left from a transaction rolled back
                 self.snapshots.begin(conn)
                 now = self.clock()
                 try:
@@ -179,6 +187,7 @@ class Evaluator:
                 more_work = self.sweeps.run(conn, now, held)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
+                transitions = alerts.take_written_tally(conn)
         except BaseException:
             self.snapshots.clear()  # they followed changes that were just rolled back
             raise
@@ -188,8 +197,11 @@ class Evaluator:
             self.outbox.hand_over(claims)
         if self.on_commit is not None:
             self.on_commit()
+        record_transitions(transitions)
         if not batch:
             return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
+        EVALUATOR_EVENTS.inc(len(batch))
+        EVALUATOR_BATCH.observe(time.perf_counter() - started)
         log.debug(
             "evaluator_batch",
             events=len(batch),

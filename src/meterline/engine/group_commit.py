@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ class GroupCommitWriter:
         # Observable effect of grouping: requests answered per durable commit.
         self.commits = 0
         self.requests_committed = 0
+        # When the last commit failed, None once one succeeds after it (the /health database check).
+        self.last_failure_monotonic: float | None = None
 
     def start(self) -> None:
         self._running = True
@@ -102,11 +105,13 @@ class GroupCommitWriter:
             return
         except Exception as error:
             log.exception("ingest_commit_failed", requests=len(group))
+            self.last_failure_monotonic = time.monotonic()
             for pending in group:
                 pending.done.set_exception(Unavailable(f"events could not be stored: {type(error).__name__}"))
             return
         self.commits += 1
         self.requests_committed += len(group)
+        self.last_failure_monotonic = None
         for pending, count in zip(group, counts, strict=True):
             pending.done.set_result(count)
         self.on_commit()

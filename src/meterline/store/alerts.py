@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +18,9 @@ from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
 from meterline.store.sql import IN_CHUNK, among, chunks, upsert
 from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
+
+# conn.info key of the per-transaction tally of notifications written.
+WRITTEN_TALLY = "meterline.notifications_written"
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
@@ -191,9 +195,14 @@ def add_notification(conn: Connection, notification: Notification, at_us: int) -
 
 
 def add_notifications(conn: Connection, written: Sequence[tuple[Notification, int]]) -> None:
-    """Append to the outbox in the order given (their seqs follow it), one statement for all."""
+    """Append to the outbox in the order given (their seqs follow it), one statement for all.
+
+    Each type's count is tallied on the connection (`take_written_tally`), so the evaluator can
+    count transitions in /metrics once its transaction has committed."""
     if not written:
         return
+    tally: Counter[str] = conn.info.setdefault(WRITTEN_TALLY, Counter())
+    tally.update(n.type for n, _at in written)
     conn.execute(
         notifications.insert(),
         [
@@ -208,6 +217,12 @@ def add_notifications(conn: Connection, written: Sequence[tuple[Notification, in
             for n, at_us in written
         ],
     )
+
+
+def take_written_tally(conn: Connection) -> Counter[str]:
+    """The notifications written on this connection since the last take, by type (then forgotten)."""
+    tally: Counter[str] = conn.info.pop(WRITTEN_TALLY, None) or Counter()
+    return tally
 
 
 def notifications_after(conn: Connection, seq: int, limit: int = 1000) -> list[tuple[int, str]]:

@@ -529,6 +529,8 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at_us"),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "state", "next_attempt_at_us"),
     Index("ix_webhook_deliveries_claim", "claim_id"),
+    # Deliveries by state and age: the oldest undelivered (health), the retention purge.
+    Index("ix_webhook_deliveries_state_age", "state", "created_at_us"),
 )
 
 webhook_attempts = Table(
@@ -541,6 +543,8 @@ webhook_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("latency_ms", Integer, nullable=False),
     Column("error", Text, nullable=True),
-    # The first KiB of the receiver's answer, for debugging a refusal.
+    # The first KiB of the receiver's answer, kept only where private destinations are allowed.
     Column("response_body", Text, nullable=True),
+    # The answer's headers as a JSON object (at most a KiB of them).
+    Column("response_headers", Text, nullable=True),
 )

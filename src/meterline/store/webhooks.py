@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
@@ -71,6 +71,7 @@ class AttemptRecord:
     latency_ms: int
     error: str | None
     response_body: str | None
+    response_headers: str | None = None  # a JSON object
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +446,7 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
                 "latency_ms": o.attempt.latency_ms,
                 "error": o.attempt.error,
                 "response_body": o.attempt.response_body,
+                "response_headers": o.attempt.response_headers,
             }
             for o in outcomes
         ],
@@ -609,6 +611,24 @@ def attempts_of(conn: Connection, delivery_ids: Sequence[int]) -> dict[int, list
                 latency_ms=r["latency_ms"],
                 error=r["error"],
                 response_body=r["response_body"],
+                response_headers=r["response_headers"],
             )
         )
     return found
+
+
+def purge_finished(conn: Connection, created_before_us: int, limit: int) -> int:
+    """Delete up to `limit` succeeded or failed deliveries created before the time, with their
+    attempts (by the state-and-age index); returns how many deliveries went."""
+    ids = [
+        row[0]
+        for row in conn.execute(
+            select(_D.id)
+            .where(_D.state.in_((SUCCEEDED, FAILED)), _D.created_at_us < created_before_us)
+            .limit(limit)
+        )
+    ]
+    if ids:
+        conn.execute(delete(webhook_attempts).where(_A.delivery_id.in_(ids)))
+        conn.execute(delete(webhook_deliveries).where(_D.id.in_(ids)))
+    return len(ids)

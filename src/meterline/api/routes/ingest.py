@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import zlib
-
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
-from meterline.domain.errors import InvalidInput, MeterlineError
+from meterline.domain.errors import InvalidInput
 from meterline.domain.events import BatchRejected, IngestLimits, UsageEvent
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from meterline.metrics import INGEST_EVENTS
 from meterline.store import customers, invoices
 
 router = APIRouter()
 
 
-class PayloadTooLarge(MeterlineError):
-    status_code = 413
-
-
 @router.post("/v1/ingest")
 async def ingest(request: Request, state: AppState = Depends(app_state)) -> Response:
     settings = state.settings
-    body = await _read_body(request, settings.max_body_bytes)
+    body = await request.body()  # size-bounded and gunzipped by the edge middleware
     limits = IngestLimits(
         max_events=settings.max_events_per_request,
         max_backdate_days=settings.max_backdate_days,
@@ -40,6 +35,7 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
     if any(event.timestamp_us < received_us - grace_us for event in batch):
         await run_in_threadpool(_refuse_closed_periods, state, batch, received_us - grace_us)
     await state.writer.append(batch)
+    INGEST_EVENTS.inc(len(batch))
     return Response(status_code=200)
 
 
@@ -63,34 +59,3 @@ def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], late_before
     ]
     if problems:
         raise InvalidInput("; ".join(problems))
-
-
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").lower()
-    if encoding == "gzip":
-        return _gunzip(body, max_bytes)
-    if encoding not in ("identity", ""):
-        raise InvalidInput(f"Content-Encoding: {encoding!r} is not supported; use gzip or none")
-    return body
-
-
-def _gunzip(body: bytes, max_bytes: int) -> bytes:
-    """Decompress with a cap, so a small gzip bomb cannot exhaust memory."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, max_bytes + 1)
-    except zlib.error:
-        raise InvalidInput("body: is not valid gzip data") from None
-    if len(data) > max_bytes or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"body: must be at most {max_bytes} bytes once decompressed")
-    if not inflater.eof:
-        raise InvalidInput("body: gzip data is truncated")
-    return data

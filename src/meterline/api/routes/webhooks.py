@@ -6,6 +6,7 @@ A secret appears in the response that creates or rotates it and nowhere else, ev
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -84,6 +85,7 @@ def attempt_view(a: AttemptRecord) -> dict[str, Any]:
         "latency_ms": a.latency_ms,
         "error": a.error,
         "response_body": a.response_body,
+        "response_headers": json.loads(a.response_headers) if a.response_headers else None,
     }
 
 
@@ -107,6 +109,7 @@ def delivery_view(d: DeliveryRecord, attempts: list[AttemptRecord]) -> dict[str,
 @router.post("/v1/webhooks/endpoints/create")
 def create_endpoint(body: EndpointCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     box = require_box(state.secret_box)
+    endpoints.check_url(body.url, state.settings.webhook_allow_private_networks)
     with state.db.write() as conn:
         made = endpoints.register(conn, box, body.url, body.secret, body.types, now_us())
     return ExactJSONResponse({"data": {**endpoint_view(made.endpoint), "secret": made.secret}})
