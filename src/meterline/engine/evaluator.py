@@ -34,7 +34,6 @@ from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapsho
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import EVALUATOR_BATCH, EVALUATOR_EVENTS, EVALUATOR_FAILURES, record_transitions
-from meterline.settings import Settings
 from meterline.store import (
     alert_resolutions,
     alerts,
@@ -315,27 +314,3 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
-
-
-def evaluator_from_settings(
-    db: Database,
-    settings: Settings,
-    on_commit: Callable[[], None] | None = None,
-    outbox: OutboxHandoff | None = None,
-    *,
-    predecessor: str | None = None,
-) -> Evaluator:
-    return Evaluator(
-        db,
-        batch_events=settings.evaluator_batch_events,
-        poll_interval_s=settings.evaluator_poll_interval_s,
-        dedup_window_days=settings.dedup_window_days,
-        grace_period_hours=settings.invoice_grace_period_hours,
-        max_backdate_days=settings.max_backdate_days,
-        sweep_chunk_customers=settings.alert_sweep_chunk_customers,
-        cached_customers=settings.evaluator_cached_customers,
-        on_commit=on_commit,
-        outbox=outbox,
-        lease_s=settings.engine_lease_s,
-        predecessor=predecessor,
-    )

@@ -17,7 +17,6 @@ from meterline.api.pagination import decode_cursor, encode_cursor
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
-from meterline.api.webhook_setup import rotation_grace_us
 from meterline.delivery import endpoints
 from meterline.delivery.secrets import require_box
 from meterline.domain.errors import InvalidInput
@@ -145,7 +144,9 @@ def enable_endpoint(body: EndpointRef, state: AppState = Depends(app_state)) -> 
 def rotate_secret(body: SecretRotation, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     box = require_box(state.secret_box)
     with state.db.write() as conn:
-        made = endpoints.rotate(conn, box, body.id, body.secret, rotation_grace_us(state.settings), now_us())
+        made = endpoints.rotate(
+            conn, box, body.id, body.secret, state.settings.webhook_rotation_grace_us(), now_us()
+        )
     return ExactJSONResponse({"data": {**endpoint_view(made.endpoint), "secret": made.secret}})
 
 
