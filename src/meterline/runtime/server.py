@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from meterline import __version__
 from meterline.api.app import build_app
+from meterline.api.cursors import CursorCodec, derive_cursor_key
 from meterline.api.state import AppState, Wakeable
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.engine.evaluator import Evaluator
@@ -25,6 +26,7 @@ from meterline.runtime.webhooks import dispatcher_from_settings, serving_secret_
 from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
+from meterline.store.server_keys import server_key
 
 log = get_logger("meterline.server")
 
@@ -38,6 +40,16 @@ def prepare_database(settings: Settings) -> Database:
         db.dispose()
         raise SystemExit("the PostgreSQL schema is not current: run `meterline migrate` first")
     return db
+
+
+def cursor_key(settings: Settings, db: Database) -> bytes:
+    """The key that signs pagination cursors, the same in every API process of a deployment:
+    derived from METERLINE_SECRET_KEY when it is set, else generated once and kept in the database."""
+    if settings.secret_key is not None:
+        first = settings.secret_key.get_secret_value().split(",")[0].strip()
+        return derive_cursor_key(first.encode())
+    with db.write() as conn:
+        return server_key(conn, "pagination_cursors")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -76,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         db=db,
         writer=writer,
         evaluator=wake_evaluator,
+        cursors=CursorCodec(cursor_key(settings, db)),
         secret_box=box,
         dispatcher=wake_dispatcher,
         webhooks_on=webhooks_on,

@@ -13,7 +13,7 @@ from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.partitions import home_partition
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import among
+from meterline.store.sql import IN_CHUNK, among, chunks
 from meterline.store.tables import customer_aliases, customers
 
 NAME_MAX_CHARS = 160
@@ -61,7 +61,7 @@ def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
     """Each customer's name, in one statement per chunk (event search shows a hundred at a time)."""
     names: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(customer_ids)), 500):
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
         names.update(
             {
                 cid: name
@@ -143,7 +143,7 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
     """Map each reference (a meterline customer id or an active ingest alias) to an active customer."""
     wanted = list(set(refs))
     resolved: dict[str, str] = {}
-    for chunk in _chunks(wanted, 500):
+    for chunk in chunks(wanted, IN_CHUNK):
         by_alias = select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
             among(conn, customer_aliases.c.alias, chunk), customer_aliases.c.active
         )
@@ -158,17 +158,10 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
 def home_partitions(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int]:
     """Each customer's home partition (whose engine owns its billing)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(customer_ids)), 500):
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
         query = select(customers.c.id, customers.c.partition).where(among(conn, customers.c.id, chunk))
         found.update((cid, int(p)) for cid, p in conn.execute(query))
     return found
-
-
-def active_customer_ids(conn: Connection, customer_ids: Sequence[str] | None = None) -> list[str]:
-    query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
-    if customer_ids is not None:
-        query = query.where(customers.c.id.in_(list(customer_ids)))
-    return list(conn.execute(query).scalars())
 
 
 def _refuse_aliases_in_use(conn: Connection, aliases: Sequence[str], customer_id: str) -> None:
@@ -235,11 +228,6 @@ def _distinct(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def active_customer_ids_after(
     conn: Connection, partition: int, after_id: str | None, limit: int
 ) -> list[str]:
@@ -253,3 +241,16 @@ def active_customer_ids_after(
     if after_id is not None:
         query = query.where(customers.c.id > after_id)
     return list(conn.execute(query).scalars())
+
+
+def active_customer_page(
+    conn: Connection, after_id: str | None, limit: int, customer_ids: Sequence[str] | None = None
+) -> list[str]:
+    """Up to `limit` active customer ids after `after_id` in id order, among `customer_ids` if
+    given (a page of /v1/usage: keyset, never every id)."""
+    query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
+    if after_id is not None:
+        query = query.where(customers.c.id > after_id)
+    if customer_ids is not None:
+        query = query.where(customers.c.id.in_(list(customer_ids)))
+    return list(conn.execute(query.limit(limit)).scalars())

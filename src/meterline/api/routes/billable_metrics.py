@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator, model_validator
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
@@ -123,10 +123,9 @@ def rename_metric(
 def list_metrics(
     state: AppState = Depends(app_state),
     include_archived: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("billable_metrics", str)),
 ) -> ExactJSONResponse:
-    return ExactJSONResponse(_metric_page(state, include_archived, limit, next_page))
+    return ExactJSONResponse(_metric_page(state, include_archived, asked))
 
 
 @router.get("/v1/customers/{customer_id}/billable-metrics")
@@ -135,13 +134,12 @@ def list_customer_metrics(
     state: AppState = Depends(app_state),
     include_archived: bool = False,
     on_current_plan: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("customer_billable_metrics", str)),
 ) -> ExactJSONResponse:
     # Every active metric applies to every customer until contracts narrow it to their products.
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
-    return ExactJSONResponse(_metric_page(state, include_archived, limit, next_page))
+    return ExactJSONResponse(_metric_page(state, include_archived, asked))
 
 
 @router.post("/v1/billable-metrics/archive")
@@ -151,13 +149,10 @@ def archive_metric(body: MetricArchive, state: AppState = Depends(app_state)) ->
     return ExactJSONResponse(id_response(body.id))
 
 
-def _metric_page(
-    state: AppState, include_archived: bool, limit: int | None, next_page: str | None
-) -> dict[str, Any]:
-    size = page_limit(limit, state.settings.max_page_size)
+def _metric_page(state: AppState, include_archived: bool, asked: Page[str]) -> dict[str, Any]:
     with state.db.read() as conn:
         found = store.list_metrics(
-            conn, include_archived=include_archived, after_id=decode_cursor(next_page), limit=size + 1
+            conn, include_archived=include_archived, after_id=asked.after, limit=asked.size + 1
         )
-    page, cursor = page_of(found, size, lambda m: m.id)
+    page, cursor = asked.cut(found, lambda m: m.id)
     return {"data": [metric_view(m) for m in page], "next_page": cursor}

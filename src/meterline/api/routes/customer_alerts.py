@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Response
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state, wake_evaluator
@@ -19,7 +19,6 @@ from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord, AlertState
 
 router = APIRouter(route_class=ExactDecimalRoute)
-PAGE_SIZE = 100
 
 
 class GroupValue(StrictModel):
@@ -63,10 +62,12 @@ def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_sta
 
 @router.post("/v1/customer-alerts/list")
 def list_customer_alerts(
-    body: CustomerAlertList, state: AppState = Depends(app_state), next_page: str | None = None
+    body: CustomerAlertList,
+    state: AppState = Depends(app_state),
+    asked: Page[str] = Depends(paged("customer_alerts", str)),
 ) -> ExactJSONResponse:
     wanted = set(body.alert_statuses or ["ENABLED"])
-    after = decode_cursor(next_page)
+    after = asked.after
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
         found = [
@@ -75,10 +76,10 @@ def list_customer_alerts(
             if ("ARCHIVED" if a.archived_at_us else "ENABLED") in wanted
         ]
         found.sort(key=lambda a: a.id)
-        found = [a for a in found if after is None or a.id > after][: PAGE_SIZE + 1]
+        found = [a for a in found if after is None or a.id > after][: asked.size + 1]
         states = store.states_of(conn, body.customer_id, [a.id for a in found])
         names = credit_types.names_by_id(conn)
-    page, cursor = page_of(found, PAGE_SIZE, lambda a: a.id)
+    page, cursor = asked.cut(found, lambda a: a.id)
     views = [
         customer_alert_view(a, [s for (alert_id, _scope), s in states.items() if alert_id == a.id], names)
         for a in page

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
 from meterline.api.state import AppState, app_state, wake_evaluator
@@ -77,20 +77,18 @@ def list_customers(
     customer_ids: Annotated[list[str] | None, Query()] = None,
     ingest_alias: str | None = None,
     only_archived: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("customers", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
         found = store.list_customers(
             conn,
-            after_id=decode_cursor(next_page),
-            limit=size + 1,
+            after_id=asked.after,
+            limit=asked.size + 1,
             customer_ids=split_query_list(customer_ids),
             ingest_alias=ingest_alias,
             only_archived=only_archived,
         )
-    page, cursor = page_of(found, size, lambda c: c.id)
+    page, cursor = asked.cut(found, lambda c: c.id)
     return ExactJSONResponse({"data": [customer_detail(c) for c in page], "next_page": cursor})
 
 

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from meterline.api.catalog_fields import API_ACTOR, HourInstant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
@@ -155,16 +155,14 @@ def update_product(body: ProductUpdate, state: AppState = Depends(app_state)) ->
 def list_products(
     body: ProductListFilter | None = None,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("products", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     archive_filter = body.archive_filter if body else "NOT_ARCHIVED"
     with state.db.read() as conn:
         found = store.list_products(
-            conn, archive_filter=archive_filter, after_id=decode_cursor(next_page), limit=size + 1
+            conn, archive_filter=archive_filter, after_id=asked.after, limit=asked.size + 1
         )
-    page, cursor = page_of(found, size, lambda p: p.id)
+    page, cursor = asked.cut(found, lambda p: p.id)
     now = now_us()
     return ExactJSONResponse({"data": [product_view(p, now) for p in page], "next_page": cursor})
 

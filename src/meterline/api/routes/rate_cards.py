@@ -13,7 +13,7 @@ from pydantic import Field
 
 from meterline.api.catalog_fields import API_ACTOR, Instant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
@@ -105,13 +105,11 @@ def update_rate_card(body: RateCardUpdate, state: AppState = Depends(app_state))
 def list_rate_cards(
     body: RateCardListFilter | None = None,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("rate_cards", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
-        found = store.list_rate_cards(conn, after_id=decode_cursor(next_page), limit=size + 1)
-    page, cursor = page_of(found, size, lambda c: c.id)
+        found = store.list_rate_cards(conn, after_id=asked.after, limit=asked.size + 1)
+    page, cursor = asked.cut(found, lambda c: c.id)
     return ExactJSONResponse({"data": [rate_card_view(c) for c in page], "next_page": cursor})
 
 

@@ -1,0 +1,35 @@
+"""log_cursors (was evaluator_cursors: it holds the webhook fan-out's cursor, not the evaluator's), server_keys
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07 01:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.rename_table("evaluator_cursors", "log_cursors")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER INDEX evaluator_cursors_pkey RENAME TO log_cursors_pkey")
+    op.create_table(
+        "server_keys",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("server_keys")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER INDEX log_cursors_pkey RENAME TO evaluator_cursors_pkey")
+    op.rename_table("log_cursors", "evaluator_cursors")
