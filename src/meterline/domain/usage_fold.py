@@ -34,6 +34,20 @@ class UsageDeltas:
     customers_touched: set[str] = field(default_factory=set)
 
 
+def counted_by(
+    metric: MetricRules, event_type: str, properties: Mapping[str, Any]
+) -> tuple[Decimal | str, str] | None:
+    """What `metric` counts of an event: its aggregation value and group values, or None when it
+    does not count it (no match, or no usable value or group values)."""
+    if not metric.matches(event_type, properties):
+        return None
+    value = metric.value_of(properties)
+    group = metric.group_of(properties)
+    if value is None or group is None:
+        return None
+    return value, group
+
+
 def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> UsageDeltas:
     """Period aggregates are keyed by calendar month (see `period_usage`)."""
     deltas = UsageDeltas()
@@ -41,12 +55,10 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
     for event in batch:
         counted = False
         for metric in metrics:
-            if not metric.matches(event.event_type, event.properties):
+            counts = counted_by(metric, event.event_type, event.properties)
+            if counts is None:
                 continue
-            value = metric.value_of(event.properties)
-            group = metric.group_of(event.properties)
-            if value is None or group is None:
-                continue
+            value, group = counts
             counted = True
             hour = hour_floor(event.timestamp_us)
             period = periods.get(hour)

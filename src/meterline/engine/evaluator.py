@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from meterline.domain.closed_periods import closed_period_of
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
@@ -101,7 +102,7 @@ class Evaluator:
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.sweeps = AlertSweeper(sweep_chunk_customers, on_evaluated=self.snapshots.forget)
         self.grace_us = grace_period_hours * US_PER_HOUR
-        # Periods that events may still reach: the backdating limit plus the grace period.
+        # Billing periods whose drafts an event may still change: the backdating limit plus grace.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
@@ -222,7 +223,12 @@ class Evaluator:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
         billing this engine owns (the others are handed to their home partition's engine)."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
-        closed = self._closed_periods(conn, batch, resolved, now)
+        closed = invoices.finalized_periods_reached(
+            conn,
+            ((resolved[e.customer_ref], e.timestamp_us) for e in batch if e.customer_ref in resolved),
+            now,
+            self.grace_us,
+        )
         countable: list[CountableEvent] = []
         missing: list[unmatched.Unmatched] = []
         for event in batch:
@@ -230,8 +236,8 @@ class Evaluator:
             if customer_id is None:
                 missing.append(unmatched.Unmatched(event.seq, unmatched.UNKNOWN_CUSTOMER, None))
                 continue
-            ranges = closed.get(customer_id)  # almost always none: no generator per event then
-            if ranges and any(start <= event.timestamp_us < end for start, end in ranges):
+            ranges = closed.get(customer_id)  # almost always none: no look-up per event then
+            if ranges and closed_period_of(event.timestamp_us, ranges):
                 missing.append(unmatched.Unmatched(event.seq, unmatched.PERIOD_CLOSED, customer_id))
                 continue
             countable.append(
@@ -253,19 +259,6 @@ class Evaluator:
         elsewhere = {c for c, home in homes.items() if home not in held}
         billing_requests.request_recompute_of(conn, elsewhere)
         return deltas.customers_touched - elsewhere
-
-    def _closed_periods(
-        self, conn: Connection, batch: list[LoggedEvent], resolved: dict[str, str], now: int
-    ) -> dict[str, list[tuple[int, int]]]:
-        """Finalized periods of customers with events old enough to fall in one (rare: backdated)."""
-        late = {
-            resolved[e.customer_ref]
-            for e in batch
-            if e.timestamp_us < now - self.grace_us and e.customer_ref in resolved
-        }
-        if not late:
-            return {}
-        return invoices.closed_ranges(conn, sorted(late), now - self.open_horizon_us - self.grace_us)
 
     def _bill(
         self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None

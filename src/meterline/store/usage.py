@@ -137,8 +137,8 @@ def _merge_into(
         total.merge(delta)
         rows.append(_row(table, bucket_column, key, total, extra_by_bucket))
     key_names = ["customer_id", "metric_id", bucket_column, "group_values"]
-    for chunk in chunks(rows, 2000):
-        upsert(conn, table, chunk, key_names)
+    for row_chunk in chunks(rows, 2000):
+        upsert(conn, table, row_chunk, key_names)
 
 
 def _row(
