@@ -36,9 +36,9 @@ from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import contracts as service
 from meterline.store import commits, customers
 from meterline.store import contracts as store
-from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import CommitRecord
 from meterline.store.contracts import ContractRecord, NewContract, StatementSchedule
 
@@ -140,8 +140,7 @@ class ContractArchive(StrictModel):
 def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     new = body.new_contract()
     with state.db.write() as conn:
-        contract_id = store.create_contract(conn, new)
-        request_recompute(conn, body.customer_id)
+        contract_id = service.create_contract(conn, new)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(contract_id))
 
@@ -186,8 +185,7 @@ def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> 
 @router.post("/v1/contracts/archive")
 def archive_contract(body: ContractArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
-        request_recompute(conn, body.customer_id)
+        service.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(body.contract_id))
 

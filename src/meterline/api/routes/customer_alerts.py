@@ -12,10 +12,10 @@ from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
-from meterline.domain.errors import NotFound
 from meterline.domain.timeutil import format_rfc3339
-from meterline.store import alert_resolutions, credit_types, customers
+from meterline.services import alerts as service
 from meterline.store import alerts as store
+from meterline.store import credit_types, customers
 from meterline.store.alerts import AlertRecord, AlertState
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -47,7 +47,7 @@ class CustomerAlertReset(StrictModel):
 def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
-        alert = _alert_for(conn, body.alert_id, body.customer_id)
+        alert = service.alert_for_customer(conn, body.alert_id, body.customer_id)
         states = [s for (_a, _s), s in store.states_of(conn, body.customer_id, [alert.id]).items()]
         names = credit_types.names_by_id(conn)
     scope = _scope(alert, body.group_values)
@@ -90,12 +90,7 @@ def list_customer_alerts(
 @router.post("/v1/customer-alerts/reset")
 def reset_customer_alert(body: CustomerAlertReset, state: AppState = Depends(app_state)) -> Response:
     with state.db.write() as conn:
-        customers.get_customer(conn, body.customer_id)
-        alert = _alert_for(conn, body.alert_id, body.customer_id)
-        # The engine, which alone writes alert states, resolves them, forgets them and measures
-        # the alert again, in one batch.
-        [home] = customers.home_partitions(conn, [body.customer_id]).values()
-        alert_resolutions.request_for_customer(conn, alert.id, body.customer_id, home, "reset")
+        service.reset_customer_alert(conn, body.alert_id, body.customer_id)
     wake_evaluator(state)
     return Response(status_code=200)
 
@@ -133,13 +128,6 @@ def _status(states: list[AlertState]) -> str:
 
 def _latest(states: list[AlertState]) -> AlertState:
     return max(states, key=lambda s: s.updated_at_us)
-
-
-def _alert_for(conn: Any, alert_id: str, customer_id: str) -> AlertRecord:
-    alert = store.get_alert(conn, alert_id)
-    if alert.customer_id is not None and alert.customer_id != customer_id:
-        raise NotFound(f"alert_id: alert {alert_id} does not apply to customer {customer_id}")
-    return alert
 
 
 def _scope(alert: AlertRecord, group_values: list[GroupValue] | None) -> str | None:

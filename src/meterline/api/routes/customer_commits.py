@@ -21,9 +21,9 @@ from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.contracts import CREDIT
+from meterline.services import commits as service
 from meterline.store import commits as store
 from meterline.store import customers
-from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import COMMIT_KINDS, CommitQuery, NewCommit
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -83,9 +83,7 @@ def list_credits(body: CreditList, state: AppState = Depends(app_state)) -> Exac
 
 def _create(state: AppState, customer_id: str, new: NewCommit) -> ExactJSONResponse:
     with state.db.write() as conn:
-        customers.active_customer(conn, customer_id)
-        commit_id = store.create_commit(conn, customer_id, new)
-        request_recompute(conn, customer_id)
+        commit_id = service.create_customer_commit(conn, customer_id, new)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(commit_id))
 
