@@ -20,6 +20,7 @@ from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.partitions import PARTITION_COUNT
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CREATION
+from meterline.services.customers import active_customer
 from meterline.store import alert_resolutions, billable_metrics, credit_types, customers
 from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord
@@ -134,7 +135,7 @@ def check_combinations(new: NewAlert) -> None:
 
 def _check_references(conn: Connection, new: NewAlert) -> None:
     if new.customer_id is not None:
-        customers.active_customer(conn, new.customer_id)
+        active_customer(conn, new.customer_id)
     # A body naming what does not exist is a bad request (the customer is the resource: 404).
     if new.credit_type_id is not None:
         try:

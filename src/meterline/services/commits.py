@@ -20,15 +20,16 @@ from meterline.domain.commit_rules import (
 )
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import now_us
+from meterline.services.customers import active_customer
 from meterline.store import commits as store
-from meterline.store import contracts, credit_types, customers, products
+from meterline.store import contracts, credit_types, products
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import NewCommit
 
 
 def create_customer_commit(conn: Connection, customer_id: str, new: NewCommit) -> str:
     """A customer-level commit or credit, applying to all the customer's contracts."""
-    customers.active_customer(conn, customer_id)
+    active_customer(conn, customer_id)
     check_new_commit(conn, customer_id, new, on_contract=False)
     commit_id = store.insert_commit(conn, customer_id, new)
     request_recompute(conn, customer_id)

@@ -18,7 +18,9 @@ from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.timeutil import now_us
 from meterline.services.commits import check_new_commit
-from meterline.store import commits, credit_types, customers, products, rate_cards
+from meterline.services.customers import active_customer
+from meterline.services.rate_cards import active_rate_card
+from meterline.store import commits, credit_types, products, rate_cards
 from meterline.store import contracts as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.contracts import NewContract
@@ -27,7 +29,7 @@ from meterline.store.rate_cards import RateCardRecord
 
 def create_contract(conn: Connection, new: NewContract) -> str:
     """Check and store a contract with its commits and credits, all or nothing."""
-    customers.active_customer(conn, new.customer_id)
+    active_customer(conn, new.customer_id)
     check_contract_span(new.starting_at_us, new.ending_before_us)
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
     card = _rate_card(conn, new)
@@ -73,7 +75,7 @@ def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:
             raise InvalidInput(
                 f"rate_card_alias: no rate card holds alias {new.rate_card_alias!r} at the contract's starting_at"
             )
-    return rate_cards.active_rate_card(conn, rate_card_id)
+    return active_rate_card(conn, rate_card_id)
 
 
 def _check_overrides(

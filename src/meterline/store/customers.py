@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.partitions import home_partition
 from meterline.domain.timeutil import now_us
@@ -30,13 +30,12 @@ class CustomerRecord:
     archived_at_us: int | None
 
 
-def create_customer(
-    conn: Connection, name: str, ingest_aliases: Sequence[str], custom_fields: dict[str, str]
+def insert_customer(
+    conn: Connection, name: str, aliases: Sequence[str], custom_fields: dict[str, str]
 ) -> CustomerRecord:
+    """Store a customer `services.customers` has checked; 409 if another request took an alias."""
     customer_id = new_id()
     now = now_us()
-    aliases = _distinct(ingest_aliases)
-    _refuse_aliases_in_use(conn, aliases, customer_id)
     conn.execute(
         customers.insert().values(
             id=customer_id,
@@ -73,14 +72,6 @@ def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def active_customer(conn: Connection, customer_id: str) -> CustomerRecord:
-    """The customer, refusing archived ones (they take no new contracts, commits or credits)."""
-    customer = get_customer(conn, customer_id)
-    if customer.archived_at_us is not None:
-        raise InvalidInput(f"customer_id: customer {customer_id} is archived")
-    return customer
-
-
 def list_customers(
     conn: Connection,
     *,
@@ -105,10 +96,7 @@ def list_customers(
     return _load(conn, ids)
 
 
-def archive_customer(conn: Connection, customer_id: str) -> None:
-    customer = get_customer(conn, customer_id)
-    if customer.archived_at_us is not None:
-        return
+def mark_archived(conn: Connection, customer_id: str) -> None:
     now = now_us()
     conn.execute(
         update(customers).where(customers.c.id == customer_id).values(archived_at_us=now, updated_at_us=now)
@@ -119,18 +107,13 @@ def archive_customer(conn: Connection, customer_id: str) -> None:
     )
 
 
-def set_ingest_aliases(conn: Connection, customer_id: str, aliases: Sequence[str]) -> None:
-    customer = get_customer(conn, customer_id)
-    wanted = _distinct(aliases)
-    if customer.archived_at_us is None:
-        _refuse_aliases_in_use(conn, wanted, customer_id)
+def replace_aliases(conn: Connection, customer_id: str, aliases: Sequence[str], *, active: bool) -> None:
     conn.execute(delete(customer_aliases).where(customer_aliases.c.customer_id == customer_id))
-    _insert_aliases(conn, customer_id, wanted, active=customer.archived_at_us is None)
+    _insert_aliases(conn, customer_id, aliases, active=active)
     conn.execute(update(customers).where(customers.c.id == customer_id).values(updated_at_us=now_us()))
 
 
 def set_name(conn: Connection, customer_id: str, name: str) -> CustomerRecord:
-    get_customer(conn, customer_id)
     conn.execute(
         update(customers)
         .where(customers.c.id == customer_id)
@@ -164,22 +147,17 @@ def home_partitions(conn: Connection, customer_ids: Iterable[str]) -> dict[str, 
     return found
 
 
-def _refuse_aliases_in_use(conn: Connection, aliases: Sequence[str], customer_id: str) -> None:
+def alias_held_elsewhere(conn: Connection, aliases: Sequence[str], customer_id: str | None) -> str | None:
+    """One of `aliases` an active customer other than `customer_id` holds, if any."""
     if not aliases:
-        return
-    taken = (
-        conn.execute(
-            select(customer_aliases.c.alias).where(
-                customer_aliases.c.alias.in_(aliases),
-                customer_aliases.c.active,
-                customer_aliases.c.customer_id != customer_id,
-            )
-        )
-        .scalars()
-        .first()
+        return None
+    query = select(customer_aliases.c.alias).where(
+        customer_aliases.c.alias.in_(aliases), customer_aliases.c.active
     )
-    if taken is not None:
-        raise Conflict(f"ingest_aliases: alias {taken!r} is already used by another customer")
+    if customer_id is not None:
+        query = query.where(customer_aliases.c.customer_id != customer_id)
+    taken: str | None = conn.execute(query).scalars().first()
+    return taken
 
 
 def _insert_aliases(conn: Connection, customer_id: str, aliases: Sequence[str], active: bool = True) -> None:
@@ -222,10 +200,6 @@ def _load(conn: Connection, ids: Sequence[str]) -> list[CustomerRecord]:
         for row in rows
     }
     return [by_id[i] for i in ids if i in by_id]
-
-
-def _distinct(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(values))
 
 
 def active_customer_ids_after(

@@ -10,6 +10,7 @@ from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state
+from meterline.services import credit_types as service
 from meterline.store import credit_types as store
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -47,5 +48,5 @@ def create_credit_type(body: CreditTypeCreate, state: AppState = Depends(app_sta
 @router.post("/v1/credit-types/archive")
 def archive_credit_type(body: CreditTypeArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_credit_type(conn, body.id)
+        service.archive_credit_type(conn, body.id)
     return ExactJSONResponse(id_response(body.id))

@@ -7,12 +7,12 @@ from starlette.concurrency import run_in_threadpool
 
 from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
-from meterline.domain.closed_periods import closed_period_of, may_be_closed
+from meterline.domain.closed_periods import may_be_closed
 from meterline.domain.errors import InvalidInput
 from meterline.domain.events import BatchRejected, IngestLimits, UsageEvent
-from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from meterline.domain.timeutil import US_PER_HOUR, now_us
 from meterline.metrics import INGEST_EVENTS
-from meterline.store import customers, invoices
+from meterline.services import ingest as service
 
 router = APIRouter()
 
@@ -41,24 +41,5 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
 
 
 def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], received_us: int, grace_us: int) -> None:
-    """Refuse events that fall in a finalized billing period (`domain.closed_periods`).
-
-    Only backdated events pay for this look-up; a recent event cannot reach a finalized period.
-    """
     with state.db.read() as conn:
-        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
-        customer_of = [resolved.get(e.customer_ref) for e in batch]
-        closed = invoices.finalized_periods_reached(
-            conn,
-            ((c, e.timestamp_us) for c, e in zip(customer_of, batch, strict=True) if c is not None),
-            received_us,
-            grace_us,
-        )
-    problems = [
-        f"events[{i}].timestamp: falls in the billing period {format_rfc3339(span[0])} to "
-        f"{format_rfc3339(span[1])}, whose invoice is finalized"
-        for i, (customer_id, e) in enumerate(zip(customer_of, batch, strict=True))
-        if customer_id in closed and (span := closed_period_of(e.timestamp_us, closed[customer_id]))
-    ]
-    if problems:
-        raise InvalidInput("; ".join(problems))
+        service.refuse_closed_periods(conn, batch, received_us, grace_us)

@@ -23,6 +23,7 @@ from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.products import ProductVersion
 from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.services import products as service
 from meterline.store import products as store
 from meterline.store.products import ArchiveFilter, ProductRecord
 
@@ -121,7 +122,7 @@ def create_product(body: ProductCreate, state: AppState = Depends(app_state)) ->
     given = (body.model_fields_set & VERSION_FIELDS) | {"name"}
     fields = {k: v for k, v in _version_fields(body, given).items() if v is not None}
     with state.db.write() as conn:
-        product_id = store.create_product(
+        product_id = service.create_product(
             conn,
             product_type=body.type,
             fields=fields,
@@ -145,7 +146,7 @@ def update_product(body: ProductUpdate, state: AppState = Depends(app_state)) ->
         k: v for k, v in _version_fields(body, given).items() if v is not None or k in CLEARABLE_FIELDS
     }
     with state.db.write() as conn:
-        store.update_product(
+        service.update_product(
             conn, body.product_id, starting_at_us=body.starting_at, changes=changes, created_by=API_ACTOR
         )
     return ExactJSONResponse(id_response(body.product_id))

@@ -19,6 +19,7 @@ from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import rate_cards as service
 from meterline.store import rate_cards as store
 from meterline.store.rate_cards import RateCardAlias, RateCardRecord
 
@@ -68,7 +69,7 @@ class RateCardListFilter(StrictModel):
 @router.post("/v1/contract-pricing/rate-cards/create")
 def create_rate_card(body: RateCardCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        rate_card_id = store.create_rate_card(
+        rate_card_id = service.create_rate_card(
             conn,
             name=body.name,
             description=body.description,
@@ -90,7 +91,7 @@ def get_rate_card(body: RateCardId, state: AppState = Depends(app_state)) -> Exa
 @router.post("/v1/contract-pricing/rate-cards/update")
 def update_rate_card(body: RateCardUpdate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.update_rate_card(
+        service.update_rate_card(
             conn,
             body.rate_card_id,
             name=body.name,
@@ -116,7 +117,7 @@ def list_rate_cards(
 @router.post("/v1/contract-pricing/rate-cards/archive")
 def archive_rate_card(body: RateCardId, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_rate_card(conn, body.id)
+        service.archive_rate_card(conn, body.id)
     return ExactJSONResponse(id_response(body.id))
 
 

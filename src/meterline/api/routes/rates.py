@@ -24,6 +24,7 @@ from meterline.api.state import AppState, app_state
 from meterline.domain.pricing import Tier
 from meterline.domain.products import ProductState
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import rates as service
 from meterline.store import products
 from meterline.store import rates as store
 from meterline.store.rates import NewRate, RateRecord
@@ -130,7 +131,7 @@ class RatesQuery(StrictModel):
 @router.post("/v1/contract-pricing/rate-cards/addRate")
 def add_rate(body: RateAdd, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        [seq] = store.add_rates(conn, body.rate_card_id, [body.new_rate()])
+        [seq] = service.add_rates(conn, body.rate_card_id, [body.new_rate()])
         added = store.get_rate(conn, seq)
     return ExactJSONResponse({"data": rate_view(added)})
 
@@ -138,7 +139,7 @@ def add_rate(body: RateAdd, state: AppState = Depends(app_state)) -> ExactJSONRe
 @router.post("/v1/contract-pricing/rate-cards/addRates")
 def add_rates(body: RatesAdd, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.add_rates(conn, body.rate_card_id, [r.new_rate() for r in body.rates], list_field="rates")
+        service.add_rates(conn, body.rate_card_id, [r.new_rate() for r in body.rates], list_field="rates")
     return ExactJSONResponse(id_response(body.rate_card_id))
 
 
