@@ -72,7 +72,7 @@ SKIPPED_TABLES = frozenset(
         "event_dedup",
         "unmatched_events",
         "usage_hourly",
-        "usage_period",
+        "usage_monthly",
         "usage_unique_values",
         "log_cursors",
         "server_keys",

@@ -9,7 +9,7 @@ from typing import Any
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.metrics import MetricRules
-from meterline.domain.periods import Period, default_period
+from meterline.domain.periods import Period, calendar_month
 from meterline.domain.timeutil import hour_floor
 
 BucketKey = tuple[str, str, int, str]  # (customer_id, metric_id, bucket start, group values)
@@ -27,8 +27,8 @@ class CountableEvent:
 @dataclass(slots=True)
 class UsageDeltas:
     hourly: dict[BucketKey, Aggregate] = field(default_factory=dict)
-    period: dict[BucketKey, Aggregate] = field(default_factory=dict)
-    period_ends: dict[int, int] = field(default_factory=dict)
+    monthly: dict[BucketKey, Aggregate] = field(default_factory=dict)  # by calendar month
+    month_ends: dict[int, int] = field(default_factory=dict)
     unique_values: set[tuple[str, str, int, str, str]] = field(default_factory=set)
     unmatched_seqs: list[int] = field(default_factory=list)
     customers_touched: set[str] = field(default_factory=set)
@@ -49,9 +49,9 @@ def counted_by(
 
 
 def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> UsageDeltas:
-    """Period aggregates are keyed by calendar month (see `period_usage`)."""
+    """Usage per hour and per calendar month (`domain.periods.calendar_month`) of the batch."""
     deltas = UsageDeltas()
-    periods: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
+    months: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
     for event in batch:
         counted = False
         for metric in metrics:
@@ -61,11 +61,11 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
             value, group = counts
             counted = True
             hour = hour_floor(event.timestamp_us)
-            period = periods.get(hour)
-            if period is None:
-                period = periods[hour] = default_period(hour)
-                deltas.period_ends[period.start_us] = period.end_us
-            _add(deltas, event, metric.id, value, group, hour, period.start_us)
+            month = months.get(hour)
+            if month is None:
+                month = months[hour] = calendar_month(hour)
+                deltas.month_ends[month.start_us] = month.end_us
+            _add(deltas, event, metric.id, value, group, hour, month.start_us)
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:
@@ -80,12 +80,12 @@ def _add(
     value: Decimal | str,
     group: str,
     hour: int,
-    period_start_us: int,
+    month_start_us: int,
 ) -> None:
     hour_key = (event.customer_id, metric_id, hour, group)
     for bucket, key in (
         (deltas.hourly, hour_key),
-        (deltas.period, (event.customer_id, metric_id, period_start_us, group)),
+        (deltas.monthly, (event.customer_id, metric_id, month_start_us, group)),
     ):
         aggregate = bucket.get(key)
         if aggregate is None:

@@ -250,7 +250,7 @@ class Evaluator:
             for seq in deltas.unmatched_seqs
         )
         usage.add_hourly(conn, deltas.hourly)
-        usage.add_period(conn, deltas.period, deltas.period_ends)
+        usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
         if held is None:

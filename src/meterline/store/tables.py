@@ -195,9 +195,11 @@ usage_hourly = Table(
     *_aggregate_columns(),
 )
 
-# Usage per (customer, metric, billing period, group): what pricing and alerts read.
-usage_period = Table(
-    "usage_period",
+# Usage per (customer, metric, calendar month, group): what pricing reads for a billing period
+# that is exactly a calendar month (`domain.periods`); period_start_us/period_end_us are the
+# month's bounds.
+usage_monthly = Table(
+    "usage_monthly",
     metadata,
     Column("customer_id", String(36), primary_key=True),
     Column("metric_id", String(36), primary_key=True),

@@ -19,7 +19,7 @@ from meterline.api.state import AppState, app_state
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.errors import InvalidInput
 from meterline.domain.metrics import AggregationType, decode_group
-from meterline.domain.periods import default_period
+from meterline.domain.periods import default_billing_period
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us, to_us
 from meterline.domain.usage_windows import Window, WindowSize, rollup, windows
 from meterline.store import billable_metrics, customers, usage
@@ -275,7 +275,7 @@ def _range(starting_on: datetime, ending_before: datetime) -> tuple[int, int]:
 
 def _groups_range(body: UsageGroupsQuery) -> tuple[int, int]:
     if body.current_period or (body.starting_on is None and body.ending_before is None):
-        period = default_period(now_us())
+        period = default_billing_period(now_us())
         return period.start_us, period.end_us
     if body.starting_on is None or body.ending_before is None:
         raise InvalidInput("starting_on: starting_on and ending_before go together (or set current_period)")
