@@ -55,7 +55,12 @@ def catalog(http: httpx.Client) -> Catalog:
     metric = ok(
         http.post(
             "/v1/billable-metrics/create",
-            json={"name": f"pages-{uuid.uuid4().hex}", "aggregation_type": "COUNT"},
+            # Counting no event: the server is shared with tests that count every metric an event matches.
+            json={
+                "name": f"pages-{uuid.uuid4().hex}",
+                "aggregation_type": "COUNT",
+                "event_type_filter": {"in_values": ["pages-never-sent"]},
+            },
         )
     )["data"]["id"]
     card = ok(http.post("/v1/contract-pricing/rate-cards/create", json={"name": "pages"}))["data"]["id"]
