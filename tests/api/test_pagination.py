@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, now_us
+from tests.support.databases import fresh_postgres_database
 from tests.support.server import RunningServer, start_server
 
 MAX_PAGE_SIZE = 100  # METERLINE_MAX_PAGE_SIZE's default
@@ -282,26 +283,47 @@ def test_following_the_cursors_returns_every_item_exactly_once(http: httpx.Clien
     assert got == created  # each once, in id order, whatever the page size
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, so that starting and stopping servers disturbs no shared one."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meterline.db'}"
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
+        yield url
+
+
 def test_every_api_process_on_one_database_accepts_the_others_cursors(
-    http: httpx.Client, server: RunningServer, tmp_path: Path
+    own_database: str, tmp_path: Path
 ) -> None:
-    created = sorted(new_customer(http) for _ in range(3))
-    first = ok(http.get("/v1/customers", params={"customer_ids": created, "limit": 1}))
-    other = start_server(
-        server.database_url,
-        tmp_path,
-        token=server.token,
-        METERLINE_EVALUATOR_ENABLED="false",
-        METERLINE_WEBHOOKS_ENABLED="false",
-    )
+    """With no METERLINE_SECRET_KEY: the key generated in the database is every process's."""
+    quiet = {
+        "METERLINE_EVALUATOR_ENABLED": "false",
+        "METERLINE_WEBHOOKS_ENABLED": "false",
+        "METERLINE_SECRET_KEY": "",  # unset (the tests' servers on PostgreSQL share one otherwise)
+    }
+    first_server = start_server(own_database, tmp_path, **quiet)
     try:
-        with httpx.Client(base_url=other.base_url, headers=other.headers(), timeout=30) as second:
-            rest = ok(
-                second.get(
-                    "/v1/customers",
-                    params={"customer_ids": created, "limit": 5, "next_page": first["next_page"]},
+        second_server = start_server(own_database, tmp_path, token=first_server.token, **quiet)
+        try:
+            with (
+                httpx.Client(
+                    base_url=first_server.base_url, headers=first_server.headers(), timeout=30
+                ) as one,
+                httpx.Client(
+                    base_url=second_server.base_url, headers=second_server.headers(), timeout=30
+                ) as two,
+            ):
+                created = sorted(new_customer(one) for _ in range(3))
+                first = ok(one.get("/v1/customers", params={"customer_ids": created, "limit": 1}))
+                rest = ok(
+                    two.get(
+                        "/v1/customers",
+                        params={"customer_ids": created, "limit": 5, "next_page": first["next_page"]},
+                    )
                 )
-            )
+        finally:
+            second_server.stop()
     finally:
-        other.stop()
+        first_server.stop()
     assert [first["data"][0]["id"], *(c["id"] for c in rest["data"])] == created

@@ -45,8 +45,9 @@ def prepare_database(settings: Settings) -> Database:
 def cursor_key(settings: Settings, db: Database) -> bytes:
     """The key that signs pagination cursors, the same in every API process of a deployment:
     derived from METERLINE_SECRET_KEY when it is set, else generated once and kept in the database."""
-    if settings.secret_key is not None:
-        first = settings.secret_key.get_secret_value().split(",")[0].strip()
+    configured = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    first = next((k.strip() for k in configured.split(",") if k.strip()), "")
+    if first:
         return derive_cursor_key(first.encode())
     with db.write() as conn:
         return server_key(conn, "pagination_cursors")
