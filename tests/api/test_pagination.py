@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, now_us
-from tests.support.databases import fresh_postgres_database
 from tests.support.server import RunningServer, start_server
 
 MAX_PAGE_SIZE = 100  # METERLINE_MAX_PAGE_SIZE's default
@@ -283,18 +282,8 @@ def test_following_the_cursors_returns_every_item_exactly_once(http: httpx.Clien
     assert got == created  # each once, in id order, whatever the page size
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of its own, so that starting and stopping servers disturbs no shared one."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'meterline.db'}"
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_database_url")) as url:
-        yield url
-
-
 def test_every_api_process_on_one_database_accepts_the_others_cursors(
-    own_database: str, tmp_path: Path
+    own_database_url: str, tmp_path: Path
 ) -> None:
     """With no METERLINE_SECRET_KEY: the key generated in the database is every process's."""
     quiet = {
@@ -302,9 +291,9 @@ def test_every_api_process_on_one_database_accepts_the_others_cursors(
         "METERLINE_WEBHOOKS_ENABLED": "false",
         "METERLINE_SECRET_KEY": "",  # unset (the tests' servers on PostgreSQL share one otherwise)
     }
-    first_server = start_server(own_database, tmp_path, **quiet)
+    first_server = start_server(own_database_url, tmp_path, **quiet)
     try:
-        second_server = start_server(own_database, tmp_path, token=first_server.token, **quiet)
+        second_server = start_server(own_database_url, tmp_path, token=first_server.token, **quiet)
         try:
             with (
                 httpx.Client(
