@@ -1,8 +1,8 @@
 """log_cursors (was evaluator_cursors: it holds the webhook fan-out's cursor, not the evaluator's),
 usage_monthly (was usage_period: its periods are calendar months, not billing periods), server_keys
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
