@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -34,8 +35,18 @@ def derive_cursor_key(secret: bytes) -> bytes:
 class CursorCodec:
     """Signs and checks cursors with one key (every API process of a deployment shares it)."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        # A callable is asked once, at the first cursor: building the app reads no database.
+        self._key_source = key
+        self._resolved: bytes | None = key if isinstance(key, bytes) else None
+
+    @property
+    def _key(self) -> bytes:
+        if self._resolved is None:
+            source = self._key_source
+            assert callable(source)
+            self._resolved = source()
+        return self._resolved
 
     def encode(self, list_name: str, position: Any) -> str:
         payload = _b64(json.dumps([list_name, position], separators=(",", ":")).encode())

@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         db=db,
         writer=writer,
         evaluator=wake_evaluator,
-        cursors=CursorCodec(cursor_key(settings, db)),
+        cursors=CursorCodec(lambda: cursor_key(settings, db)),
         secret_box=box,
         dispatcher=wake_dispatcher,
         webhooks_on=webhooks_on,
