@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.catalog import create_catalog, create_customer
 from bench.plan import EVENT_TYPE, Plan, alias_for
-from meterline.api.app import create_app
 from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS
 from meterline.logging import configure_logging
-from meterline.runtime import tune_for_long_running
+from meterline.runtime.gc_tuning import tune_for_long_running
+from meterline.runtime.server import create_app
 from meterline.settings import Settings
 from meterline.store import event_log, tokens
 from meterline.store.db import Database

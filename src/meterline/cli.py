@@ -111,10 +111,10 @@ def serve(
     _share_metrics_between_processes()
     import uvicorn
 
-    from meterline.api.app import create_app
     from meterline.api.connections import connection_cap, guarded_protocol
     from meterline.logging import get_logger
-    from meterline.runtime import tune_for_long_running
+    from meterline.runtime.gc_tuning import tune_for_long_running
+    from meterline.runtime.server import create_app
 
     settings = _settings(database_url)
     if evaluator is not None:
@@ -149,8 +149,8 @@ def engine_command(database_url: str | None = DatabaseOption) -> None:
     import signal
     import threading
 
-    from meterline.api.app import prepare_database
-    from meterline.worker import run_engine
+    from meterline.runtime.engine_processes import run_engine
+    from meterline.runtime.server import prepare_database
 
     settings = _settings(database_url)
     prepare_database(settings).dispose()  # SQLite: created and migrated; PostgreSQL: must be current
@@ -222,8 +222,8 @@ def evaluate(
     ),
 ) -> None:
     """Run the evaluator alone (for a server started with --no-evaluator, or to catch up a backlog)."""
-    from meterline.engine.evaluator import evaluator_from_settings
-    from meterline.runtime import tune_for_long_running
+    from meterline.runtime.evaluator import evaluator_from_settings
+    from meterline.runtime.gc_tuning import tune_for_long_running
     from meterline.store import event_log
     from meterline.store.db import Database
     from meterline.store.migrate import upgrade_to_head
@@ -340,8 +340,8 @@ def _fail(error: MeterlineError) -> NoReturn:
 
 
 def _secret_box(settings: Settings) -> SecretBox:
-    from meterline.api.webhook_setup import secret_box
     from meterline.delivery.secrets import require_box
+    from meterline.runtime.webhooks import secret_box
 
     try:
         return require_box(secret_box(settings))
@@ -437,13 +437,12 @@ def webhooks_rotate_secret(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Give an endpoint a new secret; the previous one keeps signing too during the grace period."""
-    from meterline.api.webhook_setup import rotation_grace_us
     from meterline.delivery import endpoints
     from meterline.domain.timeutil import format_rfc3339, now_us
 
     settings = _settings(database_url)
     box = _secret_box(settings)
-    grace_us = rotation_grace_us(settings)
+    grace_us = settings.webhook_rotation_grace_us()
     made = _write(settings, lambda conn: endpoints.rotate(conn, box, endpoint_id, secret, grace_us, now_us()))
     until = format_rfc3339(made.endpoint.previous_secret_expires_at_us or 0)
     console.print(f"rotated the secret of {endpoint_id}; the previous one also signs until {until}")

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS
+from meterline.domain.timeutil import US_PER_HOUR
 
 
 class Settings(BaseSettings):
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     evaluator_poll_interval_s: float = 0.5
     # Customers whose snapshots (contracts, commits, invoices, alerts and their states) the
     # evaluator keeps between batches on SQLite while no other connection writes; 0: none.
-    evaluator_cached_customers: int = Field(default=DEFAULT_CACHED_CUSTOMERS, ge=0)
+    evaluator_cached_customers: int = Field(default=20_000, ge=0)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24
@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         default=None,
         description="default: meterline.key beside a SQLite database; PostgreSQL needs a key or this file",
     )
+
+    def webhook_rotation_grace_us(self) -> int:
+        return round(self.webhook_secret_rotation_grace_hours * US_PER_HOUR)
 
     def webhook_key_file(self) -> Path | None:
         """Where the endpoint-secret key lives when METERLINE_SECRET_KEY is unset (None: nowhere)."""

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meterline.api.app import create_app
+from meterline.runtime.server import create_app
 from meterline.settings import Settings
 from tests.support.server import RunningServer, start_server
 

@@ -19,10 +19,10 @@ import pytest
 import typer
 from sqlalchemy import create_engine, text
 
-from meterline.api.webhook_setup import secret_box
 from meterline.cli import app
 from meterline.delivery.secrets import require_box
 from meterline.domain.timeutil import now_us
+from meterline.runtime.webhooks import secret_box
 from meterline.settings import Settings
 from meterline.store import webhooks
 from meterline.store.db import Database, normalize_url

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from meterline.api.webhook_setup import webhook_delivery_on
 from meterline.delivery.secrets import load_secret_box
+from meterline.runtime.webhooks import webhook_delivery_on
 from meterline.settings import Settings
 from tests.support.server import free_port, meterline, start_server
 

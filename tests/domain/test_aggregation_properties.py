@@ -91,7 +91,7 @@ def merge_deltas(parts: Sequence[UsageDeltas]) -> tuple[dict[Any, Aggregate], di
     period: dict[Any, Aggregate] = {}
     unique: set[Any] = set()
     for part in parts:
-        for target, source in ((hourly, part.hourly), (period, part.period)):
+        for target, source in ((hourly, part.hourly), (period, part.monthly)):
             for key, aggregate in source.items():
                 target.setdefault(key, Aggregate()).merge(aggregate)
         unique |= part.unique_values
@@ -122,7 +122,7 @@ def test_batch_by_batch_fold_and_merge_equals_one_pass_over_distinct_events(
 
     assert_matches_oracle(hourly, oracle(((e.seq, e.sent.customer_ref, e.sent) for e in distinct), ROLES))
     assert hourly == once.hourly
-    assert period == once.period
+    assert period == once.monthly
     assert unique == once.unique_values
     # A UNIQUE value is stored per hour bucket; their union is the distinct set of each bucket.
     for key, aggregate in once.hourly.items():

@@ -47,7 +47,7 @@ def new_customers(db: Database, count: int) -> tuple[int, list[str]]:
     """`count` customers of one home partition: (the partition, their ids in id order)."""
     partition, aliases = aliases_in_one_partition(count)
     with db.write() as conn:
-        ids = [customers.create_customer(conn, alias, [alias], {}).id for alias in aliases]
+        ids = [customers.insert_customer(conn, alias, [alias], {}).id for alias in aliases]
     return partition, sorted(ids)
 
 

@@ -16,7 +16,7 @@ from tests.support.databases import fresh_database, migrated
 
 def new_customers(db: Database, count: int) -> list[str]:
     with db.write() as conn:
-        return [customers.create_customer(conn, f"c{i}", [], {}).id for i in range(count)]
+        return [customers.insert_customer(conn, f"c{i}", [], {}).id for i in range(count)]
 
 
 def batch(db: Database, snapshots: CustomerSnapshots, customer_ids: Sequence[str]) -> tuple[int, int]:

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.runtime.engine_processes import CLAIM, CLAIM_END, WAKE, parse_messages
 from meterline.store import partitions
 from meterline.store.db import Database
-from meterline.worker import CLAIM, CLAIM_END, WAKE, parse_messages
 from tests.delivery.helpers import notify
 from tests.delivery.receiver import Receiver
 from tests.support.server import RunningServer, start_server

@@ -99,7 +99,7 @@ class World:
 def new_world(db: Database) -> World:
     prefix = uuid.uuid4().hex[:10]
     with db.write() as conn:
-        customer = customers.create_customer(conn, f"customer {prefix}", [f"alias-{prefix}"], {})
+        customer = customers.insert_customer(conn, f"customer {prefix}", [f"alias-{prefix}"], {})
 
         def metric(kind: str, key: str | None = None, group_keys: list[list[str]] | None = None) -> str:
             return billable_metrics.create_metric(
@@ -178,7 +178,7 @@ def assert_usage_matches(world: World, batches: Sequence[Sequence[Sent]]) -> Non
         unique_rows = list(
             usage.unique_value_rows(conn, [world.customer_id], metric_ids, FIRST_MONTH, AFTER_SECOND_MONTH)
         )
-        periods = usage.period_rows(conn, world.customer_id, FIRST_MONTH) + usage.period_rows(
+        periods = usage.monthly_rows(conn, world.customer_id, FIRST_MONTH) + usage.monthly_rows(
             conn, world.customer_id, SECOND_MONTH
         )
     unique_by_bucket: dict[tuple[str, int, str], set[str]] = {}
@@ -336,7 +336,7 @@ def replay_at(db: Database, stale: Holding) -> None:
             billable_metrics.active_metric_rules(conn),
         )
         usage.add_hourly(conn, deltas.hourly)
-        usage.add_period(conn, deltas.period, deltas.period_ends)
+        usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         partitions.advance(conn, process_member_id(), stale, batch[-1].seq)
 

@@ -812,7 +812,7 @@ def test_invoice_list_filters_pages_and_get(client: Metronome) -> None:
     message = error_of(
         lambda: client.v1.customers.invoices.list(customer_id=customer_id, next_page=foreign), 400
     )
-    assert message == "next_page: is not a cursor this server issued"
+    assert message == "next_page: invalid cursor"
 
     costs = exact(
         client.v1.customers.with_raw_response.list_costs(

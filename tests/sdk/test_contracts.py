@@ -381,7 +381,7 @@ def test_list_pages_with_a_body_cursor(client: Metronome) -> None:
     message = error_of(lambda: client.v1.contracts.list(customer_id=customer_id, limit=21), 400)
     assert message.startswith("limit:")
     message = error_of(lambda: client.v1.contracts.list(customer_id=customer_id, cursor="bogus"), 400)
-    assert message == "cursor: is not a cursor this server issued"
+    assert message == "cursor: invalid cursor"
 
 
 # Validation: each rule refused with a 4xx naming the field

@@ -309,7 +309,7 @@ def test_list_pages_with_next_page_in_the_body(client: Metronome) -> None:
     message = error_of(
         lambda: client.v1.customers.credits.list(customer_id=customer_id, next_page="bogus"), 400
     )
-    assert message == "next_page: is not a cursor this server issued"
+    assert message == "next_page: invalid cursor"
     message = error_of(lambda: client.v1.customers.commits.list(customer_id=MISSING_ID), 404)
     assert message.startswith("customer_id: no customer")
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from metronome import Metronome
 from pydantic import SecretStr
 
-from meterline.api.app import create_app
 from meterline.domain.timeutil import now_us
 from meterline.engine.evaluator import Evaluator
+from meterline.runtime.server import create_app
 from meterline.settings import Settings
 from meterline.store import tokens
 from meterline.store.db import Database

@@ -1,9 +1,12 @@
-"""The ASGI application: routes, middleware, and the background workers it owns."""
+"""The ASGI application: routes, error shapes and middleware over a prepared `AppState`.
+
+Which processes run beside it (the evaluator, webhook delivery) is decided by `meterline.runtime`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
@@ -31,100 +34,14 @@ from meterline.api.routes import (
     webhooks,
 )
 from meterline.api.routes.unsupported import unsupported_router
-from meterline.api.state import AppState, Wakeable
-from meterline.api.webhook_setup import dispatcher_from_settings, serving_secret_box, webhook_delivery_on
-from meterline.delivery.dispatcher import Dispatcher
-from meterline.engine.evaluator import Evaluator, evaluator_from_settings
-from meterline.engine.group_commit import GroupCommitWriter
-from meterline.logging import get_logger
-from meterline.settings import Settings
-from meterline.store.db import Database
-from meterline.store.migrate import is_up_to_date, upgrade_to_head
-from meterline.worker import Part, PartProcess
+from meterline.api.state import AppState
 
-log = get_logger("meterline.server")
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def prepare_database(settings: Settings) -> Database:
-    """Open the database; SQLite is migrated in place, PostgreSQL must be migrated explicitly."""
-    db = Database(settings.database_url)
-    if db.is_sqlite:
-        upgrade_to_head(db)
-    elif not is_up_to_date(db):
-        db.dispose()
-        raise SystemExit("the PostgreSQL schema is not current: run `meterline migrate` first")
-    return db
-
-
-def create_app(settings: Settings) -> FastAPI:
-    box = serving_secret_box(settings)
-    webhooks_on = webhook_delivery_on(settings, box)
-    db = prepare_database(settings)
-    parts: list[PartProcess] = []
-    dispatcher: Dispatcher | None = None
-    evaluator: Evaluator | None = None
-    if settings.engine_process:
-        delivery = PartProcess(settings, Part.WEBHOOKS) if webhooks_on else None
-        evaluating = (
-            PartProcess(settings, Part.EVALUATOR, wakes=delivery) if settings.evaluator_enabled else None
-        )
-        # The evaluator's process first: it holds a writer's end of the delivery process's pipe,
-        # so the delivery process sees its pipe close only once the evaluator's process is gone.
-        parts = [p for p in (evaluating, delivery) if p is not None]
-        wake_evaluator: Wakeable | None = evaluating
-        wake_dispatcher: Wakeable | None = delivery
-    else:
-        dispatcher = dispatcher_from_settings(db, settings, box) if box and webhooks_on else None
-        on_commit = dispatcher.notify if dispatcher else None
-        evaluator = (
-            evaluator_from_settings(db, settings, on_commit, dispatcher)
-            if settings.evaluator_enabled
-            else None
-        )
-        wake_evaluator, wake_dispatcher = evaluator, dispatcher
-    writer = GroupCommitWriter(
-        db,
-        max_events=settings.group_commit_max_events,
-        on_commit=wake_evaluator.notify if wake_evaluator else lambda: None,
-    )
-    state = AppState(
-        settings=settings,
-        db=db,
-        writer=writer,
-        evaluator=wake_evaluator,
-        secret_box=box,
-        dispatcher=wake_dispatcher,
-        webhooks_on=webhooks_on,
-        parts={
-            **{p.part.value: p.liveness for p in parts},
-            **({"evaluator": evaluator.liveness} if evaluator else {}),
-            **({"webhooks": dispatcher.liveness} if dispatcher else {}),
-        },
-    )
-    workers: list[PartProcess | Evaluator | Dispatcher] = [*parts, *(w for w in (evaluator, dispatcher) if w)]
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        writer.start()
-        for worker in workers:
-            worker.start()
-        log.info(
-            "server_started",
-            database=db.dialect,
-            evaluator=settings.evaluator_enabled,
-            webhooks=webhooks_on,
-            engine_processes=[p.part.value for p in parts],
-            version=__version__,
-        )
-        try:
-            yield
-        finally:
-            writer.stop()
-            for worker in workers:
-                worker.stop()
-            db.dispose()
-            log.info("server_stopped")
-
+def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
+    """The API over `state`; `lifespan` starts and stops what the process runs beside it."""
+    settings, db = state.settings, state.db
     app = FastAPI(
         title="meterline",
         version=__version__,

@@ -1,4 +1,5 @@
-"""What every request handler may use: settings, database, ingest writer, evaluator, webhook dispatcher."""
+"""What every request handler may use: settings, database, ingest writer, evaluator, cursor codec,
+webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
 
+from meterline.api.cursors import CursorCodec
 from meterline.delivery.secrets import SecretBox
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.settings import Settings
@@ -29,6 +31,7 @@ class AppState:
     db: Database
     writer: GroupCommitWriter
     evaluator: Wakeable | None
+    cursors: CursorCodec  # signs and checks every list's `next_page`
     secret_box: SecretBox | None = None  # None: no key configured, so no webhook endpoints
     dispatcher: Wakeable | None = None
     webhooks_on: bool = False  # webhook delivery runs (enabled, and a key to decrypt secrets)

@@ -9,7 +9,7 @@ from typing import Any
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.metrics import MetricRules
-from meterline.domain.periods import Period, default_period
+from meterline.domain.periods import Period, calendar_month
 from meterline.domain.timeutil import hour_floor
 
 BucketKey = tuple[str, str, int, str]  # (customer_id, metric_id, bucket start, group values)
@@ -27,33 +27,45 @@ class CountableEvent:
 @dataclass(slots=True)
 class UsageDeltas:
     hourly: dict[BucketKey, Aggregate] = field(default_factory=dict)
-    period: dict[BucketKey, Aggregate] = field(default_factory=dict)
-    period_ends: dict[int, int] = field(default_factory=dict)
+    monthly: dict[BucketKey, Aggregate] = field(default_factory=dict)  # by calendar month
+    month_ends: dict[int, int] = field(default_factory=dict)
     unique_values: set[tuple[str, str, int, str, str]] = field(default_factory=set)
     unmatched_seqs: list[int] = field(default_factory=list)
     customers_touched: set[str] = field(default_factory=set)
 
 
+def counted_by(
+    metric: MetricRules, event_type: str, properties: Mapping[str, Any]
+) -> tuple[Decimal | str, str] | None:
+    """What `metric` counts of an event: its aggregation value and group values, or None when it
+    does not count it (no match, or no usable value or group values)."""
+    if not metric.matches(event_type, properties):
+        return None
+    value = metric.value_of(properties)
+    group = metric.group_of(properties)
+    if value is None or group is None:
+        return None
+    return value, group
+
+
 def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> UsageDeltas:
-    """Period aggregates are keyed by calendar month (see `period_usage`)."""
+    """Usage per hour and per calendar month (`domain.periods.calendar_month`) of the batch."""
     deltas = UsageDeltas()
-    periods: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
+    months: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
     for event in batch:
         counted = False
         for metric in metrics:
-            if not metric.matches(event.event_type, event.properties):
+            counts = counted_by(metric, event.event_type, event.properties)
+            if counts is None:
                 continue
-            value = metric.value_of(event.properties)
-            group = metric.group_of(event.properties)
-            if value is None or group is None:
-                continue
+            value, group = counts
             counted = True
             hour = hour_floor(event.timestamp_us)
-            period = periods.get(hour)
-            if period is None:
-                period = periods[hour] = default_period(hour)
-                deltas.period_ends[period.start_us] = period.end_us
-            _add(deltas, event, metric.id, value, group, hour, period.start_us)
+            month = months.get(hour)
+            if month is None:
+                month = months[hour] = calendar_month(hour)
+                deltas.month_ends[month.start_us] = month.end_us
+            _add(deltas, event, metric.id, value, group, hour, month.start_us)
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:
@@ -68,12 +80,12 @@ def _add(
     value: Decimal | str,
     group: str,
     hour: int,
-    period_start_us: int,
+    month_start_us: int,
 ) -> None:
     hour_key = (event.customer_id, metric_id, hour, group)
     for bucket, key in (
         (deltas.hourly, hour_key),
-        (deltas.period, (event.customer_id, metric_id, period_start_us, group)),
+        (deltas.monthly, (event.customer_id, metric_id, month_start_us, group)),
     ):
         aggregate = bucket.get(key)
         if aggregate is None:

@@ -28,7 +28,7 @@ from meterline.domain.alerts import (
 from meterline.domain.contracts import CREDIT, CommitTerms, ContractTerms
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
-from meterline.domain.periods import Period, default_period
+from meterline.domain.periods import Period, default_billing_period
 from meterline.domain.timeutil import US_PER_DAY
 from meterline.engine.billing import PricingCatalog
 from meterline.engine.customer_state import CustomerState
@@ -110,7 +110,7 @@ class CustomerView:
             period = contract.schedule().period_containing(self.now_us)
             if period is not None:
                 return period
-        return default_period(self.now_us)
+        return default_billing_period(self.now_us)
 
 
 def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:

@@ -45,7 +45,7 @@ from meterline.store import (
 )
 from meterline.store import rates as rate_store
 from meterline.store.invoices import FINALIZED, USAGE, Deduction, InvoiceRecord
-from meterline.store.period_usage import PeriodRows, usage_by_group
+from meterline.store.period_usage import MonthlyRows, usage_by_group
 from meterline.store.rate_cards import RateCardRecord, get_rate_card
 
 ZERO = Decimal(0)
@@ -69,7 +69,7 @@ class PricingCatalog:
         self.conn = conn
         self._memo: dict[tuple[object, ...], object] = {}
         # The batch's customers' stored period usage, read once for all of them.
-        self.periods = PeriodRows(conn, customer_ids)
+        self.periods = MonthlyRows(conn, customer_ids)
 
     def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:

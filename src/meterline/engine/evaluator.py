@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from meterline.domain.closed_periods import closed_period_of
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
@@ -34,7 +35,6 @@ from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapsho
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import EVALUATOR_BATCH, EVALUATOR_EVENTS, EVALUATOR_FAILURES, record_transitions
-from meterline.settings import Settings
 from meterline.store import (
     alert_resolutions,
     alerts,
@@ -102,7 +102,7 @@ class Evaluator:
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.sweeps = AlertSweeper(sweep_chunk_customers, on_evaluated=self.snapshots.forget)
         self.grace_us = grace_period_hours * US_PER_HOUR
-        # Periods that events may still reach: the backdating limit plus the grace period.
+        # Billing periods whose drafts an event may still change: the backdating limit plus grace.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
@@ -223,7 +223,12 @@ class Evaluator:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
         billing this engine owns (the others are handed to their home partition's engine)."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
-        closed = self._closed_periods(conn, batch, resolved, now)
+        closed = invoices.finalized_periods_reached(
+            conn,
+            ((resolved[e.customer_ref], e.timestamp_us) for e in batch if e.customer_ref in resolved),
+            now,
+            self.grace_us,
+        )
         countable: list[CountableEvent] = []
         missing: list[unmatched.Unmatched] = []
         for event in batch:
@@ -231,8 +236,8 @@ class Evaluator:
             if customer_id is None:
                 missing.append(unmatched.Unmatched(event.seq, unmatched.UNKNOWN_CUSTOMER, None))
                 continue
-            ranges = closed.get(customer_id)  # almost always none: no generator per event then
-            if ranges and any(start <= event.timestamp_us < end for start, end in ranges):
+            ranges = closed.get(customer_id)  # almost always none: no look-up per event then
+            if ranges and closed_period_of(event.timestamp_us, ranges):
                 missing.append(unmatched.Unmatched(event.seq, unmatched.PERIOD_CLOSED, customer_id))
                 continue
             countable.append(
@@ -245,7 +250,7 @@ class Evaluator:
             for seq in deltas.unmatched_seqs
         )
         usage.add_hourly(conn, deltas.hourly)
-        usage.add_period(conn, deltas.period, deltas.period_ends)
+        usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
         if held is None:
@@ -254,19 +259,6 @@ class Evaluator:
         elsewhere = {c for c, home in homes.items() if home not in held}
         billing_requests.request_recompute_of(conn, elsewhere)
         return deltas.customers_touched - elsewhere
-
-    def _closed_periods(
-        self, conn: Connection, batch: list[LoggedEvent], resolved: dict[str, str], now: int
-    ) -> dict[str, list[tuple[int, int]]]:
-        """Finalized periods of customers with events old enough to fall in one (rare: backdated)."""
-        late = {
-            resolved[e.customer_ref]
-            for e in batch
-            if e.timestamp_us < now - self.grace_us and e.customer_ref in resolved
-        }
-        if not late:
-            return {}
-        return invoices.closed_ranges(conn, sorted(late), now - self.open_horizon_us - self.grace_us)
 
     def _bill(
         self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None
@@ -315,27 +307,3 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
-
-
-def evaluator_from_settings(
-    db: Database,
-    settings: Settings,
-    on_commit: Callable[[], None] | None = None,
-    outbox: OutboxHandoff | None = None,
-    *,
-    predecessor: str | None = None,
-) -> Evaluator:
-    return Evaluator(
-        db,
-        batch_events=settings.evaluator_batch_events,
-        poll_interval_s=settings.evaluator_poll_interval_s,
-        dedup_window_days=settings.dedup_window_days,
-        grace_period_hours=settings.invoice_grace_period_hours,
-        max_backdate_days=settings.max_backdate_days,
-        sweep_chunk_customers=settings.alert_sweep_chunk_customers,
-        cached_customers=settings.evaluator_cached_customers,
-        on_commit=on_commit,
-        outbox=outbox,
-        lease_s=settings.engine_lease_s,
-        predecessor=predecessor,
-    )

@@ -16,21 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from meterline.domain.commit_rules import (
-    AccessItem,
-    InvoiceSchedule,
-    Specifier,
-    check_amount_shorthand,
-    check_commit_schedules,
-    check_targets,
-    field_path,
-    is_paid,
-)
+from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
 from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms
-from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import now_us
-from meterline.store import credit_types, products
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import commits, contracts
 
@@ -41,7 +31,7 @@ KEY_USED = "This uniqueness key has already been used."
 
 @dataclass(frozen=True, slots=True)
 class NewCommit:
-    """A commit or credit as requested (validated by create_commit)."""
+    """A commit or credit as requested (`services.commits` checks it before it is stored)."""
 
     kind: str
     product_id: str
@@ -155,7 +145,7 @@ class CommitQuery:
         return self.effective_before_us is None or commit.has_access_before(self.effective_before_us)
 
 
-def create_commit(
+def insert_commit(
     conn: Connection,
     customer_id: str,
     new: NewCommit,
@@ -164,13 +154,8 @@ def create_commit(
     path: str = "",
     created_at_us: int | None = None,
 ) -> str:
-    """Validate and store a commit or credit. `path` prefixes error fields ("commits.0")."""
-    check_commit_schedules(new.kind, new.access, new.credit_type_id, new.invoice, path)
-    check_amount_shorthand(new.amount, new.access, path)
-    check_targets(new.applicable_product_ids, new.applicable_product_tags, new.specifiers, path)
-    _check_references(conn, new, path)
-    if contract_id is None:
-        _check_invoice_contract(conn, customer_id, new, path)
+    """Store a commit or credit that `services.commits` has checked; 409 if its uniqueness key is
+    taken. `path` prefixes error fields ("commits.0")."""
     commit_id = new_id()
     row = _row(new, commit_id, customer_id, contract_id, created_at_us or now_us())
     _insert(conn, row, new.uniqueness_key, path)
@@ -226,76 +211,6 @@ def _in_force() -> Any:
         commits.c.archived_at_us.is_(None),
         or_(commits.c.contract_id.is_(None), contracts.c.archived_at_us.is_(None)),
     )
-
-
-def _check_references(conn: Connection, new: NewCommit, path: str) -> None:
-    _check_fixed_product(conn, new.product_id, field_path(path, "product_id"))
-    _check_credit_type(conn, new.credit_type_id, field_path(path, "access_schedule", "credit_type_id"))
-    if new.invoice is not None:
-        where = field_path(path, "invoice_schedule", "credit_type_id")
-        if not _check_credit_type(conn, new.invoice.credit_type_id, where).is_currency:
-            raise InvalidInput(f"{where}: invoices are in a fiat currency, not a custom pricing unit")
-    named = [
-        (product_id, field_path(path, "applicable_product_ids", index))
-        for index, product_id in enumerate(new.applicable_product_ids or ())
-    ]
-    named += [
-        (s.product_id, field_path(path, "specifiers", index, "product_id"))
-        for index, s in enumerate(new.specifiers or ())
-        if s.product_id is not None
-    ]
-    _check_products_exist(conn, named)
-
-
-def _check_fixed_product(conn: Connection, product_id: str, where: str) -> None:
-    try:
-        product = products.get_product(conn, product_id)
-    except NotFound:
-        raise InvalidInput(f"{where}: no product with id {product_id}") from None
-    if product.type != "FIXED":
-        raise InvalidInput(f"{where}: must be a FIXED product; {product_id} is {product.type}")
-    if product.archived_at_us is not None:
-        raise InvalidInput(f"{where}: product {product_id} is archived")
-
-
-def _check_products_exist(conn: Connection, named: Sequence[tuple[str, str]]) -> None:
-    """Each (product id, request field naming it) names a product, archived ones included."""
-    if not named:
-        return
-    known = products.products_at(conn, [product_id for product_id, _ in named], now_us())
-    for product_id, where in named:
-        if product_id not in known:
-            raise InvalidInput(f"{where}: no product with id {product_id}")
-
-
-def _check_credit_type(conn: Connection, credit_type_id: str, where: str) -> credit_types.CreditTypeRecord:
-    try:
-        record = credit_types.get_credit_type(conn, credit_type_id)
-    except NotFound:
-        raise InvalidInput(f"{where}: no pricing unit with id {credit_type_id}") from None
-    if record.archived_at_us is not None:
-        raise InvalidInput(f"{where}: pricing unit {credit_type_id} is archived")
-    return record
-
-
-def _check_invoice_contract(conn: Connection, customer_id: str, new: NewCommit, path: str) -> None:
-    """A customer-level commit that bills names the customer's contract its invoices go on."""
-    where = field_path(path, "invoice_contract_id")
-    if new.invoice_contract_id is None:
-        if new.invoice is not None and new.invoice.bills:
-            raise InvalidInput(
-                f"{where}: is required for commits with an invoice schedule (unless do_not_invoice is true)"
-            )
-        return
-    row = conn.execute(
-        select(contracts.c.customer_id, contracts.c.archived_at_us).where(
-            contracts.c.id == new.invoice_contract_id
-        )
-    ).first()
-    if row is None or row.customer_id != customer_id:
-        raise InvalidInput(f"{where}: the customer has no contract with id {new.invoice_contract_id}")
-    if row.archived_at_us is not None:
-        raise InvalidInput(f"{where}: contract {new.invoice_contract_id} is archived")
 
 
 def _insert(conn: Connection, row: dict[str, Any], uniqueness_key: str | None, path: str) -> None:

@@ -18,22 +18,16 @@ from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
-from meterline.domain.commit_rules import field_path
 from meterline.domain.contract_rules import (
     EXPLICIT,
     LOWEST_MULTIPLIER,
-    check_contract_span,
-    check_statement_anchor,
 )
 from meterline.domain.contracts import ContractTerms
-from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
-from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate, check_override
+from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
-from meterline.domain.timeutil import now_us
-from meterline.store import commits, credit_types, customers, products, rate_cards
 from meterline.store.commits import KEY_USED, NewCommit
-from meterline.store.rate_cards import RateCardRecord
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
@@ -100,35 +94,11 @@ class ContractRecord:
         )
 
 
-def create_contract(conn: Connection, new: NewContract) -> str:
-    """Validate and store a contract with its commits and credits, all or nothing."""
-    customers.active_customer(conn, new.customer_id)
-    check_contract_span(new.starting_at_us, new.ending_before_us)
-    check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
-    card = _rate_card(conn, new)
-    _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
+def insert_contract(conn: Connection, new: NewContract, rate_card_id: str, created_at_us: int) -> str:
+    """Store a contract that `services.contracts` has checked (its commits and credits are stored
+    by `commits.insert_commit`); 409 if its uniqueness key is taken."""
     contract_id = new_id()
-    created = now_us()
-    _insert(conn, _row(new, contract_id, card.id, created), new.uniqueness_key)
-    # One microsecond apart, so that commits and credits list in the order they were given.
-    for index, commit in enumerate(new.commits):
-        commits.create_commit(
-            conn,
-            new.customer_id,
-            commit,
-            contract_id=contract_id,
-            path=f"commits.{index}",
-            created_at_us=created + index,
-        )
-    for index, credit in enumerate(new.credits):
-        commits.create_commit(
-            conn,
-            new.customer_id,
-            credit,
-            contract_id=contract_id,
-            path=f"credits.{index}",
-            created_at_us=created + len(new.commits) + index,
-        )
+    _insert(conn, _row(new, contract_id, rate_card_id, created_at_us), new.uniqueness_key)
     return contract_id
 
 
@@ -137,6 +107,14 @@ def get_contract(conn: Connection, customer_id: str, contract_id: str) -> Contra
     if not found:
         raise NotFound(f"contract_id: customer {customer_id} has no contract with id {contract_id}")
     return found[0]
+
+
+def contract_owner(conn: Connection, contract_id: str) -> tuple[str, int | None] | None:
+    """(customer id, archived_at_us) of the contract with this id, or None if there is none."""
+    row = conn.execute(
+        select(contracts.c.customer_id, contracts.c.archived_at_us).where(contracts.c.id == contract_id)
+    ).first()
+    return None if row is None else (row.customer_id, row.archived_at_us)
 
 
 def list_contracts(
@@ -171,16 +149,8 @@ def list_contracts(
     return _select(conn, *conditions, limit=limit)
 
 
-def archive_contract(conn: Connection, customer_id: str, contract_id: str, *, void_invoices: bool) -> None:
-    contract = get_contract(conn, customer_id, contract_id)
-    if contract.archived_at_us is not None:
-        return
-    if void_invoices and _has_finalized_invoices(conn, contract_id):
-        raise InvalidInput(
-            "void_invoices: the contract has finalized invoices and meterline cannot void invoices yet; "
-            "archive it with void_invoices false to keep them"
-        )
-    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(archived_at_us=now_us()))
+def mark_archived(conn: Connection, contract_id: str, archived_at_us: int) -> None:
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(archived_at_us=archived_at_us))
 
 
 def contracts_for_customer(conn: Connection, customer_id: str) -> list[ContractTerms]:
@@ -202,62 +172,7 @@ def contracts_for_customers(conn: Connection, customer_ids: Sequence[str]) -> di
     )
 
 
-def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:
-    if new.rate_card_id is not None and new.rate_card_alias is not None:
-        raise InvalidInput("rate_card_alias: give either rate_card_id or rate_card_alias, not both")
-    rate_card_id = new.rate_card_id
-    if rate_card_id is None:
-        if new.rate_card_alias is None:
-            raise InvalidInput("rate_card_id: is required (or give rate_card_alias)")
-        rate_card_id = rate_cards.rate_card_id_by_alias(conn, new.rate_card_alias, new.starting_at_us)
-        if rate_card_id is None:
-            raise InvalidInput(
-                f"rate_card_alias: no rate card holds alias {new.rate_card_alias!r} at the contract's starting_at"
-            )
-    return rate_cards.active_rate_card(conn, rate_card_id)
-
-
-def _check_overrides(
-    conn: Connection, overrides: Sequence[OverrideSpec], card: RateCardRecord, explicit: bool
-) -> None:
-    for index, override in enumerate(overrides):
-        path = f"overrides.{index}"
-        check_override(override, path, explicit)
-        if override.product_id is not None:
-            _check_product(conn, override.product_id, field_path(path, "product_id"))
-        for spec_index, target in enumerate(override.specifiers):
-            if target.product_id is not None:
-                where = field_path(path, "override_specifiers", spec_index, "product_id")
-                _check_product(conn, target.product_id, where)
-        rate = override.overwrite_rate
-        if rate is not None and rate.credit_type_id is not None:
-            _check_overwrite_credit_type(conn, card, rate.credit_type_id, path)
-
-
-def _check_product(conn: Connection, product_id: str, where: str) -> None:
-    try:
-        products.get_product(conn, product_id)
-    except NotFound:
-        raise InvalidInput(f"{where}: no product with id {product_id}") from None
-
-
-def _check_overwrite_credit_type(
-    conn: Connection, card: RateCardRecord, credit_type_id: str, path: str
-) -> None:
-    """An overwrite is priced in the rate card's fiat unit or in a custom unit the card converts."""
-    where = field_path(path, "overwrite_rate", "credit_type_id")
-    if credit_type_id == card.fiat_credit_type_id or card.fiat_per_custom_credit(credit_type_id) is not None:
-        return
-    try:
-        credit_types.get_credit_type(conn, credit_type_id)
-    except NotFound:
-        raise InvalidInput(f"{where}: no pricing unit with id {credit_type_id}") from None
-    raise InvalidInput(
-        f"{where}: the contract's rate card neither is priced in nor converts pricing unit {credit_type_id}"
-    )
-
-
-def _has_finalized_invoices(conn: Connection, contract_id: str) -> bool:
+def has_finalized_invoices(conn: Connection, contract_id: str) -> bool:
     query = select(invoices.c.id).where(
         invoices.c.contract_id == contract_id, invoices.c.finalized_at_us.is_not(None)
     )

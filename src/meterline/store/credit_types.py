@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
-from meterline.domain.errors import InvalidInput, NotFound
-from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
+from meterline.domain.errors import NotFound
+from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
 from meterline.store.tables import credit_types
 
@@ -53,10 +53,7 @@ def get_credit_type(conn: Connection, credit_type_id: str) -> CreditTypeRecord:
     return CreditTypeRecord(*row)
 
 
-def archive_credit_type(conn: Connection, credit_type_id: str) -> None:
-    record = get_credit_type(conn, credit_type_id)
-    if record.id == USD_CENTS_CREDIT_TYPE_ID:
-        raise InvalidInput("id: the USD (cents) pricing unit cannot be archived")
+def mark_archived(conn: Connection, credit_type_id: str) -> None:
     conn.execute(
         update(credit_types)
         .where(credit_types.c.id == credit_type_id, credit_types.c.archived_at_us.is_(None))

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.partitions import home_partition
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import among
+from meterline.store.sql import IN_CHUNK, among, chunks
 from meterline.store.tables import customer_aliases, customers
 
 NAME_MAX_CHARS = 160
@@ -30,13 +30,12 @@ class CustomerRecord:
     archived_at_us: int | None
 
 
-def create_customer(
-    conn: Connection, name: str, ingest_aliases: Sequence[str], custom_fields: dict[str, str]
+def insert_customer(
+    conn: Connection, name: str, aliases: Sequence[str], custom_fields: dict[str, str]
 ) -> CustomerRecord:
+    """Store a customer `services.customers` has checked; 409 if another request took an alias."""
     customer_id = new_id()
     now = now_us()
-    aliases = _distinct(ingest_aliases)
-    _refuse_aliases_in_use(conn, aliases, customer_id)
     conn.execute(
         customers.insert().values(
             id=customer_id,
@@ -61,7 +60,7 @@ def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
     """Each customer's name, in one statement per chunk (event search shows a hundred at a time)."""
     names: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(customer_ids)), 500):
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
         names.update(
             {
                 cid: name
@@ -71,14 +70,6 @@ def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
             }
         )
     return names
-
-
-def active_customer(conn: Connection, customer_id: str) -> CustomerRecord:
-    """The customer, refusing archived ones (they take no new contracts, commits or credits)."""
-    customer = get_customer(conn, customer_id)
-    if customer.archived_at_us is not None:
-        raise InvalidInput(f"customer_id: customer {customer_id} is archived")
-    return customer
 
 
 def list_customers(
@@ -105,10 +96,7 @@ def list_customers(
     return _load(conn, ids)
 
 
-def archive_customer(conn: Connection, customer_id: str) -> None:
-    customer = get_customer(conn, customer_id)
-    if customer.archived_at_us is not None:
-        return
+def mark_archived(conn: Connection, customer_id: str) -> None:
     now = now_us()
     conn.execute(
         update(customers).where(customers.c.id == customer_id).values(archived_at_us=now, updated_at_us=now)
@@ -119,18 +107,13 @@ def archive_customer(conn: Connection, customer_id: str) -> None:
     )
 
 
-def set_ingest_aliases(conn: Connection, customer_id: str, aliases: Sequence[str]) -> None:
-    customer = get_customer(conn, customer_id)
-    wanted = _distinct(aliases)
-    if customer.archived_at_us is None:
-        _refuse_aliases_in_use(conn, wanted, customer_id)
+def replace_aliases(conn: Connection, customer_id: str, aliases: Sequence[str], *, active: bool) -> None:
     conn.execute(delete(customer_aliases).where(customer_aliases.c.customer_id == customer_id))
-    _insert_aliases(conn, customer_id, wanted, active=customer.archived_at_us is None)
+    _insert_aliases(conn, customer_id, aliases, active=active)
     conn.execute(update(customers).where(customers.c.id == customer_id).values(updated_at_us=now_us()))
 
 
 def set_name(conn: Connection, customer_id: str, name: str) -> CustomerRecord:
-    get_customer(conn, customer_id)
     conn.execute(
         update(customers)
         .where(customers.c.id == customer_id)
@@ -143,7 +126,7 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
     """Map each reference (a meterline customer id or an active ingest alias) to an active customer."""
     wanted = list(set(refs))
     resolved: dict[str, str] = {}
-    for chunk in _chunks(wanted, 500):
+    for chunk in chunks(wanted, IN_CHUNK):
         by_alias = select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
             among(conn, customer_aliases.c.alias, chunk), customer_aliases.c.active
         )
@@ -158,35 +141,23 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
 def home_partitions(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int]:
     """Each customer's home partition (whose engine owns its billing)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(customer_ids)), 500):
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
         query = select(customers.c.id, customers.c.partition).where(among(conn, customers.c.id, chunk))
         found.update((cid, int(p)) for cid, p in conn.execute(query))
     return found
 
 
-def active_customer_ids(conn: Connection, customer_ids: Sequence[str] | None = None) -> list[str]:
-    query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
-    if customer_ids is not None:
-        query = query.where(customers.c.id.in_(list(customer_ids)))
-    return list(conn.execute(query).scalars())
-
-
-def _refuse_aliases_in_use(conn: Connection, aliases: Sequence[str], customer_id: str) -> None:
+def alias_held_elsewhere(conn: Connection, aliases: Sequence[str], customer_id: str | None) -> str | None:
+    """One of `aliases` an active customer other than `customer_id` holds, if any."""
     if not aliases:
-        return
-    taken = (
-        conn.execute(
-            select(customer_aliases.c.alias).where(
-                customer_aliases.c.alias.in_(aliases),
-                customer_aliases.c.active,
-                customer_aliases.c.customer_id != customer_id,
-            )
-        )
-        .scalars()
-        .first()
+        return None
+    query = select(customer_aliases.c.alias).where(
+        customer_aliases.c.alias.in_(aliases), customer_aliases.c.active
     )
-    if taken is not None:
-        raise Conflict(f"ingest_aliases: alias {taken!r} is already used by another customer")
+    if customer_id is not None:
+        query = query.where(customer_aliases.c.customer_id != customer_id)
+    taken: str | None = conn.execute(query).scalars().first()
+    return taken
 
 
 def _insert_aliases(conn: Connection, customer_id: str, aliases: Sequence[str], active: bool = True) -> None:
@@ -231,15 +202,6 @@ def _load(conn: Connection, ids: Sequence[str]) -> list[CustomerRecord]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def _distinct(values: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def active_customer_ids_after(
     conn: Connection, partition: int, after_id: str | None, limit: int
 ) -> list[str]:
@@ -253,3 +215,16 @@ def active_customer_ids_after(
     if after_id is not None:
         query = query.where(customers.c.id > after_id)
     return list(conn.execute(query).scalars())
+
+
+def active_customer_page(
+    conn: Connection, after_id: str | None, limit: int, customer_ids: Sequence[str] | None = None
+) -> list[str]:
+    """Up to `limit` active customer ids after `after_id` in id order, among `customer_ids` if
+    given (a page of /v1/usage: keyset, never every id)."""
+    query = select(customers.c.id).where(customers.c.archived_at_us.is_(None)).order_by(customers.c.id)
+    if after_id is not None:
+        query = query.where(customers.c.id > after_id)
+    if customer_ids is not None:
+        query = query.where(customers.c.id.in_(list(customer_ids)))
+    return list(conn.execute(query.limit(limit)).scalars())

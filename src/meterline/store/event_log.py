@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from meterline.domain.events import UsageEvent
 from meterline.domain.partitions import partition_of
+from meterline.store.sql import chunks
 from meterline.store.tables import event_dedup, events
 
 # Any constant unique to meterline: the advisory lock that orders appends on PostgreSQL.
@@ -166,7 +167,7 @@ def last_seq(conn: Connection) -> int:
 def find_by_transaction_ids(conn: Connection, transaction_ids: Iterable[str]) -> list[LoggedEvent]:
     by_digest = {transaction_digest(t): t for t in transaction_ids}
     seqs: list[int] = []
-    for chunk in _chunks(list(by_digest), LOOKUP_CHUNK):
+    for chunk in chunks(list(by_digest), LOOKUP_CHUNK):
         seqs.extend(
             conn.execute(
                 select(event_dedup.c.event_seq).where(event_dedup.c.transaction_digest.in_(chunk))
@@ -188,7 +189,7 @@ def _known_digests(conn: Connection, digests: list[bytes]) -> list[bytes]:
     # A driver statement: compiling SQLAlchemy's expanding IN cost as much as the look-up itself.
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     known: list[bytes] = []
-    for chunk in _chunks(digests, LOOKUP_CHUNK):
+    for chunk in chunks(digests, LOOKUP_CHUNK):
         markers = ", ".join([marker] * len(chunk))
         found = conn.exec_driver_sql(
             f"SELECT transaction_digest FROM {event_dedup.name} WHERE transaction_digest IN ({markers})",
@@ -220,8 +221,3 @@ def _logged(row: Any) -> LoggedEvent:
         properties=_decode_properties(row["properties"]),
         received_at_us=row["received_at_us"],
     )
-
-
-def _chunks(values: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

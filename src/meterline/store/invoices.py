@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, delete, select, update
 
+from meterline.domain import closed_periods
 from meterline.domain.errors import NotFound
 from meterline.store.sql import IN_CHUNK, among, chunks, grouped_by_customer, upsert
 from meterline.store.tables import commit_deductions, customers, invoices
@@ -209,6 +210,17 @@ def remove_drafts(conn: Connection, stale_ids: Sequence[str]) -> None:
         ids = list(stale_ids)
         conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(ids)))
         conn.execute(delete(invoices).where(invoices.c.id.in_(ids), invoices.c.status == DRAFT))
+
+
+def finalized_periods_reached(
+    conn: Connection, events: Iterable[tuple[str, int]], now_us: int, grace_us: int
+) -> dict[str, list[tuple[int, int]]]:
+    """The finalized billing periods these (customer id, timestamp) events may fall in, by
+    customer (`domain.closed_periods`); nothing is read when no event is old enough for one."""
+    late = closed_periods.oldest_late_event(events, now_us, grace_us)
+    if not late:
+        return {}
+    return closed_ranges(conn, sorted(late), min(late.values()))
 
 
 def closed_ranges(

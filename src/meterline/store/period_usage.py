@@ -1,7 +1,7 @@
 """A customer's usage over a pricing interval, per metric and group, as pricing reads it.
 
-An interval that is exactly a stored billing period (the calendar month the evaluator keys
-period aggregates by) reads those rows: one row per group, whatever the volume. Any other
+An interval that is exactly a calendar month (what the evaluator keys its monthly aggregates
+by) reads those rows: one row per group, whatever the volume. Any other
 interval (a contract starting mid-month, a non-monthly schedule, a rate change mid-period)
 merges the hour buckets it covers, which is exact because every aggregate but UNIQUE composes,
 and UNIQUE reads its distinct values.
@@ -15,14 +15,14 @@ from sqlalchemy import Connection
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.metrics import AggregationType, decode_group
-from meterline.domain.periods import default_period
+from meterline.domain.periods import calendar_month
 from meterline.store import usage
 
 GroupedUsage = dict[str, list[tuple[dict[str, str | None], Aggregate]]]
 
 
-class PeriodRows:
-    """Stored period aggregates of one evaluator batch's customers, each period read once for all
+class MonthlyRows:
+    """Stored monthly aggregates of one evaluator batch's customers, each month read once for all
     of them (one statement instead of one per customer)."""
 
     def __init__(self, conn: Connection, customer_ids: Sequence[str]):
@@ -33,9 +33,9 @@ class PeriodRows:
 
     def rows(self, customer_id: str, period_start_us: int) -> list[usage.UsageRow]:
         if customer_id not in self._known:
-            return usage.period_rows(self.conn, customer_id, period_start_us)
+            return usage.monthly_rows(self.conn, customer_id, period_start_us)
         if period_start_us not in self._by_period:
-            self._by_period[period_start_us] = usage.period_rows_for(
+            self._by_period[period_start_us] = usage.monthly_rows_for(
                 self.conn, self.customer_ids, period_start_us
             )
         return self._by_period[period_start_us][customer_id]
@@ -47,7 +47,7 @@ def usage_by_group(
     metrics: Mapping[str, AggregationType],
     start_us: int,
     end_us: int,
-    periods: PeriodRows | None = None,
+    periods: MonthlyRows | None = None,
 ) -> GroupedUsage:
     if not metrics:
         return {}
@@ -73,15 +73,17 @@ def _rows(
     metric_ids: list[str],
     start_us: int,
     end_us: int,
-    periods: PeriodRows | None,
+    periods: MonthlyRows | None,
 ) -> list[tuple[str, str, Aggregate]]:
     if not metric_ids:
         return []
-    period = default_period(start_us)
+    period = calendar_month(start_us)
     wanted = set(metric_ids)
     if (period.start_us, period.end_us) == (start_us, end_us):
         found = (
-            periods.rows(customer_id, start_us) if periods else usage.period_rows(conn, customer_id, start_us)
+            periods.rows(customer_id, start_us)
+            if periods
+            else usage.monthly_rows(conn, customer_id, start_us)
         )
         return [(row.metric_id, row.group_values, row.aggregate) for row in found if row.metric_id in wanted]
     return [

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, select, update
 
-from meterline.domain.errors import InvalidInput, NotFound
+from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.products import (
     ProductState,
     ProductVersion,
-    check_group_keys,
     in_force,
     merged_fields,
-    refuse_unsupported_type,
-    refuse_usage_fields_on,
     state_from_fields,
 )
 from meterline.domain.timeutil import now_us
-from meterline.store import billable_metrics
 from meterline.store.tables import product_versions, products
 
 ArchiveFilter = Literal["ARCHIVED", "NOT_ARCHIVED", "ALL"]
@@ -54,11 +50,8 @@ def create_product(
     custom_fields: dict[str, str],
     created_by: str,
 ) -> str:
-    """`fields` are the initial version's fields in JSON form (decimals as text)."""
-    refuse_unsupported_type(product_type)
-    refuse_usage_fields_on(product_type, fields)
-    if product_type == "USAGE":
-        _check_metric(conn, fields)
+    """Store a product `services.products` has checked; `fields` are the initial version's fields
+    in JSON form (decimals as text)."""
     product_id = new_id()
     now = now_us()
     conn.execute(
@@ -70,22 +63,18 @@ def create_product(
     return product_id
 
 
-def update_product(
-    conn: Connection, product_id: str, *, starting_at_us: int, changes: dict[str, Any], created_by: str
+def lock_product(conn: Connection, product_id: str) -> ProductRecord:
+    """The product, locked so two concurrent updates cannot both take the same history position."""
+    conn.execute(select(products.c.id).where(products.c.id == product_id).with_for_update())
+    return get_product(conn, product_id)
+
+
+def add_version(
+    conn: Connection, product: ProductRecord, *, starting_at_us: int, changes: dict[str, Any], created_by: str
 ) -> None:
     """Record an update that takes effect at `starting_at_us`; the history keeps every earlier state."""
-    # Lock the product so two concurrent updates cannot both take the same history position.
-    conn.execute(select(products.c.id).where(products.c.id == product_id).with_for_update())
-    product = get_product(conn, product_id)
-    if product.archived_at_us is not None:
-        raise InvalidInput(f"product_id: product {product_id} is archived and cannot be updated")
-    if not changes:
-        raise InvalidInput("body: give at least one field to change besides starting_at")
-    refuse_usage_fields_on(product.type, changes)
-    if product.type == "USAGE" and _touches_metric(changes):
-        _check_metric(conn, {**product.fields_at(starting_at_us), **changes})
     position = len(product.versions)
-    _insert_version(conn, product_id, position, starting_at_us, changes, now_us(), created_by)
+    _insert_version(conn, product.id, position, starting_at_us, changes, now_us(), created_by)
 
 
 def archive_product(conn: Connection, product_id: str) -> None:
@@ -125,24 +114,6 @@ def product_at(conn: Connection, product_id: str, at_us: int) -> ProductState:
 def products_at(conn: Connection, product_ids: Sequence[str], at_us: int) -> dict[str, ProductState]:
     """Like product_at for many products at once; unknown ids are left out."""
     return {p.id: p.state_at(at_us) for p in _load(conn, list(dict.fromkeys(product_ids)))}
-
-
-def _touches_metric(changes: Mapping[str, Any]) -> bool:
-    return any(k in changes for k in ("billable_metric_id", "pricing_group_key", "presentation_group_key"))
-
-
-def _check_metric(conn: Connection, fields: Mapping[str, Any]) -> None:
-    metric_id = fields.get("billable_metric_id")
-    if not metric_id:
-        raise InvalidInput("billable_metric_id: is required for USAGE products")
-    found = billable_metrics.list_metrics(
-        conn, ids=[metric_id], include_archived=True, after_id=None, limit=1
-    )
-    if not found:
-        raise InvalidInput(f"billable_metric_id: no billable metric with id {metric_id}")
-    if found[0].archived_at_us is not None:
-        raise InvalidInput(f"billable_metric_id: billable metric {metric_id} is archived")
-    check_group_keys(fields, found[0].rules().group_dimensions, metric_id)
 
 
 def _insert_version(

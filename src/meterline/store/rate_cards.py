@@ -15,10 +15,9 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, delete, select, text, update
 
-from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
-from meterline.store import credit_types
 from meterline.store.tables import credit_types as credit_types_table
 from meterline.store.tables import rate_card_aliases, rate_card_conversions, rate_cards
 
@@ -30,7 +29,7 @@ class RateCardAlias:
     ending_before_us: int | None = None  # None: open-ended
 
     def overlaps(self, other: RateCardAlias) -> bool:
-        return _before(self.starting_at_us, other.ending_before_us) and _before(
+        return starts_before(self.starting_at_us, other.ending_before_us) and starts_before(
             other.starting_at_us, self.ending_before_us
         )
 
@@ -64,18 +63,16 @@ class RateCardRecord:
         return None
 
 
-def create_rate_card(
+def insert_rate_card(
     conn: Connection,
     *,
     name: str,
     description: str | None,
     fiat_credit_type_id: str,
-    conversions: Sequence[tuple[str, Decimal]],
-    aliases: Sequence[RateCardAlias],
     custom_fields: dict[str, str],
     created_by: str,
 ) -> str:
-    _check_fiat(conn, fiat_credit_type_id)
+    """Store a rate card `services.rate_cards` has checked (conversions and aliases follow)."""
     rate_card_id = new_id()
     conn.execute(
         rate_cards.insert().values(
@@ -88,37 +85,19 @@ def create_rate_card(
             created_by=created_by,
         )
     )
-    _add_conversions(conn, rate_card_id, conversions, "credit_type_conversions")
-    _set_aliases(conn, rate_card_id, aliases)
     return rate_card_id
 
 
-def update_rate_card(
-    conn: Connection,
-    rate_card_id: str,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    aliases: Sequence[RateCardAlias] | None = None,
-    add_conversions: Sequence[tuple[str, Decimal]] = (),
-) -> None:
-    lock_rate_card(conn, rate_card_id)
-    card = active_rate_card(conn, rate_card_id)
-    changes = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+def set_fields(conn: Connection, rate_card_id: str, changes: dict[str, str]) -> None:
     if changes:
-        conn.execute(update(rate_cards).where(rate_cards.c.id == card.id).values(**changes))
-    _add_conversions(conn, card.id, add_conversions, "add_credit_type_conversions")
-    if aliases is not None:
-        _set_aliases(conn, card.id, aliases)
+        conn.execute(update(rate_cards).where(rate_cards.c.id == rate_card_id).values(**changes))
 
 
-def archive_rate_card(conn: Connection, rate_card_id: str) -> None:
-    card = get_rate_card(conn, rate_card_id)
-    if card.archived_at_us is not None:
-        return
-    conn.execute(update(rate_cards).where(rate_cards.c.id == card.id).values(archived_at_us=now_us()))
+def mark_archived(conn: Connection, rate_card_id: str) -> None:
+    """Archived, its aliases released (they stay on its record)."""
+    conn.execute(update(rate_cards).where(rate_cards.c.id == rate_card_id).values(archived_at_us=now_us()))
     conn.execute(
-        update(rate_card_aliases).where(rate_card_aliases.c.rate_card_id == card.id).values(active=False)
+        update(rate_card_aliases).where(rate_card_aliases.c.rate_card_id == rate_card_id).values(active=False)
     )
 
 
@@ -127,14 +106,6 @@ def get_rate_card(conn: Connection, rate_card_id: str) -> RateCardRecord:
     if not found:
         raise NotFound(f"rate_card_id: no rate card with id {rate_card_id}")
     return found[0]
-
-
-def active_rate_card(conn: Connection, rate_card_id: str) -> RateCardRecord:
-    """The rate card, refusing archived ones (they take no changes and no new rates)."""
-    card = get_rate_card(conn, rate_card_id)
-    if card.archived_at_us is not None:
-        raise InvalidInput(f"rate_card_id: rate card {rate_card_id} is archived")
-    return card
 
 
 def rate_card_id_by_alias(conn: Connection, name: str, at_us: int) -> str | None:
@@ -170,66 +141,29 @@ def list_rate_cards(conn: Connection, *, after_id: str | None, limit: int) -> li
     return _load(conn, list(conn.execute(query).scalars()))
 
 
-def _check_fiat(conn: Connection, credit_type_id: str) -> None:
-    credit_type = _referenced_credit_type(conn, credit_type_id, "fiat_credit_type_id")
-    if not credit_type.is_currency:
-        raise InvalidInput(
-            f"fiat_credit_type_id: {credit_type_id} is a custom pricing unit, not a fiat currency"
-        )
-
-
-def _add_conversions(
-    conn: Connection, rate_card_id: str, conversions: Sequence[tuple[str, Decimal]], field: str
-) -> None:
-    if not conversions:
-        return
-    existing = _conversion_ids(conn, rate_card_id)
-    position = len(existing)
-    for index, (credit_type_id, fiat_per_custom_credit) in enumerate(conversions):
-        name = f"{field}.{index}.custom_credit_type_id"
-        credit_type = _referenced_credit_type(conn, credit_type_id, name)
-        if credit_type.is_currency:
-            raise InvalidInput(f"{name}: {credit_type_id} is a fiat currency, not a custom pricing unit")
-        if credit_type_id in existing:
-            raise InvalidInput(
-                f"{name}: the rate card already converts {credit_type_id}; conversions cannot be changed"
-            )
-        existing.add(credit_type_id)
+def add_conversions(conn: Connection, rate_card_id: str, conversions: Sequence[tuple[str, Decimal]]) -> None:
+    """Append conversions `services.rate_cards` has checked, after the card's existing ones."""
+    position = len(conversion_ids(conn, rate_card_id))
+    for offset, (credit_type_id, fiat_per_custom_credit) in enumerate(conversions):
         conn.execute(
             rate_card_conversions.insert().values(
                 rate_card_id=rate_card_id,
                 custom_credit_type_id=credit_type_id,
                 fiat_per_custom_credit=fiat_per_custom_credit,
-                position=position,
+                position=position + offset,
             )
         )
-        position += 1
 
 
-def _conversion_ids(conn: Connection, rate_card_id: str) -> set[str]:
+def conversion_ids(conn: Connection, rate_card_id: str) -> set[str]:
     query = select(rate_card_conversions.c.custom_credit_type_id).where(
         rate_card_conversions.c.rate_card_id == rate_card_id
     )
     return set(conn.execute(query).scalars())
 
 
-def _referenced_credit_type(
-    conn: Connection, credit_type_id: str, field: str
-) -> credit_types.CreditTypeRecord:
-    try:
-        record = credit_types.get_credit_type(conn, credit_type_id)
-    except NotFound:
-        raise InvalidInput(f"{field}: no pricing unit with id {credit_type_id}") from None
-    if record.archived_at_us is not None:
-        raise InvalidInput(f"{field}: pricing unit {credit_type_id} is archived")
-    return record
-
-
-def _set_aliases(conn: Connection, rate_card_id: str, aliases: Sequence[RateCardAlias]) -> None:
-    """Replace the rate card's aliases, refusing any an active rate card holds at an overlapping time."""
-    _check_own_aliases(aliases)
-    _lock_alias_names(conn, {a.name for a in aliases})
-    _refuse_aliases_in_use(conn, rate_card_id, aliases)
+def replace_aliases(conn: Connection, rate_card_id: str, aliases: Sequence[RateCardAlias]) -> None:
+    """Replace the rate card's aliases with ones `services.rate_cards` has checked."""
     conn.execute(delete(rate_card_aliases).where(rate_card_aliases.c.rate_card_id == rate_card_id))
     if aliases:
         conn.execute(
@@ -248,18 +182,7 @@ def _set_aliases(conn: Connection, rate_card_id: str, aliases: Sequence[RateCard
         )
 
 
-def _check_own_aliases(aliases: Sequence[RateCardAlias]) -> None:
-    for index, alias in enumerate(aliases):
-        if not _before(alias.starting_at_us, alias.ending_before_us):
-            raise InvalidInput(f"aliases.{index}.ending_before: must be after starting_at")
-        for earlier in aliases[:index]:
-            if earlier.name == alias.name and earlier.overlaps(alias):
-                raise InvalidInput(
-                    f"aliases.{index}: alias {alias.name!r} is given twice for overlapping times"
-                )
-
-
-def _lock_alias_names(conn: Connection, names: set[str]) -> None:
+def lock_alias_names(conn: Connection, names: set[str]) -> None:
     """Serialize writers of the same alias names on PostgreSQL, so two cannot both pass the check.
 
     SQLite needs nothing: its write transactions already run one at a time (BEGIN IMMEDIATE).
@@ -270,9 +193,12 @@ def _lock_alias_names(conn: Connection, names: set[str]) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"rate_card_alias:{name}"})
 
 
-def _refuse_aliases_in_use(conn: Connection, rate_card_id: str, aliases: Sequence[RateCardAlias]) -> None:
-    if not aliases:
-        return
+def aliases_held_elsewhere(
+    conn: Connection, rate_card_id: str, names: set[str]
+) -> list[tuple[str, RateCardAlias]]:
+    """(rate card id, alias) of every active alias with one of these names on another rate card."""
+    if not names:
+        return []
     rows = conn.execute(
         select(
             rate_card_aliases.c.rate_card_id,
@@ -280,22 +206,12 @@ def _refuse_aliases_in_use(conn: Connection, rate_card_id: str, aliases: Sequenc
             rate_card_aliases.c.starting_at_us,
             rate_card_aliases.c.ending_before_us,
         ).where(
-            rate_card_aliases.c.name.in_(sorted({a.name for a in aliases})),
+            rate_card_aliases.c.name.in_(sorted(names)),
             rate_card_aliases.c.active,
             rate_card_aliases.c.rate_card_id != rate_card_id,
         )
     )
-    for other_card, name, start, end in rows:
-        held = RateCardAlias(name, start, end)
-        if any(a.name == name and a.overlaps(held) for a in aliases):
-            raise Conflict(
-                f"aliases: alias {name!r} is already used by rate card {other_card} at an overlapping time"
-            )
-
-
-def _before(start: int | None, end: int | None) -> bool:
-    """start < end, where a missing start is the beginning of time and a missing end is never."""
-    return start is None or end is None or start < end
+    return [(str(card), RateCardAlias(name, start, end)) for card, name, start, end in rows]
 
 
 def _load(conn: Connection, ids: Sequence[str]) -> list[RateCardRecord]:
@@ -361,3 +277,8 @@ def _load_aliases(conn: Connection, ids: Sequence[str]) -> dict[str, list[RateCa
     for card_id, name, start, end in rows:
         found[card_id].append(RateCardAlias(name, start, end))
     return found
+
+
+def starts_before(start: int | None, end: int | None) -> bool:
+    """start < end, where a missing start is the beginning of time and a missing end is never."""
+    return start is None or end is None or start < end

@@ -12,20 +12,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, or_, select, update
 
-from meterline.domain.errors import InvalidInput, NotFound
+from meterline.domain.errors import NotFound
 from meterline.domain.pricing import PriceSpec, Tier
-from meterline.domain.products import ProductState
 from meterline.domain.rates import (
     RateInForce,
     Span,
-    check_pricing_group_values,
-    check_span,
-    price_spec,
     remaining_after,
 )
 from meterline.domain.timeutil import now_us
-from meterline.store import credit_types, products
-from meterline.store.rate_cards import RateCardRecord, active_rate_card, get_rate_card, lock_rate_card
+from meterline.store.rate_cards import get_rate_card
 from meterline.store.tables import credit_types as credit_types_table
 from meterline.store.tables import rates
 
@@ -72,26 +67,6 @@ class RateRecord:
         )
 
 
-def add_rates(
-    conn: Connection, rate_card_id: str, new_rates: Sequence[NewRate], *, list_field: str | None = None
-) -> list[int]:
-    """Add rates in order (later ones win where they overlap earlier ones); all or nothing.
-
-    Returns the new rates' `seq`s. `list_field` is the request field holding the rates, if they
-    came as a list, so that an error names the rate: "rates.3.price: ...".
-    """
-    lock_rate_card(conn, rate_card_id)
-    card = active_rate_card(conn, rate_card_id)
-    added = []
-    for index, rate in enumerate(new_rates):
-        try:
-            added.append(_add(conn, card, rate))
-        except InvalidInput as error:
-            prefix = f"{list_field}.{index}." if list_field else ""
-            raise InvalidInput(prefix + error.message) from None
-    return added
-
-
 def get_rate(conn: Connection, seq: int) -> RateRecord:
     found = _select(conn, rates.c.seq == seq)
     if not found:
@@ -119,18 +94,16 @@ def rates_in_force(conn: Connection, rate_card_id: str, at_us: int) -> list[Rate
     return [r.in_force() for r in rates_at(conn, rate_card_id, at_us)]
 
 
-def _add(conn: Connection, card: RateCardRecord, rate: NewRate) -> int:
-    spec = price_spec(rate.rate_type, rate.price, rate.tiers)
+def insert_rate(
+    conn: Connection, rate_card_id: str, rate: NewRate, spec: PriceSpec, credit_type_id: str, group_text: str
+) -> int:
+    """Store a rate `services.rates` has checked, reshaping the older rates of its product and
+    group that it overlaps (the newer wins); returns its `seq`."""
     span = Span(rate.starting_at_us, rate.ending_before_us)
-    check_span(span)
-    product = _rated_product(conn, rate.product_id, rate.starting_at_us)
-    check_pricing_group_values(rate.pricing_group_values, product.pricing_group_key)
-    credit_type_id = _credit_type_for(conn, card, rate.credit_type_id)
-    group_text = _group_text(rate.pricing_group_values)
-    _make_room(conn, card.id, rate.product_id, group_text, span)
+    _make_room(conn, rate_card_id, rate.product_id, group_text, span)
     inserted = conn.execute(
         rates.insert().values(
-            rate_card_id=card.id,
+            rate_card_id=rate_card_id,
             product_id=rate.product_id,
             pricing_group_values=group_text,
             entitled=rate.entitled,
@@ -146,37 +119,6 @@ def _add(conn: Connection, card: RateCardRecord, rate: NewRate) -> int:
     key = inserted.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-
-def _rated_product(conn: Connection, product_id: str, at_us: int) -> ProductState:
-    try:
-        product = products.get_product(conn, product_id)
-    except NotFound:
-        raise InvalidInput(f"product_id: no product with id {product_id}") from None
-    if product.archived_at_us is not None:
-        raise InvalidInput(f"product_id: product {product_id} is archived and takes no new rates")
-    return product.state_at(at_us)
-
-
-def _credit_type_for(conn: Connection, card: RateCardRecord, credit_type_id: str | None) -> str:
-    """A rate is priced in the card's fiat unit or in a custom unit the card can convert to fiat."""
-    if credit_type_id is None or credit_type_id == card.fiat_credit_type_id:
-        return card.fiat_credit_type_id
-    if card.fiat_per_custom_credit(credit_type_id) is not None:
-        return credit_type_id
-    try:
-        record = credit_types.get_credit_type(conn, credit_type_id)
-    except NotFound:
-        raise InvalidInput(f"credit_type_id: no pricing unit with id {credit_type_id}") from None
-    if record.is_currency:
-        raise InvalidInput(
-            f"credit_type_id: {credit_type_id} is a currency other than the rate card's "
-            f"fiat pricing unit {card.fiat_credit_type_id}"
-        )
-    raise InvalidInput(
-        f"credit_type_id: the rate card has no conversion for pricing unit {credit_type_id}; "
-        "add one with credit_type_conversions"
-    )
 
 
 def _make_room(conn: Connection, rate_card_id: str, product_id: str, group_text: str, newer: Span) -> None:
@@ -252,10 +194,6 @@ def _tiers_json(tiers: Sequence[Tier]) -> list[dict[str, str | None]]:
     return [{"price": str(t.price), "size": None if t.size is None else str(t.size)} for t in tiers]
 
 
-def _group_text(values: Mapping[str, str]) -> str:
-    text = json.dumps(dict(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if len(text) > PRICING_GROUP_VALUES_MAX_CHARS:
-        raise InvalidInput(
-            f"pricing_group_values: must be at most {PRICING_GROUP_VALUES_MAX_CHARS} characters as JSON"
-        )
-    return text
+def group_text(values: Mapping[str, str]) -> str:
+    """Pricing group values as stored (and compared): canonical JSON."""
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

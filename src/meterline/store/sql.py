@@ -131,6 +131,7 @@ def _json_each(values: Sequence[Any]) -> Any:
 _encode_json = msgspec.json.Encoder().encode
 
 
-def chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    """`values` in consecutive slices of at most `size` (statements with bounded IN lists)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]

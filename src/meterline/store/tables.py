@@ -152,12 +152,24 @@ engine_members = Table(
     Column("alive_until_us", BigInteger, nullable=False),
 )
 
-evaluator_cursors = Table(
-    "evaluator_cursors",
+# How far a reader of a log has applied it, moved in the same transaction as the reader's effects:
+# the webhook fan-out over the outbox (`webhook_fanout`). The evaluator's positions in the event
+# log are per partition, in engine_partitions.
+log_cursors = Table(
+    "log_cursors",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+)
+
+# Keys the server generates for itself on first use, shared by every process on the database
+# (today: the key that signs pagination cursors when METERLINE_SECRET_KEY is unset).
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("key", LargeBinary, nullable=False),
 )
 
 
@@ -183,9 +195,11 @@ usage_hourly = Table(
     *_aggregate_columns(),
 )
 
-# Usage per (customer, metric, billing period, group): what pricing and alerts read.
-usage_period = Table(
-    "usage_period",
+# Usage per (customer, metric, calendar month, group): what pricing reads for a billing period
+# that is exactly a calendar month (`domain.periods`); period_start_us/period_end_us are the
+# month's bounds.
+usage_monthly = Table(
+    "usage_monthly",
     metadata,
     Column("customer_id", String(36), primary_key=True),
     Column("metric_id", String(36), primary_key=True),

@@ -17,7 +17,7 @@ from meterline.store.sql import (
     keys_among,
     upsert,
 )
-from meterline.store.tables import usage_hourly, usage_period, usage_unique_values
+from meterline.store.tables import usage_hourly, usage_monthly, usage_unique_values
 
 # (customer_id, metric_id, bucket start, group values)
 BucketKey = tuple[str, str, int, str]
@@ -37,10 +37,10 @@ def add_hourly(conn: Connection, deltas: Mapping[BucketKey, Aggregate]) -> None:
     _merge_into(conn, usage_hourly, "hour_us", deltas, {})
 
 
-def add_period(
+def add_monthly(
     conn: Connection, deltas: Mapping[BucketKey, Aggregate], period_ends: Mapping[int, int]
 ) -> None:
-    _merge_into(conn, usage_period, "period_start_us", deltas, period_ends)
+    _merge_into(conn, usage_monthly, "period_start_us", deltas, period_ends)
 
 
 def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, str]]) -> None:
@@ -84,23 +84,24 @@ def unique_value_rows(
         yield row[0], row[1], row[2], row[3], row[4]
 
 
-def period_rows(conn: Connection, customer_id: str, period_start_us: int) -> list[UsageRow]:
+def monthly_rows(conn: Connection, customer_id: str, period_start_us: int) -> list[UsageRow]:
     rows = conn.execute(
-        select(usage_period).where(
-            usage_period.c.customer_id == customer_id, usage_period.c.period_start_us == period_start_us
+        select(usage_monthly).where(
+            usage_monthly.c.customer_id == customer_id, usage_monthly.c.period_start_us == period_start_us
         )
     ).mappings()
     return [_period_row(r) for r in rows]
 
 
-def period_rows_for(
+def monthly_rows_for(
     conn: Connection, customer_ids: Sequence[str], period_start_us: int
 ) -> dict[str, list[UsageRow]]:
-    """`period_rows` of many customers, one statement per chunk."""
+    """`monthly_rows` of many customers, one statement per chunk."""
 
     def load(chunk: Sequence[str]) -> Iterator[tuple[str, UsageRow]]:
-        query = select(usage_period).where(
-            among(conn, usage_period.c.customer_id, chunk), usage_period.c.period_start_us == period_start_us
+        query = select(usage_monthly).where(
+            among(conn, usage_monthly.c.customer_id, chunk),
+            usage_monthly.c.period_start_us == period_start_us,
         )
         return ((r["customer_id"], _period_row(r)) for r in conn.execute(query).mappings())
 
@@ -137,8 +138,8 @@ def _merge_into(
         total.merge(delta)
         rows.append(_row(table, bucket_column, key, total, extra_by_bucket))
     key_names = ["customer_id", "metric_id", bucket_column, "group_values"]
-    for chunk in chunks(rows, 2000):
-        upsert(conn, table, chunk, key_names)
+    for row_chunk in chunks(rows, 2000):
+        upsert(conn, table, row_chunk, key_names)
 
 
 def _row(

@@ -21,7 +21,6 @@ from meterline.domain.webhooks import wants
 from meterline.store import cursors
 from meterline.store.sql import insert_ignoring_duplicates
 from meterline.store.tables import (
-    evaluator_cursors,
     notifications,
     webhook_attempts,
     webhook_deliveries,
@@ -232,11 +231,7 @@ def fan_out(conn: Connection, now_us: int, limit: int, skip_gap_through: int | N
     lets the cursor jump a gap (`skip_gap_through`) once it has persisted long enough to be a
     rolled-back insert rather than a slow one.
     """
-    cursors.read_cursor(conn, FANOUT_CURSOR)  # creates it on first use
-    # Locking the cursor serializes fan-outs between processes, and the value read under the lock
-    # is current (SQLite ignores FOR UPDATE: its writers are serialized anyway).
-    locked = select(evaluator_cursors.c.position).where(evaluator_cursors.c.name == FANOUT_CURSOR)
-    position = int(conn.execute(locked.with_for_update()).scalar_one())
+    position = cursors.lock_cursor(conn, FANOUT_CURSOR)  # one fan-out at a time, across processes
     rows = conn.execute(
         select(notifications.c.seq, notifications.c.id, notifications.c.type)
         .where(notifications.c.seq > position)

@@ -10,17 +10,15 @@ from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
 
 from meterline.api.catalog_fields import Instant
 from meterline.api.commit_views import commit_extras, commit_view
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_of
+from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state
 from meterline.domain.contracts import CREDIT, POSTPAID, PREPAID
-from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import now_us
 from meterline.store import balances, commits, credit_types, customers
@@ -28,6 +26,7 @@ from meterline.store.commits import CommitQuery
 
 router = APIRouter(route_class=ExactDecimalRoute)
 BALANCE_TYPES = {"PREPAID_COMMIT": PREPAID, "POSTPAID_COMMIT": POSTPAID, "CREDIT": CREDIT}
+DEFAULT_PAGE = 25  # Metronome's default for customerBalances/list
 
 
 class BalanceList(StrictModel):
@@ -42,7 +41,7 @@ class BalanceList(StrictModel):
     include_balance: bool = False
     include_contract_balances: bool = False
     include_ledgers: bool = False
-    limit: int = Field(default=25, ge=1)
+    limit: int | None = None  # DEFAULT_PAGE
     next_page: str | None = None
 
 
@@ -62,8 +61,9 @@ class NetBalanceQuery(StrictModel):
 
 @router.post("/v1/contracts/customerBalances/list")
 def list_balances(body: BalanceList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    if body.limit > state.settings.max_page_size:
-        raise InvalidInput(f"limit: must be between 1 and {state.settings.max_page_size}")
+    asked = page_request(
+        state, "customer_balances", str, limit=body.limit, token=body.next_page, default_size=DEFAULT_PAGE
+    )
     # Every meterline commit and credit is drawn down by spend: a QUANTITY filter matches none.
     kinds = () if body.access_type == "QUANTITY" else (PREPAID, POSTPAID, CREDIT)
     query = CommitQuery(
@@ -75,15 +75,14 @@ def list_balances(body: BalanceList, state: AppState = Depends(app_state)) -> Ex
         include_archived=body.include_archived,
         include_contract_level=body.include_contract_balances,
     )
-    after = decode_cursor(body.next_page)
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
-        found = commits.list_commits(conn, body.customer_id, query, after_id=after, limit=10_000)
+        found = commits.list_commits(conn, body.customer_id, query, after_id=asked.after, limit=10_000)
         now = now_us()
         if body.exclude_zero_balances:
             current = balances.commit_balances(conn, body.customer_id, now)
             found = [c for c in found if c.id in current and current[c.id].balance != 0]
-        page, cursor = page_of(found[: body.limit + 1], body.limit, lambda c: c.id)
+        page, cursor = asked.cut(found[: asked.size + 1], lambda c: c.id)
         extras = commit_extras(
             conn,
             body.customer_id,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
+from meterline.services import billable_metrics as service
+from meterline.services.billable_metrics import NewMetric
 from meterline.store import billable_metrics as store
 from meterline.store import customers
 from meterline.store.billable_metrics import MetricRecord
@@ -47,19 +49,19 @@ class MetricCreate(StrictModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @model_validator(mode="after")
-    def _rules(self) -> MetricCreate:
-        if self.sql is not None:
-            raise ValueError("sql: SQL billable metrics are not supported by meterline; use aggregation_type")
-        if self.aggregation_type is None:
-            raise ValueError("aggregation_type: is required")
-        if self.aggregation_type != "COUNT" and not self.aggregation_key:
-            raise ValueError(f"aggregation_key: is required for {self.aggregation_type} metrics")
-        if any(not key for key in self.group_keys) or any(
-            not part for key in self.group_keys for part in key
-        ):
-            raise ValueError("group_keys: each group key must be a non-empty list of property names")
-        return self
+    def new_metric(self) -> NewMetric:
+        return NewMetric(
+            name=self.name,
+            aggregation_type=self.aggregation_type,
+            aggregation_key=self.aggregation_key,
+            event_type_filter=self.event_type_filter.model_dump(exclude_none=True)
+            if self.event_type_filter
+            else None,
+            property_filters=[f.model_dump(exclude_none=True) for f in self.property_filters],
+            group_keys=self.group_keys,
+            custom_fields=self.custom_fields,
+            sql=self.sql,
+        )
 
 
 class MetricArchive(StrictModel):
@@ -87,20 +89,8 @@ def metric_view(m: MetricRecord) -> dict[str, Any]:
 
 @router.post("/v1/billable-metrics/create")
 def create_metric(body: MetricCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    assert body.aggregation_type is not None  # checked by the model
     with state.db.write() as conn:
-        metric_id = store.create_metric(
-            conn,
-            name=body.name,
-            aggregation_type=body.aggregation_type,
-            aggregation_key=body.aggregation_key if body.aggregation_type != "COUNT" else None,
-            event_type_filter=body.event_type_filter.model_dump(exclude_none=True)
-            if body.event_type_filter
-            else None,
-            property_filters=[f.model_dump(exclude_none=True) for f in body.property_filters],
-            group_keys=body.group_keys,
-            custom_fields=body.custom_fields,
-        )
+        metric_id = service.create_metric(conn, body.new_metric())
     return ExactJSONResponse(id_response(metric_id))
 
 
@@ -123,10 +113,9 @@ def rename_metric(
 def list_metrics(
     state: AppState = Depends(app_state),
     include_archived: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("billable_metrics", str)),
 ) -> ExactJSONResponse:
-    return ExactJSONResponse(_metric_page(state, include_archived, limit, next_page))
+    return ExactJSONResponse(_metric_page(state, include_archived, asked))
 
 
 @router.get("/v1/customers/{customer_id}/billable-metrics")
@@ -135,13 +124,12 @@ def list_customer_metrics(
     state: AppState = Depends(app_state),
     include_archived: bool = False,
     on_current_plan: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("customer_billable_metrics", str)),
 ) -> ExactJSONResponse:
     # Every active metric applies to every customer until contracts narrow it to their products.
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
-    return ExactJSONResponse(_metric_page(state, include_archived, limit, next_page))
+    return ExactJSONResponse(_metric_page(state, include_archived, asked))
 
 
 @router.post("/v1/billable-metrics/archive")
@@ -151,13 +139,10 @@ def archive_metric(body: MetricArchive, state: AppState = Depends(app_state)) ->
     return ExactJSONResponse(id_response(body.id))
 
 
-def _metric_page(
-    state: AppState, include_archived: bool, limit: int | None, next_page: str | None
-) -> dict[str, Any]:
-    size = page_limit(limit, state.settings.max_page_size)
+def _metric_page(state: AppState, include_archived: bool, asked: Page[str]) -> dict[str, Any]:
     with state.db.read() as conn:
         found = store.list_metrics(
-            conn, include_archived=include_archived, after_id=decode_cursor(next_page), limit=size + 1
+            conn, include_archived=include_archived, after_id=asked.after, limit=asked.size + 1
         )
-    page, cursor = page_of(found, size, lambda m: m.id)
+    page, cursor = asked.cut(found, lambda m: m.id)
     return {"data": [metric_view(m) for m in page], "next_page": cursor}

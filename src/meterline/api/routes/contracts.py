@@ -27,7 +27,7 @@ from meterline.api.contract_fields import (
 )
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.override_fields import OverrideIn
-from meterline.api.pagination import decode_cursor, encode_cursor
+from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
@@ -36,9 +36,9 @@ from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import contracts as service
 from meterline.store import commits, customers
 from meterline.store import contracts as store
-from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import CommitRecord
 from meterline.store.contracts import ContractRecord, NewContract, StatementSchedule
 
@@ -126,7 +126,7 @@ class ContractList(StrictModel):
     include_archived: bool = False
     include_balance: bool = False
     include_ledgers: bool = False
-    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    limit: int | None = None  # MAX_PAGE
     cursor: str | None = None
 
 
@@ -140,8 +140,7 @@ class ContractArchive(StrictModel):
 def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     new = body.new_contract()
     with state.db.write() as conn:
-        contract_id = store.create_contract(conn, new)
-        request_recompute(conn, body.customer_id)
+        contract_id = service.create_contract(conn, new)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(contract_id))
 
@@ -158,6 +157,15 @@ def get_contract(body: ContractGet, state: AppState = Depends(app_state)) -> Exa
 def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     if body.covering_date is not None and body.starting_at is not None:
         raise InvalidInput("starting_at: cannot be given together with covering_date")
+    asked = page_request(
+        state,
+        "contracts",
+        tuple[int, str],
+        limit=body.limit,
+        token=body.cursor,
+        max_size=MAX_PAGE,
+        cursor_field="cursor",
+    )
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
         found = store.list_contracts(
@@ -166,21 +174,18 @@ def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> 
             covering_us=body.covering_date,
             starting_at_us=body.starting_at,
             include_archived=body.include_archived,
-            after=_position(body.cursor),
-            limit=body.limit + 1,
+            after=asked.after,
+            limit=asked.size + 1,
         )
-        page = found[: body.limit]
+        page, cursor = asked.cut(found, lambda c: (c.starting_at_us, c.id))
         views = _views(conn, body.customer_id, page, body.include_balance, body.include_ledgers)
-    more = len(found) > body.limit
-    cursor = encode_cursor([page[-1].starting_at_us, page[-1].id]) if more else None
     return ExactJSONResponse({"data": views, "cursor": cursor})
 
 
 @router.post("/v1/contracts/archive")
 def archive_contract(body: ContractArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
-        request_recompute(conn, body.customer_id)
+        service.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(body.contract_id))
 
@@ -306,22 +311,3 @@ def _overwrite_view(override: OverrideSpec, extras: CommitExtras) -> dict[str, A
 
 def _override_products(override: OverrideSpec) -> list[str]:
     return [p for p in (override.product_id, *(s.product_id for s in override.specifiers)) if p]
-
-
-def _position(cursor: str | None) -> tuple[int, str] | None:
-    """A list cursor is [starting_at_us, id] of the last contract of the previous page."""
-    try:
-        after = decode_cursor(cursor)
-    except InvalidInput:
-        after = False  # refused below, naming this endpoint's field
-    if after is None:
-        return None
-    if (
-        not isinstance(after, list)
-        or len(after) != 2
-        or not isinstance(after[0], int)
-        or isinstance(after[0], bool)
-        or not isinstance(after[1], str)
-    ):
-        raise InvalidInput("cursor: is not a cursor this server issued")
-    return after[0], after[1]

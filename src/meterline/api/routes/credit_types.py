@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state
+from meterline.services import credit_types as service
 from meterline.store import credit_types as store
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -25,12 +26,11 @@ class CreditTypeArchive(StrictModel):
 
 @router.get("/v1/credit-types/list")
 def list_credit_types(
-    state: AppState = Depends(app_state), limit: int | None = None, next_page: str | None = None
+    state: AppState = Depends(app_state), asked: Page[str] = Depends(paged("credit_types", str))
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
-        found = store.list_credit_types(conn, after_id=decode_cursor(next_page), limit=size + 1)
-    page, cursor = page_of(found, size, lambda c: c.id)
+        found = store.list_credit_types(conn, after_id=asked.after, limit=asked.size + 1)
+    page, cursor = asked.cut(found, lambda c: c.id)
     return ExactJSONResponse(
         {
             "data": [{"id": c.id, "name": c.name, "is_currency": c.is_currency} for c in page],
@@ -48,5 +48,5 @@ def create_credit_type(body: CreditTypeCreate, state: AppState = Depends(app_sta
 @router.post("/v1/credit-types/archive")
 def archive_credit_type(body: CreditTypeArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_credit_type(conn, body.id)
+        service.archive_credit_type(conn, body.id)
     return ExactJSONResponse(id_response(body.id))

@@ -7,19 +7,18 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Response
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
-from meterline.domain.errors import NotFound
 from meterline.domain.timeutil import format_rfc3339
-from meterline.store import alert_resolutions, credit_types, customers
+from meterline.services import alerts as service
 from meterline.store import alerts as store
+from meterline.store import credit_types, customers
 from meterline.store.alerts import AlertRecord, AlertState
 
 router = APIRouter(route_class=ExactDecimalRoute)
-PAGE_SIZE = 100
 
 
 class GroupValue(StrictModel):
@@ -48,7 +47,7 @@ class CustomerAlertReset(StrictModel):
 def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
-        alert = _alert_for(conn, body.alert_id, body.customer_id)
+        alert = service.alert_for_customer(conn, body.alert_id, body.customer_id)
         states = [s for (_a, _s), s in store.states_of(conn, body.customer_id, [alert.id]).items()]
         names = credit_types.names_by_id(conn)
     scope = _scope(alert, body.group_values)
@@ -63,10 +62,12 @@ def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_sta
 
 @router.post("/v1/customer-alerts/list")
 def list_customer_alerts(
-    body: CustomerAlertList, state: AppState = Depends(app_state), next_page: str | None = None
+    body: CustomerAlertList,
+    state: AppState = Depends(app_state),
+    asked: Page[str] = Depends(paged("customer_alerts", str)),
 ) -> ExactJSONResponse:
     wanted = set(body.alert_statuses or ["ENABLED"])
-    after = decode_cursor(next_page)
+    after = asked.after
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
         found = [
@@ -75,10 +76,10 @@ def list_customer_alerts(
             if ("ARCHIVED" if a.archived_at_us else "ENABLED") in wanted
         ]
         found.sort(key=lambda a: a.id)
-        found = [a for a in found if after is None or a.id > after][: PAGE_SIZE + 1]
+        found = [a for a in found if after is None or a.id > after][: asked.size + 1]
         states = store.states_of(conn, body.customer_id, [a.id for a in found])
         names = credit_types.names_by_id(conn)
-    page, cursor = page_of(found, PAGE_SIZE, lambda a: a.id)
+    page, cursor = asked.cut(found, lambda a: a.id)
     views = [
         customer_alert_view(a, [s for (alert_id, _scope), s in states.items() if alert_id == a.id], names)
         for a in page
@@ -89,12 +90,7 @@ def list_customer_alerts(
 @router.post("/v1/customer-alerts/reset")
 def reset_customer_alert(body: CustomerAlertReset, state: AppState = Depends(app_state)) -> Response:
     with state.db.write() as conn:
-        customers.get_customer(conn, body.customer_id)
-        alert = _alert_for(conn, body.alert_id, body.customer_id)
-        # The engine, which alone writes alert states, resolves them, forgets them and measures
-        # the alert again, in one batch.
-        [home] = customers.home_partitions(conn, [body.customer_id]).values()
-        alert_resolutions.request_for_customer(conn, alert.id, body.customer_id, home, "reset")
+        service.reset_customer_alert(conn, body.alert_id, body.customer_id)
     wake_evaluator(state)
     return Response(status_code=200)
 
@@ -132,13 +128,6 @@ def _status(states: list[AlertState]) -> str:
 
 def _latest(states: list[AlertState]) -> AlertState:
     return max(states, key=lambda s: s.updated_at_us)
-
-
-def _alert_for(conn: Any, alert_id: str, customer_id: str) -> AlertRecord:
-    alert = store.get_alert(conn, alert_id)
-    if alert.customer_id is not None and alert.customer_id != customer_id:
-        raise NotFound(f"alert_id: alert {alert_id} does not apply to customer {customer_id}")
-    return alert
 
 
 def _scope(alert: AlertRecord, group_values: list[GroupValue] | None) -> str | None:

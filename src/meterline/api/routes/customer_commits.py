@@ -8,24 +8,22 @@ they page by id with `limit` and `next_page` in the body (as the SDK sends them)
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
 
 from meterline.api.catalog_fields import Instant
 from meterline.api.commit_views import commit_extras, commit_view
 from meterline.api.contract_fields import CustomerCommitCreate, CustomerCreditCreate
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_of
+from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.contracts import CREDIT
-from meterline.domain.errors import InvalidInput
+from meterline.services import commits as service
 from meterline.store import commits as store
 from meterline.store import customers
-from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import COMMIT_KINDS, CommitQuery, NewCommit
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -40,7 +38,7 @@ class ListFields(StrictModel):
     include_archived: bool = False
     include_balance: bool = False
     include_ledgers: bool = False
-    limit: int = Field(default=DEFAULT_PAGE, ge=1)
+    limit: int | None = None  # DEFAULT_PAGE
     next_page: str | None = None
 
 
@@ -75,31 +73,29 @@ def create_credit(body: CustomerCreditCreate, state: AppState = Depends(app_stat
 
 @router.post("/v1/contracts/customerCommits/list")
 def list_commits(body: CommitList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    return _list(state, body, body.query())
+    return _list(state, body, body.query(), "customer_commits")
 
 
 @router.post("/v1/contracts/customerCredits/list")
 def list_credits(body: CreditList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    return _list(state, body, body.query())
+    return _list(state, body, body.query(), "customer_credits")
 
 
 def _create(state: AppState, customer_id: str, new: NewCommit) -> ExactJSONResponse:
     with state.db.write() as conn:
-        customers.active_customer(conn, customer_id)
-        commit_id = store.create_commit(conn, customer_id, new)
-        request_recompute(conn, customer_id)
+        commit_id = service.create_customer_commit(conn, customer_id, new)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(commit_id))
 
 
-def _list(state: AppState, body: ListFields, query: CommitQuery) -> ExactJSONResponse:
-    size = _page_size(body.limit, state.settings.max_page_size)
+def _list(state: AppState, body: ListFields, query: CommitQuery, list_name: str) -> ExactJSONResponse:
+    asked = page_request(
+        state, list_name, str, limit=body.limit, token=body.next_page, default_size=DEFAULT_PAGE
+    )
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
-        found = store.list_commits(
-            conn, body.customer_id, query, after_id=_after_id(body.next_page), limit=size + 1
-        )
-        page, cursor = page_of(found, size, lambda c: c.id)
+        found = store.list_commits(conn, body.customer_id, query, after_id=asked.after, limit=asked.size + 1)
+        page, cursor = asked.cut(found, lambda c: c.id)
         extras = commit_extras(
             conn,
             body.customer_id,
@@ -122,16 +118,3 @@ def _query(
         include_archived=body.include_archived,
         include_contract_level=contract_level,
     )
-
-
-def _page_size(limit: int, maximum: int) -> int:
-    if limit > maximum:
-        raise InvalidInput(f"limit: must be between 1 and {maximum}")
-    return limit
-
-
-def _after_id(next_page: str | None) -> str | None:
-    after: Any = decode_cursor(next_page)
-    if after is not None and not isinstance(after, str):
-        raise InvalidInput("next_page: is not a cursor this server issued")
-    return after

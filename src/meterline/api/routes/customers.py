@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import customers as service
 from meterline.store import customers as store
-from meterline.store.billing_requests import request_recompute
 from meterline.store.customers import CustomerRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -64,9 +64,7 @@ def customer_detail(c: CustomerRecord) -> dict[str, Any]:
 def create_customer(body: CustomerCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     aliases = ([body.external_id] if body.external_id else []) + body.ingest_aliases
     with state.db.write() as conn:
-        created = store.create_customer(conn, body.name, aliases, body.custom_fields)
-        # All-customers alerts apply to a new customer at once: its first measurement is due now.
-        request_recompute(conn, created.id)
+        created = service.create_customer(conn, body.name, aliases, body.custom_fields)
     wake_evaluator(state)
     return ExactJSONResponse({"data": customer_summary(created)})
 
@@ -77,20 +75,18 @@ def list_customers(
     customer_ids: Annotated[list[str] | None, Query()] = None,
     ingest_alias: str | None = None,
     only_archived: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("customers", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
         found = store.list_customers(
             conn,
-            after_id=decode_cursor(next_page),
-            limit=size + 1,
+            after_id=asked.after,
+            limit=asked.size + 1,
             customer_ids=split_query_list(customer_ids),
             ingest_alias=ingest_alias,
             only_archived=only_archived,
         )
-    page, cursor = page_of(found, size, lambda c: c.id)
+    page, cursor = asked.cut(found, lambda c: c.id)
     return ExactJSONResponse({"data": [customer_detail(c) for c in page], "next_page": cursor})
 
 
@@ -103,17 +99,17 @@ def get_customer(customer_id: str, state: AppState = Depends(app_state)) -> Exac
 @router.post("/v1/customers/archive")
 def archive_customer(body: CustomerArchive, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_customer(conn, body.id)
+        service.archive_customer(conn, body.id)
     return ExactJSONResponse(id_response(body.id))
 
 
 @router.post("/v1/customers/{customer_id}/setIngestAliases")
 def set_ingest_aliases(customer_id: str, body: IngestAliases, state: AppState = Depends(app_state)) -> None:
     with state.db.write() as conn:
-        store.set_ingest_aliases(conn, customer_id, body.ingest_aliases)
+        service.set_ingest_aliases(conn, customer_id, body.ingest_aliases)
 
 
 @router.post("/v1/customers/{customer_id}/setName")
 def set_name(customer_id: str, body: CustomerName, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        return ExactJSONResponse({"data": customer_summary(store.set_name(conn, customer_id, body.name))})
+        return ExactJSONResponse({"data": customer_summary(service.set_name(conn, customer_id, body.name))})

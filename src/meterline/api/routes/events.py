@@ -12,9 +12,9 @@ from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.billable_metrics import metric_view
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state
-from meterline.domain.metrics import MetricRules
 from meterline.domain.partitions import partition_of
 from meterline.domain.timeutil import format_rfc3339
+from meterline.domain.usage_fold import counted_by
 from meterline.store import billable_metrics, customers, event_log, partitions, unmatched
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -61,16 +61,7 @@ def search_events(body: EventSearch, state: AppState = Depends(app_state)) -> Ex
             view["matched_billable_metrics"] = [
                 metric_view(m)
                 for m in metrics
-                if counted and _counts(m.rules(), event.event_type, event.properties)
+                if counted and counted_by(m.rules(), event.event_type, event.properties) is not None
             ]
         results.append(view)
     return ExactJSONResponse(results)
-
-
-def _counts(rules: MetricRules, event_type: str, properties: dict[str, Any]) -> bool:
-    """The metric counted the event: it matched and carried a usable aggregation value."""
-    return (
-        rules.matches(event_type, properties)
-        and rules.value_of(properties) is not None
-        and rules.group_of(properties) is not None
-    )

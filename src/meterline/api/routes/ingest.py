@@ -7,11 +7,12 @@ from starlette.concurrency import run_in_threadpool
 
 from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
+from meterline.domain.closed_periods import may_be_closed
 from meterline.domain.errors import InvalidInput
 from meterline.domain.events import BatchRejected, IngestLimits, UsageEvent
-from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us
+from meterline.domain.timeutil import US_PER_HOUR, now_us
 from meterline.metrics import INGEST_EVENTS
-from meterline.store import customers, invoices
+from meterline.services import ingest as service
 
 router = APIRouter()
 
@@ -32,30 +33,13 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
     except BatchRejected as rejected:
         raise InvalidInput("; ".join(rejected.problems)) from None
     grace_us = settings.invoice_grace_period_hours * US_PER_HOUR
-    if any(event.timestamp_us < received_us - grace_us for event in batch):
-        await run_in_threadpool(_refuse_closed_periods, state, batch, received_us - grace_us)
+    if any(may_be_closed(event.timestamp_us, received_us, grace_us) for event in batch):
+        await run_in_threadpool(_refuse_closed_periods, state, batch, received_us, grace_us)
     await state.writer.append(batch)
     INGEST_EVENTS.inc(len(batch))
     return Response(status_code=200)
 
 
-def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], late_before_us: int) -> None:
-    """Events older than the grace period may fall in a finalized billing period: refuse those.
-
-    Only backdated events pay for this look-up; a recent event cannot reach a finalized period.
-    """
-    late = [(i, e) for i, e in enumerate(batch) if e.timestamp_us < late_before_us]
+def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], received_us: int, grace_us: int) -> None:
     with state.db.read() as conn:
-        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for _i, e in late})
-        closed = invoices.closed_ranges(
-            conn, sorted(set(resolved.values())), min(e.timestamp_us for _i, e in late)
-        )
-    problems = [
-        f"events[{i}].timestamp: falls in the billing period {format_rfc3339(start)} to "
-        f"{format_rfc3339(end)}, whose invoice is finalized"
-        for i, e in late
-        for start, end in closed.get(resolved.get(e.customer_ref, ""), ())
-        if start <= e.timestamp_us < end
-    ]
-    if problems:
-        raise InvalidInput("; ".join(problems))
+        service.refuse_closed_periods(conn, batch, received_us, grace_us)

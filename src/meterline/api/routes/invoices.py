@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.state import AppState, app_state
 from meterline.domain.errors import InvalidInput
@@ -35,10 +35,8 @@ def list_invoices(
     type: str | None = None,
     sort: Literal["date_asc", "date_desc"] = "date_asc",
     skip_zero_qty_line_items: bool = False,
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[int] = Depends(paged("invoices", int)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     start_us, end_us = _bound(starting_on, "starting_on"), _bound(ending_before, "ending_before")
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
@@ -55,8 +53,7 @@ def list_invoices(
         names = credit_types.names_by_id(conn)
     if sort == "date_desc":
         found.reverse()
-    offset = _offset(next_page)
-    page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
+    page, cursor = _at_offset(found, asked)
     return ExactJSONResponse(
         {"data": [invoice_view(inv, names, skip_zero_qty_line_items) for inv in page], "next_page": cursor}
     )
@@ -82,11 +79,9 @@ def list_costs(
     starting_on: datetime,
     ending_before: datetime,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[int] = Depends(paged("costs", int)),
 ) -> ExactJSONResponse:
     """Usage charges per credit type, per invoice period overlapping the range (before drawdown)."""
-    size = page_limit(limit, state.settings.max_page_size)
     start_us, end_us = _bound(starting_on, "starting_on"), _bound(ending_before, "ending_before")
     assert start_us is not None and end_us is not None
     if end_us <= start_us:
@@ -97,8 +92,7 @@ def list_costs(
             i for i in invoices.for_customer(conn, customer_id) if i.end_us > start_us and i.start_us < end_us
         ]
         names = credit_types.names_by_id(conn)
-    offset = _offset(next_page)
-    page, cursor = page_of(found[offset : offset + size + 1], size, lambda _inv: offset + size)
+    page, cursor = _at_offset(found, asked)
     return ExactJSONResponse({"data": [_costs(inv, names) for inv in page], "next_page": cursor})
 
 
@@ -151,12 +145,10 @@ def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _offset(next_page: str | None) -> int:
-    """Where a page starts: these lists page by position, so their cursors hold an index."""
-    offset = decode_cursor(next_page) or 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidInput("next_page: is not a cursor this server issued")
-    return offset
+def _at_offset(found: list[InvoiceRecord], asked: Page[int]) -> tuple[list[InvoiceRecord], str | None]:
+    """These lists are computed whole, then paged by position: their cursors hold an index."""
+    offset = asked.after or 0
+    return asked.cut(found[offset : offset + asked.size + 1], lambda _inv: offset + asked.size)
 
 
 def _bound(moment: datetime | None, name: str) -> int | None:

@@ -17,12 +17,13 @@ from pydantic import Field, field_validator, model_validator
 
 from meterline.api.catalog_fields import API_ACTOR, HourInstant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.products import ProductVersion
 from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.services import products as service
 from meterline.store import products as store
 from meterline.store.products import ArchiveFilter, ProductRecord
 
@@ -121,7 +122,7 @@ def create_product(body: ProductCreate, state: AppState = Depends(app_state)) ->
     given = (body.model_fields_set & VERSION_FIELDS) | {"name"}
     fields = {k: v for k, v in _version_fields(body, given).items() if v is not None}
     with state.db.write() as conn:
-        product_id = store.create_product(
+        product_id = service.create_product(
             conn,
             product_type=body.type,
             fields=fields,
@@ -145,7 +146,7 @@ def update_product(body: ProductUpdate, state: AppState = Depends(app_state)) ->
         k: v for k, v in _version_fields(body, given).items() if v is not None or k in CLEARABLE_FIELDS
     }
     with state.db.write() as conn:
-        store.update_product(
+        service.update_product(
             conn, body.product_id, starting_at_us=body.starting_at, changes=changes, created_by=API_ACTOR
         )
     return ExactJSONResponse(id_response(body.product_id))
@@ -155,16 +156,14 @@ def update_product(body: ProductUpdate, state: AppState = Depends(app_state)) ->
 def list_products(
     body: ProductListFilter | None = None,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("products", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     archive_filter = body.archive_filter if body else "NOT_ARCHIVED"
     with state.db.read() as conn:
         found = store.list_products(
-            conn, archive_filter=archive_filter, after_id=decode_cursor(next_page), limit=size + 1
+            conn, archive_filter=archive_filter, after_id=asked.after, limit=asked.size + 1
         )
-    page, cursor = page_of(found, size, lambda p: p.id)
+    page, cursor = asked.cut(found, lambda p: p.id)
     now = now_us()
     return ExactJSONResponse({"data": [product_view(p, now) for p in page], "next_page": cursor})
 

@@ -13,12 +13,13 @@ from pydantic import Field
 
 from meterline.api.catalog_fields import API_ACTOR, Instant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, page_limit, page_of
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import rate_cards as service
 from meterline.store import rate_cards as store
 from meterline.store.rate_cards import RateCardAlias, RateCardRecord
 
@@ -68,7 +69,7 @@ class RateCardListFilter(StrictModel):
 @router.post("/v1/contract-pricing/rate-cards/create")
 def create_rate_card(body: RateCardCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        rate_card_id = store.create_rate_card(
+        rate_card_id = service.create_rate_card(
             conn,
             name=body.name,
             description=body.description,
@@ -90,7 +91,7 @@ def get_rate_card(body: RateCardId, state: AppState = Depends(app_state)) -> Exa
 @router.post("/v1/contract-pricing/rate-cards/update")
 def update_rate_card(body: RateCardUpdate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.update_rate_card(
+        service.update_rate_card(
             conn,
             body.rate_card_id,
             name=body.name,
@@ -105,20 +106,18 @@ def update_rate_card(body: RateCardUpdate, state: AppState = Depends(app_state))
 def list_rate_cards(
     body: RateCardListFilter | None = None,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[str] = Depends(paged("rate_cards", str)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
-        found = store.list_rate_cards(conn, after_id=decode_cursor(next_page), limit=size + 1)
-    page, cursor = page_of(found, size, lambda c: c.id)
+        found = store.list_rate_cards(conn, after_id=asked.after, limit=asked.size + 1)
+    page, cursor = asked.cut(found, lambda c: c.id)
     return ExactJSONResponse({"data": [rate_card_view(c) for c in page], "next_page": cursor})
 
 
 @router.post("/v1/contract-pricing/rate-cards/archive")
 def archive_rate_card(body: RateCardId, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.archive_rate_card(conn, body.id)
+        service.archive_rate_card(conn, body.id)
     return ExactJSONResponse(id_response(body.id))
 
 

@@ -17,14 +17,14 @@ from pydantic import Field, field_validator, model_validator
 
 from meterline.api.catalog_fields import HourInstant, Instant, NonNegativeAmount, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, encode_cursor, page_limit
+from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
-from meterline.domain.errors import InvalidInput
 from meterline.domain.pricing import Tier
 from meterline.domain.products import ProductState
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import rates as service
 from meterline.store import products
 from meterline.store import rates as store
 from meterline.store.rates import NewRate, RateRecord
@@ -131,7 +131,7 @@ class RatesQuery(StrictModel):
 @router.post("/v1/contract-pricing/rate-cards/addRate")
 def add_rate(body: RateAdd, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        [seq] = store.add_rates(conn, body.rate_card_id, [body.new_rate()])
+        [seq] = service.add_rates(conn, body.rate_card_id, [body.new_rate()])
         added = store.get_rate(conn, seq)
     return ExactJSONResponse({"data": rate_view(added)})
 
@@ -139,7 +139,7 @@ def add_rate(body: RateAdd, state: AppState = Depends(app_state)) -> ExactJSONRe
 @router.post("/v1/contract-pricing/rate-cards/addRates")
 def add_rates(body: RatesAdd, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.write() as conn:
-        store.add_rates(conn, body.rate_card_id, [r.new_rate() for r in body.rates], list_field="rates")
+        service.add_rates(conn, body.rate_card_id, [r.new_rate() for r in body.rates], list_field="rates")
     return ExactJSONResponse(id_response(body.rate_card_id))
 
 
@@ -147,16 +147,13 @@ def add_rates(body: RatesAdd, state: AppState = Depends(app_state)) -> ExactJSON
 def get_rates(
     body: RatesQuery,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[int] = Depends(paged("rates", int)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
     with state.db.read() as conn:
-        found = store.rates_at(conn, body.rate_card_id, body.at, after_seq=_seq_cursor(next_page))
+        found = store.rates_at(conn, body.rate_card_id, body.at, after_seq=asked.after)
         by_product = products.products_at(conn, [r.product_id for r in found], body.at)
     chosen = [r for r in found if _selected(r, by_product[r.product_id], body.selectors)]
-    page = chosen[:size]
-    cursor = encode_cursor(page[-1].seq) if len(chosen) > size else None
+    page, cursor = asked.cut(chosen, lambda r: r.seq)
     return ExactJSONResponse(
         {"data": [_scheduled_view(r, by_product[r.product_id]) for r in page], "next_page": cursor}
     )
@@ -204,10 +201,3 @@ def _selected(rate: RateRecord, product: ProductState, selectors: list[RateSelec
 
 def _contains(values: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(values.get(k) == v for k, v in wanted.items())
-
-
-def _seq_cursor(next_page: str | None) -> int | None:
-    after = decode_cursor(next_page)
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
-        raise InvalidInput("next_page: is not a cursor this server issued")
-    return after

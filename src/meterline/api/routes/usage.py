@@ -12,14 +12,14 @@ from pydantic import Field, field_validator
 from sqlalchemy import Connection
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, encode_cursor, page_limit
+from meterline.api.pagination import Page, page_at, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.errors import InvalidInput
 from meterline.domain.metrics import AggregationType, decode_group
-from meterline.domain.periods import default_period
+from meterline.domain.periods import default_billing_period
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, now_us, to_us
 from meterline.domain.usage_windows import Window, WindowSize, rollup, windows
 from meterline.store import billable_metrics, customers, usage
@@ -79,32 +79,26 @@ def list_usage(
     window_list = _windows(start_us, end_us, body.window_size)
     with state.db.read() as conn:
         selections = _selections(conn, body.billable_metrics)
+        # A page holds about ROWS_PER_PAGE rows: as many customers as fit, in id order.
         per_customer = max(1, ROWS_PER_PAGE // max(1, len(selections) * len(window_list)))
-        all_ids = customers.active_customer_ids(conn, body.customer_ids)
-        after = decode_cursor(next_page)
-        remaining = [c for c in all_ids if after is None or c > after]
-        page_ids = remaining[:per_customer]
+        asked = page_at(state, "usage", str, token=next_page, size=per_customer)
+        found = customers.active_customer_page(conn, asked.after, asked.size + 1, body.customer_ids)
+        page_ids, cursor = asked.cut(found, lambda customer_id: customer_id)
         data = [
             row
             for metric, group_by in selections
             for row in _usage_rows(conn, metric, group_by, page_ids, window_list)
         ]
     data.sort(key=lambda r: (r["customer_id"], r["billable_metric_id"], r["start_timestamp"]))
-    more = len(remaining) > len(page_ids)
-    return ExactJSONResponse(
-        {"data": data, "next_page": encode_cursor(page_ids[-1]) if more and page_ids else None}
-    )
+    return ExactJSONResponse({"data": data, "next_page": cursor})
 
 
 @router.post("/v1/usage/groups")
 def list_usage_groups(
     body: UsageGroupsQuery,
     state: AppState = Depends(app_state),
-    limit: int | None = None,
-    next_page: str | None = None,
+    asked: Page[int] = Depends(paged("usage_groups", int)),
 ) -> ExactJSONResponse:
-    size = page_limit(limit, state.settings.max_page_size)
-    offset = int(decode_cursor(next_page) or 0)
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
         metric = billable_metrics.get_metric(conn, body.billable_metric_id)
@@ -117,9 +111,9 @@ def list_usage_groups(
             lambda text: _project(text, keys, filters),
         )
     rows = _group_rows(metric, totals, window_list, keys)
-    page = rows[offset : offset + size]
-    more = offset + size < len(rows)
-    return ExactJSONResponse({"data": page, "next_page": encode_cursor(offset + size) if more else None})
+    offset = asked.after or 0  # the rows are computed whole, then paged by position
+    page, cursor = asked.cut(rows[offset : offset + asked.size + 1], lambda _row: offset + asked.size)
+    return ExactJSONResponse({"data": page, "next_page": cursor})
 
 
 def _usage_rows(
@@ -281,7 +275,7 @@ def _range(starting_on: datetime, ending_before: datetime) -> tuple[int, int]:
 
 def _groups_range(body: UsageGroupsQuery) -> tuple[int, int]:
     if body.current_period or (body.starting_on is None and body.ending_before is None):
-        period = default_period(now_us())
+        period = default_billing_period(now_us())
         return period.start_us, period.end_us
     if body.starting_on is None or body.ending_before is None:
         raise InvalidInput("starting_on: starting_on and ending_before go together (or set current_period)")

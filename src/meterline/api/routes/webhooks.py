@@ -13,21 +13,17 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.pagination import decode_cursor, encode_cursor
+from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
-from meterline.api.webhook_setup import rotation_grace_us
 from meterline.delivery import endpoints
 from meterline.delivery.secrets import require_box
-from meterline.domain.errors import InvalidInput
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.store import webhooks as store
 from meterline.store.webhooks import AttemptRecord, DeliveryRecord, EndpointRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)  # also refuses NUL in strings with a 400
-MAX_PAGE = 100
-MAX_POSITION = 2**63 - 1
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -38,7 +34,7 @@ class EndpointCreate(StrictModel):
 
 
 class EndpointList(StrictModel):
-    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    limit: int | None = None
     next_page: str | None = None
 
 
@@ -55,7 +51,7 @@ class DeliveryList(StrictModel):
     endpoint_id: Id | None = None
     notification_id: Id | None = None
     state: Literal["pending", "succeeded", "failed"] | None = None
-    limit: int = Field(default=MAX_PAGE, ge=1, le=MAX_PAGE)
+    limit: int | None = None
     next_page: str | None = None
 
 
@@ -120,11 +116,10 @@ def list_endpoints(
     body: EndpointList | None = None, state: AppState = Depends(app_state)
 ) -> ExactJSONResponse:
     body = body or EndpointList()
+    asked = page_request(state, "webhook_endpoints", tuple[int, str], limit=body.limit, token=body.next_page)
     with state.db.read() as conn:
-        found = store.list_endpoints(conn, after=_endpoint_position(body.next_page), limit=body.limit + 1)
-    page = found[: body.limit]
-    more = len(found) > body.limit
-    cursor = encode_cursor([page[-1].created_at_us, page[-1].id]) if more else None
+        found = store.list_endpoints(conn, after=asked.after, limit=asked.size + 1)
+    page, cursor = asked.cut(found, lambda e: (e.created_at_us, e.id))
     return ExactJSONResponse({"data": [endpoint_view(e) for e in page], "next_page": cursor})
 
 
@@ -145,7 +140,9 @@ def enable_endpoint(body: EndpointRef, state: AppState = Depends(app_state)) -> 
 def rotate_secret(body: SecretRotation, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     box = require_box(state.secret_box)
     with state.db.write() as conn:
-        made = endpoints.rotate(conn, box, body.id, body.secret, rotation_grace_us(state.settings), now_us())
+        made = endpoints.rotate(
+            conn, box, body.id, body.secret, state.settings.webhook_rotation_grace_us(), now_us()
+        )
     return ExactJSONResponse({"data": {**endpoint_view(made.endpoint), "secret": made.secret}})
 
 
@@ -154,18 +151,18 @@ def list_deliveries(
     body: DeliveryList | None = None, state: AppState = Depends(app_state)
 ) -> ExactJSONResponse:
     body = body or DeliveryList()
+    asked = page_request(state, "webhook_deliveries", int, limit=body.limit, token=body.next_page)
     with state.db.read() as conn:
         found = store.list_deliveries(
             conn,
             endpoint_id=body.endpoint_id,
             notification_id=body.notification_id,
             state=body.state,
-            before_id=_delivery_position(body.next_page),
-            limit=body.limit + 1,
+            before_id=asked.after,
+            limit=asked.size + 1,
         )
-        page = found[: body.limit]
+        page, cursor = asked.cut(found, lambda d: d.id)
         attempts = store.attempts_of(conn, [d.id for d in page])
-    cursor = encode_cursor(page[-1].id) if len(found) > body.limit else None
     return ExactJSONResponse({"data": [delivery_view(d, attempts[d.id]) for d in page], "next_page": cursor})
 
 
@@ -176,30 +173,3 @@ def replay(body: Replay, state: AppState = Depends(app_state)) -> ExactJSONRespo
     if state.dispatcher is not None:
         state.dispatcher.notify()
     return ExactJSONResponse({"data": [{"delivery_id": d, "endpoint_id": e} for d, e in queued]})
-
-
-def _endpoint_position(token: str | None) -> tuple[int, str] | None:
-    position = decode_cursor(token)
-    if position is None:
-        return None
-    if (
-        not isinstance(position, list)
-        or len(position) != 2
-        or not _is_position(position[0])
-        or not isinstance(position[1], str)
-    ):
-        raise InvalidInput("next_page: is not a cursor this server issued")
-    return position[0], position[1]
-
-
-def _delivery_position(token: str | None) -> int | None:
-    position = decode_cursor(token)
-    if position is None:
-        return None
-    if not _is_position(position):
-        raise InvalidInput("next_page: is not a cursor this server issued")
-    return int(position)
-
-
-def _is_position(value: Any) -> bool:
-    return type(value) is int and 0 <= value <= MAX_POSITION

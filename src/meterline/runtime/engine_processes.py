@@ -32,20 +32,20 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
-from meterline.api.webhook_setup import (
+from meterline.delivery.dispatcher import Dispatcher
+from meterline.delivery.handoff import RemoteOutbox
+from meterline.engine.log_listener import LogListener
+from meterline.engine.membership import member_id_of
+from meterline.liveness import RESTART_WINDOW_S, PartLiveness
+from meterline.logging import configure_logging, get_logger
+from meterline.runtime.evaluator import evaluator_from_settings
+from meterline.runtime.gc_tuning import tune_for_long_running
+from meterline.runtime.webhooks import (
     dispatcher_from_settings,
     secret_box,
     serving_secret_box,
     webhook_delivery_on,
 )
-from meterline.delivery.dispatcher import Dispatcher
-from meterline.delivery.handoff import RemoteOutbox
-from meterline.engine.evaluator import evaluator_from_settings
-from meterline.engine.log_listener import LogListener
-from meterline.engine.membership import member_id_of
-from meterline.liveness import RESTART_WINDOW_S, PartLiveness
-from meterline.logging import configure_logging, get_logger
-from meterline.runtime import tune_for_long_running
 from meterline.settings import Settings
 from meterline.store.db import Database
 

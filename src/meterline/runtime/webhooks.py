@@ -1,4 +1,4 @@
-"""Wiring webhook delivery to settings, for the server and the CLI alike.
+"""Webhook delivery built from settings, for the server, the engine's processes and the CLI.
 
 With SQLite and no key configured, the key that encrypts endpoint secrets is generated into a file
 beside the database on first use, as the database itself is created, so webhooks work with no
@@ -12,7 +12,6 @@ import stat
 
 from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.secrets import SecretBox, load_secret_box
-from meterline.domain.timeutil import US_PER_HOUR
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store.db import Database
@@ -60,10 +59,6 @@ def serving_secret_box(settings: Settings) -> SecretBox | None:
 def webhook_delivery_on(settings: Settings, box: SecretBox | None) -> bool:
     """Whether this server sends webhooks: enabled, and a key to decrypt the endpoints' secrets."""
     return settings.webhooks_enabled and box is not None
-
-
-def rotation_grace_us(settings: Settings) -> int:
-    return round(settings.webhook_secret_rotation_grace_hours * US_PER_HOUR)
 
 
 def dispatcher_from_settings(db: Database, settings: Settings, box: SecretBox) -> Dispatcher:

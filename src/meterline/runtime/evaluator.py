@@ -1,0 +1,33 @@
+"""The evaluator built from settings, for the server, the engine's processes and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from meterline.engine.evaluator import Evaluator, OutboxHandoff
+from meterline.settings import Settings
+from meterline.store.db import Database
+
+
+def evaluator_from_settings(
+    db: Database,
+    settings: Settings,
+    on_commit: Callable[[], None] | None = None,
+    outbox: OutboxHandoff | None = None,
+    *,
+    predecessor: str | None = None,
+) -> Evaluator:
+    return Evaluator(
+        db,
+        batch_events=settings.evaluator_batch_events,
+        poll_interval_s=settings.evaluator_poll_interval_s,
+        dedup_window_days=settings.dedup_window_days,
+        grace_period_hours=settings.invoice_grace_period_hours,
+        max_backdate_days=settings.max_backdate_days,
+        sweep_chunk_customers=settings.alert_sweep_chunk_customers,
+        cached_customers=settings.evaluator_cached_customers,
+        on_commit=on_commit,
+        outbox=outbox,
+        lease_s=settings.engine_lease_s,
+        predecessor=predecessor,
+    )

@@ -1,0 +1,118 @@
+"""Contracts: the rules a new contract (with its commits and credits) must meet, and archiving.
+
+A contract names an active customer and rate card (by id, or by alias at its starting_at), a
+consistent span and statement schedule, and overrides whose products and pricing units exist.
+Its commits and credits are checked by `services.commits` as each is stored, in the order given,
+so the first broken rule answers, and nothing is written (the caller's transaction rolls back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from meterline.domain.commit_rules import field_path
+from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check_statement_anchor
+from meterline.domain.errors import InvalidInput, NotFound
+from meterline.domain.override_rules import OverrideSpec, check_override
+from meterline.domain.timeutil import now_us
+from meterline.services.commits import check_new_commit
+from meterline.services.customers import active_customer
+from meterline.services.rate_cards import active_rate_card
+from meterline.store import commits, credit_types, products, rate_cards
+from meterline.store import contracts as store
+from meterline.store.billing_requests import request_recompute
+from meterline.store.contracts import NewContract
+from meterline.store.rate_cards import RateCardRecord
+
+
+def create_contract(conn: Connection, new: NewContract) -> str:
+    """Check and store a contract with its commits and credits, all or nothing."""
+    active_customer(conn, new.customer_id)
+    check_contract_span(new.starting_at_us, new.ending_before_us)
+    check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
+    card = _rate_card(conn, new)
+    _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
+    created = now_us()
+    contract_id = store.insert_contract(conn, new, card.id, created)
+    # One microsecond apart, so that commits and credits list in the order they were given.
+    given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
+    given += [(f"credits.{i}", c) for i, c in enumerate(new.credits)]
+    for offset, (path, commit) in enumerate(given):
+        check_new_commit(conn, new.customer_id, commit, on_contract=True, path=path)
+        commits.insert_commit(
+            conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created + offset
+        )
+    request_recompute(conn, new.customer_id)
+    return contract_id
+
+
+def archive_contract(conn: Connection, customer_id: str, contract_id: str, *, void_invoices: bool) -> None:
+    """Take the contract and its commits out of billing (they stay readable); archiving twice is
+    a no-op. meterline cannot void invoices, so it refuses to archive one with finalized invoices
+    when asked to void them."""
+    contract = store.get_contract(conn, customer_id, contract_id)
+    if contract.archived_at_us is None:
+        if void_invoices and store.has_finalized_invoices(conn, contract_id):
+            raise InvalidInput(
+                "void_invoices: the contract has finalized invoices and meterline cannot void invoices"
+                " yet; archive it with void_invoices false to keep them"
+            )
+        store.mark_archived(conn, contract_id, now_us())
+    request_recompute(conn, customer_id)
+
+
+def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:
+    if new.rate_card_id is not None and new.rate_card_alias is not None:
+        raise InvalidInput("rate_card_alias: give either rate_card_id or rate_card_alias, not both")
+    rate_card_id = new.rate_card_id
+    if rate_card_id is None:
+        if new.rate_card_alias is None:
+            raise InvalidInput("rate_card_id: is required (or give rate_card_alias)")
+        rate_card_id = rate_cards.rate_card_id_by_alias(conn, new.rate_card_alias, new.starting_at_us)
+        if rate_card_id is None:
+            raise InvalidInput(
+                f"rate_card_alias: no rate card holds alias {new.rate_card_alias!r} at the contract's starting_at"
+            )
+    return active_rate_card(conn, rate_card_id)
+
+
+def _check_overrides(
+    conn: Connection, overrides: Sequence[OverrideSpec], card: RateCardRecord, explicit: bool
+) -> None:
+    for index, override in enumerate(overrides):
+        path = f"overrides.{index}"
+        check_override(override, path, explicit)
+        if override.product_id is not None:
+            _check_product(conn, override.product_id, field_path(path, "product_id"))
+        for spec_index, target in enumerate(override.specifiers):
+            if target.product_id is not None:
+                where = field_path(path, "override_specifiers", spec_index, "product_id")
+                _check_product(conn, target.product_id, where)
+        rate = override.overwrite_rate
+        if rate is not None and rate.credit_type_id is not None:
+            _check_overwrite_credit_type(conn, card, rate.credit_type_id, path)
+
+
+def _check_product(conn: Connection, product_id: str, where: str) -> None:
+    try:
+        products.get_product(conn, product_id)
+    except NotFound:
+        raise InvalidInput(f"{where}: no product with id {product_id}") from None
+
+
+def _check_overwrite_credit_type(
+    conn: Connection, card: RateCardRecord, credit_type_id: str, path: str
+) -> None:
+    """An overwrite is priced in the rate card's fiat unit or in a custom unit the card converts."""
+    where = field_path(path, "overwrite_rate", "credit_type_id")
+    if credit_type_id == card.fiat_credit_type_id or card.fiat_per_custom_credit(credit_type_id) is not None:
+        return
+    try:
+        credit_types.get_credit_type(conn, credit_type_id)
+    except NotFound:
+        raise InvalidInput(f"{where}: no pricing unit with id {credit_type_id}") from None
+    raise InvalidInput(
+        f"{where}: the contract's rate card neither is priced in nor converts pricing unit {credit_type_id}"
+    )
