@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
 
 from meterline.domain.partitions import PARTITION_COUNT, fair_share
 from meterline.store.cursors import CursorMoved
@@ -81,6 +81,7 @@ def refresh(
     dead = [m for m in take_from if m != member_id]
     if dead:
         conn.execute(delete(engine_members).where(engine_members.c.member_id.in_(dead)))
+        _lock_in_order(conn, engine_partitions.c.owner.in_(dead))
         conn.execute(
             update(engine_partitions)
             .where(engine_partitions.c.owner.in_(dead))
@@ -88,6 +89,7 @@ def refresh(
         )
     members = int(conn.execute(select(func.count()).select_from(engine_members)).scalar_one())
     share = fair_share(members)
+    _lock_in_order(conn, engine_partitions.c.owner == member_id)
     conn.execute(
         update(engine_partitions).where(engine_partitions.c.owner == member_id).values(lease_until_us=until)
     )
@@ -101,6 +103,7 @@ def refresh(
 
 def leave(conn: Connection, member_id: str) -> None:
     """Give up every partition and membership (a clean shutdown)."""
+    _lock_in_order(conn, engine_partitions.c.owner == member_id)
     _release(conn, member_id, None)
     conn.execute(delete(engine_members).where(engine_members.c.member_id == member_id))
 
@@ -111,7 +114,7 @@ def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
         engine_partitions.c.partition, engine_partitions.c.owner, engine_partitions.c.position
     ).where(engine_partitions.c.partition.in_(sorted(holding.partitions)))
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.order_by(engine_partitions.c.partition).with_for_update()
     rows = {p: (owner, int(position)) for p, owner, position in conn.execute(query)}
     for partition, position in holding.positions.items():
         if rows.get(partition) != (member_id, position):
@@ -139,6 +142,19 @@ def positions(conn: Connection) -> dict[int, int]:
     """Every partition's committed position (for readers: health, tests, tools)."""
     rows = conn.execute(select(engine_partitions.c.partition, engine_partitions.c.position))
     return {int(p): int(pos) for p, pos in rows}
+
+
+def _lock_in_order(conn: Connection, which: ColumnElement[bool]) -> None:
+    """On PostgreSQL, lock these partition rows in partition order before updating them: every
+    statement that locks several takes them in that order, so two cannot deadlock (an UPDATE
+    alone locks in whatever order it finds the rows)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            select(engine_partitions.c.partition)
+            .where(which)
+            .order_by(engine_partitions.c.partition)
+            .with_for_update()
+        )
 
 
 def _held(conn: Connection, member_id: str) -> dict[int, int]:
