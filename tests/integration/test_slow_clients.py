@@ -104,10 +104,11 @@ def test_a_body_that_trickles_is_refused_with_408(guarded: RunningServer) -> Non
             + guarded.token.encode()
             + b"\r\nContent-Length: 100\r\n\r\n{"
         )
-        answer = sock.recv(65536)
+        answer = b""
+        while chunk := sock.recv(65536):  # headers and body may come in separate segments
+            answer += chunk
         assert answer.startswith(b"HTTP/1.1 408"), answer
-        assert b"must arrive within" in answer
-        assert _closed_by_server(sock, 5)
+        assert b"must arrive within" in answer  # the server closed the connection after it
 
 
 @pytest.mark.parametrize("path", ["/v1/customers", "/v1/alerts/create", "/v1/ingest", "/v1/usage"])
