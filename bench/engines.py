@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,9 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import NullPool
-from tests.support.server import RunningServer, server_env, start_server
+from tests.support.server import RunningServer, start_engine, start_server, stop_process
+from tests.support.waiting import wait_for
 
 from bench.bodies import EVENTS_PER_BATCH, throughput_batches
 from bench.databases import BenchDatabases
@@ -49,8 +47,8 @@ from bench.loadgen import LoadProcess, encode_request
 from bench.plan import Plan
 from bench.seed import SeedResult, seed
 from meterline.domain.partitions import PARTITION_COUNT
-from meterline.store.db import normalize_url
-from meterline.store.tables import engine_partitions, events
+from meterline.store import event_log, partitions
+from meterline.store.db import Database
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -101,26 +99,24 @@ def postgres_pids() -> list[int]:
 
 
 class Progress:
-    """How far the engines have got: the lowest partition position against the log's end."""
+    """How far the engines have got: who holds the partitions, and the lowest position against
+    the log's end."""
 
     def __init__(self, url: str):
-        self.engine = create_engine(normalize_url(url), poolclass=NullPool)
+        self.db = Database(url, pool_size=1)
 
-    def owners(self) -> dict[str | None, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(engine_partitions.c.owner, func.count()).group_by(engine_partitions.c.owner)
-            )
-            return {owner: int(n) for owner, n in rows}
+    def holders(self) -> dict[str | None, int]:
+        with self.db.read() as conn:
+            return partitions.holders(conn)
 
     def caught_up(self) -> bool:
-        with self.engine.connect() as conn:
-            last = conn.execute(select(func.max(events.c.seq))).scalar() or 0
-            lowest = conn.execute(select(func.min(engine_partitions.c.position))).scalar() or 0
-        return int(lowest) >= int(last)
+        with self.db.log_read() as log:
+            last = event_log.last_seq(log)
+        with self.db.read() as conn:
+            return min(partitions.positions(conn).values()) >= last
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()
 
 
 @contextmanager
@@ -128,32 +124,14 @@ def engines(
     url: str, count: int, workdir: Path, env: dict[str, str]
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "meterline.cli", "engine"],
-            env=server_env(url, METERLINE_WEBHOOKS_ENABLED="false", **env),
-            stdout=(workdir / f"engine-{n}.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        start_engine(url, workdir / f"engine-{n}.log", METERLINE_WEBHOOKS_ENABLED="false", **env)
         for n in range(count)
     ]
     try:
         yield started
     finally:
         for process in started:
-            process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def wait_until(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not within {timeout_s:.0f}s")
-        time.sleep(0.1)
+            stop_process(process, 30)
 
 
 def one_run(
@@ -175,10 +153,10 @@ def one_run(
         with engines(url, count, workdir, databases.server_env) as running:
 
             def all_held() -> bool:
-                owners = progress.owners()
+                owners = progress.holders()
                 return None not in owners and len(owners) == count and sum(owners.values()) == PARTITION_COUNT
 
-            wait_until(all_held, 120, f"{count} engines holding every partition")
+            wait_for(all_held, bool, timeout_s=120)
             batches = throughput_batches(seeded.customers, args.max_events, random.Random(count))
             port = int(api.base_url.rsplit(":", 1)[1])
             requests = [encode_request(port, "/v1/ingest", api.token, b.body) for b in batches]
@@ -189,7 +167,7 @@ def one_run(
             while not load.done():
                 time.sleep(0.01)
             result = load.result()
-            wait_until(progress.caught_up, 1800, "evaluation of every acknowledged event")
+            wait_for(progress.caught_up, bool, timeout_s=1800, interval_s=0.1)
             evaluated_ns = time.time_ns()
             spent = {side: cpu_seconds(pids) - before[side] for side, pids in watched.items()}
     finally:

@@ -10,10 +10,7 @@ crossing was notified exactly once.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,15 +21,13 @@ from typing import Any
 import httpx
 import pytest
 from metronome import Metronome
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.pool import NullPool
 
-from meterline.store.db import normalize_url
-from meterline.store.tables import engine_partitions, events
+from meterline.store import event_log, partitions
+from meterline.store.db import Database
 from tests.sdk.alert_helpers import billed_customer, create_alert, status
 from tests.sdk.helpers import hours_ago, rfc3339
 from tests.support.outbox import notifications_for
-from tests.support.server import RunningServer, server_env, start_server
+from tests.support.server import RunningServer, start_engine, start_server, stop_process
 from tests.support.waiting import wait_for
 
 LEASE_S = 3.0
@@ -50,49 +45,32 @@ def database_url(postgres_url: str) -> str:
     return postgres_url
 
 
-class Engine:
-    def __init__(self, database_url: str, log_path: Path):
-        env = server_env(
-            database_url,
-            METERLINE_ENGINE_LEASE_S=str(LEASE_S),
-            METERLINE_WEBHOOKS_ENABLED="false",
-            METERLINE_LOG_LEVEL="info",
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "meterline.cli", "engine"],
-            env=env,
-            stdout=log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+def start(database_url: str, log_path: Path) -> subprocess.Popen[bytes]:
+    return start_engine(
+        database_url,
+        log_path,
+        METERLINE_ENGINE_LEASE_S=str(LEASE_S),
+        METERLINE_WEBHOOKS_ENABLED="false",
+        METERLINE_LOG_LEVEL="info",
+    )
 
 
 def owners(database_url: str) -> dict[str | None, int]:
-    engine = create_engine(normalize_url(database_url), poolclass=NullPool)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(engine_partitions.c.owner, func.count()).group_by(engine_partitions.c.owner)
-        )
-        found = {owner: int(n) for owner, n in rows}
-    engine.dispose()
-    return found
+    db = Database(database_url, pool_size=1)
+    try:
+        with db.read() as conn:
+            return partitions.holders(conn)
+    finally:
+        db.dispose()
 
 
 def fully_evaluated(database_url: str) -> bool:
-    engine = create_engine(normalize_url(database_url), poolclass=NullPool)
-    with engine.connect() as conn:
-        last = conn.execute(select(func.max(events.c.seq))).scalar() or 0
-        lowest = conn.execute(select(func.min(engine_partitions.c.position))).scalar() or 0
-    engine.dispose()
-    return int(lowest) >= int(last)
+    db = Database(database_url, pool_size=1)
+    try:
+        with db.read() as conn:
+            return min(partitions.positions(conn).values()) >= event_log.last_seq(conn)
+    finally:
+        db.dispose()
 
 
 def test_a_killed_engine_is_taken_over_with_counts_exact_and_each_crossing_notified_once(
@@ -101,7 +79,7 @@ def test_a_killed_engine_is_taken_over_with_counts_exact_and_each_crossing_notif
     api: RunningServer = start_server(
         database_url, tmp_path, METERLINE_EVALUATOR_ENABLED="false", METERLINE_WEBHOOKS_ENABLED="false"
     )
-    engines = [Engine(database_url, tmp_path / "engine-0.log")]
+    engines = [start(database_url, tmp_path / "engine-0.log")]
     try:
         client = Metronome(bearer_token=api.token, base_url=api.base_url, max_retries=0)
         wait_for(lambda: owners(database_url), lambda o: None not in o and len(o) == 1, timeout_s=90)
@@ -147,15 +125,15 @@ def test_a_killed_engine_is_taken_over_with_counts_exact_and_each_crossing_notif
 
         ingester = threading.Thread(target=ingest)
         ingester.start()
-        engines.append(Engine(database_url, tmp_path / "engine-1.log"))  # (starting takes seconds)
+        engines.append(start(database_url, tmp_path / "engine-1.log"))  # (starting takes seconds)
         wait_for(lambda: owners(database_url), lambda o: len([k for k in o if k]) == 2, timeout_s=90)
         joined.set()
         time.sleep(0.2)
         victim = engines[0]  # handing partitions over, mid-load
         assert not sent.is_set()
-        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.kill()
         killed_at = time.monotonic()
-        victim.process.wait(10)
+        victim.wait(10)
         wait_for(lambda: owners(database_url), lambda o: len([k for k in o if k]) == 1, timeout_s=4 * LEASE_S)
         take_over_s = time.monotonic() - killed_at
         assert take_over_s <= 2 * LEASE_S, take_over_s
@@ -176,5 +154,5 @@ def test_a_killed_engine_is_taken_over_with_counts_exact_and_each_crossing_notif
             assert [n["properties"]["alert_id"] for n in fired] == [alert_id]
     finally:
         for engine in engines:
-            engine.stop()
+            stop_process(engine, 20)
         api.stop()

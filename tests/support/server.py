@@ -69,13 +69,7 @@ class RunningServer:
     env: dict[str, str]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, 15)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""
@@ -84,6 +78,27 @@ class RunningServer:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout_s`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def start_engine(database_url: str, log_path: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    """`meterline engine` (the evaluator and webhook delivery, no API) on this database."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "meterline.cli", "engine"],
+        env=server_env(database_url, **extra_env),
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def create_token(database_url: str, name: str = "tests", **extra_env: str) -> str:

@@ -138,6 +138,12 @@ def advance(conn: Connection, member_id: str, holding: Holding, read_through: in
     return Holding({p: max(pos, read_through) for p, pos in holding.positions.items()})
 
 
+def holders(conn: Connection) -> dict[str | None, int]:
+    """How many partitions each member holds (None: free), for readers: tools, tests, the bench."""
+    rows = conn.execute(select(engine_partitions.c.owner, func.count()).group_by(engine_partitions.c.owner))
+    return {owner: int(n) for owner, n in rows}
+
+
 def positions(conn: Connection) -> dict[int, int]:
     """Every partition's committed position (for readers: health, tests, tools)."""
     rows = conn.execute(select(engine_partitions.c.partition, engine_partitions.c.position))
