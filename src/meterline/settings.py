@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from meterline.domain.timeutil import US_PER_HOUR
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 
 
 class Settings(BaseSettings):
@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         default=None,
         description="default: meterline.key beside a SQLite database; PostgreSQL needs a key or this file",
     )
+
+    def open_horizon_us(self) -> int:
+        """How far back billing periods stay open: events may arrive this late, plus the grace."""
+        return self.max_backdate_days * US_PER_DAY + self.invoice_grace_period_hours * US_PER_HOUR
 
     def webhook_rotation_grace_us(self) -> int:
         return round(self.webhook_secret_rotation_grace_hours * US_PER_HOUR)

@@ -55,7 +55,7 @@ def credit(*bounds: tuple[int, int]) -> CommitTerms:
 def view(
     at_us: int, contracts: list[ContractTerms] | None = None, commits: list[CommitTerms] | None = None
 ) -> CustomerView:
-    state = CustomerState(contracts or [], commits or [], [], [], [], {}, None)
+    state = CustomerState(contracts or [], commits or [], [], [], set(), [], {}, None)
     # The snapshot holds everything the clock looks at: no connection is needed.
     return CustomerView(cast(Connection, None), CUSTOMER, at_us, state)
 

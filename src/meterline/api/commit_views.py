@@ -1,7 +1,7 @@
 """Commits and credits as Metronome's API shows them (the SDK's shared `Commit` and `Credit`).
 
 Optional fields are left out when they have no value, as Metronome does. Balances and ledgers
-come from store/balances.py, only when asked for, since computing them reads every deduction.
+are derived (`services.billing`), only when asked for, since that derives the customer's drafts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from meterline.api.catalog_fields import API_ACTOR
 from meterline.api.routes.common import optional_time
 from meterline.domain.contracts import CREDIT
 from meterline.domain.timeutil import format_rfc3339, now_us
-from meterline.store import balances, credit_types, products
+from meterline.services import billing
+from meterline.settings import Settings
+from meterline.store import credit_types, products
 from meterline.store.balances import CommitBalance
 from meterline.store.commits import CommitRecord, InvoiceScheduleRecord
 
@@ -37,6 +39,7 @@ def commit_extras(
     customer_id: str,
     records: Iterable[CommitRecord],
     *,
+    settings: Settings,
     product_ids: Iterable[str] = (),
     include_balance: bool = False,
     include_ledgers: bool = False,
@@ -44,7 +47,11 @@ def commit_extras(
     now = now_us()
     wanted = {r.product_id for r in records} | set(product_ids)
     names = {p.id: p.name for p in products.products_at(conn, sorted(wanted), now).values()}
-    found = balances.commit_balances(conn, customer_id, now) if include_balance or include_ledgers else None
+    found = None
+    if include_balance or include_ledgers:
+        found = billing.commit_balances(
+            billing.customer_billing(conn, customer_id, settings.open_horizon_us(), now), now
+        )
     return CommitExtras(names, credit_types.names_by_id(conn), found, include_balance, include_ledgers)
 
 

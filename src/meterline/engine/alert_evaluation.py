@@ -17,10 +17,11 @@ from sqlalchemy import Connection
 from meterline.domain.alerts import IN_ALARM, OK, Transition, breached, kind_of, transition, webhook_type
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
+from meterline.engine import billing
 from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
-from meterline.engine.billing import PricingCatalog
-from meterline.engine.customer_state import CustomerState, load_states
+from meterline.engine.billing import BillingWindow, PricingCatalog
+from meterline.engine.customer_state import CustomerState
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 from meterline.store.alert_resolutions import Resolution
@@ -51,16 +52,16 @@ def evaluate_customer(
     now_us: int,
     triggered_by: str,
     *,
+    state: CustomerState,
     only: Iterable[AlertRecord] | None = None,
     silent_first: bool = False,
-    state: CustomerState | None = None,
     writes: AlertWrites | None = None,
     catalog: PricingCatalog | None = None,
 ) -> None:
     """Measure the customer's alerts (or `only` these) and record every transition.
 
+    `state`: the customer's state, its drafts derived (`billing.derive_drafts`).
     `silent_first`: a first measurement sets the state without notifying (evaluate_on_create false).
-    `state`: the evaluator batch's snapshot of the customer (read from the database otherwise).
     `writes`: the batch's pending writes, which the caller flushes (written before returning otherwise).
     `catalog`: the batch's metrics and period usage, read once for all of its customers.
     """
@@ -77,12 +78,10 @@ def _evaluate(
     triggered_by: str,
     only: Iterable[AlertRecord] | None,
     silent_first: bool,
-    state: CustomerState | None,
+    state: CustomerState,
     writes: AlertWrites,
     catalog: PricingCatalog | None = None,
 ) -> None:
-    if state is None:
-        state = load_states(conn, [customer_id])[customer_id]
     found = list(only) if only is not None else state.alerts
     if not found:
         return
@@ -201,7 +200,7 @@ def notification_properties(alert: AlertRecord, customer_id: str, now_us: int, c
 
 
 def apply_resolutions(
-    conn: Connection, resolutions: Iterable[Resolution], now_us: int
+    conn: Connection, resolutions: Iterable[Resolution], window: BillingWindow
 ) -> tuple[set[str], set[str]]:
     """Resolve what the API asked for (an archived alert, a reset); returns the customers to
     measure again (reset) and every customer whose alert states were written."""
@@ -215,7 +214,7 @@ def apply_resolutions(
         else:
             homes = customers.home_partitions(conn, {s.customer_id for s in states})
             states = [s for s in states if homes.get(s.customer_id) == request.partition]
-        resolve_states(conn, alert, states, now_us, request.cause)
+        resolve_states(conn, alert, states, window, request.cause)
         written |= {s.customer_id for s in states}
         if request.customer_id:
             store.forget_states(conn, alert.id, request.customer_id)  # measured afresh: a reset
@@ -224,19 +223,20 @@ def apply_resolutions(
 
 
 def resolve_states(
-    conn: Connection, alert: AlertRecord, states: Iterable[AlertState], now_us: int, cause: str
+    conn: Connection, alert: AlertRecord, states: Iterable[AlertState], window: BillingWindow, cause: str
 ) -> None:
     """Return in-alarm states to ok (an archived alert, a reset), notifying each as resolved.
 
     The notification carries the measure as it is now, with its scope's details (group values,
     commit segment), not the one recorded at the last transition.
     """
+    now_us = window.now_us
+    in_alarm = [s for s in states if s.status == IN_ALARM]
+    customer_states = billing.with_drafts(conn, sorted({s.customer_id for s in in_alarm}), window)
     views: dict[str, tuple[CustomerView, dict[str, Measurement]]] = {}
-    for state in states:
-        if state.status != IN_ALARM:
-            continue
+    for state in in_alarm:
         if state.customer_id not in views:
-            view = CustomerView(conn, state.customer_id, now_us)
+            view = CustomerView(conn, state.customer_id, now_us, customer_states[state.customer_id])
             views[state.customer_id] = (view, {m.scope: m for m in measurements(alert, view)})
         view, current = views[state.customer_id]
         measurement = current.get(state.scope) or unmeasured(alert, state.scope, view)

@@ -27,12 +27,13 @@ from meterline.domain.alerts import (
 )
 from meterline.domain.contracts import CREDIT, CommitTerms, ContractTerms
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.invoicing import UsageLine
 from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period, default_billing_period
 from meterline.domain.timeutil import US_PER_DAY
 from meterline.engine.billing import PricingCatalog
 from meterline.engine.customer_state import CustomerState
-from meterline.store import balances, billable_metrics, commits, contracts, invoices
+from meterline.store import balances, billable_metrics, commits, contracts
 from meterline.store.alerts import AlertRecord
 from meterline.store.balances import CommitBalance
 from meterline.store.commits import CommitQuery
@@ -59,13 +60,13 @@ class CustomerView:
         conn: Connection,
         customer_id: str,
         now_us: int,
-        state: CustomerState | None = None,
+        state: CustomerState,
         catalog: PricingCatalog | None = None,
     ):
         self.conn = conn
         self.customer_id = customer_id
         self.now_us = now_us
-        self.state = state  # the evaluator batch's snapshot, when there is one: no reads needed
+        self.state = state  # its drafts derived
         # The batch's catalog, when there is one: metrics and period usage read once for the batch.
         self.catalog = catalog
 
@@ -76,21 +77,20 @@ class CustomerView:
 
     @cached_property
     def contracts(self) -> list[ContractTerms]:
-        if self.state is not None:
-            return self.state.contracts
-        return contracts.contracts_for_customer(self.conn, self.customer_id)
+        return self.state.contracts
 
     @cached_property
     def current_invoices(self) -> list[InvoiceRecord]:
-        found = self.state.invoices if self.state else invoices.for_customer(self.conn, self.customer_id)
-        return [inv for inv in found if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us]
+        return [
+            inv
+            for inv in self.state.invoices
+            if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us
+        ]
 
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
-        if self.state is not None:
-            deductions = self.state.deductions
-            return {c.id: balances.balance_of(c, deductions, self.now_us) for c in self.state.commits}
-        return balances.commit_balances(self.conn, self.customer_id, self.now_us)
+        deductions = self.state.deductions
+        return {c.id: balances.balance_of(c, deductions, self.now_us) for c in self.state.commits}
 
     @cached_property
     def commit_custom_fields(self) -> dict[str, dict[str, str]]:
@@ -160,14 +160,18 @@ def _spend(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
     fixed = {g["key"]: g["value"] for g in alert.group_values if g.get("value") is not None}
     open_keys = [g["key"] for g in alert.group_values if g.get("value") is None]
     by_scope: dict[str, tuple[dict[str, str], Decimal]] = {}
-    for item in _usage_items(view, credit_type):
-        groups = {**(item.get("pricing_group_values") or {}), **(item.get("presentation_group_values") or {})}
+    for line in _usage_lines(view, credit_type):
+        groups = {
+            k: v
+            for k, v in (*line.pricing_group_values.items(), *line.presentation_group_values.items())
+            if v
+        }
         if any(groups.get(k) != v for k, v in fixed.items()) or any(groups.get(k) is None for k in open_keys):
             continue
         values = {k: groups[k] for k in open_keys}
         scope = group_scope(values) if open_keys else ""
         spend = by_scope[scope][1] if scope in by_scope else ZERO
-        by_scope[scope] = (values, spend + item["total"])
+        by_scope[scope] = (values, spend + line.total)
     if not open_keys:
         by_scope.setdefault("", ({}, ZERO))
     for scope, (values, spend) in sorted(by_scope.items()):
@@ -178,11 +182,14 @@ def _group_values(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted(values.items())]
 
 
-def _usage_items(view: CustomerView, credit_type: str) -> Iterator[dict[str, Any]]:
+def _usage_lines(view: CustomerView, credit_type: str) -> Iterator[UsageLine]:
+    """The current drafts' usage lines in this credit type: spend, structured (never parsed
+    back from rendered line items)."""
     for inv in view.current_invoices:
-        for item in inv.line_items:
-            if item.get("type") == "usage" and item["credit_type"]["id"] == credit_type:
-                yield item
+        assert inv.computation is not None  # current invoices are derived drafts
+        for line in inv.computation.usage_lines:
+            if line.credit_type_id == credit_type:
+                yield line
 
 
 def _invoice_total(alert: AlertRecord, view: CustomerView) -> Measurement:

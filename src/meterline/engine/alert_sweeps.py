@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection
 
-from meterline.engine import alert_evaluation
-from meterline.engine.customer_state import load_states
+from meterline.engine import alert_evaluation, billing
+from meterline.engine.billing import DEFAULT_OPEN_HORIZON_US
+from meterline.engine.customer_state import CustomerState
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 
@@ -26,9 +27,18 @@ TRIGGERED_BY_CREATION = alert_evaluation.ALERT_CREATED
 
 
 class AlertSweeper:
-    def __init__(self, chunk_customers: int, on_evaluated: Callable[[Iterable[str]], None] = lambda _c: None):
+    def __init__(
+        self,
+        chunk_customers: int,
+        on_evaluated: Callable[[Iterable[str]], None] = lambda _c: None,
+        open_horizon_us: int = DEFAULT_OPEN_HORIZON_US,
+    ):
         self.chunk = chunk_customers
         self.on_evaluated = on_evaluated  # told which customers' alert states or wake-ups it wrote
+        self.open_horizon_us = open_horizon_us  # how far back drafts are open (`billing`)
+
+    def _states(self, conn: Connection, customer_ids: list[str], now_us: int) -> dict[str, CustomerState]:
+        return billing.with_drafts(conn, customer_ids, billing.billing_window(now_us, self.open_horizon_us))
 
     def run(self, conn: Connection, now_us: int, partitions: frozenset[int] | None = None) -> bool:
         """Advance each pending sweep and the clock by one chunk, for the customers of these home
@@ -41,7 +51,7 @@ class AlertSweeper:
     def _wake_due(self, conn: Connection, now_us: int, partitions: frozenset[int] | None) -> bool:
         due = alert_wakeups.due(conn, now_us, self.chunk, partitions)
         writes = alert_evaluation.AlertWrites()
-        for customer_id, state in load_states(conn, due).items():
+        for customer_id, state in self._states(conn, due, now_us).items():
             # The evaluation schedules the customer's next instant, if it still has one.
             state.wakeup_us = None
             alert_wakeups.set_wakeup(conn, customer_id, None)
@@ -62,7 +72,7 @@ class AlertSweeper:
             chunk = customers.active_customer_ids_after(conn, partition, after, self.chunk)
         silent = cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
         writes = alert_evaluation.AlertWrites()
-        for customer_id, state in load_states(conn, chunk).items():
+        for customer_id, state in self._states(conn, chunk, now_us).items():
             alert_evaluation.evaluate_customer(
                 conn,
                 customer_id,

@@ -1,17 +1,21 @@
-"""Recomputing a customer's billing snapshot: draft invoices, their drawdown, deductions.
+"""Deriving a customer's draft invoices, their drawdown and deductions, from its usage aggregates.
 
-Called by the evaluator, in its batch transaction, for every customer the batch touched and
-every customer whose contracts or commits changed. Every open (not finalized) period of every
-active contract that overlaps the window in which events may still arrive is recomputed from
-the usage aggregates, earliest first, so that earlier invoices draw down shared commits and
-credits before later ones. Finalized invoices are never touched: their deductions are taken as
-given.
+Drafts are never stored: the engine derives them for every customer a batch touched or whose
+contracts or commits changed (and keeps them in memory), the API derives them when it reads, and
+both run this same code, so they agree. Every open (not finalized) period of every active
+contract that overlaps the window in which events may still arrive (or whose draft is marked
+open from before it) is computed from the usage aggregates, earliest first, so that earlier
+invoices draw down shared commits and credits before later ones. Finalized invoices are never
+touched: their deductions are taken as given.
+
+A draft carries its computation, structured; Metronome's line items are rendered from it only
+when it is shown (`api`) or finalized (`finalized_record`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from itertools import pairwise
 from typing import TypeVar
@@ -34,7 +38,8 @@ from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
-from meterline.engine.customer_state import CustomerState
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
+from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
 from meterline.store import (
     billable_metrics,
@@ -44,12 +49,16 @@ from meterline.store import (
     products,
 )
 from meterline.store import rates as rate_store
-from meterline.store.invoices import FINALIZED, USAGE, Deduction, InvoiceRecord
+from meterline.store.invoices import DRAFT, FINALIZED, USAGE, Deduction, InvoiceRecord
 from meterline.store.period_usage import MonthlyRows, usage_by_group
 from meterline.store.rate_cards import RateCardRecord, get_rate_card
 
 ZERO = Decimal(0)
 T = TypeVar("T")
+
+
+# The engine's defaults: events may arrive 34 days late, and a period is final 24 hours after it ends.
+DEFAULT_OPEN_HORIZON_US = 34 * US_PER_DAY + 24 * US_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,36 +119,57 @@ class PricingCatalog:
         return self._get(("names",), lambda: credit_types.names_by_id(self.conn))
 
 
-def recompute_customer(
-    conn: Connection, state: CustomerState, window: BillingWindow, catalog: PricingCatalog
-) -> list[tuple[InvoiceRecord, list[Deduction]]]:
-    """The customer's open drafts, recomputed from its usage, for the caller to save with the
-    batch's (`invoices.save_drafts`); `state` follows them (see `customer_state`)."""
+Drafts = list[tuple[InvoiceRecord, list[Deduction]]]
+
+
+def billing_window(now_us: int, open_horizon_us: int) -> BillingWindow:
+    return BillingWindow(now_us=now_us, open_since_us=now_us - open_horizon_us)
+
+
+def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingCatalog) -> Drafts:
+    """The customer's open drafts, computed from its usage; `state` follows them (see
+    `customer_state`). Reads, never writes: the engine marks new drafts open itself."""
     existing = {inv.id: inv for inv in state.invoices}
     if not state.contracts and not existing:
         return []  # nothing is billed to this customer
     used = state.finalized_usage()
-    drafts: list[tuple[InvoiceRecord, list[Deduction]]] = []
-    for contract, period in _open_periods(state.contracts, existing, window):
+    drafts: Drafts = []
+    for contract, period in _open_periods(state, existing, window):
         record, deductions = _invoice(catalog, contract, period, state.commits, used, window.now_us)
         for deduction in deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
         drafts.append((record, deductions))
-    written = {record.id for record, _d in drafts}
-    # Drafts no longer backed by a contract period (an archived contract, a moved end).
-    invoices.remove_drafts(
-        conn, [i for i, inv in existing.items() if inv.status != FINALIZED and i not in written]
-    )
     state.replace_drafts(drafts)
     return drafts
 
 
+def with_drafts(
+    conn: Connection, customer_ids: Sequence[str], window: BillingWindow
+) -> dict[str, CustomerState]:
+    """The customers' states, loaded and their drafts derived (the API's and the sweeps' read)."""
+    catalog = PricingCatalog(conn, customer_ids)
+    states = load_states(conn, customer_ids)
+    for state in states.values():
+        derive_drafts(state, window, catalog)
+    return states
+
+
+def finalized_record(draft: InvoiceRecord, names: dict[str, str], at_us: int) -> InvoiceRecord:
+    """The draft as it is stored at finalization: its line items rendered, its status FINALIZED."""
+    assert draft.computation is not None
+    items = line_items(draft.computation, names, draft.start_us, draft.end_us)
+    return replace(draft, status=FINALIZED, line_items=items, finalized_at_us=at_us, computation=None)
+
+
 def _open_periods(
-    customer_contracts: Sequence[ContractTerms], existing: dict[str, InvoiceRecord], window: BillingWindow
+    state: CustomerState, existing: dict[str, InvoiceRecord], window: BillingWindow
 ) -> list[tuple[ContractTerms, Period]]:
+    # A draft marked open before the window (the engine was stopped past a grace period) is
+    # still derived, so that it can be finalized.
+    since = min(window.open_since_us, state.earliest_marked_start() or window.open_since_us)
     found: list[tuple[ContractTerms, Period]] = []
-    for contract in customer_contracts:
-        for period in contract.schedule().periods_between(window.open_since_us, window.now_us + 1):
+    for contract in state.contracts:
+        for period in contract.schedule().periods_between(since, window.now_us + 1):
             previous = existing.get(invoices.invoice_id(contract.id, period.start_us))
             if previous is None or previous.status != FINALIZED:
                 found.append((contract, period))
@@ -162,7 +192,7 @@ def _invoice(
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
-    record = _record(contract, period, card, computation, catalog.credit_type_names(), now_us)
+    record = _record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
     return record, deductions
 
@@ -287,7 +317,6 @@ def _record(
     period: Period,
     card: RateCardRecord,
     computation: InvoiceComputation,
-    names: dict[str, str],
     now_us: int,
 ) -> InvoiceRecord:
     return InvoiceRecord(
@@ -296,13 +325,14 @@ def _record(
         contract_id=contract.id,
         credit_type_id=card.fiat_credit_type_id,
         type=USAGE,
-        status=invoices.DRAFT,
+        status=DRAFT,
         start_us=period.start_us,
         end_us=period.end_us,
         subtotal=computation.subtotal,
         total=computation.total,
         spend_by_credit_type=computation.spend_by_credit_type,
-        line_items=line_items(computation, names, period.start_us, period.end_us),
+        line_items=[],
         updated_at_us=now_us,
         finalized_at_us=None,
+        computation=computation,
     )

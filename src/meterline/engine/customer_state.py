@@ -1,12 +1,11 @@
-"""What the evaluator knows of each customer it bills in a batch, read once for the whole batch.
+"""A customer's billing state: what is stored of it, and its draft invoices, which are derived.
 
-A batch touches many customers; reading each one's contracts, commits, invoices, deductions,
-alerts and alert states with a statement per customer and per table would cost a dozen round
-trips per customer. Instead each of those is read for all the batch's customers in one statement
-(per chunk of customers), and the recompute keeps the snapshot current as it rewrites drafts, so
-the alert evaluation that follows reads the invoices and balances just computed without asking
-the database again. On SQLite the evaluator may keep a snapshot for later batches while no
-other connection writes (`snapshots`); otherwise it lives for one batch transaction.
+`load_states` is the one loader of customers' stored state: contracts, commits, finalized
+invoices and their deductions, which drafts are open (their rows mark open periods), alerts and
+alert states. Each of those is read for all the given customers in one statement (per chunk of
+customers), never per customer. Drafts are then derived from the usage aggregates by
+`engine.billing.derive_drafts`, in the engine (which keeps states in memory: `snapshots`) and in
+the API alike, so a read reflects every event the engine has committed.
 """
 
 from __future__ import annotations
@@ -28,8 +27,9 @@ from meterline.store.invoices import FINALIZED, Deduction, InvoiceRecord, Ledger
 class CustomerState:
     contracts: list[ContractTerms]
     commits: list[CommitTerms]
-    invoices: list[InvoiceRecord]  # by start, then id
-    deductions: list[LedgerDeduction]  # drafts' included, by time
+    invoices: list[InvoiceRecord]  # finalized and derived drafts, by start, then id
+    deductions: list[LedgerDeduction]  # the derived drafts' included, by time
+    marked_drafts: set[str]  # drafts whose rows are stored (the periods known to be open)
     alerts: list[AlertRecord]  # its own and the all-customers ones
     alert_states: dict[tuple[str, str], AlertState]  # (alert id, scope) -> state
     wakeup_us: int | None
@@ -59,8 +59,14 @@ class CustomerState:
         old = [d for d in self.deductions if d[2] in finalized]
         self.deductions = sorted([*old, *fresh], key=lambda d: d[4])
 
+    def earliest_marked_start(self) -> int | None:
+        """Where the earliest open draft starts (it may lie before the window events can reach)."""
+        starts = [inv.start_us for inv in self.invoices if inv.id in self.marked_drafts]
+        return min(starts, default=None)
+
 
 def load_states(conn: Connection, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
+    """The customers' stored state; their drafts are not derived yet (`billing.derive_drafts`)."""
     ids = list(customer_ids)
     by_contract = contracts.contracts_for_customers(conn, ids)
     by_commit = commits.commits_for_customers(conn, ids)
@@ -73,8 +79,10 @@ def load_states(conn: Connection, customer_ids: Sequence[str]) -> dict[str, Cust
         c: CustomerState(
             by_contract[c],
             by_commit[c],
+            # A marker row's amounts are zeros: it stands here until the drafts are derived.
             by_invoice[c],
             by_deduction[c],
+            {inv.id for inv in by_invoice[c] if inv.status != FINALIZED},
             by_alert[c],
             by_state[c],
             wakeups.get(c),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, no
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.engine import alert_evaluation, billing
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
-from meterline.engine.billing import BillingWindow
+from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
@@ -100,10 +100,12 @@ class Evaluator:
         self.on_commit = on_commit
         self.snapshots = CustomerSnapshots(cached_customers)
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
-        self.sweeps = AlertSweeper(sweep_chunk_customers, on_evaluated=self.snapshots.forget)
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
+        self.sweeps = AlertSweeper(
+            sweep_chunk_customers, on_evaluated=self.snapshots.forget, open_horizon_us=self.open_horizon_us
+        )
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
         self.dedup_window_days = dedup_window_days
@@ -263,19 +265,17 @@ class Evaluator:
     def _bill(
         self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None
     ) -> None:
-        """Recompute the billing snapshot of each customer, finalize what is due, evaluate alerts."""
-        window = BillingWindow(now_us=now, open_since_us=now - self.open_horizon_us)
+        """Derive the drafts of each customer, finalize what is due, evaluate alerts."""
+        window = billing.billing_window(now, self.open_horizon_us)
         due = invoices.due_for_finalization(conn, now - self.grace_us, partitions=held)
         finalizing = {c for c, _i in due}
         customer_ids = sorted(touched | requested | finalizing)
         catalog = billing.PricingCatalog(conn, customer_ids)
         states = self.snapshots.load(conn, customer_ids)
-        drafts = [
-            d for state in states.values() for d in billing.recompute_customer(conn, state, window, catalog)
-        ]
-        invoices.save_drafts(conn, drafts)
-        invoices.finalize(conn, [i for _c, i in due], now)
-        self.snapshots.forget(finalizing)  # their invoices' status changed under them
+        for state in states.values():
+            billing.derive_drafts(state, window, catalog)
+        self._mark_open_drafts(conn, states.values())
+        self._finalize(conn, due, states, now, catalog)
         writes = alert_evaluation.AlertWrites()
         for customer_id in sorted(touched | requested):
             cause = TRIGGERED_BY_USAGE if customer_id in touched else TRIGGERED_BY_CHANGE
@@ -285,12 +285,53 @@ class Evaluator:
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
 
+    @staticmethod
+    def _mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> None:
+        """Store a row for each draft newly open (what finalization looks for) and drop those of
+        drafts no longer backed by a contract period (an archived contract, a moved end). Nothing
+        is written for a customer whose open drafts stay the same: the usual case."""
+        opened: list[invoices.InvoiceRecord] = []
+        closed: list[str] = []
+        for state in states:
+            drafts = {inv.id: inv for inv in state.invoices if inv.status != invoices.FINALIZED}
+            opened.extend(inv for i, inv in drafts.items() if i not in state.marked_drafts)
+            closed.extend(i for i in state.marked_drafts if i not in drafts)
+            state.marked_drafts = set(drafts)
+        invoices.mark_drafts(conn, opened)
+        invoices.remove_drafts(conn, closed)
+
+    def _finalize(
+        self,
+        conn: Connection,
+        due: list[tuple[str, str]],
+        states: dict[str, CustomerState],
+        now: int,
+        catalog: billing.PricingCatalog,
+    ) -> None:
+        """Store the due drafts, as derived now, as finalized invoices with their deductions."""
+        finalized: list[tuple[invoices.InvoiceRecord, list[invoices.Deduction]]] = []
+        for customer_id, invoice_id in due:
+            state = states[customer_id]
+            draft = next((inv for inv in state.invoices if inv.id == invoice_id), None)
+            if draft is None or draft.status == invoices.FINALIZED:
+                continue  # its marker was dropped above (no contract period backs it any more)
+            record = billing.finalized_record(draft, catalog.credit_type_names(), now)
+            drawn = [
+                invoices.Deduction(segment_id, commit_id, amount)
+                for commit_id, segment_id, inv_id, amount, _at in state.deductions
+                if inv_id == invoice_id
+            ]
+            finalized.append((record, drawn))
+        invoices.finalize(conn, finalized)
+        self.snapshots.forget({c for c, _i in due})  # reloaded with their invoices finalized
+
     def _resolve(self, conn: Connection, now: int, held: frozenset[int] | None) -> set[str]:
         """Apply the API's requests to resolve alert states; returns the customers to measure again."""
         resolutions = alert_resolutions.take(conn, held)
         if not resolutions:
             return set()
-        remeasure, written = alert_evaluation.apply_resolutions(conn, resolutions, now)
+        window = billing.billing_window(now, self.open_horizon_us)
+        remeasure, written = alert_evaluation.apply_resolutions(conn, resolutions, window)
         self.snapshots.forget(written)  # their alert states changed outside the snapshot
         return remeasure
 

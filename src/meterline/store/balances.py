@@ -13,11 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-
 from meterline.domain.contracts import CREDIT, POSTPAID, CommitTerms
 from meterline.domain.timeutil import format_rfc3339
-from meterline.store import commits, invoices
 
 ZERO = Decimal(0)
 
@@ -27,18 +24,6 @@ class CommitBalance:
     commit: CommitTerms
     balance: Decimal = ZERO
     ledger: list[dict[str, Any]] = field(default_factory=list)
-
-
-def commit_balances(
-    conn: Connection, customer_id: str, at_us: int, *, include_drafts: bool = True
-) -> dict[str, CommitBalance]:
-    """Balances of the customer's commits and credits in force; draft invoices' drawdown included
-    unless `include_drafts` is False (Metronome's invoice_inclusion_mode FINALIZED)."""
-    deductions = invoices.deductions_for_customer(conn, customer_id, include_drafts=include_drafts)
-    return {
-        commit.id: balance_of(commit, deductions, at_us)
-        for commit in commits.commits_for_customer(conn, customer_id)
-    }
 
 
 def balance_of(

@@ -1,4 +1,12 @@
-"""Usage invoices (the live billing snapshot) and the deductions they make from commit segments."""
+"""Usage invoices and the deductions they make from commit segments.
+
+What is stored: finalized invoices, whole (their line items as rendered at finalization, their
+deductions), and one row per open draft, which only marks that the period is open so that its
+finalization can be found (`due_for_finalization`). A draft's amounts and deductions are never
+stored: they follow from the usage aggregates and the contracts, and are derived wherever they
+are read (the engine keeps them in memory, the API derives them on read: `engine.billing`).
+A draft's row therefore holds zeros and no line items.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select
 
 from meterline.domain import closed_periods
-from meterline.domain.errors import NotFound
-from meterline.store.sql import IN_CHUNK, among, chunks, grouped_by_customer, upsert
+from meterline.domain.invoicing import InvoiceComputation
+from meterline.store.sql import among, grouped_by_customer, upsert
 from meterline.store.tables import commit_deductions, customers, invoices
 
 DRAFT = "DRAFT"
@@ -44,6 +52,9 @@ class InvoiceRecord:
     line_items: list[dict[str, Any]]
     updated_at_us: int
     finalized_at_us: int | None
+    # A derived draft's computation (its line items are rendered only when shown or finalized);
+    # None for a stored, finalized invoice, whose `line_items` are as rendered then.
+    computation: InvoiceComputation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,30 +72,13 @@ def invoice_id(contract_id: str, period_start_us: int) -> str:
     return str(uuid.uuid5(_INVOICE_NAMESPACE, f"usage:{contract_id}:{period_start_us}"))
 
 
-def save_drafts(conn: Connection, drafts: Sequence[tuple[InvoiceRecord, Sequence[Deduction]]]) -> None:
-    """Write these drafts and replace their deductions: three statements for any number of them."""
-    if not drafts:
-        return
-    upsert(conn, invoices, [_draft_row(record) for record, _d in drafts], ["id"])
-    ids = [record.id for record, _d in drafts]
-    for chunk in chunks(ids, IN_CHUNK):
-        conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id.in_(chunk)))
-    rows = [
-        {
-            "invoice_id": record.id,
-            "segment_id": d.segment_id,
-            "commit_id": d.commit_id,
-            "amount": d.amount,
-            "at_us": record.end_us,
-        }
-        for record, deductions in drafts
-        for d in deductions
-    ]
-    if rows:
-        conn.execute(commit_deductions.insert(), rows)
+def mark_drafts(conn: Connection, records: Sequence[InvoiceRecord]) -> None:
+    """Record that these drafts' periods are open (their rows hold no amounts: see above)."""
+    if records:
+        upsert(conn, invoices, [_marker_row(record) for record in records], ["id"])
 
 
-def _draft_row(record: InvoiceRecord) -> dict[str, Any]:
+def _marker_row(record: InvoiceRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "customer_id": record.customer_id,
@@ -94,31 +88,46 @@ def _draft_row(record: InvoiceRecord) -> dict[str, Any]:
         "status": DRAFT,
         "start_us": record.start_us,
         "end_us": record.end_us,
-        "subtotal": record.subtotal,
-        "total": record.total,
-        "spend_by_credit_type": _encode(record.spend_by_credit_type).decode(),
-        "line_items": _encode(record.line_items).decode(),
+        "subtotal": Decimal(0),
+        "total": Decimal(0),
+        "spend_by_credit_type": "{}",
+        "line_items": "[]",
         "updated_at_us": record.updated_at_us,
         "finalized_at_us": None,
     }
 
 
-def finalize(conn: Connection, invoice_ids: Sequence[str], at_us: int) -> None:
-    if invoice_ids:
-        conn.execute(
-            update(invoices)
-            .where(invoices.c.id.in_(list(invoice_ids)), invoices.c.status == DRAFT)
-            .values(status=FINALIZED, finalized_at_us=at_us)
-        )
+def finalize(conn: Connection, finalized: Sequence[tuple[InvoiceRecord, Sequence[Deduction]]]) -> None:
+    """Store these invoices as finalized (rendered, with `status` FINALIZED) with their deductions."""
+    if not finalized:
+        return
+    upsert(conn, invoices, [_finalized_row(record) for record, _d in finalized], ["id"])
+    rows = [
+        {
+            "invoice_id": record.id,
+            "segment_id": d.segment_id,
+            "commit_id": d.commit_id,
+            "amount": d.amount,
+            "at_us": record.end_us,
+        }
+        for record, deductions in finalized
+        for d in deductions
+    ]
+    if rows:
+        conn.execute(commit_deductions.insert(), rows)
 
 
-def for_customer(conn: Connection, customer_id: str) -> list[InvoiceRecord]:
-    rows = conn.execute(
-        select(invoices)
-        .where(invoices.c.customer_id == customer_id)
-        .order_by(invoices.c.start_us, invoices.c.id)
-    ).mappings()
-    return [_record(row) for row in rows]
+def _finalized_row(record: InvoiceRecord) -> dict[str, Any]:
+    assert record.status == FINALIZED and record.finalized_at_us is not None
+    return {
+        **_marker_row(record),
+        "status": FINALIZED,
+        "subtotal": record.subtotal,
+        "total": record.total,
+        "spend_by_credit_type": _encode(record.spend_by_credit_type).decode(),
+        "line_items": _encode(record.line_items).decode(),
+        "finalized_at_us": record.finalized_at_us,
+    }
 
 
 def for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, list[InvoiceRecord]]:
@@ -138,7 +147,7 @@ def for_customers(conn: Connection, customer_ids: Sequence[str]) -> dict[str, li
 def deductions_for_customers(
     conn: Connection, customer_ids: Sequence[str]
 ) -> dict[str, list[LedgerDeduction]]:
-    """`deductions_for_customer` (drafts included) of many customers, one statement per chunk."""
+    """The finalized invoices' deductions of these customers, by time, one statement per chunk."""
     return grouped_by_customer(
         customer_ids,
         lambda chunk: (
@@ -146,17 +155,6 @@ def deductions_for_customers(
             for r in conn.execute(_deductions(among(conn, invoices.c.customer_id, chunk)))
         ),
     )
-
-
-def get_invoice(conn: Connection, customer_id: str, id_: str) -> InvoiceRecord:
-    row = (
-        conn.execute(select(invoices).where(invoices.c.id == id_, invoices.c.customer_id == customer_id))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"invoice_id: no invoice {id_} for customer {customer_id}")
-    return _record(row)
 
 
 def due_for_finalization(
@@ -177,16 +175,6 @@ def due_for_finalization(
     return [(r[0], r[1]) for r in conn.execute(query)]
 
 
-def deductions_for_customer(
-    conn: Connection, customer_id: str, *, include_drafts: bool = True
-) -> list[LedgerDeduction]:
-    """(commit id, segment id, invoice id, amount, at) of every deduction (drafts unless excluded)."""
-    conditions = [invoices.c.customer_id == customer_id]
-    if not include_drafts:
-        conditions.append(invoices.c.status == FINALIZED)
-    return [(r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(_deductions(*conditions))]
-
-
 def _deductions(*conditions: Any) -> Any:
     """(customer id, commit id, segment id, invoice id, amount, at) by time."""
     return (
@@ -199,7 +187,9 @@ def _deductions(*conditions: Any) -> Any:
             commit_deductions.c.at_us,
         )
         .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
-        .where(*conditions)
+        # Only finalized invoices' deductions are stored (a database from before drafts were
+        # derived may still hold drafts' own: they are not counted).
+        .where(invoices.c.status == FINALIZED, *conditions)
         .order_by(commit_deductions.c.at_us)
     )
 

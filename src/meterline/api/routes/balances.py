@@ -1,7 +1,7 @@
 """Balances: POST /v1/contracts/customerBalances/list and /getNetBalance.
 
-Balances come from the billing snapshot: each commit segment accessible now, less what
-invoices have drawn from it (see store/balances.py).
+Balances: each commit segment accessible now, less what invoices have drawn from it, drafts
+derived as of now (`services.billing`, `store/balances.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from meterline.api.state import AppState, app_state
 from meterline.domain.contracts import CREDIT, POSTPAID, PREPAID
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import now_us
-from meterline.store import balances, commits, credit_types, customers
+from meterline.services import billing
+from meterline.store import commits, credit_types, customers
 from meterline.store.commits import CommitQuery
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -80,13 +81,16 @@ def list_balances(body: BalanceList, state: AppState = Depends(app_state)) -> Ex
         found = commits.list_commits(conn, body.customer_id, query, after_id=asked.after, limit=10_000)
         now = now_us()
         if body.exclude_zero_balances:
-            current = balances.commit_balances(conn, body.customer_id, now)
+            current = billing.commit_balances(
+                billing.customer_billing(conn, body.customer_id, state.settings.open_horizon_us(), now), now
+            )
             found = [c for c in found if c.id in current and current[c.id].balance != 0]
         page, cursor = asked.cut(found[: asked.size + 1], lambda c: c.id)
         extras = commit_extras(
             conn,
             body.customer_id,
             page,
+            settings=state.settings,
             include_balance=body.include_balance,
             include_ledgers=body.include_ledgers,
         )
@@ -98,10 +102,10 @@ def get_net_balance(body: NetBalanceQuery, state: AppState = Depends(app_state))
     with state.db.read() as conn:
         customers.get_customer(conn, body.customer_id)
         credit_types.get_credit_type(conn, body.credit_type_id)
-        found = balances.commit_balances(
-            conn,
-            body.customer_id,
-            now_us(),
+        now = now_us()
+        found = billing.commit_balances(
+            billing.customer_billing(conn, body.customer_id, state.settings.open_horizon_us(), now),
+            now,
             include_drafts=body.invoice_inclusion_mode == "FINALIZED_AND_DRAFT",
         )
         custom_fields = {

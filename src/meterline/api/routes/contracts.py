@@ -37,6 +37,7 @@ from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import contracts as service
+from meterline.settings import Settings
 from meterline.store import commits, customers
 from meterline.store import contracts as store
 from meterline.store.commits import CommitRecord
@@ -149,7 +150,9 @@ def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) 
 def get_contract(body: ContractGet, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.read() as conn:
         contract = store.get_contract(conn, body.customer_id, body.contract_id)
-        views = _views(conn, body.customer_id, [contract], body.include_balance, body.include_ledgers)
+        views = _views(
+            conn, body.customer_id, [contract], state.settings, body.include_balance, body.include_ledgers
+        )
     return ExactJSONResponse({"data": views[0]})
 
 
@@ -178,7 +181,9 @@ def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> 
             limit=asked.size + 1,
         )
         page, cursor = asked.cut(found, lambda c: (c.starting_at_us, c.id))
-        views = _views(conn, body.customer_id, page, body.include_balance, body.include_ledgers)
+        views = _views(
+            conn, body.customer_id, page, state.settings, body.include_balance, body.include_ledgers
+        )
     return ExactJSONResponse({"data": views, "cursor": cursor})
 
 
@@ -194,6 +199,7 @@ def _views(
     conn: Connection,
     customer_id: str,
     found: list[ContractRecord],
+    settings: Settings,
     include_balance: bool,
     include_ledgers: bool,
 ) -> list[dict[str, Any]]:
@@ -202,6 +208,7 @@ def _views(
         conn,
         customer_id,
         [r for records in by_contract.values() for r in records],
+        settings=settings,
         product_ids=[p for c in found for o in c.overrides for p in _override_products(o)],
         include_balance=include_balance,
         include_ledgers=include_ledgers,

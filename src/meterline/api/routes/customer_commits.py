@@ -100,6 +100,7 @@ def _list(state: AppState, body: ListFields, query: CommitQuery, list_name: str)
             conn,
             body.customer_id,
             page,
+            settings=state.settings,
             include_balance=body.include_balance,
             include_ledgers=body.include_ledgers,
         )

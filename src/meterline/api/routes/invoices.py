@@ -1,6 +1,7 @@
 """Invoices and costs: GET /v1/customers/{id}/invoices[/{invoice_id}], GET /v1/customers/{id}/costs.
 
-Reads the billing snapshot the evaluator keeps; nothing here rescans events.
+Finalized invoices are read as stored; drafts are derived from the usage aggregates as of now
+(`services.billing`), as the engine derives them. Nothing here rescans events.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
+from sqlalchemy import Connection
 
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.state import AppState, app_state
-from meterline.domain.errors import InvalidInput
-from meterline.domain.timeutil import format_rfc3339, to_us
-from meterline.store import credit_types, customers, invoices
+from meterline.domain.errors import InvalidInput, NotFound
+from meterline.domain.timeutil import format_rfc3339, now_us, to_us
+from meterline.engine.invoice_lines import line_items
+from meterline.services import billing
+from meterline.store import credit_types, customers
 from meterline.store.invoices import InvoiceRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -42,7 +46,7 @@ def list_invoices(
         customers.get_customer(conn, customer_id)
         found = [
             inv
-            for inv in invoices.for_customer(conn, customer_id)
+            for inv in _invoices(conn, customer_id, state)
             if (status is None or inv.status == status.upper())
             and (start_us is None or inv.start_us >= start_us)  # periods starting at or after
             and (end_us is None or inv.end_us <= end_us)  # and ending by ending_before
@@ -68,7 +72,9 @@ def get_invoice(
 ) -> ExactJSONResponse:
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
-        record = invoices.get_invoice(conn, customer_id, invoice_id)
+        record = next((inv for inv in _invoices(conn, customer_id, state) if inv.id == invoice_id), None)
+        if record is None:
+            raise NotFound(f"invoice_id: no invoice {invoice_id} for customer {customer_id}")
         names = credit_types.names_by_id(conn)
     return ExactJSONResponse({"data": invoice_view(record, names, skip_zero_qty_line_items)})
 
@@ -89,15 +95,26 @@ def list_costs(
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
         found = [
-            i for i in invoices.for_customer(conn, customer_id) if i.end_us > start_us and i.start_us < end_us
+            i for i in _invoices(conn, customer_id, state) if i.end_us > start_us and i.start_us < end_us
         ]
         names = credit_types.names_by_id(conn)
     page, cursor = _at_offset(found, asked)
     return ExactJSONResponse({"data": [_costs(inv, names) for inv in page], "next_page": cursor})
 
 
+def _invoices(conn: Connection, customer_id: str, state: AppState) -> list[InvoiceRecord]:
+    return billing.customer_billing(conn, customer_id, state.settings.open_horizon_us(), now_us()).invoices
+
+
+def _line_items(record: InvoiceRecord, names: dict[str, str]) -> list[dict[str, Any]]:
+    """A finalized invoice's as stored; a draft's rendered from its computation."""
+    if record.computation is None:
+        return record.line_items
+    return line_items(record.computation, names, record.start_us, record.end_us)
+
+
 def invoice_view(record: InvoiceRecord, names: dict[str, str], skip_zero_qty: bool = False) -> dict[str, Any]:
-    items = record.line_items
+    items = _line_items(record, names)
     if skip_zero_qty:
         items = [item for item in items if item.get("quantity", 1) != 0]
     return {
@@ -122,7 +139,7 @@ def invoice_view(record: InvoiceRecord, names: dict[str, str], skip_zero_qty: bo
 
 def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:
     per_type: dict[str, dict[str, Any]] = {}
-    for item in record.line_items:
+    for item in _line_items(record, names):
         if item.get("type") != "usage":
             continue
         credit_type = item["credit_type"]

@@ -1,0 +1,34 @@
+"""A customer's invoices and balances as the API shows them: what is stored, and drafts derived.
+
+Drafts are never read from the database (`store.invoices`): they are derived here from the usage
+aggregates and contracts by the engine's own code (`engine.billing`), so a read reflects every
+event the engine has committed, and agrees with what the engine measures alerts against.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from meterline.engine import billing
+from meterline.engine.customer_state import CustomerState
+from meterline.store.balances import CommitBalance, balance_of
+from meterline.store.invoices import FINALIZED
+
+
+def customer_billing(conn: Connection, customer_id: str, open_horizon_us: int, now_us: int) -> CustomerState:
+    """The customer's stored state with its drafts derived as of `now_us` (`open_horizon_us`: how
+    far back periods stay open, `Settings.open_horizon_us`)."""
+    window = billing.billing_window(now_us, open_horizon_us)
+    return billing.with_drafts(conn, [customer_id], window)[customer_id]
+
+
+def commit_balances(
+    state: CustomerState, at_us: int, *, include_drafts: bool = True
+) -> dict[str, CommitBalance]:
+    """Balances of the customer's commits and credits in force; the drafts' drawdown included
+    unless `include_drafts` is False (Metronome's invoice_inclusion_mode FINALIZED)."""
+    deductions = state.deductions
+    if not include_drafts:
+        finalized = {inv.id for inv in state.invoices if inv.status == FINALIZED}
+        deductions = [d for d in deductions if d[2] in finalized]
+    return {commit.id: balance_of(commit, deductions, at_us) for commit in state.commits}
