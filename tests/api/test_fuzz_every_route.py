@@ -159,7 +159,13 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 
 @pytest.fixture(scope="module")
 def http(fuzz_server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fuzz_server.base_url, headers=fuzz_server.headers(), timeout=30) as client:
+    # A connection per request: a kept-alive one can be closed by the server's idle timeout just as
+    # the next request goes out (a reset no server could prevent) when a loaded machine is slow
+    # to generate the next example.
+    no_keepalive = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(
+        base_url=fuzz_server.base_url, headers=fuzz_server.headers(), timeout=30, limits=no_keepalive
+    ) as client:
         yield client
 
 

@@ -32,6 +32,15 @@ class UsageDeltas:
     unique_values: set[tuple[str, str, int, str, str]] = field(default_factory=set)
     unmatched_seqs: list[int] = field(default_factory=list)
     customers_touched: set[str] = field(default_factory=set)
+    # (customer id, metric id) -> how much the batch moved it: the sum of the values' magnitudes
+    # (one per event for a distinct value) and the number of events (`domain.spend_bounds`).
+    movements: dict[tuple[str, str], Movement] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Movement:
+    magnitude: Decimal = Decimal(0)
+    events: int = 0
 
 
 def counted_by(
@@ -91,5 +100,12 @@ def _add(
         if aggregate is None:
             aggregate = bucket[key] = Aggregate()
         aggregate.add(value, event.timestamp_us, event.seq)
+    movement = deltas.movements.get((event.customer_id, metric_id))
+    if movement is None:
+        movement = deltas.movements[(event.customer_id, metric_id)] = Movement()
+    movement.events += 1
     if isinstance(value, str):
         deltas.unique_values.add((*hour_key, value))
+        movement.magnitude += 1
+    else:
+        movement.magnitude += value.copy_abs()

@@ -39,6 +39,8 @@ class AlertWrites:
     def __init__(self) -> None:
         self.states: list[AlertState] = []
         self.notifications: list[tuple[Notification, int]] = []
+        # What each customer's alerts measured (its headroom is computed from them: `headroom`).
+        self.measured: dict[str, list[tuple[AlertRecord, Measurement]]] = {}
 
     def flush(self, conn: Connection) -> None:
         store.save_states(conn, self.states)
@@ -92,9 +94,11 @@ def _evaluate(
     measured = {alert_id for alert_id, _scope in states}
     if only is None and not measured.issuperset(a.id for a in found):
         found = _without_first_measurements_due_at_creation(conn, found, measured)
+    measured_now = writes.measured.setdefault(customer_id, [])
     for alert in found:
         seen: set[str] = set()
         for measurement in measurements(alert, view):
+            measured_now.append((alert, measurement))
             seen.add(measurement.scope)
             previous = states.get((alert.id, measurement.scope))
             _apply(writes, alert, customer_id, measurement, previous, now_us, triggered_by, silent_first)

@@ -49,7 +49,9 @@ class Measurement:
     scope: str
     value: Decimal | None
     period_start_us: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the notification's scope details
+    # How far the measure moves for one unit of spend (a percentage: 100 / what was granted).
+    per_spend: Decimal = Decimal(1)
 
 
 class CustomerView:
@@ -269,7 +271,9 @@ def _balance(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> Measure
         (s.amount for entry in pool for s in entry.commit.segments if s.accessible_at(view.now_us)), ZERO
     )
     # Percentages consider only balances accessible now; none at all means nothing to measure.
-    return Measurement("", remaining * HUNDRED / granted if granted > 0 else None)
+    if granted <= 0:
+        return Measurement("", None)
+    return Measurement("", remaining * HUNDRED / granted, per_spend=HUNDRED / granted)
 
 
 def _days_in_plan(view: CustomerView) -> Measurement:

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from meterline.domain import spend_bounds
 from meterline.domain.aggregation import merged
 from meterline.domain.contracts import CREDIT, PREPAID, CommitTerms, ContractTerms
 from meterline.domain.invoicing import (
@@ -38,6 +39,7 @@ from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
+from meterline.domain.spend_bounds import SpendBounds
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
@@ -134,12 +136,15 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
         return []  # nothing is billed to this customer
     used = state.finalized_usage()
     drafts: Drafts = []
+    bounds: list[SpendBounds] = []
     for contract, period in _open_periods(state, existing, window):
-        record, deductions = _invoice(catalog, contract, period, state.commits, used, window.now_us)
-        for deduction in deductions:
+        priced = _invoice(catalog, contract, period, state.commits, used, window.now_us)
+        for deduction in priced.deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
-        drafts.append((record, deductions))
+        drafts.append((priced.record, priced.deductions))
+        bounds.append(priced.bounds)
     state.replace_drafts(drafts)
+    state.spend_bounds = spend_bounds.merged(bounds)
     return drafts
 
 
@@ -176,6 +181,13 @@ def _open_periods(
     return sorted(found, key=lambda item: (item[1].start_us, item[0].id))
 
 
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    record: InvoiceRecord
+    deductions: list[Deduction]
+    bounds: SpendBounds  # how far more usage could move its amounts (`domain.spend_bounds`)
+
+
 def _invoice(
     catalog: PricingCatalog,
     contract: ContractTerms,
@@ -183,18 +195,20 @@ def _invoice(
     customer_commits: Sequence[CommitTerms],
     used: dict[str, Decimal],
     now_us: int,
-) -> tuple[InvoiceRecord, list[Deduction]]:
+) -> _Priced:
     card = catalog.rate_card(contract.rate_card_id)
-    lines = [
-        line for interval in _intervals(catalog, contract, card, period) for line in usage_lines(interval)
-    ]
+    intervals = _intervals(catalog, contract, card, period)
+    lines = [line for interval in intervals for line in usage_lines(interval)]
     segments = _segments(catalog, customer_commits, contract.id, period, used)
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
     record = _record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
-    return record, deductions
+    products = (pricing for interval in intervals for pricing in interval.products)
+    return _Priced(
+        record, deductions, spend_bounds.spend_bounds(products, card.fiat_credit_type_id, conversions)
+    )
 
 
 def _intervals(

@@ -11,12 +11,13 @@ the API alike, so a read reflects every event the engine has committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from meterline.domain.contracts import CommitTerms, ContractTerms
+from meterline.domain.spend_bounds import SpendBounds
 from meterline.store import alert_wakeups, commits, contracts, invoices
 from meterline.store import alerts as alert_store
 from meterline.store.alerts import AlertRecord, AlertState
@@ -33,6 +34,8 @@ class CustomerState:
     alerts: list[AlertRecord]  # its own and the all-customers ones
     alert_states: dict[tuple[str, str], AlertState]  # (alert id, scope) -> state
     wakeup_us: int | None
+    # How far usage could move its amounts, per metric and credit type: set with its drafts.
+    spend_bounds: SpendBounds = field(default_factory=dict)
 
     def finalized_ids(self) -> set[str]:
         return {inv.id for inv in self.invoices if inv.status == FINALIZED}

@@ -6,11 +6,12 @@ into hour and period aggregates, record what could not be counted, and move the 
 committed together, after checking (rows locked) that it still holds those partitions at those
 positions. A crash before the commit leaves nothing; a crash after it leaves the positions past
 the batch; a hand-over resumes from the committed positions; so every event is counted exactly
-once. In the same transaction the billing snapshot (draft invoices, drawdown, balances) of every
-customer whose home partition it holds and that the batch touched, or whose contracts changed, is
-recomputed, invoices past their grace period are finalized, and those customers' alerts are
-evaluated, each transition writing one outbox notification. A customer counted here whose home
-partition another engine holds is handed to it as a billing request.
+once. In the same transaction, for every customer whose home partition it holds and that the
+batch touched (unless its headroom says no alert can move: `headroom`), or whose contracts
+changed, the drafts are derived (kept in memory, never stored per batch: `billing`), invoices
+past their grace period are finalized, and the customer's alerts are evaluated, each
+transition writing one outbox notification. A customer counted here whose home partition
+another engine holds is handed to it as a billing request.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from sqlalchemy import Connection
 
 from meterline.domain.closed_periods import closed_period_of
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
-from meterline.domain.usage_fold import CountableEvent, fold
-from meterline.engine import alert_evaluation, billing
+from meterline.domain.usage_fold import CountableEvent, Movement, fold
+from meterline.engine import alert_evaluation, billing, headroom
+from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
+from meterline.engine.headroom import HeadroomBook
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.liveness import PartLiveness
@@ -40,6 +43,7 @@ from meterline.store import (
     alerts,
     billable_metrics,
     billing_requests,
+    catalog_version,
     customers,
     event_log,
     invoices,
@@ -47,6 +51,7 @@ from meterline.store import (
     unmatched,
     usage,
 )
+from meterline.store.alerts import AlertRecord
 from meterline.store.db import Database
 from meterline.store.event_log import LoggedEvent
 from meterline.store.partitions import LeaseLost
@@ -81,6 +86,7 @@ class Evaluator:
         max_backdate_days: int = 34,
         sweep_chunk_customers: int = 500,
         cached_customers: int = DEFAULT_CACHED_CUSTOMERS,
+        headroom_customers: int = headroom.DEFAULT_CUSTOMERS,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
         outbox: OutboxHandoff | None = None,
@@ -99,12 +105,13 @@ class Evaluator:
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
         self.snapshots = CustomerSnapshots(cached_customers)
+        self.headrooms = HeadroomBook(headroom_customers)
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
         self.sweeps = AlertSweeper(
-            sweep_chunk_customers, on_evaluated=self.snapshots.forget, open_horizon_us=self.open_horizon_us
+            sweep_chunk_customers, on_evaluated=self._forget, open_horizon_us=self.open_horizon_us
         )
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
@@ -182,9 +189,12 @@ class Evaluator:
                 except LeaseLost:
                     self.membership.lost()  # handed over, or another engine moved a position
                     return BatchResult(0, holding.start(), more_work=True)
+                self.headrooms.begin((catalog_version.current(conn), held))
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
-                touched = self._apply(conn, batch, now, held) if batch else set()
+                touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
+                # Customers whose usage cannot move any alert: their usage is folded, and that is all.
+                touched -= self.headrooms.absorb(touched - requested, movements, now)
                 self._bill(conn, touched, requested, now, held)
                 more_work = self.sweeps.run(conn, now, held)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
@@ -192,6 +202,7 @@ class Evaluator:
                 transitions = alerts.take_written_tally(conn)
         except BaseException:
             self.snapshots.clear()  # they followed changes that were just rolled back
+            self.headrooms.clear()
             raise
         self.membership.holding = moved
         self._last_batch_us = self.clock()
@@ -221,9 +232,10 @@ class Evaluator:
 
     def _apply(
         self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None
-    ) -> set[str]:
+    ) -> tuple[set[str], dict[tuple[str, str], Movement]]:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
-        billing this engine owns (the others are handed to their home partition's engine)."""
+        billing this engine owns (the others are handed to their home partition's engine), and
+        how much each (customer, metric) moved."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
         closed = invoices.finalized_periods_reached(
             conn,
@@ -256,11 +268,11 @@ class Evaluator:
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
         if held is None:
-            return deltas.customers_touched
+            return deltas.customers_touched, deltas.movements
         homes = customers.home_partitions(conn, deltas.customers_touched)
         elsewhere = {c for c, home in homes.items() if home not in held}
         billing_requests.request_recompute_of(conn, elsewhere)
-        return deltas.customers_touched - elsewhere
+        return deltas.customers_touched - elsewhere, deltas.movements
 
     def _bill(
         self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None
@@ -282,8 +294,22 @@ class Evaluator:
             alert_evaluation.evaluate_customer(
                 conn, customer_id, now, cause, state=states[customer_id], writes=writes, catalog=catalog
             )
+        self._keep_headrooms(states, writes.measured, catalog, now)
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
+
+    def _keep_headrooms(
+        self,
+        states: dict[str, CustomerState],
+        measured: dict[str, list[tuple[AlertRecord, Measurement]]],
+        catalog: billing.PricingCatalog,
+        now: int,
+    ) -> None:
+        metric_ids = {a.billable_metric_id for s in states.values() for a in s.alerts if a.billable_metric_id}
+        aggregations = catalog.aggregations(tuple(sorted(metric_ids))) if metric_ids else {}
+        for customer_id, customer_measured in measured.items():
+            room = headroom.headroom_of(states[customer_id], customer_measured, aggregations, now)
+            self.headrooms.keep(customer_id, room)
 
     @staticmethod
     def _mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> None:
@@ -323,7 +349,7 @@ class Evaluator:
             ]
             finalized.append((record, drawn))
         invoices.finalize(conn, finalized)
-        self.snapshots.forget({c for c, _i in due})  # reloaded with their invoices finalized
+        self._forget({c for c, _i in due})  # reloaded with their invoices finalized
 
     def _resolve(self, conn: Connection, now: int, held: frozenset[int] | None) -> set[str]:
         """Apply the API's requests to resolve alert states; returns the customers to measure again."""
@@ -332,8 +358,14 @@ class Evaluator:
             return set()
         window = billing.billing_window(now, self.open_horizon_us)
         remeasure, written = alert_evaluation.apply_resolutions(conn, resolutions, window)
-        self.snapshots.forget(written)  # their alert states changed outside the snapshot
+        self._forget(written)  # their alert states changed outside the snapshot
         return remeasure
+
+    def _forget(self, customer_ids: Iterable[str]) -> None:
+        """Customers whose stored state changed outside what the engine keeps of them."""
+        ids = set(customer_ids)
+        self.snapshots.forget(ids)
+        self.headrooms.drop(ids)
 
     def _housekeeping_due(self) -> bool:
         return self.clock() - self._last_batch_us >= self.poll_interval_s * US_PER_SECOND

@@ -184,6 +184,16 @@ def _aggregate_columns() -> list[Column[object]]:
     ]
 
 
+# One row: a number that every change to the catalog (credit types, metrics, products, rate
+# cards, rates) moves, by triggers (migration 0014), so the engine knows when what it derived
+# from the catalog may be out of date without any writer having to say so.
+catalog_version = Table(
+    "catalog_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
 # Usage per (customer, metric, hour, group): what HOUR and DAY windows of /v1/usage read.
 usage_hourly = Table(
     "usage_hourly",

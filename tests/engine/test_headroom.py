@@ -1,0 +1,165 @@
+"""The engine skips measuring customers whose usage cannot move an alert (`engine.headroom`), and
+that never costs a transition.
+
+The property: after every batch, every alert state of the customer says what measuring the
+customer from scratch says (its drafts derived from the aggregates, each alert measured, then
+`breached`), for any tiered prices, commit, thresholds and usage, negative usage included.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meterline.domain.alerts import IN_ALARM, breached, kind_of
+from meterline.domain.events import UsageEvent
+from meterline.domain.timeutil import US_PER_SECOND
+from meterline.engine import billing
+from meterline.engine.alert_measures import CustomerView, measurements
+from meterline.store import event_log
+from meterline.store import alerts as alert_store
+from tests.sdk.alert_helpers import (
+    Usage,
+    add_commit,
+    contract,
+    create_alert,
+    customer,
+    fixed_product,
+    usage_product,
+)
+from tests.sdk.contract_helpers import JAN
+from tests.support.inprocess import InProcess
+
+D = Decimal
+prices = st.decimals(min_value=0, max_value=300, places=2)
+quantities = st.decimals(min_value=-20, max_value=150, places=2)
+
+
+@st.composite
+def tiers(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(min_value=1, max_value=3))
+    found = [{"price": float(draw(prices)), "size": draw(st.integers(1, 60))} for _ in range(count)]
+    found[-1].pop("size")
+    return found
+
+
+def tiered_card(app: InProcess, usage: Usage, tier_list: list[dict[str, Any]]) -> str:
+    card = app.client.v1.contracts.rate_cards.create(name=f"card {uuid.uuid4()}").data.id
+    app.client.v1.contracts.rate_cards.rates.add(
+        rate_card_id=card,
+        product_id=usage.product_id,
+        entitled=True,
+        rate_type="TIERED",
+        tiers=tier_list,  # type: ignore[arg-type]
+        starting_at=JAN,
+    )
+    return card
+
+
+def customer_with_alerts(
+    app: InProcess, tier_list: list[dict[str, Any]], thresholds: dict[str, D]
+) -> tuple[str, Usage]:
+    usage = usage_product(app.client)
+    customer_id = customer(app.client)
+    contract(app.client, customer_id, tiered_card(app, usage, tier_list))
+    add_commit(app.client, customer_id, float(thresholds["commit"]))
+    for alert_type in (
+        "spend_threshold_reached",
+        "monthly_invoice_total_spend_threshold_reached",
+        "low_remaining_commit_balance_reached",
+        "low_remaining_commit_percentage_reached",
+    ):
+        create_alert(
+            app.client,
+            alert_type=alert_type,
+            threshold=float(thresholds[alert_type]),
+            customer_id=customer_id,
+        )
+    create_alert(
+        app.client,
+        alert_type="usage_threshold_reached",
+        threshold=float(thresholds["usage_threshold_reached"]),
+        customer_id=customer_id,
+        billable_metric_id=usage.metric_id,
+    )
+    app.run(app.now)  # the alerts' creation sweeps
+    return customer_id, usage
+
+
+def send(app: InProcess, customer_id: str, usage: Usage, quantities: list[D]) -> None:
+    app.now += US_PER_SECOND
+    events = [
+        UsageEvent(f"tx-{uuid.uuid4()}", customer_id, usage.event_type, app.now, {"qty": str(q)})
+        for q in quantities
+    ]
+    with app.db.log_write() as conn:
+        event_log.append(conn, events, app.now)
+    app.run(app.now)
+
+
+def assert_states_are_what_measuring_says(app: InProcess, customer_id: str) -> None:
+    window = billing.billing_window(app.now, billing.DEFAULT_OPEN_HORIZON_US)
+    with app.db.read() as conn:
+        state = billing.with_drafts(conn, [customer_id], window)[customer_id]
+        stored = alert_store.states_for_customers(conn, [customer_id])[customer_id]
+        view = CustomerView(conn, customer_id, app.now, state)
+        for alert in state.alerts:
+            for measurement in measurements(alert, view):
+                kept = stored[(alert.id, measurement.scope)]
+                truth = breached(kind_of(alert.alert_type), measurement.value, alert.threshold)
+                assert (kept.status == IN_ALARM) == truth, (alert.alert_type, measurement, kept)
+
+
+thresholds = st.fixed_dictionaries(
+    {
+        "commit": st.decimals(min_value=1, max_value=5000, places=0),
+        "spend_threshold_reached": st.decimals(min_value=1, max_value=20000, places=0),
+        "monthly_invoice_total_spend_threshold_reached": st.decimals(min_value=1, max_value=20000, places=0),
+        "low_remaining_commit_balance_reached": st.decimals(min_value=0, max_value=5000, places=0),
+        "low_remaining_commit_percentage_reached": st.decimals(min_value=1, max_value=99, places=0),
+        "usage_threshold_reached": st.decimals(min_value=1, max_value=400, places=0),
+    }
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tier_list=tiers(),
+    limits=thresholds,
+    batches=st.lists(st.lists(quantities, min_size=1, max_size=4), min_size=1, max_size=6),
+)
+def test_alert_states_always_match_a_measurement_from_scratch(
+    app: InProcess, tier_list: list[dict[str, Any]], limits: dict[str, D], batches: list[list[D]]
+) -> None:
+    customer_id, usage = customer_with_alerts(app, tier_list, limits)
+    for batch in batches:
+        send(app, customer_id, usage, batch)
+        assert_states_are_what_measuring_says(app, customer_id)
+
+
+def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_notifies(app: InProcess) -> None:
+    tier_list = [{"price": 100}]  # a dollar a unit
+    limits = {
+        "commit": D(1_000_000),
+        "spend_threshold_reached": D(100_000),
+        "monthly_invoice_total_spend_threshold_reached": D(10_000_000),
+        "low_remaining_commit_balance_reached": D(1),
+        "low_remaining_commit_percentage_reached": D(1),
+        "usage_threshold_reached": D(100_000),
+    }
+    customer_id, usage = customer_with_alerts(app, tier_list, limits)
+    send(app, customer_id, usage, [D(1)])  # measured in full: the headroom is computed
+    before = app.evaluator().headrooms.absorbed
+    for _ in range(5):
+        send(app, customer_id, usage, [D(10)])  # 50 units, 5,000 cents: far from 100,000
+    assert app.evaluator().headrooms.absorbed == before + 5
+    assert_states_are_what_measuring_says(app, customer_id)
+    send(app, customer_id, usage, [D(950)])  # 1,001 units: 100,100 cents, past the spend threshold
+    assert_states_are_what_measuring_says(app, customer_id)
+    with app.db.read() as conn:
+        stored = alert_store.states_for_customers(conn, [customer_id])[customer_id]
+    assert [s.status for s in stored.values()].count(IN_ALARM) == 1
