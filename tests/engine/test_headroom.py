@@ -3,7 +3,8 @@ that never costs a transition.
 
 The property: after every batch, every alert state of the customer says what measuring the
 customer from scratch says (its drafts derived from the aggregates, each alert measured, then
-`breached`), for any tiered prices, commit, thresholds and usage, negative usage included.
+`breached`), for any tiered prices, commit, thresholds and usage, negative usage included, and
+across engine restarts (a new engine reads the stored headrooms that still hold).
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ from meterline.domain.events import UsageEvent
 from meterline.domain.timeutil import US_PER_SECOND
 from meterline.engine import billing
 from meterline.engine.alert_measures import CustomerView, measurements
-from meterline.store import event_log
 from meterline.store import alerts as alert_store
+from meterline.store import event_log
 from tests.sdk.alert_helpers import (
     Usage,
     add_commit,
     contract,
     create_alert,
     customer,
-    fixed_product,
     usage_product,
 )
 from tests.sdk.contract_helpers import JAN
@@ -130,15 +130,25 @@ thresholds = st.fixed_dictionaries(
 @given(
     tier_list=tiers(),
     limits=thresholds,
-    batches=st.lists(st.lists(quantities, min_size=1, max_size=4), min_size=1, max_size=6),
+    batches=st.lists(
+        st.tuples(st.lists(quantities, min_size=1, max_size=4), st.booleans()), min_size=1, max_size=6
+    ),
 )
 def test_alert_states_always_match_a_measurement_from_scratch(
-    app: InProcess, tier_list: list[dict[str, Any]], limits: dict[str, D], batches: list[list[D]]
+    app: InProcess, tier_list: list[dict[str, Any]], limits: dict[str, D], batches: list[tuple[list[D], bool]]
 ) -> None:
     customer_id, usage = customer_with_alerts(app, tier_list, limits)
-    for batch in batches:
+    for batch, restart_first in batches:
+        if restart_first:
+            restart(app)
         send(app, customer_id, usage, batch)
         assert_states_are_what_measuring_says(app, customer_id)
+
+
+def restart(app: InProcess) -> None:
+    """A new engine on the same database: nothing kept in memory."""
+    app.evaluator().leave()
+    app._evaluator = None
 
 
 def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_notifies(app: InProcess) -> None:
@@ -152,14 +162,39 @@ def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_not
         "usage_threshold_reached": D(100_000),
     }
     customer_id, usage = customer_with_alerts(app, tier_list, limits)
-    send(app, customer_id, usage, [D(1)])  # measured in full: the headroom is computed
+    # The contract started long ago: last month's invoice is finalized at the first batch, and the
+    # customer measured in full at the next.
+    for _ in range(2):
+        send(app, customer_id, usage, [D(1)])
     before = app.evaluator().headrooms.absorbed
     for _ in range(5):
-        send(app, customer_id, usage, [D(10)])  # 50 units, 5,000 cents: far from 100,000
+        send(app, customer_id, usage, [D(10)])  # 52 units in all, 5,200 cents: far from 100,000
     assert app.evaluator().headrooms.absorbed == before + 5
     assert_states_are_what_measuring_says(app, customer_id)
-    send(app, customer_id, usage, [D(950)])  # 1,001 units: 100,100 cents, past the spend threshold
+    send(app, customer_id, usage, [D(950)])  # 1,002 units: 100,200 cents, past the spend threshold
     assert_states_are_what_measuring_says(app, customer_id)
     with app.db.read() as conn:
         stored = alert_store.states_for_customers(conn, [customer_id])[customer_id]
     assert [s.status for s in stored.values()].count(IN_ALARM) == 1
+
+
+def test_a_new_engine_reads_the_headroom_of_customers_whose_usage_did_not_move_since(app: InProcess) -> None:
+    limits = {
+        "commit": D(1_000_000),
+        "spend_threshold_reached": D(100_000),
+        "monthly_invoice_total_spend_threshold_reached": D(10_000_000),
+        "low_remaining_commit_balance_reached": D(1),
+        "low_remaining_commit_percentage_reached": D(1),
+        "usage_threshold_reached": D(100_000),
+    }
+    still, moved = (customer_with_alerts(app, [{"price": 100}], limits) for _ in range(2))
+    for customer_id, usage in (still, moved):
+        send(app, customer_id, usage, [D(1)])  # measured in full: each one's headroom is stored
+    send(app, moved[0], moved[1], [D(1)])  # absorbed: its stored headroom no longer holds
+    restart(app)
+    send(app, still[0], still[1], [D(1)])
+    assert app.evaluator().headrooms.absorbed == 1  # read from the database, not measured
+    send(app, moved[0], moved[1], [D(1)])
+    assert app.evaluator().headrooms.absorbed == 1  # measured in full, as its usage moved
+    for customer_id, _usage in (still, moved):
+        assert_states_are_what_measuring_says(app, customer_id)

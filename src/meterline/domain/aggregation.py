@@ -29,9 +29,12 @@ class Aggregate:
     latest_ts_us: int = -1
     latest_seq: int = -1
     distinct: set[str] = field(default_factory=set)
+    folded_seq: int = -1  # the highest log position folded in (not the latest by timestamp)
 
     def add(self, value: Decimal | str, ts_us: int, seq: int) -> None:
         self.count += 1
+        if seq > self.folded_seq:
+            self.folded_seq = seq
         if isinstance(value, str):
             self.distinct.add(value)
             return
@@ -43,6 +46,8 @@ class Aggregate:
 
     def merge(self, other: Aggregate) -> None:
         self.count += other.count
+        if other.folded_seq > self.folded_seq:
+            self.folded_seq = other.folded_seq
         self.total = _EXACT.add(self.total, other.total)
         if other.maximum is not None and (self.maximum is None or other.maximum > self.maximum):
             self.maximum = other.maximum

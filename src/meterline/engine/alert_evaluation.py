@@ -114,6 +114,14 @@ def _evaluate(
             )
 
 
+def measure_all(
+    conn: Connection, customer_id: str, state: CustomerState, now_us: int
+) -> list[tuple[AlertRecord, Measurement]]:
+    """Every alert of the customer measured, nothing recorded (the engine's headroom reads them)."""
+    view = CustomerView(conn, customer_id, now_us, state)
+    return [(alert, m) for alert in state.alerts for m in measurements(alert, view)]
+
+
 def _schedule_next_instant(conn: Connection, state: CustomerState, view: CustomerView) -> None:
     """Re-measure this customer when its measures next move with the clock (written on change only)."""
     due = next_instant(state.alerts, view)

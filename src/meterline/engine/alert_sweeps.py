@@ -32,9 +32,12 @@ class AlertSweeper:
         chunk_customers: int,
         on_evaluated: Callable[[Iterable[str]], None] = lambda _c: None,
         open_horizon_us: int = DEFAULT_OPEN_HORIZON_US,
+        on_measured: Callable[[Connection, dict[str, CustomerState], int], None] = lambda _c, _s, _n: None,
     ):
         self.chunk = chunk_customers
         self.on_evaluated = on_evaluated  # told which customers' alert states or wake-ups it wrote
+        # Then given their states as evaluated (drafts derived), in the same transaction.
+        self.on_measured = on_measured
         self.open_horizon_us = open_horizon_us  # how far back drafts are open (`billing`)
 
     def _states(self, conn: Connection, customer_ids: list[str], now_us: int) -> dict[str, CustomerState]:
@@ -51,7 +54,8 @@ class AlertSweeper:
     def _wake_due(self, conn: Connection, now_us: int, partitions: frozenset[int] | None) -> bool:
         due = alert_wakeups.due(conn, now_us, self.chunk, partitions)
         writes = alert_evaluation.AlertWrites()
-        for customer_id, state in self._states(conn, due, now_us).items():
+        states = self._states(conn, due, now_us)
+        for customer_id, state in states.items():
             # The evaluation schedules the customer's next instant, if it still has one.
             state.wakeup_us = None
             alert_wakeups.set_wakeup(conn, customer_id, None)
@@ -60,6 +64,7 @@ class AlertSweeper:
             )
         writes.flush(conn)
         self.on_evaluated(due)
+        self.on_measured(conn, states, now_us)
         return len(due) == self.chunk
 
     def _advance(
@@ -72,7 +77,8 @@ class AlertSweeper:
             chunk = customers.active_customer_ids_after(conn, partition, after, self.chunk)
         silent = cause == TRIGGERED_BY_CREATION and not alert.evaluate_on_create
         writes = alert_evaluation.AlertWrites()
-        for customer_id, state in self._states(conn, chunk, now_us).items():
+        states = self._states(conn, chunk, now_us)
+        for customer_id, state in states.items():
             alert_evaluation.evaluate_customer(
                 conn,
                 customer_id,
@@ -85,6 +91,7 @@ class AlertSweeper:
             )
         writes.flush(conn)
         self.on_evaluated(chunk)
+        self.on_measured(conn, states, now_us)
         done = len(chunk) < self.chunk or alert.customer_id is not None
         store.advance_sweep(conn, alert_id, partition, None if done else chunk[-1])
         return not done

@@ -111,7 +111,10 @@ class Evaluator:
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
         self.open_horizon_us = max_backdate_days * US_PER_DAY + self.grace_us
         self.sweeps = AlertSweeper(
-            sweep_chunk_customers, on_evaluated=self._forget, open_horizon_us=self.open_horizon_us
+            sweep_chunk_customers,
+            on_evaluated=self._forget,
+            open_horizon_us=self.open_horizon_us,
+            on_measured=self._measure_headrooms,
         )
         self.batch_events = batch_events
         self.poll_interval_s = poll_interval_s
@@ -189,7 +192,7 @@ class Evaluator:
                 except LeaseLost:
                     self.membership.lost()  # handed over, or another engine moved a position
                     return BatchResult(0, holding.start(), more_work=True)
-                self.headrooms.begin((catalog_version.current(conn), held))
+                self.headrooms.begin(catalog_version.current(conn), held)
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
@@ -197,6 +200,7 @@ class Evaluator:
                 touched -= self.headrooms.absorb(touched - requested, movements, now)
                 self._bill(conn, touched, requested, now, held)
                 more_work = self.sweeps.run(conn, now, held)
+                self.headrooms.flush(conn, read.read_through)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
                 transitions = alerts.take_written_tally(conn)
@@ -237,6 +241,7 @@ class Evaluator:
         billing this engine owns (the others are handed to their home partition's engine), and
         how much each (customer, metric) moved."""
         resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
+        self.headrooms.load_missing(conn, set(resolved.values()))  # before the fold moves their usage
         closed = invoices.finalized_periods_reached(
             conn,
             ((resolved[e.customer_ref], e.timestamp_us) for e in batch if e.customer_ref in resolved),
@@ -297,6 +302,12 @@ class Evaluator:
         self._keep_headrooms(states, writes.measured, catalog, now)
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
+
+    def _measure_headrooms(self, conn: Connection, states: dict[str, CustomerState], now: int) -> None:
+        """Headrooms of customers the sweeps evaluated (some of their alerts only, perhaps): every
+        alert is measured for it, nothing written but the headroom."""
+        measured = {c: alert_evaluation.measure_all(conn, c, state, now) for c, state in states.items()}
+        self._keep_headrooms(states, measured, billing.PricingCatalog(conn), now)
 
     def _keep_headrooms(
         self,

@@ -24,17 +24,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
+from sqlalchemy import Connection
+
 from meterline.domain.alerts import Measure, kind_of
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
-from meterline.domain.spend_bounds import BOUNDED, SpendBounds
+from meterline.domain.spend_bounds import BOUNDED, SpendBounds, UnitBound
 from meterline.domain.usage_fold import Movement
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.customer_state import CustomerState
+from meterline.store import headrooms as stored
 from meterline.store.alerts import AlertRecord
 from meterline.store.invoices import FINALIZED
 
 ZERO = Decimal(0)
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 SPEND_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL, Measure.BALANCE, Measure.PERCENTAGE)
 # Customers whose headroom is kept (least recently touched go first): about 1 KB each.
 DEFAULT_CUSTOMERS = 1_000_000
@@ -71,6 +77,32 @@ class Headroom:
             self.usage_rooms[metric_id] -= used
         return True
 
+    def encoded(self) -> str:
+        return _encode(
+            {
+                "spend": {c: str(r) for c, r in self.spend_rooms.items()},
+                "usage": {m: str(r) for m, r in self.usage_rooms.items()},
+                "bounds": {
+                    m: {c: [str(b.per_unit), str(b.per_event)] for c, b in per_type.items()}
+                    for m, per_type in self.bounds.items()
+                },
+                "valid_until_us": self.valid_until_us,
+            }
+        ).decode()
+
+    @classmethod
+    def decoded(cls, body: str) -> Headroom:
+        raw = _decode(body)
+        return cls(
+            {c: Decimal(r) for c, r in raw["spend"].items()},
+            {m: Decimal(r) for m, r in raw["usage"].items()},
+            {
+                m: {c: UnitBound(Decimal(b[0]), Decimal(b[1])) for c, b in per_type.items()}
+                for m, per_type in raw["bounds"].items()
+            },
+            raw["valid_until_us"],
+        )
+
 
 def headroom_of(
     state: CustomerState,
@@ -97,6 +129,8 @@ def headroom_of(
             bounded = aggregations.get(metric_id) in BOUNDED  # MAX, LATEST, UNIQUE may jump anywhere
             narrow(usage_rooms, metric_id, distance if bounded else ZERO)
             continue
+        if measure not in SPEND_MEASURES:
+            distance = ZERO  # a measure no bound here is known for: measured at every usage
         room = distance / measurement.per_spend
         if _groups_start_at_zero(alert):
             room = min(room, alert.threshold.copy_abs())  # a group value not seen yet
@@ -134,20 +168,36 @@ def _valid_until(state: CustomerState, now_us: int) -> int | None:
 
 
 class HeadroomBook:
-    """The headrooms the engine keeps, at most `capacity` (least recently touched dropped first)."""
+    """The headrooms the engine keeps in memory, at most `capacity` (least recently touched are
+    dropped first), and stored (`store.headrooms`): written when computed, deleted when dropped,
+    read for customers not in memory on their first touch."""
 
     def __init__(self, capacity: int = DEFAULT_CUSTOMERS):
         self.capacity = capacity
         self._rooms: OrderedDict[str, Headroom] = OrderedDict()
-        self._basis: object = None  # what they were all computed under (catalog, partitions)
+        self._catalog_version: int | None = None
+        self._partitions: object = None
+        self._computed: dict[str, Headroom] = {}  # this batch's, to store
+        self._dropped: set[str] = set()  # this batch's, to delete
         self.absorbed = 0  # customer-batches that needed no measurement (for benchmarks)
 
-    def begin(self, basis: object) -> None:
-        """Call at the start of each batch with what every headroom depends on beyond its own
-        customer: a different basis drops them all."""
-        if basis != self._basis:
+    def begin(self, catalog_version: int, partitions: object) -> None:
+        """Call at the start of each batch: a catalog or partitions different from the last
+        batch's drop every headroom in memory (stored ones of another catalog are never read)."""
+        if (catalog_version, partitions) != (self._catalog_version, self._partitions):
             self._rooms.clear()
-            self._basis = basis
+            self._catalog_version, self._partitions = catalog_version, partitions
+        self._computed, self._dropped = {}, set()
+
+    def load_missing(self, conn: Connection, customer_ids: Iterable[str]) -> None:
+        """Read the stored headrooms that still hold of these customers not in memory. Call
+        before the batch folds its usage (which would make them not hold any more)."""
+        if self.capacity <= 0 or self._catalog_version is None:
+            return
+        missing = sorted(c for c in customer_ids if c not in self._rooms)
+        if missing:
+            for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():
+                self._remember(customer_id, Headroom.decoded(body))
 
     def absorb(
         self, customer_ids: Iterable[str], movements: Mapping[tuple[str, str], Movement], now_us: int
@@ -168,20 +218,39 @@ class HeadroomBook:
         return absorbed
 
     def keep(self, customer_id: str, headroom: Headroom) -> None:
-        if self.capacity <= 0:
-            return
-        self._rooms[customer_id] = headroom
-        self._rooms.move_to_end(customer_id)
-        while len(self._rooms) > self.capacity:
-            self._rooms.popitem(last=False)
+        """A headroom just computed (stored with the batch: `flush`)."""
+        if self.capacity > 0:
+            self._remember(customer_id, headroom)
+            self._computed[customer_id] = headroom
+            self._dropped.discard(customer_id)
 
     def drop(self, customer_ids: Iterable[str]) -> None:
         for customer_id in customer_ids:
             self._rooms.pop(customer_id, None)
+            self._computed.pop(customer_id, None)
+            self._dropped.add(customer_id)
+
+    def flush(self, conn: Connection, as_of_seq: int) -> None:
+        """Store the batch's headrooms (computed with every event up to `as_of_seq`) and delete
+        the dropped ones, in the batch's transaction."""
+        if self._dropped:
+            stored.delete_for(conn, self._dropped)
+        if self._computed and self._catalog_version is not None:
+            bodies = ((c, h.encoded()) for c, h in self._computed.items())
+            stored.save(conn, bodies, as_of_seq, self._catalog_version)
+        self._computed, self._dropped = {}, set()
 
     def clear(self) -> None:
+        """After a failed batch: what was kept may follow changes that were rolled back."""
         self._rooms.clear()
-        self._basis = None
+        self._catalog_version = None
+        self._computed, self._dropped = {}, set()
+
+    def _remember(self, customer_id: str, headroom: Headroom) -> None:
+        self._rooms[customer_id] = headroom
+        self._rooms.move_to_end(customer_id)
+        while len(self._rooms) > self.capacity:
+            self._rooms.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._rooms)

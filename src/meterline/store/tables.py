@@ -217,6 +217,20 @@ usage_monthly = Table(
     Column("group_values", String(1024), primary_key=True),
     Column("period_end_us", BigInteger, nullable=False),
     *_aggregate_columns(),
+    # The highest log position folded in: a customer's headroom stored as of an earlier one no
+    # longer holds (`store.headrooms`).
+    Column("folded_seq", BigInteger, nullable=False, server_default=text("-1")),
+)
+
+# Each customer's headroom as of its last full measurement (`engine.headroom`), so that an engine
+# starting or taking over need not measure again customers whose usage has not moved since.
+customer_headrooms = Table(
+    "customer_headrooms",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("as_of_seq", BigInteger, nullable=False),
+    Column("catalog_version", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
 )
 
 # Distinct values of UNIQUE metrics, per hour (the period's distinct set is their union).

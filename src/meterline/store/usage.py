@@ -159,6 +159,8 @@ def _row(
     }
     if "period_end_us" in table.c:
         row["period_end_us"] = extra_by_bucket[key[2]]
+    if "folded_seq" in table.c:
+        row["folded_seq"] = agg.folded_seq
     return row
 
 
@@ -170,4 +172,5 @@ def _aggregate(row: Any) -> Aggregate:
         latest=row["latest"],
         latest_ts_us=row["latest_ts_us"],
         latest_seq=row["latest_seq"],
+        folded_seq=row.get("folded_seq", -1),
     )
