@@ -32,14 +32,16 @@ class UsageDeltas:
     unique_values: set[tuple[str, str, int, str, str]] = field(default_factory=set)
     unmatched_seqs: list[int] = field(default_factory=list)
     customers_touched: set[str] = field(default_factory=set)
-    # (customer id, metric id) -> how much the batch moved it: the sum of the values' magnitudes
-    # (one per event for a distinct value) and the number of events (`domain.spend_bounds`).
+    # (customer id, metric id) -> how much the batch moved it: what its positive values added and
+    # its negative ones removed (one per event for a distinct value), and the number of events
+    # (`domain.spend_bounds`).
     movements: dict[tuple[str, str], Movement] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Movement:
-    magnitude: Decimal = Decimal(0)
+    added: Decimal = Decimal(0)
+    removed: Decimal = Decimal(0)
     events: int = 0
 
 
@@ -106,6 +108,8 @@ def _add(
     movement.events += 1
     if isinstance(value, str):
         deltas.unique_values.add((*hour_key, value))
-        movement.magnitude += 1
+        movement.added += 1
+    elif value >= 0:
+        movement.added += value
     else:
-        movement.magnitude += value.copy_abs()
+        movement.removed -= value

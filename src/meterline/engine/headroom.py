@@ -27,10 +27,10 @@ from decimal import Decimal
 import msgspec
 from sqlalchemy import Connection
 
-from meterline.domain.alerts import Measure, kind_of
+from meterline.domain.alerts import Measure, breached, kind_of
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
-from meterline.domain.spend_bounds import BOUNDED, SpendBounds, UnitBound
+from meterline.domain.spend_bounds import BOUNDED, INFINITY, RELATIVE_MARGIN, SpendBounds, UnitBound
 from meterline.domain.usage_fold import Movement
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.customer_state import CustomerState
@@ -42,14 +42,19 @@ ZERO = Decimal(0)
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 SPEND_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL, Measure.BALANCE, Measure.PERCENTAGE)
+RISING_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL)  # with spend; balances fall with it
 # Customers whose headroom is kept (least recently touched go first): about 1 KB each.
 DEFAULT_CUSTOMERS = 1_000_000
 
 
 @dataclass(slots=True)
 class Headroom:
-    spend_rooms: dict[str, Decimal]  # credit type id -> spend left before a threshold
-    usage_rooms: dict[str, Decimal]  # metric id -> usage left before a usage threshold
+    # credit type id -> how far spend may rise, and fall, before an alert could transition
+    spend_rise: dict[str, Decimal]
+    spend_fall: dict[str, Decimal]
+    # metric id -> how much usage may be added, and removed, before a usage alert could
+    usage_added: dict[str, Decimal]
+    usage_removed: dict[str, Decimal]
     bounds: SpendBounds
     valid_until_us: int | None  # None: no instant ends it
 
@@ -58,32 +63,46 @@ class Headroom:
         nothing taken)."""
         if self.valid_until_us is not None and now_us >= self.valid_until_us:
             return False
-        spend: dict[str, Decimal] = {}
-        usage: dict[str, Decimal] = {}
-        for metric_id, movement in moved:
-            if metric_id in self.usage_rooms:
-                usage[metric_id] = usage.get(metric_id, ZERO) + movement.magnitude
+        rise: dict[str, Decimal] = {}
+        fall: dict[str, Decimal] = {}
+        added: dict[str, Decimal] = {}
+        removed: dict[str, Decimal] = {}
+        for metric_id, m in moved:
+            if metric_id in self.usage_added:
+                added[metric_id] = added.get(metric_id, ZERO) + m.added
+                removed[metric_id] = removed.get(metric_id, ZERO) + m.removed
             for credit_type_id, bound in self.bounds.get(metric_id, {}).items():
-                if credit_type_id in self.spend_rooms:
-                    moves = bound.of(movement.magnitude, movement.events)
-                    spend[credit_type_id] = spend.get(credit_type_id, ZERO) + moves
-        if any(used >= self.spend_rooms[c] for c, used in spend.items()):
+                if credit_type_id in self.spend_rise:
+                    rise[credit_type_id] = rise.get(credit_type_id, ZERO) + bound.raised(
+                        m.added, m.removed, m.events
+                    )
+                    fall[credit_type_id] = fall.get(credit_type_id, ZERO) + bound.lowered(
+                        m.added, m.removed, m.events
+                    )
+        taken = (
+            (self.spend_rise, rise),
+            (self.spend_fall, fall),
+            (self.usage_added, added),
+            (self.usage_removed, removed),
+        )
+        if any(used > 0 and used >= rooms[key] for rooms, used_by in taken for key, used in used_by.items()):
             return False
-        if any(used >= self.usage_rooms[m] for m, used in usage.items()):
-            return False
-        for credit_type_id, used in spend.items():
-            self.spend_rooms[credit_type_id] -= used
-        for metric_id, used in usage.items():
-            self.usage_rooms[metric_id] -= used
+        for rooms, used_by in taken:
+            for key, used in used_by.items():
+                rooms[key] -= used
         return True
 
     def encoded(self) -> str:
+        def texts(rooms: dict[str, Decimal]) -> dict[str, str]:
+            return {k: str(v) for k, v in rooms.items()}
+
         return _encode(
             {
-                "spend": {c: str(r) for c, r in self.spend_rooms.items()},
-                "usage": {m: str(r) for m, r in self.usage_rooms.items()},
+                "rooms": [
+                    texts(r) for r in (self.spend_rise, self.spend_fall, self.usage_added, self.usage_removed)
+                ],
                 "bounds": {
-                    m: {c: [str(b.per_unit), str(b.per_event)] for c, b in per_type.items()}
+                    m: {c: [str(b.rise), str(b.fall), str(b.per_event)] for c, b in per_type.items()}
                     for m, per_type in self.bounds.items()
                 },
                 "valid_until_us": self.valid_until_us,
@@ -93,15 +112,12 @@ class Headroom:
     @classmethod
     def decoded(cls, body: str) -> Headroom:
         raw = _decode(body)
-        return cls(
-            {c: Decimal(r) for c, r in raw["spend"].items()},
-            {m: Decimal(r) for m, r in raw["usage"].items()},
-            {
-                m: {c: UnitBound(Decimal(b[0]), Decimal(b[1])) for c, b in per_type.items()}
-                for m, per_type in raw["bounds"].items()
-            },
-            raw["valid_until_us"],
-        )
+        rise, fall, added, removed = ({k: Decimal(v) for k, v in r.items()} for r in raw["rooms"])
+        bounds = {
+            m: {c: UnitBound(Decimal(b[0]), Decimal(b[1]), Decimal(b[2])) for c, b in per_type.items()}
+            for m, per_type in raw["bounds"].items()
+        }
+        return cls(rise, fall, added, removed, bounds, raw["valid_until_us"])
 
 
 def headroom_of(
@@ -111,44 +127,55 @@ def headroom_of(
     now_us: int,
 ) -> Headroom:
     """The headroom of a customer whose alerts were just measured (`measured`), its drafts derived."""
-    spend_rooms: dict[str, Decimal] = {}
-    usage_rooms: dict[str, Decimal] = {}
-
-    def narrow(rooms: dict[str, Decimal], key: str, room: Decimal) -> None:
-        rooms[key] = min(rooms.get(key, room), room)
-
+    room = Headroom({}, {}, {}, {}, state.spend_bounds, _valid_until(state, now_us))
     seen: set[str] = set()
     for alert, measurement in measured:
         seen.add(alert.id)
-        measure = kind_of(alert.alert_type).measure
-        if measure is Measure.DAYS:
-            continue  # moves with the clock only (`valid_until_us`)
-        distance = ZERO if measurement.value is None else (measurement.value - alert.threshold).copy_abs()
-        if measure is Measure.USAGE:
-            metric_id = alert.billable_metric_id or ""
-            bounded = aggregations.get(metric_id) in BOUNDED  # MAX, LATEST, UNIQUE may jump anywhere
-            narrow(usage_rooms, metric_id, distance if bounded else ZERO)
-            continue
-        if measure not in SPEND_MEASURES:
-            distance = ZERO  # a measure no bound here is known for: measured at every usage
-        room = distance / measurement.per_spend
-        if _groups_start_at_zero(alert):
-            room = min(room, alert.threshold.copy_abs())  # a group value not seen yet
-        narrow(spend_rooms, _credit_type(alert), room)
+        _narrow_for(room, alert, measurement, aggregations)
     for alert in state.alerts:
-        if alert.id in seen or kind_of(alert.alert_type).measure is Measure.DAYS:
-            continue
-        # Not measured in this evaluation (its first measurement is its creation sweep's, or it
-        # had nothing to measure yet): no room; measured again at the customer's next usage.
-        if kind_of(alert.alert_type).measure is Measure.USAGE:
-            narrow(usage_rooms, alert.billable_metric_id or "", ZERO)
-        else:
-            narrow(spend_rooms, _credit_type(alert), ZERO)
-    return Headroom(spend_rooms, usage_rooms, state.spend_bounds, _valid_until(state, now_us))
+        if alert.id not in seen:
+            # Not measured in this evaluation (its first measurement is its creation sweep's, or
+            # it had nothing to measure yet): no room; measured again at the customer's next usage.
+            _narrow_for(room, alert, Measurement("", None), aggregations)
+    return room
 
 
-def _groups_start_at_zero(alert: AlertRecord) -> bool:
-    return kind_of(alert.alert_type).measure is Measure.SPEND and bool(alert.group_values)
+def _narrow_for(
+    room: Headroom, alert: AlertRecord, measurement: Measurement, aggregations: Mapping[str, AggregationType]
+) -> None:
+    kind = kind_of(alert.alert_type)
+    if kind.measure is Measure.DAYS:
+        return  # moves with the clock only (`valid_until_us`)
+    value = measurement.value
+    if value is None or kind.measure not in (*SPEND_MEASURES, Measure.USAGE):
+        gap = ZERO  # nothing measured, or a measure no bound is known for: measured at every usage
+        must_rise = True
+    else:
+        # Less a margin for the rounding of the amounts it was measured from (`spend_bounds`).
+        margin = (value.copy_abs() + alert.threshold.copy_abs()) * RELATIVE_MARGIN
+        gap = max((value - alert.threshold).copy_abs() - margin, ZERO)
+        past = breached(kind, value, alert.threshold)
+        must_rise = not past if kind.fires_at_or_above else past  # what the measure must do to cross
+    if kind.measure is Measure.USAGE:
+        metric_id = alert.billable_metric_id or ""
+        if aggregations.get(metric_id) not in BOUNDED:
+            gap = ZERO  # MAX, LATEST, UNIQUE may jump anywhere
+        _narrow(room.usage_added, metric_id, gap if must_rise else INFINITY)
+        _narrow(room.usage_removed, metric_id, INFINITY if must_rise and gap > 0 else gap)
+        return
+    credit_type_id = _credit_type(alert)
+    spend_gap = gap / measurement.per_spend
+    # Spend and invoice totals move with spend; balances and percentages against it.
+    spend_must_rise = must_rise == (kind.measure in RISING_MEASURES)
+    _narrow(room.spend_rise, credit_type_id, spend_gap if spend_must_rise else INFINITY)
+    _narrow(room.spend_fall, credit_type_id, INFINITY if spend_must_rise and gap > 0 else spend_gap)
+    if kind.measure is Measure.SPEND and alert.group_values:
+        # A group value not seen yet has spent nothing: it crosses once it has spent the threshold.
+        _narrow(room.spend_rise, credit_type_id, max(alert.threshold, ZERO))
+
+
+def _narrow(rooms: dict[str, Decimal], key: str, room: Decimal) -> None:
+    rooms[key] = min(rooms.get(key, room), room)
 
 
 def _credit_type(alert: AlertRecord) -> str:
