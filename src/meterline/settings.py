@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Customers whose snapshots (contracts, commits, invoices, alerts and their states) the
     # evaluator keeps between batches on SQLite while no other connection writes; 0: none.
     evaluator_cached_customers: int = Field(default=20_000, ge=0)
+    # Customers whose headroom (how far their usage is from moving an alert: engine/headroom.py)
+    # the engine keeps in memory; 0: measure every customer a batch touches.
+    engine_headroom_customers: int = Field(default=1_000_000, ge=0)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

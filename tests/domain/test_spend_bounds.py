@@ -72,7 +72,7 @@ def test_a_batch_moves_a_charge_no_further_than_its_bounds(
     rate = RateInForce("card", "p", {}, True, USD, spec, 0, None)
     overrides = () if multiplier is None else (Override(multiplier=multiplier),)
     pricing = ProductPricing(product, AggregationType.SUM, (rate,), overrides)
-    bound = spend_bounds([pricing], USD, {})[METRIC][USD]
+    bound = spend_bounds([[pricing]], USD, {})[METRIC][USD]
 
     price = apply_overrides(spec, overrides, False)
 
@@ -91,4 +91,4 @@ def test_aggregations_that_can_jump_are_unbounded() -> None:
     product = ProductState("p", "USAGE", "p", METRIC)
     rate = RateInForce("card", "p", {}, True, USD, PriceSpec(price=Decimal(1)), 0, None)
     pricing = ProductPricing(product, AggregationType.MAX, (rate,))
-    assert spend_bounds([pricing], USD, {})[METRIC][USD] == UNBOUNDED
+    assert spend_bounds([[pricing]], USD, {})[METRIC][USD] == UNBOUNDED

@@ -10,6 +10,8 @@ across engine restarts (a new engine reads the stored headrooms that still hold)
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 
 from meterline.domain.alerts import IN_ALARM, breached, kind_of
 from meterline.domain.events import UsageEvent
-from meterline.domain.timeutil import US_PER_SECOND
+from meterline.domain.timeutil import US_PER_SECOND, hour_floor
 from meterline.engine import billing
 from meterline.engine.alert_measures import CustomerView, measurements
 from meterline.store import alerts as alert_store
@@ -60,12 +62,18 @@ def tiered_card(app: InProcess, usage: Usage, tier_list: list[dict[str, Any]]) -
     return card
 
 
-def customer_with_alerts(
-    app: InProcess, tier_list: list[dict[str, Any]], thresholds: dict[str, D]
-) -> tuple[str, Usage]:
+@dataclass(frozen=True)
+class Billed:
+    customer_id: str
+    usage: Usage
+    card: str
+
+
+def customer_with_alerts(app: InProcess, tier_list: list[dict[str, Any]], thresholds: dict[str, D]) -> Billed:
     usage = usage_product(app.client)
     customer_id = customer(app.client)
-    contract(app.client, customer_id, tiered_card(app, usage, tier_list))
+    card = tiered_card(app, usage, tier_list)
+    contract(app.client, customer_id, card)
     add_commit(app.client, customer_id, float(thresholds["commit"]))
     for alert_type in (
         "spend_threshold_reached",
@@ -87,7 +95,7 @@ def customer_with_alerts(
         billable_metric_id=usage.metric_id,
     )
     app.run(app.now)  # the alerts' creation sweeps
-    return customer_id, usage
+    return Billed(customer_id, usage, card)
 
 
 def send(app: InProcess, customer_id: str, usage: Usage, quantities: list[D]) -> None:
@@ -126,23 +134,61 @@ thresholds = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    tier_list=tiers(),
-    limits=thresholds,
-    batches=st.lists(
-        st.tuples(st.lists(quantities, min_size=1, max_size=4), st.booleans()), min_size=1, max_size=6
-    ),
+# What may happen between two measurements: usage (a batch of quantities), an engine restart (a
+# crash: nothing kept in memory), a new commit, a new spend alert, a price change (and usage), a
+# second contract on the same usage.
+steps = st.one_of(
+    st.tuples(st.just("usage"), st.lists(quantities, min_size=1, max_size=4)),
+    st.tuples(st.just("restart"), st.none()),
+    st.tuples(st.just("commit"), st.decimals(min_value=1, max_value=3000, places=0)),
+    st.tuples(st.just("alert"), st.decimals(min_value=1, max_value=20000, places=0)),
+    st.tuples(st.just("price"), prices),
+    st.tuples(st.just("contract"), tiers()),
 )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tier_list=tiers(), limits=thresholds, changes=st.lists(steps, min_size=1, max_size=8))
 def test_alert_states_always_match_a_measurement_from_scratch(
-    app: InProcess, tier_list: list[dict[str, Any]], limits: dict[str, D], batches: list[tuple[list[D], bool]]
+    app: InProcess, tier_list: list[dict[str, Any]], limits: dict[str, D], changes: list[tuple[str, Any]]
 ) -> None:
-    customer_id, usage = customer_with_alerts(app, tier_list, limits)
-    for batch, restart_first in batches:
-        if restart_first:
+    billed = customer_with_alerts(app, tier_list, limits)
+    customer_id, usage, card = billed.customer_id, billed.usage, billed.card
+    for step, value in changes:
+        if step == "usage":
+            send(app, customer_id, usage, value)
+        elif step == "restart":
             restart(app)
-        send(app, customer_id, usage, batch)
+        elif step == "commit":
+            add_commit(app.client, customer_id, float(value))
+        elif step == "contract":  # another contract pricing the same usage: both invoices move
+            contract(app.client, customer_id, tiered_card(app, usage, value))
+        elif step == "alert":
+            create_alert(
+                app.client,
+                alert_type="spend_threshold_reached",
+                threshold=float(value),
+                customer_id=customer_id,
+            )
+        else:
+            # A price change is measured at the customer's next usage (no customer asks for it):
+            # the headrooms computed under the old catalog must not hide that usage.
+            reprice(app, card, usage, value)
+            send(app, customer_id, usage, [D(0)])
+        app.run(app.now)
         assert_states_are_what_measuring_says(app, customer_id)
+
+
+def reprice(app: InProcess, card: str, usage: Usage, price: D) -> None:
+    """A new flat price from this hour on (the catalog changes: no customer asks to be measured)."""
+    app.client.v1.contracts.rate_cards.rates.add(
+        rate_card_id=card,
+        product_id=usage.product_id,
+        entitled=True,
+        rate_type="FLAT",
+        price=float(price),
+        starting_at=datetime.fromtimestamp(hour_floor(app.now) / US_PER_SECOND, tz=UTC),
+    )
 
 
 def restart(app: InProcess) -> None:
@@ -161,7 +207,8 @@ def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_not
         "low_remaining_commit_percentage_reached": D(1),
         "usage_threshold_reached": D(100_000),
     }
-    customer_id, usage = customer_with_alerts(app, tier_list, limits)
+    billed = customer_with_alerts(app, tier_list, limits)
+    customer_id, usage = billed.customer_id, billed.usage
     # The contract started long ago: last month's invoice is finalized at the first batch, and the
     # customer measured in full at the next.
     for _ in range(2):
@@ -188,13 +235,13 @@ def test_a_new_engine_reads_the_headroom_of_customers_whose_usage_did_not_move_s
         "usage_threshold_reached": D(100_000),
     }
     still, moved = (customer_with_alerts(app, [{"price": 100}], limits) for _ in range(2))
-    for customer_id, usage in (still, moved):
-        send(app, customer_id, usage, [D(1)])  # measured in full: each one's headroom is stored
-    send(app, moved[0], moved[1], [D(1)])  # absorbed: its stored headroom no longer holds
+    for billed in (still, moved):
+        send(app, billed.customer_id, billed.usage, [D(1)])  # measured in full: its headroom is stored
+    send(app, moved.customer_id, moved.usage, [D(1)])  # absorbed: its stored headroom no longer holds
     restart(app)
-    send(app, still[0], still[1], [D(1)])
+    send(app, still.customer_id, still.usage, [D(1)])
     assert app.evaluator().headrooms.absorbed == 1  # read from the database, not measured
-    send(app, moved[0], moved[1], [D(1)])
+    send(app, moved.customer_id, moved.usage, [D(1)])
     assert app.evaluator().headrooms.absorbed == 1  # measured in full, as its usage moved
-    for customer_id, _usage in (still, moved):
-        assert_states_are_what_measuring_says(app, customer_id)
+    for billed in (still, moved):
+        assert_states_are_what_measuring_says(app, billed.customer_id)

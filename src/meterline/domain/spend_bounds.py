@@ -28,7 +28,7 @@ as much: drawdown applies at most what the charges grew by, and gives back at mo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -66,6 +66,9 @@ class UnitBound:
             max(self.rise, other.rise), max(self.fall, other.fall), max(self.per_event, other.per_event)
         )
 
+    def plus(self, other: UnitBound) -> UnitBound:
+        return UnitBound(self.rise + other.rise, self.fall + other.fall, self.per_event + other.per_event)
+
 
 # metric id -> credit type id -> bound; a metric absent from the bounds of a customer's prices
 # moves nothing it pays for.
@@ -82,33 +85,51 @@ def _times(bound: Decimal, amount: Decimal) -> Decimal:
 
 
 def spend_bounds(
-    products: Iterable[ProductPricing], fiat: str, fiat_per_custom_unit: Mapping[str, Decimal]
+    intervals: Iterable[Iterable[ProductPricing]], fiat: str, fiat_per_custom_unit: Mapping[str, Decimal]
 ) -> SpendBounds:
-    """Bounds of these products' usage, per metric and credit type (the rate card's fiat credit
-    type and its conversions from each custom pricing unit to it given)."""
+    """Bounds of one invoice's usage, per metric and credit type, from the products priced in each
+    of its pricing intervals (the rate card's fiat credit type and conversions given). Every
+    product of a metric prices each of its events (their bounds add up); an event falls in one
+    interval (the widest interval's bound holds)."""
     bounds: SpendBounds = {}
-    for pricing in products:
-        metric_id = pricing.product.billable_metric_id
-        if metric_id is None:
-            continue
-        for credit_type_id, bound in _product_bounds(pricing, fiat_per_custom_unit, fiat):
-            widen(bounds, metric_id, credit_type_id, bound)
+    for products in intervals:
+        in_interval: SpendBounds = {}
+        for pricing in products:
+            metric_id = pricing.product.billable_metric_id
+            if metric_id is not None:
+                for credit_type_id, bound in _product_bounds(pricing, fiat_per_custom_unit, fiat):
+                    _combine(in_interval, metric_id, credit_type_id, bound, UnitBound.plus)
+        _merge_into(bounds, in_interval, UnitBound.widest)
     return bounds
 
 
-def widen(bounds: SpendBounds, metric_id: str, credit_type_id: str, bound: UnitBound) -> None:
+def summed(invoices: Iterable[SpendBounds]) -> SpendBounds:
+    """The bounds of several invoices together: an event may count on each of them (several
+    contracts price the same usage), so their bounds add up."""
+    result: SpendBounds = {}
+    for bounds in invoices:
+        _merge_into(result, bounds, UnitBound.plus)
+    return result
+
+
+def _merge_into(
+    result: SpendBounds, bounds: SpendBounds, combine: Callable[[UnitBound, UnitBound], UnitBound]
+) -> None:
+    for metric_id, per_type in bounds.items():
+        for credit_type_id, bound in per_type.items():
+            _combine(result, metric_id, credit_type_id, bound, combine)
+
+
+def _combine(
+    bounds: SpendBounds,
+    metric_id: str,
+    credit_type_id: str,
+    bound: UnitBound,
+    combine: Callable[[UnitBound, UnitBound], UnitBound],
+) -> None:
     per_type = bounds.setdefault(metric_id, {})
     known = per_type.get(credit_type_id)
-    per_type[credit_type_id] = bound if known is None else known.widest(bound)
-
-
-def merged(all_bounds: Iterable[SpendBounds]) -> SpendBounds:
-    result: SpendBounds = {}
-    for bounds in all_bounds:
-        for metric_id, per_type in bounds.items():
-            for credit_type_id, bound in per_type.items():
-                widen(result, metric_id, credit_type_id, bound)
-    return result
+    per_type[credit_type_id] = bound if known is None else combine(known, bound)
 
 
 def _product_bounds(

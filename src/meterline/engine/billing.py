@@ -144,7 +144,7 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
         drafts.append((priced.record, priced.deductions))
         bounds.append(priced.bounds)
     state.replace_drafts(drafts)
-    state.spend_bounds = spend_bounds.merged(bounds)
+    state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
 
 
@@ -205,7 +205,7 @@ def _invoice(
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
     record = _record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
-    products = (pricing for interval in intervals for pricing in interval.products)
+    products = (interval.products for interval in intervals)
     return _Priced(
         record, deductions, spend_bounds.spend_bounds(products, card.fiat_credit_type_id, conversions)
     )

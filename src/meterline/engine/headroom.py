@@ -19,6 +19,7 @@ without one is measured in full, which computes a new one.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -112,12 +113,35 @@ class Headroom:
     @classmethod
     def decoded(cls, body: str) -> Headroom:
         raw = _decode(body)
-        rise, fall, added, removed = ({k: Decimal(v) for k, v in r.items()} for r in raw["rooms"])
-        bounds = {
-            m: {c: UnitBound(Decimal(b[0]), Decimal(b[1]), Decimal(b[2])) for c, b in per_type.items()}
-            for m, per_type in raw["bounds"].items()
+        rise, fall, added, removed = (
+            {sys.intern(k): _amount(v) for k, v in rooms.items()} for rooms in raw["rooms"]
+        )
+        return cls(rise, fall, added, removed, _shared_bounds(raw["bounds"]), raw["valid_until_us"])
+
+
+# A million customers' headrooms share a handful of bounds (one per rate card and overrides) and
+# of ids: decoded once and shared, each costs its customer nothing (they are never changed).
+_BOUNDS: dict[bytes, SpendBounds] = {}
+
+
+def _shared_bounds(raw: dict[str, dict[str, list[str]]]) -> SpendBounds:
+    key = _encode(raw)
+    found = _BOUNDS.get(key)
+    if found is None:
+        if len(_BOUNDS) > 10_000:
+            _BOUNDS.clear()
+        found = _BOUNDS[key] = {
+            sys.intern(m): {
+                sys.intern(c): UnitBound(_amount(b[0]), _amount(b[1]), _amount(b[2]))
+                for c, b in per_type.items()
+            }
+            for m, per_type in raw.items()
         }
-        return cls(rise, fall, added, removed, bounds, raw["valid_until_us"])
+    return found
+
+
+def _amount(text: str) -> Decimal:
+    return INFINITY if text == "Infinity" else Decimal(text)
 
 
 def headroom_of(
@@ -224,7 +248,10 @@ class HeadroomBook:
         missing = sorted(c for c in customer_ids if c not in self._rooms)
         if missing:
             for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():
-                self._remember(customer_id, Headroom.decoded(body))
+                try:
+                    self._remember(customer_id, Headroom.decoded(body))
+                except (KeyError, ValueError, TypeError, msgspec.DecodeError):
+                    continue  # written by another version of meterline: measured in full instead
 
     def absorb(
         self, customer_ids: Iterable[str], movements: Mapping[tuple[str, str], Movement], now_us: int
