@@ -20,6 +20,7 @@ from meterline.api.routes import (
     billable_metrics,
     contracts,
     credit_types,
+    custom_fields,
     customer_alerts,
     customer_commits,
     customers,
@@ -69,6 +70,7 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         rates,
         contracts,
         customer_commits,
+        custom_fields,
         webhooks,
         health,
     ):

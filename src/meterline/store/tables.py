@@ -57,6 +57,9 @@ customers = Table(
     # The engine partition that owns the customer's billing (domain/partitions.py), fixed at creation.
     Column("partition", Integer, nullable=False),
     Index("ix_customers_partition_id", "partition", "id"),
+    # Metronome's billing_config as given (the customer's account at a billing provider); kept for
+    # integrations, read by no billing code.
+    Column("billing_config", JSON, nullable=True),
 )
 
 # An alias names one active customer at a time; archived customers keep their aliases on
@@ -352,6 +355,10 @@ contracts = Table(
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # What integrations send that changes no amount (net_payment_terms_days,
+    # salesforce_opportunity_id, total_contract_value, billing_provider_configuration), numbers as
+    # decimal text; NULL: none given.
+    Column("integration_fields", JSON, nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -445,6 +452,8 @@ alerts = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # Set by /v1/customFields/setValues (alerts are created without); NULL: none.
+    Column("custom_fields", JSON, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -585,4 +594,16 @@ webhook_attempts = Table(
     Column("response_body", Text, nullable=True),
     # The answer's headers as a JSON object (at most a KiB of them).
     Column("response_headers", Text, nullable=True),
+)
+
+
+# Custom field keys added per entity type (/v1/customFields/addKey); a key that enforces
+# uniqueness keeps any two active entities of that type from holding the same value for it.
+custom_field_keys = Table(
+    "custom_field_keys",
+    metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("enforce_uniqueness", Boolean, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
 )
