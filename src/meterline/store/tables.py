@@ -607,3 +607,25 @@ custom_field_keys = Table(
     Column("enforce_uniqueness", Boolean, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
 )
+
+
+# Idempotency-Key: the answer to each keyed request that wrote something, replayed to a request
+# repeating it until the key expires. A row is inserted (claiming the key) and completed in the
+# transaction that applied the request, so a committed row always holds its answer.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", SeqInteger, primary_key=True, autoincrement=True),
+    # The API token's name: keys belong to the client that sent them.
+    Column("client", String(200), nullable=False),
+    Column("key", String(255), nullable=False),
+    # SHA-256 of the method, path, query and body: the same key with another request is refused.
+    Column("request_sha256", String(64), nullable=False),
+    Column("request_line", Text, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ux_idempotency_keys_client_key", "client", "key", unique=True),
+    Index("ix_idempotency_keys_expires_at_us", "expires_at_us"),
+)
