@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Largest page any list endpoint returns.
     max_page_size: int = 100
 
+    # A request with an Idempotency-Key gets the first answer to that key again for this long.
+    idempotency_key_ttl_hours: float = Field(default=24.0, gt=0)
+
     # Connections (see api/connections.py): a request's headers must arrive within this, and be
     # at most this large; a kept-alive connection idle this long after a response is closed.
     header_timeout_s: float = Field(default=10.0, gt=0)
@@ -111,6 +114,9 @@ class Settings(BaseSettings):
     def open_horizon_us(self) -> int:
         """How far back billing periods stay open: events may arrive this late, plus the grace."""
         return self.max_backdate_days * US_PER_DAY + self.invoice_grace_period_hours * US_PER_HOUR
+
+    def idempotency_key_ttl_us(self) -> int:
+        return round(self.idempotency_key_ttl_hours * US_PER_HOUR)
 
     def webhook_rotation_grace_us(self) -> int:
         return round(self.webhook_secret_rotation_grace_hours * US_PER_HOUR)

@@ -886,13 +886,8 @@ def test_the_valid_body_of_the_rule_tests_is_accepted(client: Metronome, catalog
 
 
 UNSUPPORTED: list[tuple[str, Any]] = [
-    (
-        "billing_provider_configuration",
-        {"billing_provider": "stripe", "delivery_method": "direct_to_billing_provider"},
-    ),
     ("discounts", [{"product_id": MISSING_ID, "schedule": {"schedule_items": []}}]),
     ("hierarchy_configuration", {"parent": {"contract_id": MISSING_ID, "customer_id": MISSING_ID}}),
-    ("net_payment_terms_days", 30),
     ("netsuite_sales_order_id", "SO-1"),
     ("package_alias", "pkg"),
     ("package_id", MISSING_ID),
@@ -902,13 +897,11 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("recurring_credits", [{"priority": 1}]),
     ("reseller_royalties", [{"fraction": 0.1}]),
     ("revenue_system_configuration", {"provider": "netsuite"}),
-    ("salesforce_opportunity_id", "opp-1"),
     ("scheduled_charges", [{"product_id": MISSING_ID, "schedule": {}}]),
     ("scheduled_charges_on_usage_invoices", "ALL"),
     ("spend_threshold_configuration", {"is_enabled": True}),
     ("spend_trackers", [{"alias": "t"}]),
     ("subscriptions", [{"collection_schedule": "ADVANCE"}]),
-    ("total_contract_value", 100),
     ("transition", {"from_contract_id": MISSING_ID, "type": "RENEWAL"}),
     ("usage_filter", {"group_key": "region", "group_values": ["eu"]}),
 ]

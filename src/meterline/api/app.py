@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from meterline import __version__
 from meterline.api import errors, openapi
+from meterline.api.idempotency import IdempotencyMiddleware
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
@@ -20,6 +21,7 @@ from meterline.api.routes import (
     billable_metrics,
     contracts,
     credit_types,
+    custom_fields,
     customer_alerts,
     customer_commits,
     customers,
@@ -69,11 +71,14 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         rates,
         contracts,
         customer_commits,
+        custom_fields,
         webhooks,
         health,
     ):
         app.include_router(module.router)
 
+    # Added first, so it runs inside the guard: bodies read whole, tokens checked.
+    app.add_middleware(IdempotencyMiddleware, db=db, ttl_us=settings.idempotency_key_ttl_us())
     app.add_middleware(
         GuardMiddleware,
         token_cache=TokenCache(db, settings.token_cache_ttl_s),

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from meterline.api.catalog_fields import FiniteAmount, HourInstant, Instant, PositiveAmount
-from meterline.api.routes.common import StrictModel
+from meterline.api.routes.common import CustomFields, StrictModel
 from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, invoice_item
 from meterline.domain.contracts import CREDIT
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
@@ -117,7 +117,7 @@ class CommitFields(StrictModel):
     applicable_product_tags: list[NonEmpty] | None = Field(default=None, max_length=MAX_ITEMS)
     specifiers: list[SpecifierIn] | None = Field(default=None, max_length=MAX_ITEMS)
     rate_type: Literal["COMMIT_RATE", "LIST_RATE"] = "LIST_RATE"
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
     uniqueness_key: UniquenessKey | None = None
     netsuite_sales_order_id: NotSupported = None
 

@@ -1,7 +1,8 @@
 """ASGI middleware: the edge every request passes, whatever its route.
 
 In order: the URL's rules and the bearer token (before a byte of the body is read, so an
-anonymous client cannot make the server buffer anything); the body, read whole under a size
+anonymous client cannot make the server buffer anything; the token's client is then named in the
+scope); the body, read whole under a size
 bound counted on the bytes actually received (chunked or not) and a time bound, gzip undone
 under the same size bound; the body's edge rules (`body_checks`); then the route, fed the
 buffered body. Whatever the route raises becomes a 500 in Metronome's shape on a connection
@@ -33,6 +34,8 @@ ARRAY_ROOTS = {"/v1/ingest": "events"}
 DEPTH_CHECKED_BY_ROUTE = frozenset({"/v1/ingest"})
 # Clients may retry a 503 after this many seconds, unless the answer says otherwise.
 RETRY_AFTER_S = 1
+# Where the request's scope carries the name of the client its token was created for.
+CLIENT_SCOPE_KEY = "meterline.client"
 # nginx's code for "the client closed the request", in log lines only: nothing is sent.
 CLIENT_CLOSED = 499
 log = get_logger("meterline.http")
@@ -45,22 +48,27 @@ class TokenCache:
         self.db = db
         self.ttl_s = ttl_s
         self.clock = clock
-        self._valid_until: dict[str, float] = {}
+        self._valid_until: dict[str, tuple[float, str]] = {}
 
     def is_valid(self, token: str) -> bool:
+        return self.client_of(token) is not None
+
+    def client_of(self, token: str) -> str | None:
+        """The name of the client the token was created for, or None if it is not valid."""
         key = tokens.digest(token)
         now = self.clock()
-        if self._valid_until.get(key, 0.0) > now:
-            return True
+        cached = self._valid_until.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         with self.db.read() as conn:
-            valid = tokens.is_valid(conn, token)
-        if valid:
+            client = tokens.client_of(conn, token)
+        if client is not None:
             if len(self._valid_until) > 10_000:
                 self._valid_until.clear()
-            self._valid_until[key] = now + self.ttl_s
+            self._valid_until[key] = (now + self.ttl_s, client)
         else:
             self._valid_until.pop(key, None)
-        return valid
+        return client
 
 
 class Refused(Exception):
@@ -146,7 +154,7 @@ class GuardMiddleware:
             headers = {"connection": "close"} if refused.close else None
             await message(refused.status_code, refused.text, headers)(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _reject(self, scope: Scope) -> ASGIApp | None:
         headers = dict(scope["headers"])
@@ -164,8 +172,10 @@ class GuardMiddleware:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return message(401, "Authorization: a bearer token is required (Authorization: Bearer <token>)")
-        if not self.token_cache.is_valid(token.strip()):
+        client = self.token_cache.client_of(token.strip())
+        if client is None:
             return message(401, "Authorization: the bearer token is not valid")
+        scope[CLIENT_SCOPE_KEY] = client
         return None
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -216,7 +226,7 @@ class ClientGone(Exception):
     """The client disconnected before its request was read: nothing to answer, nothing wrong."""
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A receive that gives the buffered body once, then waits on the connection (for disconnects)."""
     given = False
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from meterline.api.idempotency import HEADER, MAX_KEY_CHARS, is_keyed
 from meterline.settings import Settings
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -27,6 +28,14 @@ ERROR_RESPONSES = {
     "503": "Temporarily unavailable; retry after the Retry-After header's seconds",
 }
 PUBLIC = {"/health"}
+IDEMPOTENCY_KEY = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Repeating the request with the same key gets the first answer again (for "
+    "METERLINE_IDEMPOTENCY_KEY_TTL_HOURS); the same key with another request is a 409",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"},
+}
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -54,8 +63,10 @@ def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     spec["security"] = [{"bearer": []}]
     for path, operations in spec.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             _errors(path, operation)
+            if is_keyed(method.upper(), path):
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
     ingest = spec["paths"]["/v1/ingest"]["post"]
     ingest["responses"]["200"] = {
         "description": "Every event is durably stored (repeated transaction ids once)"

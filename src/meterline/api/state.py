@@ -45,12 +45,14 @@ def app_state(request: Request) -> AppState:
 
 
 def wake_evaluator(state: AppState) -> None:
-    """After a committed change to contracts or commits: recompute billing now, not at the next poll."""
+    """After a committed change to contracts or commits: recompute billing now, not at the next poll.
+
+    Inside a request's held transaction (an idempotent request), once that has committed."""
     if state.evaluator is not None:
-        state.evaluator.notify()
+        state.db.after_commit(state.evaluator.notify)
 
 
 def wake_dispatcher(state: AppState) -> None:
     """After a request itself wrote notifications (an alert archived or reset): send them now."""
     if state.dispatcher is not None:
-        state.dispatcher.notify()
+        state.db.after_commit(state.dispatcher.notify)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from meterline.domain.errors import InvalidInput
+from meterline.services.custom_fields import check_unique
 from meterline.store import billable_metrics as store
 
 
@@ -39,6 +40,7 @@ def create_metric(conn: Connection, new: NewMetric) -> str:
         raise InvalidInput(f"aggregation_key: is required for {new.aggregation_type} metrics")
     if any(not key for key in new.group_keys) or any(not part for key in new.group_keys for part in key):
         raise InvalidInput("group_keys: each group key must be a non-empty list of property names")
+    check_unique(conn, "billable_metric", new.custom_fields, "custom_fields")
     return store.create_metric(
         conn,
         name=new.name,

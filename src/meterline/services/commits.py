@@ -18,8 +18,10 @@ from meterline.domain.commit_rules import (
     check_targets,
     field_path,
 )
+from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import now_us
+from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
 from meterline.store import commits as store
 from meterline.store import contracts, credit_types, products
@@ -45,6 +47,8 @@ def check_new_commit(
     check_amount_shorthand(new.amount, new.access, path)
     check_targets(new.applicable_product_ids, new.applicable_product_tags, new.specifiers, path)
     _check_references(conn, new, path)
+    entity = "contract_credit" if new.kind == CREDIT else "commit"
+    check_unique(conn, entity, new.custom_fields, field_path(path, "custom_fields"))
     if not on_contract:
         _check_invoice_contract(conn, customer_id, new, path)
 

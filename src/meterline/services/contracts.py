@@ -18,6 +18,7 @@ from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.timeutil import now_us
 from meterline.services.commits import check_new_commit
+from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
 from meterline.services.rate_cards import active_rate_card
 from meterline.store import commits, credit_types, products, rate_cards
@@ -34,6 +35,7 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
     card = _rate_card(conn, new)
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
+    check_unique(conn, "contract", new.custom_fields, "custom_fields")
     created = now_us()
     contract_id = store.insert_contract(conn, new, card.id, created)
     # One microsecond apart, so that commits and credits list in the order they were given.

@@ -4,21 +4,29 @@ customers take nothing new, and archiving releases a customer's aliases."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
 from meterline.domain.errors import Conflict, InvalidInput
+from meterline.services.custom_fields import check_unique
 from meterline.store import customers as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.customers import CustomerRecord
 
 
 def create_customer(
-    conn: Connection, name: str, ingest_aliases: Sequence[str], custom_fields: dict[str, str]
+    conn: Connection,
+    name: str,
+    ingest_aliases: Sequence[str],
+    custom_fields: dict[str, str],
+    billing_config: dict[str, Any] | None = None,
 ) -> CustomerRecord:
+    """`billing_config` is kept as given (the customer's account at a billing provider)."""
     aliases = _distinct(ingest_aliases)
     _refuse_aliases_in_use(conn, aliases, None)
-    created = store.insert_customer(conn, name, aliases, custom_fields)
+    check_unique(conn, "customer", custom_fields, "custom_fields")
+    created = store.insert_customer(conn, name, aliases, custom_fields, billing_config)
     # All-customers alerts apply to a new customer at once: its first measurement is due now.
     request_recompute(conn, created.id)
     return created

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from meterline.domain.errors import InvalidInput
 from meterline.domain.products import check_group_keys, refuse_unsupported_type, refuse_usage_fields_on
+from meterline.services.custom_fields import check_unique
 from meterline.store import billable_metrics
 from meterline.store import products as store
 
@@ -31,6 +32,7 @@ def create_product(
     refuse_usage_fields_on(product_type, fields)
     if product_type == "USAGE":
         _check_metric(conn, fields)
+    check_unique(conn, "contract_product", custom_fields, "custom_fields")
     return store.create_product(
         conn, product_type=product_type, fields=fields, custom_fields=custom_fields, created_by=created_by
     )

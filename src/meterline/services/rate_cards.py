@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
+from meterline.services.custom_fields import check_unique
 from meterline.store import credit_types
 from meterline.store import rate_cards as store
 from meterline.store.rate_cards import RateCardAlias, RateCardRecord, starts_before
@@ -31,6 +32,7 @@ def create_rate_card(
     created_by: str,
 ) -> str:
     _check_fiat(conn, fiat_credit_type_id)
+    check_unique(conn, "rate_card", custom_fields, "custom_fields")
     rate_card_id = store.insert_rate_card(
         conn,
         name=name,

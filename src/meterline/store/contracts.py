@@ -54,6 +54,8 @@ class NewContract:
     credits: tuple[NewCommit, ...] = ()
     custom_fields: dict[str, str] = field(default_factory=dict)
     uniqueness_key: str | None = None
+    # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
+    integration_fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class ContractRecord:
     uniqueness_key: str | None
     created_at_us: int
     archived_at_us: int | None
+    integration_fields: dict[str, Any] = field(default_factory=dict)
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -208,6 +211,7 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "custom_fields": new.custom_fields,
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
+        "integration_fields": new.integration_fields,
     }
 
 
@@ -305,4 +309,5 @@ def _record(row: Any) -> ContractRecord:
         uniqueness_key=row["uniqueness_key"],
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
+        integration_fields=dict(row["integration_fields"] or {}),
     )

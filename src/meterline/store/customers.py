@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,11 @@ class CustomerRecord:
 
 
 def insert_customer(
-    conn: Connection, name: str, aliases: Sequence[str], custom_fields: dict[str, str]
+    conn: Connection,
+    name: str,
+    aliases: Sequence[str],
+    custom_fields: dict[str, str],
+    billing_config: dict[str, Any] | None = None,
 ) -> CustomerRecord:
     """Store a customer `services.customers` has checked; 409 if another request took an alias."""
     customer_id = new_id()
@@ -42,6 +47,7 @@ def insert_customer(
             partition=home_partition(customer_id, aliases),
             name=name[:NAME_MAX_CHARS],
             custom_fields=custom_fields,
+            billing_config=billing_config,
             created_at_us=now,
             updated_at_us=now,
         )

@@ -6,6 +6,14 @@ lock (flock) beside the database, not on SQLite's `busy_timeout`: SQLite's busy 
 sleeps that grow to 100 ms, so a writer waiting in another process (webhook delivery) was starved
 by one that commits and begins again at once (the evaluator under load), where the kernel wakes a
 flock waiter the moment the lock is released.
+
+A request can also hold one write transaction across its whole handling (`held_write`): opened
+at the request's first `read()` or `write()` on the database inside `HeldWrite.joined()`, on the
+thread that asks (which holds a request-handler thread while it waits for the write lock, as any
+writer does), and joined by every later one (a write block as a savepoint, so a block that raises
+still undoes only its own writes); what asks to run after the commit (`after_commit`) runs once it
+has committed. Idempotent requests use it to store their answer in the transaction that applied
+them.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +83,16 @@ class Database:
         return self.dialect == "sqlite"
 
     def read(self) -> AbstractContextManager[Connection]:
+        joined = self._joined()
+        if joined is not None:
+            return nullcontext(joined)
         return _transaction(self.engine, write=False)
 
     def write(self) -> AbstractContextManager[Connection]:
         """A transaction that commits when the block ends and rolls back if it raises."""
+        joined = self._joined()
+        if joined is not None:
+            return _savepoint(joined)
         return _transaction(self.engine, write=True, lock_path=self._write_lock)
 
     def log_read(self) -> AbstractContextManager[Connection]:
@@ -93,6 +108,24 @@ class Database:
         if self.separate_event_log:
             self.log_engine.dispose()
 
+    def held_write(self, on_open: Callable[[Connection], None] | None = None) -> HeldWrite:
+        """A write transaction opened at the first read or write inside its `joined()` block and
+        ended by `commit()` or `rollback()`, possibly on other threads; `on_open` runs in it first."""
+        return HeldWrite(self.engine, self._write_lock, on_open)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once what this context wrote is committed: now, unless a held
+        transaction joined here has been opened, then after it commits (never if it rolls back)."""
+        held = _joined_transaction.get()
+        if held is not None and held.engine is self.engine and held.opened:
+            held.after_commit.append(callback)
+        else:
+            callback()
+
+    def _joined(self) -> Connection | None:
+        held = _joined_transaction.get()
+        return held.connection() if held is not None and held.engine is self.engine else None
+
 
 @contextmanager
 def _transaction(engine: Engine, *, write: bool, lock_path: str | None = None) -> Iterator[Connection]:
@@ -101,6 +134,98 @@ def _transaction(engine: Engine, *, write: bool, lock_path: str | None = None) -
             conn = conn.execution_options(meterline_write=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def _savepoint(conn: Connection) -> Iterator[Connection]:
+    with conn.begin_nested():
+        yield conn
+
+
+# The held transaction that reads and writes in this context join (contexts are copied into the
+# worker threads that run request handlers, so a handler sees its request's).
+_joined_transaction: ContextVar[HeldWrite | None] = ContextVar("meterline_joined_transaction", default=None)
+
+
+class HeldWrite:
+    """One write transaction kept open across calls: opened on one thread, used on others, ended
+    on another still. One call at a time uses it (a request's handler runs one thread at a time)."""
+
+    def __init__(
+        self, engine: Engine, lock_path: str | None, on_open: Callable[[Connection], None] | None
+    ) -> None:
+        self.engine = engine
+        self._lock_path = lock_path
+        self._on_open = on_open
+        self._stack = ExitStack()
+        self._conn: Connection | None = None
+        self._transaction: Any = None
+        self._ended = False
+        self.after_commit: list[Callable[[], None]] = []
+
+    @property
+    def opened(self) -> bool:
+        return self._conn is not None and not self._ended
+
+    def connection(self) -> Connection:
+        """The transaction's connection, opening it (and running `on_open`) on first use."""
+        if self._ended:
+            raise RuntimeError("the held transaction has ended")
+        if self._conn is None:
+            self._open()
+        assert self._conn is not None
+        return self._conn
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Inside the block, this context's reads and writes on the database join this transaction."""
+        token = _joined_transaction.set(self)
+        try:
+            yield
+        finally:
+            _joined_transaction.reset(token)
+
+    def commit(self) -> None:
+        """Commit, release the connection and lock, then run what waited for the commit."""
+        if self._ended:
+            raise RuntimeError("the held transaction has ended")
+        self._ended = True
+        if self._conn is None:
+            return
+        try:
+            self._transaction.commit()
+        finally:
+            self._stack.close()
+        for callback in self.after_commit:
+            callback()
+
+    def rollback(self) -> None:
+        """Roll back and release the connection and lock; nothing if never opened or already ended."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._conn is None:
+            return
+        try:
+            self._transaction.rollback()
+        finally:
+            self._stack.close()
+
+    def _open(self) -> None:
+        try:
+            if self._lock_path is not None:
+                # Not `_exclusive`: that guard is per thread, and this transaction outlives the
+                # thread that opened it (which may well open another while this one is held).
+                self._stack.enter_context(_flock(self._lock_path))
+            conn = self._stack.enter_context(self.engine.connect()).execution_options(meterline_write=True)
+            self._transaction = conn.begin()
+            if self._on_open is not None:
+                self._on_open(conn)
+        except BaseException:
+            self._ended = True
+            self._stack.close()
+            raise
+        self._conn = conn
 
 
 def _write_lock_path(url: str) -> str | None:
@@ -125,13 +250,21 @@ def _exclusive(path: str) -> Iterator[None]:
         raise RuntimeError(
             f"a write transaction on {path.removesuffix('-writelock')} is already open on this thread"
         )
+    with _flock(path):
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+
+
+@contextmanager
+def _flock(path: str) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        held.add(path)
         yield
     finally:
-        held.discard(path)
         os.close(fd)  # releases the lock
 
 

@@ -57,6 +57,9 @@ customers = Table(
     # The engine partition that owns the customer's billing (domain/partitions.py), fixed at creation.
     Column("partition", Integer, nullable=False),
     Index("ix_customers_partition_id", "partition", "id"),
+    # Metronome's billing_config as given (the customer's account at a billing provider); kept for
+    # integrations, read by no billing code.
+    Column("billing_config", JSON, nullable=True),
 )
 
 # An alias names one active customer at a time; archived customers keep their aliases on
@@ -352,6 +355,10 @@ contracts = Table(
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # What integrations send that changes no amount (net_payment_terms_days,
+    # salesforce_opportunity_id, total_contract_value, billing_provider_configuration), numbers as
+    # decimal text; NULL: none given.
+    Column("integration_fields", JSON, nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -445,6 +452,8 @@ alerts = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # Set by /v1/customFields/setValues (alerts are created without); NULL: none.
+    Column("custom_fields", JSON, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -585,4 +594,38 @@ webhook_attempts = Table(
     Column("response_body", Text, nullable=True),
     # The answer's headers as a JSON object (at most a KiB of them).
     Column("response_headers", Text, nullable=True),
+)
+
+
+# Custom field keys added per entity type (/v1/customFields/addKey); a key that enforces
+# uniqueness keeps any two active entities of that type from holding the same value for it.
+custom_field_keys = Table(
+    "custom_field_keys",
+    metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("enforce_uniqueness", Boolean, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+
+# Idempotency-Key: the answer to each keyed request that wrote something, replayed to a request
+# repeating it until the key expires. A row is inserted (claiming the key) and completed in the
+# transaction that applied the request, so a committed row always holds its answer.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", SeqInteger, primary_key=True, autoincrement=True),
+    # The API token's name: keys belong to the client that sent them.
+    Column("client", String(200), nullable=False),
+    Column("key", String(255), nullable=False),
+    # SHA-256 of the method, path, query and body: the same key with another request is refused.
+    Column("request_sha256", String(64), nullable=False),
+    Column("request_line", Text, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ux_idempotency_keys_client_key", "client", "key", unique=True),
+    Index("ix_idempotency_keys_expires_at_us", "expires_at_us"),
 )

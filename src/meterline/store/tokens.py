@@ -39,12 +39,17 @@ def create_token(conn: Connection, name: str) -> tuple[str, str]:
 
 
 def is_valid(conn: Connection, token: str) -> bool:
+    return client_of(conn, token) is not None
+
+
+def client_of(conn: Connection, token: str) -> str | None:
+    """The name of the client a valid (unrevoked) token was created for, or None."""
     row = conn.execute(
-        select(api_tokens.c.id).where(
+        select(api_tokens.c.name).where(
             api_tokens.c.token_sha256 == digest(token), api_tokens.c.revoked_at_us.is_(None)
         )
     ).first()
-    return row is not None
+    return None if row is None else str(row.name)
 
 
 def list_tokens(conn: Connection) -> list[TokenInfo]:

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.services import billable_metrics as service
 from meterline.services.billable_metrics import NewMetric
@@ -41,7 +41,7 @@ class MetricCreate(StrictModel):
     event_type_filter: EventTypeFilter | None = None
     property_filters: list[PropertyFilter] = Field(default_factory=list)
     group_keys: list[list[str]] = Field(default_factory=list)
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
     sql: str | None = None
 
     @field_validator("aggregation_type", mode="before")

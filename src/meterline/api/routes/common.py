@@ -1,10 +1,17 @@
-"""Pieces shared by route modules: strict request models, query lists, time formatting."""
+"""Pieces shared by route modules: strict request models, custom fields, query lists, time formatting."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from meterline.domain.custom_fields import KEY_MAX_CHARS, VALUE_MAX_CHARS
 from meterline.domain.timeutil import format_rfc3339
+
+CustomFieldKey = Annotated[str, Field(min_length=1, max_length=KEY_MAX_CHARS)]
+# `custom_fields` wherever Metronome takes them: string values within Metronome's limits.
+CustomFields = dict[CustomFieldKey, Annotated[str, Field(max_length=VALUE_MAX_CHARS)]]
 
 
 class StrictModel(BaseModel):

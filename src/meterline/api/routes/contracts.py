@@ -26,10 +26,11 @@ from meterline.api.contract_fields import (
     UniquenessKey,
 )
 from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.integration_fields import ContractIntegrationFields, integration_view
 from meterline.api.override_fields import OverrideIn
 from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.billing_periods import AnchorDay, Frequency
 from meterline.domain.contracts import CREDIT
@@ -57,24 +58,22 @@ class StatementScheduleIn(StrictModel):
         return StatementSchedule(Frequency(self.frequency), AnchorDay(self.day), self.billing_anchor_date)
 
 
-class ContractCreate(StrictModel):
+class ContractCreate(ContractIntegrationFields):
     customer_id: str
     starting_at: HourInstant
     ending_before: HourInstant | None = None
     rate_card_id: NonEmpty | None = None
     rate_card_alias: NonEmpty | None = None
     name: Name | None = None
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
     usage_statement_schedule: StatementScheduleIn | None = None
     multiplier_override_prioritization: Literal["LOWEST_MULTIPLIER", "EXPLICIT"] = "LOWEST_MULTIPLIER"
     uniqueness_key: UniquenessKey | None = None
     commits: list[ContractCommitIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     credits: list[ContractCreditIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     overrides: list[OverrideIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    billing_provider_configuration: NotSupported = None
     discounts: NotSupported = None
     hierarchy_configuration: NotSupported = None
-    net_payment_terms_days: NotSupported = None
     netsuite_sales_order_id: NotSupported = None
     package_alias: NotSupported = None
     package_id: NotSupported = None
@@ -84,13 +83,11 @@ class ContractCreate(StrictModel):
     recurring_credits: NotSupported = None
     reseller_royalties: NotSupported = None
     revenue_system_configuration: NotSupported = None
-    salesforce_opportunity_id: NotSupported = None
     scheduled_charges: NotSupported = None
     scheduled_charges_on_usage_invoices: NotSupported = None
     spend_threshold_configuration: NotSupported = None
     spend_trackers: NotSupported = None
     subscriptions: NotSupported = None
-    total_contract_value: NotSupported = None
     transition: NotSupported = None
     usage_filter: NotSupported = None
 
@@ -110,6 +107,7 @@ class ContractCreate(StrictModel):
             credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
+            integration_fields=self.stored(),
         )
 
 
@@ -259,6 +257,7 @@ def _terms_view(
         view["ending_before"] = format_rfc3339(contract.ending_before_us)
     if contract.name is not None:
         view["name"] = contract.name
+    view.update(integration_view(contract.integration_fields))
     return view
 
 

@@ -7,10 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
+from meterline.api.contract_fields import NotSupported
 from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.integration_fields import BillingConfigIn
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time, split_query_list
+from meterline.api.routes.common import (
+    CustomFields,
+    StrictModel,
+    id_response,
+    optional_time,
+    split_query_list,
+)
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import customers as service
@@ -24,8 +32,11 @@ Alias = Annotated[str, Field(min_length=1, max_length=256)]
 class CustomerCreate(StrictModel):
     name: str = Field(min_length=1)
     ingest_aliases: list[Alias] = Field(default_factory=list)
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
     external_id: Alias | None = Field(default=None, description="deprecated: use ingest_aliases")
+    billing_config: BillingConfigIn | None = None
+    customer_billing_provider_configurations: NotSupported = None
+    customer_revenue_system_configurations: NotSupported = None
 
 
 class CustomerArchive(StrictModel):
@@ -64,7 +75,8 @@ def customer_detail(c: CustomerRecord) -> dict[str, Any]:
 def create_customer(body: CustomerCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     aliases = ([body.external_id] if body.external_id else []) + body.ingest_aliases
     with state.db.write() as conn:
-        created = service.create_customer(conn, body.name, aliases, body.custom_fields)
+        billing_config = None if body.billing_config is None else body.billing_config.stored()
+        created = service.create_customer(conn, body.name, aliases, body.custom_fields, billing_config)
     wake_evaluator(state)
     return ExactJSONResponse({"data": customer_summary(created)})
 

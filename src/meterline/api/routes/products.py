@@ -19,7 +19,7 @@ from meterline.api.catalog_fields import API_ACTOR, HourInstant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.products import ProductVersion
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -91,7 +91,7 @@ VERSION_FIELDS = {"name", *ProductFields.model_fields} - {*COMPOSITE_FIELDS, "sq
 class ProductCreate(ProductFields):
     name: Name
     type: str
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
 
     @field_validator("type", mode="before")
     @classmethod

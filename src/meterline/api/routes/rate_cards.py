@@ -15,7 +15,7 @@ from meterline.api.catalog_fields import API_ACTOR, Instant, PositiveAmount
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time
+from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.timeutil import format_rfc3339
@@ -47,7 +47,7 @@ class RateCardCreate(StrictModel):
     fiat_credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
     credit_type_conversions: list[ConversionIn] = Field(default_factory=list)
     aliases: list[AliasIn] = Field(default_factory=list)
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: CustomFields = Field(default_factory=dict)
 
 
 class RateCardUpdate(StrictModel):
