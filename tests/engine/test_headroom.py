@@ -197,17 +197,20 @@ def restart(app: InProcess) -> None:
     app._evaluator = None
 
 
+# Far from every threshold at a dollar a unit: 1,000 units before the spend threshold.
+FAR_LIMITS = {
+    "commit": D(1_000_000),
+    "spend_threshold_reached": D(100_000),
+    "monthly_invoice_total_spend_threshold_reached": D(10_000_000),
+    "low_remaining_commit_balance_reached": D(1),
+    "low_remaining_commit_percentage_reached": D(1),
+    "usage_threshold_reached": D(100_000),
+}
+DOLLAR_A_UNIT = [{"price": 100}]
+
+
 def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_notifies(app: InProcess) -> None:
-    tier_list = [{"price": 100}]  # a dollar a unit
-    limits = {
-        "commit": D(1_000_000),
-        "spend_threshold_reached": D(100_000),
-        "monthly_invoice_total_spend_threshold_reached": D(10_000_000),
-        "low_remaining_commit_balance_reached": D(1),
-        "low_remaining_commit_percentage_reached": D(1),
-        "usage_threshold_reached": D(100_000),
-    }
-    billed = customer_with_alerts(app, tier_list, limits)
+    billed = customer_with_alerts(app, DOLLAR_A_UNIT, FAR_LIMITS)
     customer_id, usage = billed.customer_id, billed.usage
     # The contract started long ago: last month's invoice is finalized at the first batch, and the
     # customer measured in full at the next.
@@ -226,15 +229,7 @@ def test_usage_far_from_every_threshold_is_not_measured_and_a_crossing_still_not
 
 
 def test_a_new_engine_reads_the_headroom_of_customers_whose_usage_did_not_move_since(app: InProcess) -> None:
-    limits = {
-        "commit": D(1_000_000),
-        "spend_threshold_reached": D(100_000),
-        "monthly_invoice_total_spend_threshold_reached": D(10_000_000),
-        "low_remaining_commit_balance_reached": D(1),
-        "low_remaining_commit_percentage_reached": D(1),
-        "usage_threshold_reached": D(100_000),
-    }
-    still, moved = (customer_with_alerts(app, [{"price": 100}], limits) for _ in range(2))
+    still, moved = (customer_with_alerts(app, DOLLAR_A_UNIT, FAR_LIMITS) for _ in range(2))
     for billed in (still, moved):
         send(app, billed.customer_id, billed.usage, [D(1)])  # measured in full: its headroom is stored
     send(app, moved.customer_id, moved.usage, [D(1)])  # absorbed: its stored headroom no longer holds
