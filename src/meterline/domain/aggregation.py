@@ -72,6 +72,11 @@ class Aggregate:
         return Decimal(len(self.distinct))
 
 
+def exact_sum(a: Decimal, b: Decimal) -> Decimal:
+    """a + b with every digit kept (how `Aggregate` adds totals)."""
+    return _EXACT.add(a, b)
+
+
 def merged(aggregates: Iterable[Aggregate]) -> Aggregate:
     result = Aggregate()
     for aggregate in aggregates:

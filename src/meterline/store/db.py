@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+from meterline.domain.aggregation import exact_sum
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -306,6 +309,20 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
+    # Exact decimal arithmetic for the usage aggregates' upserts (`store.usage`): SQLite has no
+    # decimal type, and meterline stores decimals as text.
+    dbapi_conn.create_function("meterline_decimal_sum", 2, _decimal_sum, deterministic=True)
+    dbapi_conn.create_function("meterline_decimal_max", 2, _decimal_max, deterministic=True)
+
+
+def _decimal_sum(a: str, b: str) -> str:
+    return format(exact_sum(Decimal(a), Decimal(b)), "f")
+
+
+def _decimal_max(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return b if Decimal(b) > Decimal(a) else a
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

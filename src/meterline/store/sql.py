@@ -8,21 +8,28 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import ColumnElement, Connection, Dialect, Table, bindparam, cast, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Dialect, Table, bindparam, cast, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+# column -> the SQL that sets it when the key exists, from the stored row's columns (qualified
+# by the table's name) and `excluded.` (the row offered); a column not given is replaced.
+Merges = tuple[tuple[str, str], ...]
 
-def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]) -> None:
-    """Insert rows, replacing the non-key columns of rows whose key already exists."""
+
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str], merges: Merges = ()
+) -> None:
+    """Insert rows; where a row's key already exists, replace its other columns, or merge those
+    that `merges` says how to."""
     if not rows:
         return
     columns = tuple(rows[0])
     if conn.dialect.name == "sqlite":
-        _driver_upsert(conn, table, tuple(key), columns, rows)
+        _driver_upsert(conn, table, tuple(key), columns, rows, merges)
         return
     # PostgreSQL: SQLAlchemy sends an executemany as multi-row VALUES statements, which beats
     # the driver's statement per row.
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(key), columns), list(rows))
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(key), columns, merges), list(rows))
 
 
 def _driver_upsert(
@@ -31,11 +38,12 @@ def _driver_upsert(
     key: tuple[str, ...],
     columns: tuple[str, ...],
     rows: Sequence[dict[str, Any]],
+    merges: Merges,
 ) -> None:
     """The upsert as the driver's own executemany of tuples: on the evaluator's hot path (usage
     aggregates, drafts), SQLAlchemy's parameter processing per row cost more than SQLite's insert.
     Values go through the columns' own bind processors, so they are stored exactly as before."""
-    sql, processors = _driver_upsert_plan(conn.dialect, table, key, columns)
+    sql, processors = _driver_upsert_plan(conn.dialect, table, key, columns, merges)
     values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     params: list[Any] = [values(row) for row in rows]
     if processors:
@@ -49,12 +57,15 @@ def _driver_upsert(
 
 @lru_cache(maxsize=256)
 def _driver_upsert_plan(
-    dialect: Dialect, table: Table, key: tuple[str, ...], columns: tuple[str, ...]
+    dialect: Dialect, table: Table, key: tuple[str, ...], columns: tuple[str, ...], merges: Merges
 ) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ...]]:
     """The statement, and the bind processor of each column that has one (by position)."""
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
-    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
+    merged = dict(merges)
+    updates = ", ".join(
+        f"{quote(c)} = {merged.get(c, f'excluded.{quote(c)}')}" for c in columns if c not in key
+    )
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     sql = (
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))}) "
@@ -65,12 +76,16 @@ def _driver_upsert_plan(
 
 
 @lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+def _upsert_statement(
+    dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...], merges: Merges = ()
+) -> Any:
     # Built once per shape: `excluded` makes a fresh alias with a proxy per column on every call,
     # which cost more than the statement itself on the evaluator's hot path.
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    merged = dict(merges)
     return insert.on_conflict_do_update(
-        index_elements=list(key), set_={c: insert.excluded[c] for c in columns if c not in key}
+        index_elements=list(key),
+        set_={c: text(merged[c]) if c in merged else insert.excluded[c] for c in columns if c not in key},
     )
 
 

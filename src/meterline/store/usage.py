@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
 from meterline.domain.aggregation import Aggregate
 from meterline.store.sql import (
+    Merges,
     among,
     chunks,
     grouped_by_customer,
     insert_ignoring_duplicates,
-    keys_among,
     upsert,
 )
 from meterline.store.tables import usage_hourly, usage_monthly, usage_unique_values
@@ -119,27 +120,48 @@ def _merge_into(
     deltas: Mapping[BucketKey, Aggregate],
     extra_by_bucket: Mapping[int, int],
 ) -> None:
-    """Read the stored aggregates for these keys, merge the deltas in, write them back.
-
-    Read-modify-write in Python keeps Decimal arithmetic exact on SQLite, which has no decimal
-    type; it is safe because only the evaluator holding the cursor writes aggregates.
+    """Add the deltas to the stored aggregates in the database: one upsert that merges as
+    `Aggregate.merge` does (exact decimal sums on SQLite through meterline's own SQL functions,
+    `store.db`), so no stored row is read back first.
     """
-    keys = list(deltas)
-    key_columns = (table.c.customer_id, table.c.metric_id, table.c[bucket_column], table.c.group_values)
-    stored: dict[BucketKey, Aggregate] = {}
-    for chunk in chunks(keys, KEY_CHUNK):
-        for row in conn.execute(select(table).where(keys_among(conn, key_columns, chunk))).mappings():
-            key = (row["customer_id"], row["metric_id"], row[bucket_column], row["group_values"])
-            stored[key] = _aggregate(row)
-    rows: list[dict[str, Any]] = []
-    # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
-    for key, delta in sorted(deltas.items(), key=lambda item: item[0]):
-        total = stored.get(key) or Aggregate()
-        total.merge(delta)
-        rows.append(_row(table, bucket_column, key, total, extra_by_bucket))
+    rows = [
+        _row(table, bucket_column, key, delta, extra_by_bucket)
+        # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
+        for key, delta in sorted(deltas.items(), key=lambda item: item[0])
+    ]
     key_names = ["customer_id", "metric_id", bucket_column, "group_values"]
+    merges = _merges(conn.dialect.name, table.name)
     for row_chunk in chunks(rows, 2000):
-        upsert(conn, table, row_chunk, key_names)
+        upsert(conn, table, row_chunk, key_names, merges)
+
+
+@lru_cache(maxsize=8)
+def _merges(dialect: str, table: str) -> Merges:
+    """How each aggregate column merges with the stored one (`Aggregate.merge`, in SQL)."""
+    old = f"{table}."
+    later = (
+        f"(excluded.latest_ts_us > {old}latest_ts_us OR (excluded.latest_ts_us = {old}latest_ts_us"
+        f" AND excluded.latest_seq > {old}latest_seq))"
+    )
+    if dialect == "sqlite":
+        total = f"meterline_decimal_sum({old}total, excluded.total)"
+        maximum = f"meterline_decimal_max({old}maximum, excluded.maximum)"
+    else:
+        total = f"{old}total + excluded.total"
+        maximum = f"GREATEST({old}maximum, excluded.maximum)"  # NULLs are ignored
+    return (
+        ("event_count", f"{old}event_count + excluded.event_count"),
+        ("total", total),
+        ("maximum", maximum),
+        # Every SET expression reads the stored row as it was, so the three agree.
+        ("latest", f"CASE WHEN {later} THEN excluded.latest ELSE {old}latest END"),
+        ("latest_ts_us", f"CASE WHEN {later} THEN excluded.latest_ts_us ELSE {old}latest_ts_us END"),
+        ("latest_seq", f"CASE WHEN {later} THEN excluded.latest_seq ELSE {old}latest_seq END"),
+        (
+            "folded_seq",
+            f"CASE WHEN excluded.folded_seq > {old}folded_seq THEN excluded.folded_seq ELSE {old}folded_seq END",
+        ),
+    )
 
 
 def _row(
