@@ -827,3 +827,15 @@ def test_invoice_list_filters_pages_and_get(client: Metronome) -> None:
     assert [(b["cost"], b["group_key"], b["group_value"]) for b in usd["line_item_breakdown"]] == [
         (10, None, None)
     ]
+
+
+def test_an_invoice_shows_its_contracts_custom_fields(client: Metronome) -> None:
+    now, period, _end = this_hour_and_period()
+    calls, calls_type = usage_product(client)
+    customer_id = new_customer(client)
+    contract(client, customer_id, rate_card(client, flat(calls, 10)), period, custom_fields={"deal": "Q4-17"})
+    ingest(client, [event(customer_id, calls_type, now)])
+    inv = wait_invoice(client, customer_id, period, subtotal=D(10), total=D(10))
+    assert (inv["contract_custom_fields"], inv["custom_fields"]) == ({"deal": "Q4-17"}, {})
+    typed = client.v1.customers.invoices.retrieve(customer_id=customer_id, invoice_id=inv["id"]).data
+    assert typed.contract_custom_fields == {"deal": "Q4-17"}

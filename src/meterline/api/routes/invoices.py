@@ -6,6 +6,7 @@ Finalized invoices are read as stored; drafts are derived from the usage aggrega
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import format_rfc3339, now_us, to_us
 from meterline.engine.invoice_lines import line_items
 from meterline.services import billing
-from meterline.store import credit_types, customers
+from meterline.store import contracts, credit_types, customers
 from meterline.store.invoices import InvoiceRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -54,12 +55,12 @@ def list_invoices(
             and (contract_id is None or inv.contract_id == contract_id)
             and (type is None or inv.type == type.upper())
         ]
-        names = credit_types.names_by_id(conn)
+        shown = _shown_with(conn, customer_id)
     if sort == "date_desc":
         found.reverse()
     page, cursor = _at_offset(found, asked)
     return ExactJSONResponse(
-        {"data": [invoice_view(inv, names, skip_zero_qty_line_items) for inv in page], "next_page": cursor}
+        {"data": [invoice_view(inv, shown, skip_zero_qty_line_items) for inv in page], "next_page": cursor}
     )
 
 
@@ -75,8 +76,8 @@ def get_invoice(
         record = next((inv for inv in _invoices(conn, customer_id, state) if inv.id == invoice_id), None)
         if record is None:
             raise NotFound(f"invoice_id: no invoice {invoice_id} for customer {customer_id}")
-        names = credit_types.names_by_id(conn)
-    return ExactJSONResponse({"data": invoice_view(record, names, skip_zero_qty_line_items)})
+        shown = _shown_with(conn, customer_id)
+    return ExactJSONResponse({"data": invoice_view(record, shown, skip_zero_qty_line_items)})
 
 
 @router.get("/v1/customers/{customer_id}/costs")
@@ -113,7 +114,21 @@ def _line_items(record: InvoiceRecord, names: dict[str, str]) -> list[dict[str, 
     return line_items(record.computation, names, record.start_us, record.end_us)
 
 
-def invoice_view(record: InvoiceRecord, names: dict[str, str], skip_zero_qty: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ShownWith:
+    """What an invoice is shown with besides itself."""
+
+    credit_type_names: dict[str, str]
+    contract_custom_fields: dict[str, dict[str, str]]  # by contract id
+
+
+def _shown_with(conn: Connection, customer_id: str) -> ShownWith:
+    found = contracts.list_contracts(conn, customer_id, include_archived=True)
+    return ShownWith(credit_types.names_by_id(conn), {c.id: c.custom_fields for c in found})
+
+
+def invoice_view(record: InvoiceRecord, shown: ShownWith, skip_zero_qty: bool = False) -> dict[str, Any]:
+    names = shown.credit_type_names
     items = _line_items(record, names)
     if skip_zero_qty:
         items = [item for item in items if item.get("quantity", 1) != 0]
@@ -134,6 +149,8 @@ def invoice_view(record: InvoiceRecord, names: dict[str, str], skip_zero_qty: bo
         "total": record.total,
         "line_items": items,
         "invoice_adjustments": [],
+        "custom_fields": {},  # meterline keeps no custom fields on invoices
+        "contract_custom_fields": shown.contract_custom_fields.get(record.contract_id, {}),
     }
 
 
