@@ -33,6 +33,14 @@ EVALUATOR_BATCH = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 EVALUATOR_EVENTS = Counter("meterline_evaluator_events", "Events the evaluator applied")
+EVALUATOR_MEASURED = Counter(
+    "meterline_evaluator_customers_measured",
+    "Customers a batch measured in full (drafts derived, alerts evaluated)",
+)
+EVALUATOR_ABSORBED = Counter(
+    "meterline_evaluator_customers_absorbed",
+    "Customers a batch only folded the usage of: their headroom showed no alert could move",
+)
 EVALUATOR_FAILURES = Counter(
     "meterline_evaluator_batch_failures", "Evaluator batches that failed and were retried"
 )

@@ -37,7 +37,14 @@ from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
-from meterline.metrics import EVALUATOR_BATCH, EVALUATOR_EVENTS, EVALUATOR_FAILURES, record_transitions
+from meterline.metrics import (
+    EVALUATOR_ABSORBED,
+    EVALUATOR_BATCH,
+    EVALUATOR_EVENTS,
+    EVALUATOR_FAILURES,
+    EVALUATOR_MEASURED,
+    record_transitions,
+)
 from meterline.store import (
     alert_resolutions,
     alerts,
@@ -197,7 +204,8 @@ class Evaluator:
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
                 # Customers whose usage cannot move any alert: their usage is folded, and that is all.
-                touched -= self.headrooms.absorb(touched - requested, movements, now)
+                absorbed = self.headrooms.absorb(touched - requested, movements, now)
+                touched -= absorbed
                 self._bill(conn, touched, requested, now, held)
                 more_work = self.sweeps.run(conn, now, held)
                 self.headrooms.flush(conn, read.read_through)
@@ -215,6 +223,8 @@ class Evaluator:
         if self.on_commit is not None:
             self.on_commit()
         record_transitions(transitions)
+        EVALUATOR_ABSORBED.inc(len(absorbed))
+        EVALUATOR_MEASURED.inc(len(touched))
         if not batch:
             return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
         EVALUATOR_EVENTS.inc(len(batch))
