@@ -154,7 +154,7 @@ def read_after(conn: Connection, position: int, limit: int) -> list[LoggedEvent]
     # Positional rows, not mappings: this runs once per event on the evaluator's hot path.
     rows = conn.execute(
         select(*_LOGGED_COLUMNS).where(events.c.seq > position).order_by(events.c.seq).limit(limit)
-    )
+    ).all()  # fetched at once: a fetch per row cost more than the row
     decode = _decode_properties
     return [LoggedEvent(r[0], r[1], r[2], r[3], r[4], decode(r[5]), r[6]) for r in rows]
 
