@@ -23,6 +23,7 @@ from tests.support.databases import (
 )
 from tests.support.inprocess import InProcess, in_process
 from tests.support.server import RunningServer, start_server
+from tests.web.conftest import BROWSER_SKIP_REASON
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,6 +96,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     Under pytest-xdist this runs in the controlling process, which holds every worker's reports."""
     if hasattr(terminalreporter.config, "workerinput"):
         return
+    skipped_reports = terminalreporter.stats.get("skipped", [])
+    browser_skips = sum(1 for r in skipped_reports if BROWSER_SKIP_REASON in str(r.longrepr))
+    if browser_skips:
+        terminalreporter.write_line(
+            f"{browser_skips} browser tests skipped: {BROWSER_SKIP_REASON}.", yellow=True, bold=True
+        )
     url = postgres_server_url()
     if url is not None:
         shown = make_url(url).render_as_string(hide_password=True)

@@ -42,7 +42,21 @@ ALLOWED: dict[str, set[str]] = {
         "liveness",
         "meterline",
     },
+    # web: the embeddable dashboards; above the API, whose renderings and capabilities it reuses.
+    "web": {
+        "domain",
+        "store",
+        "services",
+        "engine",
+        "api",
+        "settings",
+        "logging",
+        "metrics",
+        "liveness",
+        "meterline",
+    },
     "runtime": {
+        "web",
         "domain",
         "store",
         "engine",

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         description="default: meterline.key beside a SQLite database; PostgreSQL needs a key or this file",
     )
 
+    # Embeddable dashboards (POST /v1/dashboards/getEmbeddableUrl): how long a URL stays valid,
+    # which origins may frame the page (CSP frame-ancestors, space-separated; 'self' by default),
+    # and the public base URL the links point at (unset: the base URL the API request came to).
+    embed_url_ttl_s: float = Field(default=3600.0, gt=0)
+    embed_frame_ancestors: str = Field(default="'self'", min_length=1)
+    embed_base_url: str | None = None
+
     def open_horizon_us(self) -> int:
         """How far back billing periods stay open: events may arrive this late, plus the grace."""
         return self.max_backdate_days * US_PER_DAY + self.invoice_grace_period_hours * US_PER_HOUR

@@ -28,6 +28,8 @@ from meterline.store import tokens
 from meterline.store.db import Database
 
 PUBLIC_PATHS = frozenset({"/health", "/healthz"})
+# Embeddable dashboards: each URL carries its own signed capability (`meterline.web`), no token.
+PUBLIC_PREFIX = "/embed/"
 # Where a body's top level is an array, what its items are called in error messages.
 ARRAY_ROOTS = {"/v1/ingest": "events"}
 # Routes whose own parser enforces the nesting bound on the hot path (see ingest_parsing).
@@ -166,7 +168,7 @@ class GuardMiddleware:
         problem = url_problem(scope.get("raw_path") or b"", scope.get("query_string", b""))
         if problem is not None:
             return message(400, problem)
-        if scope["path"] in self.public_paths:
+        if scope["path"] in self.public_paths or scope["path"].startswith(PUBLIC_PREFIX):
             return None
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = auth.partition(" ")

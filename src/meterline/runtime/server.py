@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from meterline import __version__
+from meterline import __version__, web
 from meterline.api.app import build_app
 from meterline.api.cursors import CursorCodec, derive_cursor_key
 from meterline.api.state import AppState, Wakeable
@@ -123,4 +123,6 @@ def create_app(settings: Settings) -> FastAPI:
             db.dispose()
             log.info("server_stopped")
 
-    return build_app(state, lifespan)
+    app = build_app(state, lifespan)
+    web.install(app)  # the embeddable dashboards, above the API that issues their URLs
+    return app

@@ -60,7 +60,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/customers/{customer_id}/plans/{customer_plan_id}/priceAdjustments"),
     ("POST", "/v1/customers/{customer_id}/previewEvents"),
     ("POST", "/v1/customers/{customer_id}/updateConfig"),
-    ("POST", "/v1/dashboards/getEmbeddableUrl"),
     ("POST", "/v1/getCustomerBillingProviderConfigurations"),
     ("POST", "/v1/invoices/regenerate"),
     ("POST", "/v1/invoices/void"),

@@ -1,0 +1,15 @@
+"""How far a customer's usage has been folded into its aggregates: a cheap "has it moved?" probe."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, select
+
+from meterline.store.tables import usage_monthly
+
+
+def customer_fold_position(conn: Connection, customer_id: str) -> int:
+    """The highest event-log position folded into the customer's monthly usage (-1: none yet)."""
+    found = conn.execute(
+        select(func.max(usage_monthly.c.folded_seq)).where(usage_monthly.c.customer_id == customer_id)
+    ).scalar_one()
+    return -1 if found is None else int(found)

@@ -1,0 +1,91 @@
+"""Jinja2 rendering of the dashboards: the whole page, its body alone (what the live stream
+pushes), and the 403 page. Autoescaped throughout: names and group values are the customer's data."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Connection
+
+from meterline.api.dashboard_capability import Capability, Refusal
+from meterline.domain.timeutil import from_us
+from meterline.settings import Settings
+from meterline.store.usage_position import customer_fold_position
+from meterline.web import invoices_board, usage_board
+from meterline.web.chart import bar_chart
+from meterline.web.theme import css_variables
+
+TITLES = {"invoices": "Invoices", "usage": "Usage"}
+CENTS = "USD (cents)"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("meterline.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    env.filters["day"] = lambda rfc3339: str(rfc3339)[:10]
+    env.filters["number"] = number
+    return env
+
+
+def page(conn: Connection, settings: Settings, cap: Capability, token: str, nonce: str, now_us: int) -> str:
+    position = customer_fold_position(conn, cap.customer_id)
+    return (
+        _environment()
+        .get_template("page.html")
+        .render(
+            title=TITLES[cap.dashboard],
+            colors=css_variables(cap.colors),
+            nonce=nonce,
+            stream=f"{token}/stream?since={position}",
+            body=body(conn, settings, cap, now_us),
+        )
+    )
+
+
+def body(conn: Connection, settings: Settings, cap: Capability, now_us: int) -> str:
+    template = _environment().get_template(f"{cap.dashboard}.html")
+    return template.render(title=TITLES[cap.dashboard], **_data(conn, settings, cap, now_us))
+
+
+def refused(refusal: Refusal, nonce: str) -> str:
+    return (
+        _environment()
+        .get_template("refused.html")
+        .render(text=refusal.value, nonce=nonce, colors=css_variables({}))
+    )
+
+
+def _data(conn: Connection, settings: Settings, cap: Capability, now_us: int) -> dict[str, Any]:
+    if cap.dashboard == "invoices":
+        return {"invoices": invoices_board.invoices(conn, settings, cap.customer_id, cap.options, now_us)}
+    boards = usage_board.usage_by_metric(conn, cap.customer_id, cap.groups, now_us)
+    charts = []
+    for board in boards:
+        categories = [_month(m.start_us) for m in board.months]
+        charts.append((board, categories, bar_chart(categories, board.series)))
+    return {"charts": charts}
+
+
+def money(amount: Decimal, credit_type: dict[str, str]) -> str:
+    """USD cents shown as dollars; any other pricing unit as an amount and its name."""
+    if credit_type.get("name") == CENTS:
+        dollars = Decimal(amount) / 100
+        return f"-${-dollars:,.2f}" if dollars < 0 else f"${dollars:,.2f}"
+    return f"{number(amount)} {credit_type.get('name', '')}"
+
+
+def number(value: Decimal | None) -> str:
+    return "-" if value is None else f"{Decimal(value):,}"
+
+
+def _month(start_us: int) -> str:
+    return from_us(start_us).strftime("%b %Y")

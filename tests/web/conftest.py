@@ -1,0 +1,46 @@
+"""Browser fixtures: the operating system's Chromium (never a downloaded one), driven by Playwright.
+
+Without /usr/bin/chromium the browser tests are skipped, and the run ends with one line saying so
+(tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from metronome import Metronome
+
+from tests.support.server import RunningServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_SKIP_REASON = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(BROWSER_SKIP_REASON)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Metronome:
+    return Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)

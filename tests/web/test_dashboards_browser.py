@@ -1,0 +1,140 @@
+"""The embeddable dashboards in a real browser (the system's Chromium), opened from URLs the
+official SDK obtained, checked against the API's own numbers, updated live, framed and refused."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from metronome import Metronome
+from playwright.sync_api import expect
+
+from meterline.domain.timeutil import now_us
+from tests.sdk.billing_helpers import (
+    contract,
+    flat,
+    rate_card,
+    this_hour_and_period,
+    usage_product,
+    wait_invoice,
+)
+from tests.sdk.helpers import event, ingest, new_customer
+from tests.support.server import RunningServer, start_server
+from tests.web.capabilities import signed_url
+
+LIVE_TIMEOUT_MS = 5_000
+
+
+def _billed_customer(client: Metronome) -> tuple[str, str, Any]:
+    """A customer on a 25-cent-per-event contract with three events: two in `eu`, one in `us`."""
+    hour, period_start, _end = this_hour_and_period()
+    product_id, event_type = usage_product(client, group_keys=[["region"]])
+    customer = new_customer(client)
+    contract(client, customer, rate_card(client, flat(product_id, 25)), period_start)
+    ingest(client, [event(customer, event_type, hour, region=r) for r in ("eu", "eu", "us")])
+    invoice = wait_invoice(client, customer, period_start, subtotal=Decimal(75), total=Decimal(75))
+    return customer, event_type, invoice
+
+
+def test_invoices_and_usage_show_the_apis_numbers_and_follow_new_usage_live(
+    client: Metronome, page: Any
+) -> None:
+    customer, event_type, invoice = _billed_customer(client)
+    invoices_url = client.v1.dashboards.get_embeddable_url(
+        customer_id=customer, dashboard="invoices"
+    ).data.url
+    page.goto(invoices_url)
+    draft = page.locator(f"[data-invoice-id='{invoice['id']}']")
+    assert draft.locator("[data-total]").inner_text() == f"${invoice['total'] / 100:.2f}"
+    assert "Draft" in draft.locator("h2").inner_text()
+
+    usage_url = client.v1.dashboards.get_embeddable_url(
+        customer_id=customer,
+        dashboard="usage",
+        bm_group_key_overrides=[
+            {"group_key_name": "region", "display_name": "Region", "value_display_names": {"eu": "Europe"}}
+        ],
+        color_overrides=[{"name": "UsageLine_0", "value": "#123456"}],
+    ).data.url
+    page.goto(usage_url)
+    europe = page.locator("tr[data-group='Region: Europe'] td").last
+    assert europe.inner_text() == "2"
+    assert page.locator("tr[data-group='Region: us'] td").last.inner_text() == "1"
+    assert page.locator("rect[fill='var(--UsageLine_0)']").count() > 0
+    color = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--UsageLine_0')")
+    assert color.strip() == "#123456"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll at 360 px
+
+    page.evaluate("window.notReloaded = true")
+    hour, _start, _end = this_hour_and_period()
+    ingest(client, [event(customer, event_type, hour, region="eu") for _ in range(2)])
+    expect(page.locator("tr[data-group='Region: Europe'] td").last).to_have_text("4", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.notReloaded === true")
+
+
+def test_framed_by_the_origins_the_operator_lists_and_no_other(
+    own_database_url: str, tmp_path: Path, page: Any
+) -> None:
+    # The application's page is served for real on loopback (Chromium's local-network checks
+    # block a page it cannot place from framing a loopback server, whatever the CSP says). The
+    # same server is one origin as 127.0.0.1 (listed) and another as localhost (not listed).
+    with host_page() as (port, set_body):
+        allowed, forbidden = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
+        server = start_server(own_database_url, tmp_path, METERLINE_EMBED_FRAME_ANCESTORS=f"'self' {allowed}")
+        try:
+            client = Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)
+            customer = new_customer(client)
+            url = client.v1.dashboards.get_embeddable_url(customer_id=customer, dashboard="usage").data.url
+            set_body(f"<!doctype html><title>app</title><iframe src='{url}' title='usage'></iframe>")
+            page.goto(f"{allowed}/")
+            assert page.frame_locator("iframe").locator("h1").inner_text() == "Usage"
+            page.goto(f"{forbidden}/")
+            page.wait_for_load_state("load")
+            assert "Usage" not in page.frames[-1].content()  # the browser refused to frame it
+        finally:
+            server.stop()
+
+
+@contextmanager
+def host_page() -> Iterator[tuple[int, Callable[[str], None]]]:
+    """An application's page, on a port of its own: (port, set its HTML)."""
+    body = {"html": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body["html"])
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1], lambda html: body.update(html=html.encode())
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_tampered_and_expired_urls_show_a_403_page(
+    client: Metronome, server: RunningServer, page: Any
+) -> None:
+    customer = new_customer(client)
+    url = client.v1.dashboards.get_embeddable_url(customer_id=customer, dashboard="usage").data.url
+    assert url is not None
+    tampered = url[:-2] + ("AA" if not url.endswith("AA") else "BB")
+    response = page.goto(tampered)
+    assert response.status == 403
+    assert "not valid" in page.locator("p.refused").inner_text()
+    response = page.goto(signed_url(server, customer, "usage", now_us() - 1))
+    assert response.status == 403
+    assert "expired" in page.locator("p.refused").inner_text()
