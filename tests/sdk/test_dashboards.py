@@ -23,7 +23,7 @@ def test_the_sdk_gets_a_url_that_opens_the_customers_page_without_a_token(client
     assert "set-cookie" not in page.headers
 
 
-@pytest.mark.parametrize("dashboard", ["credits", "commits_and_credits", "spend_limits"])
+@pytest.mark.parametrize("dashboard", ["credits", "spend_limits"])
 def test_dashboards_not_built_yet_are_refused_by_name(client: Metronome, dashboard: str) -> None:
     customer = new_customer(client)
     call = lambda: client.v1.dashboards.get_embeddable_url(customer_id=customer, dashboard=dashboard)  # type: ignore[arg-type]  # noqa: E731
@@ -41,7 +41,7 @@ def test_bad_bodies_get_a_400_naming_the_field(client: Metronome) -> None:
         ),
         400,
     )
-    assert option == "dashboard_options[0].key: contract_id does not apply to the usage dashboard"
+    assert option == "dashboard_options[0].key: contract_id is not supported on the usage dashboard"
     color = error_of(
         lambda: get(
             customer_id=customer, dashboard="usage", color_overrides=[{"name": "Action", "value": "red"}]

@@ -16,9 +16,12 @@ from playwright.sync_api import expect
 
 from meterline.domain.timeutil import now_us
 from tests.sdk.billing_helpers import (
+    balances,
     contract,
+    fixed_product,
     flat,
     rate_card,
+    segment,
     this_hour_and_period,
     usage_product,
     wait_invoice,
@@ -75,6 +78,34 @@ def test_invoices_and_usage_show_the_apis_numbers_and_follow_new_usage_live(
     ingest(client, [event(customer, event_type, hour, region="eu") for _ in range(2)])
     expect(page.locator("tr[data-group='Region: Europe'] td").last).to_have_text("4", timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.notReloaded === true")
+
+
+def test_commits_and_credits_show_the_apis_balances_and_ledgers_live(client: Metronome, page: Any) -> None:
+    hour, period_start, _end = this_hour_and_period()
+    product_id, event_type = usage_product(client)
+    customer = new_customer(client)
+    credit = {
+        "product_id": fixed_product(client),
+        "priority": 1,
+        "access_schedule": segment(100, period_start),
+    }
+    contract(client, customer, rate_card(client, flat(product_id, 25)), period_start, credits=[credit])
+    ingest(client, [event(customer, event_type, hour) for _ in range(3)])
+    wait_invoice(client, customer, period_start, subtotal=Decimal(75), total=Decimal(0))
+    [(credit_id, found)] = balances(client, customer).items()
+
+    url = client.v1.dashboards.get_embeddable_url(
+        customer_id=customer, dashboard="commits_and_credits"
+    ).data.url
+    page.goto(url)
+    shown = page.locator(f"[data-commit-id='{credit_id}']")
+    assert shown.locator("[data-balance]").inner_text() == f"${found['balance'] / 100:.2f}" == "$0.25"
+    ledger = shown.locator("tbody tr")
+    assert ledger.count() == len(found["ledger"]) == 2
+    assert "Automated invoice deduction" in ledger.last.inner_text()
+
+    ingest(client, [event(customer, event_type, hour)])
+    expect(shown.locator("[data-balance]")).to_have_text("$0.00", timeout=LIVE_TIMEOUT_MS)
 
 
 def test_framed_by_the_origins_the_operator_lists_and_no_other(

@@ -14,11 +14,13 @@ from meterline.api.dashboard_capability import Capability, Refusal
 from meterline.domain.timeutil import from_us
 from meterline.settings import Settings
 from meterline.store.usage_position import customer_fold_position
-from meterline.web import invoices_board, usage_board
+from meterline.web import commits_board, invoices_board, usage_board
 from meterline.web.chart import bar_chart
 from meterline.web.theme import css_variables
 
-TITLES = {"invoices": "Invoices", "usage": "Usage"}
+TITLES = {"invoices": "Invoices", "usage": "Usage", "commits_and_credits": "Commits and credits"}
+# Ledger entry types shown without their kind prefix, in words: SEGMENT_START -> "Segment start".
+ENTRY_PREFIXES = ("PREPAID_COMMIT_", "POSTPAID_COMMIT_", "CREDIT_")
 CENTS = "USD (cents)"
 
 
@@ -33,6 +35,7 @@ def _environment() -> Environment:
     env.filters["money"] = money
     env.filters["day"] = lambda rfc3339: str(rfc3339)[:10]
     env.filters["number"] = number
+    env.filters["entry_name"] = entry_name
     return env
 
 
@@ -65,6 +68,8 @@ def refused(refusal: Refusal, nonce: str) -> str:
 
 
 def _data(conn: Connection, settings: Settings, cap: Capability, now_us: int) -> dict[str, Any]:
+    if cap.dashboard == "commits_and_credits":
+        return {"commits": commits_board.commits_and_credits(conn, settings, cap.customer_id)}
     if cap.dashboard == "invoices":
         return {"invoices": invoices_board.invoices(conn, settings, cap.customer_id, cap.options, now_us)}
     boards = usage_board.usage_by_metric(conn, cap.customer_id, cap.groups, now_us)
@@ -85,6 +90,11 @@ def money(amount: Decimal, credit_type: dict[str, str]) -> str:
 
 def number(value: Decimal | None) -> str:
     return "-" if value is None else f"{Decimal(value):,}"
+
+
+def entry_name(entry_type: str) -> str:
+    bare = next((entry_type[len(p) :] for p in ENTRY_PREFIXES if entry_type.startswith(p)), entry_type)
+    return bare.replace("_", " ").capitalize()
 
 
 def _month(start_us: int) -> str:

@@ -23,8 +23,10 @@ from meterline.services import customers
 
 router = APIRouter()
 
-BUILT = ("invoices", "usage")
-NOT_YET = ("credits", "commits_and_credits", "spend_limits")
+BUILT = ("invoices", "usage", "commits_and_credits")
+# `credits` is Metronome's dashboard of plan credit grants (/v1/credits/*, not served either);
+# `spend_limits` is meterline's own, for when the spend-limits API exists.
+NOT_YET = ("credits", "spend_limits")
 # The dashboard_options each built dashboard honours.
 OPTIONS = {
     "invoices": {
@@ -35,7 +37,9 @@ OPTIONS = {
         "hide_voided_invoices",
     },
     "usage": set(),
+    "commits_and_credits": set(),
 }
+METRONOME_DASHBOARDS = ("invoices", "usage", "credits", "commits_and_credits")
 INVOICE_STATUS_FILTERS = ("VOID", "FINALIZED", "DRAFT", "FINALIZED_AND_DRAFT", "ALL")
 ColorName = Literal[
     "Gray_dark",
@@ -126,7 +130,7 @@ def _check_dashboard(dashboard: str) -> None:
     if dashboard in NOT_YET:
         raise InvalidInput(f"dashboard: meterline does not support dashboard {dashboard} yet")
     if dashboard not in BUILT:
-        raise InvalidInput(f"dashboard: must be one of {', '.join(BUILT + NOT_YET[:2])}, not {dashboard!r}")
+        raise InvalidInput(f"dashboard: must be one of {', '.join(METRONOME_DASHBOARDS)}, not {dashboard!r}")
 
 
 def _options(dashboard: str, given: list[DashboardOption]) -> dict[str, str]:
@@ -134,7 +138,7 @@ def _options(dashboard: str, given: list[DashboardOption]) -> dict[str, str]:
     for index, option in enumerate(given):
         where = f"dashboard_options[{index}]"
         if option.key not in OPTIONS[dashboard]:
-            raise InvalidInput(f"{where}.key: {option.key} does not apply to the {dashboard} dashboard")
+            raise InvalidInput(f"{where}.key: {option.key} is not supported on the {dashboard} dashboard")
         if option.key in options:
             raise InvalidInput(f"{where}.key: {option.key} is given twice")
         _check_option_value(where, option.key, option.value)
