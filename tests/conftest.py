@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support.browser import BROWSER_SKIP_REASON, require_chromium
 from tests.support.databases import (
     POSTGRES_ENV,
     fresh_database,
@@ -23,17 +24,21 @@ from tests.support.databases import (
 )
 from tests.support.inprocess import InProcess, in_process
 from tests.support.server import RunningServer, start_server
-from tests.web.conftest import BROWSER_SKIP_REASON
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    """PostgreSQL skips, wherever the test is, report the one place that skips them: `-ra` then
-    shows them as a single line."""
+    """PostgreSQL and browser skips, wherever the test is, report the one place that skips them:
+    `-ra` then shows each kind as a single line."""
     report: pytest.TestReport = yield
-    if report.skipped and isinstance(report.longrepr, tuple) and postgres_skip_reason() in report.longrepr[2]:
-        code = require_postgres.__code__
-        report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
+    if report.skipped and isinstance(report.longrepr, tuple):
+        for reason, requirement in (
+            (postgres_skip_reason(), require_postgres),
+            (BROWSER_SKIP_REASON, require_chromium),
+        ):
+            if reason in report.longrepr[2]:
+                code = requirement.__code__
+                report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
     return report
 
 

@@ -6,22 +6,18 @@ Without /usr/bin/chromium the browser tests are skipped, and the run ends with o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from metronome import Metronome
 
+from tests.support.browser import CHROMIUM, require_chromium
 from tests.support.server import RunningServer
-
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_SKIP_REASON = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(BROWSER_SKIP_REASON)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
