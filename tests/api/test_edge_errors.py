@@ -55,3 +55,11 @@ def test_every_503_carries_retry_after() -> None:
     response = _request("GET", "/busy")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+
+
+def test_a_dashboard_links_capability_never_reaches_the_log() -> None:
+    with structlog.testing.capture_logs() as lines:
+        _request("GET", "/embed/dashboards/c2VjcmV0.c2lnbmVk/stream")
+    assert [line["path"] for line in lines if line["event"] == "request"] == [
+        "/embed/dashboards/{token}/stream"
+    ]

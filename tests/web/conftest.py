@@ -15,7 +15,9 @@ from tests.support.browser import CHROMIUM, require_chromium
 from tests.support.server import RunningServer
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session: while Playwright's sync API runs, its event loop counts as running in
+# this thread, and later tests of the same worker calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     require_chromium()
     from playwright.sync_api import sync_playwright

@@ -30,6 +30,7 @@ from meterline.store.db import Database
 PUBLIC_PATHS = frozenset({"/health", "/healthz"})
 # Embeddable dashboards: each URL carries its own signed capability (`meterline.web`), no token.
 PUBLIC_PREFIX = "/embed/"
+DASHBOARD_PREFIX = "/embed/dashboards/"
 # Where a body's top level is an array, what its items are called in error messages.
 ARRAY_ROOTS = {"/v1/ingest": "events"}
 # Routes whose own parser enforces the nesting bound on the hot path (see ingest_parsing).
@@ -121,7 +122,7 @@ class GuardMiddleware:
         except (ClientDisconnect, ClientGone):
             status["code"] = status["code"] or CLIENT_CLOSED
         except Exception:
-            log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            log.exception("unhandled_error", method=scope["method"], path=_logged_path(scope["path"]))
             if not status["code"]:
                 await message(500, "internal error; the request was not applied")(
                     scope, receive, send_and_record
@@ -131,7 +132,7 @@ class GuardMiddleware:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=_logged_path(scope["path"]),
                 status=status["code"],
                 duration_ms=round(elapsed_s * 1000, 2),
             )
@@ -213,6 +214,14 @@ class GuardMiddleware:
                 f"Content-Encoding: {encoding.decode('latin-1')[:40]!r} is not supported; use gzip or none",
             )
         return body
+
+
+def _logged_path(path: str) -> str:
+    """The path as logged: a dashboard link's capability is a secret, so logs never hold it."""
+    if path.startswith(DASHBOARD_PREFIX):
+        _token, slash, rest = path[len(DASHBOARD_PREFIX) :].partition("/")
+        return f"{DASHBOARD_PREFIX}{{token}}{slash}{rest}"
+    return path
 
 
 def _count(scope: Scope, status: int, elapsed_s: float) -> None:
