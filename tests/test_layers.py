@@ -20,6 +20,8 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "meterline"
 # `settings` are leaves that the layers using them may import.
 ALLOWED: dict[str, set[str]] = {
     "meterline": set(),
+    # The client applications embed (meterline.guard): httpx and the standard library only.
+    "guard": set(),
     "logging": set(),
     "metrics": set(),
     "liveness": set(),

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     # A request with an Idempotency-Key gets the first answer to that key again for this long.
     idempotency_key_ttl_hours: float = Field(default=24.0, gt=0)
+    # Access streams (/v1/access/stream): how often a server with streams open looks for new alert
+    # transitions in the outbox (the engine writes them in another process).
+    access_stream_poll_interval_s: float = Field(default=0.05, gt=0)
 
     # Connections (see api/connections.py): a request's headers must arrive within this, and be
     # at most this large; a kept-alive connection idle this long after a response is closed.

@@ -172,7 +172,12 @@ def http(fuzz_server: RunningServer) -> Iterator[httpx.Client]:
 def _send(http: httpx.Client, method: str, path: str, body: bytes, query: dict[str, str]) -> httpx.Response:
     # Built by hand: httpx would refuse to encode a lone surrogate in the query itself.
     url = path + ("?" + "&".join(f"{k}={_percent(v)}" for k, v in query.items()) if query else "")
-    return http.request(method, url, content=body or None)
+    with http.stream(method, url, content=body or None) as response:
+        # An event stream (/v1/access/stream) accepted never ends: its status and headers are the
+        # answer. Anything else is read whole.
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.read()
+        return response
 
 
 def _percent(text: str) -> str:

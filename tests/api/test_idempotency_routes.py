@@ -15,8 +15,8 @@ OFFLINE = Settings(
 )
 DOCUMENT = create_app(OFFLINE).openapi()
 SERVED = {(method.upper(), path) for path, ops in DOCUMENT["paths"].items() for method in ops}
-# Metronome's reads sent with POST, by their names.
-READ_NAME = re.compile(r"/(get|list|search)[A-Za-z]*$|^/v1/usage(/groups)?$")
+# Reads sent with POST, by their names (Metronome's, and meterline's access check).
+READ_NAME = re.compile(r"/(get|list|search)[A-Za-z]*$|^/v1/usage(/groups)?$|^/v1/access/check$")
 
 
 def test_every_post_that_only_reads_is_listed_as_a_read() -> None:

@@ -109,6 +109,9 @@ def test_spend_threshold_reached(client: Metronome, server: RunningServer) -> No
             "timestamp": properties["timestamp"],
             "triggered_by": "usage",
             "current_spend": 6000,
+            # meterline's extension beside Metronome's properties: 6000 of 5000, nothing left.
+            "percent_used": 120,
+            "remaining": 0,
         },
     }
     assert before <= timestamp_of(fired) <= after  # when it was evaluated, to the millisecond
@@ -125,11 +128,17 @@ def test_spend_threshold_reached(client: Metronome, server: RunningServer) -> No
         client, alert_type="spend_threshold_reached", threshold=10000, customer_id=customer_id
     )
     wait_status(client, raised, customer_id, ("ok", "alert_created"))
-    assert rows(settled_outbox(client, server, customer_id), "current_spend") == [
+    notified = settled_outbox(client, server, customer_id)
+    assert rows(notified, "current_spend") == [
         (SPEND, "usage", 6000),
         (SPEND + "_resolved", "alert_archived", 8000),
     ]
     assert status(client, alert_id, customer_id) == (None, "alert_archived")
+    # The resolution measures spend as it is now, against the archived alert's threshold.
+    assert [(n["properties"]["percent_used"], n["properties"]["remaining"]) for n in notified] == [
+        (120, 0),
+        (160, 0),
+    ]
 
 
 def test_spend_counts_usage_before_drawdown_in_the_alerts_credit_type(

@@ -16,6 +16,7 @@ from meterline.api.idempotency import IdempotencyMiddleware
 from meterline.api.middleware import GuardMiddleware, TokenCache
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes import (
+    access,
     alerts,
     balances,
     billable_metrics,
@@ -33,6 +34,7 @@ from meterline.api.routes import (
     products,
     rate_cards,
     rates,
+    spend_limits,
     usage,
     webhooks,
 )
@@ -75,6 +77,8 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         customer_commits,
         custom_fields,
         webhooks,
+        spend_limits,
+        access,
         health,
     ):
         app.include_router(module.router)

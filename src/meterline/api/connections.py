@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -75,6 +76,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self._waiting[self] = None  # idle until its next request; uvicorn's keep-alive timeout runs
 
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: requests in progress finish, idle connections close. A
+        stream of access decisions never finishes by itself: it ends once it sees `draining()`."""
+        _DRAINING.set()
+        super().shutdown()
+
     def _await_headers(self) -> None:
         self._waiting[self] = None
         self._waiting.move_to_end(self)
@@ -105,6 +112,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             victim.transport.abort()
             return True
         return False
+
+
+_DRAINING = threading.Event()
+
+
+def draining() -> bool:
+    """Whether the server has begun its graceful shutdown (long-lived responses should end)."""
+    return _DRAINING.is_set()
 
 
 def guarded_protocol(

@@ -67,6 +67,9 @@ READS = frozenset(
         "/v1/customer-alerts/list",
         "/v1/dashboards/getEmbeddableUrl",  # signs a URL, stores nothing
         "/v1/events/search",
+        "/v1/access/check",
+        "/v1/spend-limits/get",
+        "/v1/spend-limits/list",
         "/v1/usage",
         "/v1/usage/groups",
     }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
 
+from meterline.api.access_feed import OutboxFeed
 from meterline.api.cursors import CursorCodec
 from meterline.delivery.secrets import SecretBox
 from meterline.engine.group_commit import GroupCommitWriter
@@ -37,11 +38,20 @@ class AppState:
     webhooks_on: bool = False  # webhook delivery runs (enabled, and a key to decrypt secrets)
     # The engine's parts this server runs, by name, each with how to tell it is alive (/health).
     parts: dict[str, Callable[[], PartLiveness]] = field(default_factory=dict)
+    # The outbox tail of the access streams, started with the first stream (`access_feed`).
+    access_feed: OutboxFeed | None = None
 
 
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.meterline
     return state
+
+
+def access_feed(state: AppState) -> OutboxFeed:
+    """The process's one outbox tail for access streams (created on first use)."""
+    if state.access_feed is None:
+        state.access_feed = OutboxFeed(state.db, state.settings.access_stream_poll_interval_s)
+    return state.access_feed
 
 
 def wake_evaluator(state: AppState) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -37,6 +36,7 @@ from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import WEBHOOK_ATTEMPTS
 from meterline.store import webhooks as store
+from meterline.store.alerts import GapWatch
 from meterline.store.db import Database
 from meterline.store.webhooks import AttemptOutcome, AttemptRecord, Claim
 
@@ -45,9 +45,6 @@ log = get_logger("meterline.webhooks")
 Finished = tuple[Claim, sender.Response, int, retry.Outcome]
 USER_AGENT = f"meterline-webhooks/{__version__}"
 FANOUT_BATCH = 500
-# How long a hole in the outbox's seqs may stay before the cursor jumps it (PostgreSQL only:
-# a rolled-back insert leaves a hole for good, a slow transaction fills it within this).
-GAP_SETTLE_S = 30.0
 # A claim outlives the request it covers by this much; then a crashed dispatcher's claim expires.
 LEASE_MARGIN_S = 60.0
 # Claims taken ahead per endpoint, as a multiple of its concurrency: one claim transaction feeds
@@ -118,7 +115,7 @@ class Dispatcher:
         self._in_flight: Counter[str] = Counter()  # claimed and not yet sent, per endpoint
         self._slots: dict[str, asyncio.Semaphore] = {}  # at most `concurrency` requests each
         self._claims: dict[asyncio.Task[None], Claim] = {}
-        self._gap: tuple[int, float] | None = None
+        self._gap = GapWatch()  # the hole in the outbox's seqs the fan-out cursor waits at
         self._secrets: dict[str, str] = {}  # ciphertext -> secret, for the endpoints sent to lately
         self._unrecorded: list[Finished] = []
         self._stopping = threading.Event()
@@ -305,8 +302,8 @@ class Dispatcher:
             store.renew_claims(conn, renew, now + self._lease_us)
             more = False
             if waiting:
-                result = store.fan_out(conn, now, FANOUT_BATCH, self._settled_gap())
-                self._note_gap(result.gap_before)
+                result = store.fan_out(conn, now, FANOUT_BATCH, self._gap.settled())
+                self._gap.note(result.gap_before)
                 more = result.more and result.gap_before is None
             claims = store.claim_due(conn, now, now + self._lease_us, self._room)
         _count_attempts(finished)
@@ -332,17 +329,6 @@ class Dispatcher:
     def _release(self, claims: list[Claim]) -> None:
         with self.db.write() as conn:
             store.release_claims(conn, claims, self.clock())
-
-    def _note_gap(self, gap_before: int | None) -> None:
-        if gap_before is None:
-            self._gap = None
-        elif self._gap is None or self._gap[0] != gap_before:
-            self._gap = (gap_before, time.monotonic())
-
-    def _settled_gap(self) -> int | None:
-        if self._gap is not None and time.monotonic() - self._gap[1] >= GAP_SETTLE_S:
-            return self._gap[0]
-        return None
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, client: aiohttp.ClientSession, claim: Claim) -> None:

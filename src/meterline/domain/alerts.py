@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 from enum import StrEnum
 
 
@@ -115,6 +115,37 @@ EVALUATING = "evaluating"
 
 def kind_of(alert_type: AlertType) -> AlertKind:
     return KINDS[alert_type]
+
+
+def blocking_refusal(alert_type: AlertType) -> str | None:
+    """Why an alert of this type may not block access (meterline's extension), or None if it may.
+
+    Blocking means "no access while in alarm". Days-remaining alerts warn ahead of an end that has
+    not come: denying access days before it would be a surprise, so they cannot block.
+    """
+    if KINDS[alert_type].time_driven:
+        return f"{alert_type.value} alerts warn ahead of time and cannot block access"
+    return None
+
+
+PERCENT_PLACES = Decimal("0.01")
+
+
+def spend_progress(
+    alert_type: AlertType, threshold: Decimal, measure: Decimal | None
+) -> dict[str, Decimal | None]:
+    """What a spend notification carries beside Metronome's properties (meterline's extension):
+    `percent_used`, spend as a percentage of the threshold, truncated to hundredths so that it
+    shows 100 only once the threshold is reached (null for a threshold of 0), and `remaining`,
+    what is left before the threshold (0 once it is reached). Other types carry nothing more."""
+    if KINDS[alert_type].measure is not Measure.SPEND:
+        return {}
+    spend = measure if measure is not None else Decimal(0)
+    with localcontext() as exact:
+        exact.prec = 200  # exact: thresholds and spend have at most 40 digits each side of the point
+        percent = None if threshold == 0 else (spend * 100 / threshold).quantize(PERCENT_PLACES, ROUND_DOWN)
+        remaining = max(threshold - spend, Decimal(0))
+    return {"percent_used": percent, "remaining": remaining}
 
 
 def breached(kind: AlertKind, measure: Decimal | None, threshold: Decimal) -> bool:

@@ -14,7 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from meterline.domain.alerts import IN_ALARM, OK, Transition, breached, kind_of, transition, webhook_type
+from meterline.domain.alerts import (
+    IN_ALARM,
+    OK,
+    Transition,
+    breached,
+    kind_of,
+    spend_progress,
+    transition,
+    webhook_type,
+)
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.timeutil import format_rfc3339
 from meterline.engine import billing
@@ -191,6 +200,7 @@ def _notify(
     properties = notification_properties(alert, customer_id, now_us, cause)
     properties[kind_of(alert.alert_type).measure.value] = measurement.value
     properties.update(measurement.extra)
+    properties.update(spend_progress(alert.alert_type, alert.threshold, measurement.value))
     resolved = change.notify == "resolved"
     notification = Notification(
         new_id(), webhook_type(alert.alert_type, resolved), alert.id, customer_id, properties
@@ -269,6 +279,7 @@ def resolve_states(
         properties = notification_properties(alert, state.customer_id, now_us, cause)
         properties[kind_of(alert.alert_type).measure.value] = measure if measure is not None else Decimal(0)
         properties.update(measurement.extra)
+        properties.update(spend_progress(alert.alert_type, alert.threshold, measure))
         store.add_notification(
             conn,
             Notification(

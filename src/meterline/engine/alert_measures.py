@@ -152,12 +152,17 @@ def _credit_type(alert: AlertRecord) -> str:
     return alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID
 
 
+def period_spend(view: CustomerView, credit_type_id: str) -> Decimal:
+    """Usage spend of the billing period in force, before drawdown, in this credit type: what a
+    spend_threshold_reached alert without group values measures (and spend limits show)."""
+    return sum((inv.spend_by_credit_type.get(credit_type_id, ZERO) for inv in view.current_invoices), ZERO)
+
+
 def _spend(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
     period_start = view.current_period.start_us
     credit_type = _credit_type(alert)
     if not alert.group_values:
-        spend = sum((inv.spend_by_credit_type.get(credit_type, ZERO) for inv in view.current_invoices), ZERO)
-        yield Measurement("", spend, period_start)
+        yield Measurement("", period_spend(view, credit_type), period_start)
         return
     fixed = {g["key"]: g["value"] for g in alert.group_values if g.get("value") is not None}
     open_keys = [g["key"] for g in alert.group_values if g.get("value") is None]

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, kind_of
+from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, blocking_refusal, kind_of
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.partitions import PARTITION_COUNT
@@ -51,6 +51,9 @@ class NewAlert:
     group_values: list[dict[str, Any]] | None = None  # [{"key", "value" (None: every value)}]
     custom_field_filters: list[dict[str, Any]] | None = None
     access_type: str | None = None
+    # meterline's extension: the customer is denied access while the alert is in alarm for it.
+    blocking: bool = False
+    spend_limit: str | None = None  # "soft" or "hard": set by `services.spend_limits` only
     # Metronome fields meterline refuses (UNSUPPORTED_FIELDS): kept to say so by name.
     credit_grant_type_filters: list[str] | None = None
     plan_id: str | None = None
@@ -73,7 +76,10 @@ def archive_alert(conn: Connection, alert_id: str, release_uniqueness_key: bool)
     if alert.archived_at_us is None:
         # An application blocking a customer on this alert learns it no longer applies: the
         # engine resolves the in-alarm states (it alone writes them) and notifies each.
-        alert_resolutions.request_for_alert(conn, alert.id, "alert_archived")
+        home = customers.home_partitions(conn, [alert.customer_id]) if alert.customer_id else {}
+        alert_resolutions.request_for_alert(
+            conn, alert.id, "alert_archived", home=next(iter(home.values()), None)
+        )
 
 
 def reset_customer_alert(conn: Connection, alert_id: str, customer_id: str) -> None:
@@ -131,6 +137,21 @@ def check_combinations(new: NewAlert) -> None:
         )
     if kind.measure is Measure.PERCENTAGE and new.threshold > 100:
         raise InvalidInput("threshold: a percentage must be between 0 and 100")
+    if new.blocking:
+        _check_blocking(new)
+
+
+def _check_blocking(new: NewAlert) -> None:
+    why = blocking_refusal(new.alert_type)
+    if why is not None:
+        raise InvalidInput(f"blocking: {why}")
+    if not new.evaluate_on_create:
+        # Its first measurement would put a customer already past the threshold in alarm without
+        # a notification: access denied, and nobody told.
+        raise InvalidInput(
+            "blocking: a blocking alert is evaluated on creation (evaluate_on_create must not be "
+            "false), so a customer already past its threshold is denied access and notified at once"
+        )
 
 
 def _check_references(conn: Connection, new: NewAlert) -> None:
@@ -173,4 +194,6 @@ def _values(new: NewAlert) -> dict[str, Any]:
         "credit_grant_type_filters": None,
         "evaluate_on_create": new.evaluate_on_create,
         "uniqueness_key": new.uniqueness_key,
+        "blocking": new.blocking,
+        "spend_limit": new.spend_limit,
     }

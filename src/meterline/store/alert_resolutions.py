@@ -29,15 +29,26 @@ class Resolution:
     cause: str
 
 
-def request_for_alert(conn: Connection, alert_id: str, cause: str) -> None:
-    """Resolve the alert's in-alarm states, whoever's they are (an archived alert)."""
-    partitions = conn.execute(
-        select(customers.c.partition)
-        .join(alert_states, alert_states.c.customer_id == customers.c.id)
-        .where(alert_states.c.alert_id == alert_id, alert_states.c.status == IN_ALARM)
-        .distinct()
-    ).scalars()
-    _insert(conn, [Resolution(alert_id, int(p), EVERY_CUSTOMER, cause) for p in partitions])
+def request_for_alert(conn: Connection, alert_id: str, cause: str, *, home: int | None = None) -> None:
+    """Resolve the alert's in-alarm states, whoever's they are (an archived alert).
+
+    `home`: the partition of the customer the alert is for, asked whatever its states are now.
+    On PostgreSQL a batch measuring the alert may commit an alarm after this request read none
+    (it read the alert before the archive committed): the request must be there for the next
+    batch to resolve it, or the alarm would outlive the alert (and a blocked customer stay
+    blocked). An alert of every customer is asked of the partitions with alarms now only: asking
+    all of them would make each read every state of the alert."""
+    partitions = set(
+        conn.execute(
+            select(customers.c.partition)
+            .join(alert_states, alert_states.c.customer_id == customers.c.id)
+            .where(alert_states.c.alert_id == alert_id, alert_states.c.status == IN_ALARM)
+            .distinct()
+        ).scalars()
+    )
+    if home is not None:
+        partitions.add(home)
+    _insert(conn, [Resolution(alert_id, int(p), EVERY_CUSTOMER, cause) for p in sorted(partitions)])
 
 
 def request_for_customer(

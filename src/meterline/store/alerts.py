@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.alerts import AlertType
@@ -43,6 +44,8 @@ class AlertRecord:
     created_at_us: int
     updated_at_us: int
     archived_at_us: int | None
+    blocking: bool = False  # meterline's extension: the customer is denied access while in alarm
+    spend_limit: str | None = None  # "soft" or "hard": a limit /v1/spend-limits/set manages
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,39 @@ def states_for_customers(
             state = AlertState(*row)
             found[state.customer_id][(state.alert_id, state.scope)] = state
     return found
+
+
+def spend_limit_alerts(conn: Connection, customer_ids: Sequence[str]) -> list[AlertRecord]:
+    """The spend-limit alerts in force (`spend_limit` set, not archived) of these customers."""
+    found: list[AlertRecord] = []
+    for chunk in chunks(list(dict.fromkeys(customer_ids)), IN_CHUNK):
+        query = select(alerts).where(
+            among(conn, alerts.c.customer_id, chunk),
+            alerts.c.spend_limit.is_not(None),
+            alerts.c.archived_at_us.is_(None),
+        )
+        found.extend(_record(r) for r in conn.execute(query.order_by(alerts.c.created_at_us)).mappings())
+    return found
+
+
+def spend_limited_after(
+    conn: Connection, after: tuple[str, str] | None, limit: int, credit_type_id: str | None
+) -> list[tuple[str, str]]:
+    """Up to `limit` (customer id, credit type id) with a spend limit in force, in that order,
+    after `after` (keyset: the partial index of limits in force, never every alert)."""
+    key = tuple_(alerts.c.customer_id, alerts.c.credit_type_id)
+    query = (
+        select(alerts.c.customer_id, alerts.c.credit_type_id)
+        .where(alerts.c.spend_limit.is_not(None), alerts.c.archived_at_us.is_(None))
+        .group_by(alerts.c.customer_id, alerts.c.credit_type_id)
+        .order_by(alerts.c.customer_id, alerts.c.credit_type_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(key > tuple_(literal(after[0]), literal(after[1])))
+    if credit_type_id is not None:
+        query = query.where(alerts.c.credit_type_id == credit_type_id)
+    return [(r[0], r[1]) for r in conn.execute(query)]
 
 
 def archive_alert(conn: Connection, alert_id: str, release_uniqueness_key: bool) -> AlertRecord:
@@ -236,6 +272,65 @@ def notifications_after(conn: Connection, seq: int, limit: int = 1000) -> list[t
     return [(r[0], r[1]) for r in rows]
 
 
+def outbox_end(conn: Connection) -> int:
+    """The outbox's last seq (0 when empty)."""
+    return int(conn.execute(select(func.max(notifications.c.seq))).scalar() or 0)
+
+
+def outbox_customers_after(conn: Connection, seq: int, limit: int) -> list[tuple[int, str | None]]:
+    """(seq, customer id) of outbox rows after `seq`, in order: whom each notification is about."""
+    rows = conn.execute(
+        select(notifications.c.seq, notifications.c.customer_id)
+        .where(notifications.c.seq > seq)
+        .order_by(notifications.c.seq)
+        .limit(limit)
+    )
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+# How long a hole in the outbox's seqs may stay before a reader's position jumps it (PostgreSQL
+# only: a rolled-back insert leaves a hole for good, a slow transaction fills it within this).
+GAP_SETTLE_S = 30.0
+
+
+class GapWatch:
+    """A reader's view of the hole its position waits at: which seq it stopped before, since when."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._gap: tuple[int, float] | None = None
+
+    def note(self, gap_before: int | None) -> None:
+        """What the last read stopped before (None: it read through)."""
+        if gap_before is None:
+            self._gap = None
+        elif self._gap is None or self._gap[0] != gap_before:
+            self._gap = (gap_before, self._clock())
+
+    def settled(self) -> int | None:
+        """The seq the position may now jump to (`contiguous_frontier`'s `skip_gap_through`)."""
+        if self._gap is not None and self._clock() - self._gap[1] >= GAP_SETTLE_S:
+            return self._gap[0]
+        return None
+
+
+def contiguous_frontier(
+    position: int, seqs: Sequence[int], skip_gap_through: int | None
+) -> tuple[int, int | None]:
+    """How far a reader of the outbox at `position` that has now read `seqs` (ascending, all after
+    it) may move its position, and the seq it stopped before (None: it read through).
+
+    The position only moves over consecutive seqs: on PostgreSQL a transaction may commit a lower
+    seq after a higher one is visible. A reader lets it jump a gap (`skip_gap_through`) once the
+    gap has persisted long enough to be a rolled-back insert rather than a slow one.
+    """
+    for seq in seqs:
+        if seq != position + 1 and (skip_gap_through is None or seq > skip_gap_through):
+            return position, seq
+        position = seq
+    return position, None
+
+
 def start_sweep(conn: Connection, alert_id: str, triggered_by: str, partitions: Iterable[int]) -> None:
     """Measure the alert for the customers of these partitions (every one for an all-customers
     alert, the customer's home partition for one customer's), each partition by its engine."""
@@ -294,6 +389,8 @@ def _record(row: Any) -> AlertRecord:
         created_at_us=row["created_at_us"],
         updated_at_us=row["updated_at_us"],
         archived_at_us=row["archived_at_us"],
+        blocking=bool(row["blocking"]),
+        spend_limit=row["spend_limit"],
     )
 
 

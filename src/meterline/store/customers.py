@@ -63,6 +63,14 @@ def get_customer(conn: Connection, customer_id: str) -> CustomerRecord:
     return found[0]
 
 
+def lock(conn: Connection, customer_id: str) -> None:
+    """Hold the customer's row until the caller's transaction ends, so that two requests changing
+    what belongs to it one at a time (its spend limits) never interleave. On SQLite writers are
+    serialized already (each write transaction begins IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(customers.c.id).where(customers.c.id == customer_id).with_for_update())
+
+
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
     """Each customer's name, in one statement per chunk (event search shows a hundred at a time)."""
     names: dict[str, str] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, bindparam, func, literal, select
 
 from meterline.store.tables import engine_partitions, events, webhook_deliveries
 
@@ -46,15 +46,18 @@ def state_readings(conn: Connection) -> StateReadings:
     return StateReadings(int(row[0] or 0), int(row[1] or 0), row[2], row[3] == "on")
 
 
+# Built once: every access check reads it too (`services.access`), where building it cost more
+# than running it.
+_LOG_READINGS = select(
+    select(events.c.seq).order_by(events.c.seq.desc()).limit(1).scalar_subquery(),
+    select(events.c.received_at_us)
+    .where(events.c.seq > bindparam("cursor"))
+    .order_by(events.c.seq)
+    .limit(1)
+    .scalar_subquery(),
+)
+
+
 def log_readings(conn: Connection, cursor: int) -> LogReadings:
-    row = conn.execute(
-        select(
-            select(events.c.seq).order_by(events.c.seq.desc()).limit(1).scalar_subquery(),
-            select(events.c.received_at_us)
-            .where(events.c.seq > cursor)
-            .order_by(events.c.seq)
-            .limit(1)
-            .scalar_subquery(),
-        )
-    ).one()
+    row = conn.execute(_LOG_READINGS, {"cursor": cursor}).one()
     return LogReadings(int(row[0] or 0), row[1])

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -454,6 +455,11 @@ alerts = Table(
     Column("archived_at_us", BigInteger, nullable=True),
     # Set by /v1/customFields/setValues (alerts are created without); NULL: none.
     Column("custom_fields", JSON, nullable=True),
+    # meterline's extension: a customer is denied access while the alert is in alarm for it.
+    Column("blocking", Boolean, nullable=False, server_default=false()),
+    # "soft" or "hard" for the alerts /v1/spend-limits/set manages (a customer's limits in a
+    # credit type); NULL for every other alert.
+    Column("spend_limit", String(8), nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -461,6 +467,21 @@ alerts = Table(
         unique=True,
         sqlite_where=text("uniqueness_key IS NOT NULL"),
         postgresql_where=text("uniqueness_key IS NOT NULL"),
+    ),
+    # The blocking alerts in force, by customer (NULL: of every customer): what access decisions read.
+    Index(
+        "ix_alerts_blocking_in_force",
+        "customer_id",
+        sqlite_where=text("blocking AND archived_at_us IS NULL"),
+        postgresql_where=text("blocking AND archived_at_us IS NULL"),
+    ),
+    # The spend limits in force, by customer and credit type (spend-limits/list pages through them).
+    Index(
+        "ix_alerts_active_spend_limits",
+        "customer_id",
+        "credit_type_id",
+        sqlite_where=text("spend_limit IS NOT NULL AND archived_at_us IS NULL"),
+        postgresql_where=text("spend_limit IS NOT NULL AND archived_at_us IS NULL"),
     ),
 )
 

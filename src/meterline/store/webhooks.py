@@ -19,6 +19,7 @@ from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.webhooks import wants
 from meterline.store import cursors
+from meterline.store.alerts import contiguous_frontier
 from meterline.store.sql import insert_ignoring_duplicates
 from meterline.store.tables import (
     notifications,
@@ -255,20 +256,10 @@ def fan_out(conn: Connection, now_us: int, limit: int, skip_gap_through: int | N
             if seq > starts_after and wants(event_types, kind)
         ],
     )
-    frontier, gap = _contiguous_frontier(position, [r[0] for r in rows], skip_gap_through)
+    frontier, gap = contiguous_frontier(position, [r[0] for r in rows], skip_gap_through)
     if frontier != position:
         cursors.advance_cursor(conn, FANOUT_CURSOR, position, frontier)
     return FanOut(len(rows), frontier, gap, len(rows) == limit)
-
-
-def _contiguous_frontier(
-    position: int, seqs: list[int], skip_gap_through: int | None
-) -> tuple[int, int | None]:
-    for seq in seqs:
-        if seq != position + 1 and (skip_gap_through is None or seq > skip_gap_through):
-            return position, seq
-        position = seq
-    return position, None
 
 
 def _new_delivery(

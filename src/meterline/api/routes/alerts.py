@@ -48,6 +48,13 @@ class AlertCreate(StrictModel):
     plan_id: str | None = None
     seat_filter: dict[str, Any] | None = None
     alert_specifiers: list[dict[str, Any]] | None = None
+    # meterline's extension (the official SDK sends it with extra_body={"blocking": true}): deny
+    # the customer access while the alert is in alarm for it (POST /v1/access/check).
+    blocking: bool = Field(
+        default=False,
+        description="meterline extension: deny the customer access while this alert is in alarm "
+        "(/v1/access/check); not for days-remaining types, and only with evaluate_on_create",
+    )
 
     def new_alert(self) -> NewAlert:
         return NewAlert(
@@ -71,6 +78,7 @@ class AlertCreate(StrictModel):
             plan_id=self.plan_id,
             seat_filter=self.seat_filter,
             alert_specifiers=self.alert_specifiers,
+            blocking=self.blocking,
         )
 
 

@@ -98,6 +98,15 @@ def reset_customer_alert(body: CustomerAlertReset, state: AppState = Depends(app
 def customer_alert_view(
     alert: AlertRecord, states: list[AlertState], names: dict[str, str]
 ) -> dict[str, Any]:
+    view = _metronome_view(alert, states, names)
+    if alert.blocking:
+        # meterline's extension, shown only where it was asked for: every other alert reads back
+        # exactly as Metronome's.
+        view["alert"]["blocking"] = True
+    return view
+
+
+def _metronome_view(alert: AlertRecord, states: list[AlertState], names: dict[str, str]) -> dict[str, Any]:
     return {
         "customer_status": None if alert.archived_at_us else _status(states),
         "triggered_by": _latest(states).triggered_by if states else None,
