@@ -65,7 +65,7 @@ class Latencies:
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile (q in 0..100) of the latencies, in ms."""
-        return _nearest_rank(self.values_ms, q)
+        return nearest_rank(self.values_ms, q)
 
     def summary(self) -> dict[str, float | int | None]:
         values = self.values_ms
@@ -75,10 +75,10 @@ class Latencies:
             "p50_ms": self.percentile(50),
             "p99_ms": self.percentile(99),
             "max_ms": values[-1] if values else None,
-            "to_batch_p50_ms": _nearest_rank(to_batch, 50),
-            "to_batch_p99_ms": _nearest_rank(to_batch, 99),
-            "after_batch_start_p50_ms": _nearest_rank(after, 50),
-            "after_batch_start_p99_ms": _nearest_rank(after, 99),
+            "to_batch_p50_ms": nearest_rank(to_batch, 50),
+            "to_batch_p99_ms": nearest_rank(to_batch, 99),
+            "after_batch_start_p50_ms": nearest_rank(after, 50),
+            "after_batch_start_p99_ms": nearest_rank(after, 99),
             "webhooks": len(self.samples),
             "expected": self.expected,
             "missing": self.missing,
@@ -87,7 +87,7 @@ class Latencies:
         }
 
 
-def _nearest_rank(values: Sequence[float], q: float) -> float | None:
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of sorted values."""
     if not values:
         return None

@@ -13,6 +13,7 @@ import sys
 from metronome import APIConnectionError, Metronome
 
 from examples.spend_limits_app.app import WEBHOOK_PATH, SpendLimits, make_server
+from meterline.guard import AccessGuard
 
 
 def default_meterline_url() -> str:
@@ -34,9 +35,16 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--public-url", help="how meterline reaches this app [default: http://HOST:PORT]")
+    parser.add_argument(
+        "--fail-policy",
+        choices=["closed", "open"],
+        default="closed",
+        help="while meterline cannot be reached: deny every customer (closed) or allow every one (open)",
+    )
     args = parser.parse_args()
 
-    app = SpendLimits(Metronome(bearer_token=args.token, base_url=args.meterline_url))
+    guard = AccessGuard(args.meterline_url, args.token, fail_policy=args.fail_policy, max_stale_s=30)
+    app = SpendLimits(Metronome(bearer_token=args.token, base_url=args.meterline_url), guard)
     server = make_server(app, args.host, args.port)
     public = args.public_url or f"http://{args.host}:{args.port}"
     try:
@@ -47,8 +55,12 @@ def main() -> None:
             f"cannot reach meterline at {args.meterline_url}: start it (make serve), or point this app at"
             " it with --meterline-url or METERLINE_PORT"
         )
+    guard.start()
     print(f"spend-limits app on {public}, meterline webhook endpoint {endpoint_id}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        guard.stop()
 
 
 if __name__ == "__main__":

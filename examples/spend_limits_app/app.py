@@ -1,23 +1,20 @@
-"""Spend limits enforced from meterline's alerts: a reference webhook receiver.
+"""Spend limits on meterline's spend control: a reference application.
 
-A customer sets a SOFT and a HARD spend limit (in cents). The app creates two
-`spend_threshold_reached` alerts for the customer in meterline and keeps the table that says
-which is which: alert id -> (customer, SOFT or HARD). meterline's webhooks then drive access:
+An end customer sets a soft and a hard spend limit (in cents) from the product. The app:
 
-- `alerts.spend_threshold_reached` on the SOFT alert: the customer is notified (recorded here);
-- `alerts.spend_threshold_reached` on the HARD alert: the customer's access is blocked;
-- `alerts.spend_threshold_reached_resolved` on a HARD alert: the block is lifted.
+- sets both in one call (`POST /v1/spend-limits/set`): meterline keeps them as ordinary
+  `spend_threshold_reached` alerts, replaces a changed one atomically, and leaves an unchanged
+  one alone (raising only the hard limit never sends the soft notice again);
+- records the soft notice when meterline's webhook says the soft limit was reached (with
+  `percent_used` and `remaining`): the notice a real app would email;
+- blocks the customer once spend reaches the hard limit, and lets it in again after a raise, from
+  an `AccessGuard`: a local cache of meterline's access decisions, pushed by
+  `GET /v1/access/stream`, answering `has_access` from memory on every request. No table of
+  alert ids, no webhook to block or unblock, no polling.
 
-A changed limit archives its alert and creates a new one (Metronome alerts have no update); an
-unchanged limit keeps its alert, so raising only the HARD limit never sends the customer the SOFT
-notice again. Archiving a HARD alert that is in alarm makes meterline send its `_resolved`
-notification, which lifts the block; the new HARD alert blocks again at once if spend is already
-past it (alerts are evaluated on creation).
-
-Every webhook's signature is verified (Standard Webhooks, with the `standardwebhooks` library),
-duplicate notification ids are ignored (delivery is at least once), and a notification older
-than the last one applied for the same alert is ignored (retries may arrive out of order).
-State lives in memory: a real application keeps it in its database.
+Every webhook's signature is verified (Standard Webhooks, with the `standardwebhooks` library)
+and a notification id seen before is ignored (delivery is at least once). State lives in memory:
+a real application keeps its notices in its database.
 """
 
 from __future__ import annotations
@@ -26,92 +23,62 @@ import json
 import re
 import threading
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from metronome import Metronome
+from metronome import APIStatusError, Metronome
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-SOFT, HARD = "SOFT", "HARD"
-TRIGGERED = "alerts.spend_threshold_reached"
-RESOLVED = "alerts.spend_threshold_reached_resolved"
+from meterline.guard import AccessGuard
+
+SOFT_NOTICE = "alerts.spend_threshold_reached"
 WEBHOOK_PATH = "/webhooks/meterline"
-
-
-@dataclass(frozen=True)
-class Limits:
-    soft_limit_cents: int
-    hard_limit_cents: int
-    soft_alert_id: str
-    hard_alert_id: str
+LIMIT_FIELDS = ("soft_limit_cents", "hard_limit_cents")
 
 
 class SpendLimits:
-    """The app's state and rules. One lock: webhooks and limit changes never interleave, so a
-    webhook for an alert being created waits until the app knows the alert's id."""
+    """The app's state and rules, over a meterline client and an access guard."""
 
-    def __init__(self, client: Metronome) -> None:
+    def __init__(self, client: Metronome, guard: AccessGuard) -> None:
         self.client = client
+        self.guard = guard
         self.verifier: Webhook | None = None
-        self.alerts: dict[str, tuple[str, str]] = {}  # alert id -> (customer id, SOFT or HARD), archived too
-        self.limits: dict[str, Limits] = {}
-        self.blocked_by: dict[str, set[str]] = defaultdict(set)  # customer -> its HARD alerts in alarm
-        self.notices: dict[str, list[dict[str, Any]]] = defaultdict(list)  # SOFT notifications "sent"
+        self.soft_alerts: dict[str, str] = {}  # soft-limit alert id -> customer id (replaced ones too)
+        self.notices: dict[str, list[dict[str, Any]]] = defaultdict(list)  # soft notices "sent"
         self.seen: set[str] = set()
-        self.applied_at: dict[str, datetime] = {}
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
 
     # -- meterline ----------------------------------------------------------------------------
     def register(self, webhook_url: str) -> str:
-        """Register (again) as meterline's webhook endpoint for both spend types; returns its id."""
-        listed = self.client.post("/v1/webhooks/endpoints/list", cast_to=object, body={})
-        for endpoint in listed["data"]:  # type: ignore[index]
+        """Register (again) as meterline's webhook endpoint for spend notices; returns its id."""
+        listed: Any = self.client.post("/v1/webhooks/endpoints/list", cast_to=object, body={})
+        for endpoint in listed["data"]:
             if endpoint["url"] == webhook_url:
                 self.client.post("/v1/webhooks/endpoints/remove", cast_to=object, body={"id": endpoint["id"]})
         created: Any = self.client.post(
-            "/v1/webhooks/endpoints/create",
-            cast_to=object,
-            body={"url": webhook_url, "types": [TRIGGERED, RESOLVED]},
+            "/v1/webhooks/endpoints/create", cast_to=object, body={"url": webhook_url, "types": [SOFT_NOTICE]}
         )
         self.verifier = Webhook(created["data"]["secret"])
         return str(created["data"]["id"])
 
-    def set_limits(self, customer_id: str, soft_cents: int, hard_cents: int) -> Limits:
-        if not 0 < soft_cents <= hard_cents:
-            raise ValueError("limits: need 0 < soft_limit_cents <= hard_limit_cents")
-        with self.lock:
-            previous = self.limits.get(customer_id)
-            soft_id = self._alert_for(customer_id, SOFT, soft_cents, previous)
-            hard_id = self._alert_for(customer_id, HARD, hard_cents, previous)
-            self.limits[customer_id] = Limits(soft_cents, hard_cents, soft_id, hard_id)
-            return self.limits[customer_id]
-
-    def _alert_for(self, customer_id: str, level: str, threshold_cents: int, previous: Limits | None) -> str:
-        """The alert for one limit: kept if its threshold is unchanged (re-creating it would notify
-        the customer again of a limit already crossed), else archived and created anew."""
-        if previous is not None:
-            kept_cents, kept_id = (
-                (previous.soft_limit_cents, previous.soft_alert_id)
-                if level == SOFT
-                else (previous.hard_limit_cents, previous.hard_alert_id)
-            )
-            if kept_cents == threshold_cents:
-                return kept_id
-            self.client.v1.alerts.archive(id=kept_id)
-        return self._create_alert(customer_id, level, threshold_cents)
-
-    def _create_alert(self, customer_id: str, level: str, threshold_cents: int) -> str:
-        alert_id = self.client.v1.alerts.create(
-            alert_type="spend_threshold_reached",
-            name=f"{level} spend limit",
-            threshold=threshold_cents,
-            customer_id=customer_id,
-        ).data.id
-        self.alerts[alert_id] = (customer_id, level)
-        return alert_id
+    def set_limits(self, customer_id: str, asked: dict[str, Any]) -> dict[str, Any]:
+        """Set the limits the request names (null removes one, one left out stays as it is)."""
+        body = {"customer_id": customer_id}
+        for field in LIMIT_FIELDS:
+            if field in asked:
+                value = asked[field]
+                if value is not None and (not isinstance(value, int) or value < 0):
+                    raise ValueError(f"{field}: must be a whole number of cents, at least 0, or null")
+                body[field.removesuffix("_cents")] = value
+        with self.lock:  # a notice for the new soft alert waits until its id is known
+            limits: Any = self.client.post("/v1/spend-limits/set", cast_to=object, body=body)
+            if limits["data"]["soft_limit_alert_id"]:
+                self.soft_alerts[limits["data"]["soft_limit_alert_id"]] = customer_id
+        self.guard.watch(customer_id)
+        data: dict[str, Any] = limits["data"]
+        return data
 
     # -- webhooks -----------------------------------------------------------------------------
     def receive(self, body: bytes, headers: dict[str, str]) -> int:
@@ -129,33 +96,34 @@ class SpendLimits:
         return 204
 
     def _apply(self, kind: str, properties: dict[str, Any]) -> None:
-        known = self.alerts.get(properties.get("alert_id", ""))
-        if known is None or kind not in (TRIGGERED, RESOLVED):
-            return  # not one of this app's alerts
-        customer_id, level = known
-        at = datetime.fromisoformat(properties["timestamp"])
-        if at < self.applied_at.get(properties["alert_id"], at):
-            return  # an older notification arriving late: the newer one already decided
-        self.applied_at[properties["alert_id"]] = at
-        if level == SOFT and kind == TRIGGERED:
-            self.notices[customer_id].append(
-                {"spend": properties.get("current_spend"), "at": properties["timestamp"]}
-            )
-        elif level == HARD and kind == TRIGGERED:
-            self.blocked_by[customer_id].add(properties["alert_id"])
-        elif level == HARD:
-            self.blocked_by[customer_id].discard(properties["alert_id"])
+        customer_id = self.soft_alerts.get(properties.get("alert_id", ""))
+        if customer_id is None or kind != SOFT_NOTICE:
+            return  # not this app's soft limit (the hard one blocks through the guard)
+        self.notices[customer_id].append(
+            {
+                "spend": properties.get("current_spend"),
+                "percent_used": properties.get("percent_used"),
+                "at": properties["timestamp"],
+            }
+        )
 
     # -- what the product asks ------------------------------------------------------------------
     def status(self, customer_id: str) -> dict[str, Any]:
+        """Access from the guard's memory; the limits, spend and status as meterline has them."""
+        allowed = self.guard.has_access(customer_id)
+        decision = self.guard.decision(customer_id)
+        limits: Any = self.client.post(
+            "/v1/spend-limits/get", cast_to=object, body={"customer_id": customer_id}
+        )
         with self.lock:
-            limits = self.limits.get(customer_id)
-            return {
-                "customer_id": customer_id,
-                "access": "blocked" if self.blocked_by[customer_id] else "allowed",
-                "notices": list(self.notices[customer_id]),
-                "limits": asdict(limits) if limits else None,
-            }
+            notices = list(self.notices[customer_id])
+        return {
+            "customer_id": customer_id,
+            "access": "allowed" if allowed else "blocked",
+            "reasons": [r.code for r in decision.reasons] if decision is not None else [],
+            "notices": notices,
+            "limits": limits["data"],
+        }
 
 
 _CUSTOMER = re.compile(r"^/customers/([^/]+)(/limits)?$")
@@ -176,23 +144,26 @@ def make_server(app: SpendLimits, host: str, port: int) -> ThreadingHTTPServer:
                 return
             try:
                 asked = json.loads(body)
-                limits = app.set_limits(
-                    match.group(1), int(asked["soft_limit_cents"]), int(asked["hard_limit_cents"])
-                )
-            except (ValueError, KeyError, TypeError) as error:
+                if not isinstance(asked, dict):
+                    raise ValueError("body: must be an object")
+                self._answer(200, app.set_limits(match.group(1), asked))
+            except ValueError as error:
                 self._answer(400, {"message": str(error)})
-                return
-            self._answer(200, asdict(limits))
+            except APIStatusError as refused:  # meterline's own word on it (a bad limit, no customer)
+                self._answer(refused.status_code, {"message": refused.response.json()["message"]})
 
         def do_GET(self) -> None:
             match = _CUSTOMER.match(self.path)
             if match is None or match.group(2):
                 self._answer(404, {"message": "not found"})
                 return
-            self._answer(200, app.status(match.group(1)))
+            try:
+                self._answer(200, app.status(match.group(1)))
+            except APIStatusError as refused:
+                self._answer(refused.status_code, {"message": refused.response.json()["message"]})
 
         def _answer(self, status: int, content: dict[str, Any] | None) -> None:
-            data = b"" if content is None else json.dumps(content).encode()
+            data = b"" if content is None else json.dumps(content, default=_number).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
@@ -205,3 +176,9 @@ def make_server(app: SpendLimits, host: str, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+def _number(value: object) -> float | int:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

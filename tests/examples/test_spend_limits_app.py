@@ -1,9 +1,9 @@
-"""The seed workflow end to end: a real meterline server, the spend-limits example app, real webhooks.
+"""The spend-limits example end to end: a real meterline server, the example app, real webhooks.
 
-Limits SOFT 5000 / HARD 10000 cents; usage at 100 cents a call crosses SOFT (the customer is
-notified, still allowed), then HARD (blocked); raising the limits archives and re-creates the
-alerts, the archived HARD alert's `_resolved` notification lifts the block. A replayed
-notification (same id) changes nothing.
+Limits soft 5000 / hard 10000 cents, set in one call; usage at 100 cents a call crosses the soft
+limit (a notice, webhooked; still allowed), then the hard one (blocked, as the app's AccessGuard
+hears it from meterline's stream); raising the hard limit lets the customer in again and sends no
+second notice. A replayed notification (same id) changes nothing.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from examples.spend_limits_app.app import HARD, RESOLVED, TRIGGERED, WEBHOOK_PATH, SpendLimits, make_server
+from examples.spend_limits_app.app import SOFT_NOTICE, WEBHOOK_PATH, SpendLimits, make_server
 from metronome import Metronome
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from meterline.delivery.secrets import generate_secret
 from meterline.delivery.signing import signed_headers
+from meterline.guard import AccessGuard
 from meterline.store.db import Database
 from meterline.store.tables import notifications
 from tests.support.server import RunningServer, free_port, start_server
@@ -55,9 +56,10 @@ def client(meterline: RunningServer) -> Metronome:
 
 
 @pytest.fixture
-def app_url(client: Metronome) -> Iterator[str]:
-    """The example app, registered with meterline as its webhook endpoint."""
-    app = SpendLimits(client)
+def app_url(meterline: RunningServer, client: Metronome) -> Iterator[str]:
+    """The example app, with its access guard, registered with meterline as its webhook endpoint."""
+    guard = AccessGuard(meterline.base_url, meterline.token, max_stale_s=10).start()
+    app = SpendLimits(client, guard)
     port = free_port()
     server = make_server(app, "127.0.0.1", port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -65,6 +67,7 @@ def app_url(client: Metronome) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     server.server_close()
+    guard.stop()
 
 
 def _customer_paying_100_cents_a_call(client: Metronome) -> str:
@@ -129,49 +132,43 @@ def _deliveries(meterline: RunningServer, **filters: str) -> list[dict[str, Any]
     return found
 
 
-def test_the_seed_workflow(meterline: RunningServer, client: Metronome, app_url: str) -> None:
+def test_the_workflow(meterline: RunningServer, client: Metronome, app_url: str) -> None:
     customer = _customer_paying_100_cents_a_call(client)
-    first = httpx.post(
-        f"{app_url}/customers/{customer}/limits", json={"soft_limit_cents": 5000, "hard_limit_cents": 10000}
-    ).json()
+    limits = f"{app_url}/customers/{customer}/limits"
+    first = httpx.post(limits, json={"soft_limit_cents": 5000, "hard_limit_cents": 10000}).json()
+    assert (first["soft_limit"], first["hard_limit"], first["status"]) == (5000, 10000, "ok")
 
-    _calls(client, customer, 50)  # 5,000 cents: the SOFT limit
+    _calls(client, customer, 50)  # 5,000 cents: the soft limit
     notified = wait_for(lambda: _status(app_url, customer), lambda s: len(s["notices"]) == 1)
     assert notified["access"] == "allowed"
-    assert notified["notices"][0]["spend"] == 5000
+    assert (notified["notices"][0]["spend"], notified["notices"][0]["percent_used"]) == (5000, 100)
 
-    _calls(client, customer, 50)  # 10,000 cents: the HARD limit
+    _calls(client, customer, 50)  # 10,000 cents: the hard limit
     blocked = wait_for(lambda: _status(app_url, customer), lambda s: s["access"] == "blocked")
-    assert len(blocked["notices"]) == 1  # SOFT notified once, not again
+    assert blocked["reasons"] == ["hard_limit_reached"]
+    assert blocked["limits"]["status"] == "hard_limit_reached" and blocked["limits"]["current_spend"] == 10000
 
-    raised = httpx.post(
-        f"{app_url}/customers/{customer}/limits", json={"soft_limit_cents": 15000, "hard_limit_cents": 20000}
-    ).json()
-    assert raised["hard_alert_id"] != first["hard_alert_id"]
+    raised = httpx.post(limits, json={"hard_limit_cents": 20000}).json()  # the soft limit stays
+    assert raised["soft_limit_alert_id"] == first["soft_limit_alert_id"]
+    assert raised["hard_limit_alert_id"] != first["hard_limit_alert_id"]
     restored = wait_for(lambda: _status(app_url, customer), lambda s: s["access"] == "allowed")
-    assert restored["limits"]["hard_limit_cents"] == 20000
-    hard_resolved = next(
+    assert restored["limits"]["hard_limit"] == 20000 and restored["reasons"] == []
+
+    # At least once: the soft notice sent again (same id) changes nothing.
+    [soft] = [
         n
         for n in _outbox(meterline.database_url)
-        if n["type"] == RESOLVED and n["properties"]["alert_id"] == first["hard_alert_id"]
+        if n["properties"]["alert_id"] == first["soft_limit_alert_id"]
+    ]
+    httpx.post(
+        f"{meterline.base_url}/v1/webhooks/deliveries/replay",
+        headers=meterline.headers(),
+        json={"notification_id": soft["id"]},
     )
-    [delivered] = _deliveries(meterline, notification_id=hard_resolved["id"])
-    assert delivered["state"] == "succeeded"
-
-    # At least once: every trigger sent again (same ids) changes nothing.
-    triggered = [d for d in _deliveries(meterline) if d["notification_type"] == TRIGGERED]
-    assert len(triggered) == 2
-    for delivery in triggered:
-        httpx.post(
-            f"{meterline.base_url}/v1/webhooks/deliveries/replay",
-            headers=meterline.headers(),
-            json={"notification_id": delivery["notification_id"]},
-        )
     wait_for(
-        lambda: [d for d in _deliveries(meterline) if d["notification_type"] == TRIGGERED],
-        lambda found: all(d["state"] == "succeeded" and d["attempt_count"] == 2 for d in found),
+        lambda: _deliveries(meterline, notification_id=soft["id"]),
+        lambda found: any(d["state"] == "succeeded" and d["attempt_count"] == 2 for d in found),
     )
-    assert _status(app_url, customer)["access"] == "allowed"
     assert len(_status(app_url, customer)["notices"]) == 1
 
 
@@ -183,76 +180,45 @@ def _signed(secret: str, kind: str, alert_id: str, timestamp: str) -> tuple[byte
     return body, signed_headers([secret], notification_id, int(time.time()), body)
 
 
-def test_duplicates_late_arrivals_and_forgeries_are_ignored() -> None:
-    app = SpendLimits(Metronome(bearer_token="unused", base_url="http://127.0.0.1:9"))
+def test_duplicates_and_forgeries_are_ignored() -> None:
+    guard = AccessGuard("http://127.0.0.1:9", "unused")  # never started: nothing here asks it
+    app = SpendLimits(Metronome(bearer_token="unused", base_url="http://127.0.0.1:9"), guard)
     secret = generate_secret()
     app.verifier = Webhook(secret)
-    app.alerts["hard-1"] = ("acme", HARD)
-    trigger = _signed(secret, TRIGGERED, "hard-1", "2026-01-01T10:00:00Z")
-    resolve = _signed(secret, RESOLVED, "hard-1", "2026-01-01T11:00:00.250Z")
+    app.soft_alerts["soft-1"] = "acme"
+    notice = _signed(secret, SOFT_NOTICE, "soft-1", "2026-01-01T10:00:00Z")
 
-    assert app.receive(*trigger) == 204
-    assert app.status("acme")["access"] == "blocked"
-    assert app.receive(*resolve) == 204
-    assert app.receive(*trigger) == 204  # the same id again: already handled
-    assert app.status("acme")["access"] == "allowed"
-    late = _signed(secret, TRIGGERED, "hard-1", "2026-01-01T10:30:00Z")  # older than the resolution
-    assert app.receive(*late) == 204
-    assert app.status("acme")["access"] == "allowed"
-    forged = _signed(generate_secret(), TRIGGERED, "hard-1", "2026-01-01T12:00:00Z")
+    assert app.receive(*notice) == 204
+    assert app.receive(*notice) == 204  # the same id again: already handled
+    assert len(app.notices["acme"]) == 1
+    forged = _signed(generate_secret(), SOFT_NOTICE, "soft-1", "2026-01-01T12:00:00Z")
     assert app.receive(*forged) == 400
-    assert app.status("acme")["access"] == "allowed"
+    other = _signed(secret, SOFT_NOTICE, "someone-else", "2026-01-01T12:00:00Z")
+    assert app.receive(*other) == 204 and len(app.notices["acme"]) == 1
 
 
 def test_changing_one_limit_keeps_the_other_alert(
     meterline: RunningServer, client: Metronome, app_url: str
 ) -> None:
-    """Raising only the HARD limit must not send the customer the SOFT notice a second time."""
+    """Changing only the soft limit keeps the hard one's alert, and the reverse."""
     customer = _customer_paying_100_cents_a_call(client)
     limits = f"{app_url}/customers/{customer}/limits"
     first = httpx.post(limits, json={"soft_limit_cents": 5000, "hard_limit_cents": 10000}).json()
-    _calls(client, customer, 60)  # past SOFT, short of HARD
+    _calls(client, customer, 60)  # past the soft limit, short of the hard one
     wait_for(lambda: _status(app_url, customer), lambda s: len(s["notices"]) == 1)
 
-    raised = httpx.post(limits, json={"soft_limit_cents": 5000, "hard_limit_cents": 20000}).json()
-    assert raised["soft_alert_id"] == first["soft_alert_id"]
-    assert raised["hard_alert_id"] != first["hard_alert_id"]
-    lowered = httpx.post(limits, json={"soft_limit_cents": 4000, "hard_limit_cents": 20000}).json()
-    assert lowered["hard_alert_id"] == raised["hard_alert_id"]
-    assert lowered["soft_alert_id"] != first["soft_alert_id"]
+    lowered = httpx.post(limits, json={"soft_limit_cents": 4000}).json()
+    assert lowered["hard_limit_alert_id"] == first["hard_limit_alert_id"]
+    assert lowered["soft_limit_alert_id"] != first["soft_limit_alert_id"]
+    # The new soft limit (4000) is already passed: its notice is the second, and the last.
+    notices = wait_for(lambda: _status(app_url, customer)["notices"], lambda n: len(n) == 2)
+    assert notices[1]["spend"] == 6000
+    assert _status(app_url, customer)["access"] == "allowed"
 
-    # The new SOFT alert (4000) fires at once: that notice is the only second one. Once meterline
-    # has evaluated every alert and delivered everything, the customer has exactly two notices.
-    for alert_id in (lowered["soft_alert_id"], lowered["hard_alert_id"]):
-        wait_for(
-            lambda alert_id=alert_id: (
-                client.v1.customers.alerts.retrieve(
-                    alert_id=alert_id, customer_id=customer
-                ).data.customer_status
-            ),
-            lambda status: status in ("ok", "in_alarm"),
-        )
-    wait_for(lambda: _all_delivered(meterline, customer), bool)
-    notices = _status(app_url, customer)["notices"]
-    assert len(notices) == 2 and notices[1]["spend"] == 6000
-    triggered = [
-        n
-        for n in _outbox(meterline.database_url)
-        if n["type"] == TRIGGERED and n["properties"]["customer_id"] == customer
-    ]
-    assert sorted(n["properties"]["alert_id"] for n in triggered) == sorted(
-        [first["soft_alert_id"], lowered["soft_alert_id"]]
-    )
-
-
-def _all_delivered(meterline: RunningServer, customer_id: str) -> bool:
-    """Every notification about the customer reached the app (earlier tests' apps are gone, so
-    their endpoints' deliveries stay pending: only a success counts)."""
-    return all(
-        any(d["state"] == "succeeded" for d in _deliveries(meterline, notification_id=n["id"]))
-        for n in _outbox(meterline.database_url)
-        if n["properties"]["customer_id"] == customer_id
-    )
+    refused = httpx.post(limits, json={"soft_limit_cents": 20000})
+    assert refused.status_code == 400
+    assert refused.json() == {"message": "soft_limit: must be at most hard_limit (10000), not 20000"}
+    assert httpx.post(limits, json={"hard_limit_cents": -5}).status_code == 400
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,7 +246,10 @@ def test_the_app_finds_meterline_where_serve_listens(meterline: RunningServer) -
         assert running.stdout is not None
         assert running.stdout.readline().startswith(f"spend-limits app on http://127.0.0.1:{app_port}")
         answer = httpx.get(f"http://127.0.0.1:{app_port}/customers/nobody")
-        assert answer.json()["access"] == "allowed"
+        assert (answer.status_code, answer.json()) == (
+            404,
+            {"message": "customer_id: no customer with id nobody"},
+        )
     finally:
         running.terminate()
         running.wait(10)

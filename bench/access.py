@@ -1,0 +1,331 @@
+"""Access decisions: how long a check takes, how soon a crossing denies access, a guard's answer.
+
+On a seeded database (`bench.seed`: the bench's customers, each with a contract, a commit and its
+alerts), every customer gets a hard spend limit through /v1/spend-limits/set, half of them one
+they are already past. Then, against one `meterline serve`:
+
+1. the baseline: a `GET /health` round trip (no token, two indexed reads), `--requests` times;
+2. `POST /v1/access/check` for 1 customer and for 100 (ids and aliases mixed), `--requests`
+   times each, one at a time over a keep-alive connection: end to end at the client, and server
+   side (the `Server-Timing` header: from the handler's start to its answer, the reads included);
+   each also as a ratio to the baseline's end-to-end time;
+3. `AccessGuard.has_access` on 100 watched customers, a million calls: the decision time;
+4. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
+   evaluated, closed loop for `--capacity-seconds`) is measured first; then, with ingest running open loop at half that rate on other customers,
+   each of `--probes` customers gets a hard limit 1 cent above its spend, one event (2 cents) is
+   sent for it, and checks are polled (every millisecond) until it is denied: the time from the
+   event's acknowledgement to the first check that says `has_access: false`.
+
+Everything shares the machine's cores with whatever else runs: the report says what did, and how
+much, while the bench ran.
+
+    python bench/access.py [--customers 1000] [--requests 2000] [--probes 50] [--no-load] [--postgres]
+
+PostgreSQL: --postgres, on METERLINE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+The last stdout line is a JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from tests.support.server import RunningServer, start_server
+from tests.support.waiting import wait_for
+
+from bench.bodies import EVENTS_PER_BATCH, throughput_batches
+from bench.catalog import customer_by_alias
+from bench.databases import BenchDatabases
+from bench.engines import tree
+from bench.latency import nearest_rank
+from bench.loadgen import LoadProcess, encode_request
+from bench.machine import OtherWork, machine
+from bench.plan import EVENT_TYPE, Plan, alias_for
+from bench.seed import seed
+from meterline.domain.timeutil import parse_rfc3339
+from meterline.guard import AccessGuard
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+GUARD_CALLS = 1_000_000
+console = Console(stderr=True)
+
+
+def summary(samples_ms: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {
+        "p50_ms": round(nearest_rank(ordered, 50) or 0.0, 3),
+        "p99_ms": round(nearest_rank(ordered, 99) or 0.0, 3),
+        "max_ms": round(ordered[-1], 3),
+    }
+
+
+def timed(send: Callable[[], httpx.Response], requests: int) -> tuple[list[float], list[float]]:
+    """End-to-end and server-side (Server-Timing) milliseconds of `requests` sends, one at a time."""
+    end_to_end, server = [], []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = send()
+        end_to_end.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+        timing = response.headers.get("server-timing", "")
+        if "dur=" in timing:
+            server.append(float(timing.split("dur=", 1)[1]))
+    return end_to_end, server
+
+
+def set_limits(client: httpx.Client, ids: list[str]) -> None:
+    """Half the customers past their hard limit (0 cents), half far from it."""
+
+    def one(index: int) -> None:
+        hard = 0 if index % 2 == 0 else 10**9
+        client.post(
+            "/v1/spend-limits/set", json={"customer_id": ids[index], "hard_limit": hard}
+        ).raise_for_status()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(len(ids))))
+    wanted = {ids[i]: i % 2 == 1 for i in range(len(ids))}
+
+    def settled() -> bool:
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            found = client.post("/v1/access/check", json={"customer_ids": chunk}).json()["data"]
+            if any(d["has_access"] != wanted[d["customer_id"]] for d in found):
+                return False
+        return True
+
+    wait_for(settled, bool, timeout_s=600, interval_s=0.5)
+
+
+def customer_ids(client: httpx.Client, count: int) -> list[str]:
+    found: list[str] = []
+    cursor: str | None = None
+    while len(found) < count:
+        params: dict[str, Any] = {"limit": 100, **({"next_page": cursor} if cursor else {})}
+        page = client.get("/v1/customers", params=params).json()
+        found += [c["id"] for c in page["data"] if c["ingest_aliases"][:1] != [alias_for(0)]]
+        cursor = page.get("next_page")
+        if not cursor:
+            break
+    return found[:count]
+
+
+def checks(client: httpx.Client, ids: list[str], requests: int, rng: random.Random) -> dict[str, Any]:
+    health_e2e, _ = timed(lambda: client.get("/health"), requests)
+    baseline = nearest_rank(sorted(health_e2e), 50) or 1e-9
+    results: dict[str, Any] = {"baseline_health": summary(health_e2e)}
+    for size in (1, 100):
+        # ids and aliases mixed, as applications send them
+        refs = [*ids, *(alias_for(i) for i in range(1, len(ids) + 1))]
+        picks = [[rng.choice(refs) for _ in range(size)] for _ in range(64)]
+        bodies = [json.dumps({"customer_ids": p}).encode() for p in picks]
+        counter = iter(range(10**9))
+
+        def send(bodies: list[bytes] = bodies, counter: Any = counter) -> httpx.Response:
+            return client.post("/v1/access/check", content=bodies[next(counter) % len(bodies)])
+
+        end_to_end, server = timed(send, requests)
+        results[f"check_{size}"] = {
+            "end_to_end": summary(end_to_end),
+            "server": summary(server),
+            "end_to_end_p50_to_health_p50": round((nearest_rank(sorted(end_to_end), 50) or 0) / baseline, 2),
+        }
+    return results
+
+
+def guard_decision_ns(server: RunningServer, ids: list[str]) -> float:
+    watched = ids[:100]
+    with AccessGuard(server.base_url, server.token, watched) as guard:
+        if not guard.wait_ready(30):
+            raise RuntimeError("the guard did not get its first decisions")
+        started = time.perf_counter()
+        for index in range(GUARD_CALLS):
+            guard.has_access(watched[index % 100])
+        return (time.perf_counter() - started) * 1e9 / GUARD_CALLS
+
+
+def capacity(server: RunningServer, client: httpx.Client, customers: int, seconds: float) -> float:
+    """Events/s acknowledged and evaluated: closed-loop ingest over 16 connections for `seconds`,
+    then until the engine has evaluated every acknowledged event (as bench/run.py counts it)."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    batches = throughput_batches(customers, 2_000_000, random.Random(1))
+    requests = [encode_request(port, "/v1/ingest", server.token, b.body) for b in batches]
+    started = time.monotonic()
+    load = LoadProcess(port, requests, connections=16, duration_s=seconds, track_acks=False)
+    while not load.done():
+        time.sleep(0.05)
+    acked = load.result().acked * EVENTS_PER_BATCH
+    wait_caught_up(client)
+    return acked / (time.monotonic() - started)
+
+
+def ack_to_denied(
+    server: RunningServer, client: httpx.Client, ids: list[str], probes: int, capacity_s: float
+) -> dict[str, Any]:
+    """Probes on customers the load never touches: the load goes to the first half of the aliases."""
+    full = capacity(server, client, len(ids) // 2, capacity_s)
+    rate = full / 2
+    port = int(server.base_url.rsplit(":", 1)[1])
+    batches = throughput_batches(len(ids) // 2, int(rate * 600), random.Random(2))
+    requests = [encode_request(port, "/v1/ingest", server.token, b.body) for b in batches]
+    load = LoadProcess(
+        port, requests, connections=16, duration_s=600, rate_per_s=rate / EVENTS_PER_BATCH, track_acks=False
+    )
+    latencies: list[float] = []
+    try:
+        time.sleep(2)  # the load settles
+        for index in range(probes):
+            latencies.append(one_probe(client, len(ids) // 2 + 1 + index))
+    finally:
+        load.process.kill()
+    return {"capacity_events_per_s": round(full), "load_events_per_s": round(rate), **summary(latencies)}
+
+
+def one_probe(client: httpx.Client, index: int) -> float:
+    """A hard limit 1 cent above the customer's spend, in force; then one event (2 cents) past it."""
+    alias = alias_for(index)
+    found = customer_by_alias(client, alias)
+    assert found is not None, alias
+    limits = client.post("/v1/spend-limits/get", json={"customer_id": found["id"]}).json(parse_float=Decimal)
+    hard = limits["data"]["current_spend"] + 1
+    set_at = datetime.now(UTC)
+    client.post(
+        "/v1/spend-limits/set", json={"customer_id": found["id"], "hard_limit": str(hard)}
+    ).raise_for_status()
+    # In force once measured: the decision's as_of passes the change (an unmeasured limit holds it back).
+    wait_for(
+        lambda: check(client, alias),
+        lambda d: d["has_access"] and parse_rfc3339(d["as_of"]) > set_at,
+        timeout_s=30,
+        interval_s=0.005,
+    )
+    event = {
+        "transaction_id": uuid.uuid4().hex,
+        "customer_id": alias,
+        "event_type": EVENT_TYPE,
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    client.post("/v1/ingest", json=[event]).raise_for_status()
+    acked = time.perf_counter()
+    while check(client, alias)["has_access"]:
+        if time.perf_counter() - acked > 30:
+            raise RuntimeError(f"{alias} was not denied within 30 s")
+        time.sleep(0.001)  # polling flat out would take a core from the engine it waits for
+    return (time.perf_counter() - acked) * 1000
+
+
+def check(client: httpx.Client, alias: str) -> dict[str, Any]:
+    found: dict[str, Any] = client.post("/v1/access/check", json={"customer_ids": [alias]}).json()["data"][0]
+    return found
+
+
+def wait_caught_up(client: httpx.Client) -> None:
+    wait_for(lambda: client.get("/health").json()["evaluator"]["lag_events"], lambda lag: lag == 0, 600, 0.2)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--probes", type=int, default=50)
+    parser.add_argument("--capacity-seconds", type=float, default=8.0)
+    parser.add_argument("--no-load", action="store_true", help="skip ack -> has_access: false")
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="meterline-access-"))
+    postgres = os.environ.get("METERLINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES) if args.postgres else None
+    databases = BenchDatabases(workdir, postgres)
+    results: dict[str, Any] = {"database": databases.kind, "customers": args.customers, "machine": machine()}
+    server: RunningServer | None = None
+    try:
+        seeded = seed(
+            databases.new("seed"),
+            workdir,
+            args.customers,
+            Plan(1000),
+            console=console,
+            server_env=databases.server_env,
+        )
+        server = start_server(
+            seeded.database_url, workdir, token=seeded.token, port=None, **databases.server_env
+        )
+        with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
+            ids = customer_ids(client, args.customers - 1)
+            set_limits(client, ids)
+            wait_caught_up(client)
+            others = OtherWork()
+            results.update(checks(client, ids, args.requests, random.Random(0)))
+            results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
+            if not args.no_load:
+                results["ack_to_denied"] = ack_to_denied(
+                    server, client, ids, args.probes, args.capacity_seconds
+                )
+            results["shared_with"] = others.describe(set(tree(os.getpid())) | set(tree(server.process.pid)))
+            if postgres is not None:
+                results["shared_with"] += " (postgres: the server this bench uses among them)"
+    finally:
+        if server is not None:
+            server.stop()
+        databases.close()
+    _print(results)
+    print(json.dumps(results))
+    return results
+
+
+def _print(results: dict[str, Any]) -> None:
+    table = Table(title=f"access decisions ({results['database']}, {results['customers']:,} customers)")
+    for column in ("measure", "p50 ms", "p99 ms", "max ms", "p50 / health p50"):
+        table.add_column(column, justify="right")
+    health = results["baseline_health"]
+    table.add_row(
+        "baseline: GET /health, end to end",
+        f"{health['p50_ms']}",
+        f"{health['p99_ms']}",
+        f"{health['max_ms']}",
+        "1.00",
+    )
+    for size in (1, 100):
+        found = results[f"check_{size}"]
+        for side in ("server", "end_to_end"):
+            row = found[side]
+            ratio = f"{found['end_to_end_p50_to_health_p50']:.2f}" if side == "end_to_end" else ""
+            table.add_row(
+                f"check, {size} customer(s), {side.replace('_', ' ')}",
+                f"{row['p50_ms']}",
+                f"{row['p99_ms']}",
+                f"{row['max_ms']}",
+                ratio,
+            )
+    if "ack_to_denied" in results:
+        found = results["ack_to_denied"]
+        table.add_row(
+            f"ack -> has_access false, ingest at {found['load_events_per_s']:,} events/s (half of {found['capacity_events_per_s']:,})",
+            f"{found['p50_ms']}",
+            f"{found['p99_ms']}",
+            f"{found['max_ms']}",
+            "",
+        )
+    console.print(table)
+    console.print(f"AccessGuard.has_access: {results['guard_has_access_ns']} ns a decision")
+    console.print(results["shared_with"])
+
+
+if __name__ == "__main__":
+    main()
