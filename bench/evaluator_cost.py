@@ -133,7 +133,7 @@ def main() -> None:
             copy_seeded(Path(args.seeded), Path(tmp) / "cost.db")
         else:
             seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
-        db = Database(url)
+        db = Database(url, durable_commits=False)  # as the engine's processes open it
         evaluator = Evaluator(
             db,
             batch_events=args.batch_events,

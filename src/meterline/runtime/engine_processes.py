@@ -187,7 +187,9 @@ def run_part(
     # Ctrl-C in a terminal reaches the whole process group: let the server decide when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_level, settings.log_format)
-    db = Database(settings.database_url)
+    # The engine's writes are derived from the event log and replayed after a crash: its commits
+    # need not wait for the disk (see `Database`).
+    db = Database(settings.database_url, durable_commits=False)
     peer = WakePipe(os.dup(waking.fileno())) if waking is not None else None
     if waking is not None:
         waking.close()

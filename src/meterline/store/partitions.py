@@ -109,30 +109,31 @@ def leave(conn: Connection, member_id: str) -> None:
 
 
 def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
-    """Inside a batch transaction: lock the held partitions' rows and check they are unchanged."""
-    query = select(
-        engine_partitions.c.partition, engine_partitions.c.owner, engine_partitions.c.position
-    ).where(engine_partitions.c.partition.in_(sorted(holding.partitions)))
+    """Inside a batch transaction: lock the held partitions' rows and check they are unchanged.
+
+    Selected by owner, not by a list of partition numbers: one bound value instead of up to 256,
+    on every batch. Only this member's own `refresh` gives it partitions, so the rows it owns are
+    exactly those it holds unless something changed, and then it has lost its holding."""
+    query = select(engine_partitions.c.partition, engine_partitions.c.position).where(
+        engine_partitions.c.owner == member_id
+    )
     if conn.dialect.name == "postgresql":
         query = query.order_by(engine_partitions.c.partition).with_for_update()
-    rows = {p: (owner, int(position)) for p, owner, position in conn.execute(query)}
-    for partition, position in holding.positions.items():
-        if rows.get(partition) != (member_id, position):
-            raise LeaseLost(f"partition {partition} is no longer held at position {position}")
+    rows = {int(p): int(position) for p, position in conn.execute(query)}
+    if rows != holding.positions:
+        lost = sorted(p for p, position in holding.positions.items() if rows.get(p) != position)
+        raise LeaseLost(f"partitions {lost or sorted(rows)} are no longer held at the positions read")
 
 
 def advance(conn: Connection, member_id: str, holding: Holding, read_through: int) -> Holding:
     """Move every held partition's position to `read_through` (never backwards); in the batch
-    transaction, after `lock_held`. Returns the holding as committed with it."""
+    transaction, after `lock_held` (which checked that this member owns exactly those rows).
+    Returns the holding as committed with it."""
     if not holding.positions:
         return holding
     conn.execute(
         update(engine_partitions)
-        .where(
-            engine_partitions.c.owner == member_id,
-            engine_partitions.c.partition.in_(sorted(holding.partitions)),
-            engine_partitions.c.position < read_through,
-        )
+        .where(engine_partitions.c.owner == member_id, engine_partitions.c.position < read_through)
         .values(position=read_through)
     )
     return Holding({p: max(pos, read_through) for p, pos in holding.positions.items()})
