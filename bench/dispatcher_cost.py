@@ -11,7 +11,7 @@ number of bodies of the same size at the same concurrency, and nothing else (aio
 dispatcher uses; `--baseline-client httpx` measures the client it used before). The ratio says
 what the dispatcher's bookkeeping costs on top of HTTP itself.
 
-    python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 4] [--baseline-client httpx]
+    python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 16] [--baseline-client httpx]
 """
 
 from __future__ import annotations
@@ -129,7 +129,10 @@ def main() -> None:
     )
     parser.add_argument("--webhooks", type=int, default=3000)
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="requests in flight per endpoint (default 4)"
+        "--concurrency",
+        type=int,
+        default=16,
+        help="requests in flight per endpoint (default 16, as the server)",
     )
     parser.add_argument("--baseline-client", choices=["aiohttp", "httpx"], default="aiohttp")
     args = parser.parse_args()

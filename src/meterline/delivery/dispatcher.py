@@ -92,7 +92,7 @@ class Dispatcher:
         *,
         timeout_s: float = 10.0,
         poll_interval_s: float = 1.0,
-        concurrency_per_endpoint: int = 4,
+        concurrency_per_endpoint: int = 16,
         allow_private_networks: bool = False,
         retention_days: float = 30.0,
         clock: Callable[[], int] = now_us,
