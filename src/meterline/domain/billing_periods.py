@@ -15,6 +15,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from meterline.domain.periods import Period
 from meterline.domain.timeutil import US_PER_DAY, from_us, to_us
@@ -100,6 +101,9 @@ class Schedule:
         return to_us(_add_months(anchor, index * months)), to_us(_add_months(anchor, (index + 1) * months))
 
 
+# A contract's schedule is asked for on every measurement of its customer; schedules are
+# immutable values of these arguments, so one per distinct contract shape is kept.
+@lru_cache(maxsize=65_536)
 def schedule_for(
     frequency: Frequency,
     day: AnchorDay,

@@ -92,7 +92,10 @@ class CustomerView:
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
         deductions = self.state.deductions
-        return {c.id: balances.balance_of(c, deductions, self.now_us) for c in self.state.commits}
+        return {
+            c.id: balances.balance_of(c, deductions, self.now_us, with_ledger=False)
+            for c in self.state.commits
+        }
 
     @cached_property
     def commit_custom_fields(self) -> dict[str, dict[str, str]]:

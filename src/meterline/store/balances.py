@@ -27,8 +27,14 @@ class CommitBalance:
 
 
 def balance_of(
-    commit: CommitTerms, deductions: Sequence[tuple[str, str, str, Decimal, int]], at_us: int
+    commit: CommitTerms,
+    deductions: Sequence[tuple[str, str, str, Decimal, int]],
+    at_us: int,
+    *,
+    with_ledger: bool = True,
 ) -> CommitBalance:
+    """The commit's balance at `at_us`, and its ledger unless `with_ledger` is false (alerts need
+    only the balance, and building the entries was most of the cost)."""
     result = CommitBalance(commit)
     prefix = _ledger_prefix(commit)
     entries: list[tuple[int, dict[str, Any]]] = []
@@ -40,6 +46,8 @@ def balance_of(
         remaining = max(segment.amount - used, ZERO)
         if segment.accessible_at(at_us):
             result.balance += remaining
+        if not with_ledger:
+            continue
         if segment.starting_at_us <= at_us:
             start_type = "INITIAL_BALANCE" if commit.kind == POSTPAID else "SEGMENT_START"
             entries.append(
