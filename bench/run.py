@@ -459,13 +459,15 @@ def burst_runs(bench: Bench, databases: BenchDatabases, plan: Plan) -> dict[str,
         sample=min(s.verify_sample, 3),
         server_env=databases.server_env,
     )
+    bench.console.print(f"seeded {customers:,} customers in {sum(seeded.seconds.values()):.1f}s")
     try:
         runs = [burst_run(bench, databases, seeded, run) for run in range(s.runs)]
     finally:
         if not s.keep_databases:
             databases.drop(seed_url)
     keys = ["p50_ms", "p99_ms", "max_ms", "delivered_s", "bare_client_s", "ratio_to_bare_client"]
-    return {"customers": customers, "runs": runs, "median": {k: _median([r[k] for r in runs]) for k in keys}}
+    medians = {k: _median([r[k] for r in runs]) for k in keys}
+    return {"customers": customers, "seed": _seed_summary(seeded), "runs": runs, "median": medians}
 
 
 def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int) -> dict[str, Any]:
