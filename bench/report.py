@@ -9,6 +9,7 @@ from typing import Any
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+PERCENTILES = ["p50 ms", "p99 ms", "max ms"]
 
 
 def replace_section(text: str, section: str) -> str:
@@ -195,7 +196,6 @@ def _latency(databases: dict[str, Any], settings: dict[str, Any]) -> str:
     for kind, found in databases.items():
         for run in found[str(customers)]["runs"]:
             for latency in run.get("latency", {}).values():
-                bound = "≥ " if latency["missing"] else ""  # some webhooks never came: lower bounds
                 rows.append(
                     [
                         kind,
@@ -203,57 +203,45 @@ def _latency(databases: dict[str, Any], settings: dict[str, Any]) -> str:
                         _n(latency["rate_events_per_s"]),
                         f"{latency['crossing_customers']:,} / {latency['background_customers']:,}",
                         _n(latency["crossings_per_s"], 1),
-                        _n(latency["p50_ms"], 1),
-                        bound + _n(latency["p99_ms"], 1),
-                        bound + _n(latency["max_ms"], 1),
+                        *_percentiles(latency),
                         f"{_n(latency['to_batch_p99_ms'], 1)} / {_n(latency['after_batch_start_p99_ms'], 1)}",
                         f"{latency['webhooks']:,} / {latency['expected']:,}",
                     ]
                 )
-    header = [
-        "database",
-        "share of (a)",
-        "events/s",
-        f"crossing / background customers (of {customers:,})",
-        "crossings/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "p99 ms: ack → evaluator batch start / → arrival",
-        "webhooks / crossings",
-    ]
+    where = f"crossing / background customers (of {customers:,})"
+    header = ["database", "share of (a)", "events/s", where, "crossings/s", *PERCENTILES]
+    header += ["p99 ms: ack → evaluator batch start / → arrival", "webhooks / crossings"]
     return _table(header, rows)
+
+
+def _bound(latency: dict[str, Any]) -> str:
+    """Some webhooks never came: their figures are lower bounds."""
+    return "≥ " if latency["missing"] else ""
+
+
+def _percentiles(latency: dict[str, Any]) -> list[str]:
+    bound = _bound(latency)
+    return [_n(latency["p50_ms"], 1), bound + _n(latency["p99_ms"], 1), bound + _n(latency["max_ms"], 1)]
 
 
 def _burst(databases: dict[str, Any], settings: dict[str, Any]) -> str:
     rows = []
     for kind, found in databases.items():
         for run in found.get("burst", {}).get("runs", []):
-            bound = "≥ " if run["missing"] else ""
+            bound = _bound(run)
             rows.append(
                 [
                     kind,
                     f"{run['expected']:,}",
-                    _n(run["p50_ms"], 1),
-                    bound + _n(run["p99_ms"], 1),
-                    bound + _n(run["max_ms"], 1),
+                    *_percentiles(run),
                     bound + _seconds(run["delivered_s"]),
                     _seconds(run["bare_client_s"]),
                     bound + _n(run["ratio_to_bare_client"], 2),
                     f"{run['webhooks']:,} / {run['expected']:,}",
                 ]
             )
-    header = [
-        "database",
-        "crossings",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "first request → last webhook",
-        "bare client, same webhooks",
-        "ratio to bare client",
-        "webhooks / crossings",
-    ]
+    header = ["database", "crossings", *PERCENTILES, "first request → last webhook"]
+    header += ["bare client, same webhooks", "ratio to bare client", "webhooks / crossings"]
     return _table(header, rows)
 
 
