@@ -291,13 +291,16 @@ def latency(
     return LatencyRun(load, match(crossings, arrivals, waited_until_ns), warmed, warmup_webhooks, shared_with)
 
 
-def wait_webhooks(receiver: Receiver, expected: int, timeout_s: float) -> None:
-    """Until as many webhooks as crossings arrived, none for a while, or the timeout."""
+def wait_webhooks(
+    receiver: Receiver, expected: int, timeout_s: float, quiet_s: float | None = WEBHOOK_QUIET_S
+) -> None:
+    """Until as many webhooks as crossings arrived, none for `quiet_s` (when every event is
+    already evaluated, a webhook that late is not coming soon), or the timeout."""
     deadline = time.monotonic() + timeout_s
     last, quiet_since = receiver.received, time.monotonic()
     while receiver.received < expected and time.monotonic() < deadline:
         time.sleep(0.05)
         if receiver.received != last:
             last, quiet_since = receiver.received, time.monotonic()
-        elif time.monotonic() - quiet_since > WEBHOOK_QUIET_S:
+        elif quiet_s is not None and time.monotonic() - quiet_since > quiet_s:
             return
