@@ -82,8 +82,9 @@ def render(results: dict[str, Any], raw: str, image: str | None) -> str:
         "Latency: from the acknowledgement whose events make a customer's measure reach the threshold "
         "to the webhook's arrival at a receiver on 127.0.0.1 (a webhook still missing when the wait "
         "ended counts with the latency it had reached, and the figure is marked ≥). (e) a burst: "
-        f"{settings['burst_customers']:,} customers seeded apart, each one event short of its SOFT "
-        "threshold (warm-up, until evaluated), then one event each, in batches of 100 posted at once: "
+        f"{settings['burst_customers']:,} customers (the seeded database with clones added), each one "
+        "event short of its SOFT threshold (warm-up, until evaluated), then one event each, in batches "
+        "of 100 posted at once: "
         "the time from the first request to the last webhook's arrival, against a bare aiohttp client "
         "posting the same webhook bodies to the same kind of receiver at the dispatcher's concurrency, "
         "measured in the same run once the server is stopped.",

@@ -20,8 +20,9 @@ METERLINE_DATABASE_URL names a server) and each customer count, the customers ar
   the webhook's arrival, p50/p99/max (a webhook still missing `--webhook-wait-seconds` after the
   load counts with the latency it had reached then);
 - (c) scale: (a)'s evaluated events/s at the largest customer count over the smallest;
-- (e) burst: `--burst-customers` customers seeded apart, each one event short of its SOFT
-  threshold; then one event each, in batches of 100 posted at once: latencies, and the time from
+- (e) burst, on a copy of the smallest count's seeded database with clones added up to
+  `--burst-customers`: each of those customers one event short of its SOFT threshold; then one
+  event each, in batches of 100 posted at once: latencies, and the time from
   the first request to the last webhook against what a bare client needs to post the same
   webhooks to the same kind of receiver (`bench.burst`).
 
@@ -67,7 +68,7 @@ from bench.floor import floor
 from bench.loadgen import ceiling, encode_request
 from bench.machine import machine, versions
 from bench.plan import Plan
-from bench.seed import SeedResult, seed
+from bench.seed import SeedResult, extend, seed
 from bench.workloads import LatencyRun, LoadRun, latency, session, throughput
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -285,6 +286,8 @@ def run_database(bench: Bench, kind: str, workdir: Path, generator_ceiling: floa
                 )
                 for run in range(s.runs)
             ]
+            if customers == s.customers[0]:
+                found["burst"] = burst_runs(bench, databases, seeded)
             if not s.keep_databases:
                 databases.drop(seed_url)
             found[str(customers)] = {"seed": _seed_summary(seeded), "runs": runs, "median": _medians(runs)}
@@ -293,7 +296,6 @@ def run_database(bench: Bench, kind: str, workdir: Path, generator_ceiling: floa
             low = found[smallest]["median"]["evaluated_events_per_s"]
             high = found[largest]["median"]["evaluated_events_per_s"]
             found["scale_ratio"] = round(high / low, 3) if low else None
-        found["burst"] = burst_runs(bench, databases, plan)
     finally:
         databases.close(keep=databases.created if s.keep_databases else ())
     return found
@@ -444,35 +446,30 @@ def _latency_line(summary: dict[str, Any]) -> str:
     )
 
 
-def burst_runs(bench: Bench, databases: BenchDatabases, plan: Plan) -> dict[str, Any]:
-    """(e): a database of `--burst-customers` customers, seeded once; each run on a copy."""
+def burst_runs(bench: Bench, databases: BenchDatabases, seeded: SeedResult) -> dict[str, Any]:
+    """(e): a copy of the seeded database with clones added up to `--burst-customers`; each run
+    on a copy of that."""
     s = bench.settings
-    customers = s.burst_customers
-    bench.console.rule(f"{databases.kind}: (e) burst of {customers:,} crossings")
-    seed_url = databases.new(f"burst{customers}")
-    seeded = seed(
-        seed_url,
-        databases.workdir,
-        customers,
-        plan,
-        console=bench.console,
-        sample=min(s.verify_sample, 3),
-        server_env=databases.server_env,
+    customers = max(s.burst_customers, seeded.customers)
+    bench.console.rule(f"{databases.kind}: (e) burst of {s.burst_customers:,} crossings")
+    started = time.perf_counter()
+    extended = extend(
+        seeded, databases.copy(seeded.database_url, "burst_seed"), customers, console=bench.console
     )
-    bench.console.print(f"seeded {customers:,} customers in {sum(seeded.seconds.values()):.1f}s")
+    bench.console.print(f"{customers:,} customers in {time.perf_counter() - started:.1f}s")
     try:
-        runs = [burst_run(bench, databases, seeded, run) for run in range(s.runs)]
+        runs = [burst_run(bench, databases, extended, run) for run in range(s.runs)]
     finally:
         if not s.keep_databases:
-            databases.drop(seed_url)
+            databases.drop(extended.database_url)
     keys = ["p50_ms", "p99_ms", "max_ms", "delivered_s", "bare_client_s", "ratio_to_bare_client"]
     medians = {k: _median([r[k] for r in runs]) for k in keys}
-    return {"customers": customers, "seed": _seed_summary(seeded), "runs": runs, "median": medians}
+    return {"customers": s.burst_customers, "runs": runs, "median": medians}
 
 
 def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int) -> dict[str, Any]:
     s = bench.settings
-    customers = range(seeded.customers)
+    customers = range(s.burst_customers)
     warmup = even_batches(customers, burst.soft_events(seeded.plan) - 1, bench.rng)
     batches = burst_batches(customers, bench.rng)
     with session(databases, seeded.database_url, f"burst_{run}", seeded.token, databases.workdir) as live:
@@ -492,7 +489,7 @@ def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: 
     if databases.kind == "postgresql":
         found["shared_with"] += POSTGRES_NOTE
     bench.console.print(
-        f"run {run + 1} (e) burst of {seeded.customers:,} crossings in {len(batches)} batches: "
+        f"run {run + 1} (e) burst of {s.burst_customers:,} crossings in {len(batches)} batches: "
         f"first request to last webhook {_seconds(found['delivered_s'])} (target 1 s), a bare client "
         f"posting the same {len(measured.bodies):,} webhooks {concurrency} at a time "
         f"{_seconds(found['bare_client_s'])}, ratio {_n(found['ratio_to_bare_client'], 2)}; "
