@@ -456,7 +456,9 @@ def burst_runs(bench: Bench, databases: BenchDatabases, seeded: SeedResult) -> d
     extended = extend(
         seeded, databases.copy(seeded.database_url, "burst_seed"), customers, console=bench.console
     )
-    bench.console.print(f"{customers:,} customers in {time.perf_counter() - started:.1f}s")
+    bench.console.print(
+        f"copied and extended by cloning to {customers:,} customers in {time.perf_counter() - started:.1f}s"
+    )
     try:
         runs = [burst_run(bench, databases, extended, run) for run in range(s.runs)]
     finally:
