@@ -162,7 +162,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--burst-customers",
         type=int,
         default=3000,
-        help="(e) simultaneous crossings: customers seeded for the burst, one crossing each (default 3000)",
+        help="(e) simultaneous crossings, one per customer; the seeded database is extended by cloning "
+        "to that many customers (default 3000)",
     )
     parser.add_argument(
         "--database",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import random
 from pathlib import Path
 
 import pytest
 from bench import run
+from bench.bodies import EVENTS_PER_BATCH, Spread, burst_batches, spread_batches
+from bench.latency import crossing_acks
 from bench.plan import AlertKind, Plan, alert_name
 
 CUSTOMERS = 10
@@ -99,3 +102,42 @@ def test_the_harness_measures_a_real_server_end_to_end(
     assert (output / "results.json").exists()
     if importlib.util.find_spec("matplotlib") is not None:
         assert (output / "throughput_latency.png").stat().st_size > 0
+
+
+def test_spread_batches_give_each_crossing_customer_its_events_within_its_own_window() -> None:
+    seconds, window_s, per_customer = 10.0, 2.0, 20
+    crossing, background = list(range(100, 400)), list(range(100))
+    spread = Spread(crossing, background, per_customer, 100_000, seconds, window_s)
+    batches = spread_batches(spread, random.Random(7))
+
+    assert sum(len(b.customers) for b in batches) == 100_000
+    assert all(len(b.customers) == EVENTS_PER_BATCH for b in batches)
+    where: dict[int, list[int]] = {}
+    for k, batch in enumerate(batches):
+        for customer in batch.customers:
+            where.setdefault(customer, []).append(k)
+    assert sorted(where) == background + crossing
+    batches_per_window = len(batches) * window_s / seconds
+    starts = []
+    for customer in crossing:
+        assert len(where[customer]) == per_customer
+        # Posted at a constant rate, a window's events span about a window's batches.
+        assert max(where[customer]) - min(where[customer]) <= batches_per_window * 1.2
+        starts.append(min(where[customer]))
+    # The windows are staggered over the whole run, not bunched.
+    assert min(starts) < batches_per_window * 0.2 and max(starts) > len(batches) - batches_per_window * 1.2
+
+
+def test_crossings_are_counted_for_the_chosen_customers_from_what_they_already_had() -> None:
+    plan = Plan(EVENTS_PER_CUSTOMER)
+    soft = plan.events_to_fire(plan.alert(AlertKind.SOFT))
+    batches = burst_batches(range(250), random.Random(3))
+    acks = [1_000 + k for k in range(len(batches))]
+
+    crossed = crossing_acks(plan, batches, acks, only=set(range(200)), already=soft - 1)
+
+    # One event each: the SOFT threshold of each chosen customer, at its batch's acknowledgement.
+    assert set(crossed) == {(c, AlertKind.SOFT) for c in range(200)}
+    for k, batch in enumerate(batches):
+        assert all(crossed[(c, AlertKind.SOFT)] == acks[k] for c in batch.customers if c < 200)
+    assert crossing_acks(plan, batches, acks) == {}  # from nothing, one event crosses nothing
