@@ -52,12 +52,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -n logical --maxprocesses $(TEST_WORKERS)
 
-## The benchmark (workloads a-d at 1,000 and 1,000,000 customers, 3 runs, medians; PostgreSQL too
+## The benchmark (workloads a-e at 1,000 and 1,000,000 customers, 3 runs, medians; PostgreSQL too
 ## when METERLINE_BENCH_POSTGRES_URL is set): rewrites the tables in BENCHMARKS.md.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
-## A reduced benchmark in under a minute; its last stdout line is a JSON summary.
+## A reduced benchmark in about a minute and a half; its last stdout line is a JSON summary.
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run --quick
 

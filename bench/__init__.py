@@ -13,6 +13,7 @@ Modules, one concept each:
 - `ids`: random uuid4 strings, fast enough to make by the million;
 - `watch`: how far the evaluator has got, asked through `POST /v1/events/search`;
 - `latency`: crossing acknowledgements and webhook latencies;
+- `burst`: (e) simultaneous crossings, and the bare client (`bare_client`) they are compared with;
 - `floor`: the same bodies parsed and appended durably, nothing else;
 - `workloads`: (a) throughput and (b) latency against one server and its webhook receiver;
 - `machine`, `report`, `plot`: what is written to BENCHMARKS.md and beside it;

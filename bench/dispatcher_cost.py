@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 import httpx
 from cryptography.fernet import Fernet
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bare_client import post_all
 from bench.receiver import Receiver
 from meterline.delivery import endpoints
 from meterline.delivery.dispatcher import Dispatcher
@@ -83,20 +83,6 @@ def dispatcher_run(
     return {"webhooks_per_s": receiver.received / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
 
 
-async def _bare_client(url: str, webhooks: int, concurrency: int, body: bytes) -> None:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        slots = asyncio.Semaphore(concurrency)
-
-        async def one() -> None:
-            async with (
-                slots,
-                session.post(url, data=body, headers={"content-type": "application/json"}) as answer,
-            ):
-                await answer.content.read(1024)
-
-        await asyncio.gather(*(one() for _ in range(webhooks)))
-
-
 async def _bare_httpx(url: str, webhooks: int, concurrency: int, body: bytes) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits) as client:
@@ -116,9 +102,11 @@ async def _bare_httpx(url: str, webhooks: int, concurrency: int, body: bytes) ->
 
 def baseline_run(url: str, webhooks: int, concurrency: int, body_bytes: int, client: str) -> dict[str, float]:
     body = b"{" + b" " * max(0, body_bytes - 2) + b"}"
-    post = _bare_httpx if client == "httpx" else _bare_client
     started, cpu = time.perf_counter(), time.process_time()
-    asyncio.run(post(url, webhooks, concurrency, body))
+    if client == "httpx":
+        asyncio.run(_bare_httpx(url, webhooks, concurrency, body))
+    else:
+        asyncio.run(post_all(url, [body] * webhooks, concurrency))
     elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     return {"webhooks_per_s": webhooks / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
 

@@ -13,7 +13,7 @@ slightly negative; it is kept as measured.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from bench.bodies import Batch
@@ -23,14 +23,26 @@ from bench.receiver import Arrival
 Key = tuple[int, AlertKind]  # (customer index, alert)
 
 
-def crossing_acks(plan: Plan, batches: Sequence[Batch], ack_ns: Sequence[int]) -> dict[Key, int]:
-    """When each (customer, alert) was crossed, by acknowledged events; absent if never."""
+def crossing_acks(
+    plan: Plan,
+    batches: Sequence[Batch],
+    ack_ns: Sequence[int],
+    *,
+    only: Collection[int] | None = None,
+    already: int = 0,
+) -> dict[Key, int]:
+    """When each (customer, alert) was crossed, by acknowledged events; absent if never.
+
+    Only the customers of `only` when given (the others crossed before, or never will); each
+    customer had `already` events counted before these batches."""
     needed = {spec.kind: plan.events_to_fire(spec) for spec in plan.alerts}
     counts: dict[int, int] = {}
     crossed: dict[Key, int] = {}
     for k in sorted((k for k in range(len(batches)) if ack_ns[k]), key=lambda k: ack_ns[k]):
         for customer in batches[k].customers:
-            counts[customer] = counts.get(customer, 0) + 1
+            if only is not None and customer not in only:
+                continue
+            counts[customer] = counts.get(customer, already) + 1
             for kind, events in needed.items():
                 if counts[customer] == events:
                     crossed[(customer, kind)] = ack_ns[k]

@@ -18,6 +18,7 @@ class Arrival:
     alert_id: str
     alert_name: str
     evaluated_ns: int | None = None  # the payload's timestamp: when its evaluator batch began (ms)
+    body: bytes = b""  # as received: the bare client's baseline posts the same bodies
 
 
 def _record(arrived_ns: int, _head: bytes, body: bytes) -> tuple[int, bytes]:
@@ -38,6 +39,7 @@ def parse(arrived_ns: int, body: bytes) -> Arrival:
         str(properties.get("alert_id", "")),
         str(properties.get("alert_name", "")),
         _instant_ns(properties.get("timestamp")),
+        body,
     )
 
 

@@ -1,4 +1,4 @@
-"""The benchmark: workloads (a)-(d) against a real `meterline serve`, several runs, medians.
+"""The benchmark: workloads (a)-(e) against a real `meterline serve`, several runs, medians.
 
 For each database (SQLite; PostgreSQL too when METERLINE_BENCH_POSTGRES_URL or
 METERLINE_DATABASE_URL names a server) and each customer count, the customers are seeded once
@@ -9,16 +9,27 @@ METERLINE_DATABASE_URL names a server) and each customer count, the customers ar
   and events/s acknowledged AND evaluated;
 - (d) the floor: the same bodies parsed and appended durably to a fresh database of the same
   kind, with the same dedup index, nothing else; (a) is reported as a ratio to it;
-- (b) latency, at the smallest customer count: open loop at half of (a)'s evaluated rate for at
-  most `--latency-seconds`, every customer that gets events getting enough to cross its three
-  thresholds (as many customers as the rate allows); from the acknowledgement crossing each
-  threshold to the webhook's arrival, p50/p99/max (a webhook still missing
-  `--webhook-wait-seconds` after the load counts with the latency it had reached then);
-- (c) scale: (a)'s evaluated events/s at the largest customer count over the smallest.
+- (b) latency, at the smallest customer count, crossings spread: two runs, at 50% and at 80% of
+  (a)'s evaluated rate. A quarter of the customers are background, the others (at most as many
+  as make 200 crossings per second) cross. Warm-up at the rate, not measured: each background
+  customer gets the planned events (crossing its three thresholds), until evaluated and their
+  webhooks arrived. Then open loop at the rate for `--latency-seconds`: each crossing customer
+  gets the planned events within its own window of `CROSSING_WINDOW_S`, the windows' starts
+  staggered evenly over the run, and the rest of the rate goes to the background customers
+  (past their thresholds: ordinary traffic). From the acknowledgement crossing each threshold to
+  the webhook's arrival, p50/p99/max (a webhook still missing `--webhook-wait-seconds` after the
+  load counts with the latency it had reached then);
+- (c) scale: (a)'s evaluated events/s at the largest customer count over the smallest;
+- (e) burst, on a copy of the smallest count's seeded database with clones added up to
+  `--burst-customers`: each of those customers one event short of its SOFT threshold; then one
+  event each, in batches of 100 posted at once: latencies, and the time from
+  the first request to the last webhook against what a bare client needs to post the same
+  webhooks to the same kind of receiver (`bench.burst`).
 
-`--quick` (what `make bench-quick` runs) does one short run at 1,000 customers in under a
-minute. Progress goes to stderr; the last line of stdout is one JSON object:
-{"events_per_s", "floor_events_per_s", "ratio_to_floor", "alert_p99_ms", "customers"}.
+`--quick` (what `make bench-quick` runs) does one short run at 1,000 customers in about a minute
+and a half. Progress goes to stderr; the last line of stdout is one JSON object:
+{"events_per_s", "floor_events_per_s", "ratio_to_floor", "alert_p99_ms", "alert_p99_ms_at_80",
+"burst_delivered_s", "customers"} (alert_p99_ms: at 50% of the rate).
 Without `--quick`, the tables between the bench markers of BENCHMARKS.md are rewritten.
 
     python -m bench.run [--quick] [--customers 1000 1000000] [--runs 3] [--seconds 20]
@@ -43,17 +54,30 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.bodies import EVENTS_PER_BATCH, Batch, latency_batches, throughput_batches
+from bench import burst
+from bench.bodies import (
+    EVENTS_PER_BATCH,
+    Spread,
+    burst_batches,
+    even_batches,
+    spread_batches,
+    throughput_batches,
+)
 from bench.databases import BenchDatabases
 from bench.floor import floor
 from bench.loadgen import ceiling, encode_request
 from bench.machine import machine, versions
 from bench.plan import Plan
-from bench.seed import SeedResult, seed
+from bench.seed import SeedResult, extend, seed
 from bench.workloads import LatencyRun, LoadRun, latency, session, throughput
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = ("METERLINE_BENCH_POSTGRES_URL", "METERLINE_DATABASE_URL")
+LATENCY_LOADS = (50, 80)  # (b)'s rates, in percent of (a)'s evaluated rate
+MAX_CROSSINGS_PER_S = 200  # (b): the target's spread crossings
+CROSSING_WINDOW_S = 2.0  # (b): each crossing customer's events fall within a window this long
+BACKGROUND_SHARE = 4  # (b): one customer in this many is background traffic
+POSTGRES_NOTE = " (postgres: the server this bench uses among them)"
 
 
 @dataclass
@@ -69,6 +93,7 @@ class Settings:
     connections: int
     events_per_customer: int
     max_events_per_s: int
+    burst_customers: int
     databases: list[str]
     output_dir: Path
     benchmarks_md: Path | None
@@ -99,7 +124,9 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="one short run at 1,000 customers (< 1 minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one short run at 1,000 customers (about 1.5 minutes)"
+    )
     parser.add_argument(
         "--customers", type=int, nargs="+", help="customer counts (default 1000 1000000; quick: 1000)"
     )
@@ -108,12 +135,12 @@ def parse_args(argv: list[str] | None) -> Settings:
     )
     parser.add_argument("--seconds", type=float, help="(a) duration in seconds (default 20; quick: 5)")
     parser.add_argument(
-        "--latency-seconds", type=float, help="(b) longest duration in seconds (default 15; quick: 5)"
+        "--latency-seconds", type=float, help="(b) measured phase in seconds (default 15; quick: 5)"
     )
     parser.add_argument(
         "--webhook-wait-seconds",
         type=float,
-        help="(b) longest wait for the webhooks once the load ends (default 60; quick: 10)",
+        help="(b), (e) longest wait for the webhooks once the load ends (default 60; quick: 10)",
     )
     parser.add_argument(
         "--ceiling-seconds", type=float, help="generator ceiling duration (default 3; quick: 2)"
@@ -130,6 +157,13 @@ def parse_args(argv: list[str] | None) -> Settings:
         type=int,
         default=150_000,
         help="(a) bodies are built for at most this rate times --seconds (default 150000)",
+    )
+    parser.add_argument(
+        "--burst-customers",
+        type=int,
+        default=3000,
+        help="(e) simultaneous crossings, one per customer; the seeded database is extended by cloning "
+        "to that many customers (default 3000)",
     )
     parser.add_argument(
         "--database",
@@ -183,6 +217,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         connections=args.connections,
         events_per_customer=pick(args.events_per_customer, 40, 20),
         max_events_per_s=args.max_events_per_s,
+        burst_customers=args.burst_customers,
         databases=databases,
         output_dir=args.output_dir
         or (REPOSITORY / "bench/results" if write_report else REPOSITORY / "bench/results/quick"),
@@ -252,6 +287,8 @@ def run_database(bench: Bench, kind: str, workdir: Path, generator_ceiling: floa
                 )
                 for run in range(s.runs)
             ]
+            if customers == s.customers[0]:
+                found["burst"] = burst_runs(bench, databases, seeded)
             if not s.keep_databases:
                 databases.drop(seed_url)
             found[str(customers)] = {"seed": _seed_summary(seeded), "runs": runs, "median": _medians(runs)}
@@ -319,84 +356,191 @@ def one_run(
     if bench.plotted.throughput is None:
         bench.plotted.throughput = load
     if latency_too:
-        figures["latency"] = latency_run(bench, databases, seeded, run, load.evaluated_per_s / 2)
+        figures["latency"] = {
+            str(share): latency_run(bench, databases, seeded, run, load.evaluated_per_s * share / 100, share)
+            for share in LATENCY_LOADS
+        }
     return figures
 
 
-def latency_customers(settings: Settings, plan: Plan, customers: int, rate: float) -> tuple[int, int]:
-    """(customers receiving events, events each) for (b): each gets the planned number of events
-    within --latency-seconds, so that most cross all three thresholds during the run; as many
-    customers as the rate allows (all, with more events each, when it allows more)."""
-    budget = rate * settings.latency_seconds
-    active = max(1, min(customers, math.floor(budget / plan.events_per_customer)))
-    per_customer = max(plan.events_per_customer, math.floor(budget / active))
-    return active, per_customer
+def split_customers(settings: Settings, plan: Plan, customers: int, rate: float) -> tuple[int, int]:
+    """(background customers, crossing customers) for (b): a quarter of the customers are
+    background; as many of the others cross as keep the crossings at most MAX_CROSSINGS_PER_S
+    and their events at most half of the measured phase's (the rest is background traffic)."""
+    background = max(1, customers // BACKGROUND_SHARE)
+    by_target = math.floor(MAX_CROSSINGS_PER_S * settings.latency_seconds / len(plan.alerts))
+    by_rate = math.floor(rate * settings.latency_seconds / 2 / plan.events_per_customer)
+    return background, max(1, min(customers - background, by_target, by_rate))
 
 
 def latency_run(
-    bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int, rate: float
+    bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int, rate: float, share: int
 ) -> dict[str, Any]:
     s = bench.settings
+    plan = seeded.plan
     customers = seeded.customers
-    active, per_customer = latency_customers(s, seeded.plan, customers, rate)
-    chosen = sorted(bench.rng.sample(range(customers), active))
-    batches: list[Batch] = latency_batches(chosen, per_customer, bench.rng)
+    background_count, crossing_count = split_customers(s, plan, customers, rate)
+    chosen = bench.rng.sample(range(customers), background_count + crossing_count)
+    background, crossing = sorted(chosen[:background_count]), sorted(chosen[background_count:])
+    window_s = min(CROSSING_WINDOW_S, s.latency_seconds / 2)
+    warmup = even_batches(background, plan.events_per_customer, bench.rng)
+    spread = Spread(
+        crossing,
+        background,
+        plan.events_per_customer,
+        round(rate * s.latency_seconds),
+        s.latency_seconds,
+        window_s,
+    )
+    batches = spread_batches(spread, bench.rng)
     with session(
-        databases, seeded.database_url, f"latency{customers}_{run}", seeded.token, databases.workdir
+        databases, seeded.database_url, f"latency{customers}_{share}_{run}", seeded.token, databases.workdir
     ) as live:
         measured = latency(
             live,
+            warmup,
             batches,
-            seeded.plan,
+            plan,
+            crossing=set(crossing),
             rate_per_s=rate,
             connections=s.connections,
             webhook_wait_s=s.webhook_wait_seconds,
             console=bench.console,
         )
     summary = measured.latencies.summary()
+    phase_s = (measured.load.last_ack_ns - measured.load.started_ns) / 1e9
+    crossings_per_s = summary["expected"] / phase_s if phase_s > 0 and summary["expected"] else None
+    shared_with = measured.shared_with + (POSTGRES_NOTE if databases.kind == "postgresql" else "")
     bench.console.print(
-        f"run {run + 1} latency at {rate:,.0f} events/s ({active:,} customers, {per_customer} events each): "
-        f"p50 {_ms(summary['p50_ms'])}, p99 {_ms(summary['p99_ms'])}, max {_ms(summary['max_ms'])} over "
-        f"{summary['webhooks']} webhooks ({summary['missing']} of {summary['expected']} crossings still "
-        "without one when the wait ended: counted with the latency reached then); "
-        f"ack to the start of the evaluator batch that measured the crossing p50 "
-        f"{_ms(summary['to_batch_p50_ms'])}, p99 {_ms(summary['to_batch_p99_ms'])}; from there to the "
-        f"webhook's arrival p50 {_ms(summary['after_batch_start_p50_ms'])}, "
-        f"p99 {_ms(summary['after_batch_start_p99_ms'])}"
+        f"run {run + 1} (b) latency at {share}% of (a), {rate:,.0f} events/s for {phase_s:.1f}s: "
+        f"{crossing_count:,} crossing customers ({_n(crossings_per_s)} crossings/s, each within "
+        f"{window_s:g}s), {background_count:,} background: {_latency_line(summary)}; {shared_with}"
     )
     if bench.plotted.latency is None:
         bench.plotted.latency = measured
     return {
         **{k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()},
+        "share_of_evaluated_rate_percent": share,
         "rate_events_per_s": round(rate),
-        "customers_with_events": active,
-        "events_per_customer": per_customer,
+        "crossing_customers": crossing_count,
+        "background_customers": background_count,
+        "crossings_per_s": None if crossings_per_s is None else round(crossings_per_s, 1),
+        "events_per_customer": plan.events_per_customer,
+        "crossing_window_s": window_s,
+        "warmup_webhooks": measured.warmup_webhooks,
         "load": measured.load.summary(),
+        "warmup_load": measured.warmup.summary(),
+        "shared_with": shared_with,
     }
+
+
+def _latency_line(summary: dict[str, Any]) -> str:
+    return (
+        f"p50 {_ms(summary['p50_ms'])}, p99 {_ms(summary['p99_ms'])}, max {_ms(summary['max_ms'])} over "
+        f"{summary['webhooks']} webhooks ({summary['missing']} of {summary['expected']} crossings still "
+        f"without one when the wait ended: counted with the latency reached then; {summary['unexpected']} "
+        f"unexpected, {summary['duplicates']} duplicates); "
+        f"ack to the start of the evaluator batch that measured the crossing p50 "
+        f"{_ms(summary['to_batch_p50_ms'])}, p99 {_ms(summary['to_batch_p99_ms'])}; from there to the "
+        f"webhook's arrival p50 {_ms(summary['after_batch_start_p50_ms'])}, "
+        f"p99 {_ms(summary['after_batch_start_p99_ms'])}"
+    )
+
+
+def burst_runs(bench: Bench, databases: BenchDatabases, seeded: SeedResult) -> dict[str, Any]:
+    """(e): a copy of the seeded database with clones added up to `--burst-customers`; each run
+    on a copy of that."""
+    s = bench.settings
+    customers = max(s.burst_customers, seeded.customers)
+    bench.console.rule(f"{databases.kind}: (e) burst of {s.burst_customers:,} crossings")
+    started = time.perf_counter()
+    extended = extend(
+        seeded, databases.copy(seeded.database_url, "burst_seed"), customers, console=bench.console
+    )
+    bench.console.print(
+        f"copied and extended by cloning to {customers:,} customers in {time.perf_counter() - started:.1f}s"
+    )
+    try:
+        runs = [burst_run(bench, databases, extended, run) for run in range(s.runs)]
+    finally:
+        if not s.keep_databases:
+            databases.drop(extended.database_url)
+    keys = ["p50_ms", "p99_ms", "max_ms", "delivered_s", "bare_client_s", "ratio_to_bare_client"]
+    medians = {k: _median([r[k] for r in runs]) for k in keys}
+    return {"customers": s.burst_customers, "runs": runs, "median": medians}
+
+
+def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int) -> dict[str, Any]:
+    s = bench.settings
+    customers = range(s.burst_customers)
+    warmup = even_batches(customers, burst.soft_events(seeded.plan) - 1, bench.rng)
+    batches = burst_batches(customers, bench.rng)
+    with session(databases, seeded.database_url, f"burst_{run}", seeded.token, databases.workdir) as live:
+        measured = burst.burst(
+            live,
+            warmup,
+            batches,
+            seeded.plan,
+            connections=s.connections,
+            webhook_wait_s=s.webhook_wait_seconds,
+            console=bench.console,
+        )
+        concurrency = burst.server_concurrency(live.server.env)
+    with bench.console.status(f"(e) baseline: a bare client posting {len(measured.bodies):,} webhooks"):
+        baseline_s = burst.bare_client_s(measured.bodies, concurrency)
+    found = burst.summary(measured, baseline_s, concurrency)
+    if databases.kind == "postgresql":
+        found["shared_with"] += POSTGRES_NOTE
+    bench.console.print(
+        f"run {run + 1} (e) burst of {s.burst_customers:,} crossings in {len(batches)} batches: "
+        f"first request to last webhook {_seconds(found['delivered_s'])} (target 1 s), a bare client "
+        f"posting the same {len(measured.bodies):,} webhooks {concurrency} at a time "
+        f"{_seconds(found['bare_client_s'])}, ratio {_n(found['ratio_to_bare_client'], 2)}; "
+        f"{_latency_line(found)}"
+        + (f"; failures {measured.failures}" if measured.failures else "")
+        + f"; {found['shared_with']}"
+    )
+    return found
 
 
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:,.1f} ms"
 
 
+def _seconds(value: Any) -> str:
+    return "-" if value is None else f"{value:,.3f} s"
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
 def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ["acked_events_per_s", "evaluated_events_per_s", "floor_events_per_s", "ratio_to_floor"]
     medians: dict[str, Any] = {k: _median([r.get(k) for r in runs]) for k in keys}
     if any("latency" in r for r in runs):
-        for k in ("p50_ms", "p99_ms", "max_ms"):
-            medians[f"latency_{k}"] = _median([r["latency"].get(k) for r in runs if "latency" in r])
+        for share in LATENCY_LOADS:
+            prefix = "latency" if share == LATENCY_LOADS[0] else f"latency_{share}"
+            for k in ("p50_ms", "p99_ms", "max_ms"):
+                medians[f"{prefix}_{k}"] = _median(
+                    [r["latency"][str(share)].get(k) for r in runs if "latency" in r]
+                )
     return medians
 
 
 def summary_line(bench: Bench) -> dict[str, Any]:
     s = bench.settings
-    first = bench.results["databases"][s.databases[0]][str(s.customers[0])]["median"]
-    p99 = first.get("latency_p99_ms")
+    found = bench.results["databases"][s.databases[0]]
+    first = found[str(s.customers[0])]["median"]
+    p99, p99_at_80 = first.get("latency_p99_ms"), first.get(f"latency_{LATENCY_LOADS[1]}_p99_ms")
+    delivered = found["burst"]["median"]["delivered_s"]
     return {
         "events_per_s": round(first["evaluated_events_per_s"]),
         "floor_events_per_s": round(first["floor_events_per_s"]),
         "ratio_to_floor": round(first["ratio_to_floor"], 3) if first["ratio_to_floor"] is not None else None,
         "alert_p99_ms": round(p99, 1) if p99 is not None else None,
+        "alert_p99_ms_at_80": round(p99_at_80, 1) if p99_at_80 is not None else None,
+        "burst_delivered_s": round(delivered, 3) if delivered is not None else None,
         "customers": s.customers[0],
     }
 

@@ -21,7 +21,7 @@ import random
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,20 @@ def _clone_engine(database_url: str) -> Engine:
     return engine
 
 
+def extend(seeded: SeedResult, database_url: str, customers: int, *, console: Console) -> SeedResult:
+    """`database_url`, a copy of `seeded`'s database no server uses, with clones added up to
+    `customers` in all."""
+    cloned = clone_template(
+        database_url, seeded.template_customer_id, customers, console=console, first=seeded.customers
+    )
+    if cloned.template.rows_per_customer() != seeded.rows_per_customer:
+        raise RuntimeError(
+            f"the template read from the copy differs from the seeded one: "
+            f"{cloned.template.rows_per_customer()} vs {seeded.rows_per_customer}"
+        )
+    return replace(seeded, database_url=database_url, customers=customers, verified=[])
+
+
 @dataclass
 class Cloned:
     template: Template
@@ -172,8 +186,10 @@ def clone_template(
     chunk: int = DEFAULT_CHUNK,
     commit_every: int = DEFAULT_COMMIT_EVERY,
     watch: Sequence[int] = (),
+    first: int = 1,
 ) -> Cloned:
-    """Clone the template customer into customers 1..customers-1 (no server may be running)."""
+    """Clone the template customer into customers first..customers-1 (no server may be running);
+    customers 1..first-1, when there, are clones already."""
     engine = _clone_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -188,9 +204,9 @@ def clone_template(
             conn.commit()
             uncommitted = 0
             with _progress(console) as progress:
-                task = progress.add_task("cloning customers", total=max(customers - 1, 0))
-                for first, count in chunks(1, customers - 1, chunk):
-                    cloner.clone(conn, first, count)
+                task = progress.add_task("cloning customers", total=max(customers - first, 0))
+                for start, count in chunks(first, customers - 1, chunk):
+                    cloner.clone(conn, start, count)
                     uncommitted += count
                     if uncommitted >= commit_every:
                         conn.commit()

@@ -2,8 +2,9 @@
 
 (a) Closed loop for a fixed duration: acknowledged events/s, and events/s acknowledged AND
 evaluated (the time until the evaluator has processed every acknowledged event).
-(b) Open loop at a given rate (half of (a)'s): for each (customer, alert), the time from the
-acknowledgement that crosses the threshold to the webhook's arrival at the receiver.
+(b) Open loop at a given rate (a share of (a)'s), after a warm-up at that rate: for each
+threshold crossed in the measured phase, the time from the acknowledgement that crosses it to
+the webhook's arrival at the receiver.
 
 While the load runs, a sample of the acknowledged events is looked up every `POLL_S` seconds to
 draw the evaluated-events curve (`bench.watch`).
@@ -11,8 +12,9 @@ draw the evaluated-events curve (`bench.watch`).
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +28,10 @@ from tests.support.server import RunningServer, start_server
 from bench.bodies import EVENTS_PER_BATCH, Batch
 from bench.catalog import register_webhook
 from bench.databases import BenchDatabases
+from bench.engines import tree
 from bench.latency import Latencies, crossing_acks, match
 from bench.loadgen import LoadProcess, encode_request
+from bench.machine import OtherWork
 from bench.plan import Plan
 from bench.receiver import Receiver
 from bench.watch import evaluated_fraction, wait_processed
@@ -209,47 +213,94 @@ def throughput(
     )
 
 
+def warm_up(
+    session: Session,
+    batches: Sequence[Batch],
+    *,
+    label: str,
+    connections: int,
+    rate_per_s: float | None,
+    console: Console,
+) -> LoadRun:
+    """Post every batch (at `rate_per_s` events/s, or as fast as acknowledged), then wait until
+    every event is evaluated: nothing of it is measured."""
+    return _drive(
+        session,
+        batches,
+        label=label,
+        connections=connections,
+        duration_s=None,
+        rate_per_s=rate_per_s,
+        console=console,
+    )
+
+
 @dataclass
 class LatencyRun:
-    load: LoadRun
+    load: LoadRun  # the measured phase
     latencies: Latencies
+    warmup: LoadRun
+    warmup_webhooks: int  # received during the warm-up, not counted
+    shared_with: str  # what else used the cores during the measured phase
 
 
 def latency(
     session: Session,
-    batches: Sequence[Batch],
+    warmup: Sequence[Batch],
+    measured: Sequence[Batch],
     plan: Plan,
     *,
+    crossing: Collection[int],
     rate_per_s: float,
     connections: int,
     webhook_wait_s: float,
     console: Console,
 ) -> LatencyRun:
-    """(b): post every batch at `rate_per_s` events/s, then match webhooks to crossings."""
+    """(b): the warm-up batches at `rate_per_s` events/s until every event is evaluated and its
+    webhooks arrived (not measured: it also warms the server, as a long-running one is); then the
+    measured batches at the same rate, and each threshold crossed by the `crossing` customers
+    matched with its webhook."""
+    warmed = warm_up(
+        session,
+        warmup,
+        label=f"(b) warm-up at {rate_per_s:,.0f} events/s",
+        connections=connections,
+        rate_per_s=rate_per_s,
+        console=console,
+    )
+    fired = crossing_acks(plan, warmup, warmed.ack_ns)
+    with console.status(f"(b) warm-up: waiting for {len(fired):,} webhooks"):
+        wait_webhooks(session.receiver, len(fired), webhook_wait_s)
+    warmup_webhooks = session.receiver.received
+    others = OtherWork()
     load = _drive(
         session,
-        batches,
+        measured,
         label=f"(b) latency at {rate_per_s:,.0f} events/s",
         connections=connections,
         duration_s=None,
         rate_per_s=rate_per_s,
         console=console,
     )
-    crossings = crossing_acks(plan, batches, load.ack_ns)
+    crossings = crossing_acks(plan, measured, load.ack_ns, only=crossing)
     with console.status(f"(b) waiting for {len(crossings):,} webhooks (at most {webhook_wait_s:.0f}s)"):
-        _wait_webhooks(session.receiver, len(crossings), webhook_wait_s)
+        wait_webhooks(session.receiver, warmup_webhooks + len(crossings), webhook_wait_s)
     waited_until_ns = time.time_ns()
-    arrivals = session.receiver.stop()
-    return LatencyRun(load, match(crossings, arrivals, waited_until_ns))
+    shared_with = others.describe(set(tree(os.getpid())))
+    arrivals = [a for a in session.receiver.stop() if a.arrived_ns >= load.started_ns]
+    return LatencyRun(load, match(crossings, arrivals, waited_until_ns), warmed, warmup_webhooks, shared_with)
 
 
-def _wait_webhooks(receiver: Receiver, expected: int, timeout_s: float) -> None:
-    """Until as many webhooks as crossings arrived, none for a while, or the timeout."""
+def wait_webhooks(
+    receiver: Receiver, expected: int, timeout_s: float, quiet_s: float | None = WEBHOOK_QUIET_S
+) -> None:
+    """Until as many webhooks as crossings arrived, none for `quiet_s` (when every event is
+    already evaluated, a webhook that late is not coming soon), or the timeout."""
     deadline = time.monotonic() + timeout_s
     last, quiet_since = receiver.received, time.monotonic()
     while receiver.received < expected and time.monotonic() < deadline:
         time.sleep(0.05)
         if receiver.received != last:
             last, quiet_since = receiver.received, time.monotonic()
-        elif time.monotonic() - quiet_since > WEBHOOK_QUIET_S:
+        elif quiet_s is not None and time.monotonic() - quiet_since > quiet_s:
             return

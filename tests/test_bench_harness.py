@@ -1,20 +1,25 @@
 """The benchmark harness end to end at a tiny scale: clone seeding, load, evaluation, webhooks, JSON line.
 
-Runs `bench.run` as `make bench-quick` does, with 10 customers and runs of about a second.
+Runs `bench.run` as `make bench-quick` does, with 10 customers, runs of about a second and a
+burst of 30 crossings.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import random
 from pathlib import Path
 
 import pytest
 from bench import run
+from bench.bodies import EVENTS_PER_BATCH, Spread, burst_batches, spread_batches
+from bench.latency import crossing_acks
 from bench.plan import AlertKind, Plan, alert_name
 
 CUSTOMERS = 10
 EVENTS_PER_CUSTOMER = 10
+BURST = 30
 
 
 def test_the_harness_measures_a_real_server_end_to_end(
@@ -34,13 +39,22 @@ def test_the_harness_measures_a_real_server_end_to_end(
             "--connections=4",
             "--max-events-per-s=5000",
             "--verify-sample=3",
+            f"--burst-customers={BURST}",
             f"--workdir={tmp_path / 'work'}",
             f"--output-dir={output}",
         ]
     )
 
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(line) == {"events_per_s", "floor_events_per_s", "ratio_to_floor", "alert_p99_ms", "customers"}
+    assert set(line) == {
+        "events_per_s",
+        "floor_events_per_s",
+        "ratio_to_floor",
+        "alert_p99_ms",
+        "alert_p99_ms_at_80",
+        "burst_delivered_s",
+        "customers",
+    }
     assert line["customers"] == CUSTOMERS
     assert line["events_per_s"] > 0 and line["floor_events_per_s"] > 0 and line["ratio_to_floor"] > 0
 
@@ -49,13 +63,28 @@ def test_the_harness_measures_a_real_server_end_to_end(
     # Events were acknowledged, and the run waited until the evaluator had processed every one.
     assert first["acked_events"] > 0 and not first["failures"]
     assert first["seconds_to_evaluate"] >= first["seconds_to_ack"] > 0
-    # The receiver got the webhooks of the thresholds crossed in (b), each with a latency.
-    latency = first["latency"]
-    assert latency["webhooks"] >= 1 and latency["missing"] == 0 and latency["p99_ms"] is not None
-    # Split at the start of the evaluator batch that measured the crossing (the payload's
-    # timestamp, cut to the millisecond, so never after the arrival).
-    assert latency["to_batch_p50_ms"] is not None and latency["to_batch_p50_ms"] <= latency["max_ms"]
-    assert latency["after_batch_start_p50_ms"] >= 0
+    # (b) at 50% and 80% of (a): after a warm-up whose webhooks are not counted, every threshold
+    # of every crossing customer was crossed in the measured phase and its webhook received, with
+    # a latency; the background customers, already past theirs, sent none.
+    assert set(first["latency"]) == {"50", "80"}
+    for latency in first["latency"].values():
+        assert latency["warmup_webhooks"] == 3 * latency["background_customers"]
+        assert latency["expected"] == 3 * latency["crossing_customers"]
+        assert latency["webhooks"] == latency["expected"] and latency["missing"] == 0
+        assert latency["unexpected"] == 0 and latency["p99_ms"] is not None
+        assert 3 * latency["crossing_customers"] <= 200 * 1 and latency["background_customers"] >= 1
+        # Split at the start of the evaluator batch that measured the crossing (the payload's
+        # timestamp, cut to the millisecond, so never after the arrival).
+        assert latency["to_batch_p50_ms"] is not None and latency["to_batch_p50_ms"] <= latency["max_ms"]
+        assert latency["after_batch_start_p50_ms"] >= 0
+    assert first["latency"]["80"]["rate_events_per_s"] > first["latency"]["50"]["rate_events_per_s"]
+
+    # (e) one SOFT crossing per burst customer, each webhook received; the bare client posted the
+    # same webhooks to a receiver of the same kind.
+    burst = results["databases"]["sqlite"]["burst"]["runs"][0]
+    assert burst["expected"] == BURST and burst["webhooks"] == BURST and burst["unexpected"] == 0
+    assert burst["delivered_s"] > 0 and burst["bare_client_s"] > 0 and burst["ratio_to_bare_client"] > 0
+    assert line["burst_delivered_s"] == burst["delivered_s"]
     assert results["generator_ceiling"]["median"] > 0
 
     # The seeder read clones back through the API: by id and alias, each with the template's
@@ -73,3 +102,42 @@ def test_the_harness_measures_a_real_server_end_to_end(
     assert (output / "results.json").exists()
     if importlib.util.find_spec("matplotlib") is not None:
         assert (output / "throughput_latency.png").stat().st_size > 0
+
+
+def test_spread_batches_give_each_crossing_customer_its_events_within_its_own_window() -> None:
+    seconds, window_s, per_customer = 10.0, 2.0, 20
+    crossing, background = list(range(100, 400)), list(range(100))
+    spread = Spread(crossing, background, per_customer, 100_000, seconds, window_s)
+    batches = spread_batches(spread, random.Random(7))
+
+    assert sum(len(b.customers) for b in batches) == 100_000
+    assert all(len(b.customers) == EVENTS_PER_BATCH for b in batches)
+    where: dict[int, list[int]] = {}
+    for k, batch in enumerate(batches):
+        for customer in batch.customers:
+            where.setdefault(customer, []).append(k)
+    assert sorted(where) == background + crossing
+    batches_per_window = len(batches) * window_s / seconds
+    starts = []
+    for customer in crossing:
+        assert len(where[customer]) == per_customer
+        # Posted at a constant rate, a window's events span about a window's batches.
+        assert max(where[customer]) - min(where[customer]) <= batches_per_window * 1.2
+        starts.append(min(where[customer]))
+    # The windows are staggered over the whole run, not bunched.
+    assert min(starts) < batches_per_window * 0.2 and max(starts) > len(batches) - batches_per_window * 1.2
+
+
+def test_crossings_are_counted_for_the_chosen_customers_from_what_they_already_had() -> None:
+    plan = Plan(EVENTS_PER_CUSTOMER)
+    soft = plan.events_to_fire(plan.alert(AlertKind.SOFT))
+    batches = burst_batches(range(250), random.Random(3))
+    acks = [1_000 + k for k in range(len(batches))]
+
+    crossed = crossing_acks(plan, batches, acks, only=set(range(200)), already=soft - 1)
+
+    # One event each: the SOFT threshold of each chosen customer, at its batch's acknowledgement.
+    assert set(crossed) == {(c, AlertKind.SOFT) for c in range(200)}
+    for k, batch in enumerate(batches):
+        assert all(crossed[(c, AlertKind.SOFT)] == acks[k] for c in batch.customers if c < 200)
+    assert crossing_acks(plan, batches, acks) == {}  # from nothing, one event crosses nothing
