@@ -42,10 +42,6 @@ class Settings(BaseSettings):
     # threads inside the server process.
     engine_process: bool = True
     evaluator_batch_events: int = 20_000
-    # How long one evaluator batch should last, in milliseconds: it takes as many events as its
-    # recent cost per event says fit (at most evaluator_batch_events), so that a burst of
-    # crossings is committed, and its webhooks sent, in slices. 0: always up to the maximum.
-    evaluator_batch_target_ms: float = Field(default=50.0, ge=0)
     # Engine processes share the event log's partitions by lease: each renews its leases every
     # third of this, and a dead one's partitions are taken over within twice this.
     engine_lease_s: float = Field(default=10.0, gt=0)

@@ -30,7 +30,6 @@ from meterline.domain.usage_fold import CountableEvent, Movement, fold
 from meterline.engine import alert_evaluation, billing, headroom
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
-from meterline.engine.batch_pacing import BatchPacer
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
@@ -89,7 +88,6 @@ class Evaluator:
         *,
         batch_events: int,
         poll_interval_s: float,
-        batch_target_s: float = 0.0,  # 0: every batch takes up to batch_events (`batch_pacing`)
         dedup_window_days: int = 34,
         grace_period_hours: int = 24,
         max_backdate_days: int = 34,
@@ -126,7 +124,6 @@ class Evaluator:
             on_measured=self._measure_headrooms,
         )
         self.batch_events = batch_events
-        self.pacer = BatchPacer(batch_target_s, batch_events)
         self.poll_interval_s = poll_interval_s
         self.dedup_window_days = dedup_window_days
         self._wake = threading.Event()
@@ -185,7 +182,7 @@ class Evaluator:
         holding = self.membership.current()
         if not holding.positions:
             return BatchResult(0, 0)  # another engine holds every partition for now
-        read = self.source.read(holding, self.pacer.next_limit())
+        read = self.source.read(holding, self.batch_events)
         batch = read.events
         held = None if holding.holds_all else holding.partitions
         if not batch and held is not None and not self._housekeeping_due():
@@ -232,7 +229,6 @@ class Evaluator:
             return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
         EVALUATOR_EVENTS.inc(len(batch))
         EVALUATOR_BATCH.observe(time.perf_counter() - started)
-        self.pacer.observe(len(batch), time.perf_counter() - started)
         log.debug(
             "evaluator_batch",
             events=len(batch),

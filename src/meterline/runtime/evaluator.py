@@ -20,7 +20,6 @@ def evaluator_from_settings(
     return Evaluator(
         db,
         batch_events=settings.evaluator_batch_events,
-        batch_target_s=settings.evaluator_batch_target_ms / 1000,
         poll_interval_s=settings.evaluator_poll_interval_s,
         dedup_window_days=settings.dedup_window_days,
         grace_period_hours=settings.invoice_grace_period_hours,
