@@ -76,11 +76,20 @@ class PricingCatalog:
     one batch transaction, so it never serves anything stale across batches.
     """
 
-    def __init__(self, conn: Connection, customer_ids: Sequence[str] = ()):
+    def __init__(
+        self, conn: Connection, customer_ids: Sequence[str] = (), usage_before_us: int | None = None
+    ):
         self.conn = conn
         self._memo: dict[tuple[object, ...], object] = {}
         # The batch's customers' stored period usage, read once for all of them.
         self.periods = MonthlyRows(conn, customer_ids)
+        # Set: usage from this moment (an hour boundary) on is left out, as if not yet sent; the
+        # spend the drafts had then (how fast spend goes: `services.spend_limits.pace_of`).
+        self.usage_before_us = usage_before_us
+
+    def usage_end(self, end_us: int) -> int:
+        """The end of an interval's usage as this catalog reads it."""
+        return end_us if self.usage_before_us is None else min(end_us, self.usage_before_us)
 
     def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:
@@ -149,10 +158,11 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
 
 
 def with_drafts(
-    conn: Connection, customer_ids: Sequence[str], window: BillingWindow
+    conn: Connection, customer_ids: Sequence[str], window: BillingWindow, usage_before_us: int | None = None
 ) -> dict[str, CustomerState]:
-    """The customers' states, loaded and their drafts derived (the API's and the sweeps' read)."""
-    catalog = PricingCatalog(conn, customer_ids)
+    """The customers' states, loaded and their drafts derived (the API's and the sweeps' read);
+    with `usage_before_us`, derived from the usage before that moment only."""
+    catalog = PricingCatalog(conn, customer_ids, usage_before_us)
     states = load_states(conn, customer_ids)
     for state in states.values():
         derive_drafts(state, window, catalog)
@@ -249,7 +259,9 @@ def _interval(
                 explicit_override_priority=contract.explicit_override_priority,
             )
         )
-    usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us, catalog.periods)
+    usage = usage_by_group(
+        catalog.conn, contract.customer_id, aggregation, start_us, catalog.usage_end(end_us), catalog.periods
+    )
     return PricingInterval(start_us, end_us, tuple(priced), usage)
 
 
@@ -279,7 +291,9 @@ def _line_usage(
     catalog: PricingCatalog, customer_id: str, line: UsageLine, metric_id: str, start_us: int, end_us: int
 ) -> Decimal:
     assert line.aggregation is not None
-    grouped = usage_by_group(catalog.conn, customer_id, {metric_id: line.aggregation}, start_us, end_us)
+    grouped = usage_by_group(
+        catalog.conn, customer_id, {metric_id: line.aggregation}, start_us, catalog.usage_end(end_us)
+    )
     total = merged(aggregate for group, aggregate in grouped.get(metric_id, ()) if line.in_group(group))
     return total.value(line.aggregation) or ZERO
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from meterline.domain.alerts import IN_ALARM, AlertType
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.spend_pace import Pace, pace_window_start
 from meterline.engine import billing
 from meterline.engine.alert_measures import CustomerView, period_spend
 from meterline.services import alerts as alert_service
@@ -33,6 +34,16 @@ SOFT, HARD = "soft", "hard"
 LIMITS = (SOFT, HARD)
 NAMES = {SOFT: "Soft spend limit", HARD: "Hard spend limit"}
 OK, SOFT_REACHED, HARD_REACHED = "ok", "soft_limit_reached", "hard_limit_reached"
+
+
+class OwnLimitRefused(InvalidInput):
+    """An end customer's own change refused: `field` must be at most `most` (USD cents), or, with
+    `most` None, cannot be removed."""
+
+    def __init__(self, field: str, message: str, most: Decimal | None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.most = most
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,48 @@ def set_limits(
             replaced.append(old)
     for old in replaced:  # after the new alerts: never a moment without a limit
         alert_service.archive_alert(conn, old.id, release_uniqueness_key=False)
+
+
+def set_own_limits(
+    conn: Connection, customer_id: str, changes: Mapping[str, Decimal | None], maximum: Decimal
+) -> None:
+    """The end customer's own change (the spend_limits dashboard), in USD cents: a limit it changes
+    must be at most `maximum`, the operator's; a hard limit cannot be removed there (no limit is
+    more than any maximum). A limit it leaves as it is stays, even above the maximum."""
+    active_customer(conn, customer_id)
+    customers.lock(conn, customer_id)  # what is compared is what is changed
+    current = _limits_in_force(conn, [customer_id]).get((customer_id, USD_CENTS_CREDIT_TYPE_ID), {})
+    changed = {k: v for k, v in changes.items() if v != _threshold(current.get(k))}
+    for kind, value in changed.items():
+        if value is None and kind == HARD:
+            raise OwnLimitRefused(
+                "hard_limit", f"cannot be removed here; the most it may be is {maximum}", None
+            )
+        if value is not None and value > maximum:
+            raise OwnLimitRefused(f"{kind}_limit", f"must be at most {maximum}, not {value}", maximum)
+    soft = changed.get(SOFT, _threshold(current.get(SOFT)))
+    hard = changed.get(HARD, _threshold(current.get(HARD)))
+    if soft is not None and hard is not None and soft > hard:
+        raise OwnLimitRefused("soft_limit", f"must be at most hard_limit ({hard}), not {soft}", hard)
+    set_limits(conn, customer_id, None, changed)
+
+
+def pace_of(
+    conn: Connection, customer_id: str, credit_type_id: str, now_us: int, open_horizon_us: int
+) -> Pace:
+    """The customer's period spend now and before the pace window (`domain.spend_pace`)."""
+    window = billing.billing_window(now_us, open_horizon_us)
+    now_state = billing.with_drafts(conn, [customer_id], window)[customer_id]
+    view = CustomerView(conn, customer_id, now_us, now_state)
+    since_us = pace_window_start(now_us, view.current_period.start_us)
+    before = billing.with_drafts(conn, [customer_id], window, usage_before_us=since_us)[customer_id]
+    return Pace(
+        spend_now=period_spend(view, credit_type_id),
+        spend_before=period_spend(CustomerView(conn, customer_id, now_us, before), credit_type_id),
+        since_us=since_us,
+        now_us=now_us,
+        period_end_us=view.current_period.end_us,
+    )
 
 
 def limits_of(
