@@ -76,16 +76,18 @@ class PricingCatalog:
     one batch transaction, so it never serves anything stale across batches.
     """
 
-    def __init__(
-        self, conn: Connection, customer_ids: Sequence[str] = (), usage_before_us: int | None = None
-    ):
+    def __init__(self, conn: Connection, customer_ids: Sequence[str] = ()):
         self.conn = conn
         self._memo: dict[tuple[object, ...], object] = {}
         # The batch's customers' stored period usage, read once for all of them.
         self.periods = MonthlyRows(conn, customer_ids)
-        # Set: usage from this moment (an hour boundary) on is left out, as if not yet sent; the
-        # spend the drafts had then (how fast spend goes: `services.spend_limits.pace_of`).
-        self.usage_before_us = usage_before_us
+        # Set (`leave_out_usage_from`): drafts derived from then on read only the usage before
+        # that moment, as if the rest had not been sent yet (how fast spend goes: spend_limits).
+        self.usage_before_us: int | None = None
+
+    def leave_out_usage_from(self, moment_us: int) -> None:
+        """From now on, read only the usage before `moment_us` (an hour boundary)."""
+        self.usage_before_us = moment_us
 
     def usage_end(self, end_us: int) -> int:
         """The end of an interval's usage as this catalog reads it."""
@@ -158,11 +160,13 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
 
 
 def with_drafts(
-    conn: Connection, customer_ids: Sequence[str], window: BillingWindow, usage_before_us: int | None = None
+    conn: Connection,
+    customer_ids: Sequence[str],
+    window: BillingWindow,
+    catalog: PricingCatalog | None = None,
 ) -> dict[str, CustomerState]:
-    """The customers' states, loaded and their drafts derived (the API's and the sweeps' read);
-    with `usage_before_us`, derived from the usage before that moment only."""
-    catalog = PricingCatalog(conn, customer_ids, usage_before_us)
+    """The customers' states, loaded and their drafts derived (the API's and the sweeps' read)."""
+    catalog = catalog or PricingCatalog(conn, customer_ids)
     states = load_states(conn, customer_ids)
     for state in states.values():
         derive_drafts(state, window, catalog)

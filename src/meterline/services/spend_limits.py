@@ -24,6 +24,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.spend_pace import Pace, pace_window_start
 from meterline.engine import billing
 from meterline.engine.alert_measures import CustomerView, period_spend
+from meterline.engine.customer_state import CustomerState
 from meterline.services import alerts as alert_service
 from meterline.services.alerts import NewAlert
 from meterline.services.customers import active_customer
@@ -111,22 +112,24 @@ def set_own_limits(
     set_limits(conn, customer_id, None, changed)
 
 
-def pace_of(
-    conn: Connection, customer_id: str, credit_type_id: str, now_us: int, open_horizon_us: int
-) -> Pace:
-    """The customer's period spend now and before the pace window (`domain.spend_pace`)."""
+def limits_with_pace(
+    conn: Connection, customer_id: str, now_us: int, open_horizon_us: int
+) -> tuple[SpendLimitView, Pace]:
+    """The customer's limits in USD cents (as `limits_of`) and its spend's pace
+    (`domain.spend_pace`): the drafts derived once from all the usage, then again from the usage
+    before the pace window only, on the same loaded state and catalog."""
+    customers.get_customer(conn, customer_id)
+    credit_type = USD_CENTS_CREDIT_TYPE_ID
     window = billing.billing_window(now_us, open_horizon_us)
-    now_state = billing.with_drafts(conn, [customer_id], window)[customer_id]
-    view = CustomerView(conn, customer_id, now_us, now_state)
-    since_us = pace_window_start(now_us, view.current_period.start_us)
-    before = billing.with_drafts(conn, [customer_id], window, usage_before_us=since_us)[customer_id]
-    return Pace(
-        spend_now=period_spend(view, credit_type_id),
-        spend_before=period_spend(CustomerView(conn, customer_id, now_us, before), credit_type_id),
-        since_us=since_us,
-        now_us=now_us,
-        period_end_us=view.current_period.end_us,
-    )
+    catalog = billing.PricingCatalog(conn, [customer_id])
+    billed = billing.with_drafts(conn, [customer_id], window, catalog)
+    [view] = views(conn, [(customer_id, credit_type)], now_us, open_horizon_us, billed)
+    period = CustomerView(conn, customer_id, now_us, billed[customer_id]).current_period
+    since_us = pace_window_start(now_us, period.start_us)
+    catalog.leave_out_usage_from(since_us)
+    billing.derive_drafts(billed[customer_id], window, catalog)
+    before = period_spend(CustomerView(conn, customer_id, now_us, billed[customer_id]), credit_type)
+    return view, Pace(view.current_spend, before, since_us, now_us, period.end_us)
 
 
 def limits_of(
@@ -155,14 +158,19 @@ def page_of_limits(
 
 
 def views(
-    conn: Connection, keys: Sequence[tuple[str, str]], now_us: int, open_horizon_us: int
+    conn: Connection,
+    keys: Sequence[tuple[str, str]],
+    now_us: int,
+    open_horizon_us: int,
+    billed: Mapping[str, CustomerState] | None = None,
 ) -> list[SpendLimitView]:
-    """Each (customer, credit type)'s limits, spend and status, read for all of them at once."""
+    """Each (customer, credit type)'s limits, spend and status, read for all of them at once
+    (`billed`: the customers' states with their drafts, if derived already)."""
     customer_ids = sorted({c for c, _ in keys})
     in_force = _limits_in_force(conn, customer_ids)
     states = alerts.states_for_customers(conn, customer_ids)
-    window = billing.billing_window(now_us, open_horizon_us)
-    billed = billing.with_drafts(conn, customer_ids, window)
+    if billed is None:
+        billed = billing.with_drafts(conn, customer_ids, billing.billing_window(now_us, open_horizon_us))
     found = []
     for customer_id, credit_type in keys:
         limits = in_force.get((customer_id, credit_type), {})

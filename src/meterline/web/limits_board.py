@@ -11,7 +11,6 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from meterline.api.dashboard_capability import Capability
-from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.spend_pace import Outlook, Pace, TimeToLimit, in_words, time_to_limit
 from meterline.services import spend_limits
 from meterline.services.spend_limits import HARD, SOFT, SpendLimitView
@@ -55,9 +54,9 @@ def maximum_of(settings: Settings, capability: Capability) -> Decimal:
 
 
 def limits_panel(conn: Connection, settings: Settings, capability: Capability, now_us: int) -> LimitsPanel:
-    customer_id, horizon = capability.customer_id, settings.open_horizon_us()
-    view = spend_limits.limits_of(conn, customer_id, USD_CENTS_CREDIT_TYPE_ID, now_us, horizon)
-    pace = spend_limits.pace_of(conn, customer_id, USD_CENTS_CREDIT_TYPE_ID, now_us, horizon)
+    view, pace = spend_limits.limits_with_pace(
+        conn, capability.customer_id, now_us, settings.open_horizon_us()
+    )
     rows = [
         _row(SOFT, view.soft_limit, view.current_spend, pace),
         _row(HARD, view.hard_limit, view.current_spend, pace),
