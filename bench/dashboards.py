@@ -47,9 +47,8 @@ from rich.console import Console
 from rich.table import Table
 from tests.support.server import RunningServer, start_server
 
-from bench.access import DEFAULT_POSTGRES, summary, timed, wait_caught_up
+from bench.access import DEFAULT_POSTGRES, shared_with, summary, timed, wait_caught_up
 from bench.databases import BenchDatabases
-from bench.engines import tree
 from bench.latency import nearest_rank
 from bench.machine import OtherWork, machine
 from meterline.domain.aggregation import Aggregate
@@ -213,9 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             wait_caught_up(http)
             others = OtherWork()
             results.update(measure(http, client, customer, args.requests))
-            results["shared_with"] = others.describe(set(tree(os.getpid())) | set(tree(server.process.pid)))
-            if postgres is not None:
-                results["shared_with"] += " (postgres: the server this bench uses among them)"
+            results["shared_with"] = shared_with(others, server, postgres is not None)
     finally:
         if server is not None:
             server.stop()
