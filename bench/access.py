@@ -236,6 +236,12 @@ def check(client: httpx.Client, alias: str) -> dict[str, Any]:
     return found
 
 
+def shared_with(others: OtherWork, server: RunningServer, on_postgres: bool) -> str:
+    """What else used the cores: every process but this bench's and its server's."""
+    found = others.describe(set(tree(os.getpid())) | set(tree(server.process.pid)))
+    return found + (" (postgres: the server this bench uses among them)" if on_postgres else "")
+
+
 def wait_caught_up(client: httpx.Client) -> None:
     wait_for(lambda: client.get("/health").json()["evaluator"]["lag_events"], lambda lag: lag == 0, 600, 0.2)
 
@@ -277,9 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results["ack_to_denied"] = ack_to_denied(
                     server, client, ids, args.probes, args.capacity_seconds
                 )
-            results["shared_with"] = others.describe(set(tree(os.getpid())) | set(tree(server.process.pid)))
-            if postgres is not None:
-                results["shared_with"] += " (postgres: the server this bench uses among them)"
+            results["shared_with"] = shared_with(others, server, postgres is not None)
     finally:
         if server is not None:
             server.stop()

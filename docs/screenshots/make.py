@@ -3,7 +3,8 @@
     .venv/bin/python docs/screenshots/make.py
 
 It starts meterline on a fresh SQLite database, creates a customer with a contract, a credit and
-some usage through the official SDK, and photographs each dashboard in the system's Chromium.
+some usage through the official SDK, sets its spend limits, and photographs each dashboard in the
+system's Chromium (spend_limits, meterline's own, is asked for in the body beside the SDK's types).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
@@ -34,6 +36,7 @@ from tests.support.server import start_server  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = {"desktop": 1024, "360px": 360}
 REGIONS = {"eu": "Europe", "us": "United States", "ap": "Asia-Pacific"}
+DASHBOARDS = ("invoices", "usage", "credits", "commits_and_credits", "spend_limits")
 
 
 def main() -> None:
@@ -44,13 +47,14 @@ def main() -> None:
         customer = _customer_with_usage(client)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            for dashboard in ("invoices", "usage", "commits_and_credits"):
+            for dashboard in DASHBOARDS:
                 url = client.v1.dashboards.get_embeddable_url(
                     customer_id=customer,
-                    dashboard=dashboard,  # type: ignore[arg-type]
+                    dashboard="usage",
                     bm_group_key_overrides=[
                         {"group_key_name": "region", "display_name": "Region", "value_display_names": REGIONS}
                     ],
+                    extra_body={"dashboard": dashboard},
                 ).data.url
                 for label, width in WIDTHS.items():
                     page = browser.new_page(viewport={"width": width, "height": 640})
@@ -75,6 +79,8 @@ def _customer_with_usage(client: Metronome) -> str:
     regions = ["eu"] * 18 + ["us"] * 9 + ["ap"] * 5
     ingest(client, [event(customer, event_type, hour, region=r) for r in regions])
     wait_invoice(client, customer, period_start, subtotal=Decimal(800), total=Decimal(300))
+    limits: dict[str, Any] = {"customer_id": customer, "soft_limit": 500, "hard_limit": 2500}
+    client.post("/v1/spend-limits/set", cast_to=object, body=limits)
     return customer
 
 

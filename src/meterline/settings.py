@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -122,6 +123,9 @@ class Settings(BaseSettings):
     embed_url_ttl_s: float = Field(default=3600.0, gt=0)
     embed_frame_ancestors: str = Field(default="'self'", min_length=1)
     embed_base_url: str | None = None
+    # The most an end customer may set a soft or hard limit to on the spend_limits dashboard, in
+    # USD cents ($1,000 by default); a URL's `max_spend_limit` option can only lower it.
+    embed_max_spend_limit: Decimal = Field(default=Decimal(100_000), ge=0, allow_inf_nan=False)
 
     def open_horizon_us(self) -> int:
         """How far back billing periods stay open: events may arrive this late, plus the grace."""

@@ -277,7 +277,12 @@ def _drop_header(scope: Scope, name: bytes) -> None:
 
 
 def _treat_body_as_json(scope: Scope) -> None:
-    """Every body this API accepts is JSON, whatever Content-Type the client sent (curl -d sends a form type)."""
+    """Every body this API accepts is JSON, whatever Content-Type the client sent (curl -d sends a form type).
+
+    Not on the dashboard pages: their limits write requires the JSON type, which no cross-site form
+    can send (defence in depth beside the capability the write needs)."""
+    if scope["path"].startswith(DASHBOARD_PREFIX):
+        return
     headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
     headers.append((b"content-type", b"application/json"))
     scope["headers"] = headers

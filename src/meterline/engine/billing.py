@@ -81,6 +81,17 @@ class PricingCatalog:
         self._memo: dict[tuple[object, ...], object] = {}
         # The batch's customers' stored period usage, read once for all of them.
         self.periods = MonthlyRows(conn, customer_ids)
+        # Set (`leave_out_usage_from`): drafts derived from then on read only the usage before
+        # that moment, as if the rest had not been sent yet (how fast spend goes: spend_limits).
+        self.usage_before_us: int | None = None
+
+    def leave_out_usage_from(self, moment_us: int) -> None:
+        """From now on, read only the usage before `moment_us` (an hour boundary)."""
+        self.usage_before_us = moment_us
+
+    def usage_end(self, end_us: int) -> int:
+        """The end of an interval's usage as this catalog reads it."""
+        return end_us if self.usage_before_us is None else min(end_us, self.usage_before_us)
 
     def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
         if key not in self._memo:
@@ -149,10 +160,13 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
 
 
 def with_drafts(
-    conn: Connection, customer_ids: Sequence[str], window: BillingWindow
+    conn: Connection,
+    customer_ids: Sequence[str],
+    window: BillingWindow,
+    catalog: PricingCatalog | None = None,
 ) -> dict[str, CustomerState]:
     """The customers' states, loaded and their drafts derived (the API's and the sweeps' read)."""
-    catalog = PricingCatalog(conn, customer_ids)
+    catalog = catalog or PricingCatalog(conn, customer_ids)
     states = load_states(conn, customer_ids)
     for state in states.values():
         derive_drafts(state, window, catalog)
@@ -249,7 +263,9 @@ def _interval(
                 explicit_override_priority=contract.explicit_override_priority,
             )
         )
-    usage = usage_by_group(catalog.conn, contract.customer_id, aggregation, start_us, end_us, catalog.periods)
+    usage = usage_by_group(
+        catalog.conn, contract.customer_id, aggregation, start_us, catalog.usage_end(end_us), catalog.periods
+    )
     return PricingInterval(start_us, end_us, tuple(priced), usage)
 
 
@@ -279,7 +295,9 @@ def _line_usage(
     catalog: PricingCatalog, customer_id: str, line: UsageLine, metric_id: str, start_us: int, end_us: int
 ) -> Decimal:
     assert line.aggregation is not None
-    grouped = usage_by_group(catalog.conn, customer_id, {metric_id: line.aggregation}, start_us, end_us)
+    grouped = usage_by_group(
+        catalog.conn, customer_id, {metric_id: line.aggregation}, start_us, catalog.usage_end(end_us)
+    )
     total = merged(aggregate for group, aggregate in grouped.get(metric_id, ()) if line.in_group(group))
     return total.value(line.aggregation) or ZERO
 

@@ -21,8 +21,10 @@ from sqlalchemy import Connection
 from meterline.domain.alerts import IN_ALARM, AlertType
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.spend_pace import Pace, pace_window_start
 from meterline.engine import billing
 from meterline.engine.alert_measures import CustomerView, period_spend
+from meterline.engine.customer_state import CustomerState
 from meterline.services import alerts as alert_service
 from meterline.services.alerts import NewAlert
 from meterline.services.customers import active_customer
@@ -33,6 +35,16 @@ SOFT, HARD = "soft", "hard"
 LIMITS = (SOFT, HARD)
 NAMES = {SOFT: "Soft spend limit", HARD: "Hard spend limit"}
 OK, SOFT_REACHED, HARD_REACHED = "ok", "soft_limit_reached", "hard_limit_reached"
+
+
+class OwnLimitRefused(InvalidInput):
+    """An end customer's own change refused: `field` must be at most `most` (USD cents), or, with
+    `most` None, cannot be removed."""
+
+    def __init__(self, field: str, message: str, most: Decimal | None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.most = most
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,50 @@ def set_limits(
         alert_service.archive_alert(conn, old.id, release_uniqueness_key=False)
 
 
+def set_own_limits(
+    conn: Connection, customer_id: str, changes: Mapping[str, Decimal | None], maximum: Decimal
+) -> None:
+    """The end customer's own change (the spend_limits dashboard), in USD cents: a limit it changes
+    must be at most `maximum`, the operator's; a hard limit cannot be removed there (no limit is
+    more than any maximum). A limit it leaves as it is stays, even above the maximum."""
+    active_customer(conn, customer_id)
+    customers.lock(conn, customer_id)  # what is compared is what is changed
+    current = _limits_in_force(conn, [customer_id]).get((customer_id, USD_CENTS_CREDIT_TYPE_ID), {})
+    changed = {k: v for k, v in changes.items() if v != _threshold(current.get(k))}
+    for kind, value in changed.items():
+        if value is None and kind == HARD:
+            raise OwnLimitRefused(
+                "hard_limit", f"cannot be removed here; the most it may be is {maximum}", None
+            )
+        if value is not None and value > maximum:
+            raise OwnLimitRefused(f"{kind}_limit", f"must be at most {maximum}, not {value}", maximum)
+    soft = changed.get(SOFT, _threshold(current.get(SOFT)))
+    hard = changed.get(HARD, _threshold(current.get(HARD)))
+    if soft is not None and hard is not None and soft > hard:
+        raise OwnLimitRefused("soft_limit", f"must be at most hard_limit ({hard}), not {soft}", hard)
+    set_limits(conn, customer_id, None, changed)
+
+
+def limits_with_pace(
+    conn: Connection, customer_id: str, now_us: int, open_horizon_us: int
+) -> tuple[SpendLimitView, Pace]:
+    """The customer's limits in USD cents (as `limits_of`) and its spend's pace
+    (`domain.spend_pace`): the drafts derived once from all the usage, then again from the usage
+    before the pace window only, on the same loaded state and catalog."""
+    customers.get_customer(conn, customer_id)
+    credit_type = USD_CENTS_CREDIT_TYPE_ID
+    window = billing.billing_window(now_us, open_horizon_us)
+    catalog = billing.PricingCatalog(conn, [customer_id])
+    billed = billing.with_drafts(conn, [customer_id], window, catalog)
+    [view] = views(conn, [(customer_id, credit_type)], now_us, open_horizon_us, billed)
+    period = CustomerView(conn, customer_id, now_us, billed[customer_id]).current_period
+    since_us = pace_window_start(now_us, period.start_us)
+    catalog.leave_out_usage_from(since_us)
+    billing.derive_drafts(billed[customer_id], window, catalog)
+    before = period_spend(CustomerView(conn, customer_id, now_us, billed[customer_id]), credit_type)
+    return view, Pace(view.current_spend, before, since_us, now_us, period.end_us)
+
+
 def limits_of(
     conn: Connection, customer_id: str, credit_type_id: str | None, now_us: int, open_horizon_us: int
 ) -> SpendLimitView:
@@ -102,14 +158,19 @@ def page_of_limits(
 
 
 def views(
-    conn: Connection, keys: Sequence[tuple[str, str]], now_us: int, open_horizon_us: int
+    conn: Connection,
+    keys: Sequence[tuple[str, str]],
+    now_us: int,
+    open_horizon_us: int,
+    billed: Mapping[str, CustomerState] | None = None,
 ) -> list[SpendLimitView]:
-    """Each (customer, credit type)'s limits, spend and status, read for all of them at once."""
+    """Each (customer, credit type)'s limits, spend and status, read for all of them at once
+    (`billed`: the customers' states with their drafts, if derived already)."""
     customer_ids = sorted({c for c, _ in keys})
     in_force = _limits_in_force(conn, customer_ids)
     states = alerts.states_for_customers(conn, customer_ids)
-    window = billing.billing_window(now_us, open_horizon_us)
-    billed = billing.with_drafts(conn, customer_ids, window)
+    if billed is None:
+        billed = billing.with_drafts(conn, customer_ids, billing.billing_window(now_us, open_horizon_us))
     found = []
     for customer_id, credit_type in keys:
         limits = in_force.get((customer_id, credit_type), {})

@@ -1,6 +1,7 @@
 """The commits_and_credits dashboard: the customer's commits and credits in force (customer-level
 and on its contracts), each with its balance and ledger, rendered exactly as the API shows them
-(`api.commit_views`, balances derived with the drafts by `services.billing`)."""
+(`api.commit_views`, balances derived with the drafts by `services.billing`). The credits
+dashboard is the same for its credits alone."""
 
 from __future__ import annotations
 
@@ -15,11 +16,22 @@ from meterline.store import commits
 from meterline.store.commits import CommitQuery
 
 IN_FORCE = CommitQuery(kinds=(PREPAID, POSTPAID, CREDIT), include_contract_level=True)
+CREDITS_IN_FORCE = CommitQuery(kinds=(CREDIT,), include_contract_level=True)
 MAX_SHOWN = 500
 
 
 def commits_and_credits(conn: Connection, settings: Settings, customer_id: str) -> list[dict[str, Any]]:
-    found = commits.list_commits(conn, customer_id, IN_FORCE, after_id=None, limit=MAX_SHOWN)
+    return _shown(conn, settings, customer_id, IN_FORCE)
+
+
+def credits(conn: Connection, settings: Settings, customer_id: str) -> list[dict[str, Any]]:
+    return _shown(conn, settings, customer_id, CREDITS_IN_FORCE)
+
+
+def _shown(
+    conn: Connection, settings: Settings, customer_id: str, query: CommitQuery
+) -> list[dict[str, Any]]:
+    found = commits.list_commits(conn, customer_id, query, after_id=None, limit=MAX_SHOWN)
     extras = commit_extras(
         conn, customer_id, found, settings=settings, include_balance=True, include_ledgers=True
     )

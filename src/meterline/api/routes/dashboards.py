@@ -1,12 +1,14 @@
 """POST /v1/dashboards/getEmbeddableUrl: a URL showing one customer one dashboard, for an iframe.
 
 The URL carries a signed, expiring capability (`api.dashboard_capability`); the page itself is
-served by `meterline.web`. Dashboards meterline does not build yet are refused with a 400 naming
-the value, so nothing half-built is reachable.
+served by `meterline.web`. Besides Metronome's four dashboards, meterline's own `spend_limits`:
+the panel where the end customer sees and sets its own spend limits, each at most the operator's
+maximum (`METERLINE_EMBED_MAX_SPEND_LIMIT`, lowered for one URL by the `max_spend_limit` option).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -23,11 +25,9 @@ from meterline.services import customers
 
 router = APIRouter()
 
-BUILT = ("invoices", "usage", "commits_and_credits")
-# `credits` is Metronome's dashboard of plan credit grants (/v1/credits/*, not served either);
-# `spend_limits` is meterline's own, for when the spend-limits API exists.
-NOT_YET = ("credits", "spend_limits")
-# The dashboard_options each built dashboard honours.
+METRONOME_DASHBOARDS = ("invoices", "usage", "credits", "commits_and_credits")
+DASHBOARDS = (*METRONOME_DASHBOARDS, "spend_limits")
+# The dashboard_options each dashboard honours.
 OPTIONS = {
     "invoices": {
         "show_zero_usage_line_items",
@@ -37,9 +37,10 @@ OPTIONS = {
         "hide_voided_invoices",
     },
     "usage": set(),
+    "credits": set(),
     "commits_and_credits": set(),
+    "spend_limits": {"max_spend_limit"},
 }
-METRONOME_DASHBOARDS = ("invoices", "usage", "credits", "commits_and_credits")
 INVOICE_STATUS_FILTERS = ("VOID", "FINALIZED", "DRAFT", "FINALIZED_AND_DRAFT", "ALL")
 ColorName = Literal[
     "Gray_dark",
@@ -75,6 +76,7 @@ OptionKey = Literal[
     "billable_status_filter",
     "hide_grant_name",
     "credit_ledger_credit_type_id",
+    "max_spend_limit",  # meterline's, on spend_limits: in USD cents, at most the setting
 ]
 
 
@@ -96,7 +98,12 @@ class GroupKeyOverride(StrictModel):
 
 class EmbeddableUrlRequest(StrictModel):
     customer_id: str
-    dashboard: str
+    dashboard: str = Field(
+        description="invoices, usage, credits, commits_and_credits (Metronome's), or meterline's "
+        "spend_limits: the end customer sees and sets its own spend limits (dashboard_options "
+        "max_spend_limit, in USD cents, lowers METERLINE_EMBED_MAX_SPEND_LIMIT for this URL)",
+        json_schema_extra={"enum": list(DASHBOARDS)},
+    )
     color_overrides: list[ColorOverride] | None = Field(default=None, max_length=100)
     dashboard_options: list[DashboardOption] | None = Field(default=None, max_length=100)
     bm_group_key_overrides: list[GroupKeyOverride] | None = Field(default=None, max_length=100)
@@ -107,7 +114,7 @@ def get_embeddable_url(
     body: EmbeddableUrlRequest, request: Request, state: AppState = Depends(app_state)
 ) -> ExactJSONResponse:
     _check_dashboard(body.dashboard)
-    options = _options(body.dashboard, body.dashboard_options or [])
+    options = _options(body.dashboard, body.dashboard_options or [], state.settings.embed_max_spend_limit)
     with state.db.read() as conn:
         customers.active_customer(conn, body.customer_id)
     capability = Capability(
@@ -127,13 +134,11 @@ def get_embeddable_url(
 
 
 def _check_dashboard(dashboard: str) -> None:
-    if dashboard in NOT_YET:
-        raise InvalidInput(f"dashboard: meterline does not support dashboard {dashboard} yet")
-    if dashboard not in BUILT:
-        raise InvalidInput(f"dashboard: must be one of {', '.join(METRONOME_DASHBOARDS)}, not {dashboard!r}")
+    if dashboard not in DASHBOARDS:
+        raise InvalidInput(f"dashboard: must be one of {', '.join(DASHBOARDS)}, not {dashboard!r}")
 
 
-def _options(dashboard: str, given: list[DashboardOption]) -> dict[str, str]:
+def _options(dashboard: str, given: list[DashboardOption], maximum: Decimal) -> dict[str, str]:
     options: dict[str, str] = {}
     for index, option in enumerate(given):
         where = f"dashboard_options[{index}]"
@@ -142,8 +147,25 @@ def _options(dashboard: str, given: list[DashboardOption]) -> dict[str, str]:
         if option.key in options:
             raise InvalidInput(f"{where}.key: {option.key} is given twice")
         _check_option_value(where, option.key, option.value)
+        if option.key == "max_spend_limit":
+            _check_maximum(where, option.value, maximum)
         options[option.key] = option.value
     return options
+
+
+def _check_maximum(where: str, value: str, maximum: Decimal) -> None:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise InvalidInput(
+            f"{where}.value: max_spend_limit must be a number of USD cents, not {value!r}"
+        ) from None
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInput(f"{where}.value: max_spend_limit must be a non-negative number, not {value!r}")
+    if amount > maximum:
+        raise InvalidInput(
+            f"{where}.value: max_spend_limit must be at most {maximum} (METERLINE_EMBED_MAX_SPEND_LIMIT), not {value}"
+        )
 
 
 def _check_option_value(where: str, key: str, value: Any) -> None:
