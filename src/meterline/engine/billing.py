@@ -14,7 +14,7 @@ when it is shown (`api`) or finalized (`finalized_record`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from itertools import pairwise
@@ -219,10 +219,27 @@ def _invoice(
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
     record = _record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
-    products = (interval.products for interval in intervals)
-    return _Priced(
-        record, deductions, spend_bounds.spend_bounds(products, card.fiat_credit_type_id, conversions)
-    )
+    return _Priced(record, deductions, _bounds(catalog, contract, card, intervals, conversions))
+
+
+def _bounds(
+    catalog: PricingCatalog,
+    contract: ContractTerms,
+    card: RateCardRecord,
+    intervals: Sequence[PricingInterval],
+    conversions: Mapping[str, Decimal],
+) -> SpendBounds:
+    """How far usage can move the invoice (`domain.spend_bounds`): from prices alone, so shared,
+    like the products priced, by the customers on the same card without overrides."""
+
+    def compute() -> SpendBounds:
+        products = (interval.products for interval in intervals)
+        return spend_bounds.spend_bounds(products, card.fiat_credit_type_id, conversions)
+
+    if contract.overrides:
+        return compute()
+    spans = tuple((i.start_us, i.end_us) for i in intervals)
+    return catalog._get(("bounds", card.id, spans, contract.explicit_override_priority), compute)
 
 
 def _intervals(
@@ -242,6 +259,27 @@ def _intervals(
 def _interval(
     catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, start_us: int, end_us: int
 ) -> PricingInterval:
+    priced, aggregation = _priced_products(catalog, contract, card, start_us)
+    usage = usage_by_group(
+        catalog.conn, contract.customer_id, aggregation, start_us, catalog.usage_end(end_us), catalog.periods
+    )
+    return PricingInterval(start_us, end_us, priced, usage)
+
+
+def _priced_products(
+    catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, start_us: int
+) -> tuple[tuple[ProductPricing, ...], dict[str, AggregationType]]:
+    """The usage products priced from `start_us` and their metrics' aggregations. Without
+    overrides they depend only on the rate card: customers on the same card share them in a batch."""
+    if contract.overrides:
+        return _products_priced(catalog, contract, card, start_us)
+    key = ("priced", card.id, start_us, contract.explicit_override_priority)
+    return catalog._get(key, lambda: _products_priced(catalog, contract, card, start_us))
+
+
+def _products_priced(
+    catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, start_us: int
+) -> tuple[tuple[ProductPricing, ...], dict[str, AggregationType]]:
     rates = catalog.rates(card.id, start_us)
     states = catalog.products(tuple(sorted({r.product_id for r in rates})), start_us)
     aggregation = catalog.aggregations(
@@ -263,10 +301,7 @@ def _interval(
                 explicit_override_priority=contract.explicit_override_priority,
             )
         )
-    usage = usage_by_group(
-        catalog.conn, contract.customer_id, aggregation, start_us, catalog.usage_end(end_us), catalog.periods
-    )
-    return PricingInterval(start_us, end_us, tuple(priced), usage)
+    return tuple(priced), aggregation
 
 
 def _sliced_at_segment_bounds(
