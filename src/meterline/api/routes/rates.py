@@ -152,10 +152,10 @@ def get_rates(
     with state.db.read() as conn:
         found = store.rates_at(conn, body.rate_card_id, body.at, after_seq=asked.after)
         by_product = products.products_at(conn, [r.product_id for r in found], body.at)
-    chosen = [r for r in found if _selected(r, by_product[r.product_id], body.selectors)]
+    chosen = [r for r in found if selected(r, by_product[r.product_id], body.selectors)]
     page, cursor = asked.cut(chosen, lambda r: r.seq)
     return ExactJSONResponse(
-        {"data": [_scheduled_view(r, by_product[r.product_id]) for r in page], "next_page": cursor}
+        {"data": [scheduled_view(r, by_product[r.product_id]) for r in page], "next_page": cursor}
     )
 
 
@@ -165,7 +165,7 @@ def rate_view(rate: RateRecord) -> dict[str, Any]:
         "credit_type": {"id": rate.credit_type_id, "name": rate.credit_type_name},
     }
     if rate.price.is_tiered:
-        view["tiers"] = [_tier_view(t) for t in rate.price.tiers]
+        view["tiers"] = [tier_view(t) for t in rate.price.tiers]
     else:
         view["price"] = rate.price.price
     if rate.pricing_group_values:
@@ -173,7 +173,7 @@ def rate_view(rate: RateRecord) -> dict[str, Any]:
     return view
 
 
-def _scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
+def scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     view: dict[str, Any] = {
         "product_id": rate.product_id,
         "product_name": product.name,
@@ -190,11 +190,11 @@ def _scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     return view
 
 
-def _tier_view(tier: Tier) -> dict[str, Any]:
+def tier_view(tier: Tier) -> dict[str, Any]:
     return {"price": tier.price} if tier.size is None else {"price": tier.price, "size": tier.size}
 
 
-def _selected(rate: RateRecord, product: ProductState, selectors: list[RateSelector] | None) -> bool:
+def selected(rate: RateRecord, product: ProductState, selectors: list[RateSelector] | None) -> bool:
     """No selectors: every rate. Otherwise rates matching any selector."""
     return not selectors or any(s.matches(rate, product) for s in selectors)
 
