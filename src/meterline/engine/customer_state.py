@@ -30,7 +30,8 @@ class CustomerState:
     commits: list[CommitTerms]
     invoices: list[InvoiceRecord]  # finalized and derived drafts, by start, then id
     deductions: list[LedgerDeduction]  # the derived drafts' included, by time
-    marked_drafts: set[str]  # drafts whose rows are stored (the periods known to be open)
+    # Drafts whose rows are stored (the periods known to be open), with the end each row holds.
+    marked_drafts: dict[str, int]
     alerts: list[AlertRecord]  # its own and the all-customers ones
     alert_states: dict[tuple[str, str], AlertState]  # (alert id, scope) -> state
     wakeup_us: int | None
@@ -85,7 +86,7 @@ def load_states(conn: Connection, customer_ids: Sequence[str]) -> dict[str, Cust
             # A marker row's amounts are zeros: it stands here until the drafts are derived.
             by_invoice[c],
             by_deduction[c],
-            {inv.id for inv in by_invoice[c] if inv.status != FINALIZED},
+            {inv.id: inv.end_us for inv in by_invoice[c] if inv.status != FINALIZED},
             by_alert[c],
             by_state[c],
             wakeups.get(c),

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from meterline.domain import closed_periods
 from meterline.domain.invoicing import InvoiceComputation
@@ -155,6 +155,26 @@ def deductions_for_customers(
             for r in conn.execute(_deductions(among(conn, invoices.c.customer_id, chunk)))
         ),
     )
+
+
+def drawn_until(conn: Connection, commit_id: str) -> int | None:
+    """The end of the last finalized invoice that drew from the commit (None: none did)."""
+    query = (
+        select(func.max(commit_deductions.c.at_us))
+        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+        .where(commit_deductions.c.commit_id == commit_id, invoices.c.status == FINALIZED)
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def finalized_until(conn: Connection, contract_id: str) -> int | None:
+    """The end of the contract's last finalized invoice (None: none is finalized)."""
+    query = select(func.max(invoices.c.end_us)).where(
+        invoices.c.contract_id == contract_id, invoices.c.status == FINALIZED
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def due_for_finalization(
