@@ -190,9 +190,18 @@ def _open_periods(
     for contract in state.contracts:
         for period in contract.schedule().periods_between(since, window.now_us + 1):
             previous = existing.get(invoices.invoice_id(contract.id, period.start_us))
-            if previous is None or previous.status != FINALIZED:
+            if previous is None or previous.status not in invoices.CLOSED:
                 found.append((contract, period))
     return sorted(found, key=lambda item: (item[1].start_us, item[0].id))
+
+
+def priced_period(
+    catalog: PricingCatalog, state: CustomerState, contract: ContractTerms, period: Period, now_us: int
+) -> tuple[InvoiceRecord, list[Deduction]]:
+    """One period of a contract priced now (an invoice regenerated), drawing on what finalized
+    invoices left of the commits and credits; the record's id is the period's own."""
+    priced = _invoice(catalog, contract, period, state.commits, state.finalized_usage(), now_us)
+    return priced.record, priced.deductions
 
 
 @dataclass(frozen=True, slots=True)

@@ -341,7 +341,7 @@ class Evaluator:
         opened: list[invoices.InvoiceRecord] = []
         closed: list[str] = []
         for state in states:
-            drafts = {inv.id: inv for inv in state.invoices if inv.status != invoices.FINALIZED}
+            drafts = {inv.id: inv for inv in state.invoices if inv.status == invoices.DRAFT}
             opened.extend(inv for i, inv in drafts.items() if state.marked_drafts.get(i) != inv.end_us)
             closed.extend(i for i in state.marked_drafts if i not in drafts)
             state.marked_drafts = {i: inv.end_us for i, inv in drafts.items()}

@@ -125,6 +125,18 @@ def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
         raise LeaseLost(f"partitions {lost or sorted(rows)} are no longer held at the positions read")
 
 
+def lock_partition(conn: Connection, partition: int) -> None:
+    """Wait for the batch holding this partition to commit, and hold it off until this transaction
+    does (PostgreSQL; SQLite has one writer): for the API's rare writes to what the engine derives
+    its billing from in the same batch (a voided or regenerated invoice and its deductions)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            select(engine_partitions.c.partition)
+            .where(engine_partitions.c.partition == partition)
+            .with_for_update()
+        )
+
+
 def advance(conn: Connection, member_id: str, holding: Holding, read_through: int) -> Holding:
     """Move every held partition's position to `read_through` (never backwards); in the batch
     transaction, after `lock_held` (which checked that this member owns exactly those rows).

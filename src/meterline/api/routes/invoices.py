@@ -23,7 +23,7 @@ from meterline.domain.timeutil import format_rfc3339, now_us, to_us
 from meterline.engine.invoice_lines import line_items
 from meterline.services import billing
 from meterline.store import contracts, credit_types, customers
-from meterline.store.invoices import InvoiceRecord
+from meterline.store.invoices import VOID, InvoiceRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 
@@ -96,7 +96,9 @@ def list_costs(
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
         found = [
-            i for i in _invoices(conn, customer_id, state) if i.end_us > start_us and i.start_us < end_us
+            i
+            for i in _invoices(conn, customer_id, state)
+            if i.end_us > start_us and i.start_us < end_us and i.status != VOID  # a voided one bills nothing
         ]
         names = credit_types.names_by_id(conn)
     page, cursor = _at_offset(found, asked)
@@ -151,7 +153,12 @@ def invoice_view(record: InvoiceRecord, shown: ShownWith, skip_zero_qty: bool = 
         "invoice_adjustments": [],
         "custom_fields": {},  # meterline keeps no custom fields on invoices
         "contract_custom_fields": shown.contract_custom_fields.get(record.contract_id, {}),
-    }
+    } | _regenerated_from(record)
+
+
+def _regenerated_from(record: InvoiceRecord) -> dict[str, str]:
+    found = record.regenerated_from_invoice_id
+    return {} if found is None else {"regenerated_from_invoice_id": found}
 
 
 def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Every path of Metronome's API (as the official SDK calls it) that meterline does not serve yet.
 
-Each answers 501 `{"message": "meterline does not support POST /v1/invoices/void yet"}`, behind the
+Each answers 501 `{"message": "meterline does not support POST /v1/packages/create yet"}`, behind the
 same token check as every other route, so a client can tell "not built" from "mistyped" (404
 `no route for ...`). The table is written out here rather than read from the SDK, which is only
 a development dependency; tests/api/test_unsupported_routes.py walks the SDK's source and fails
@@ -56,8 +56,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/customers/{customer_id}/previewEvents"),
     ("POST", "/v1/customers/{customer_id}/updateConfig"),
     ("POST", "/v1/getCustomerBillingProviderConfigurations"),
-    ("POST", "/v1/invoices/regenerate"),
-    ("POST", "/v1/invoices/void"),
     ("POST", "/v1/listConfiguredBillingProviders"),
     ("POST", "/v1/packages/archive"),
     ("POST", "/v1/packages/create"),
