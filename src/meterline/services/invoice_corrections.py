@@ -69,7 +69,7 @@ def regenerate_invoice(conn: Connection, invoice_id: str, now_us: int) -> str:
 
 def void_finalized_of_contract(conn: Connection, customer_id: str, contract_id: str, now_us: int) -> None:
     """Every FINALIZED invoice of the contract voided (contracts/archive with void_invoices)."""
-    _hold_partition(conn, customer_id)
+    hold_partition(conn, customer_id)
     for invoice_id in store.finalized_of_contract(conn, contract_id):
         store.void(conn, invoice_id, now_us)
 
@@ -78,11 +78,11 @@ def _held_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord:
     found = store.get_invoice(conn, invoice_id)
     if found is None:
         raise NotFound(f"id: no invoice with id {invoice_id}")
-    _hold_partition(conn, found.customer_id)
+    hold_partition(conn, found.customer_id)
     return store.get_invoice(conn, invoice_id) or found  # as it is once the engine's batch is done
 
 
-def _hold_partition(conn: Connection, customer_id: str) -> None:
+def hold_partition(conn: Connection, customer_id: str) -> None:
     home = customers.home_partitions(conn, [customer_id]).get(customer_id)
     if home is not None:
         partitions.lock_partition(conn, home)

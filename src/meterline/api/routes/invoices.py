@@ -55,7 +55,7 @@ def list_invoices(
             and (contract_id is None or inv.contract_id == contract_id)
             and (type is None or inv.type == type.upper())
         ]
-        shown = _shown_with(conn, customer_id)
+        shown = shown_with(conn, customer_id)
     if sort == "date_desc":
         found.reverse()
     page, cursor = _at_offset(found, asked)
@@ -76,7 +76,7 @@ def get_invoice(
         record = next((inv for inv in _invoices(conn, customer_id, state) if inv.id == invoice_id), None)
         if record is None:
             raise NotFound(f"invoice_id: no invoice {invoice_id} for customer {customer_id}")
-        shown = _shown_with(conn, customer_id)
+        shown = shown_with(conn, customer_id)
     return ExactJSONResponse({"data": invoice_view(record, shown, skip_zero_qty_line_items)})
 
 
@@ -124,7 +124,7 @@ class ShownWith:
     contract_custom_fields: dict[str, dict[str, str]]  # by contract id
 
 
-def _shown_with(conn: Connection, customer_id: str) -> ShownWith:
+def shown_with(conn: Connection, customer_id: str) -> ShownWith:
     found = contracts.list_contracts(conn, customer_id, include_archived=True)
     return ShownWith(credit_types.names_by_id(conn), {c.id: c.custom_fields for c in found})
 

@@ -27,7 +27,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/contract-pricing/rate-cards/updateNamedSchedule"),
     ("POST", "/v1/contracts/addManualBalanceLedgerEntry"),
     ("POST", "/v1/contracts/amend"),
-    ("POST", "/v1/contracts/createHistoricalInvoices"),
     ("POST", "/v1/contracts/getNamedSchedule"),
     ("POST", "/v1/contracts/getSubscriptionQuantityHistory"),
     ("POST", "/v1/contracts/getSubscriptionSeatsHistory"),
