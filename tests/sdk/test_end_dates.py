@@ -27,7 +27,7 @@ from tests.sdk.billing_helpers import (
     wait_status,
 )
 from tests.sdk.contract_helpers import FAR, MISSING_ID, error_of, invoice
-from tests.sdk.helpers import current_hour, event, rfc3339, settle
+from tests.sdk.helpers import current_hour, rfc3339, settle
 from tests.support.inprocess import InProcess
 
 D = Decimal
@@ -82,13 +82,10 @@ def test_ending_a_commit_early_stops_its_drawdown_and_moves_its_alert(client: Me
 
 def test_ending_a_credit_early_and_a_contract_commits_segments(client: Metronome) -> None:
     now = current_hour()
-    customer_id = alerts.customer(client)
-    usage = alerts.usage_product(client)
     # Two segments on a contract commit: the second is dropped by an end before it starts.
-    contract_id = alerts.contract(
+    customer_id, usage, _card, contract_id = alerts.billed_contract(
         client,
-        customer_id,
-        alerts.rate_card(client, (usage.product_id, 1)),
+        1,
         commits=[
             {
                 "type": "PREPAID",
@@ -198,13 +195,8 @@ def test_end_date_errors_name_the_field(client: Metronome) -> None:
 def test_a_contracts_end_moves_its_billing(client: Metronome) -> None:
     now = current_hour()
     period = month_start(now)
-    customer_id = alerts.customer(client)
-    usage = alerts.usage_product(client)
-    contract_id = alerts.contract(
-        client,
-        customer_id,
-        alerts.rate_card(client, (usage.product_id, 1)),
-        starting_at=month_start(period - timedelta(days=1)),
+    customer_id, usage, _card, contract_id = alerts.billed_contract(
+        client, 1, starting_at=month_start(period - timedelta(days=1))
     )
     alerts.use(client, customer_id, usage, 5)
     wait_invoice(client, customer_id, period, subtotal=D(5), total=D(5))
@@ -240,39 +232,15 @@ def test_a_contracts_end_moves_its_billing(client: Metronome) -> None:
 
 
 def test_what_would_change_a_finalized_invoice_is_refused(client: Metronome) -> None:
-    """Weekly periods from ten days ago: the first ended three days ago, past the 24 h grace, and
-    is finalized with the commit's drawdown of usage sent before the contract existed."""
-    now = current_hour()
-    start = now - timedelta(days=10)
+    week = alerts.finalized_week(client, commit=100)
+    customer_id, contract_id, start = week.customer_id, week.contract_id, week.start
     first_end = start + timedelta(days=7)
-    customer_id = alerts.customer(client)
-    usage = alerts.usage_product(client)
-    client.v1.usage.ingest(usage=[event(customer_id, usage.event_type, start + timedelta(hours=1), qty=40)])  # type: ignore[list-item]
-    settle(client)
-    contract_id = alerts.contract(
-        client,
-        customer_id,
-        alerts.rate_card(client, (usage.product_id, 1)),
-        starting_at=start,
-        usage_statement_schedule=WEEKLY,
-        commits=[
-            {
-                "type": "PREPAID",
-                "product_id": alerts.fixed_product(client),
-                "priority": 1,
-                "access_schedule": alerts.segment(100, start),
-            }
-        ],
-    )
     finalized = wait_status(client, customer_id, start, "FINALIZED")
-    assert (finalized["subtotal"], finalized["total"]) == (40, 0)
-    [commit] = client.v1.contracts.retrieve(
-        customer_id=customer_id, contract_id=contract_id
-    ).data.current.commits
+    assert (finalized["subtotal"], finalized["total"]) == (40, 0)  # 40 units at 1 cent, all drawn
 
     message = error_of(
         lambda: client.v1.customers.commits.update_end_date(
-            customer_id=customer_id, commit_id=commit.id, access_ending_before=start + timedelta(days=2)
+            customer_id=customer_id, commit_id=week.commit_id, access_ending_before=start + timedelta(days=2)
         ),
         400,
     )
@@ -282,9 +250,9 @@ def test_what_would_change_a_finalized_invoice_is_refused(client: Metronome) -> 
     # Up to the end of that invoice is fine: it drew from usage before then. 100 - 40 = 60 left,
     # but access is over now.
     client.v1.customers.commits.update_end_date(
-        customer_id=customer_id, commit_id=commit.id, access_ending_before=first_end
+        customer_id=customer_id, commit_id=week.commit_id, access_ending_before=first_end
     )
-    assert _balance(client, customer_id, commit.id) == 0
+    assert _balance(client, customer_id, week.commit_id) == 0
 
     message = error_of(
         lambda: client.v1.contracts.update_end_date(
@@ -312,15 +280,8 @@ def test_finalization_follows_a_moved_end(app: InProcess) -> None:
     client = app.client
     now = current_hour()
     start = now - timedelta(days=2)
-    customer_id = alerts.customer(client)
-    usage = alerts.usage_product(client)
-    contract_id = alerts.contract(
-        client,
-        customer_id,
-        alerts.rate_card(client, (usage.product_id, 1)),
-        starting_at=start,
-        ending_before=now + timedelta(hours=1),
-        usage_statement_schedule=WEEKLY,
+    customer_id, _usage, _card, contract_id = alerts.billed_contract(
+        client, 1, starting_at=start, ending_before=now + timedelta(hours=1), usage_statement_schedule=WEEKLY
     )
     app.run(to_us(now))
     client.v1.contracts.update_end_date(customer_id=customer_id, contract_id=contract_id)  # a full week again

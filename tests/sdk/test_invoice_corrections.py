@@ -1,8 +1,7 @@
 """Voiding and regenerating finalized invoices through the Metronome SDK.
 
-Weekly periods from ten days ago: the first ended three days ago, past the 24 h grace, so it is
-finalized as soon as the contract exists, with usage sent before it. Usage is a SUM of `qty`
-priced per unit in cents (`alert_helpers`), so amounts are counted by hand.
+Each test starts from `alert_helpers.finalized_week`: a first week finalized as soon as the
+contract exists, with 40 units sent before it at 1 cent each, drawn from a prepaid commit.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from tests.sdk.billing_helpers import (
     wait_status,
 )
 from tests.sdk.contract_helpers import MISSING_ID, error_of
-from tests.sdk.helpers import current_hour, event, settle
+from tests.sdk.helpers import event, settle
 
 D = Decimal
 WEEKLY = {"frequency": "WEEKLY", "day": "CONTRACT_START"}
@@ -43,37 +42,15 @@ def _ingest(client: Metronome, customer_id: str, usage: alerts.Usage, at: dateti
     client.v1.usage.ingest(usage=[event(customer_id, usage.event_type, at, qty=qty)])  # type: ignore[list-item]
 
 
-def _billed(client: Metronome, commit: int) -> tuple[str, alerts.Usage, str, str, datetime]:
-    """(customer, usage, rate card, commit id, start) with 40 units in the finalized first week."""
-    start = current_hour() - timedelta(days=10)
-    customer_id = alerts.customer(client)
-    usage = alerts.usage_product(client)
-    _ingest(client, customer_id, usage, start + timedelta(hours=1), 40)
-    settle(client)
-    card = alerts.rate_card(client, (usage.product_id, 1))
-    contract_id = alerts.contract(
-        client,
-        customer_id,
-        card,
-        starting_at=start,
-        usage_statement_schedule=WEEKLY,
-        commits=[
-            {
-                "type": "PREPAID",
-                "product_id": alerts.fixed_product(client),
-                "priority": 1,
-                "access_schedule": alerts.segment(commit, start),
-            }
-        ],
-    )
-    [held] = client.v1.contracts.retrieve(
-        customer_id=customer_id, contract_id=contract_id
-    ).data.current.commits
-    return customer_id, usage, card, held.id, start
-
-
 def test_void_gives_the_drawdown_back_and_regenerate_bills_the_period_afresh(client: Metronome) -> None:
-    customer_id, usage, card, commit_id, start = _billed(client, commit=100)
+    week = alerts.finalized_week(client, commit=100)
+    customer_id, usage, card, commit_id, start = (
+        week.customer_id,
+        week.usage,
+        week.rate_card_id,
+        week.commit_id,
+        week.start,
+    )
     # 40 units x 1 cent, drawn from the 100 commit: total 0, 60 left.
     first = wait_status(client, customer_id, start, "FINALIZED")
     assert (first["subtotal"], first["total"]) == (40, 0)
@@ -132,7 +109,8 @@ def test_void_gives_the_drawdown_back_and_regenerate_bills_the_period_afresh(cli
 
 
 def test_regenerating_a_finalized_invoice_voids_it_first(client: Metronome) -> None:
-    customer_id, _usage, _card, commit_id, start = _billed(client, commit=30)
+    week = alerts.finalized_week(client, commit=30)
+    customer_id, commit_id, start = week.customer_id, week.commit_id, week.start
     # 40 units, 30 of them covered: total 10.
     first = wait_status(client, customer_id, start, "FINALIZED")
     assert (first["subtotal"], first["total"]) == (40, 10)
@@ -145,7 +123,8 @@ def test_regenerating_a_finalized_invoice_voids_it_first(client: Metronome) -> N
 
 
 def test_corrections_refuse_what_they_cannot_do(client: Metronome) -> None:
-    customer_id, _usage, _card, _commit_id, start = _billed(client, commit=100)
+    week = alerts.finalized_week(client, commit=100)
+    customer_id, start = week.customer_id, week.start
     first = wait_status(client, customer_id, start, "FINALIZED")
     draft = next(i for i in invoices(client, customer_id) if i["status"] == "DRAFT")
     message = error_of(lambda: client.v1.invoices.void(id=draft["id"]), 400)
@@ -161,10 +140,10 @@ def test_corrections_refuse_what_they_cannot_do(client: Metronome) -> None:
 
 
 def test_archiving_a_contract_with_void_invoices_voids_its_finalized_ones(client: Metronome) -> None:
-    customer_id, _usage, _card, _commit_id, start = _billed(client, commit=100)
-    first = wait_status(client, customer_id, start, "FINALIZED")
-    [contract] = client.v1.contracts.list(customer_id=customer_id).data
-    client.v1.contracts.archive(customer_id=customer_id, contract_id=contract.id, void_invoices=True)
+    week = alerts.finalized_week(client, commit=100)
+    customer_id = week.customer_id
+    first = wait_status(client, customer_id, week.start, "FINALIZED")
+    client.v1.contracts.archive(customer_id=customer_id, contract_id=week.contract_id, void_invoices=True)
     assert _invoice(client, customer_id, first["id"])["status"] == "VOID"
     message = error_of(lambda: client.v1.invoices.regenerate(id=first["id"]), 400)
     assert "archived" in message  # nothing bills the usage of an archived contract

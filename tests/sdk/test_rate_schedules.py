@@ -12,7 +12,7 @@ import httpx
 from metronome import Metronome
 
 from tests.sdk.billing_helpers import exact, flat, month_start, rate_card, tiered
-from tests.sdk.contract_helpers import MISSING_ID, USD_CENTS, error_of, new_unit
+from tests.sdk.contract_helpers import MISSING_ID, USD_CENTS, error_of, new_unit, new_usage_product
 from tests.sdk.helpers import current_hour, rfc3339, uid
 from tests.support.server import RunningServer
 
@@ -25,18 +25,6 @@ def _times() -> tuple[datetime, datetime, datetime, datetime]:
     previous = month_start(this_month - timedelta(days=1))
     following = month_start(this_month + timedelta(days=32))
     return previous, this_month, following, month_start(following + timedelta(days=32))
-
-
-def _product(client: Metronome, **fields: Any) -> str:
-    metric_id = client.v1.billable_metrics.create(
-        name=f"calls {uid()}",
-        aggregation_type="COUNT",
-        event_type_filter={"in_values": [f"call_{uid()}"]},
-        group_keys=[["region"]],
-    ).data.id
-    return client.v1.contracts.products.create(
-        name=f"calls {uid()}", type="USAGE", billable_metric_id=metric_id, **fields
-    ).data.id
 
 
 def _schedule(client: Metronome, **params: Any) -> list[Any]:
@@ -53,8 +41,8 @@ def _contract_schedule(client: Metronome, **params: Any) -> list[Any]:
 
 def test_rate_card_schedule_shows_every_rate_in_the_range(client: Metronome) -> None:
     m0, m1, m2, m3 = _times()
-    compute = _product(client, tags=["gpu"], custom_fields={"team": "ml"})
-    storage = _product(client, pricing_group_key=["region"])
+    compute = new_usage_product(client, tags=["gpu"], custom_fields={"team": "ml"})
+    storage = new_usage_product(client, pricing_group_key=["region"])
     card = rate_card(
         client,
         flat(compute, 3, starting_at=m0),
@@ -125,9 +113,9 @@ def test_rate_card_schedule_shows_every_rate_in_the_range(client: Metronome) -> 
 def test_contract_schedule_applies_the_overrides_in_force(client: Metronome) -> None:
     m0, m1, m2, m3 = _times()
     unit = new_unit(client)
-    compute = _product(client, tags=["gpu"])
-    storage = _product(client, pricing_group_key=["region"])
-    network = _product(client)
+    compute = new_usage_product(client, tags=["gpu"])
+    storage = new_usage_product(client, pricing_group_key=["region"])
+    network = new_usage_product(client)
     card = rate_card(
         client,
         flat(compute, 10, starting_at=m0),

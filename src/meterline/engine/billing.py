@@ -226,7 +226,7 @@ def _invoice(
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
-    record = _record(contract, period, card, computation, now_us)
+    record = period_record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
     products = (interval.products for interval in intervals)
     return _Priced(
@@ -353,13 +353,14 @@ def _segments(
     return result
 
 
-def _record(
+def period_record(
     contract: ContractTerms,
     period: Period,
     card: RateCardRecord,
     computation: InvoiceComputation,
     now_us: int,
 ) -> InvoiceRecord:
+    """A contract period's draft as computed (its id the period's own)."""
     return InvoiceRecord(
         id=invoices.invoice_id(contract.id, period.start_us),
         customer_id=contract.customer_id,

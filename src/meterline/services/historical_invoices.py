@@ -20,15 +20,16 @@ from sqlalchemy import Connection
 
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.invoicing import UsageLine, compute_invoice
+from meterline.domain.periods import Period
 from meterline.domain.timeutil import format_rfc3339
-from meterline.engine.billing import finalized_record
+from meterline.engine.billing import finalized_record, period_record
 from meterline.services.invoice_corrections import hold_partition
 from meterline.services.rate_schedules import ContractRate, contract_schedule
 from meterline.store import contracts, credit_types, rate_cards
 from meterline.store import invoices as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.contracts import ContractRecord
-from meterline.store.invoices import DRAFT, USAGE, InvoiceRecord
+from meterline.store.invoices import DRAFT, InvoiceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,23 +90,8 @@ def _priced(
     ]
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, [], card.fiat_credit_type_id, conversions)
-    draft = InvoiceRecord(
-        id=store.invoice_id(contract.id, wanted.start_us),
-        customer_id=contract.customer_id,
-        contract_id=contract.id,
-        credit_type_id=card.fiat_credit_type_id,
-        type=USAGE,
-        status=DRAFT,
-        start_us=wanted.start_us,
-        end_us=wanted.end_us,
-        subtotal=computation.subtotal,
-        total=computation.total,
-        spend_by_credit_type=computation.spend_by_credit_type,
-        line_items=[],
-        updated_at_us=now_us,
-        finalized_at_us=None,
-        computation=computation,
-    )
+    period = Period(wanted.start_us, wanted.end_us)
+    draft = period_record(contract.terms(), period, card, computation, now_us)
     return finalized_record(draft, names, wanted.issued_us)
 
 

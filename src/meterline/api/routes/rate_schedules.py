@@ -20,7 +20,7 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, optional_time
-from meterline.api.routes.rates import RateSelector, rate_view, scheduled_view, selected, tier_view
+from meterline.api.routes.rates import RateSelector, price_view, rate_view, scheduled_view, selected
 from meterline.api.state import AppState, app_state
 from meterline.domain.pricing import PriceSpec
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -104,11 +104,4 @@ def _override_view(conn: Connection, found: ContractRate, price: PriceSpec) -> d
     ):
         unit = credit_types.get_credit_type(conn, found.override_credit_type_id)
         credit_type = {"id": unit.id, "name": unit.name}
-    view: dict[str, Any] = {"rate_type": "TIERED" if price.is_tiered else "FLAT", "credit_type": credit_type}
-    if price.is_tiered:
-        view["tiers"] = [tier_view(t) for t in price.tiers]
-    else:
-        view["price"] = price.price
-    if found.rate.pricing_group_values:
-        view["pricing_group_values"] = found.rate.pricing_group_values
-    return view
+    return price_view(price, credit_type, found.rate.pricing_group_values)

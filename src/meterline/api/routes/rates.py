@@ -21,7 +21,7 @@ from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
-from meterline.domain.pricing import Tier
+from meterline.domain.pricing import PriceSpec, Tier
 from meterline.domain.products import ProductState
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import rates as service
@@ -160,16 +160,21 @@ def get_rates(
 
 
 def rate_view(rate: RateRecord) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "rate_type": rate.rate_type,
-        "credit_type": {"id": rate.credit_type_id, "name": rate.credit_type_name},
-    }
-    if rate.price.is_tiered:
-        view["tiers"] = [tier_view(t) for t in rate.price.tiers]
+    credit_type = {"id": rate.credit_type_id, "name": rate.credit_type_name}
+    return price_view(rate.price, credit_type, rate.pricing_group_values)
+
+
+def price_view(
+    price: PriceSpec, credit_type: dict[str, str], pricing_group_values: Mapping[str, str]
+) -> dict[str, Any]:
+    """Metronome's `Rate`: a FLAT or TIERED price in a pricing unit."""
+    view: dict[str, Any] = {"rate_type": "TIERED" if price.is_tiered else "FLAT", "credit_type": credit_type}
+    if price.is_tiered:
+        view["tiers"] = [tier_view(t) for t in price.tiers]
     else:
-        view["price"] = rate.price.price
-    if rate.pricing_group_values:
-        view["pricing_group_values"] = rate.pricing_group_values
+        view["price"] = price.price
+    if pricing_group_values:
+        view["pricing_group_values"] = dict(pricing_group_values)
     return view
 
 
