@@ -20,7 +20,14 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, optional_time
-from meterline.api.routes.rates import RateSelector, price_view, rate_view, scheduled_view, selected
+from meterline.api.routes.rates import (
+    RateSelector,
+    price_view,
+    product_fields,
+    rate_view,
+    scheduled_view,
+    selected,
+)
 from meterline.api.state import AppState, app_state
 from meterline.domain.pricing import PriceSpec
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -79,10 +86,7 @@ def _contract_rate_view(conn: Connection, found: ContractRate) -> dict[str, Any]
     rate, product = found.rate, found.product
     view: dict[str, Any] = {
         "rate_card_id": rate.rate_card_id,
-        "product_id": rate.product_id,
-        "product_name": product.name,
-        "product_tags": list(product.tags),
-        "product_custom_fields": dict(product.custom_fields),
+        **product_fields(product),
         "entitled": found.entitled,
         "list_rate": rate_view(rate),
         "starting_at": format_rfc3339(found.starting_at_us),

@@ -180,10 +180,7 @@ def price_view(
 
 def scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     view: dict[str, Any] = {
-        "product_id": rate.product_id,
-        "product_name": product.name,
-        "product_tags": list(product.tags),
-        "product_custom_fields": dict(product.custom_fields),
+        **product_fields(product),
         "entitled": rate.entitled,
         "rate": rate_view(rate),
         "starting_at": format_rfc3339(rate.starting_at_us),
@@ -193,6 +190,16 @@ def scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     if rate.pricing_group_values:
         view["pricing_group_values"] = rate.pricing_group_values
     return view
+
+
+def product_fields(product: ProductState) -> dict[str, Any]:
+    """What a scheduled rate shows of its product."""
+    return {
+        "product_id": product.id,
+        "product_name": product.name,
+        "product_tags": list(product.tags),
+        "product_custom_fields": dict(product.custom_fields),
+    }
 
 
 def tier_view(tier: Tier) -> dict[str, Any]:
