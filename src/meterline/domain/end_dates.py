@@ -39,8 +39,8 @@ def access_ending(
         (s for s in segments if s.starting_at_us < ending_before_us), key=lambda s: s.starting_at_us
     )
     cut = [replace(s, ending_before_us=min(s.ending_before_us, ending_before_us)) for s in kept]
-    last = max(range(len(cut)), key=lambda i: cut[i].ending_before_us)
-    if cut[last].ending_before_us < ending_before_us:  # a later end: the last segment reaches it
+    if ending_before_us > max(s.ending_before_us for s in segments):  # later: the last segment reaches it
+        last = max(range(len(cut)), key=lambda i: cut[i].ending_before_us)
         cut[last] = replace(cut[last], ending_before_us=ending_before_us)
     return tuple(cut)
 
