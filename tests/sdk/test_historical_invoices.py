@@ -13,7 +13,7 @@ from typing import Any
 
 from metronome import Metronome
 
-from tests.sdk.billing_helpers import exact, invoices, lines, usage_by_product, wait_status
+from tests.sdk.billing_helpers import check_totals, exact, invoices, lines, usage_by_product, wait_status
 from tests.sdk.contract_helpers import USD_CENTS, error_of, new_unit
 from tests.sdk.helpers import current_hour, rfc3339, uid
 
@@ -151,6 +151,8 @@ def test_history_is_priced_by_the_contract_and_closes_its_periods(client: Metron
     ) == (100, 2, 200)
     assert by_product[storage]["total"] == 35
     assert lines(one, "applied_commit_or_credit") == []
+    for invoice in stored.values():
+        check_totals(invoice)
     assert usage_by_product(stored[rfc3339(second_start)])[compute]["unit_price"] == 1
 
     message = error_of(lambda: _create(client, False, first), 409)

@@ -6,10 +6,12 @@ contract exists, with 40 units sent before it at 1 cent each, drawn from a prepa
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import metronome
 from metronome import Metronome
 
 from tests.sdk import alert_helpers as alerts
@@ -147,3 +149,25 @@ def test_archiving_a_contract_with_void_invoices_voids_its_finalized_ones(client
     assert _invoice(client, customer_id, first["id"])["status"] == "VOID"
     message = error_of(lambda: client.v1.invoices.regenerate(id=first["id"]), 400)
     assert "archived" in message  # nothing bills the usage of an archived contract
+
+
+def test_concurrent_regenerations_make_one_invoice(client: Metronome) -> None:
+    week = alerts.finalized_week(client, commit=100)
+    first = wait_status(client, week.customer_id, week.start, "FINALIZED")
+    client.v1.invoices.void(id=first["id"])
+
+    def regenerate(_: int) -> int:
+        try:
+            client.v1.invoices.regenerate(id=first["id"])
+        except metronome.APIStatusError as refused:
+            return refused.status_code
+        return 200
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(regenerate, range(8)))
+    assert statuses == [200] + [409] * 7
+    regenerated = [
+        i for i in invoices(client, week.customer_id) if i.get("regenerated_from_invoice_id") == first["id"]
+    ]
+    assert len(regenerated) == 1
+    assert applied_by_commit(regenerated[0]) == {week.commit_id: 40}  # drawn once
