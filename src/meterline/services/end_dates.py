@@ -17,7 +17,7 @@ from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.end_dates import access_ending, invoices_ending
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import format_rfc3339, now_us
-from meterline.store import commits, contracts, invoices
+from meterline.store import commits, contracts, invoices, partitions
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import CommitRecord, InvoiceScheduleRecord
 
@@ -57,6 +57,7 @@ def update_contract_end(
     if contract.archived_at_us is not None:
         raise InvalidInput(f"contract_id: contract {contract_id} is archived")
     check_contract_span(contract.starting_at_us, ending_before_us)
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
     finalized = invoices.finalized_until(conn, contract_id)
     if (
         not allow_before_finalized
@@ -76,6 +77,7 @@ def _commit(
     conn: Connection, customer_id: str, commit_id: str, field: str, kinds: Sequence[str]
 ) -> CommitRecord:
     commits.lock_commit(conn, commit_id)  # before reading it: the checks hold until this commits
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes a drawdown from it meanwhile
     found = commits.get_commit(conn, customer_id, commit_id, kinds)
     if found is None:
         what = "credit" if kinds == (CREDIT,) else "PREPAID commit"

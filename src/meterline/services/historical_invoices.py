@@ -23,9 +23,8 @@ from meterline.domain.invoicing import UsageLine, compute_invoice
 from meterline.domain.periods import Period
 from meterline.domain.timeutil import format_rfc3339
 from meterline.engine.billing import finalized_record, period_record
-from meterline.services.invoice_corrections import hold_partition
 from meterline.services.rate_schedules import ContractRate, contract_schedule
-from meterline.store import contracts, credit_types, rate_cards
+from meterline.store import contracts, credit_types, partitions, rate_cards
 from meterline.store import invoices as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.contracts import ContractRecord
@@ -66,7 +65,7 @@ def create_historical_invoices(
         made.append(record)
     if not preview:
         for record in made:
-            hold_partition(conn, record.customer_id)
+            partitions.lock_home_partition(conn, record.customer_id)
         store.finalize(conn, [(record, []) for record in made])
         for customer_id in sorted({r.customer_id for r in made}):
             request_recompute(conn, customer_id)

@@ -20,7 +20,7 @@ from meterline.domain.ids import new_id
 from meterline.domain.periods import Period
 from meterline.engine import billing
 from meterline.engine.customer_state import load_states
-from meterline.store import contracts, credit_types, customers, partitions
+from meterline.store import contracts, credit_types, partitions
 from meterline.store import invoices as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.invoices import FINALIZED, USAGE, VOID, InvoiceRecord
@@ -69,7 +69,7 @@ def regenerate_invoice(conn: Connection, invoice_id: str, now_us: int) -> str:
 
 def void_finalized_of_contract(conn: Connection, customer_id: str, contract_id: str, now_us: int) -> None:
     """Every FINALIZED invoice of the contract voided (contracts/archive with void_invoices)."""
-    hold_partition(conn, customer_id)
+    partitions.lock_home_partition(conn, customer_id)
     for invoice_id in store.finalized_of_contract(conn, contract_id):
         store.void(conn, invoice_id, now_us)
 
@@ -78,11 +78,5 @@ def _held_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord:
     found = store.get_invoice(conn, invoice_id)
     if found is None:
         raise NotFound(f"id: no invoice with id {invoice_id}")
-    hold_partition(conn, found.customer_id)
+    partitions.lock_home_partition(conn, found.customer_id)
     return store.get_invoice(conn, invoice_id) or found  # as it is once the engine's batch is done
-
-
-def hold_partition(conn: Connection, customer_id: str) -> None:
-    home = customers.home_partitions(conn, [customer_id]).get(customer_id)
-    if home is not None:
-        partitions.lock_partition(conn, home)

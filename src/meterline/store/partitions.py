@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 from meterline.domain.partitions import PARTITION_COUNT, fair_share
 from meterline.store.cursors import CursorMoved
 from meterline.store.sql import upsert
-from meterline.store.tables import engine_members, engine_partitions
+from meterline.store.tables import customers, engine_members, engine_partitions
 
 
 class LeaseLost(CursorMoved):
@@ -125,14 +125,16 @@ def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
         raise LeaseLost(f"partitions {lost or sorted(rows)} are no longer held at the positions read")
 
 
-def lock_partition(conn: Connection, partition: int) -> None:
-    """Wait for the batch holding this partition to commit, and hold it off until this transaction
-    does (PostgreSQL; SQLite has one writer): for the API's rare writes to what the engine derives
-    its billing from in the same batch (a voided or regenerated invoice and its deductions)."""
+def lock_home_partition(conn: Connection, customer_id: str) -> None:
+    """Wait for the batch holding the customer's home partition to commit, and hold it off until
+    this transaction does (PostgreSQL; SQLite has one writer): for the API's rare writes that the
+    engine's batch must not race (a voided, regenerated or historical invoice, an end date checked
+    against finalized invoices)."""
     if conn.dialect.name == "postgresql":
+        home = select(customers.c.partition).where(customers.c.id == customer_id).scalar_subquery()
         conn.execute(
             select(engine_partitions.c.partition)
-            .where(engine_partitions.c.partition == partition)
+            .where(engine_partitions.c.partition == home)
             .with_for_update()
         )
 
