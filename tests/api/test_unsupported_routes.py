@@ -70,12 +70,12 @@ def test_each_served_sdk_path_reaches_its_handler(server: RunningServer, served:
 
 
 def test_a_mistyped_path_is_told_apart_from_one_not_built(server: RunningServer) -> None:
-    mistyped = httpx.post(f"{server.base_url}/v1/invoices/voidd", headers=server.headers(), json={})
+    mistyped = httpx.post(f"{server.base_url}/v1/packages/createe", headers=server.headers(), json={})
     assert mistyped.status_code == 404
-    assert mistyped.json() == {"message": "no route for POST /v1/invoices/voidd"}
-    not_built = httpx.post(f"{server.base_url}/v1/invoices/void", headers=server.headers(), json={})
+    assert mistyped.json() == {"message": "no route for POST /v1/packages/createe"}
+    not_built = httpx.post(f"{server.base_url}/v1/packages/create", headers=server.headers(), json={})
     assert not_built.status_code == 501
-    assert not_built.json() == {"message": "meterline does not support POST /v1/invoices/void yet"}
+    assert not_built.json() == {"message": "meterline does not support POST /v1/packages/create yet"}
 
 
 def test_invoice_breakdowns_are_not_read_as_an_invoice_id(server: RunningServer) -> None:
@@ -89,4 +89,4 @@ def test_invoice_breakdowns_are_not_read_as_an_invoice_id(server: RunningServer)
 
 
 def test_unsupported_paths_need_a_token_like_every_other(server: RunningServer) -> None:
-    assert httpx.post(f"{server.base_url}/v1/invoices/void", json={}).status_code == 401
+    assert httpx.post(f"{server.base_url}/v1/packages/create", json={}).status_code == 401

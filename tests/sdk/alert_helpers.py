@@ -85,10 +85,59 @@ def customer(client: Metronome) -> str:
 
 def billed_customer(client: Metronome, price: float = 100, **contract_fields: Any) -> tuple[str, Usage]:
     """A customer on a contract billing `price` cents per unit of its own usage product."""
+    customer_id, usage, _card, _contract = billed_contract(client, price, **contract_fields)
+    return customer_id, usage
+
+
+def billed_contract(
+    client: Metronome, price: float = 100, **contract_fields: Any
+) -> tuple[str, Usage, str, str]:
+    """`billed_customer`, with its rate card and contract: (customer, usage, rate card, contract)."""
     customer_id = customer(client)
     usage = usage_product(client)
-    contract(client, customer_id, rate_card(client, (usage.product_id, price)), **contract_fields)
-    return customer_id, usage
+    card = rate_card(client, (usage.product_id, price))
+    return customer_id, usage, card, contract(client, customer_id, card, **contract_fields)
+
+
+@dataclass(frozen=True)
+class FinalizedWeek:
+    """A contract of weekly periods from ten days ago with a prepaid commit: its first week ended
+    three days ago, past the 24 h grace, and is finalized with 40 units sent before the contract."""
+
+    customer_id: str
+    usage: Usage
+    rate_card_id: str
+    contract_id: str
+    commit_id: str
+    start: datetime
+
+
+def finalized_week(client: Metronome, commit: float, price: float = 1) -> FinalizedWeek:
+    start = hours_ago(0) - timedelta(days=10)
+    customer_id = customer(client)
+    usage = usage_product(client)
+    client.v1.usage.ingest(usage=[event(customer_id, usage.event_type, start + timedelta(hours=1), qty=40)])  # type: ignore[list-item]
+    settle(client)
+    card = rate_card(client, (usage.product_id, price))
+    contract_id = contract(
+        client,
+        customer_id,
+        card,
+        starting_at=start,
+        usage_statement_schedule={"frequency": "WEEKLY", "day": "CONTRACT_START"},
+        commits=[
+            {
+                "type": "PREPAID",
+                "product_id": fixed_product(client),
+                "priority": 1,
+                "access_schedule": segment(commit, start),
+            }
+        ],
+    )
+    [held] = client.v1.contracts.retrieve(
+        customer_id=customer_id, contract_id=contract_id
+    ).data.current.commits
+    return FinalizedWeek(customer_id, usage, card, contract_id, held.id, start)
 
 
 def segment(amount: float, starting_at: datetime = JAN, ending_before: datetime = FAR) -> dict[str, Any]:

@@ -190,9 +190,18 @@ def _open_periods(
     for contract in state.contracts:
         for period in contract.schedule().periods_between(since, window.now_us + 1):
             previous = existing.get(invoices.invoice_id(contract.id, period.start_us))
-            if previous is None or previous.status != FINALIZED:
+            if previous is None or previous.status not in invoices.CLOSED:
                 found.append((contract, period))
     return sorted(found, key=lambda item: (item[1].start_us, item[0].id))
+
+
+def priced_period(
+    catalog: PricingCatalog, state: CustomerState, contract: ContractTerms, period: Period, now_us: int
+) -> tuple[InvoiceRecord, list[Deduction]]:
+    """One period of a contract priced now (an invoice regenerated), drawing on what finalized
+    invoices left of the commits and credits; the record's id is the period's own."""
+    priced = _invoice(catalog, contract, period, state.commits, state.finalized_usage(), now_us)
+    return priced.record, priced.deductions
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +226,7 @@ def _invoice(
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
-    record = _record(contract, period, card, computation, now_us)
+    record = period_record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
     return _Priced(record, deductions, _bounds(catalog, contract, card, intervals, conversions))
 
@@ -379,13 +388,14 @@ def _segments(
     return result
 
 
-def _record(
+def period_record(
     contract: ContractTerms,
     period: Period,
     card: RateCardRecord,
     computation: InvoiceComputation,
     now_us: int,
 ) -> InvoiceRecord:
+    """A contract period's draft as computed (its id the period's own)."""
     return InvoiceRecord(
         id=invoices.invoice_id(contract.id, period.start_us),
         customer_id=contract.customer_id,

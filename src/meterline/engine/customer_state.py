@@ -21,16 +21,17 @@ from meterline.domain.spend_bounds import SpendBounds
 from meterline.store import alert_wakeups, commits, contracts, invoices
 from meterline.store import alerts as alert_store
 from meterline.store.alerts import AlertRecord, AlertState
-from meterline.store.invoices import FINALIZED, Deduction, InvoiceRecord, LedgerDeduction
+from meterline.store.invoices import CLOSED, DRAFT, FINALIZED, Deduction, InvoiceRecord, LedgerDeduction
 
 
 @dataclass(slots=True)
 class CustomerState:
     contracts: list[ContractTerms]
     commits: list[CommitTerms]
-    invoices: list[InvoiceRecord]  # finalized and derived drafts, by start, then id
+    invoices: list[InvoiceRecord]  # finalized, voided and derived drafts, by start, then id
     deductions: list[LedgerDeduction]  # the derived drafts' included, by time
-    marked_drafts: set[str]  # drafts whose rows are stored (the periods known to be open)
+    # Drafts whose rows are stored (the periods known to be open), with the end each row holds.
+    marked_drafts: dict[str, int]
     alerts: list[AlertRecord]  # its own and the all-customers ones
     alert_states: dict[tuple[str, str], AlertState]  # (alert id, scope) -> state
     wakeup_us: int | None
@@ -52,7 +53,7 @@ class CustomerState:
     def replace_drafts(self, drafts: Sequence[tuple[InvoiceRecord, Sequence[Deduction]]]) -> None:
         """After a recompute: these drafts (and their deductions) are all the customer's drafts."""
         finalized = self.finalized_ids()
-        kept = [inv for inv in self.invoices if inv.id in finalized]
+        kept = [inv for inv in self.invoices if inv.status in CLOSED]  # finalized or voided
         self.invoices = sorted([*kept, *(record for record, _d in drafts)], key=lambda i: (i.start_us, i.id))
         fresh = [
             (d.commit_id, d.segment_id, record.id, d.amount, record.end_us)
@@ -85,7 +86,7 @@ def load_states(conn: Connection, customer_ids: Sequence[str]) -> dict[str, Cust
             # A marker row's amounts are zeros: it stands here until the drafts are derived.
             by_invoice[c],
             by_deduction[c],
-            {inv.id for inv in by_invoice[c] if inv.status != FINALIZED},
+            {inv.id: inv.end_us for inv in by_invoice[c] if inv.status == DRAFT},
             by_alert[c],
             by_state[c],
             wakeups.get(c),

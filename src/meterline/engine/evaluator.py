@@ -334,16 +334,17 @@ class Evaluator:
 
     @staticmethod
     def _mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> None:
-        """Store a row for each draft newly open (what finalization looks for) and drop those of
-        drafts no longer backed by a contract period (an archived contract, a moved end). Nothing
-        is written for a customer whose open drafts stay the same: the usual case."""
+        """Store a row for each draft newly open (what finalization looks for), again for a draft
+        whose period end moved (a contract's end did: finalization must wait for the new one),
+        and drop those of drafts no longer backed by a contract period (an archived contract, a
+        moved end). Nothing is written for a customer whose open drafts stay the same: the usual case."""
         opened: list[invoices.InvoiceRecord] = []
         closed: list[str] = []
         for state in states:
-            drafts = {inv.id: inv for inv in state.invoices if inv.status != invoices.FINALIZED}
-            opened.extend(inv for i, inv in drafts.items() if i not in state.marked_drafts)
+            drafts = {inv.id: inv for inv in state.invoices if inv.status == invoices.DRAFT}
+            opened.extend(inv for i, inv in drafts.items() if state.marked_drafts.get(i) != inv.end_us)
             closed.extend(i for i in state.marked_drafts if i not in drafts)
-            state.marked_drafts = set(drafts)
+            state.marked_drafts = {i: inv.end_us for i, inv in drafts.items()}
         invoices.mark_drafts(conn, opened)
         invoices.remove_drafts(conn, closed)
 

@@ -20,6 +20,7 @@ from meterline.domain.timeutil import now_us
 from meterline.services.commits import check_new_commit
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
+from meterline.services.invoice_corrections import void_finalized_of_contract
 from meterline.services.rate_cards import active_rate_card
 from meterline.store import commits, credit_types, products, rate_cards
 from meterline.store import contracts as store
@@ -52,15 +53,12 @@ def create_contract(conn: Connection, new: NewContract) -> str:
 
 def archive_contract(conn: Connection, customer_id: str, contract_id: str, *, void_invoices: bool) -> None:
     """Take the contract and its commits out of billing (they stay readable); archiving twice is
-    a no-op. meterline cannot void invoices, so it refuses to archive one with finalized invoices
-    when asked to void them."""
+    a no-op. With `void_invoices`, its finalized invoices are voided too (what they drew from
+    commits and credits is given back)."""
     contract = store.get_contract(conn, customer_id, contract_id)
     if contract.archived_at_us is None:
-        if void_invoices and store.has_finalized_invoices(conn, contract_id):
-            raise InvalidInput(
-                "void_invoices: the contract has finalized invoices and meterline cannot void invoices"
-                " yet; archive it with void_invoices false to keep them"
-            )
+        if void_invoices:
+            void_finalized_of_contract(conn, customer_id, contract_id, now_us())
         store.mark_archived(conn, contract_id, now_us())
     request_recompute(conn, customer_id)
 

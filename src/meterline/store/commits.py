@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
@@ -177,6 +177,63 @@ def list_commits(
         conditions.append(commits.c.id > after_id)
     found = [c for c in _select(conn, *conditions, order_by_id=True) if query.matches(c)]
     return found[:limit]
+
+
+def get_commit(
+    conn: Connection, customer_id: str, commit_id: str, kinds: Sequence[str]
+) -> CommitRecord | None:
+    """The customer's commit or credit with this id, of one of these kinds (archived ones too)."""
+    found = _select(
+        conn, commits.c.id == commit_id, commits.c.customer_id == customer_id, commits.c.kind.in_(list(kinds))
+    )
+    return found[0] if found else None
+
+
+def lock_commit(conn: Connection, commit_id: str) -> None:
+    """Hold the commit's row until the transaction ends, so that two end-date updates of it
+    (each checked against what it read) apply one after the other (PostgreSQL; SQLite has one writer)."""
+    conn.execute(select(commits.c.id).where(commits.c.id == commit_id).with_for_update())
+
+
+def set_schedules(
+    conn: Connection, commit_id: str, segments: Sequence[AccessSegment], invoice: InvoiceScheduleRecord | None
+) -> None:
+    """Store a commit's access segments (ids kept) and invoice schedule as moved by an end-date update."""
+    conn.execute(
+        update(commits)
+        .where(commits.c.id == commit_id)
+        .values(
+            access_segments=[_stored_segment(s) for s in segments],
+            invoice_schedule=None if invoice is None else _stored_invoice(invoice),
+        )
+    )
+
+
+def _stored_segment(segment: AccessSegment) -> dict[str, Any]:
+    return {
+        "id": segment.id,
+        "amount": _text(segment.amount),
+        "starting_at_us": segment.starting_at_us,
+        "ending_before_us": segment.ending_before_us,
+    }
+
+
+def _stored_invoice(invoice: InvoiceScheduleRecord) -> dict[str, Any]:
+    return {
+        "credit_type_id": invoice.credit_type_id,
+        "do_not_invoice": invoice.do_not_invoice,
+        "schedule_items": [
+            {
+                "id": item.id,
+                "timestamp_us": item.timestamp_us,
+                "amount": _text(item.amount),
+                "unit_price": _text(item.unit_price),
+                "quantity": _text(item.quantity),
+            }
+            for item in invoice.items
+        ],
+        "invoice_contract_id": invoice.invoice_contract_id,
+    }
 
 
 def commits_of_contracts(conn: Connection, contract_ids: Sequence[str]) -> dict[str, list[CommitRecord]]:

@@ -1,8 +1,8 @@
 """Contracts: a customer's rate card over a time range, its usage statement schedule, overrides,
 and the commits and credits created with it (store/commits.py keeps those).
 
-A contract never changes once created (meterline has no amendments or edits yet), except that it
-may be archived. Archiving takes the contract and its commits out of billing, but they stay
+A contract never changes once created (meterline has no amendments or edits yet), except that its
+end may move (contracts/updateEndDate) and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
 readable.
 """
 
@@ -154,6 +154,13 @@ def list_contracts(
 
 def mark_archived(conn: Connection, contract_id: str, archived_at_us: int) -> None:
     conn.execute(update(contracts).where(contracts.c.id == contract_id).values(archived_at_us=archived_at_us))
+
+
+def set_ending_before(conn: Connection, contract_id: str, ending_before_us: int | None) -> None:
+    """Move the contract's end (None: open-ended), as `services.end_dates` checked it."""
+    conn.execute(
+        update(contracts).where(contracts.c.id == contract_id).values(ending_before_us=ending_before_us)
+    )
 
 
 def contracts_for_customer(conn: Connection, customer_id: str) -> list[ContractTerms]:

@@ -5,7 +5,8 @@ deductions), and one row per open draft, which only marks that the period is ope
 finalization can be found (`due_for_finalization`). A draft's amounts and deductions are never
 stored: they follow from the usage aggregates and the contracts, and are derived wherever they
 are read (the engine keeps them in memory, the API derives them on read: `engine.billing`).
-A draft's row therefore holds zeros and no line items.
+A draft's row therefore holds zeros and no line items. A voided invoice stays as it was, with
+status VOID and no deductions; one regenerated from it is a finalized invoice of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from meterline.domain import closed_periods
 from meterline.domain.invoicing import InvoiceComputation
@@ -27,6 +28,8 @@ from meterline.store.tables import commit_deductions, customers, invoices
 
 DRAFT = "DRAFT"
 FINALIZED = "FINALIZED"
+VOID = "VOID"
+CLOSED = frozenset({FINALIZED, VOID})  # statuses of stored invoices: their periods are never derived again
 USAGE = "USAGE"
 _INVOICE_NAMESPACE = uuid.UUID("6c1d9a4e-3f57-4bde-9d0a-2f61b3a0c7e5")
 _encode = msgspec.json.Encoder(decimal_format="number").encode
@@ -55,6 +58,7 @@ class InvoiceRecord:
     # A derived draft's computation (its line items are rendered only when shown or finalized);
     # None for a stored, finalized invoice, whose `line_items` are as rendered then.
     computation: InvoiceComputation | None = None
+    regenerated_from_invoice_id: str | None = None  # the voided invoice this one replaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ def _marker_row(record: InvoiceRecord) -> dict[str, Any]:
         "line_items": "[]",
         "updated_at_us": record.updated_at_us,
         "finalized_at_us": None,
+        "regenerated_from_invoice_id": record.regenerated_from_invoice_id,
     }
 
 
@@ -155,6 +160,55 @@ def deductions_for_customers(
             for r in conn.execute(_deductions(among(conn, invoices.c.customer_id, chunk)))
         ),
     )
+
+
+def get_invoice(conn: Connection, invoice_id: str) -> InvoiceRecord | None:
+    """The stored invoice with this id (a draft's row holds no amounts: see above)."""
+    row = conn.execute(select(invoices).where(invoices.c.id == invoice_id)).mappings().first()
+    return None if row is None else _record(row)
+
+
+def finalized_of_contract(conn: Connection, contract_id: str) -> list[str]:
+    query = select(invoices.c.id).where(invoices.c.contract_id == contract_id, invoices.c.status == FINALIZED)
+    return [str(i) for i in conn.execute(query.order_by(invoices.c.start_us)).scalars()]
+
+
+def regenerated_as(conn: Connection, invoice_id: str) -> str | None:
+    """The id of the invoice regenerated from this voided one, if any."""
+    query = select(invoices.c.id).where(invoices.c.regenerated_from_invoice_id == invoice_id)
+    found = conn.execute(query).scalar()
+    return None if found is None else str(found)
+
+
+def void(conn: Connection, invoice_id: str, at_us: int) -> None:
+    """Mark a finalized invoice VOID and give back what it drew from commits and credits (its
+    deductions go: the segments hold that amount again). Its line items stay, for the record."""
+    conn.execute(
+        update(invoices)
+        .where(invoices.c.id == invoice_id, invoices.c.status == FINALIZED)
+        .values(status=VOID, updated_at_us=at_us)
+    )
+    conn.execute(delete(commit_deductions).where(commit_deductions.c.invoice_id == invoice_id))
+
+
+def drawn_until(conn: Connection, commit_id: str) -> int | None:
+    """The end of the last finalized invoice that drew from the commit (None: none did)."""
+    query = (
+        select(func.max(commit_deductions.c.at_us))
+        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+        .where(commit_deductions.c.commit_id == commit_id, invoices.c.status == FINALIZED)
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def finalized_until(conn: Connection, contract_id: str) -> int | None:
+    """The end of the contract's last finalized invoice (None: none is finalized)."""
+    query = select(func.max(invoices.c.end_us)).where(
+        invoices.c.contract_id == contract_id, invoices.c.status == FINALIZED
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def due_for_finalization(
@@ -246,4 +300,5 @@ def _record(row: Any) -> InvoiceRecord:
         line_items=_decode(row["line_items"]),
         updated_at_us=row["updated_at_us"],
         finalized_at_us=row["finalized_at_us"],
+        regenerated_from_invoice_id=row["regenerated_from_invoice_id"],
     )

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 from meterline.domain.partitions import PARTITION_COUNT, fair_share
 from meterline.store.cursors import CursorMoved
 from meterline.store.sql import upsert
-from meterline.store.tables import engine_members, engine_partitions
+from meterline.store.tables import customers, engine_members, engine_partitions
 
 
 class LeaseLost(CursorMoved):
@@ -123,6 +123,20 @@ def lock_held(conn: Connection, member_id: str, holding: Holding) -> None:
     if rows != holding.positions:
         lost = sorted(p for p, position in holding.positions.items() if rows.get(p) != position)
         raise LeaseLost(f"partitions {lost or sorted(rows)} are no longer held at the positions read")
+
+
+def lock_home_partition(conn: Connection, customer_id: str) -> None:
+    """Wait for the batch holding the customer's home partition to commit, and hold it off until
+    this transaction does (PostgreSQL; SQLite has one writer): for the API's rare writes that the
+    engine's batch must not race (a voided, regenerated or historical invoice, an end date checked
+    against finalized invoices)."""
+    if conn.dialect.name == "postgresql":
+        home = select(customers.c.partition).where(customers.c.id == customer_id).scalar_subquery()
+        conn.execute(
+            select(engine_partitions.c.partition)
+            .where(engine_partitions.c.partition == home)
+            .with_for_update()
+        )
 
 
 def advance(conn: Connection, member_id: str, holding: Holding, read_through: int) -> Holding:

@@ -1,5 +1,6 @@
 """Rates on rate cards: adding them (newer rates take over overlapping ranges, see domain/rates.py)
-and reading the rates in force at an instant, for getRates and for the billing engine.
+and reading the rates in force at an instant (getRates, getContractRateSchedule, the billing
+engine) or over a time range (getRateSchedule).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, tuple_, update
 
 from meterline.domain.errors import NotFound
 from meterline.domain.pricing import PriceSpec, Tier
@@ -89,6 +90,28 @@ def rates_at(
     return _select(conn, *conditions)
 
 
+def rates_overlapping(
+    conn: Connection,
+    rate_card_id: str,
+    start_us: int,
+    end_us: int | None,
+    *,
+    after: tuple[int, int] | None = None,
+) -> list[RateRecord]:
+    """Every rate of the rate card in force at some instant of [start_us, end_us) (None: no end),
+    by starting_at then seq, after the (starting_at, seq) position `after`."""
+    get_rate_card(conn, rate_card_id)
+    conditions = [
+        rates.c.rate_card_id == rate_card_id,
+        or_(rates.c.ending_before_us.is_(None), rates.c.ending_before_us > start_us),
+    ]
+    if end_us is not None:
+        conditions.append(rates.c.starting_at_us < end_us)
+    if after is not None:
+        conditions.append(tuple_(rates.c.starting_at_us, rates.c.seq) > tuple_(*after))
+    return _select(conn, *conditions, order_by=(rates.c.starting_at_us, rates.c.seq))
+
+
 def rates_in_force(conn: Connection, rate_card_id: str, at_us: int) -> list[RateInForce]:
     """The rate card's prices at `at_us`: what the billing engine prices usage with."""
     return [r.in_force() for r in rates_at(conn, rate_card_id, at_us)]
@@ -153,12 +176,12 @@ def _reshape(conn: Connection, row: dict[str, Any], left: list[Span]) -> None:
         )
 
 
-def _select(conn: Connection, *conditions: Any) -> list[RateRecord]:
+def _select(conn: Connection, *conditions: Any, order_by: Sequence[Any] = (rates.c.seq,)) -> list[RateRecord]:
     query = (
         select(rates, credit_types_table.c.name.label("credit_type_name"))
         .join(credit_types_table, credit_types_table.c.id == rates.c.credit_type_id)
         .where(*conditions)
-        .order_by(rates.c.seq)
+        .order_by(*order_by)
     )
     return [_record(row) for row in conn.execute(query).mappings()]
 

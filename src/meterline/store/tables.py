@@ -407,6 +407,8 @@ invoices = Table(
     Column("line_items", Text, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("finalized_at_us", BigInteger, nullable=True),
+    # The voided invoice this one was regenerated from (invoices/regenerate), if any.
+    Column("regenerated_from_invoice_id", String(36), nullable=True, unique=True),
     Index("ix_invoices_customer_start", "customer_id", "start_us"),
     Index("ix_invoices_status_end", "status", "end_us"),
 )

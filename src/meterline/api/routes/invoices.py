@@ -23,7 +23,7 @@ from meterline.domain.timeutil import format_rfc3339, now_us, to_us
 from meterline.engine.invoice_lines import line_items
 from meterline.services import billing
 from meterline.store import contracts, credit_types, customers
-from meterline.store.invoices import InvoiceRecord
+from meterline.store.invoices import VOID, InvoiceRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 
@@ -55,7 +55,7 @@ def list_invoices(
             and (contract_id is None or inv.contract_id == contract_id)
             and (type is None or inv.type == type.upper())
         ]
-        shown = _shown_with(conn, customer_id)
+        shown = shown_with(conn, customer_id)
     if sort == "date_desc":
         found.reverse()
     page, cursor = _at_offset(found, asked)
@@ -76,7 +76,7 @@ def get_invoice(
         record = next((inv for inv in _invoices(conn, customer_id, state) if inv.id == invoice_id), None)
         if record is None:
             raise NotFound(f"invoice_id: no invoice {invoice_id} for customer {customer_id}")
-        shown = _shown_with(conn, customer_id)
+        shown = shown_with(conn, customer_id)
     return ExactJSONResponse({"data": invoice_view(record, shown, skip_zero_qty_line_items)})
 
 
@@ -96,7 +96,9 @@ def list_costs(
     with state.db.read() as conn:
         customers.get_customer(conn, customer_id)
         found = [
-            i for i in _invoices(conn, customer_id, state) if i.end_us > start_us and i.start_us < end_us
+            i
+            for i in _invoices(conn, customer_id, state)
+            if i.end_us > start_us and i.start_us < end_us and i.status != VOID  # a voided one bills nothing
         ]
         names = credit_types.names_by_id(conn)
     page, cursor = _at_offset(found, asked)
@@ -122,7 +124,7 @@ class ShownWith:
     contract_custom_fields: dict[str, dict[str, str]]  # by contract id
 
 
-def _shown_with(conn: Connection, customer_id: str) -> ShownWith:
+def shown_with(conn: Connection, customer_id: str) -> ShownWith:
     found = contracts.list_contracts(conn, customer_id, include_archived=True)
     return ShownWith(credit_types.names_by_id(conn), {c.id: c.custom_fields for c in found})
 
@@ -151,7 +153,12 @@ def invoice_view(record: InvoiceRecord, shown: ShownWith, skip_zero_qty: bool = 
         "invoice_adjustments": [],
         "custom_fields": {},  # meterline keeps no custom fields on invoices
         "contract_custom_fields": shown.contract_custom_fields.get(record.contract_id, {}),
-    }
+    } | _regenerated_from(record)
+
+
+def _regenerated_from(record: InvoiceRecord) -> dict[str, str]:
+    found = record.regenerated_from_invoice_id
+    return {} if found is None else {"regenerated_from_invoice_id": found}
 
 
 def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state
-from meterline.domain.pricing import Tier
+from meterline.domain.pricing import PriceSpec, Tier
 from meterline.domain.products import ProductState
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import rates as service
@@ -152,33 +152,35 @@ def get_rates(
     with state.db.read() as conn:
         found = store.rates_at(conn, body.rate_card_id, body.at, after_seq=asked.after)
         by_product = products.products_at(conn, [r.product_id for r in found], body.at)
-    chosen = [r for r in found if _selected(r, by_product[r.product_id], body.selectors)]
+    chosen = [r for r in found if selected(r, by_product[r.product_id], body.selectors)]
     page, cursor = asked.cut(chosen, lambda r: r.seq)
     return ExactJSONResponse(
-        {"data": [_scheduled_view(r, by_product[r.product_id]) for r in page], "next_page": cursor}
+        {"data": [scheduled_view(r, by_product[r.product_id]) for r in page], "next_page": cursor}
     )
 
 
 def rate_view(rate: RateRecord) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "rate_type": rate.rate_type,
-        "credit_type": {"id": rate.credit_type_id, "name": rate.credit_type_name},
-    }
-    if rate.price.is_tiered:
-        view["tiers"] = [_tier_view(t) for t in rate.price.tiers]
+    credit_type = {"id": rate.credit_type_id, "name": rate.credit_type_name}
+    return price_view(rate.price, credit_type, rate.pricing_group_values)
+
+
+def price_view(
+    price: PriceSpec, credit_type: dict[str, str], pricing_group_values: Mapping[str, str]
+) -> dict[str, Any]:
+    """Metronome's `Rate`: a FLAT or TIERED price in a pricing unit."""
+    view: dict[str, Any] = {"rate_type": "TIERED" if price.is_tiered else "FLAT", "credit_type": credit_type}
+    if price.is_tiered:
+        view["tiers"] = [tier_view(t) for t in price.tiers]
     else:
-        view["price"] = rate.price.price
-    if rate.pricing_group_values:
-        view["pricing_group_values"] = rate.pricing_group_values
+        view["price"] = price.price
+    if pricing_group_values:
+        view["pricing_group_values"] = dict(pricing_group_values)
     return view
 
 
-def _scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
+def scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     view: dict[str, Any] = {
-        "product_id": rate.product_id,
-        "product_name": product.name,
-        "product_tags": list(product.tags),
-        "product_custom_fields": dict(product.custom_fields),
+        **product_fields(product),
         "entitled": rate.entitled,
         "rate": rate_view(rate),
         "starting_at": format_rfc3339(rate.starting_at_us),
@@ -190,11 +192,21 @@ def _scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
     return view
 
 
-def _tier_view(tier: Tier) -> dict[str, Any]:
+def product_fields(product: ProductState) -> dict[str, Any]:
+    """What a scheduled rate shows of its product."""
+    return {
+        "product_id": product.id,
+        "product_name": product.name,
+        "product_tags": list(product.tags),
+        "product_custom_fields": dict(product.custom_fields),
+    }
+
+
+def tier_view(tier: Tier) -> dict[str, Any]:
     return {"price": tier.price} if tier.size is None else {"price": tier.price, "size": tier.size}
 
 
-def _selected(rate: RateRecord, product: ProductState, selectors: list[RateSelector] | None) -> bool:
+def selected(rate: RateRecord, product: ProductState, selectors: list[RateSelector] | None) -> bool:
     """No selectors: every rate. Otherwise rates matching any selector."""
     return not selectors or any(s.matches(rate, product) for s in selectors)
 

@@ -1,6 +1,6 @@
 """Every path of Metronome's API (as the official SDK calls it) that meterline does not serve yet.
 
-Each answers 501 `{"message": "meterline does not support POST /v1/invoices/void yet"}`, behind the
+Each answers 501 `{"message": "meterline does not support POST /v1/packages/create yet"}`, behind the
 same token check as every other route, so a client can tell "not built" from "mistyped" (404
 `no route for ...`). The table is written out here rather than read from the SDK, which is only
 a development dependency; tests/api/test_unsupported_routes.py walks the SDK's source and fails
@@ -22,16 +22,11 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/archiveCustomerBillingProviderConfigurations"),
     ("GET", "/v1/auditLogs"),
     ("POST", "/v1/contract-pricing/rate-cards/getNamedSchedule"),
-    ("POST", "/v1/contract-pricing/rate-cards/getRateSchedule"),
     ("POST", "/v1/contract-pricing/rate-cards/moveRateCardProducts"),
     ("POST", "/v1/contract-pricing/rate-cards/setRateCardProductsOrder"),
     ("POST", "/v1/contract-pricing/rate-cards/updateNamedSchedule"),
     ("POST", "/v1/contracts/addManualBalanceLedgerEntry"),
     ("POST", "/v1/contracts/amend"),
-    ("POST", "/v1/contracts/createHistoricalInvoices"),
-    ("POST", "/v1/contracts/customerCommits/updateEndDate"),
-    ("POST", "/v1/contracts/customerCredits/updateEndDate"),
-    ("POST", "/v1/contracts/getContractRateSchedule"),
     ("POST", "/v1/contracts/getNamedSchedule"),
     ("POST", "/v1/contracts/getSubscriptionQuantityHistory"),
     ("POST", "/v1/contracts/getSubscriptionSeatsHistory"),
@@ -39,7 +34,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/contracts/scheduleProServicesInvoice"),
     ("POST", "/v1/contracts/seatBalances/list"),
     ("POST", "/v1/contracts/setUsageFilter"),
-    ("POST", "/v1/contracts/updateEndDate"),
     ("POST", "/v1/contracts/updateNamedSchedule"),
     ("POST", "/v1/credits/createGrant"),
     ("POST", "/v1/credits/editGrant"),
@@ -61,8 +55,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/customers/{customer_id}/previewEvents"),
     ("POST", "/v1/customers/{customer_id}/updateConfig"),
     ("POST", "/v1/getCustomerBillingProviderConfigurations"),
-    ("POST", "/v1/invoices/regenerate"),
-    ("POST", "/v1/invoices/void"),
     ("POST", "/v1/listConfiguredBillingProviders"),
     ("POST", "/v1/packages/archive"),
     ("POST", "/v1/packages/create"),
