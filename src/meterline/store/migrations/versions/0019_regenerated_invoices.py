@@ -1,8 +1,8 @@
 """invoices.regenerated_from_invoice_id: the voided invoice an invoice was regenerated from
 
-Revision ID: 0022
+Revision ID: 0019
 Revises: 0018
-Create Date: 2026-12-21 01:00:00.000000
+Create Date: 2026-12-07 07:00:00.000000
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
+revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
