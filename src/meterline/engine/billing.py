@@ -69,6 +69,33 @@ class BillingWindow:
     open_since_us: int  # periods ending before this are left alone (events can no longer reach them)
 
 
+class CatalogMemo:
+    """Catalog reads (rate cards, rates, products, metrics) and what is derived from them alone,
+    kept by the engine across batches while the catalog's version (`store.catalog_version`,
+    moved by database triggers on every catalog table) stays the same: a batch then reads none
+    of them again. The version is read at the start of the batch transaction, before any of
+    these, so an entry is never older than its version."""
+
+    MAX_ENTRIES = 10_000  # keys carry period starts: a bound, so a long-running engine never grows
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.entries: dict[tuple[object, ...], object] = {}
+
+    def at_version(self, version: int) -> CatalogMemo:
+        if version != self.version or len(self.entries) > self.MAX_ENTRIES:
+            self.version, self.entries = version, {}
+        return self
+
+    def clear(self) -> None:
+        self.version, self.entries = None, {}
+
+    def get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
+        if key not in self.entries:
+            self.entries[key] = load()
+        return self.entries[key]  # type: ignore[return-value]
+
+
 class PricingCatalog:
     """Rate cards, rates, products and metrics read once per evaluator batch, not once per customer.
 
@@ -76,9 +103,11 @@ class PricingCatalog:
     one batch transaction, so it never serves anything stale across batches.
     """
 
-    def __init__(self, conn: Connection, customer_ids: Sequence[str] = ()):
+    def __init__(self, conn: Connection, customer_ids: Sequence[str] = (), memo: CatalogMemo | None = None):
         self.conn = conn
-        self._memo: dict[tuple[object, ...], object] = {}
+        # What was read or derived from the catalog: this catalog's own, or kept by the engine
+        # across batches for as long as the catalog's version stays (`CatalogMemo`).
+        self._memo = CatalogMemo() if memo is None else memo
         # The batch's customers' stored period usage, read once for all of them.
         self.periods = MonthlyRows(conn, customer_ids)
         # Set (`leave_out_usage_from`): drafts derived from then on read only the usage before
@@ -94,9 +123,7 @@ class PricingCatalog:
         return end_us if self.usage_before_us is None else min(end_us, self.usage_before_us)
 
     def _get(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
-        if key not in self._memo:
-            self._memo[key] = load()
-        return self._memo[key]  # type: ignore[return-value]
+        return self._memo.get(key, load)
 
     def rate_card(self, rate_card_id: str) -> RateCardRecord:
         return self._get(("card", rate_card_id), lambda: get_rate_card(self.conn, rate_card_id))

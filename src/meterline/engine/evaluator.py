@@ -113,6 +113,7 @@ class Evaluator:
         self.on_commit = on_commit
         self.snapshots = CustomerSnapshots(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
+        self.catalog_memo = billing.CatalogMemo()
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
@@ -199,7 +200,9 @@ class Evaluator:
                 except LeaseLost:
                     self.membership.lost()  # handed over, or another engine moved a position
                     return BatchResult(0, holding.start(), more_work=True)
-                self.headrooms.begin(catalog_version.current(conn), held)
+                catalog_at = catalog_version.current(conn)
+                self.headrooms.begin(catalog_at, held)
+                self.catalog_memo.at_version(catalog_at)
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
@@ -215,6 +218,7 @@ class Evaluator:
         except BaseException:
             self.snapshots.clear()  # they followed changes that were just rolled back
             self.headrooms.clear()
+            self.catalog_memo.clear()
             raise
         self.membership.holding = moved
         self._last_batch_us = self.clock()
@@ -272,7 +276,8 @@ class Evaluator:
             countable.append(
                 CountableEvent(event.seq, customer_id, event.event_type, event.timestamp_us, event.properties)
             )
-        deltas = fold(countable, billable_metrics.active_metric_rules(conn))
+        rules = self.catalog_memo.get(("metric_rules",), lambda: billable_metrics.active_metric_rules(conn))
+        deltas = fold(countable, rules)
         by_seq = {e.seq: e.customer_id for e in countable}
         missing.extend(
             unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
@@ -297,7 +302,7 @@ class Evaluator:
         due = invoices.due_for_finalization(conn, now - self.grace_us, partitions=held)
         finalizing = {c for c, _i in due}
         customer_ids = sorted(touched | requested | finalizing)
-        catalog = billing.PricingCatalog(conn, customer_ids)
+        catalog = billing.PricingCatalog(conn, customer_ids, self.catalog_memo)
         states = self.snapshots.load(conn, customer_ids)
         for state in states.values():
             billing.derive_drafts(state, window, catalog)
