@@ -107,6 +107,13 @@ def main() -> None:
         "seeding --customers here: the deployment may be far larger than the customers events go to",
     )
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="no stored headroom loaded before the first batch (each read on its customer's first "
+        "touch), as if the engine had just taken over; by default they are loaded first, as a "
+        "running engine has them",
+    )
     parser.add_argument("--batch-events", type=int, default=2000)
     parser.add_argument("--profile", choices=["tottime", "cumulative"], help="print a cProfile table")
     parser.add_argument("--callers", help="with --profile: who calls functions matching this")
@@ -141,7 +148,11 @@ def main() -> None:
             cached_customers=args.cached_customers,
             headroom_customers=args.headroom_customers,
         )
+        if args.cold:
+            evaluator.headrooms.warm_slice = 0
         evaluator.drain()  # the alerts' first measurements, outside the figures
+        while evaluator.headrooms.warming:  # stored headrooms loaded, as at a take-over
+            evaluator.run_once()
         tune_for_long_running()  # as the engine's processes run
         absorbed_before = evaluator.headrooms.absorbed
         statements = 0

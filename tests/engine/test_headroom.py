@@ -240,3 +240,28 @@ def test_a_new_engine_reads_the_headroom_of_customers_whose_usage_did_not_move_s
     assert app.evaluator().headrooms.absorbed == 1  # measured in full, as its usage moved
     for billed in (still, moved):
         assert_states_are_what_measuring_says(app, billed.customer_id)
+
+
+def test_a_new_engine_loads_the_headrooms_that_still_hold_before_their_customers_next_events(
+    app: InProcess,
+) -> None:
+    """At a start or a take-over the engine loads stored headrooms a slice per batch, so that a
+    customer's first event afterwards costs no read; one whose usage moved since is left out."""
+    billed = [customer_with_alerts(app, DOLLAR_A_UNIT, FAR_LIMITS) for _ in range(3)]
+    for one in billed:
+        send(app, one.customer_id, one.usage, [D(1)])  # measured: headroom stored
+    moved = billed[0]
+    send(app, moved.customer_id, moved.usage, [D(1)])  # absorbed: its stored one no longer holds
+    restart(app)
+    engine = app.evaluator()
+    engine.headrooms.warm_slice = 1
+    batches = 0
+    while engine.run_once().more_work:
+        batches += 1
+    assert batches >= 2  # a slice at a time, each reported as more work to do
+    assert [c.customer_id in engine.headrooms for c in billed] == [False, True, True]
+    for one in billed[1:]:
+        send(app, one.customer_id, one.usage, [D(1)])
+    assert engine.headrooms.absorbed == 2
+    for one in billed:
+        assert_states_are_what_measuring_says(app, one.customer_id)

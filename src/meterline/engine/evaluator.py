@@ -186,7 +186,7 @@ class Evaluator:
         read = self.source.read(holding, self.batch_events)
         batch = read.events
         held = None if holding.holds_all else holding.partitions
-        if not batch and held is not None and not self._housekeeping_due():
+        if not batch and held is not None and not self._housekeeping_due() and not self.headrooms.warming:
             # Woken by another engine's events: nothing to do here until the next poll's batch
             # (billing requests, sweeps, finalization), which also moves the positions past them.
             return BatchResult(0, holding.start())
@@ -202,6 +202,7 @@ class Evaluator:
                     return BatchResult(0, holding.start(), more_work=True)
                 catalog_at = catalog_version.current(conn)
                 self.headrooms.begin(catalog_at, held)
+                warming = self.headrooms.warm(conn)
                 self.catalog_memo.at_version(catalog_at)
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
@@ -210,7 +211,7 @@ class Evaluator:
                 absorbed = self.headrooms.absorb(touched - requested, movements, now)
                 touched -= absorbed
                 self._bill(conn, touched, requested, now, held)
-                more_work = self.sweeps.run(conn, now, held)
+                more_work = self.sweeps.run(conn, now, held) or warming
                 self.headrooms.flush(conn, read.read_through)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []

@@ -46,6 +46,9 @@ SPEND_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL, Measure.BALANCE, Measure
 RISING_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL)  # with spend; balances fall with it
 # Customers whose headroom is kept (least recently touched go first): about 1 KB each.
 DEFAULT_CUSTOMERS = 1_000_000
+# Stored headrooms loaded per batch after a take-over (about 10 µs each): enough to have a
+# million customers' in memory within a few hundred batches, little enough not to hold a batch up.
+WARM_SLICE = 2_000
 
 
 @dataclass(slots=True)
@@ -218,6 +221,13 @@ def _valid_until(state: CustomerState, now_us: int) -> int | None:
     return min(instants, default=None)
 
 
+def _decoded(body: str) -> Headroom | None:
+    try:
+        return Headroom.decoded(body)
+    except (KeyError, ValueError, TypeError, msgspec.DecodeError):
+        return None  # written by another version of meterline: the customer is measured in full
+
+
 class HeadroomBook:
     """The headrooms the engine keeps in memory, at most `capacity` (least recently touched are
     dropped first), and stored (`store.headrooms`): written when computed, deleted when dropped,
@@ -230,6 +240,11 @@ class HeadroomBook:
         self._partitions: object = None
         self._computed: dict[str, Headroom] = {}  # this batch's, to store
         self._dropped: set[str] = set()  # this batch's, to delete
+        # Where loading the stored headrooms of the partitions held has got to (customer ids in
+        # order; None: done), so that their customers' first events after a start or a take-over
+        # cost no read: a customer otherwise pays one on its first touch (`load_missing`).
+        self._warm_after: str | None = ""
+        self.warm_slice = WARM_SLICE  # 0: load on first touch only
         self.absorbed = 0  # customer-batches that needed no measurement (for benchmarks)
 
     def begin(self, catalog_version: int, partitions: object) -> None:
@@ -238,7 +253,34 @@ class HeadroomBook:
         if (catalog_version, partitions) != (self._catalog_version, self._partitions):
             self._rooms.clear()
             self._catalog_version, self._partitions = catalog_version, partitions
+            self._warm_after = ""
         self._computed, self._dropped = {}, set()
+
+    @property
+    def warming(self) -> bool:
+        """Stored headrooms of the partitions held are still being loaded (`warm`)."""
+        return self.capacity > 0 and self.warm_slice > 0 and self._warm_after is not None
+
+    def warm(self, conn: Connection) -> bool:
+        """Load the next `warm_slice` stored headrooms that still hold, of customers of the partitions
+        held, without displacing any in memory (they go in as the least recently touched).
+        Call after `begin` and before the batch folds its usage. Returns whether more remain."""
+        if not self.warming or self._catalog_version is None:
+            return False
+        assert self._warm_after is not None
+        partitions = self._partitions if isinstance(self._partitions, frozenset) else None
+        found, self._warm_after = stored.holding_after(
+            conn, self._warm_after, self.warm_slice, self._catalog_version, partitions
+        )
+        for customer_id, body in found.items():
+            if len(self._rooms) >= self.capacity:
+                self._warm_after = None  # full: the rest load on their first touch
+                break
+            room = _decoded(body) if customer_id not in self._rooms else None
+            if room is not None:
+                self._rooms[customer_id] = room
+                self._rooms.move_to_end(customer_id, last=False)
+        return self.warming
 
     def load_missing(self, conn: Connection, customer_ids: Iterable[str]) -> None:
         """Read the stored headrooms that still hold of these customers not in memory. Call
@@ -248,10 +290,9 @@ class HeadroomBook:
         missing = sorted(c for c in customer_ids if c not in self._rooms)
         if missing:
             for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():
-                try:
-                    self._remember(customer_id, Headroom.decoded(body))
-                except (KeyError, ValueError, TypeError, msgspec.DecodeError):
-                    continue  # written by another version of meterline: measured in full instead
+                room = _decoded(body)
+                if room is not None:
+                    self._remember(customer_id, room)
 
     def absorb(
         self, customer_ids: Iterable[str], movements: Mapping[tuple[str, str], Movement], now_us: int
@@ -299,6 +340,7 @@ class HeadroomBook:
         self._rooms.clear()
         self._catalog_version = None
         self._computed, self._dropped = {}, set()
+        self._warm_after = ""
 
     def _remember(self, customer_id: str, headroom: Headroom) -> None:
         self._rooms[customer_id] = headroom
@@ -308,3 +350,6 @@ class HeadroomBook:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def __contains__(self, customer_id: object) -> bool:
+        return customer_id in self._rooms

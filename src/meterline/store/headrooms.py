@@ -11,11 +11,12 @@ the customer is then simply measured in full again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
 from meterline.store.sql import IN_CHUNK, among, chunks, upsert
-from meterline.store.tables import customer_headrooms, usage_monthly
+from meterline.store.tables import customer_headrooms, customers, usage_monthly
 
 
 def save(conn: Connection, bodies: Iterable[tuple[str, str]], as_of_seq: int, catalog_version: int) -> None:
@@ -36,11 +37,7 @@ def delete_for(conn: Connection, customer_ids: Iterable[str]) -> None:
 def still_holding(conn: Connection, customer_ids: Sequence[str], catalog_version: int) -> dict[str, str]:
     """The encoded headrooms of these customers that still hold (see above), by customer."""
     table = customer_headrooms
-    folded = (
-        select(func.max(usage_monthly.c.folded_seq))
-        .where(usage_monthly.c.customer_id == table.c.customer_id)
-        .scalar_subquery()
-    )
+    folded = _last_folded()
     found: dict[str, str] = {}
     for chunk in chunks(customer_ids, IN_CHUNK):
         query = select(table.c.customer_id, table.c.body).where(
@@ -50,3 +47,38 @@ def still_holding(conn: Connection, customer_ids: Sequence[str], catalog_version
         )
         found.update((row[0], row[1]) for row in conn.execute(query))
     return found
+
+
+def holding_after(
+    conn: Connection, after: str, limit: int, catalog_version: int, partitions: frozenset[int] | None
+) -> tuple[dict[str, str], str | None]:
+    """The next `limit` stored headrooms in customer id order after `after` (of customers whose
+    home is one of `partitions`, or of every customer), those that still hold among them by
+    customer, and the last customer id read: None once there are no more. For an engine loading
+    its customers' headrooms at take-over, a slice at a time."""
+    table = customer_headrooms
+    query = select(
+        table.c.customer_id, table.c.body, table.c.catalog_version, table.c.as_of_seq, _last_folded()
+    )
+    if partitions is not None:
+        query = query.join(customers, customers.c.id == table.c.customer_id).where(
+            customers.c.partition.in_(sorted(partitions))
+        )
+    rows = conn.execute(
+        query.where(table.c.customer_id > after).order_by(table.c.customer_id).limit(limit)
+    ).all()
+    holding = {
+        customer_id: body
+        for customer_id, body, version, as_of_seq, folded in rows
+        if version == catalog_version and (folded is None or folded <= as_of_seq)
+    }
+    return holding, (rows[-1][0] if len(rows) == limit else None)
+
+
+def _last_folded() -> Any:
+    """The highest log position folded into any period usage row of the headroom's customer."""
+    return (
+        select(func.max(usage_monthly.c.folded_seq))
+        .where(usage_monthly.c.customer_id == customer_headrooms.c.customer_id)
+        .scalar_subquery()
+    )
