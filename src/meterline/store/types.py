@@ -13,8 +13,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 class ExactDecimal(TypeDecorator[Decimal]):
     """Money and usage quantities: NUMERIC on PostgreSQL, text on SQLite, Decimal in Python.
 
-    SQLite has no exact decimal type; storing text keeps every digit, and meterline never asks
-    SQLite to do arithmetic on these columns.
+    SQLite has no exact decimal type; storing text keeps every digit, and what little arithmetic
+    SQLite does on these columns goes through meterline's own decimal functions (`store.db`).
     """
 
     impl = String
@@ -26,11 +26,20 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return dialect.type_descriptor(String())
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if dialect.name == "postgresql":
+        if value is None or dialect.name == "postgresql":
             return value
         return format(value, "f")
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """`process_bind_param` chosen once per dialect: the engine binds three of these for every
+        usage row it writes, and SQLAlchemy's generic path costs more than the formatting."""
+        if dialect.name == "postgresql":
+            return super().bind_processor(dialect)
+
+        def to_text(value: Decimal | None) -> str | None:
+            return None if value is None else format(value, "f")
+
+        return to_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
