@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from meterline.domain.aggregation import exact_sum
+from meterline.store.wal_checkpoints import WalCheckpointer
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -81,6 +82,8 @@ class Database:
         self.log_engine: Engine = _create(log_url, pool_size, durable_commits) if log_url else self.engine
         self._write_lock = _write_lock_path(self.url)
         self._log_write_lock = _write_lock_path(log_url) if log_url else self._write_lock
+        engines = [self.engine] + ([self.log_engine] if log_url else [])
+        self._checkpointers = [c for c in map(_checkpointed, engines) if c is not None]
 
     @property
     def write_lock_path(self) -> str | None:
@@ -117,6 +120,8 @@ class Database:
         return _transaction(self.log_engine, write=True, lock_path=self._log_write_lock)
 
     def dispose(self) -> None:
+        for checkpointer in self._checkpointers:
+            checkpointer.stop()
         self.engine.dispose()
         if self.separate_event_log:
             self.log_engine.dispose()
@@ -328,6 +333,22 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any, synchronous: str = "FULL")
     # decimal type, and meterline stores decimals as text.
     dbapi_conn.create_function("meterline_decimal_sum", 2, _decimal_sum, deterministic=True)
     dbapi_conn.create_function("meterline_decimal_max", 2, _decimal_max, deterministic=True)
+
+
+def _checkpointed(engine: Engine) -> WalCheckpointer | None:
+    """For a SQLite file: its log checkpointed by a thread of its own (`store.wal_checkpoints`),
+    never by a committing writer."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or path in (None, "", ":memory:"):
+        return None
+    checkpointer = WalCheckpointer(str(Path(path).expanduser().resolve()))
+    event.listen(engine, "connect", _no_checkpoint_on_commit)
+    event.listen(engine, "commit", lambda _conn: checkpointer.committed())
+    return checkpointer
+
+
+def _no_checkpoint_on_commit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_on_connect_relaxed(dbapi_conn: Any, record: Any) -> None:
