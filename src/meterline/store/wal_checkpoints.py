@@ -29,9 +29,9 @@ TRUNCATE_WAIT_MS = 1_000
 class WalCheckpointer:
     """Checkpoints one SQLite file's log from a thread started at the first commit seen."""
 
-    def __init__(self, path: str, interval_s: float = INTERVAL_S) -> None:
+    def __init__(self, path: str, interval_s: float | None = None) -> None:
         self.path = path
-        self.interval_s = interval_s
+        self.interval_s = INTERVAL_S if interval_s is None else interval_s
         self._committed = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
