@@ -30,6 +30,7 @@ from meterline.domain.usage_fold import CountableEvent, Movement, fold
 from meterline.engine import alert_evaluation, billing, headroom
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
+from meterline.engine.customer_refs import ResolvedReferences
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
@@ -114,6 +115,7 @@ class Evaluator:
         self.snapshots = CustomerSnapshots(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
+        self.references = ResolvedReferences()
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
@@ -204,6 +206,7 @@ class Evaluator:
                 self.headrooms.begin(catalog_at, held)
                 warming = self.headrooms.warm(conn)
                 self.catalog_memo.at_version(catalog_at)
+                self.references.begin(conn)
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
@@ -220,6 +223,7 @@ class Evaluator:
             self.snapshots.clear()  # they followed changes that were just rolled back
             self.headrooms.clear()
             self.catalog_memo.clear()
+            self.references.clear()
             raise
         self.membership.holding = moved
         self._last_batch_us = self.clock()
@@ -255,7 +259,7 @@ class Evaluator:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
         billing this engine owns (the others are handed to their home partition's engine), and
         how much each (customer, metric) moved."""
-        resolved = customers.resolve_customer_refs(conn, {e.customer_ref for e in batch})
+        resolved = self.references.resolve(conn, (e.customer_ref for e in batch))
         self.headrooms.load_missing(conn, set(resolved.values()))  # before the fold moves their usage
         closed = invoices.finalized_periods_reached(
             conn,

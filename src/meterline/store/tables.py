@@ -198,6 +198,16 @@ catalog_version = Table(
     Column("version", BigInteger, nullable=False),
 )
 
+# One row: a number that every update or delete of a customer or an ingest alias moves, by
+# triggers (migration 0021), so the engine knows when the customers it resolved references to may
+# have changed (`engine.customer_refs`).
+customer_directory_version = Table(
+    "customer_directory_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
 # Usage per (customer, metric, hour, group): what HOUR and DAY windows of /v1/usage read.
 usage_hourly = Table(
     "usage_hourly",

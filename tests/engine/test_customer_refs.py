@@ -1,0 +1,66 @@
+"""The engine keeps what each event reference (a customer id or an ingest alias) resolved to
+across batches (`engine.customer_refs`), and never counts an event for a customer that the
+reference no longer names: an alias moved to another customer, a customer archived."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from meterline.domain.events import UsageEvent
+from meterline.domain.timeutil import US_PER_SECOND
+from meterline.store import event_log
+from tests.support.inprocess import InProcess
+
+EVENT_TYPE = "call"
+
+
+def send(app: InProcess, reference: str) -> None:
+    app.now += US_PER_SECOND
+    event = UsageEvent(f"tx-{uuid.uuid4()}", reference, EVENT_TYPE, app.now, {})
+    with app.db.log_write() as conn:
+        event_log.append(conn, [event], app.now)
+    app.run(app.now)
+
+
+def counted(app: InProcess, customer_id: str) -> int:
+    with app.db.read() as conn:
+        query = text("SELECT coalesce(sum(event_count), 0) FROM usage_monthly WHERE customer_id = :c")
+        return int(conn.execute(query, {"c": customer_id}).scalar_one())
+
+
+def unknown_customer_events(app: InProcess) -> int:
+    with app.db.read() as conn:
+        query = text("SELECT count(*) FROM unmatched_events WHERE reason = 'unknown_customer'")
+        return int(conn.execute(query).scalar_one())
+
+
+def test_an_alias_moved_to_another_customer_counts_for_the_new_one_from_the_next_batch(
+    app: InProcess,
+) -> None:
+    app.client.v1.billable_metrics.create(
+        name="calls", aggregation_type="COUNT", event_type_filter={"in_values": [EVENT_TYPE]}
+    )
+    first = app.client.v1.customers.create(name="first", ingest_aliases=["acct-7"]).data.id
+    second = app.client.v1.customers.create(name="second").data.id
+    send(app, "acct-7")
+    send(app, "acct-7")  # resolved from what the engine kept
+    app.client.v1.customers.set_ingest_aliases(customer_id=first, ingest_aliases=[])
+    app.client.v1.customers.set_ingest_aliases(customer_id=second, ingest_aliases=["acct-7"])
+    send(app, "acct-7")
+    assert (counted(app, first), counted(app, second)) == (2, 1)
+
+
+def test_an_archived_customer_is_no_longer_counted_by_its_id_or_alias(app: InProcess) -> None:
+    app.client.v1.billable_metrics.create(
+        name="calls", aggregation_type="COUNT", event_type_filter={"in_values": [EVENT_TYPE]}
+    )
+    customer = app.client.v1.customers.create(name="leaving", ingest_aliases=["acct-9"]).data.id
+    send(app, customer)
+    send(app, "acct-9")
+    app.client.v1.customers.archive(id=customer)
+    send(app, customer)
+    send(app, "acct-9")
+    assert counted(app, customer) == 2
+    assert unknown_customer_events(app) == 2
