@@ -227,3 +227,33 @@ def test_an_item_whose_date_has_come_is_finalized_by_the_engine(client: Metronom
     assert found[rfc3339(due)]["issued_at"] is not None and found[rfc3339(due)]["total"] == D(99)
     assert found[rfc3339(later)]["status"] == "DRAFT"
     assert len(found) == 2
+
+
+def test_a_customer_commit_is_billed_on_the_contract_its_invoices_go_on(client: Metronome) -> None:
+    customer_id, product = new_customer(client), new_fixed_product(client)
+    contract_id = new_contract(client, customer_id, month_start(current_hour()))
+    commit = client.v1.customers.commits.create(
+        customer_id=customer_id,
+        product_id=product,
+        type="PREPAID",
+        priority=1,
+        access_schedule=access(900, months_ahead(1), months_ahead(4)),
+        invoice_contract_id=contract_id,
+        invoice_schedule={
+            "recurring_schedule": {
+                "amount_distribution": "DIVIDED",
+                "frequency": "MONTHLY",
+                "starting_at": months_ahead(1),
+                "ending_before": months_ahead(4),
+                "amount": 900,
+            }
+        },
+    ).data.id
+    found = scheduled(client, customer_id)
+    assert sorted((i["start_timestamp"], i["total"], i["contract_id"]) for i in found.values()) == [
+        (rfc3339(months_ahead(n)), D(300), contract_id) for n in (1, 2, 3)
+    ]
+    assert {i["line_items"][0]["commit_id"] for i in found.values()} == {commit}
+    raw = client.v1.customers.commits.with_raw_response.list(customer_id=customer_id)
+    (listed,) = exact(raw)["data"]
+    assert {i["invoice_id"] for i in listed["invoice_schedule"]["schedule_items"]} == set(found)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, Inexact, localcontext
 from enum import StrEnum
 
 from meterline.domain.billing_periods import add_months
@@ -62,11 +62,12 @@ def recurring_items(schedule: RecurringSchedule, where: str) -> tuple[InvoiceIte
 def split(total: Decimal, count: int, *, rounded: bool) -> list[Decimal]:
     """`total` in `count` shares that add up to it exactly: equal ones (whole units if `rounded`),
     the last taking what rounding left over."""
-    with localcontext(_EXACT):
+    with localcontext(_EXACT) as context:
+        context.clear_flags()
         share = total / count
         if rounded:
             share = share.quantize(_WHOLE, rounding=ROUND_HALF_UP)
-        elif share * count != total:
+        elif context.flags[Inexact]:  # the division does not end
             share = share.quantize(_DIVIDED_STEP, rounding=ROUND_HALF_EVEN)
         return [share] * (count - 1) + [total - share * (count - 1)]
 
