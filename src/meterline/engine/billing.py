@@ -181,7 +181,7 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
     periods = _open_periods(state, existing, window)
     routes = scheduled_billing.route_items(
         state,
-        {invoices.invoice_id(contract.id, period.start_us) for contract, period in periods},
+        periods,
         lambda contract: catalog.rate_card(contract.rate_card_id).fiat_credit_type_id,
         window.now_us,
     )
@@ -194,11 +194,12 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
         drafts.append((priced.record, priced.deductions))
         bounds.append(priced.bounds)
-    contracts = {contract.id: contract for contract in state.contracts}
-    drafts += [
-        (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
-        for item in _named(catalog, routes.own)
-    ]
+    if routes.own:
+        contracts = {contract.id: contract for contract in state.contracts}
+        drafts += [
+            (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
+            for item in _named(catalog, routes.own)
+        ]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from meterline.domain.contracts import ContractTerms
 from meterline.domain.invoicing import InvoiceComputation
+from meterline.domain.periods import Period
 from meterline.domain.scheduled_items import ScheduledItem
 from meterline.engine.customer_state import CustomerState
 from meterline.store import invoices
@@ -30,14 +31,18 @@ class ItemRoutes:
 
 def route_items(
     state: CustomerState,
-    open_usage_ids: set[str],
+    open_periods: Sequence[tuple[ContractTerms, Period]],
     fiat_of: Callable[[ContractTerms], str],
     now_us: int,
 ) -> ItemRoutes:
-    """Where each item not billed yet goes; `open_usage_ids`: the usage drafts derived now."""
-    closed_ids = {inv.id for inv in state.invoices if inv.status in CLOSED}
+    """Where each item not billed yet goes; `open_periods`: the usage drafts derived now."""
     routes = ItemRoutes()
-    for contract, item in unbilled_items(state):
+    unbilled = list(unbilled_items(state))
+    if not unbilled:
+        return routes  # the usual customer: nothing more to look at
+    open_usage_ids = {invoices.invoice_id(contract.id, period.start_us) for contract, period in open_periods}
+    closed_ids = {inv.id for inv in state.invoices if inv.status in CLOSED}
+    for contract, item in unbilled:
         usage_id = _usage_invoice_ending_at(contract, item, fiat_of)
         if usage_id is None or usage_id in closed_ids:
             routes.own.append(item)
@@ -50,9 +55,12 @@ def route_items(
 
 def unbilled_items(state: CustomerState) -> Iterator[tuple[ContractTerms, ScheduledItem]]:
     """The items of the customer's contracts and commits in force that no closed invoice billed."""
+    items = list(_items(state))
+    if not items:
+        return
     billed = {i for inv in state.invoices if inv.status in CLOSED for i in inv.schedule_item_ids}
     by_id = {c.id: c for c in state.contracts}
-    for item in _items(state):
+    for item in items:
         contract = by_id.get(item.contract_id)
         if contract is not None and item.item_id not in billed:
             yield contract, item
