@@ -164,6 +164,12 @@ def test_scheduled_charges_bill_recurring_and_explicit_items(client: Metronome) 
     setup_line = found[setup_items[0]["invoice_id"]]["line_items"][0]
     assert setup_line["name"] == view["current"]["scheduled_charges"][1]["product"]["name"]
     assert sum((i["total"] for i in found.values()), D(0)) == D(1000) + 2 * D(375)
+    # Costs are usage costs per billing period: SCHEDULED invoices are not among them.
+    raw = client.v1.customers.with_raw_response.list_costs(
+        customer_id=customer_id, starting_on=month_start(current_hour()), ending_before=months_ahead(6)
+    )
+    usage = [i for i in invoices(client, customer_id) if i["type"] == "USAGE"]
+    assert [c["start_timestamp"] for c in exact(raw)["data"]] == [i["start_timestamp"] for i in usage]
 
 
 def test_scheduled_charges_dated_at_a_period_end_go_on_its_usage_invoice(client: Metronome) -> None:
