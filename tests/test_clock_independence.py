@@ -10,7 +10,8 @@ about it: the shift lives in the tests' folder and is on no user's PYTHONPATH.
 
 The sample covers each way a test meets the date: ingest's window around now, invoices and their
 billing periods (this month's draft, last month's finalization and grace), commit segments that
-expire, and spend alerts across a period rollover on the injected clock; the server's evaluator,
+expire, spend alerts across a period rollover on the injected clock, and SCHEDULED invoices
+finalized on their dates (by the server's engine, and on the injected clock); the server's evaluator,
 in an engine process of its own, bills on the moved clock too. It runs on SQLite: PostgreSQL's own
 clock is not read by meterline, so its variants would add time and nothing else.
 
@@ -41,6 +42,8 @@ SAMPLE = [
     "tests/sdk/test_billing_balances.py::test_usage_before_a_credit_becomes_accessible_does_not_draw_it[sqlite]",
     "tests/sdk/test_alerts_types.py::test_low_remaining_days_in_plan_reached[sqlite]",
     "tests/sdk/test_auth.py::test_a_wrong_token_cannot_ingest[sqlite]",
+    "tests/sdk/test_scheduled_invoices.py::test_an_item_whose_date_has_come_is_finalized_by_the_engine[sqlite]",
+    "tests/integration/test_scheduled_invoice_time.py::test_scheduled_invoices_finalize_on_their_dates_once_across_restarts[sqlite]",
 ]
 
 pytestmark = pytest.mark.slow

@@ -539,14 +539,6 @@ RULES: list[tuple[str, Mutation, int, str]] = [
         "commits.0.access_schedule.access_type: meterline does not support QUANTITY access yet",
     ),
     (
-        "prepaid commit invoiced (SCHEDULED invoices are not built)",
-        lambda b, c: commit0(b)["invoice_schedule"].update(do_not_invoice=False),
-        400,
-        "commits.0.invoice_schedule: meterline does not invoice the commit's purchase yet (no SCHEDULED "
-        "invoice would be produced); set do_not_invoice: true to create the commit without an invoice, "
-        "or omit invoice_schedule",
-    ),
-    (
         "postpaid commit trued up (not built)",
         lambda b, c: (postpaid(b), commit0(b)["invoice_schedule"].pop("do_not_invoice")),
         400,
@@ -615,7 +607,7 @@ RULES: list[tuple[str, Mutation, int, str]] = [
         "commits.0.invoice_schedule.credit_type_id: invoices are in a fiat currency",
     ),
     (
-        "recurring invoice schedule",
+        "invoice schedule both explicit and recurring",
         lambda b, c: commit0(b)["invoice_schedule"].update(
             recurring_schedule={
                 "amount_distribution": "EACH",
@@ -626,7 +618,71 @@ RULES: list[tuple[str, Mutation, int, str]] = [
             }
         ),
         400,
-        "commits.0.invoice_schedule.recurring_schedule: meterline does not support this field yet",
+        "commits.0.invoice_schedule.recurring_schedule: give either schedule_items or recurring_schedule",
+    ),
+    (
+        "recurring invoice schedule that ends before it starts",
+        lambda b, c: commit0(b).update(
+            invoice_schedule={
+                "recurring_schedule": {
+                    "amount_distribution": "DIVIDED",
+                    "frequency": "MONTHLY",
+                    "starting_at": MAR,
+                    "ending_before": JAN,
+                    "amount": 1,
+                }
+            }
+        ),
+        400,
+        "commits.0.invoice_schedule.recurring_schedule.ending_before: must be after starting_at",
+    ),
+    (
+        "scheduled charge of a usage product",
+        lambda b, c: b.update(
+            scheduled_charges=[
+                {"product_id": c["usage"], "schedule": {"schedule_items": [{"timestamp": JAN, "amount": 1}]}}
+            ]
+        ),
+        400,
+        "scheduled_charges.0.product_id: must be a FIXED product",
+    ),
+    (
+        "scheduled charge without a date",
+        lambda b, c: b.update(scheduled_charges=[{"product_id": c["fixed"], "schedule": {}}]),
+        400,
+        "scheduled_charges.0.schedule.schedule_items: give at least one schedule item, or a recurring_schedule",
+    ),
+    (
+        "scheduled charge that would not invoice",
+        lambda b, c: b.update(
+            scheduled_charges=[
+                {
+                    "product_id": c["fixed"],
+                    "schedule": {"do_not_invoice": True, "schedule_items": [{"timestamp": JAN, "amount": 1}]},
+                }
+            ]
+        ),
+        400,
+        "scheduled_charges.0.schedule.do_not_invoice: applies to commits' invoice schedules only",
+    ),
+    (
+        "scheduled charge priced in both ways",
+        lambda b, c: b.update(
+            scheduled_charges=[
+                {
+                    "product_id": c["fixed"],
+                    "schedule": {"schedule_items": [{"timestamp": JAN, "amount": 1, "quantity": 2}]},
+                }
+            ]
+        ),
+        400,
+        "scheduled_charges.0.schedule.schedule_items.0.amount: give either amount or unit_price with quantity",
+    ),
+    (
+        "consolidation onto usage invoices of an unknown kind",
+        lambda b, c: b.update(scheduled_charges_on_usage_invoices="SOME"),
+        400,
+        "scheduled_charges_on_usage_invoices:",
     ),
     (
         "deprecated amount that differs",
@@ -897,8 +953,6 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("recurring_credits", [{"priority": 1}]),
     ("reseller_royalties", [{"fraction": 0.1}]),
     ("revenue_system_configuration", {"provider": "netsuite"}),
-    ("scheduled_charges", [{"product_id": MISSING_ID, "schedule": {}}]),
-    ("scheduled_charges_on_usage_invoices", "ALL"),
     ("spend_threshold_configuration", {"is_enabled": True}),
     ("spend_trackers", [{"alias": "t"}]),
     ("subscriptions", [{"collection_schedule": "ADVANCE"}]),

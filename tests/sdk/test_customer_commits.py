@@ -409,12 +409,6 @@ COMMIT_RULES: list[tuple[str, Mutation, int, str]] = [
         "invoice_schedule.credit_type_id: a POSTPAID commit is invoiced in its access schedule's credit type",
     ),
     (
-        "prepaid commit invoiced (SCHEDULED invoices are not built)",
-        lambda b, c: b["invoice_schedule"].update(do_not_invoice=False),
-        400,
-        "invoice_schedule: meterline does not invoice the commit's purchase yet",
-    ),
-    (
         "postpaid commit trued up (not built)",
         lambda b, c: (as_postpaid(b), b["invoice_schedule"].pop("do_not_invoice")),
         400,

@@ -45,6 +45,12 @@ class InProcess:
             )
         return self._evaluator
 
+    def restart(self) -> None:
+        """The engine stopped and started again: a new evaluator, holding nothing in memory."""
+        if self._evaluator is not None:
+            self._evaluator.leave()
+            self._evaluator = None
+
     def run(self, at_us: int) -> None:
         """Evaluate at `at_us`: every event, billing request and sweep pending, to the end."""
         self.now = at_us

@@ -7,7 +7,7 @@ are derived (`services.billing`), only when asked for, since that derives the cu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,7 +20,7 @@ from meterline.services import billing
 from meterline.settings import Settings
 from meterline.store import credit_types, products
 from meterline.store.balances import CommitBalance
-from meterline.store.commits import CommitRecord, InvoiceScheduleRecord
+from meterline.store.commits import CommitRecord, InvoiceItemRecord, InvoiceScheduleRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class CommitExtras:
     balances: Mapping[str, CommitBalance] | None = None  # None: not asked for
     include_balance: bool = False
     include_ledgers: bool = False
+    item_invoices: Mapping[str, str] = field(default_factory=dict)  # schedule item id -> invoice id
 
 
 def commit_extras(
@@ -52,7 +53,14 @@ def commit_extras(
         found = billing.commit_balances(
             billing.customer_billing(conn, customer_id, settings.open_horizon_us(), now), now
         )
-    return CommitExtras(names, credit_types.names_by_id(conn), found, include_balance, include_ledgers)
+    return CommitExtras(
+        names,
+        credit_types.names_by_id(conn),
+        found,
+        include_balance,
+        include_ledgers,
+        billing.schedule_item_invoices(conn, customer_id),
+    )
 
 
 def commit_view(commit: CommitRecord, extras: CommitExtras) -> dict[str, Any]:
@@ -107,20 +115,28 @@ def _access_view(commit: CommitRecord, extras: CommitExtras) -> dict[str, Any]:
 
 
 def _invoice_view(schedule: InvoiceScheduleRecord, extras: CommitExtras) -> dict[str, Any]:
+    return {"do_not_invoice": schedule.do_not_invoice} | schedule_view(schedule, extras)
+
+
+def schedule_view(schedule: InvoiceScheduleRecord, extras: CommitExtras) -> dict[str, Any]:
+    """The SDK's SchedulePointInTime: its items with ids, and the invoice billing each."""
     return {
         "credit_type": _credit_type(schedule.credit_type_id, extras),
-        "do_not_invoice": schedule.do_not_invoice,
-        "schedule_items": [
-            {
-                "id": i.id,
-                "amount": i.amount,
-                "unit_price": i.unit_price,
-                "quantity": i.quantity,
-                "timestamp": format_rfc3339(i.timestamp_us),
-            }
-            for i in schedule.items
-        ],
+        "schedule_items": [_item_view(i, extras.item_invoices.get(i.id)) for i in schedule.items],
     }
+
+
+def _item_view(item: InvoiceItemRecord, invoice_id: str | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": item.id,
+        "amount": item.amount,
+        "unit_price": item.unit_price,
+        "quantity": item.quantity,
+        "timestamp": format_rfc3339(item.timestamp_us),
+    }
+    if invoice_id is not None:
+        view["invoice_id"] = invoice_id
+    return view
 
 
 def _balance_fields(commit: CommitRecord, extras: CommitExtras) -> dict[str, Any]:

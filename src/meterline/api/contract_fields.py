@@ -15,10 +15,20 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from meterline.api.catalog_fields import FiniteAmount, HourInstant, Instant, PositiveAmount
 from meterline.api.routes.common import CustomFields, StrictModel
-from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, invoice_item
+from meterline.domain.commit_rules import (
+    AccessItem,
+    InvoiceItem,
+    InvoiceSchedule,
+    Specifier,
+    field_path,
+    invoice_item,
+)
 from meterline.domain.contracts import CREDIT
+from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.recurring_schedules import Distribution, RecurringSchedule, recurring_items
 from meterline.store.commits import NewCommit
+from meterline.store.scheduled_charges import NewScheduledCharge
 
 MAX_ITEMS = 1000
 
@@ -79,18 +89,49 @@ class InvoiceItemIn(StrictModel):
     quantity: PositiveAmount | None = None
 
 
+class RecurringScheduleIn(StrictModel):
+    amount_distribution: Literal["DIVIDED", "DIVIDED_ROUNDED", "EACH"]
+    frequency: Literal["MONTHLY", "QUARTERLY", "SEMI_ANNUAL", "ANNUAL"]
+    starting_at: Instant
+    ending_before: Instant
+    amount: PositiveAmount | None = None
+    unit_price: PositiveAmount | None = None
+    quantity: PositiveAmount | None = None
+
+    def items(self, where: str) -> tuple[InvoiceItem, ...]:
+        priced = invoice_item(self.starting_at, self.amount, self.unit_price, self.quantity, where)
+        recurring = RecurringSchedule(
+            Distribution(self.amount_distribution),
+            self.frequency,
+            self.starting_at,
+            self.ending_before,
+            priced.unit_price,
+            priced.quantity,
+        )
+        return recurring_items(recurring, where)
+
+
 class InvoiceScheduleIn(StrictModel):
+    """A commit's invoice schedule, or a scheduled charge's schedule (the SDK's same shape)."""
+
     credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
     do_not_invoice: bool = False
     schedule_items: list[InvoiceItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    recurring_schedule: NotSupported = None
+    recurring_schedule: RecurringScheduleIn | None = None
 
-    def schedule(self, path: str) -> InvoiceSchedule:
-        where = field_path(path, "invoice_schedule", "schedule_items")
+    def schedule(self, path: str, name: str = "invoice_schedule") -> InvoiceSchedule:
+        where = field_path(path, name, "schedule_items")
         items = tuple(
             invoice_item(i.timestamp, i.amount, i.unit_price, i.quantity, field_path(where, index))
             for index, i in enumerate(self.schedule_items)
         )
+        if self.recurring_schedule is not None:
+            if items:
+                raise InvalidInput(
+                    f"{field_path(path, name, 'recurring_schedule')}: give either schedule_items or "
+                    "recurring_schedule, not both"
+                )
+            items = self.recurring_schedule.items(field_path(path, name, "recurring_schedule"))
         return InvoiceSchedule(self.credit_type_id, items, self.do_not_invoice)
 
 
@@ -208,6 +249,21 @@ class CustomerCommitCreate(CustomerLevelFields):
     def new(self) -> NewCommit:
         return self.new_commit(
             self.type, "", self.invoice_schedule, invoice_contract_id=self.invoice_contract_id
+        )
+
+
+class ScheduledChargeIn(StrictModel):
+    """A FIXED product billed on its schedule's dates (contracts/create `scheduled_charges`)."""
+
+    product_id: NonEmpty
+    schedule: InvoiceScheduleIn
+    name: Name | None = None
+    custom_fields: CustomFields = Field(default_factory=dict)
+    netsuite_sales_order_id: NotSupported = None
+
+    def new(self, path: str) -> NewScheduledCharge:
+        return NewScheduledCharge(
+            self.product_id, self.schedule.schedule(path, "schedule"), self.name, self.custom_fields
         )
 
 

@@ -131,20 +131,17 @@ def check_commit_schedules(
         check_invoice_schedule(invoice, path)
     if kind == POSTPAID:
         check_postpaid(access, access_credit_type_id, invoice, path)
-    if invoice is not None and invoice.bills:
-        refuse_billing_schedule(kind, path)
+    if kind == POSTPAID and invoice is not None and invoice.bills:
+        refuse_true_up(path)
 
 
-def refuse_billing_schedule(kind: str, path: str) -> None:
-    """meterline does not yet produce SCHEDULED invoices (commit purchases, postpaid true-ups).
-
-    Accepting a schedule that bills and then never billing it would lose revenue silently, so it
-    is refused; `do_not_invoice: true` says in Metronome's own terms that nothing is billed."""
-    what = "the commit's purchase" if kind == PREPAID else "the POSTPAID commit's true-up"
+def refuse_true_up(path: str) -> None:
+    """meterline does not yet bill a POSTPAID commit's true-up (the unused part, at its invoice
+    date). Accepting a schedule that bills and then never billing it would lose revenue silently,
+    so it is refused; `do_not_invoice: true` says in Metronome's own terms that nothing is billed."""
     raise InvalidInput(
-        f"{field_path(path, 'invoice_schedule')}: meterline does not invoice {what} yet (no "
-        "SCHEDULED invoice would be produced); set do_not_invoice: true to create the commit "
-        "without an invoice" + ("" if kind == POSTPAID else ", or omit invoice_schedule")
+        f"{field_path(path, 'invoice_schedule')}: meterline does not invoice the POSTPAID commit's "
+        "true-up yet; set do_not_invoice: true to create the commit without an invoice"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
 from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
+from meterline.domain.scheduled_items import ScheduledItem
 
 PREPAID = "PREPAID"
 POSTPAID = "POSTPAID"
@@ -48,6 +49,7 @@ class CommitTerms:
     specifiers: tuple[Mapping[str, Any], ...] = ()
     name: str | None = None
     archived_at_us: int | None = None
+    invoice_items: tuple[ScheduledItem, ...] = ()  # what its invoice schedule bills (a paid commit's)
 
     def applies_to_contract(self, contract_id: str) -> bool:
         return self.contract_id is None or self.contract_id == contract_id
@@ -103,6 +105,8 @@ class ContractTerms:
     explicit_override_priority: bool = False
     overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
     archived_at_us: int | None = None
+    scheduled_items: tuple[ScheduledItem, ...] = ()  # the items of its scheduled charges
+    charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
 
     def schedule(self) -> Schedule:
         return schedule_for(

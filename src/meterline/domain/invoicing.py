@@ -11,6 +11,8 @@ Totals, per the invoice's (fiat) credit type:
   `cpu_conversion` lines (custom-unit charges not covered by custom-unit balances, in fiat).
   Postpaid commit applications are shown but do not reduce the total: a postpaid commit is
   billed in arrears, usage counts towards it.
+Scheduled lines (commit purchases and scheduled charges: `domain.scheduled_items`) add to both;
+no commit or credit draws them down (Metronome applies balances to usage only).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from meterline.domain.pricing import (
 )
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
+from meterline.domain.scheduled_items import ScheduledItem
 
 ZERO = Decimal(0)
 Group = Mapping[str, str | None]
@@ -176,8 +179,16 @@ class InvoiceComputation:
     applied: list[AppliedLine] = field(default_factory=list)
     conversions: list[ConversionLine] = field(default_factory=list)
     spend_by_credit_type: dict[str, Decimal] = field(default_factory=dict)
+    scheduled: list[ScheduledItem] = field(default_factory=list)
     subtotal: Decimal = ZERO
     total: Decimal = ZERO
+
+    def bill_scheduled(self, items: Sequence[ScheduledItem]) -> None:
+        """Add these schedule items (in this invoice's credit type) as lines of their own."""
+        charged = sum((item.amount for item in items), ZERO)
+        self.scheduled.extend(items)
+        self.subtotal += charged
+        self.total += charged
 
 
 def usage_lines(interval: PricingInterval) -> list[UsageLine]:

@@ -37,7 +37,7 @@ from meterline.store import balances, billable_metrics, commits, contracts
 from meterline.store.alerts import AlertRecord
 from meterline.store.balances import CommitBalance
 from meterline.store.commits import CommitQuery
-from meterline.store.invoices import DRAFT, InvoiceRecord
+from meterline.store.invoices import DRAFT, SCHEDULED, InvoiceRecord
 from meterline.store.period_usage import usage_by_group
 
 ZERO = Decimal(0)
@@ -88,6 +88,11 @@ class CustomerView:
             for inv in self.state.invoices
             if inv.status == DRAFT and inv.start_us <= self.now_us < inv.end_us
         ]
+
+    @cached_property
+    def scheduled_drafts(self) -> list[InvoiceRecord]:
+        """SCHEDULED drafts: each is active from the moment its schedule exists until its date."""
+        return [inv for inv in self.state.invoices if inv.status == DRAFT and inv.type == SCHEDULED]
 
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
@@ -205,16 +210,16 @@ def _usage_lines(view: CustomerView, credit_type: str) -> Iterator[UsageLine]:
 def _invoice_total(alert: AlertRecord, view: CustomerView) -> Measurement:
     credit_type = _credit_type(alert)
     wanted = {t.upper() for t in alert.invoice_types_filter} if alert.invoice_types_filter else None
-    current = [
-        inv
-        for inv in view.current_invoices
-        if inv.credit_type_id == credit_type and (wanted is None or inv.type in wanted)
-    ]
+
+    def matching(found: list[InvoiceRecord]) -> list[InvoiceRecord]:
+        return [i for i in found if i.credit_type_id == credit_type and (wanted is None or i.type in wanted)]
+
+    current = matching(view.current_invoices)
     period_start = view.current_period.start_us
     if alert.alert_type is AlertType.MONTHLY_INVOICE_TOTAL_SPEND_THRESHOLD_REACHED:
         return Measurement("", sum((inv.total for inv in current), ZERO), period_start)
-    # invoice_total_reached: any active invoice reaching the threshold.
-    top = max(current, key=lambda inv: inv.total, default=None)
+    # invoice_total_reached: any active invoice reaching the threshold, SCHEDULED drafts included.
+    top = max([*current, *matching(view.scheduled_drafts)], key=lambda inv: inv.total, default=None)
     if top is None:
         return Measurement("", ZERO, period_start)
     return Measurement("", top.total, period_start, {"invoice_id": top.id})

@@ -1,4 +1,5 @@
-"""Deriving a customer's draft invoices, their drawdown and deductions, from its usage aggregates.
+"""Deriving a customer's draft invoices, their drawdown and deductions, from its usage aggregates
+and the schedules that bill on dates (`scheduled_billing`).
 
 Drafts are never stored: the engine derives them for every customer a batch touched or whose
 contracts or commits changed (and keeps them in memory), the API derives them when it reads, and
@@ -39,8 +40,10 @@ from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
+from meterline.domain.scheduled_items import ScheduledItem
 from meterline.domain.spend_bounds import SpendBounds
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
+from meterline.engine import scheduled_billing
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
 from meterline.store import (
@@ -175,12 +178,28 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
     used = state.finalized_usage()
     drafts: Drafts = []
     bounds: list[SpendBounds] = []
-    for contract, period in _open_periods(state, existing, window):
-        priced = _invoice(catalog, contract, period, state.commits, used, window.now_us)
+    periods = _open_periods(state, existing, window)
+    routes = scheduled_billing.route_items(
+        state,
+        periods,
+        lambda contract: catalog.rate_card(contract.rate_card_id).fiat_credit_type_id,
+        window.now_us,
+    )
+    for contract, period in periods:
+        on_usage = routes.on_usage.get(invoices.invoice_id(contract.id, period.start_us), [])
+        priced = _invoice(
+            catalog, contract, period, state.commits, used, window.now_us, _named(catalog, on_usage)
+        )
         for deduction in priced.deductions:
             used[deduction.segment_id] = used.get(deduction.segment_id, ZERO) + deduction.amount
         drafts.append((priced.record, priced.deductions))
         bounds.append(priced.bounds)
+    if routes.own:
+        contracts = {contract.id: contract for contract in state.contracts}
+        drafts += [
+            (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
+            for item in _named(catalog, routes.own)
+        ]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
@@ -223,12 +242,27 @@ def _open_periods(
 
 
 def priced_period(
-    catalog: PricingCatalog, state: CustomerState, contract: ContractTerms, period: Period, now_us: int
+    catalog: PricingCatalog,
+    state: CustomerState,
+    contract: ContractTerms,
+    period: Period,
+    now_us: int,
+    schedule_item_ids: Sequence[str] = (),
 ) -> tuple[InvoiceRecord, list[Deduction]]:
     """One period of a contract priced now (an invoice regenerated), drawing on what finalized
-    invoices left of the commits and credits; the record's id is the period's own."""
-    priced = _invoice(catalog, contract, period, state.commits, state.finalized_usage(), now_us)
+    invoices left of the commits and credits, billing these schedule items again (those the
+    invoice it replaces billed); the record's id is the period's own."""
+    items = _named(catalog, scheduled_billing.items_with_ids(state, schedule_item_ids))
+    priced = _invoice(catalog, contract, period, state.commits, state.finalized_usage(), now_us, items)
     return priced.record, priced.deductions
+
+
+def _named(catalog: PricingCatalog, items: Sequence[ScheduledItem]) -> list[ScheduledItem]:
+    def product_name(item: ScheduledItem) -> str:
+        found = catalog.products((item.product_id,), item.timestamp_us).get(item.product_id)
+        return found.name if found is not None else ""
+
+    return scheduled_billing.named(items, product_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +279,7 @@ def _invoice(
     customer_commits: Sequence[CommitTerms],
     used: dict[str, Decimal],
     now_us: int,
+    scheduled: Sequence[ScheduledItem] = (),
 ) -> _Priced:
     card = catalog.rate_card(contract.rate_card_id)
     intervals = _intervals(catalog, contract, card, period)
@@ -253,6 +288,7 @@ def _invoice(
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}
     computation = compute_invoice(lines, segments, card.fiat_credit_type_id, conversions)
+    computation.bill_scheduled(scheduled)
     record = period_record(contract, period, card, computation, now_us)
     deductions = [Deduction(a.segment.segment_id, a.segment.commit_id, a.amount) for a in computation.applied]
     return _Priced(record, deductions, _bounds(catalog, contract, card, intervals, conversions))
@@ -439,4 +475,5 @@ def period_record(
         updated_at_us=now_us,
         finalized_at_us=None,
         computation=computation,
+        schedule_item_ids=tuple(item.item_id for item in computation.scheduled),
     )

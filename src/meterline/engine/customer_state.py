@@ -21,7 +21,15 @@ from meterline.domain.spend_bounds import SpendBounds
 from meterline.store import alert_wakeups, commits, contracts, invoices
 from meterline.store import alerts as alert_store
 from meterline.store.alerts import AlertRecord, AlertState
-from meterline.store.invoices import CLOSED, DRAFT, FINALIZED, Deduction, InvoiceRecord, LedgerDeduction
+from meterline.store.invoices import (
+    CLOSED,
+    DRAFT,
+    FINALIZED,
+    USAGE,
+    Deduction,
+    InvoiceRecord,
+    LedgerDeduction,
+)
 
 
 @dataclass(slots=True)
@@ -65,7 +73,8 @@ class CustomerState:
 
     def earliest_marked_start(self) -> int | None:
         """Where the earliest open draft starts (it may lie before the window events can reach)."""
-        starts = [inv.start_us for inv in self.invoices if inv.id in self.marked_drafts]
+        # Usage drafts only: a SCHEDULED draft dated long ago opens no usage period.
+        starts = [inv.start_us for inv in self.invoices if inv.id in self.marked_drafts and inv.type == USAGE]
         return min(starts, default=None)
 
 

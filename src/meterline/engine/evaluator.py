@@ -304,7 +304,7 @@ class Evaluator:
     ) -> None:
         """Derive the drafts of each customer, finalize what is due, evaluate alerts."""
         window = billing.billing_window(now, self.open_horizon_us)
-        due = invoices.due_for_finalization(conn, now - self.grace_us, partitions=held)
+        due = invoices.due_for_finalization(conn, now, self.grace_us, partitions=held)
         finalizing = {c for c, _i in due}
         customer_ids = sorted(touched | requested | finalizing)
         catalog = billing.PricingCatalog(conn, customer_ids, self.catalog_memo)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from meterline.domain.invoicing import AppliedLine, ConversionLine, InvoiceComputation, UsageLine
+from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
 from meterline.domain.timeutil import format_rfc3339
 
 # Metronome's names for a line item's product type and an applied balance's commit type.
@@ -24,6 +25,7 @@ def line_items(
     items += [
         _applied(a, credit_type(a.segment.credit_type_id), start_us, end_us) for a in computation.applied
     ]
+    items += [_scheduled(s, credit_type(s.credit_type_id), start_us, end_us) for s in computation.scheduled]
     items += [
         _conversion(c, credit_type(computation.fiat_credit_type_id), credit_type_names)
         for c in computation.conversions
@@ -110,3 +112,34 @@ def _conversion(
         "unit_price": conversion.fiat_per_unit,
         "total": conversion.total,
     }
+
+
+def _scheduled(
+    item: ScheduledItem, credit_type: dict[str, str], start_us: int, end_us: int
+) -> dict[str, Any]:
+    """A commit's purchase (`commit_purchase`, with its commit_id) or a scheduled charge
+    (`scheduled`, with its scheduled_charge_id): a FIXED product's quantity at a unit price."""
+    line: dict[str, Any] = {
+        "name": item.name or "",
+        "type": item.line_type,
+        "credit_type": credit_type,
+        "product_id": item.product_id,
+        "product_type": PRODUCT_TYPES["FIXED"],
+        "quantity": item.quantity,
+        "unit_price": item.unit_price,
+        "total": item.amount,
+        "starting_at": format_rfc3339(start_us),
+        "ending_before": format_rfc3339(end_us),
+    }
+    if item.line_type == COMMIT_PURCHASE:
+        line |= {
+            "commit_id": item.source_id,
+            "commit_type": COMMIT_TYPES["PREPAID"],
+            "commit_custom_fields": dict(item.custom_fields),
+        }
+    else:
+        line |= {
+            "scheduled_charge_id": item.source_id,
+            "scheduled_charge_custom_fields": dict(item.custom_fields),
+        }
+    return line

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from meterline.engine import billing
+from meterline.engine import billing, scheduled_billing
 from meterline.engine.customer_state import CustomerState
+from meterline.store import commits, contracts, invoices
 from meterline.store.balances import CommitBalance, balance_of
 from meterline.store.invoices import FINALIZED
+from meterline.store.rate_cards import get_rate_card
 
 
 def customer_billing(conn: Connection, customer_id: str, open_horizon_us: int, now_us: int) -> CustomerState:
@@ -32,3 +34,20 @@ def commit_balances(
         finalized = {inv.id for inv in state.invoices if inv.status == FINALIZED}
         deductions = [d for d in deductions if d[2] in finalized]
     return {commit.id: balance_of(commit, deductions, at_us) for commit in state.commits}
+
+
+def schedule_item_invoices(conn: Connection, customer_id: str) -> dict[str, str]:
+    """Schedule item id -> the invoice that bills it: the finalized (or voided) one that did, or
+    else the draft that will (`engine.scheduled_billing`), for the customer's contracts in force."""
+    billed = invoices.schedule_items_billed(conn, customer_id)
+    terms = contracts.contracts_for_customer(conn, customer_id)
+    by_id = {c.id: c for c in terms}
+    items = [i for c in terms for i in c.scheduled_items]
+    items += [i for commit in commits.commits_for_customer(conn, customer_id) for i in commit.invoice_items]
+    found = dict(billed)
+    for item in items:
+        contract = by_id.get(item.contract_id)
+        if item.item_id not in found and contract is not None:
+            fiat = get_rate_card(conn, contract.rate_card_id).fiat_credit_type_id
+            found[item.item_id] = scheduled_billing.draft_invoice_id(contract, item, fiat)
+    return found

@@ -27,6 +27,7 @@ from meterline.store import commits as store
 from meterline.store import contracts, credit_types, products
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import NewCommit
+from meterline.store.scheduled_charges import NewScheduledCharge
 
 
 def create_customer_commit(conn: Connection, customer_id: str, new: NewCommit) -> str:
@@ -57,9 +58,7 @@ def _check_references(conn: Connection, new: NewCommit, path: str) -> None:
     _check_fixed_product(conn, new.product_id, field_path(path, "product_id"))
     _check_credit_type(conn, new.credit_type_id, field_path(path, "access_schedule", "credit_type_id"))
     if new.invoice is not None:
-        where = field_path(path, "invoice_schedule", "credit_type_id")
-        if not _check_credit_type(conn, new.invoice.credit_type_id, where).is_currency:
-            raise InvalidInput(f"{where}: invoices are in a fiat currency, not a custom pricing unit")
+        _check_invoice_currency(conn, new.invoice.credit_type_id, field_path(path, "invoice_schedule"))
     named = [
         (product_id, field_path(path, "applicable_product_ids", index))
         for index, product_id in enumerate(new.applicable_product_ids or ())
@@ -70,6 +69,28 @@ def _check_references(conn: Connection, new: NewCommit, path: str) -> None:
         if s.product_id is not None
     ]
     _check_products_exist(conn, named)
+
+
+def check_scheduled_charge(conn: Connection, charge: NewScheduledCharge, path: str) -> None:
+    """A scheduled charge bills a FIXED product in a fiat currency, on at least one date."""
+    where = field_path(path, "schedule")
+    if not charge.schedule.items:
+        raise InvalidInput(
+            f"{where}.schedule_items: give at least one schedule item, or a recurring_schedule"
+        )
+    if charge.schedule.do_not_invoice:
+        raise InvalidInput(
+            f"{where}.do_not_invoice: applies to commits' invoice schedules only; a scheduled charge "
+            "always bills (leave the charge out instead)"
+        )
+    _check_fixed_product(conn, charge.product_id, field_path(path, "product_id"))
+    _check_invoice_currency(conn, charge.schedule.credit_type_id, where)
+
+
+def _check_invoice_currency(conn: Connection, credit_type_id: str, schedule_path: str) -> None:
+    where = field_path(schedule_path, "credit_type_id")
+    if not _check_credit_type(conn, credit_type_id, where).is_currency:
+        raise InvalidInput(f"{where}: invoices are in a fiat currency, not a custom pricing unit")
 
 
 def _check_fixed_product(conn: Connection, product_id: str, where: str) -> None:

@@ -17,7 +17,7 @@ from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.timeutil import now_us
-from meterline.services.commits import check_new_commit
+from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
 from meterline.services.invoice_corrections import void_finalized_of_contract
@@ -37,6 +37,8 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     card = _rate_card(conn, new)
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
+    for index, charge in enumerate(new.scheduled_charges):
+        check_scheduled_charge(conn, charge, f"scheduled_charges.{index}")
     created = now_us()
     contract_id = store.insert_contract(conn, new, card.id, created)
     # One microsecond apart, so that commits and credits list in the order they were given.

@@ -58,7 +58,9 @@ def regenerate_invoice(conn: Connection, invoice_id: str, now_us: int) -> str:
     state = load_states(conn, [invoice.customer_id])[invoice.customer_id]
     catalog = billing.PricingCatalog(conn, [invoice.customer_id])
     period = Period(invoice.start_us, invoice.end_us)
-    record, deductions = billing.priced_period(catalog, state, contract.terms(), period, now_us)
+    record, deductions = billing.priced_period(
+        catalog, state, contract.terms(), period, now_us, invoice.schedule_item_ids
+    )
     fresh = replace(record, id=new_id(), regenerated_from_invoice_id=invoice.id)
     store.finalize(
         conn, [(billing.finalized_record(fresh, credit_types.names_by_id(conn), now_us), deductions)]

@@ -20,6 +20,7 @@ from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier
 from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms
 from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
+from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
 from meterline.domain.timeutil import now_us
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import commits, contracts
@@ -69,6 +70,29 @@ class InvoiceScheduleRecord:
     @property
     def bills(self) -> bool:
         return bool(self.items) and not self.do_not_invoice
+
+    def scheduled_items(
+        self, line_type: str, source_id: str, contract_id: str, product_id: str, **shown: Any
+    ) -> tuple[ScheduledItem, ...]:
+        """Its items as billed on the contract's invoices (none if it does not bill)."""
+        if not self.bills:
+            return ()
+        return tuple(
+            ScheduledItem(
+                item_id=item.id,
+                line_type=line_type,
+                source_id=source_id,
+                contract_id=contract_id,
+                product_id=product_id,
+                credit_type_id=self.credit_type_id,
+                timestamp_us=item.timestamp_us,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                amount=item.amount,
+                **shown,
+            )
+            for item in self.items
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +146,22 @@ class CommitRecord:
             specifiers=tuple(self.specifiers),
             name=self.name,
             archived_at_us=self.archived_at_us,
+            invoice_items=self._invoice_items(),
+        )
+
+    def _invoice_items(self) -> tuple[ScheduledItem, ...]:
+        """A prepaid commit's purchase, billed on its contract (or the one its invoices go on)."""
+        schedule = self.invoice_schedule
+        contract_id = self.contract_id or (schedule.invoice_contract_id if schedule is not None else None)
+        if self.kind != PREPAID or schedule is None or contract_id is None:
+            return ()
+        return schedule.scheduled_items(
+            COMMIT_PURCHASE,
+            self.id,
+            contract_id,
+            self.product_id,
+            name=self.name,
+            custom_fields=self.custom_fields,
         )
 
 
@@ -204,7 +244,7 @@ def set_schedules(
         .where(commits.c.id == commit_id)
         .values(
             access_segments=[_stored_segment(s) for s in segments],
-            invoice_schedule=None if invoice is None else _stored_invoice(invoice),
+            invoice_schedule=None if invoice is None else stored_schedule(invoice),
         )
     )
 
@@ -218,7 +258,7 @@ def _stored_segment(segment: AccessSegment) -> dict[str, Any]:
     }
 
 
-def _stored_invoice(invoice: InvoiceScheduleRecord) -> dict[str, Any]:
+def stored_schedule(invoice: InvoiceScheduleRecord) -> dict[str, Any]:
     return {
         "credit_type_id": invoice.credit_type_id,
         "do_not_invoice": invoice.do_not_invoice,
@@ -309,7 +349,9 @@ def _row(
         "specifiers": [_specifier_json(s) for s in new.specifiers or ()],
         "credit_type_id": new.credit_type_id,
         "access_segments": [_segment_json(item) for item in new.access],
-        "invoice_schedule": _invoice_json(new) if new.invoice is not None else None,
+        "invoice_schedule": new_schedule(new.invoice, new.invoice_contract_id)
+        if new.invoice is not None
+        else None,
         "custom_fields": new.custom_fields,
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
@@ -325,11 +367,11 @@ def _segment_json(item: AccessItem) -> dict[str, Any]:
     }
 
 
-def _invoice_json(new: NewCommit) -> dict[str, Any]:
-    assert new.invoice is not None
+def new_schedule(schedule: InvoiceSchedule, invoice_contract_id: str | None = None) -> dict[str, Any]:
+    """An invoice schedule as stored, its items given ids."""
     return {
-        "credit_type_id": new.invoice.credit_type_id,
-        "do_not_invoice": new.invoice.do_not_invoice,
+        "credit_type_id": schedule.credit_type_id,
+        "do_not_invoice": schedule.do_not_invoice,
         "schedule_items": [
             {
                 "id": new_id(),
@@ -338,9 +380,9 @@ def _invoice_json(new: NewCommit) -> dict[str, Any]:
                 "unit_price": _text(item.unit_price),
                 "quantity": _text(item.quantity),
             }
-            for item in new.invoice.items
+            for item in schedule.items
         ],
-        "invoice_contract_id": new.invoice_contract_id,
+        "invoice_contract_id": invoice_contract_id,
     }
 
 
@@ -387,7 +429,7 @@ def _record(row: Any) -> CommitRecord:
             AccessSegment(s["id"], Decimal(s["amount"]), s["starting_at_us"], s["ending_before_us"])
             for s in row["access_segments"]
         ),
-        invoice_schedule=_invoice_record(row["invoice_schedule"]),
+        invoice_schedule=schedule_record(row["invoice_schedule"]),
         custom_fields=dict(row["custom_fields"] or {}),
         uniqueness_key=row["uniqueness_key"],
         created_at_us=row["created_at_us"],
@@ -395,7 +437,7 @@ def _record(row: Any) -> CommitRecord:
     )
 
 
-def _invoice_record(stored: dict[str, Any] | None) -> InvoiceScheduleRecord | None:
+def schedule_record(stored: dict[str, Any] | None) -> InvoiceScheduleRecord | None:
     if stored is None:
         return None
     return InvoiceScheduleRecord(

@@ -1,6 +1,7 @@
 """Contracts: a customer's rate card over a time range, its usage statement schedule, overrides,
 and the commits and credits created with it (store/commits.py keeps those).
 
+Its scheduled charges are stored with it (`store.scheduled_charges`).
 A contract never changes once created (meterline has no amendments or edits yet), except that its
 end may move (contracts/updateEndDate) and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
 readable.
@@ -27,9 +28,13 @@ from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
+from meterline.store import scheduled_charges
 from meterline.store.commits import KEY_USED, NewCommit
+from meterline.store.scheduled_charges import NewScheduledCharge, ScheduledChargeRecord
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
+
+ON_USAGE_INVOICES = "ALL"  # the one value of scheduled_charges_on_usage_invoices
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class NewContract:
     uniqueness_key: str | None = None
     # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
     integration_fields: dict[str, Any] | None = None
+    scheduled_charges: tuple[NewScheduledCharge, ...] = ()
+    charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,8 @@ class ContractRecord:
     created_at_us: int
     archived_at_us: int | None
     integration_fields: dict[str, Any] = field(default_factory=dict)
+    scheduled_charges: tuple[ScheduledChargeRecord, ...] = ()
+    charges_on_usage_invoices: bool = False
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -94,6 +103,8 @@ class ContractRecord:
             explicit_override_priority=self.prioritization == EXPLICIT,
             overrides=tuple(t for o in self.overrides for t in o.terms()),
             archived_at_us=self.archived_at_us,
+            scheduled_items=tuple(i for c in self.scheduled_charges for i in c.items(self.id)),
+            charges_on_usage_invoices=self.charges_on_usage_invoices,
         )
 
 
@@ -219,6 +230,8 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
         "integration_fields": new.integration_fields,
+        "scheduled_charges": scheduled_charges.stored(new.scheduled_charges),
+        "scheduled_charges_on_usage_invoices": ON_USAGE_INVOICES if new.charges_on_usage_invoices else None,
     }
 
 
@@ -317,4 +330,6 @@ def _record(row: Any) -> ContractRecord:
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
         integration_fields=dict(row["integration_fields"] or {}),
+        scheduled_charges=scheduled_charges.records(row["scheduled_charges"]),
+        charges_on_usage_invoices=row["scheduled_charges_on_usage_invoices"] == ON_USAGE_INVOICES,
     )

@@ -1,4 +1,5 @@
-"""Usage invoices and the deductions they make from commit segments.
+"""Invoices (USAGE, of a contract's billing periods, and SCHEDULED, of one schedule item each) and
+the deductions usage invoices make from commit segments.
 
 What is stored: finalized invoices, whole (their line items as rendered at finalization, their
 deductions), and one row per open draft, which only marks that the period is open so that its
@@ -19,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
 from meterline.domain import closed_periods
 from meterline.domain.invoicing import InvoiceComputation
@@ -31,6 +32,7 @@ FINALIZED = "FINALIZED"
 VOID = "VOID"
 CLOSED = frozenset({FINALIZED, VOID})  # statuses of stored invoices: their periods are never derived again
 USAGE = "USAGE"
+SCHEDULED = "SCHEDULED"
 _INVOICE_NAMESPACE = uuid.UUID("6c1d9a4e-3f57-4bde-9d0a-2f61b3a0c7e5")
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
@@ -59,6 +61,7 @@ class InvoiceRecord:
     # None for a stored, finalized invoice, whose `line_items` are as rendered then.
     computation: InvoiceComputation | None = None
     regenerated_from_invoice_id: str | None = None  # the voided invoice this one replaces
+    schedule_item_ids: tuple[str, ...] = ()  # the schedule items it bills (`domain.scheduled_items`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,11 @@ def invoice_id(contract_id: str, period_start_us: int) -> str:
 
     Cached: every batch recomputes the same customers' open periods."""
     return str(uuid.uuid5(_INVOICE_NAMESPACE, f"usage:{contract_id}:{period_start_us}"))
+
+
+def scheduled_invoice_id(item_id: str) -> str:
+    """The SCHEDULED invoice of one schedule item: stable, so the item is billed once."""
+    return str(uuid.uuid5(_INVOICE_NAMESPACE, f"scheduled:{item_id}"))
 
 
 def mark_drafts(conn: Connection, records: Sequence[InvoiceRecord]) -> None:
@@ -99,6 +107,7 @@ def _marker_row(record: InvoiceRecord) -> dict[str, Any]:
         "updated_at_us": record.updated_at_us,
         "finalized_at_us": None,
         "regenerated_from_invoice_id": record.regenerated_from_invoice_id,
+        "schedule_item_ids": list(record.schedule_item_ids),
     }
 
 
@@ -212,13 +221,22 @@ def finalized_until(conn: Connection, contract_id: str) -> int | None:
 
 
 def due_for_finalization(
-    conn: Connection, ended_before_us: int, limit: int = 500, partitions: frozenset[int] | None = None
+    conn: Connection,
+    now_us: int,
+    grace_us: int,
+    limit: int = 500,
+    partitions: frozenset[int] | None = None,
 ) -> list[tuple[str, str]]:
-    """(customer id, invoice id) of drafts whose period plus grace period is over, of customers
-    of these home partitions (None: all)."""
+    """(customer id, invoice id) of drafts due, of customers of these home partitions (None:
+    all): a usage invoice once its period plus the grace period is over, a SCHEDULED one on its
+    date (its amount waits for no usage)."""
     query = (
         select(invoices.c.customer_id, invoices.c.id)
-        .where(invoices.c.status == DRAFT, invoices.c.end_us <= ended_before_us)
+        .where(
+            invoices.c.status == DRAFT,
+            invoices.c.end_us <= now_us,
+            or_(invoices.c.type == SCHEDULED, invoices.c.end_us <= now_us - grace_us),
+        )
         .order_by(invoices.c.end_us)
         .limit(limit)
     )
@@ -227,6 +245,16 @@ def due_for_finalization(
             customers.c.partition.in_(sorted(partitions))
         )
     return [(r[0], r[1]) for r in conn.execute(query)]
+
+
+def schedule_items_billed(conn: Connection, customer_id: str) -> dict[str, str]:
+    """Schedule item id -> the finalized or voided invoice that billed it, of one customer."""
+    query = select(invoices.c.id, invoices.c.schedule_item_ids).where(
+        invoices.c.customer_id == customer_id,
+        invoices.c.status.in_(sorted(CLOSED)),
+        invoices.c.schedule_item_ids.is_not(None),
+    )
+    return {item_id: row.id for row in conn.execute(query) for item_id in row.schedule_item_ids or ()}
 
 
 def _deductions(*conditions: Any) -> Any:
@@ -301,4 +329,5 @@ def _record(row: Any) -> InvoiceRecord:
         updated_at_us=row["updated_at_us"],
         finalized_at_us=row["finalized_at_us"],
         regenerated_from_invoice_id=row["regenerated_from_invoice_id"],
+        schedule_item_ids=tuple(row["schedule_item_ids"] or ()),
     )

@@ -378,6 +378,11 @@ contracts = Table(
     # salesforce_opportunity_id, total_contract_value, billing_provider_configuration), numbers as
     # decimal text; NULL: none given.
     Column("integration_fields", JSON, nullable=True),
+    # Scheduled charges as checked, with their ids and their schedule items' (recurring schedules
+    # expanded): [{id, product_id, name, custom_fields, schedule: {credit_type_id, schedule_items}}].
+    Column("scheduled_charges", JSON, nullable=True),
+    # "ALL": schedule items dated at a usage period's end go on its usage invoice; NULL: their own.
+    Column("scheduled_charges_on_usage_invoices", String(8), nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -406,7 +411,7 @@ commits = Table(
     Column("archived_at_us", BigInteger, nullable=True),
 )
 
-# Live draft and finalized usage invoices: the billing snapshot the evaluator keeps.
+# Live draft and finalized invoices (usage and scheduled): the billing snapshot the evaluator keeps.
 invoices = Table(
     "invoices",
     metadata,
@@ -427,6 +432,8 @@ invoices = Table(
     Column("finalized_at_us", BigInteger, nullable=True),
     # The voided invoice this one was regenerated from (invoices/regenerate), if any.
     Column("regenerated_from_invoice_id", String(36), nullable=True, unique=True),
+    # The schedule items (commit purchases, scheduled charges) the invoice bills: JSON list of ids.
+    Column("schedule_item_ids", JSON, nullable=True),
     Index("ix_invoices_customer_start", "customer_id", "start_us"),
     Index("ix_invoices_status_end", "status", "end_us"),
 )

@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import Connection
 
 from meterline.api.catalog_fields import API_ACTOR, HourInstant, Instant
-from meterline.api.commit_views import CommitExtras, commit_extras, commit_view
+from meterline.api.commit_views import CommitExtras, commit_extras, commit_view, schedule_view
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     ContractCommitIn,
@@ -23,6 +23,7 @@ from meterline.api.contract_fields import (
     Name,
     NonEmpty,
     NotSupported,
+    ScheduledChargeIn,
     UniquenessKey,
 )
 from meterline.api.exact_body import ExactDecimalRoute
@@ -42,7 +43,8 @@ from meterline.settings import Settings
 from meterline.store import commits, customers
 from meterline.store import contracts as store
 from meterline.store.commits import CommitRecord
-from meterline.store.contracts import ContractRecord, NewContract, StatementSchedule
+from meterline.store.contracts import ON_USAGE_INVOICES, ContractRecord, NewContract, StatementSchedule
+from meterline.store.scheduled_charges import ScheduledChargeRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 MAX_PAGE = 20  # Metronome's range for contracts/list
@@ -83,8 +85,8 @@ class ContractCreate(ContractIntegrationFields):
     recurring_credits: NotSupported = None
     reseller_royalties: NotSupported = None
     revenue_system_configuration: NotSupported = None
-    scheduled_charges: NotSupported = None
-    scheduled_charges_on_usage_invoices: NotSupported = None
+    scheduled_charges: list[ScheduledChargeIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    scheduled_charges_on_usage_invoices: Literal["ALL"] | None = None
     spend_threshold_configuration: NotSupported = None
     spend_trackers: NotSupported = None
     subscriptions: NotSupported = None
@@ -108,6 +110,10 @@ class ContractCreate(ContractIntegrationFields):
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
             integration_fields=self.stored(),
+            scheduled_charges=tuple(
+                c.new(f"scheduled_charges.{i}") for i, c in enumerate(self.scheduled_charges)
+            ),
+            charges_on_usage_invoices=self.scheduled_charges_on_usage_invoices == "ALL",
         )
 
 
@@ -207,7 +213,8 @@ def _views(
         customer_id,
         [r for records in by_contract.values() for r in records],
         settings=settings,
-        product_ids=[p for c in found for o in c.overrides for p in _override_products(o)],
+        product_ids=[p for c in found for o in c.overrides for p in _override_products(o)]
+        + [charge.product_id for c in found for charge in c.scheduled_charges],
         include_balance=include_balance,
         include_ledgers=include_ledgers,
     )
@@ -241,7 +248,7 @@ def _terms_view(
         "commits": [commit_view(r, extras) for r in records if r.kind != CREDIT],
         "credits": [commit_view(r, extras) for r in records if r.kind == CREDIT],
         "overrides": [_override_view(o, contract, extras) for o in contract.overrides],
-        "scheduled_charges": [],
+        "scheduled_charges": [_scheduled_charge_view(c, extras) for c in contract.scheduled_charges],
         "transitions": [],
         "rate_card_id": contract.rate_card_id,
         "starting_at": format_rfc3339(contract.starting_at_us),
@@ -257,7 +264,22 @@ def _terms_view(
         view["ending_before"] = format_rfc3339(contract.ending_before_us)
     if contract.name is not None:
         view["name"] = contract.name
+    if contract.charges_on_usage_invoices:
+        view["scheduled_charges_on_usage_invoices"] = ON_USAGE_INVOICES
     view.update(integration_view(contract.integration_fields))
+    return view
+
+
+def _scheduled_charge_view(charge: ScheduledChargeRecord, extras: CommitExtras) -> dict[str, Any]:
+    """The SDK's ScheduledCharge."""
+    view: dict[str, Any] = {
+        "id": charge.id,
+        "product": {"id": charge.product_id, "name": extras.product_names.get(charge.product_id, "")},
+        "schedule": schedule_view(charge.schedule, extras),
+        "custom_fields": charge.custom_fields,
+    }
+    if charge.name is not None:
+        view["name"] = charge.name
     return view
 
 

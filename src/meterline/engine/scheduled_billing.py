@@ -1,0 +1,128 @@
+"""Which invoice bills each schedule item (`domain.scheduled_items`) not billed yet.
+
+An item named by a finalized or voided invoice (its `schedule_item_ids`) is never billed again:
+that, and the stable id of an item's own SCHEDULED invoice, is what bills every item exactly
+once, whatever restarts. Of the others, on a contract that consolidates
+(`scheduled_charges_on_usage_invoices: "ALL"`), an item in the invoice's currency dated at the
+end of one of the contract's usage periods goes on that period's usage invoice while it is open:
+on its draft when the period is derived, and until then (a period still to come) nowhere. Every
+other item has a SCHEDULED invoice of its own, a draft at once, finalized on the item's date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from meterline.domain.contracts import ContractTerms
+from meterline.domain.invoicing import InvoiceComputation
+from meterline.domain.periods import Period
+from meterline.domain.scheduled_items import ScheduledItem
+from meterline.engine.customer_state import CustomerState
+from meterline.store import invoices
+from meterline.store.invoices import CLOSED, DRAFT, SCHEDULED, InvoiceRecord
+
+
+@dataclass(slots=True)
+class ItemRoutes:
+    on_usage: dict[str, list[ScheduledItem]] = field(default_factory=dict)  # usage invoice id -> items
+    own: list[ScheduledItem] = field(default_factory=list)  # items billed on invoices of their own
+
+
+def route_items(
+    state: CustomerState,
+    open_periods: Sequence[tuple[ContractTerms, Period]],
+    fiat_of: Callable[[ContractTerms], str],
+    now_us: int,
+) -> ItemRoutes:
+    """Where each item not billed yet goes; `open_periods`: the usage drafts derived now."""
+    routes = ItemRoutes()
+    unbilled = list(unbilled_items(state))
+    if not unbilled:
+        return routes  # the usual customer: nothing more to look at
+    open_usage_ids = {invoices.invoice_id(contract.id, period.start_us) for contract, period in open_periods}
+    closed_ids = {inv.id for inv in state.invoices if inv.status in CLOSED}
+    for contract, item in unbilled:
+        usage_id = _usage_invoice_ending_at(contract, item, fiat_of)
+        if usage_id is None or usage_id in closed_ids:
+            routes.own.append(item)
+        elif usage_id in open_usage_ids:
+            routes.on_usage.setdefault(usage_id, []).append(item)
+        elif item.timestamp_us <= now_us:
+            routes.own.append(item)  # its period is past and will never be derived again
+    return routes
+
+
+def unbilled_items(state: CustomerState) -> Iterator[tuple[ContractTerms, ScheduledItem]]:
+    """The items of the customer's contracts and commits in force that no closed invoice billed."""
+    items = list(_items(state))
+    if not items:
+        return
+    billed = {i for inv in state.invoices if inv.status in CLOSED for i in inv.schedule_item_ids}
+    by_id = {c.id: c for c in state.contracts}
+    for item in items:
+        contract = by_id.get(item.contract_id)
+        if contract is not None and item.item_id not in billed:
+            yield contract, item
+
+
+def items_with_ids(state: CustomerState, item_ids: Sequence[str]) -> list[ScheduledItem]:
+    """These items of the customer's contracts and commits in force, billed or not."""
+    wanted = set(item_ids)
+    return [i for i in _items(state) if i.item_id in wanted]
+
+
+def _items(state: CustomerState) -> Iterator[ScheduledItem]:
+    for contract in state.contracts:
+        yield from contract.scheduled_items
+    for commit in state.commits:
+        yield from commit.invoice_items
+
+
+def draft_invoice_id(contract: ContractTerms, item: ScheduledItem, fiat_credit_type_id: str) -> str:
+    """The id of the invoice that bills the item while it is not billed yet (contract views)."""
+    usage_id = _usage_invoice_ending_at(contract, item, lambda _c: fiat_credit_type_id)
+    return usage_id if usage_id is not None else invoices.scheduled_invoice_id(item.item_id)
+
+
+def scheduled_record(contract: ContractTerms, item: ScheduledItem, now_us: int) -> InvoiceRecord:
+    """The item's own SCHEDULED invoice, as a draft: dated at the item (start and end alike)."""
+    computation = InvoiceComputation(item.credit_type_id)
+    computation.bill_scheduled([item])
+    return InvoiceRecord(
+        id=invoices.scheduled_invoice_id(item.item_id),
+        customer_id=contract.customer_id,
+        contract_id=contract.id,
+        credit_type_id=item.credit_type_id,
+        type=SCHEDULED,
+        status=DRAFT,
+        start_us=item.timestamp_us,
+        end_us=item.timestamp_us,
+        subtotal=computation.subtotal,
+        total=computation.total,
+        spend_by_credit_type={},
+        line_items=[],
+        updated_at_us=now_us,
+        finalized_at_us=None,
+        computation=computation,
+        schedule_item_ids=(item.item_id,),
+    )
+
+
+def named(
+    items: Sequence[ScheduledItem], product_names: Callable[[ScheduledItem], str]
+) -> list[ScheduledItem]:
+    """Items shown with a name: their own, or else their product's (as Metronome shows them)."""
+    return [item if item.name else replace(item, name=product_names(item)) for item in items]
+
+
+def _usage_invoice_ending_at(
+    contract: ContractTerms, item: ScheduledItem, fiat_of: Callable[[ContractTerms], str]
+) -> str | None:
+    """The usage invoice the item consolidates onto, if any (see the module's rule)."""
+    if not contract.charges_on_usage_invoices or item.credit_type_id != fiat_of(contract):
+        return None
+    period = contract.schedule().period_containing(item.timestamp_us - 1)
+    if period is None or period.end_us != item.timestamp_us:
+        return None
+    return invoices.invoice_id(contract.id, period.start_us)
