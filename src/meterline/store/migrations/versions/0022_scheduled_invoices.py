@@ -1,7 +1,7 @@
 """Invoices from schedules: contracts' scheduled charges, and the schedule items an invoice bills
 
-Revision ID: 0021
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 12:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
