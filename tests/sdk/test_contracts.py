@@ -893,8 +893,6 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("package_id", MISSING_ID),
     ("prepaid_balance_threshold_configuration", {"is_enabled": True}),
     ("professional_services", [{"max_amount": 1, "product_id": MISSING_ID, "quantity": 1, "unit_price": 1}]),
-    ("recurring_commits", [{"priority": 1}]),
-    ("recurring_credits", [{"priority": 1}]),
     ("reseller_royalties", [{"fraction": 0.1}]),
     ("revenue_system_configuration", {"provider": "netsuite"}),
     ("scheduled_charges", [{"product_id": MISSING_ID, "schedule": {}}]),

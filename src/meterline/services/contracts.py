@@ -9,6 +9,7 @@ so the first broken rule answers, and nothing is written (the caller's transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
@@ -17,6 +18,7 @@ from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.timeutil import now_us
+from meterline.services import recurring
 from meterline.services.commits import check_new_commit
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
@@ -38,6 +40,7 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     created = now_us()
+    new = replace(new, recurring=recurring.with_ids(new.recurring))
     contract_id = store.insert_contract(conn, new, card.id, created)
     # One microsecond apart, so that commits and credits list in the order they were given.
     given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
@@ -47,6 +50,7 @@ def create_contract(conn: Connection, new: NewContract) -> str:
         commits.insert_commit(
             conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created + offset
         )
+    recurring.store_period_commits(conn, new, contract_id, created + len(given))
     request_recompute(conn, new.customer_id)
     return contract_id
 

@@ -28,6 +28,7 @@ from meterline.domain.ids import new_id
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
 from meterline.store.commits import KEY_USED, NewCommit
+from meterline.store.recurring_commits import RecurringSpec, from_json, to_json
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
@@ -52,10 +53,17 @@ class NewContract:
     overrides: tuple[OverrideSpec, ...] = ()
     commits: tuple[NewCommit, ...] = ()
     credits: tuple[NewCommit, ...] = ()
+    recurring: tuple[RecurringSpec, ...] = ()  # recurring commits, then recurring credits
     custom_fields: dict[str, str] = field(default_factory=dict)
     uniqueness_key: str | None = None
     # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
     integration_fields: dict[str, Any] | None = None
+
+    def statement_schedule(self) -> Schedule:
+        s = self.schedule
+        return schedule_for(
+            s.frequency, s.day, self.starting_at_us, self.ending_before_us, s.billing_anchor_us
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,7 @@ class ContractRecord:
     created_at_us: int
     archived_at_us: int | None
     integration_fields: dict[str, Any] = field(default_factory=dict)
+    recurring: tuple[RecurringSpec, ...] = ()
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -219,6 +228,7 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
         "integration_fields": new.integration_fields,
+        "recurring": [to_json(r) for r in new.recurring] or None,
     }
 
 
@@ -317,4 +327,5 @@ def _record(row: Any) -> ContractRecord:
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
         integration_fields=dict(row["integration_fields"] or {}),
+        recurring=tuple(from_json(r) for r in row["recurring"] or ()),
     )

@@ -360,6 +360,8 @@ contracts = Table(
     # salesforce_opportunity_id, total_contract_value, billing_provider_configuration), numbers as
     # decimal text; NULL: none given.
     Column("integration_fields", JSON, nullable=True),
+    # Recurring commits and credits as given (store/recurring_commits.py), or null.
+    Column("recurring", JSON, nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -386,6 +388,8 @@ commits = Table(
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # The recurring commit or credit (contracts.recurring) that created this one for a period.
+    Column("recurring_id", String(36), nullable=True),
 )
 
 # Live draft and finalized usage invoices: the billing snapshot the evaluator keeps.

@@ -1,0 +1,31 @@
+"""recurring commits and credits: contracts.recurring (as given), commits.recurring_id (the
+recurring commit a period's commit was created by)
+
+Revision ID: 0022
+Revises: 0019
+Create Date: 2026-12-07 12:30:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0022"
+down_revision = "0019"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("recurring", sa.JSON(), nullable=True))
+    with op.batch_alter_table("commits", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("recurring_id", sa.String(length=36), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("commits", schema=None) as batch_op:
+        batch_op.drop_column("recurring_id")
+    with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.drop_column("recurring")
