@@ -97,12 +97,12 @@ class Schedule:
         anchor = from_us(self.anchor_us)
         moment = from_us(us)
         index = ((moment.year - anchor.year) * 12 + moment.month - anchor.month) // months
-        start = to_us(_add_months(anchor, index * months))
+        start = to_us(add_months(anchor, index * months))
         if start > us:
             index -= 1
-        elif to_us(_add_months(anchor, (index + 1) * months)) <= us:
+        elif to_us(add_months(anchor, (index + 1) * months)) <= us:
             index += 1
-        return to_us(_add_months(anchor, index * months)), to_us(_add_months(anchor, (index + 1) * months))
+        return to_us(add_months(anchor, index * months)), to_us(add_months(anchor, (index + 1) * months))
 
 
 # A contract's schedule is asked for on every measurement of its customer; schedules are
@@ -127,7 +127,7 @@ def schedule_for(
     return Schedule(frequency, anchor, contract_start_us, contract_end_us)
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
+def add_months(moment: datetime, months: int) -> datetime:
     total = moment.year * 12 + (moment.month - 1) + months
     year, month = divmod(total, 12)
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])

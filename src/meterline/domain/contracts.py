@@ -10,6 +10,7 @@ from typing import Any
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
 from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
+from meterline.domain.threshold_billing import ThresholdConfig
 
 PREPAID = "PREPAID"
 POSTPAID = "POSTPAID"
@@ -103,6 +104,7 @@ class ContractTerms:
     explicit_override_priority: bool = False
     overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
     archived_at_us: int | None = None
+    thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
 
     def schedule(self) -> Schedule:
         return schedule_for(

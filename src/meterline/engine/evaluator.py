@@ -35,6 +35,7 @@ from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
+from meterline.engine.threshold_charges import buy_threshold_commits
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import (
@@ -306,6 +307,12 @@ class Evaluator:
         states = self.snapshots.load(conn, customer_ids)
         for state in states.values():
             billing.derive_drafts(state, window, catalog)
+        bought = buy_threshold_commits(conn, states, sorted(touched | requested), now, catalog)
+        if bought:  # measured with what they bought: read again, drafts derived again
+            self.snapshots.forget(bought)
+            states.update(self.snapshots.load(conn, sorted(bought)))
+            for customer_id in bought:
+                billing.derive_drafts(states[customer_id], window, catalog)
         self._mark_open_drafts(conn, states.values())
         self._finalize(conn, due, states, now, catalog)
         writes = alert_evaluation.AlertWrites()

@@ -358,6 +358,16 @@ def _invoice_json(new: NewCommit) -> dict[str, Any]:
     }
 
 
+def specifier_from_json(stored: dict[str, Any]) -> Specifier:
+    tags = stored.get("product_tags")
+    return Specifier(
+        stored.get("product_id"),
+        None if tags is None else tuple(tags),
+        stored.get("pricing_group_values"),
+        stored.get("presentation_group_values"),
+    )
+
+
 def specifier_json(specifier: Specifier) -> dict[str, Any]:
     given = {
         "product_id": specifier.product_id,

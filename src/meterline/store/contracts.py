@@ -27,8 +27,10 @@ from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
+from meterline.domain.threshold_billing import ThresholdConfig
+from meterline.store import recurring_commits, threshold_configs
 from meterline.store.commits import KEY_USED, NewCommit
-from meterline.store.recurring_commits import RecurringSpec, from_json, to_json
+from meterline.store.recurring_commits import RecurringSpec
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
@@ -54,6 +56,7 @@ class NewContract:
     commits: tuple[NewCommit, ...] = ()
     credits: tuple[NewCommit, ...] = ()
     recurring: tuple[RecurringSpec, ...] = ()  # recurring commits, then recurring credits
+    thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing (spend, prepaid balance)
     custom_fields: dict[str, str] = field(default_factory=dict)
     uniqueness_key: str | None = None
     # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
@@ -83,6 +86,7 @@ class ContractRecord:
     archived_at_us: int | None
     integration_fields: dict[str, Any] = field(default_factory=dict)
     recurring: tuple[RecurringSpec, ...] = ()
+    thresholds: tuple[ThresholdConfig, ...] = ()
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -103,6 +107,7 @@ class ContractRecord:
             explicit_override_priority=self.prioritization == EXPLICIT,
             overrides=tuple(t for o in self.overrides for t in o.terms()),
             archived_at_us=self.archived_at_us,
+            thresholds=self.thresholds,
         )
 
 
@@ -228,7 +233,8 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
         "integration_fields": new.integration_fields,
-        "recurring": [to_json(r) for r in new.recurring] or None,
+        "recurring": [recurring_commits.to_json(r) for r in new.recurring] or None,
+        "thresholds": [threshold_configs.to_json(t) for t in new.thresholds] or None,
     }
 
 
@@ -327,5 +333,6 @@ def _record(row: Any) -> ContractRecord:
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
         integration_fields=dict(row["integration_fields"] or {}),
-        recurring=tuple(from_json(r) for r in row["recurring"] or ()),
+        recurring=tuple(recurring_commits.from_json(r) for r in row["recurring"] or ()),
+        thresholds=tuple(threshold_configs.from_json(t) for t in row["thresholds"] or ()),
     )

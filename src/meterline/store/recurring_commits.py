@@ -12,7 +12,7 @@ from typing import Any
 
 from meterline.domain.commit_rules import Specifier
 from meterline.domain.recurring import DEFAULT_ROUNDING, Rounding
-from meterline.store.commits import specifier_json
+from meterline.store.commits import specifier_from_json, specifier_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +93,7 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         description=stored["description"],
         applicable_product_ids=_tuple(stored["applicable_product_ids"]),
         applicable_product_tags=_tuple(stored["applicable_product_tags"]),
-        specifiers=None
-        if specifiers is None
-        else tuple(
-            Specifier(
-                s.get("product_id"),
-                _tuple(s.get("product_tags")),
-                s.get("pricing_group_values"),
-                s.get("presentation_group_values"),
-            )
-            for s in specifiers
-        ),
+        specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
     )
 
 

@@ -362,6 +362,8 @@ contracts = Table(
     Column("integration_fields", JSON, nullable=True),
     # Recurring commits and credits as given (store/recurring_commits.py), or null.
     Column("recurring", JSON, nullable=True),
+    # Threshold billing configurations (store/threshold_configs.py), or null.
+    Column("thresholds", JSON, nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.

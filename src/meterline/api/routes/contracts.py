@@ -34,10 +34,12 @@ from meterline.api.recurring_views import recurring_view
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn, threshold_view
 from meterline.domain.billing_periods import AnchorDay, Frequency
 from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget
+from meterline.domain.threshold_billing import FIELDS
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import contracts as service
 from meterline.settings import Settings
@@ -81,13 +83,13 @@ class ContractCreate(ContractIntegrationFields):
     netsuite_sales_order_id: NotSupported = None
     package_alias: NotSupported = None
     package_id: NotSupported = None
-    prepaid_balance_threshold_configuration: NotSupported = None
+    prepaid_balance_threshold_configuration: PrepaidBalanceThresholdIn | None = None
     professional_services: NotSupported = None
     reseller_royalties: NotSupported = None
     revenue_system_configuration: NotSupported = None
     scheduled_charges: NotSupported = None
     scheduled_charges_on_usage_invoices: NotSupported = None
-    spend_threshold_configuration: NotSupported = None
+    spend_threshold_configuration: SpendThresholdIn | None = None
     spend_trackers: NotSupported = None
     subscriptions: NotSupported = None
     transition: NotSupported = None
@@ -109,6 +111,11 @@ class ContractCreate(ContractIntegrationFields):
             credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
             recurring=tuple(
                 [r.spec() for r in self.recurring_commits] + [r.spec() for r in self.recurring_credits]
+            ),
+            thresholds=tuple(
+                c.config()
+                for c in (self.spend_threshold_configuration, self.prepaid_balance_threshold_configuration)
+                if c is not None
             ),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
@@ -267,6 +274,8 @@ def _terms_view(
         view["recurring_credits"] = [
             recurring_view(r, contract.id, anchor_us, extras) for r in contract.recurring if r.kind == CREDIT
         ]
+    for config in contract.thresholds:
+        view[FIELDS[config.kind]] = threshold_view(config)
     if contract.ending_before_us is not None:
         view["ending_before"] = format_rfc3339(contract.ending_before_us)
     if contract.name is not None:

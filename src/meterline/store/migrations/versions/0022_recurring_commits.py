@@ -1,5 +1,5 @@
 """recurring commits and credits: contracts.recurring (as given), commits.recurring_id (the
-recurring commit a period's commit was created by)
+recurring commit a period's commit was created by); threshold billing: contracts.thresholds
 
 Revision ID: 0022
 Revises: 0019
@@ -20,6 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("contracts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recurring", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("thresholds", sa.JSON(), nullable=True))
     with op.batch_alter_table("commits", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recurring_id", sa.String(length=36), nullable=True))
 
@@ -28,4 +29,5 @@ def downgrade() -> None:
     with op.batch_alter_table("commits", schema=None) as batch_op:
         batch_op.drop_column("recurring_id")
     with op.batch_alter_table("contracts", schema=None) as batch_op:
+        batch_op.drop_column("thresholds")
         batch_op.drop_column("recurring")
