@@ -212,3 +212,25 @@ def test_what_meterline_does_not_build_about_recurring_commits_is_refused_naming
         recurring_credits=[base, {**base, "product_id": "00000000-0000-4000-8000-0000000000dd"}]
     )
     assert client.v1.contracts.list(customer_id=customer_id).data == []  # nothing was written
+
+
+def test_the_end_of_a_contract_with_recurring_commits_is_not_moved(client: Metronome) -> None:
+    _now, period, period_end = this_hour_and_period()
+    fixed, customer_id = fixed_product(client), new_customer(client)
+    contract_id = contract(
+        client,
+        customer_id,
+        rate_card(client),
+        period,
+        ending_before=next_month(period_end),
+        recurring_credits=[recurring(fixed, period, 100)],
+    )
+    message = error_of(
+        lambda: client.v1.contracts.update_end_date(
+            customer_id=customer_id, contract_id=contract_id, ending_before=period_end
+        ),
+        400,
+    )
+    assert message.startswith("ending_before: meterline does not move the end of a contract with recurring")
+    terms = shown_terms(client, customer_id, contract_id)
+    assert terms["ending_before"] == rfc3339(next_month(period_end))
