@@ -3,6 +3,7 @@ span, amount, proration and rounding."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from itertools import pairwise
 
@@ -20,6 +21,7 @@ from meterline.domain.recurring import (
     Rounding,
     cadence,
     grants,
+    next_start,
     periods,
 )
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
@@ -99,3 +101,21 @@ def test_only_a_period_cut_where_proration_says_is_prorated_and_by_its_share_of_
             assert grant.amount <= exact
         if terms.rounding.method == "CEILING":
             assert grant.amount >= exact
+
+
+@given(recurring(), st.integers(0, 500 * 24))
+def test_an_open_ended_one_has_created_by_any_instant_the_periods_started_by_then(
+    case: tuple[RecurringTerms, Cadence], hours: int
+) -> None:
+    terms, cad = case
+    open_ended = replace(terms, ending_before_us=None)
+    by = terms.starting_at_us + hours * US_PER_HOUR
+    made = grants(open_ended, cad, by)
+    following = next_start(open_ended, cad, by)
+    assert following is not None and following > by  # it never ends
+    # Exactly the periods started by `by`: the next one starts after it.
+    assert [g.starting_at_us for g in made] == [
+        kept.start_us for kept, _ in periods(cad, terms.starting_at_us, following)
+    ]
+    assert all(g.amount == terms.amount for g in made[1:])  # only a cut first period is prorated
+    assert all(g.ending_before_us > g.starting_at_us for g in made)

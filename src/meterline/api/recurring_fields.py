@@ -26,8 +26,7 @@ from meterline.api.contract_fields import (
 from meterline.api.routes.common import StrictModel
 from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
-from meterline.domain.recurring import Rounding
-from meterline.store.recurring_commits import RecurringSpec
+from meterline.domain.recurring import RecurringSpec, Rounding
 
 
 def _refuse_rollover(value: Any) -> Any:

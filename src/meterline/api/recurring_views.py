@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from meterline.api.commit_views import CommitExtras
+from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import format_rfc3339
 from meterline.store.commits import LIST_RATE, specifier_json
-from meterline.store.recurring_commits import RecurringSpec
 
 
 def recurring_view(

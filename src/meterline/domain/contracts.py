@@ -10,6 +10,7 @@ from typing import Any
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
 from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
+from meterline.domain.recurring import RecurringSpec
 from meterline.domain.threshold_billing import ThresholdConfig
 
 PREPAID = "PREPAID"
@@ -49,6 +50,7 @@ class CommitTerms:
     specifiers: tuple[Mapping[str, Any], ...] = ()
     name: str | None = None
     archived_at_us: int | None = None
+    recurring_id: str | None = None  # the recurring commit or credit that created it for a period
 
     def applies_to_contract(self, contract_id: str) -> bool:
         return self.contract_id is None or self.contract_id == contract_id
@@ -105,6 +107,7 @@ class ContractTerms:
     overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
     archived_at_us: int | None = None
     thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
+    recurring: tuple[RecurringSpec, ...] = ()  # recurring commits and credits
 
     def schedule(self) -> Schedule:
         return schedule_for(

@@ -129,6 +129,7 @@ class CommitRecord:
             specifiers=tuple(self.specifiers),
             name=self.name,
             archived_at_us=self.archived_at_us,
+            recurring_id=self.recurring_id,
         )
 
 

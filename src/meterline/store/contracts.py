@@ -27,10 +27,10 @@ from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
+from meterline.domain.recurring import RecurringSpec
 from meterline.domain.threshold_billing import ThresholdConfig
 from meterline.store import recurring_commits, threshold_configs
 from meterline.store.commits import KEY_USED, NewCommit
-from meterline.store.recurring_commits import RecurringSpec
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import contracts, invoices
 
@@ -108,6 +108,7 @@ class ContractRecord:
             overrides=tuple(t for o in self.overrides for t in o.terms()),
             archived_at_us=self.archived_at_us,
             thresholds=self.thresholds,
+            recurring=self.recurring,
         )
 
 

@@ -1,50 +1,17 @@
-"""Recurring commits and credits of a contract, as given (the commits each period creates are
-ordinary rows of `commits`, each naming the recurring commit it came from).
+"""Recurring commits and credits of a contract, as given, and the commit each period creates
+(an ordinary row of `commits`, naming the recurring commit it came from).
 
 They are kept with their contract, in its `recurring` column, and never change once stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from meterline.domain.commit_rules import Specifier
-from meterline.domain.recurring import DEFAULT_ROUNDING, Rounding
-from meterline.store.commits import specifier_from_json, specifier_json
-
-
-@dataclass(frozen=True, slots=True)
-class RecurringSpec:
-    """A recurring commit (kind PREPAID) or recurring credit (kind CREDIT)."""
-
-    kind: str
-    product_id: str
-    priority: Decimal
-    starting_at_us: int
-    unit_price: Decimal
-    quantity: Decimal
-    credit_type_id: str
-    duration_periods: int = 1
-    ending_before_us: int | None = None
-    recurrence_frequency: str | None = None  # None: the contract's usage statement periods
-    proration: str = "FIRST_AND_LAST"
-    rounding: Rounding | None = None  # as given; None: DEFAULT_ROUNDING
-    name: str | None = None
-    description: str | None = None
-    applicable_product_ids: tuple[str, ...] | None = None
-    applicable_product_tags: tuple[str, ...] | None = None
-    specifiers: tuple[Specifier, ...] | None = None
-    id: str = ""  # given when the contract is stored
-
-    @property
-    def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-    @property
-    def rounding_in_force(self) -> Rounding:
-        return self.rounding or DEFAULT_ROUNDING
+from meterline.domain.commit_rules import AccessItem
+from meterline.domain.recurring import RecurringGrant, RecurringSpec, Rounding
+from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
 
 
 def to_json(spec: RecurringSpec) -> dict[str, Any]:
@@ -107,3 +74,20 @@ def _list(values: tuple[str, ...] | None) -> list[str] | None:
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)
+
+
+def period_commit(spec: RecurringSpec, grant: RecurringGrant) -> NewCommit:
+    """The commit (or credit) a recurring commit creates for one period."""
+    return NewCommit(
+        kind=spec.kind,
+        product_id=spec.product_id,
+        access=(AccessItem(grant.amount, grant.starting_at_us, grant.ending_before_us),),
+        credit_type_id=spec.credit_type_id,
+        name=spec.name,
+        description=spec.description,
+        priority=spec.priority,
+        applicable_product_ids=spec.applicable_product_ids,
+        applicable_product_tags=spec.applicable_product_tags,
+        specifiers=spec.specifiers,
+        recurring_id=spec.id,
+    )
