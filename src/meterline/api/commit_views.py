@@ -95,6 +95,7 @@ def _optional_fields(commit: CommitRecord) -> dict[str, Any]:
         "specifiers": commit.specifiers or None,
         "uniqueness_key": commit.uniqueness_key,
         "archived_at": optional_time(commit.archived_at_us),
+        ("recurring_credit_id" if commit.kind == CREDIT else "recurring_commit_id"): commit.recurring_id,
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -57,6 +57,21 @@ def upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
+def refuse_quantity_access(value: str | None) -> str | None:
+    if value == "QUANTITY":
+        raise ValueError("meterline does not support QUANTITY access yet; use SPEND")
+    return value
+
+
+def refuse_commit_rate(value: Any) -> Any:
+    value = upper(value)
+    if value == "COMMIT_RATE":
+        raise ValueError(
+            "meterline does not support COMMIT_RATE yet (rates have no commit_rate); use LIST_RATE"
+        )
+    return value
+
+
 class AccessItemIn(StrictModel):
     amount: PositiveAmount
     starting_at: HourInstant
@@ -71,12 +86,7 @@ class AccessScheduleIn(StrictModel):
     credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
     access_type: Literal["SPEND", "QUANTITY"] | None = None
 
-    @field_validator("access_type")
-    @classmethod
-    def _spend_only(cls, value: str | None) -> str | None:
-        if value == "QUANTITY":
-            raise ValueError("meterline does not support QUANTITY access yet; use SPEND")
-        return value
+    _spend_only = field_validator("access_type")(refuse_quantity_access)
 
     def items(self) -> tuple[AccessItem, ...]:
         return tuple(i.item() for i in self.schedule_items)
@@ -162,15 +172,7 @@ class CommitFields(StrictModel):
     uniqueness_key: UniquenessKey | None = None
     netsuite_sales_order_id: NotSupported = None
 
-    @field_validator("rate_type", mode="before")
-    @classmethod
-    def _list_rate_only(cls, value: Any) -> Any:
-        value = upper(value)
-        if value == "COMMIT_RATE":
-            raise ValueError(
-                "meterline does not support COMMIT_RATE yet (rates have no commit_rate); use LIST_RATE"
-            )
-        return value
+    _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
 
     def new_commit(
         self,

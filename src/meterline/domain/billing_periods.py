@@ -60,6 +60,10 @@ class Schedule:
         clipped_end = end if self.contract_end_us is None else min(end, self.contract_end_us)
         return Period(max(start, self.contract_start_us), clipped_end)
 
+    def unclipped_period(self, us: int) -> Period:
+        """The whole period of the cadence holding `us`, as if the contract had no start or end."""
+        return Period(*self._raw_period(us))
+
     def periods_between(self, start_us: int, end_us: int) -> list[Period]:
         """Every period overlapping [start_us, end_us), in order."""
         result: list[Period] = []

@@ -10,7 +10,9 @@ from typing import Any
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
 from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
+from meterline.domain.recurring import RecurringSpec
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.threshold_billing import ThresholdConfig
 
 PREPAID = "PREPAID"
 POSTPAID = "POSTPAID"
@@ -50,6 +52,7 @@ class CommitTerms:
     name: str | None = None
     archived_at_us: int | None = None
     invoice_items: tuple[ScheduledItem, ...] = ()  # what its invoice schedule bills (a paid commit's)
+    recurring_id: str | None = None  # the recurring commit or credit that created it for a period
 
     def applies_to_contract(self, contract_id: str) -> bool:
         return self.contract_id is None or self.contract_id == contract_id
@@ -107,6 +110,8 @@ class ContractTerms:
     archived_at_us: int | None = None
     scheduled_items: tuple[ScheduledItem, ...] = ()  # the items of its scheduled charges
     charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
+    thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
+    recurring: tuple[RecurringSpec, ...] = ()  # recurring commits and credits
 
     def schedule(self) -> Schedule:
         return schedule_for(

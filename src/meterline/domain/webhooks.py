@@ -1,6 +1,7 @@
 """Webhook endpoints: which notification types an endpoint gets, and what a valid URL and secret are.
 
-An endpoint without a type filter gets every alert notification except the `_resolved` ones:
+An endpoint without a type filter gets every alert notification except the `_resolved` ones,
+and threshold billing's `payment_gate.threshold_reached`:
 resolutions matter only to applications that act on them (lifting a block), and those ask for
 them by name. An endpoint with a filter gets exactly the types it lists.
 """
@@ -19,14 +20,20 @@ SECRET_PREFIX = "whsec_"
 SECRET_MIN_BYTES, SECRET_MAX_BYTES = 24, 64
 MAX_URL_CHARS = 2048
 RESOLVED_SUFFIX = "_resolved"
-# Every type the outbox can hold: each alert type, triggered and resolved.
-KNOWN_TYPES = frozenset(webhook_type(t, resolved) for t in KINDS for resolved in (False, True))
+PAYMENT_GATE_PREFIX = "payment_gate."
+THRESHOLD_REACHED = PAYMENT_GATE_PREFIX + "threshold_reached"  # threshold billing bought a commit
+# Every type the outbox can hold: each alert type, triggered and resolved, and threshold billing's.
+KNOWN_TYPES = frozenset(webhook_type(t, resolved) for t in KINDS for resolved in (False, True)) | {
+    THRESHOLD_REACHED
+}
 
 
 def wants(event_types: Sequence[str] | None, notification_type: str) -> bool:
     """Whether an endpoint with this filter gets notifications of this type."""
     if event_types:
         return notification_type in event_types
+    if notification_type.startswith(PAYMENT_GATE_PREFIX):
+        return True
     return notification_type.startswith("alerts.") and not notification_type.endswith(RESOLVED_SUFFIX)
 
 
@@ -40,7 +47,8 @@ def validate_event_types(event_types: Sequence[str] | None, field: str = "types"
         if name not in KNOWN_TYPES:
             raise InvalidInput(
                 f"{field}[{index}]: unknown notification type {name[:120]!r}; types are alerts.<alert_type>"
-                " and alerts.<alert_type>_resolved, e.g. alerts.spend_threshold_reached_resolved"
+                " and alerts.<alert_type>_resolved, e.g. alerts.spend_threshold_reached_resolved, and"
+                f" {THRESHOLD_REACHED}"
             )
     return list(dict.fromkeys(event_types))
 

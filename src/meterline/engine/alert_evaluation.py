@@ -31,6 +31,7 @@ from meterline.engine.alert_clock import next_instant
 from meterline.engine.alert_measures import CustomerView, Measurement, measurements, unmeasured
 from meterline.engine.billing import BillingWindow, PricingCatalog
 from meterline.engine.customer_state import CustomerState
+from meterline.engine.recurring_periods import next_period_start
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 from meterline.store.alert_resolutions import Resolution
@@ -95,6 +96,7 @@ def _evaluate(
 ) -> None:
     found = list(only) if only is not None else state.alerts
     if not found:
+        _schedule(conn, customer_id, state, next_period_start(state, now_us))
         return
     view = CustomerView(conn, customer_id, now_us, state, catalog)
     _schedule_next_instant(conn, state, view)
@@ -132,10 +134,16 @@ def measure_all(
 
 
 def _schedule_next_instant(conn: Connection, state: CustomerState, view: CustomerView) -> None:
-    """Re-measure this customer when its measures next move with the clock (written on change only)."""
-    due = next_instant(state.alerts, view)
+    """Re-measure this customer when its measures next move with the clock, or its next recurring
+    period starts (`recurring_periods`)."""
+    instants = [next_instant(state.alerts, view), next_period_start(state, view.now_us)]
+    _schedule(conn, view.customer_id, state, min((t for t in instants if t is not None), default=None))
+
+
+def _schedule(conn: Connection, customer_id: str, state: CustomerState, due: int | None) -> None:
+    """Wake the customer at `due` (None: never); written on change only."""
     if due != state.wakeup_us:
-        alert_wakeups.set_wakeup(conn, view.customer_id, due)
+        alert_wakeups.set_wakeup(conn, customer_id, due)
         state.wakeup_us = due
 
 

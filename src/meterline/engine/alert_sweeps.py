@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from meterline.engine import alert_evaluation, billing
 from meterline.engine.billing import DEFAULT_OPEN_HORIZON_US
 from meterline.engine.customer_state import CustomerState
+from meterline.engine.recurring_periods import create_due_commits
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 
@@ -55,6 +56,9 @@ class AlertSweeper:
         due = alert_wakeups.due(conn, now_us, self.chunk, partitions)
         writes = alert_evaluation.AlertWrites()
         states = self._states(conn, due, now_us)
+        created = create_due_commits(conn, states, due, now_us)  # a period that started
+        if created:
+            states.update(self._states(conn, sorted(created), now_us))
         for customer_id, state in states.items():
             # The evaluation schedules the customer's next instant, if it still has one.
             state.wakeup_us = None

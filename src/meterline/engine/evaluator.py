@@ -35,7 +35,9 @@ from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
+from meterline.engine.recurring_periods import create_due_commits
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
+from meterline.engine.threshold_charges import buy_threshold_commits
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import (
@@ -311,6 +313,10 @@ class Evaluator:
         states = self.snapshots.load(conn, customer_ids)
         for state in states.values():
             billing.derive_drafts(state, window, catalog)
+        billed = sorted(touched | requested)
+        # Commits the clock or a threshold makes are measured at once: read again, drafts derived again.
+        self._reload(conn, states, create_due_commits(conn, states, billed, now), window, catalog)
+        self._reload(conn, states, buy_threshold_commits(conn, states, billed, now, catalog), window, catalog)
         self._mark_open_drafts(conn, states.values())
         self._finalize(conn, due, states, now, catalog)
         writes = alert_evaluation.AlertWrites()
@@ -322,6 +328,21 @@ class Evaluator:
         self._keep_headrooms(states, writes.measured, catalog, now)
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
+
+    def _reload(
+        self,
+        conn: Connection,
+        states: dict[str, CustomerState],
+        customer_ids: set[str],
+        window: billing.BillingWindow,
+        catalog: billing.PricingCatalog,
+    ) -> None:
+        if not customer_ids:
+            return
+        self.snapshots.forget(customer_ids)
+        states.update(self.snapshots.load(conn, sorted(customer_ids)))
+        for customer_id in customer_ids:
+            billing.derive_drafts(states[customer_id], window, catalog)
 
     def _measure_headrooms(self, conn: Connection, states: dict[str, CustomerState], now: int) -> None:
         """Headrooms of customers the sweeps evaluated (some of their alerts only, perhaps): every

@@ -154,7 +154,10 @@ def headroom_of(
     now_us: int,
 ) -> Headroom:
     """The headroom of a customer whose alerts were just measured (`measured`), its drafts derived."""
-    room = Headroom({}, {}, {}, {}, state.spend_bounds, _valid_until(state, now_us))
+    valid_until = _valid_until(state, now_us)
+    if any(config.is_enabled for contract in state.contracts for config in contract.thresholds):
+        valid_until = now_us  # threshold billing: its measures are checked at every usage
+    room = Headroom({}, {}, {}, {}, state.spend_bounds, valid_until)
     seen: set[str] = set()
     for alert, measurement in measured:
         seen.add(alert.id)

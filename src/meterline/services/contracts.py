@@ -9,6 +9,8 @@ so the first broken rule answers, and nothing is written (the caller's transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
@@ -16,7 +18,9 @@ from meterline.domain.commit_rules import field_path
 from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check_statement_anchor
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
-from meterline.domain.timeutil import now_us
+from meterline.domain.threshold_billing import FIELDS
+from meterline.domain.timeutil import US_PER_HOUR, now_us
+from meterline.services import recurring
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
@@ -27,6 +31,7 @@ from meterline.store import contracts as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.contracts import NewContract
 from meterline.store.rate_cards import RateCardRecord
+from meterline.store.threshold_configs import bought_commit
 
 
 def create_contract(conn: Connection, new: NewContract) -> str:
@@ -39,7 +44,9 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     for index, charge in enumerate(new.scheduled_charges):
         check_scheduled_charge(conn, charge, f"scheduled_charges.{index}")
+    _check_thresholds(conn, new, card)
     created = now_us()
+    new = replace(new, recurring=recurring.with_ids(new.recurring))
     contract_id = store.insert_contract(conn, new, card.id, created)
     # One microsecond apart, so that commits and credits list in the order they were given.
     given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
@@ -49,6 +56,7 @@ def create_contract(conn: Connection, new: NewContract) -> str:
         commits.insert_commit(
             conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created + offset
         )
+    recurring.store_period_commits(conn, new, contract_id, created + len(given))
     request_recompute(conn, new.customer_id)
     return contract_id
 
@@ -95,6 +103,23 @@ def _check_overrides(
         rate = override.overwrite_rate
         if rate is not None and rate.credit_type_id is not None:
             _check_overwrite_credit_type(conn, card, rate.credit_type_id, path)
+
+
+def _check_thresholds(conn: Connection, new: NewContract, card: RateCardRecord) -> None:
+    """A bought commit follows the rules of commits (its product, targets), checked now on a
+    sample of it; a recharge lifts the balance above its threshold."""
+    for config in new.thresholds:
+        path = FIELDS[config.kind]
+        if config.recharge_to_amount is not None and config.recharge_to_amount <= config.threshold_amount:
+            raise InvalidInput(f"{path}.recharge_to_amount: must be greater than threshold_amount")
+        start = new.starting_at_us
+        sample = bought_commit(
+            config, Decimal(1), (start, start + US_PER_HOUR), start, card.fiat_credit_type_id
+        )
+        # Its invoice item is the engine's to write; the sample is checked for what the request says.
+        check_new_commit(
+            conn, new.customer_id, replace(sample, invoice=None), on_contract=True, path=f"{path}.commit"
+        )
 
 
 def _check_product(conn: Connection, product_id: str, where: str) -> None:

@@ -57,6 +57,12 @@ def update_contract_end(
     if contract.archived_at_us is not None:
         raise InvalidInput(f"contract_id: contract {contract_id} is archived")
     check_contract_span(contract.starting_at_us, ending_before_us)
+    if contract.recurring:
+        # Their periods' commits were made for the contract's span as it was created.
+        raise InvalidInput(
+            "ending_before: meterline does not move the end of a contract with recurring commits or "
+            "credits yet (their periods' commits were created for its span)"
+        )
     partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
     finalized = invoices.finalized_until(conn, contract_id)
     if (

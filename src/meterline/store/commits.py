@@ -49,6 +49,7 @@ class NewCommit:
     custom_fields: dict[str, str] = field(default_factory=dict)
     uniqueness_key: str | None = None
     amount: Decimal | None = None  # deprecated shorthand; must match the access schedule
+    recurring_id: str | None = None  # the recurring commit or credit that created it for a period
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class CommitRecord:
     uniqueness_key: str | None
     created_at_us: int
     archived_at_us: int | None
+    recurring_id: str | None = None
 
     @property
     def is_paid(self) -> bool:
@@ -129,6 +131,11 @@ class CommitRecord:
 
     def has_access_before(self, at_us: int) -> bool:
         return any(s.starting_at_us < at_us for s in self.segments)
+
+    def created_by(self, at_us: int) -> bool:
+        """Whether the commit exists at `at_us`: a recurring commit's commit for a period is
+        created when its period starts (the engine sees it before, as a segment to come)."""
+        return self.recurring_id is None or self.segments[0].starting_at_us <= at_us
 
     def terms(self) -> CommitTerms:
         return CommitTerms(
@@ -147,6 +154,7 @@ class CommitRecord:
             name=self.name,
             archived_at_us=self.archived_at_us,
             invoice_items=self._invoice_items(),
+            recurring_id=self.recurring_id,
         )
 
     def _invoice_items(self) -> tuple[ScheduledItem, ...]:
@@ -215,7 +223,10 @@ def list_commits(
         conditions.append(_in_force())
     if after_id is not None:
         conditions.append(commits.c.id > after_id)
-    found = [c for c in _select(conn, *conditions, order_by_id=True) if query.matches(c)]
+    now = now_us()
+    found = [
+        c for c in _select(conn, *conditions, order_by_id=True) if c.created_by(now) and query.matches(c)
+    ]
     return found[:limit]
 
 
@@ -226,7 +237,7 @@ def get_commit(
     found = _select(
         conn, commits.c.id == commit_id, commits.c.customer_id == customer_id, commits.c.kind.in_(list(kinds))
     )
-    return found[0] if found else None
+    return found[0] if found and found[0].created_by(now_us()) else None
 
 
 def lock_commit(conn: Connection, commit_id: str) -> None:
@@ -277,12 +288,15 @@ def stored_schedule(invoice: InvoiceScheduleRecord) -> dict[str, Any]:
 
 
 def commits_of_contracts(conn: Connection, contract_ids: Sequence[str]) -> dict[str, list[CommitRecord]]:
-    """The commits and credits on each contract, in the order they were given."""
+    """The commits and credits on each contract, in the order they were given (those a recurring
+    commit creates, as each period starts)."""
     found: dict[str, list[CommitRecord]] = {contract_id: [] for contract_id in contract_ids}
     if contract_ids:
+        now = now_us()
         for record in _select(conn, commits.c.contract_id.in_(list(contract_ids))):
             assert record.contract_id is not None
-            found[record.contract_id].append(record)
+            if record.created_by(now):
+                found[record.contract_id].append(record)
     return found
 
 
@@ -346,7 +360,7 @@ def _row(
         "rate_type": LIST_RATE,
         "applicable_product_ids": list(new.applicable_product_ids or ()),
         "applicable_product_tags": list(new.applicable_product_tags or ()),
-        "specifiers": [_specifier_json(s) for s in new.specifiers or ()],
+        "specifiers": [specifier_json(s) for s in new.specifiers or ()],
         "credit_type_id": new.credit_type_id,
         "access_segments": [_segment_json(item) for item in new.access],
         "invoice_schedule": new_schedule(new.invoice, new.invoice_contract_id)
@@ -355,6 +369,7 @@ def _row(
         "custom_fields": new.custom_fields,
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
+        "recurring_id": new.recurring_id,
     }
 
 
@@ -386,7 +401,17 @@ def new_schedule(schedule: InvoiceSchedule, invoice_contract_id: str | None = No
     }
 
 
-def _specifier_json(specifier: Specifier) -> dict[str, Any]:
+def specifier_from_json(stored: dict[str, Any]) -> Specifier:
+    tags = stored.get("product_tags")
+    return Specifier(
+        stored.get("product_id"),
+        None if tags is None else tuple(tags),
+        stored.get("pricing_group_values"),
+        stored.get("presentation_group_values"),
+    )
+
+
+def specifier_json(specifier: Specifier) -> dict[str, Any]:
     given = {
         "product_id": specifier.product_id,
         "product_tags": list(specifier.product_tags) if specifier.product_tags is not None else None,
@@ -434,6 +459,7 @@ def _record(row: Any) -> CommitRecord:
         uniqueness_key=row["uniqueness_key"],
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
+        recurring_id=row["recurring_id"],
     )
 
 

@@ -28,7 +28,9 @@ from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget, OverwriteRate
 from meterline.domain.pricing import Tier
-from meterline.store import scheduled_charges
+from meterline.domain.recurring import RecurringSpec
+from meterline.domain.threshold_billing import ThresholdConfig
+from meterline.store import recurring_commits, scheduled_charges, threshold_configs
 from meterline.store.commits import KEY_USED, NewCommit
 from meterline.store.scheduled_charges import NewScheduledCharge, ScheduledChargeRecord
 from meterline.store.sql import among, grouped_by_customer
@@ -57,12 +59,20 @@ class NewContract:
     overrides: tuple[OverrideSpec, ...] = ()
     commits: tuple[NewCommit, ...] = ()
     credits: tuple[NewCommit, ...] = ()
+    recurring: tuple[RecurringSpec, ...] = ()  # recurring commits, then recurring credits
+    thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing (spend, prepaid balance)
     custom_fields: dict[str, str] = field(default_factory=dict)
     uniqueness_key: str | None = None
     # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
     integration_fields: dict[str, Any] | None = None
     scheduled_charges: tuple[NewScheduledCharge, ...] = ()
     charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
+
+    def statement_schedule(self) -> Schedule:
+        s = self.schedule
+        return schedule_for(
+            s.frequency, s.day, self.starting_at_us, self.ending_before_us, s.billing_anchor_us
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,8 @@ class ContractRecord:
     integration_fields: dict[str, Any] = field(default_factory=dict)
     scheduled_charges: tuple[ScheduledChargeRecord, ...] = ()
     charges_on_usage_invoices: bool = False
+    recurring: tuple[RecurringSpec, ...] = ()
+    thresholds: tuple[ThresholdConfig, ...] = ()
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -105,6 +117,8 @@ class ContractRecord:
             archived_at_us=self.archived_at_us,
             scheduled_items=tuple(i for c in self.scheduled_charges for i in c.items(self.id)),
             charges_on_usage_invoices=self.charges_on_usage_invoices,
+            thresholds=self.thresholds,
+            recurring=self.recurring,
         )
 
 
@@ -232,6 +246,8 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "integration_fields": new.integration_fields,
         "scheduled_charges": scheduled_charges.stored(new.scheduled_charges),
         "scheduled_charges_on_usage_invoices": ON_USAGE_INVOICES if new.charges_on_usage_invoices else None,
+        "recurring": [recurring_commits.to_json(r) for r in new.recurring] or None,
+        "thresholds": [threshold_configs.to_json(t) for t in new.thresholds] or None,
     }
 
 
@@ -332,4 +348,6 @@ def _record(row: Any) -> ContractRecord:
         integration_fields=dict(row["integration_fields"] or {}),
         scheduled_charges=scheduled_charges.records(row["scheduled_charges"]),
         charges_on_usage_invoices=row["scheduled_charges_on_usage_invoices"] == ON_USAGE_INVOICES,
+        recurring=tuple(recurring_commits.from_json(r) for r in row["recurring"] or ()),
+        thresholds=tuple(threshold_configs.from_json(t) for t in row["thresholds"] or ()),
     )

@@ -383,6 +383,10 @@ contracts = Table(
     Column("scheduled_charges", JSON, nullable=True),
     # "ALL": schedule items dated at a usage period's end go on its usage invoice; NULL: their own.
     Column("scheduled_charges_on_usage_invoices", String(8), nullable=True),
+    # Recurring commits and credits as given (store/recurring_commits.py), or null.
+    Column("recurring", JSON, nullable=True),
+    # Threshold billing configurations (store/threshold_configs.py), or null.
+    Column("thresholds", JSON, nullable=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -409,6 +413,8 @@ commits = Table(
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
+    # The recurring commit or credit (contracts.recurring) that created this one for a period.
+    Column("recurring_id", String(36), nullable=True),
 )
 
 # Live draft and finalized invoices (usage and scheduled): the billing snapshot the evaluator keeps.

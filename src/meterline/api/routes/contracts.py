@@ -30,13 +30,17 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.integration_fields import ContractIntegrationFields, integration_view
 from meterline.api.override_fields import OverrideIn
 from meterline.api.pagination import page_request
+from meterline.api.recurring_fields import RecurringCommitIn, RecurringCreditIn
+from meterline.api.recurring_views import recurring_view
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn, threshold_view
 from meterline.domain.billing_periods import AnchorDay, Frequency
 from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec, OverrideTarget
+from meterline.domain.threshold_billing import FIELDS
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import contracts as service
 from meterline.settings import Settings
@@ -74,20 +78,20 @@ class ContractCreate(ContractIntegrationFields):
     commits: list[ContractCommitIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     credits: list[ContractCreditIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     overrides: list[OverrideIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    recurring_commits: list[RecurringCommitIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    recurring_credits: list[RecurringCreditIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     discounts: NotSupported = None
     hierarchy_configuration: NotSupported = None
     netsuite_sales_order_id: NotSupported = None
     package_alias: NotSupported = None
     package_id: NotSupported = None
-    prepaid_balance_threshold_configuration: NotSupported = None
+    prepaid_balance_threshold_configuration: PrepaidBalanceThresholdIn | None = None
     professional_services: NotSupported = None
-    recurring_commits: NotSupported = None
-    recurring_credits: NotSupported = None
     reseller_royalties: NotSupported = None
     revenue_system_configuration: NotSupported = None
     scheduled_charges: list[ScheduledChargeIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     scheduled_charges_on_usage_invoices: Literal["ALL"] | None = None
-    spend_threshold_configuration: NotSupported = None
+    spend_threshold_configuration: SpendThresholdIn | None = None
     spend_trackers: NotSupported = None
     subscriptions: NotSupported = None
     transition: NotSupported = None
@@ -107,6 +111,14 @@ class ContractCreate(ContractIntegrationFields):
             overrides=tuple(o.spec() for o in self.overrides),
             commits=tuple(c.new(f"commits.{i}") for i, c in enumerate(self.commits)),
             credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
+            recurring=tuple(
+                [r.spec() for r in self.recurring_commits] + [r.spec() for r in self.recurring_credits]
+            ),
+            thresholds=tuple(
+                c.config()
+                for c in (self.spend_threshold_configuration, self.prepaid_balance_threshold_configuration)
+                if c is not None
+            ),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
             integration_fields=self.stored(),
@@ -214,7 +226,8 @@ def _views(
         [r for records in by_contract.values() for r in records],
         settings=settings,
         product_ids=[p for c in found for o in c.overrides for p in _override_products(o)]
-        + [charge.product_id for c in found for charge in c.scheduled_charges],
+        + [charge.product_id for c in found for charge in c.scheduled_charges]
+        + [r.product_id for c in found for r in c.recurring],
         include_balance=include_balance,
         include_ledgers=include_ledgers,
     )
@@ -260,6 +273,16 @@ def _terms_view(
         "created_at": format_rfc3339(contract.created_at_us),
         "created_by": API_ACTOR,
     }
+    if contract.recurring:
+        anchor_us = contract.statement_schedule().anchor_us
+        view["recurring_commits"] = [
+            recurring_view(r, contract.id, anchor_us, extras) for r in contract.recurring if r.kind != CREDIT
+        ]
+        view["recurring_credits"] = [
+            recurring_view(r, contract.id, anchor_us, extras) for r in contract.recurring if r.kind == CREDIT
+        ]
+    for config in contract.thresholds:
+        view[FIELDS[config.kind]] = threshold_view(config)
     if contract.ending_before_us is not None:
         view["ending_before"] = format_rfc3339(contract.ending_before_us)
     if contract.name is not None:

@@ -1,0 +1,158 @@
+"""Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
+
+What meterline does not build is refused with a 400 naming the field: billing each period's
+commit (`invoice_amount`, which needs SCHEDULED invoices), seat-based allocations
+(`subscription_config`), QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome
+applies when a contract transitions to its renewal (meterline has no transitions).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from meterline.api.catalog_fields import FiniteAmount, HourInstant, PositiveAmount
+from meterline.api.contract_fields import (
+    MAX_ITEMS,
+    Name,
+    NonEmpty,
+    NotSupported,
+    SpecifierIn,
+    refuse_commit_rate,
+    refuse_quantity_access,
+)
+from meterline.api.routes.common import StrictModel
+from meterline.domain.contracts import CREDIT, PREPAID
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.recurring import RecurringSpec, Rounding
+
+
+def _refuse_rollover(value: Any) -> Any:
+    if value is None:
+        return None
+    raise ValueError(
+        "Metronome rolls a commit over when its contract transitions to a renewal, and meterline "
+        "does not support contract transitions yet"
+    )
+
+
+def _refuse_invoice_amount(value: Any) -> Any:
+    if value is None:
+        return None
+    raise ValueError(
+        "meterline does not invoice recurring commits yet (no SCHEDULED invoice would be "
+        "produced); omit it to grant each period's commit without an invoice"
+    )
+
+
+class AccessAmountIn(StrictModel):
+    unit_price: PositiveAmount
+    quantity: PositiveAmount  # Metronome's default is a subscription's seats (subscription_config)
+    credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
+    access_type: Literal["SPEND", "QUANTITY"] | None = None
+
+    _spend_only = field_validator("access_type")(refuse_quantity_access)
+
+
+class CommitDurationIn(StrictModel):
+    value: Annotated[int, Field(ge=1, le=1000, strict=False)]
+    unit: Literal["PERIODS"] = "PERIODS"
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        if isinstance(value, Decimal | float) and value != int(value):
+            raise ValueError("must be a whole number of periods")
+        return int(value) if isinstance(value, Decimal | float) else value
+
+
+class RoundingIn(StrictModel):
+    decimal_places: Annotated[int, Field(ge=-20, le=20)]
+    rounding_method: Literal["HALF_UP", "FLOOR", "CEILING"]
+
+    @field_validator("decimal_places", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        if isinstance(value, Decimal | float) and value != int(value):
+            raise ValueError("must be a whole number")
+        return int(value) if isinstance(value, Decimal | float) else value
+
+    def rounding(self) -> Rounding:
+        return Rounding(self.decimal_places, self.rounding_method)
+
+
+class CreditRoundingIn(StrictModel):
+    access: RoundingIn | None = None
+
+
+class CommitRoundingIn(CreditRoundingIn):
+    invoice: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+
+
+class RecurringFields(StrictModel):
+    access_amount: AccessAmountIn
+    commit_duration: CommitDurationIn
+    priority: FiniteAmount
+    product_id: NonEmpty
+    starting_at: HourInstant
+    ending_before: HourInstant | None = None
+    applicable_product_ids: list[NonEmpty] | None = Field(default=None, max_length=MAX_ITEMS)
+    applicable_product_tags: list[NonEmpty] | None = Field(default=None, max_length=MAX_ITEMS)
+    specifiers: list[SpecifierIn] | None = Field(default=None, max_length=MAX_ITEMS)
+    description: str | None = None
+    name: Name | None = None
+    proration: Literal["NONE", "FIRST", "LAST", "FIRST_AND_LAST"] = "FIRST_AND_LAST"
+    rate_type: Literal["COMMIT_RATE", "LIST_RATE"] = "LIST_RATE"
+    recurrence_frequency: Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY", "DAILY"] | None = None
+    rollover_fraction: Annotated[Any, BeforeValidator(_refuse_rollover)] = None
+    hierarchy_configuration: NotSupported = None
+    netsuite_sales_order_id: NotSupported = None
+    subscription_config: NotSupported = None
+    temporary_id: NotSupported = None
+
+    _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
+
+    def _spec(self, kind: str, rounding: RoundingIn | None) -> RecurringSpec:
+        access = self.access_amount
+        return RecurringSpec(
+            kind=kind,
+            product_id=self.product_id,
+            priority=self.priority,
+            starting_at_us=self.starting_at,
+            ending_before_us=self.ending_before,
+            unit_price=access.unit_price,
+            quantity=access.quantity,
+            credit_type_id=access.credit_type_id,
+            duration_periods=self.commit_duration.value,
+            recurrence_frequency=self.recurrence_frequency,
+            proration=self.proration,
+            rounding=None if rounding is None else rounding.rounding(),
+            name=self.name,
+            description=self.description,
+            applicable_product_ids=None
+            if self.applicable_product_ids is None
+            else tuple(self.applicable_product_ids),
+            applicable_product_tags=None
+            if self.applicable_product_tags is None
+            else tuple(self.applicable_product_tags),
+            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+        )
+
+
+class RecurringCommitIn(RecurringFields):
+    invoice_amount: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+    proration_rounding: CommitRoundingIn | None = None
+
+    def spec(self) -> RecurringSpec:
+        rounding = self.proration_rounding.access if self.proration_rounding is not None else None
+        return self._spec(PREPAID, rounding)
+
+
+class RecurringCreditIn(RecurringFields):
+    proration_rounding: CreditRoundingIn | None = None
+
+    def spec(self) -> RecurringSpec:
+        rounding = self.proration_rounding.access if self.proration_rounding is not None else None
+        return self._spec(CREDIT, rounding)

@@ -1,0 +1,59 @@
+"""Recurring commits and credits as Metronome's contract views show them (the SDK's
+`ContractWithoutAmendments.RecurringCommit` and `RecurringCredit`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meterline.api.commit_views import CommitExtras
+from meterline.domain.recurring import RecurringSpec
+from meterline.domain.timeutil import format_rfc3339
+from meterline.store.commits import LIST_RATE, specifier_json
+
+
+def recurring_view(
+    spec: RecurringSpec, contract_id: str, statement_anchor_us: int, extras: CommitExtras
+) -> dict[str, Any]:
+    """`statement_anchor_us`: where the contract's usage statement periods are anchored, which
+    a recurring commit without its own recurrence_frequency follows."""
+    anchor_us = spec.starting_at_us if spec.recurrence_frequency is not None else statement_anchor_us
+    view: dict[str, Any] = {
+        "id": spec.id,
+        "access_amount": {
+            "credit_type_id": spec.credit_type_id,
+            "unit_price": spec.unit_price,
+            "quantity": spec.quantity,
+            "access_type": "SPEND",
+        },
+        "anchor_date": format_rfc3339(anchor_us),
+        "commit_duration": {"value": spec.duration_periods, "unit": "PERIODS"},
+        "priority": spec.priority,
+        "product": {"id": spec.product_id, "name": extras.product_names.get(spec.product_id, "")},
+        "rate_type": LIST_RATE,
+        "starting_at": format_rfc3339(spec.starting_at_us),
+        "contract": {"id": contract_id},
+        "proration": spec.proration,
+    }
+    optional: dict[str, Any] = {
+        "ending_before": None if spec.ending_before_us is None else format_rfc3339(spec.ending_before_us),
+        "recurrence_frequency": spec.recurrence_frequency,
+        "name": spec.name,
+        "description": spec.description,
+        "applicable_product_ids": None
+        if spec.applicable_product_ids is None
+        else list(spec.applicable_product_ids),
+        "applicable_product_tags": None
+        if spec.applicable_product_tags is None
+        else list(spec.applicable_product_tags),
+        "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
+        "proration_rounding": None
+        if spec.rounding is None
+        else {
+            "access": {
+                "decimal_places": spec.rounding.decimal_places,
+                "rounding_method": spec.rounding.method,
+            }
+        },
+    }
+    view.update({k: v for k, v in optional.items() if v is not None})
+    return view

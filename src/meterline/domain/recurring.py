@@ -1,0 +1,210 @@
+"""Recurring commits and credits: one commit (or credit) per period, its amount prorated where a
+period is cut short.
+
+A recurring commit grants `amount` for each period of its cadence from `starting_at` to its end
+(its own `ending_before`, else the contract's), or on and on when it has neither. The cadence is its `recurrence_frequency`,
+aligned with its own `starting_at`, or, when none is given, the contract's usage statement
+periods. A period cut by the start or the end is prorated when `proration` says so: the amount
+is multiplied by the share of the whole period's time that the cut period keeps, then rounded
+(`Rounding`, HALF_UP to hundredths of the pricing unit unless the request says otherwise).
+Each generated commit is accessible from its period's start for `duration_periods` periods,
+never past the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import TYPE_CHECKING, Protocol
+
+from meterline.domain.billing_periods import Frequency, Schedule
+from meterline.domain.periods import Period
+from meterline.domain.timeutil import US_PER_DAY
+
+if TYPE_CHECKING:  # commit_rules imports domain.contracts, which holds recurring commits
+    from meterline.domain.commit_rules import Specifier
+
+DAILY = "DAILY"
+FIRST = "FIRST"
+LAST = "LAST"
+FIRST_AND_LAST = "FIRST_AND_LAST"
+NONE = "NONE"
+MAX_PERIODS = 1000  # commits one recurring commit may create
+_ROUNDING_METHODS = {"HALF_UP": ROUND_HALF_UP, "FLOOR": ROUND_FLOOR, "CEILING": ROUND_CEILING}
+_EXACT = Context(prec=100)
+
+
+@dataclass(frozen=True, slots=True)
+class Rounding:
+    decimal_places: int  # negative: to tens, hundreds, ...
+    method: str = "HALF_UP"  # HALF_UP, FLOOR or CEILING
+
+    def apply(self, amount: Decimal) -> Decimal:
+        with localcontext(_EXACT):
+            return amount.quantize(Decimal(1).scaleb(-self.decimal_places), _ROUNDING_METHODS[self.method])
+
+
+DEFAULT_ROUNDING = Rounding(2)
+
+
+class Cadence(Protocol):
+    def unclipped_period(self, us: int) -> Period: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Daily:
+    anchor_us: int
+
+    def unclipped_period(self, us: int) -> Period:
+        start = self.anchor_us + (us - self.anchor_us) // US_PER_DAY * US_PER_DAY
+        return Period(start, start + US_PER_DAY)
+
+
+def cadence(frequency: str | None, starting_at_us: int, statement: Schedule) -> Cadence:
+    """Periods aligned with the recurring commit's start, or the contract's statement periods."""
+    if frequency is None:
+        return statement
+    if frequency == DAILY:
+        return _Daily(starting_at_us)
+    return Schedule(Frequency(frequency), starting_at_us, starting_at_us, None)
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringTerms:
+    amount: Decimal  # granted for each whole period
+    starting_at_us: int
+    ending_before_us: int | None  # the recurring commit's own end, else its contract's; None: none
+    duration_periods: int = 1
+    proration: str = FIRST_AND_LAST
+    rounding: Rounding = DEFAULT_ROUNDING
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringGrant:
+    """One generated commit: `amount` accessible over [starting_at, ending_before)."""
+
+    amount: Decimal
+    starting_at_us: int
+    ending_before_us: int
+
+
+def periods(cadence: Cadence, start_us: int, end_us: int) -> list[tuple[Period, Period]]:
+    """Each period of the cadence over [start_us, end_us): (the part kept, the whole period)."""
+    found: list[tuple[Period, Period]] = []
+    cursor = start_us
+    while cursor < end_us and len(found) <= MAX_PERIODS:
+        whole = cadence.unclipped_period(cursor)
+        found.append((Period(cursor, min(whole.end_us, end_us)), whole))
+        cursor = whole.end_us
+    return found
+
+
+def prorated(
+    amount: Decimal, kept: Period, whole: Period, *, first: bool, last: bool, terms: RecurringTerms
+) -> Decimal:
+    """The amount of one period: whole unless a cut this proration covers shortened it."""
+    cut_us = 0
+    if first and terms.proration in (FIRST, FIRST_AND_LAST):
+        cut_us += kept.start_us - whole.start_us
+    if last and terms.proration in (LAST, FIRST_AND_LAST):
+        cut_us += whole.end_us - kept.end_us
+    if cut_us == 0:
+        return amount
+    length_us = whole.end_us - whole.start_us
+    with localcontext(_EXACT):
+        return terms.rounding.apply(amount * Decimal(length_us - cut_us) / Decimal(length_us))
+
+
+def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
+    """The commits a recurring commit creates, in order: every one when it has an end (at most
+    MAX_PERIODS + 1: the caller refuses more than MAX_PERIODS), else those whose period starts
+    by `started_by_us` (an open-ended one never has a last period to prorate)."""
+    end = terms.ending_before_us
+    if end is not None:
+        found = periods(cadence, terms.starting_at_us, end)
+        count = len(found)
+    else:
+        assert started_by_us is not None
+        found, count = _open_periods(cadence, terms.starting_at_us, started_by_us, terms.duration_periods)
+    result: list[RecurringGrant] = []
+    for index in range(count):
+        kept, whole = found[index]
+        last = end is not None and index == len(found) - 1
+        amount = prorated(terms.amount, kept, whole, first=index == 0, last=last, terms=terms)
+        through = found[min(index + terms.duration_periods, len(found)) - 1][0]
+        result.append(RecurringGrant(amount, kept.start_us, through.end_us))
+    return result
+
+
+def _open_periods(
+    cadence: Cadence, start_us: int, started_by_us: int, duration_periods: int
+) -> tuple[list[tuple[Period, Period]], int]:
+    """Periods from `start_us` on: those starting by `started_by_us` (their count), then as many
+    more as the last of them needs for its access to last `duration_periods` periods."""
+    found: list[tuple[Period, Period]] = []
+    cursor = start_us
+    count = 0
+    while cursor <= started_by_us or len(found) < count + duration_periods - 1:
+        whole = cadence.unclipped_period(cursor)
+        found.append((Period(cursor, whole.end_us), whole))
+        if cursor <= started_by_us:
+            count += 1
+        cursor = whole.end_us
+    return found, count
+
+
+def next_start(terms: RecurringTerms, cadence: Cadence, after_us: int) -> int | None:
+    """When the first period starting after `after_us` starts (None: the recurring commit has ended)."""
+    if after_us < terms.starting_at_us:
+        start = terms.starting_at_us
+    else:
+        start = cadence.unclipped_period(after_us).end_us
+    if terms.ending_before_us is not None and start >= terms.ending_before_us:
+        return None
+    return start
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringSpec:
+    """A recurring commit (kind PREPAID) or recurring credit (kind CREDIT)."""
+
+    kind: str
+    product_id: str
+    priority: Decimal
+    starting_at_us: int
+    unit_price: Decimal
+    quantity: Decimal
+    credit_type_id: str
+    duration_periods: int = 1
+    ending_before_us: int | None = None
+    recurrence_frequency: str | None = None  # None: the contract's usage statement periods
+    proration: str = "FIRST_AND_LAST"
+    rounding: Rounding | None = None  # as given; None: DEFAULT_ROUNDING
+    name: str | None = None
+    description: str | None = None
+    applicable_product_ids: tuple[str, ...] | None = None
+    applicable_product_tags: tuple[str, ...] | None = None
+    specifiers: tuple[Specifier, ...] | None = None
+    id: str = ""  # given when the contract is stored
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    @property
+    def rounding_in_force(self) -> Rounding:
+        return self.rounding or DEFAULT_ROUNDING
+
+
+def terms_of(spec: RecurringSpec, contract_end_us: int | None) -> RecurringTerms:
+    """The terms a recurring commit grants by: it ends at its own end or its contract's, the
+    earlier (None: it has neither, and never ends)."""
+    ends = [e for e in (spec.ending_before_us, contract_end_us) if e is not None]
+    return RecurringTerms(
+        amount=spec.amount,
+        starting_at_us=spec.starting_at_us,
+        ending_before_us=min(ends, default=None),
+        duration_periods=spec.duration_periods,
+        proration=spec.proration,
+        rounding=spec.rounding_in_force,
+    )
