@@ -113,6 +113,7 @@ def test_a_prepaid_balance_falling_to_its_threshold_is_recharged_once(app: InPro
         (850, format_rfc3339(hour), format_rfc3339(three_months), 850, format_rfc3339(t1))
     ]
     assert net_balance(app, customer_id) == 1000  # 150 + 850
+    assert _scheduled(app, customer_id) == [("FINALIZED", 850, [("commit_purchase", 850)])]
     app.run(t1 + STEP)  # nothing new: bought once
     assert reached(app, customer_id) == [("PREPAID_BALANCE", 150, 850, format_rfc3339(t1))]
 
@@ -154,6 +155,8 @@ def test_unpaid_spend_reaching_its_threshold_buys_a_commit_that_pays_it(app: InP
     [draft] = [i for i in _invoices(app, customer_id) if i["status"] == "DRAFT"]
     assert (starting_at, ending_before) == (draft["start_timestamp"], draft["end_timestamp"])  # its period
     assert (draft["subtotal"], draft["total"]) == (600, 0)
+    # The commit bought is billed: a SCHEDULED invoice for its purchase, dated when it was bought.
+    assert _scheduled(app, customer_id) == [("FINALIZED", 600, [("commit_purchase", 600)])]
 
     use(client, customer_id, usage, 300)  # 300 owed: under 500, nothing bought
     t3 = t2 + STEP
@@ -167,6 +170,14 @@ def test_unpaid_spend_reaching_its_threshold_buys_a_commit_that_pays_it(app: InP
     assert reached(app, customer_id) == [
         ("SPEND", 600, 600, format_rfc3339(t2)),
         ("SPEND", 550, 550, format_rfc3339(t4)),
+    ]
+
+
+def _scheduled(app: InProcess, customer_id: str) -> list[tuple[str, Any, list[tuple[str, Any]]]]:
+    return [
+        (i["status"], i["total"], [(line["type"], line["total"]) for line in i["line_items"]])
+        for i in _invoices(app, customer_id)
+        if i["type"] == "SCHEDULED"
     ]
 
 
