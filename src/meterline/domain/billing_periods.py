@@ -60,6 +60,11 @@ class Schedule:
         clipped_end = end if self.contract_end_us is None else min(end, self.contract_end_us)
         return Period(max(start, self.contract_start_us), clipped_end)
 
+    def full_period_containing(self, us: int) -> Period:
+        """The billing period holding `us` as the schedule lays it out, not clipped to the
+        contract's start or end (what a partial period is a part of)."""
+        return Period(*self._raw_period(us))
+
     def periods_between(self, start_us: int, end_us: int) -> list[Period]:
         """Every period overlapping [start_us, end_us), in order."""
         result: list[Period] = []

@@ -10,6 +10,7 @@ from typing import Any
 from meterline.domain.billing_periods import AnchorDay, Frequency, Schedule, schedule_for
 from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
+from meterline.domain.subscriptions import SubscriptionTerms
 
 PREPAID = "PREPAID"
 POSTPAID = "POSTPAID"
@@ -102,6 +103,7 @@ class ContractTerms:
     billing_anchor_us: int | None = None
     explicit_override_priority: bool = False
     overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
+    subscriptions: tuple[SubscriptionTerms, ...] = ()
     archived_at_us: int | None = None
 
     def schedule(self) -> Schedule:

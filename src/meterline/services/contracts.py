@@ -1,7 +1,8 @@
 """Contracts: the rules a new contract (with its commits and credits) must meet, and archiving.
 
 A contract names an active customer and rate card (by id, or by alias at its starting_at), a
-consistent span and statement schedule, and overrides whose products and pricing units exist.
+consistent span and statement schedule, overrides whose products and pricing units exist, and
+subscriptions that `services.subscriptions` checks.
 Its commits and credits are checked by `services.commits` as each is stored, in the order given,
 so the first broken rule answers, and nothing is written (the caller's transaction rolls back).
 """
@@ -17,6 +18,7 @@ from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.timeutil import now_us
+from meterline.services import subscriptions
 from meterline.services.commits import check_new_commit
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
@@ -38,7 +40,13 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     created = now_us()
-    contract_id = store.insert_contract(conn, new, card.id, created)
+    span = subscriptions.ContractSpan(
+        new.starting_at_us, new.ending_before_us, new.schedule.frequency.value, card.id
+    )
+    subscribed = subscriptions.checked(
+        conn, new.subscriptions, span, path="subscriptions", created_us=created
+    )
+    contract_id = store.insert_contract(conn, new, card.id, created, subscribed)
     # One microsecond apart, so that commits and credits list in the order they were given.
     given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
     given += [(f"credits.{i}", c) for i, c in enumerate(new.credits)]

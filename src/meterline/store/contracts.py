@@ -29,6 +29,9 @@ from meterline.domain.override_rules import OverrideSpec, OverrideTarget, Overwr
 from meterline.domain.pricing import Tier
 from meterline.store.commits import KEY_USED, NewCommit
 from meterline.store.sql import among, grouped_by_customer
+from meterline.store.subscriptions import NewSubscription, SubscriptionRecord
+from meterline.store.subscriptions import from_json as subscriptions_from_json
+from meterline.store.subscriptions import to_json as subscriptions_to_json
 from meterline.store.tables import contracts, invoices
 
 
@@ -56,6 +59,7 @@ class NewContract:
     uniqueness_key: str | None = None
     # What integrations send that changes no amount, kept as given (see api/integration_fields.py).
     integration_fields: dict[str, Any] | None = None
+    subscriptions: tuple[NewSubscription, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class ContractRecord:
     created_at_us: int
     archived_at_us: int | None
     integration_fields: dict[str, Any] = field(default_factory=dict)
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -93,15 +98,24 @@ class ContractRecord:
             billing_anchor_us=self.schedule.billing_anchor_us,
             explicit_override_priority=self.prioritization == EXPLICIT,
             overrides=tuple(t for o in self.overrides for t in o.terms()),
+            subscriptions=tuple(s.terms() for s in self.subscriptions),
             archived_at_us=self.archived_at_us,
         )
 
 
-def insert_contract(conn: Connection, new: NewContract, rate_card_id: str, created_at_us: int) -> str:
-    """Store a contract that `services.contracts` has checked (its commits and credits are stored
-    by `commits.insert_commit`); 409 if its uniqueness key is taken."""
+def insert_contract(
+    conn: Connection,
+    new: NewContract,
+    rate_card_id: str,
+    created_at_us: int,
+    subscriptions: Sequence[SubscriptionRecord] = (),
+) -> str:
+    """Store a contract that `services.contracts` has checked, with its checked subscriptions (its
+    commits and credits are stored by `commits.insert_commit`); 409 if its uniqueness key is taken."""
     contract_id = new_id()
-    _insert(conn, _row(new, contract_id, rate_card_id, created_at_us), new.uniqueness_key)
+    row = _row(new, contract_id, rate_card_id, created_at_us)
+    row["subscriptions"] = subscriptions_to_json(subscriptions)
+    _insert(conn, row, new.uniqueness_key)
     return contract_id
 
 
@@ -317,4 +331,5 @@ def _record(row: Any) -> ContractRecord:
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
         integration_fields=dict(row["integration_fields"] or {}),
+        subscriptions=tuple(subscriptions_from_json(row["subscriptions"])),
     )

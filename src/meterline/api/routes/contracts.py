@@ -32,6 +32,8 @@ from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.subscription_fields import SubscriptionIn
+from meterline.api.subscription_views import subscription_views
 from meterline.domain.billing_periods import AnchorDay, Frequency
 from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
@@ -87,7 +89,7 @@ class ContractCreate(ContractIntegrationFields):
     scheduled_charges_on_usage_invoices: NotSupported = None
     spend_threshold_configuration: NotSupported = None
     spend_trackers: NotSupported = None
-    subscriptions: NotSupported = None
+    subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     transition: NotSupported = None
     usage_filter: NotSupported = None
 
@@ -105,6 +107,7 @@ class ContractCreate(ContractIntegrationFields):
             overrides=tuple(o.spec() for o in self.overrides),
             commits=tuple(c.new(f"commits.{i}") for i, c in enumerate(self.commits)),
             credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
+            subscriptions=tuple(s.new(f"subscriptions.{i}") for i, s in enumerate(self.subscriptions)),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
             integration_fields=self.stored(),
@@ -207,7 +210,10 @@ def _views(
         customer_id,
         [r for records in by_contract.values() for r in records],
         settings=settings,
-        product_ids=[p for c in found for o in c.overrides for p in _override_products(o)],
+        product_ids=[
+            *(p for c in found for o in c.overrides for p in _override_products(o)),
+            *(s.product_id for c in found for s in c.subscriptions),
+        ],
         include_balance=include_balance,
         include_ledgers=include_ledgers,
     )
@@ -225,6 +231,7 @@ def contract_view(
         "initial": terms,
         "current": terms,
         "custom_fields": contract.custom_fields,
+        "subscriptions": subscription_views(contract, extras.product_names),
     }
     if contract.uniqueness_key is not None:
         view["uniqueness_key"] = contract.uniqueness_key

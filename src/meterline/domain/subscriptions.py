@@ -1,0 +1,221 @@
+"""Subscriptions: a recurring charge for a quantity of a SUBSCRIPTION product, and what each
+billing period of its contract owes for it.
+
+A subscription bills its rate's price per unit and per billing period. Its quantity changes over
+time: `initial_quantity` from its start, then quantity updates, each from its `starting_at` on,
+applied in time order (updates at the same instant in the order they were made), each setting the
+quantity (`quantity`) or moving it (`quantity_delta`).
+
+What a billing period [start, end) owes, over the part of it the subscription covers (`window`):
+- ARREARS: each stretch of constant quantity is billed quantity x price x (its length / the
+  period's full length) when prorated; not prorated, the period is billed in full at the highest
+  quantity it had.
+- ADVANCE: the quantity at the window's start is billed for the window (prorated: window length /
+  the period's full length; not prorated: in full), set at that moment. A later increase above the
+  highest quantity billed so far is billed for the rest of the window (prorated, or in full), on
+  the same period's invoice, collected with it at the period's end
+  (BILL_ON_NEXT_COLLECTION_DATE). Decreases take effect with the next period: nothing paid in
+  advance is given back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+from meterline.domain.errors import InvalidInput
+from meterline.domain.timeutil import format_rfc3339
+
+ADVANCE = "ADVANCE"
+ARREARS = "ARREARS"
+COLLECTION_SCHEDULES = (ADVANCE, ARREARS)
+BILL_ON_NEXT_COLLECTION_DATE = "BILL_ON_NEXT_COLLECTION_DATE"
+BILL_IMMEDIATELY = "BILL_IMMEDIATELY"
+ZERO = Decimal(0)
+# Prorated amounts without a rounding rule are kept to this many decimal places (of a cent, for
+# USD): exact enough that no invoice can tell, finite so that totals stay plain decimals.
+DEFAULT_PLACES = 12
+ROUNDING_METHODS = {"HALF_UP": ROUND_HALF_UP, "FLOOR": ROUND_FLOOR, "CEILING": ROUND_CEILING}
+
+
+@dataclass(frozen=True, slots=True)
+class ProrationRounding:
+    decimal_places: int  # negative: to tens, hundreds...
+    method: str  # HALF_UP, FLOOR or CEILING
+
+    def apply(self, amount: Fraction) -> Decimal:
+        return _quantized(amount, self.decimal_places, ROUNDING_METHODS[self.method])
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityChange:
+    """From `starting_at_us` on, the quantity is `quantity`, or moves by `delta`."""
+
+    starting_at_us: int
+    quantity: Decimal | None = None
+    delta: Decimal | None = None
+
+    def applied_to(self, current: Decimal) -> Decimal:
+        return self.quantity if self.quantity is not None else current + (self.delta or ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionTerms:
+    id: str
+    product_id: str
+    billing_frequency: str
+    collection_schedule: str  # ADVANCE or ARREARS
+    is_prorated: bool
+    starting_at_us: int
+    ending_before_us: int | None
+    changes: tuple[QuantityChange, ...]  # the initial quantity first, then updates as made
+    rounding: ProrationRounding | None = None
+    name: str | None = None
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def quantity_schedule(self) -> list[tuple[int, Decimal]]:
+        """(from, quantity) at every instant the quantity changes, in time order."""
+        return quantity_schedule(self.changes)
+
+    def quantity_at(self, at_us: int) -> Decimal:
+        current = ZERO
+        for starting_at_us, quantity in self.quantity_schedule():
+            if starting_at_us > at_us:
+                break
+            current = quantity
+        return current
+
+    def window(self, start_us: int, end_us: int) -> tuple[int, int] | None:
+        """The part of [start, end) the subscription covers, or None."""
+        low = max(start_us, self.starting_at_us)
+        high = end_us if self.ending_before_us is None else min(end_us, self.ending_before_us)
+        return (low, high) if low < high else None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCharge:
+    """What one line of a period's invoice bills for a subscription: `quantity` units over
+    [start_us, end_us), as `fraction` of a full period."""
+
+    subscription_id: str
+    start_us: int
+    end_us: int
+    quantity: Decimal
+    fraction: Fraction
+
+    @property
+    def is_prorated(self) -> bool:
+        return self.fraction != 1
+
+    def amount(self, full_period_amount: Decimal, rounding: ProrationRounding | None) -> Decimal:
+        """The line's total, from what `quantity` units cost for a whole period."""
+        exact = Fraction(full_period_amount) * self.fraction
+        if rounding is not None and self.is_prorated:
+            return rounding.apply(exact)
+        return _decimal(exact)
+
+
+def quantity_schedule(changes: Sequence[QuantityChange]) -> list[tuple[int, Decimal]]:
+    """Apply changes in time order (equal times in the order made); refuse a negative quantity."""
+    ordered = sorted(enumerate(changes), key=lambda item: (item[1].starting_at_us, item[0]))
+    result: list[tuple[int, Decimal]] = []
+    current = ZERO
+    for _index, change in ordered:
+        current = change.applied_to(current)
+        if current < 0:
+            when = format_rfc3339(change.starting_at_us)
+            raise InvalidInput(f"quantity: would be {current} from {when}; it must not be negative")
+        if result and result[-1][0] == change.starting_at_us:
+            result[-1] = (change.starting_at_us, current)
+        else:
+            result.append((change.starting_at_us, current))
+    return result
+
+
+def period_charges(
+    subscription: SubscriptionTerms, start_us: int, end_us: int, full_period_us: int
+) -> list[PeriodCharge]:
+    """What the billing period [start, end) owes (lines of quantity > 0); `full_period_us` is the
+    length of the period unclipped by the contract's start or end, what proration divides by."""
+    window = subscription.window(start_us, end_us)
+    if window is None:
+        return []
+    stretches = _stretches(subscription.quantity_schedule(), *window)
+    if subscription.collection_schedule == ADVANCE:
+        charges = _advance(subscription, stretches, window, full_period_us)
+    else:
+        charges = _arrears(subscription, stretches, window, full_period_us)
+    return [c for c in charges if c.quantity > 0]
+
+
+def _arrears(
+    subscription: SubscriptionTerms,
+    stretches: list[tuple[int, int, Decimal]],
+    window: tuple[int, int],
+    full_period_us: int,
+) -> list[PeriodCharge]:
+    if not subscription.is_prorated:
+        highest = max(q for _s, _e, q in stretches)
+        return [PeriodCharge(subscription.id, window[0], window[1], highest, Fraction(1))]
+    return [PeriodCharge(subscription.id, s, e, q, Fraction(e - s, full_period_us)) for s, e, q in stretches]
+
+
+def _advance(
+    subscription: SubscriptionTerms,
+    stretches: list[tuple[int, int, Decimal]],
+    window: tuple[int, int],
+    full_period_us: int,
+) -> list[PeriodCharge]:
+    def share(start_us: int) -> Fraction:
+        return Fraction(window[1] - start_us, full_period_us) if subscription.is_prorated else Fraction(1)
+
+    first = stretches[0][2]
+    charges = [PeriodCharge(subscription.id, window[0], window[1], first, share(window[0]))]
+    billed = first
+    for start_us, _end_us, quantity in stretches[1:]:
+        if quantity > billed:
+            charges.append(
+                PeriodCharge(subscription.id, start_us, window[1], quantity - billed, share(start_us))
+            )
+            billed = quantity
+    return charges
+
+
+def _stretches(
+    schedule: Sequence[tuple[int, Decimal]], start_us: int, end_us: int
+) -> list[tuple[int, int, Decimal]]:
+    """[start, end) cut where the quantity changes: (from, to, quantity), in order."""
+    current = ZERO
+    points: list[tuple[int, Decimal]] = []
+    for at_us, quantity in schedule:
+        if at_us <= start_us:
+            current = quantity
+        elif at_us < end_us:
+            points.append((at_us, quantity))
+    result: list[tuple[int, int, Decimal]] = []
+    cursor = start_us
+    for at_us, quantity in points:
+        result.append((cursor, at_us, current))
+        cursor, current = at_us, quantity
+    result.append((cursor, end_us, current))
+    return result
+
+
+def _decimal(exact: Fraction) -> Decimal:
+    if exact.denominator == 1:
+        return Decimal(exact.numerator)
+    with localcontext() as context:
+        context.prec = 100
+        terminating = Decimal(exact.numerator) / Decimal(exact.denominator)
+    if Fraction(terminating) == exact:
+        return terminating
+    return _quantized(exact, DEFAULT_PLACES, ROUND_HALF_UP)
+
+
+def _quantized(exact: Fraction, places: int, method: str) -> Decimal:
+    with localcontext() as context:
+        context.prec = 100
+        value = Decimal(exact.numerator) / Decimal(exact.denominator)
+        return value.quantize(Decimal(1).scaleb(-places), rounding=method)
