@@ -18,6 +18,7 @@ from metronome import Metronome
 from meterline.domain.timeutil import from_us, month_bounds, now_us
 from tests.sdk.billing_helpers import (
     check_totals,
+    exact,
     lines,
     rate_card,
     segment,
@@ -186,6 +187,14 @@ def test_the_live_draft_bills_the_subscription_and_a_credit_draws_it_down(
     assert line["starting_at"] == rfc3339(start)
     typed = client.v1.customers.invoices.list(customer_id=customer_id).data[0]
     assert typed.line_items[0].subscription_id == line["subscription_id"]
+    # Costs are charges before drawdown, the subscription's among them.
+    _start, end = this_month()
+    costs = exact(
+        client.v1.customers.with_raw_response.list_costs(
+            customer_id=customer_id, starting_on=start, ending_before=end
+        )
+    )["data"]
+    assert [c["credit_types"][USD_CENTS]["cost"] for c in costs] == [D(3000)]
 
 
 def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, seated: Json) -> None:

@@ -105,7 +105,11 @@ KINDS: dict[AlertType, AlertKind] = {
     ),
 }
 UNSUPPORTED = {
-    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: "seat-based subscriptions are not supported by meterline yet"
+    # It measures the balance of one seat's own credits (recurring credits allocated per seat of a
+    # SEAT_BASED subscription); meterline's subscriptions manage a quantity, not seats.
+    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: (
+        "seat-based subscriptions are not supported by meterline yet (it measures a seat's own credits)"
+    )
 }
 
 OK = "ok"
