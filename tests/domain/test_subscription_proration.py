@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meterline.domain.billing_periods import AnchorDay, Frequency, schedule_for
 from meterline.domain.errors import InvalidInput
 from meterline.domain.subscriptions import (
     ADVANCE,
@@ -19,10 +20,11 @@ from meterline.domain.subscriptions import (
     ProrationRounding,
     QuantityChange,
     SubscriptionTerms,
+    invoice_charges,
     period_charges,
     quantity_schedule,
 )
-from meterline.domain.timeutil import US_PER_DAY
+from meterline.domain.timeutil import US_PER_DAY, month_bounds, now_us
 
 D = Decimal
 PERIOD = 30 * US_PER_DAY  # a 30-day billing period starting at 0
@@ -123,12 +125,12 @@ def test_a_change_leaving_a_negative_quantity_is_refused() -> None:
 
 
 def test_rounding_applies_to_prorated_charges_only() -> None:
-    third = PeriodCharge("sub", 0, day(10), D(1), Fraction(1, 3))
+    third = PeriodCharge("sub", 0, day(10), D(1), Fraction(1, 3), 0)
     assert third.amount(D(1000), ProrationRounding(0, "HALF_UP")) == D(333)
     assert third.amount(D(1000), ProrationRounding(0, "CEILING")) == D(334)
     assert third.amount(D(1000), ProrationRounding(-2, "FLOOR")) == D("3E+2")
     assert third.amount(D(1000), None) == D("333.333333333333")
-    whole = PeriodCharge("sub", 0, PERIOD, D(1), Fraction(1))
+    whole = PeriodCharge("sub", 0, PERIOD, D(1), Fraction(1), 0)
     assert whole.amount(D("1000.555"), ProrationRounding(0, "HALF_UP")) == D("1000.555")
 
 
@@ -203,3 +205,57 @@ def test_not_prorated_bills_a_whole_number_of_periods(
     for schedule in (ADVANCE, ARREARS):
         charges = period_charges(subscription(schedule, changes, prorated=False), 0, PERIOD, PERIOD)
         assert all(c.fraction == 1 and not c.is_prorated for c in charges)
+
+
+# A subscription billed on the invoices of another frequency.
+
+
+def year_of_months() -> list[tuple[int, int]]:
+    """Monthly invoices over twelve months from the start of the current month."""
+    start, _end = month_bounds(now_us())
+    months = schedule_for(Frequency.MONTHLY, AnchorDay.CONTRACT_START, start, None)
+    return [(p.start_us, p.end_us) for p in months.periods_between(start, start + 365 * US_PER_DAY)][:12]
+
+
+def test_a_quarterly_subscription_is_billed_on_the_first_month_in_advance_and_the_third_in_arrears() -> None:
+    invoices = year_of_months()
+    start = invoices[0][0]
+    quarters = schedule_for(Frequency.QUARTERLY, AnchorDay.CONTRACT_START, start, None)
+    for schedule, billed_on in ((ADVANCE, 0), (ARREARS, 2)):
+        sub = subscription(schedule, [QuantityChange(start, D(2))], start=start)
+        found = [len(invoice_charges(sub, quarters, s, e)) for s, e in invoices[:3]]
+        assert found == [1 if i == billed_on else 0 for i in range(3)], schedule
+        [charge] = invoice_charges(sub, quarters, *invoices[billed_on])
+        assert (charge.start_us, charge.end_us, charge.quantity, charge.fraction) == (
+            start,
+            invoices[2][1],
+            D(2),
+            Fraction(1),
+        )
+
+
+@given(
+    st.sampled_from([ADVANCE, ARREARS]),
+    st.sampled_from([Frequency.QUARTERLY, Frequency.ANNUAL, Frequency.MONTHLY, Frequency.WEEKLY]),
+    quantities,
+    st.lists(st.tuples(st.integers(min_value=0, max_value=364 * US_PER_DAY), quantities), max_size=5),
+)
+def test_every_charge_is_billed_on_exactly_one_invoice(
+    schedule: str, frequency: Frequency, initial: Decimal, history: list[tuple[int, Decimal]]
+) -> None:
+    """Whatever the subscription's frequency, the monthly invoices of a year bill each of its
+    periods' charges once: none twice, none missed."""
+    invoices = year_of_months()
+    start, end = invoices[0][0], invoices[-1][1]
+    own = schedule_for(frequency, AnchorDay.CONTRACT_START, start, end)
+    sub = subscription(
+        schedule,
+        [QuantityChange(start, initial), *(QuantityChange(start + at, q) for at, q in history)],
+        start=start,
+    )
+    on_invoices = [c for s, e in invoices for c in invoice_charges(sub, own, s, e)]
+    expected = []
+    for period in own.periods_between(start, end):
+        full = own.full_period_containing(period.start_us)
+        expected += period_charges(sub, period.start_us, period.end_us, full.end_us - full.start_us)
+    assert sorted(on_invoices, key=repr) == sorted(expected, key=repr)

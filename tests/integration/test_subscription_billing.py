@@ -187,3 +187,60 @@ def test_a_new_periods_advance_charge_draws_a_credit_down_and_fires_its_alert_on
     # Next month's charge, there from its first moment, takes the remaining 2,000: no event needed.
     app.run(m1 + US_PER_HOUR)
     assert status(client, alert_id, customer_id) == ("in_alarm", "time")
+
+
+def test_a_quarterly_subscription_in_arrears_is_billed_on_the_quarters_last_monthly_invoice(
+    app: InProcess,
+) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    m2 = month_bounds(m1)[1]
+    m3 = month_bounds(m2)[1]
+    seats = product(app)
+    quarterly = {**monthly_rate(seats, 900), "billing_frequency": "QUARTERLY"}
+    card = rate_card(client, quarterly)  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m0),
+        subscriptions=[  # type: ignore[list-item]
+            {
+                **subscription(seats, "ARREARS", 3, 0),
+                "subscription_rate": {"product_id": seats, "billing_frequency": "QUARTERLY"},
+            }
+        ],
+    ).data.id
+    app.run(app.now)
+    [sub] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    day10 = m1 + 10 * US_PER_DAY
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(sub.id),
+                "quantity_updates": [{"starting_at": from_us(day10), "quantity": 6}],
+            }
+        ],
+    )
+    for month_end in (m1, m2, m3):
+        app.run(month_end + GRACE + US_PER_HOUR)
+    invoices = finalized(app, customer_id)
+    assert [lines(invoices[format_rfc3339(m)], "subscription") for m in (m0, m1)] == [[], []]
+    # The third month bills the quarter: 3 seats until day 10 of the second month, then 6, each part
+    # of 900 per seat and quarter, prorated against the quarter's length.
+    quarter = m3 - m0
+    before = rounded(Fraction(3 * 900 * (day10 - m0), quarter), 0)
+    after = rounded(Fraction(6 * 900 * (m3 - day10), quarter), 0)
+    last = invoices[format_rfc3339(m2)]
+    assert by_subscription(last) == {
+        sub.id: [
+            (format_rfc3339(m0), format_rfc3339(day10), D(3), before, True),
+            (format_rfc3339(day10), format_rfc3339(m3), D(6), after, True),
+        ]
+    }
+    assert last["total"] == before + after

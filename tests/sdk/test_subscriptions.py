@@ -197,6 +197,29 @@ def test_the_live_draft_bills_the_subscription_and_a_credit_draws_it_down(
     assert [c["credit_types"][USD_CENTS]["cost"] for c in costs] == [D(3000)]
 
 
+def test_an_annual_subscription_in_advance_is_billed_whole_on_the_first_monthly_invoice(
+    client: Metronome, seated: Json
+) -> None:
+    start, _end = this_month()
+    year_later = start.replace(year=start.year + 1)
+    annual = {
+        **seats(seated["product"], 2),
+        "subscription_rate": {"product_id": seated["product"], "billing_frequency": "ANNUAL"},
+    }
+    customer_id, contract_id = new_contract(client, seated, annual)
+    draft = wait_invoice(client, customer_id, start, subtotal=D(20000), total=D(20000))
+    [line] = lines(draft, "subscription")
+    assert (line["starting_at"], line["ending_before"]) == (rfc3339(start), rfc3339(year_later))
+    assert (line["quantity"], line["unit_price"], line["is_prorated"]) == (D(2), D(10000), False)
+    shown = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    current = shown[0].billing_periods.current
+    assert current is not None
+    assert (current.starting_at, current.ending_before) == (start, year_later)
+
+
 def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, seated: Json) -> None:
     start, end = this_month()
     customer_id, contract_id = new_contract(client, seated, seats(seated["product"], 2, "ARREARS"))
@@ -284,12 +307,12 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
     assert create(seats(product, 1, billing_cycle_config=cycle)) == (
         "subscriptions.0.billing_cycle_config: meterline does not support this field yet"
     )
-    annual = {
+    weekly = {
         **seats(product, 1),
-        "subscription_rate": {"product_id": product, "billing_frequency": "ANNUAL"},
+        "subscription_rate": {"product_id": product, "billing_frequency": "WEEKLY"},
     }
-    assert create(annual).startswith(
-        "subscriptions.0.subscription_rate.billing_frequency: must be the contract's"
+    assert create(weekly).startswith(
+        f"subscriptions.0.subscription_rate: rate card {seated['card']} has no WEEKLY rate"
     )
     without_quantity = {k: v for k, v in seats(product, 1).items() if k != "initial_quantity"}
     assert (

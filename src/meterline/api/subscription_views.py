@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from meterline.domain.billing_periods import Schedule
+from meterline.domain.contracts import ContractTerms
 from meterline.domain.periods import Period
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.store.contracts import ContractRecord
@@ -31,7 +31,7 @@ def _view(
         }
     view: dict[str, Any] = {
         "id": subscription.id,
-        "billing_periods": _billing_periods(subscription, contract.statement_schedule(), now),
+        "billing_periods": _billing_periods(subscription, contract.terms(), now),
         "collection_schedule": subscription.collection_schedule,
         "created_at": format_rfc3339(subscription.created_at_us),
         "proration": proration,
@@ -76,9 +76,11 @@ def _quantity_schedule(subscription: SubscriptionRecord, now: int) -> list[dict[
     return items
 
 
-def _billing_periods(subscription: SubscriptionRecord, schedule: Schedule, now: int) -> dict[str, Any]:
-    """The subscription's previous, current and next billing periods around now (those it has)."""
+def _billing_periods(subscription: SubscriptionRecord, contract: ContractTerms, now: int) -> dict[str, Any]:
+    """The subscription's previous, current and next billing periods around now (those it has),
+    of its own billing frequency."""
     terms = subscription.terms()
+    schedule = contract.subscription_schedule(terms)
 
     def within(period: Period | None) -> dict[str, str] | None:
         if period is None:

@@ -106,6 +106,16 @@ class ContractTerms:
     subscriptions: tuple[SubscriptionTerms, ...] = ()
     archived_at_us: int | None = None
 
+    def subscription_schedule(self, subscription: SubscriptionTerms) -> Schedule:
+        """The subscription's own periods: its billing frequency, laid out like the contract's."""
+        return schedule_for(
+            Frequency(subscription.billing_frequency),
+            self.anchor_day,
+            self.starting_at_us,
+            self.ending_before_us,
+            self.billing_anchor_us,
+        )
+
     def schedule(self) -> Schedule:
         return schedule_for(
             self.frequency,

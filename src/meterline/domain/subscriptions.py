@@ -1,21 +1,27 @@
 """Subscriptions: a recurring charge for a quantity of a SUBSCRIPTION product, and what each
-billing period of its contract owes for it.
+usage invoice of its contract bills for it.
 
-A subscription bills its rate's price per unit and per billing period. Its quantity changes over
+A subscription bills its rate's price per unit and per period of its own billing frequency
+(its periods laid out like the contract's: same anchor, clipped to the contract). Its quantity changes over
 time: `initial_quantity` from its start, then quantity updates, each from its `starting_at` on,
 applied in time order (updates at the same instant in the order they were made), each setting the
 quantity (`quantity`) or moving it (`quantity_delta`).
 
-What a billing period [start, end) owes, over the part of it the subscription covers (`window`):
+What one of its periods [start, end) owes, over the part of it the subscription covers (`window`):
 - ARREARS: each stretch of constant quantity is billed quantity x price x (its length / the
   period's full length) when prorated; not prorated, the period is billed in full at the highest
   quantity it had.
 - ADVANCE: the quantity at the window's start is billed for the window (prorated: window length /
   the period's full length; not prorated: in full), set at that moment. A later increase above the
-  highest quantity billed so far is billed for the rest of the window (prorated, or in full), on
-  the same period's invoice, collected with it at the period's end
-  (BILL_ON_NEXT_COLLECTION_DATE). Decreases take effect with the next period: nothing paid in
-  advance is given back.
+  highest quantity billed so far is billed for the rest of the window (prorated, or in full),
+  collected at the period's end (BILL_ON_NEXT_COLLECTION_DATE). Decreases take effect with the
+  next period: nothing paid in advance is given back.
+
+Each charge is billed at an instant: an ADVANCE period's first charge at the window's start, every
+other charge at the window's last moment. It is on the usage invoice whose period holds that
+instant: with periods of the same length as the invoices', the period's own invoice; an ANNUAL
+subscription on monthly invoices is billed on the first month's invoice in advance, on the twelfth
+in arrears.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
+from meterline.domain.billing_periods import Schedule
 from meterline.domain.errors import InvalidInput
 from meterline.domain.timeutil import format_rfc3339
 
@@ -104,6 +111,7 @@ class PeriodCharge:
     end_us: int
     quantity: Decimal
     fraction: Fraction
+    billed_at_us: int  # the usage invoice holding this instant bills the charge
 
     @property
     def is_prorated(self) -> bool:
@@ -150,16 +158,36 @@ def period_charges(
     return [c for c in charges if c.quantity > 0]
 
 
+def invoice_charges(
+    subscription: SubscriptionTerms, schedule: Schedule, invoice_start_us: int, invoice_end_us: int
+) -> list[PeriodCharge]:
+    """What the usage invoice of [start, end) bills for the subscription, whose own periods
+    `schedule` lays out: the charges of its periods billed at an instant of [start, end)."""
+    charges: list[PeriodCharge] = []
+    for period in schedule.periods_between(invoice_start_us, invoice_end_us):
+        full = schedule.full_period_containing(period.start_us)
+        charges += [
+            c
+            for c in period_charges(subscription, period.start_us, period.end_us, full.end_us - full.start_us)
+            if invoice_start_us <= c.billed_at_us < invoice_end_us
+        ]
+    return charges
+
+
 def _arrears(
     subscription: SubscriptionTerms,
     stretches: list[tuple[int, int, Decimal]],
     window: tuple[int, int],
     full_period_us: int,
 ) -> list[PeriodCharge]:
+    last_moment = window[1] - 1
     if not subscription.is_prorated:
         highest = max(q for _s, _e, q in stretches)
-        return [PeriodCharge(subscription.id, window[0], window[1], highest, Fraction(1))]
-    return [PeriodCharge(subscription.id, s, e, q, Fraction(e - s, full_period_us)) for s, e, q in stretches]
+        return [PeriodCharge(subscription.id, window[0], window[1], highest, Fraction(1), last_moment)]
+    return [
+        PeriodCharge(subscription.id, s, e, q, Fraction(e - s, full_period_us), last_moment)
+        for s, e, q in stretches
+    ]
 
 
 def _advance(
@@ -172,12 +200,13 @@ def _advance(
         return Fraction(window[1] - start_us, full_period_us) if subscription.is_prorated else Fraction(1)
 
     first = stretches[0][2]
-    charges = [PeriodCharge(subscription.id, window[0], window[1], first, share(window[0]))]
+    charges = [PeriodCharge(subscription.id, window[0], window[1], first, share(window[0]), window[0])]
     billed = first
     for start_us, _end_us, quantity in stretches[1:]:
         if quantity > billed:
+            increase = quantity - billed
             charges.append(
-                PeriodCharge(subscription.id, start_us, window[1], quantity - billed, share(start_us))
+                PeriodCharge(subscription.id, start_us, window[1], increase, share(start_us), window[1] - 1)
             )
             billed = quantity
     return charges

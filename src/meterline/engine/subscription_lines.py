@@ -1,4 +1,4 @@
-"""The subscription charges of one billing period of a contract, priced (`domain.subscriptions`
+"""The subscription charges on one usage invoice of a contract, priced (`domain.subscriptions`
 says what each period owes; `domain.invoicing.subscription_line` prices it)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from meterline.domain.contracts import ContractTerms
 from meterline.domain.invoicing import UsageLine, subscription_line
 from meterline.domain.periods import Period
-from meterline.domain.subscriptions import period_charges
+from meterline.domain.subscriptions import invoice_charges
 from meterline.store.rate_cards import RateCardRecord
 
 if TYPE_CHECKING:  # billing.py calls this module with its catalog
@@ -18,14 +18,11 @@ if TYPE_CHECKING:  # billing.py calls this module with its catalog
 def subscription_lines(
     catalog: PricingCatalog, contract: ContractTerms, card: RateCardRecord, period: Period
 ) -> list[UsageLine]:
-    if not contract.subscriptions:
-        return []
-    full = contract.schedule().full_period_containing(period.start_us)
+    """What the contract's usage invoice of `period` bills for its subscriptions, priced."""
     lines: list[UsageLine] = []
     for subscription in contract.subscriptions:
-        for charge in period_charges(
-            subscription, period.start_us, period.end_us, full.end_us - full.start_us
-        ):
+        schedule = contract.subscription_schedule(subscription)
+        for charge in invoice_charges(subscription, schedule, period.start_us, period.end_us):
             at_us = charge.start_us
             product = catalog.products((subscription.product_id,), at_us).get(subscription.product_id)
             if product is None:

@@ -40,9 +40,7 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     created = now_us()
-    span = subscriptions.ContractSpan(
-        new.starting_at_us, new.ending_before_us, new.schedule.frequency.value, card.id
-    )
+    span = subscriptions.ContractSpan(new.starting_at_us, new.ending_before_us, card.id)
     subscribed = subscriptions.checked(
         conn, new.subscriptions, span, path="subscriptions", created_us=created
     )

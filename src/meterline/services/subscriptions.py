@@ -1,8 +1,7 @@
 """Subscriptions: the rules a new subscription meets, and edits of its quantity, end and name.
 
-A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency,
-which must be the contract's usage statement frequency (its charges are on the contract's usage
-invoices, one billing period at a time). It lies within the contract. Its quantity is managed
+A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency
+(its charges are on the contract's usage invoices). It lies within the contract. Its quantity is managed
 directly (QUANTITY_ONLY); SEAT_BASED subscriptions, BILL_IMMEDIATELY and a billing cycle of its
 own are refused with a 400 naming the field. An edit changes nothing a finalized invoice billed:
 a quantity change, or a new end, before the end of the contract's last finalized invoice is
@@ -35,11 +34,10 @@ from meterline.store.subscriptions import NewSubscription, QuantityChangeRecord,
 
 @dataclass(frozen=True, slots=True)
 class ContractSpan:
-    """What a subscription must fit: its contract's span, billing frequency and rate card."""
+    """What a subscription must fit: its contract's span and rate card."""
 
     starting_at_us: int
     ending_before_us: int | None
-    frequency: str
     rate_card_id: str
 
 
@@ -103,12 +101,7 @@ def find(
 
 
 def span_of(contract: ContractRecord) -> ContractSpan:
-    return ContractSpan(
-        contract.starting_at_us,
-        contract.ending_before_us,
-        contract.schedule.frequency.value,
-        contract.rate_card_id,
-    )
+    return ContractSpan(contract.starting_at_us, contract.ending_before_us, contract.rate_card_id)
 
 
 def _contract(conn: Connection, customer_id: str, contract_id: str) -> ContractRecord:
@@ -125,11 +118,6 @@ def _checked(
         raise InvalidInput(
             f"{path}.proration.invoice_behavior: meterline does not support BILL_IMMEDIATELY yet (an "
             "invoice of its own for each increase); use BILL_ON_NEXT_COLLECTION_DATE"
-        )
-    if new.billing_frequency != span.frequency:
-        raise InvalidInput(
-            f"{path}.subscription_rate.billing_frequency: must be the contract's usage statement "
-            f"frequency ({span.frequency}): meterline bills subscriptions on the contract's usage invoices"
         )
     starting_at = span.starting_at_us if new.starting_at_us is None else new.starting_at_us
     _check_span(new, span, starting_at, path)
