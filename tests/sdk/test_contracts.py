@@ -901,7 +901,6 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("scheduled_charges_on_usage_invoices", "ALL"),
     ("spend_threshold_configuration", {"is_enabled": True}),
     ("spend_trackers", [{"alias": "t"}]),
-    ("subscriptions", [{"collection_schedule": "ADVANCE"}]),
     ("transition", {"from_contract_id": MISSING_ID, "type": "RENEWAL"}),
     ("usage_filter", {"group_key": "region", "group_values": ["eu"]}),
 ]

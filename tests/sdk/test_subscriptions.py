@@ -220,6 +220,46 @@ def test_an_annual_subscription_in_advance_is_billed_whole_on_the_first_monthly_
     assert (current.starting_at, current.ending_before) == (start, year_later)
 
 
+def test_an_override_of_one_billing_frequency_discounts_that_subscription_rate_only(
+    client: Metronome, seated: Json
+) -> None:
+    start, _end = this_month()
+    product = seated["product"]
+    annual = {
+        **seats(product, 1),
+        "subscription_rate": {"product_id": product, "billing_frequency": "ANNUAL"},
+    }
+    half_off_monthly = {
+        "type": "MULTIPLIER",
+        "multiplier": 0.5,
+        "starting_at": start,
+        "override_specifiers": [{"product_id": product, "billing_frequency": "MONTHLY"}],
+    }
+    customer_id, contract_id = new_contract(
+        client, seated, seats(product, 3), annual, overrides=[half_off_monthly]
+    )
+    # 3 monthly seats at 1,000 x 0.5, and 1 annual seat at its list price of 10,000.
+    draft = wait_invoice(client, customer_id, start, subtotal=D(11500), total=D(11500))
+    assert sorted((line["unit_price"], line["total"]) for line in lines(draft, "subscription")) == [
+        (D(500), D(1500)),
+        (D(10000), D(10000)),
+    ]
+    found = client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data
+    [override] = found.current.overrides
+    assert [(s.product_id, s.billing_frequency) for s in override.override_specifiers or []] == [
+        (product, "MONTHLY")
+    ]
+    schedule = client.v1.contracts.retrieve_rate_schedule(
+        customer_id=customer_id, contract_id=contract_id, at=start, selectors=[{"product_id": product}]
+    ).data
+    assert sorted(
+        (r.billing_frequency, r.override_rate.price if r.override_rate else None) for r in schedule
+    ) == [
+        ("ANNUAL", None),
+        ("MONTHLY", 500),
+    ]
+
+
 def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, seated: Json) -> None:
     start, end = this_month()
     customer_id, contract_id = new_contract(client, seated, seats(seated["product"], 2, "ARREARS"))

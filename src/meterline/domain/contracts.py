@@ -64,6 +64,7 @@ class OverrideTerms:
     product_id: str | None = None
     product_tags: frozenset[str] = frozenset()
     pricing_group_values: Mapping[str, str] | None = None
+    billing_frequency: str | None = None  # set: only the subscription rates of this frequency
     multiplier: Decimal | None = None
     overwrite: PriceSpec | None = None
     overwrite_credit_type_id: str | None = None
@@ -75,7 +76,10 @@ class OverrideTerms:
             self.ending_before_us is None or at_us < self.ending_before_us
         )
 
-    def applies_to(self, product: ProductState) -> bool:
+    def applies_to(self, product: ProductState, billing_frequency: str | None = None) -> bool:
+        """Whether it overrides the product's rate (of `billing_frequency`: a subscription's)."""
+        if self.billing_frequency is not None and self.billing_frequency != billing_frequency:
+            return False
         if self.product_id is not None and self.product_id != product.id:
             return False
         return not self.product_tags or bool(self.product_tags & set(product.tags))

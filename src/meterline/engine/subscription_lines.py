@@ -28,7 +28,9 @@ def subscription_lines(
             if product is None:
                 continue
             overrides = [
-                o.as_override() for o in contract.overrides if o.in_force(at_us) and o.applies_to(product)
+                o.as_override()
+                for o in contract.overrides
+                if o.in_force(at_us) and o.applies_to(product, subscription.billing_frequency)
             ]
             line = subscription_line(
                 subscription,

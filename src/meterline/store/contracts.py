@@ -250,6 +250,7 @@ def _override_json(o: OverrideSpec) -> dict[str, Any]:
                 "product_id": t.product_id,
                 "product_tags": list(t.product_tags),
                 "pricing_group_values": dict(t.pricing_group_values) if t.pricing_group_values else None,
+                "billing_frequency": t.billing_frequency,
             }
             for t in o.specifiers
         ],
@@ -279,7 +280,12 @@ def _override_from_json(stored: dict[str, Any]) -> OverrideSpec:
         product_id=stored["product_id"],
         applicable_product_tags=tuple(stored["applicable_product_tags"]),
         specifiers=tuple(
-            OverrideTarget(t["product_id"], tuple(t["product_tags"]), t["pricing_group_values"])
+            OverrideTarget(
+                t["product_id"],
+                tuple(t["product_tags"]),
+                t["pricing_group_values"],
+                t.get("billing_frequency"),
+            )
             for t in stored["override_specifiers"]
         ),
         multiplier=_decimal(stored["multiplier"]),

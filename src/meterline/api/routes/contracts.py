@@ -302,6 +302,7 @@ def _specifier_view(target: OverrideTarget) -> dict[str, Any]:
         "product_id": target.product_id,
         "product_tags": list(target.product_tags) or None,
         "pricing_group_values": dict(target.pricing_group_values) if target.pricing_group_values else None,
+        "billing_frequency": target.billing_frequency,
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -148,7 +148,11 @@ def _priced(
     """The quantity with its unit price per period then (none when no rate is entitled then)."""
     product = products.products_at(conn, [subscription.product_id], at_us)[subscription.product_id]
     terms = contract.terms()
-    overrides = [o.as_override() for o in terms.overrides if o.in_force(at_us) and o.applies_to(product)]
+    overrides = [
+        o.as_override()
+        for o in terms.overrides
+        if o.in_force(at_us) and o.applies_to(product, subscription.billing_frequency)
+    ]
     full_period = PeriodCharge(subscription.id, at_us, at_us, quantity, Fraction(1), at_us)
     line = subscription_line(
         subscription.terms(),
