@@ -158,6 +158,15 @@ def test_quantity_changes_are_prorated_across_period_ends(app: InProcess) -> Non
         "update_subscriptions.0.quantity_updates.0.starting_at: the contract has a finalized invoice until "
         f"{format_rfc3339(m2)}; a change may not reach back before that"
     )
+    # Nor may a subscription be added that starts before then (by default, at the contract's start).
+    added = {**subscription(seats, "ARREARS", 1, 0)}
+    message = error_of(
+        lambda: client.v2.contracts.edit(
+            customer_id=customer_id, contract_id=contract_id, add_subscriptions=[added]
+        ),  # type: ignore[list-item]
+        400,
+    )
+    assert message.startswith(f"add_subscriptions.0.starting_at: must not be before {format_rfc3339(m2)}")
 
 
 def test_a_new_periods_advance_charge_draws_a_credit_down_and_fires_its_alert_on_the_clock(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from metronome import Metronome
 
-from meterline.domain.timeutil import from_us, month_bounds, now_us
+from meterline.domain.timeutil import US_PER_DAY, from_us, month_bounds, now_us
 from tests.sdk.billing_helpers import (
     check_totals,
     exact,
@@ -366,6 +366,17 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
         f"subscriptions.0.subscription_rate: rate card {seated['card']} has no"
     )
     assert "subscriptions.0.initial_quantity" in create(seats(product, -1))
+    # A contract begun months ago: the periods before the last 35 days are closed to billing.
+    long_ago = from_us(month_bounds(now_us() - 90 * US_PER_DAY)[0])
+    assert error_of(
+        lambda: client.v1.contracts.create(
+            customer_id=customer_id,
+            rate_card_id=seated["card"],
+            starting_at=long_ago,
+            subscriptions=[seats(product, 1)],  # type: ignore[list-item]
+        ),
+        400,
+    ).startswith("subscriptions.0.starting_at: must not be before ")
     assert client.v1.contracts.list(customer_id=customer_id).data == []
 
 

@@ -31,8 +31,9 @@ from meterline.store.contracts import NewContract
 from meterline.store.rate_cards import RateCardRecord
 
 
-def create_contract(conn: Connection, new: NewContract) -> str:
-    """Check and store a contract with its commits and credits, all or nothing."""
+def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int) -> str:
+    """Check and store a contract with its commits and credits, all or nothing; periods that
+    ended `open_horizon_us` ago are closed (no subscription may start in them)."""
     active_customer(conn, new.customer_id)
     check_contract_span(new.starting_at_us, new.ending_before_us)
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
@@ -40,7 +41,9 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     created = now_us()
-    span = subscriptions.ContractSpan(new.starting_at_us, new.ending_before_us, card.id)
+    span = subscriptions.ContractSpan(
+        new.starting_at_us, new.ending_before_us, card.id, created - open_horizon_us
+    )
     subscribed = subscriptions.checked(
         conn, new.subscriptions, span, path="subscriptions", created_us=created
     )

@@ -34,11 +34,13 @@ from meterline.store.subscriptions import NewSubscription, QuantityChangeRecord,
 
 @dataclass(frozen=True, slots=True)
 class ContractSpan:
-    """What a subscription must fit: its contract's span and rate card."""
+    """What a subscription must fit: its contract's span and rate card, and the earliest instant
+    still billed (periods ending before it are closed: no invoice of theirs would bill it)."""
 
     starting_at_us: int
     ending_before_us: int | None
     rate_card_id: str
+    billed_from_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +61,26 @@ def checked(
     return [_checked(conn, s, span, f"{path}.{index}", created_us) for index, s in enumerate(new)]
 
 
-def add(conn: Connection, customer_id: str, contract_id: str, new: Sequence[NewSubscription]) -> list[str]:
-    """Add subscriptions to a contract (v2 contracts/edit `add_subscriptions`)."""
+def add(
+    conn: Connection,
+    customer_id: str,
+    contract_id: str,
+    new: Sequence[NewSubscription],
+    *,
+    open_horizon_us: int,
+) -> list[str]:
+    """Add subscriptions to a contract (v2 contracts/edit `add_subscriptions`), starting after
+    its last finalized invoice."""
     contract = _contract(conn, customer_id, contract_id)
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
     existing = store.subscriptions_of(conn, contract_id, for_update=True)
-    added = checked(conn, new, span_of(contract), path="add_subscriptions", created_us=now_us())
+    now = now_us()
+    finalized_until = invoices.finalized_until(conn, contract_id)
+    billed_from = max(now - open_horizon_us, finalized_until or contract.starting_at_us)
+    span = ContractSpan(
+        contract.starting_at_us, contract.ending_before_us, contract.rate_card_id, billed_from
+    )
+    added = checked(conn, new, span, path="add_subscriptions", created_us=now)
     store.set_subscriptions(conn, contract_id, [*existing, *added])
     request_recompute(conn, customer_id)
     return [s.id for s in added]
@@ -98,10 +115,6 @@ def find(
         if subscription.id == subscription_id:
             return contract, subscription
     raise NotFound(f"subscription_id: contract {contract_id} has no subscription {subscription_id}")
-
-
-def span_of(contract: ContractRecord) -> ContractSpan:
-    return ContractSpan(contract.starting_at_us, contract.ending_before_us, contract.rate_card_id)
 
 
 def _contract(conn: Connection, customer_id: str, contract_id: str) -> ContractRecord:
@@ -144,6 +157,12 @@ def _checked(
 def _check_span(new: NewSubscription, span: ContractSpan, starting_at: int, path: str) -> None:
     if starting_at < span.starting_at_us:
         raise InvalidInput(f"{path}.starting_at: must not be before the contract's starting_at")
+    if starting_at < span.billed_from_us:
+        raise InvalidInput(
+            f"{path}.starting_at: must not be before {format_rfc3339(span.billed_from_us)}: the billing "
+            "periods before then are closed (finalized, or past the time usage may arrive), so no "
+            "invoice would bill it"
+        )
     if span.ending_before_us is not None and starting_at >= span.ending_before_us:
         raise InvalidInput(f"{path}.starting_at: must be before the contract's ending_before")
     end = new.ending_before_us

@@ -142,7 +142,7 @@ class ContractArchive(StrictModel):
 def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     new = body.new_contract()
     with state.db.write() as conn:
-        contract_id = service.create_contract(conn, new)
+        contract_id = service.create_contract(conn, new, open_horizon_us=state.settings.open_horizon_us())
     wake_evaluator(state)
     return ExactJSONResponse(id_response(contract_id))
 

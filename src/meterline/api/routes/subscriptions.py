@@ -112,7 +112,13 @@ def edit_contract(body: ContractEdit, state: AppState = Depends(app_state)) -> E
     updates = [u.update(f"update_subscriptions.{i}") for i, u in enumerate(body.update_subscriptions)]
     with state.db.write() as conn:
         if added:
-            service.add(conn, body.customer_id, body.contract_id, added)
+            service.add(
+                conn,
+                body.customer_id,
+                body.contract_id,
+                added,
+                open_horizon_us=state.settings.open_horizon_us(),
+            )
         if updates:
             service.update(conn, body.customer_id, body.contract_id, updates)
     wake_evaluator(state)
