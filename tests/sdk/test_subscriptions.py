@@ -8,7 +8,7 @@ Amounts over period ends, driven by an injected clock, are in tests/integration/
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from tests.sdk.billing_helpers import (
     wait_invoice,
 )
 from tests.sdk.contract_helpers import JAN, MISSING_ID, USD_CENTS, error_of, new_fixed_product, post
-from tests.sdk.helpers import new_customer, rfc3339, uid
+from tests.sdk.helpers import current_hour, new_customer, rfc3339, uid
 from tests.support.server import RunningServer
 
 D = Decimal
@@ -261,8 +261,17 @@ def test_an_override_of_one_billing_frequency_discounts_that_subscription_rate_o
 
 
 def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, seated: Json) -> None:
-    start, end = this_month()
-    customer_id, contract_id = new_contract(client, seated, seats(seated["product"], 2, "ARREARS"))
+    """The history shows the quantities from the start to now; contracts/get the one in force and
+    those to come."""
+    began, changed = current_hour() - timedelta(hours=2), current_hour() - timedelta(hours=1)
+    _start, end = this_month()
+    customer_id = new_customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=seated["card"],
+        starting_at=began,
+        subscriptions=[seats(seated["product"], 2, "ARREARS")],  # type: ignore[list-item]
+    ).data.id
     [subscription] = (
         client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
         or []
@@ -275,6 +284,7 @@ def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, s
             {
                 "subscription_id": subscription.id,
                 "quantity_updates": [
+                    {"starting_at": changed, "quantity": 7},
                     {"starting_at": end, "quantity": 12},
                     {"starting_at": end, "quantity_delta": -2},
                 ],
@@ -290,15 +300,15 @@ def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, s
     assert [
         (h.starting_at, [(d.quantity, d.unit_price, d.total) for d in h.data]) for h in history.history or []
     ] == [
-        (start, [(2, 1000, 2000)]),
-        (end, [(10, 1000, 10000)]),
+        (began, [(2, 1000, 2000)]),
+        (changed, [(7, 1000, 7000)]),
     ]
     shown = (
         client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
         or []
     )
     assert [(q.quantity, q.starting_at, q.ending_before) for q in shown[0].quantity_schedule] == [
-        (2, start, end),
+        (7, changed, end),
         (10, end, None),
     ]
 
@@ -422,10 +432,13 @@ def test_edits_that_would_break_a_rule_change_nothing(client: Metronome, seated:
         {"subscription_id": MISSING_ID, "quantity_updates": [{"starting_at": end, "quantity": 1}]},
     ]
     edit(update_subscriptions=mixed)
-    history = client.v1.contracts.retrieve_subscription_quantity_history(
-        customer_id=customer_id, contract_id=contract_id, subscription_id=str(sub_id)
-    ).data.history
-    assert [(h.starting_at, h.data[0].quantity) for h in history or []] == [(start, 2)]
+    shown = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert [(q.quantity, q.starting_at, q.ending_before) for q in shown[0].quantity_schedule] == [
+        (2, start, None)
+    ]
 
 
 def test_the_quantity_history_of_an_unknown_subscription_is_a_404(client: Metronome, seated: Json) -> None:

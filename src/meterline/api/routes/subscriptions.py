@@ -3,8 +3,9 @@
 
 contracts/edit is Metronome's v2 edit; meterline applies its subscription edits and refuses every
 other edit with a 400 naming the field, so no edit is ever half-applied. The quantity history is
-every quantity the subscription has from its start, in time order, each with the unit price of its
-rate in force then (with the contract's overrides) and what that quantity costs per period.
+every quantity the subscription has had from its start until now, in time order (changes to come
+are in contracts/get, as in Metronome), each with the unit price of its rate in force then (with
+the contract's overrides) and what that quantity costs per period.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.api.subscription_fields import ProrationRoundingIn, QuantityUpdateIn, SubscriptionIn
 from meterline.domain.invoicing import subscription_line
 from meterline.domain.subscriptions import PeriodCharge
-from meterline.domain.timeutil import format_rfc3339
+from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.services import subscriptions as service
 from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import products, rate_cards
@@ -127,6 +128,7 @@ def edit_contract(body: ContractEdit, state: AppState = Depends(app_state)) -> E
 
 @router.post("/v1/contracts/getSubscriptionQuantityHistory")
 def quantity_history(body: QuantityHistoryQuery, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    now = now_us()
     with state.db.read() as conn:
         contract, subscription = service.find(conn, body.customer_id, body.contract_id, body.subscription_id)
         card = rate_cards.get_rate_card(conn, contract.rate_card_id)
@@ -136,6 +138,7 @@ def quantity_history(body: QuantityHistoryQuery, state: AppState = Depends(app_s
                 "data": _priced(conn, contract, subscription, at_us, quantity),
             }
             for at_us, quantity in subscription.terms().quantity_schedule()
+            if at_us <= now
         ]
     return ExactJSONResponse(
         {
