@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -311,6 +312,46 @@ def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, s
         (7, changed, end),
         (10, end, None),
     ]
+
+
+def test_an_edit_ends_renames_and_rounds_a_subscription(client: Metronome, seated: Json) -> None:
+    start, end = this_month()
+    customer_id, contract_id = new_contract(client, seated, seats(seated["product"], 3))
+    [subscription] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    wait_invoice(client, customer_id, start, subtotal=D(3000), total=D(3000))
+    ends = start + timedelta(days=10)
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(subscription.id),
+                "ending_before": ends,
+                "name": "Ten days of seats",
+                "proration_rounding": {"decimal_places": 0, "rounding_method": "CEILING"},
+            }
+        ],
+    )
+    # 3 x 1,000 for 10 days of the month, rounded up to a whole cent.
+    exact_amount = Fraction(3000 * 10 * 86400, int((end - start).total_seconds()))
+    expected = -(-exact_amount.numerator // exact_amount.denominator)
+    draft = wait_invoice(client, customer_id, start, subtotal=D(expected), total=D(expected))
+    [line] = lines(draft, "subscription")
+    assert (line["name"], line["ending_before"], line["is_prorated"]) == (
+        "Ten days of seats",
+        rfc3339(ends),
+        True,
+    )
+    shown = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert shown[0].ending_before == ends
+    assert shown[0].proration.rounding is not None
+    assert shown[0].proration.rounding.rounding_method == "CEILING"
 
 
 def test_add_subscriptions_through_v2_edit(client: Metronome, seated: Json) -> None:

@@ -47,13 +47,10 @@ def _view(
         },
         "custom_fields": subscription.custom_fields,
     }
-    end = (
-        subscription.ending_before_us
-        if subscription.ending_before_us is not None
-        else contract.ending_before_us
-    )
-    if end is not None:
-        view["ending_before"] = format_rfc3339(end)
+    # It ends with its contract at the latest (a contract's end may move before the subscription's).
+    ends = [e for e in (subscription.ending_before_us, contract.ending_before_us) if e is not None]
+    if ends:
+        view["ending_before"] = format_rfc3339(min(ends))
     if subscription.name is not None:
         view["name"] = subscription.name
     if subscription.description is not None:
