@@ -463,6 +463,9 @@ def test_edits_that_would_break_a_rule_change_nothing(client: Metronome, seated:
         f"update_subscriptions.0.subscription_id: contract {contract_id} has no"
     )
     assert edit(add_commits=[]) == "add_commits: meterline does not support this field yet"
+    assert "has no contract" in error_of(
+        lambda: client.v2.contracts.edit(customer_id=customer_id, contract_id=MISSING_ID), 404
+    )
     seat_updates = [{"subscription_id": sub_id, "seat_updates": {}}]
     assert edit(update_subscriptions=seat_updates) == (
         "update_subscriptions.0.seat_updates: meterline does not support this field yet"

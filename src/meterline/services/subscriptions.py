@@ -71,7 +71,7 @@ def add(
 ) -> list[str]:
     """Add subscriptions to a contract (v2 contracts/edit `add_subscriptions`), starting after
     its last finalized invoice."""
-    contract = _contract(conn, customer_id, contract_id)
+    contract = editable_contract(conn, customer_id, contract_id)
     partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
     existing = store.subscriptions_of(conn, contract_id, for_update=True)
     now = now_us()
@@ -90,7 +90,7 @@ def update(
     conn: Connection, customer_id: str, contract_id: str, updates: Sequence[SubscriptionUpdate]
 ) -> None:
     """Apply `update_subscriptions` of v2 contracts/edit, all or nothing."""
-    contract = _contract(conn, customer_id, contract_id)
+    contract = editable_contract(conn, customer_id, contract_id)
     partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
     by_id = {s.id: s for s in store.subscriptions_of(conn, contract_id, for_update=True)}
     finalized_until = invoices.finalized_until(conn, contract_id)
@@ -117,7 +117,8 @@ def find(
     raise NotFound(f"subscription_id: contract {contract_id} has no subscription {subscription_id}")
 
 
-def _contract(conn: Connection, customer_id: str, contract_id: str) -> ContractRecord:
+def editable_contract(conn: Connection, customer_id: str, contract_id: str) -> ContractRecord:
+    """The contract an edit names: 404 if there is none, 400 if it is archived."""
     contract = contracts.get_contract(conn, customer_id, contract_id)
     if contract.archived_at_us is not None:
         raise InvalidInput(f"contract_id: contract {contract_id} is archived")

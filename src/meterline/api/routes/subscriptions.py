@@ -112,6 +112,7 @@ def edit_contract(body: ContractEdit, state: AppState = Depends(app_state)) -> E
     added = [s.new(f"add_subscriptions.{i}") for i, s in enumerate(body.add_subscriptions)]
     updates = [u.update(f"update_subscriptions.{i}") for i, u in enumerate(body.update_subscriptions)]
     with state.db.write() as conn:
+        service.editable_contract(conn, body.customer_id, body.contract_id)
         if added:
             service.add(
                 conn,
