@@ -3,6 +3,7 @@ ARREARS (domain/subscriptions.py), checked by hand and as properties over any qu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
@@ -19,10 +20,12 @@ from meterline.domain.subscriptions import (
     PeriodCharge,
     ProrationRounding,
     QuantityChange,
+    SeatChange,
     SubscriptionTerms,
     invoice_charges,
     period_charges,
     quantity_schedule,
+    seat_schedule,
 )
 from meterline.domain.timeutil import US_PER_DAY, month_bounds, now_us
 
@@ -259,3 +262,47 @@ def test_every_charge_is_billed_on_exactly_one_invoice(
         full = own.full_period_containing(period.start_us)
         expected += period_charges(sub, period.start_us, period.end_us, full.end_us - full.start_us)
     assert sorted(on_invoices, key=repr) == sorted(expected, key=repr)
+
+
+# SEAT_BASED: the quantity is the seats.
+
+
+def test_new_seat_ids_fill_unassigned_seats_before_adding_seats() -> None:
+    changes = [
+        SeatChange(0, add_seat_ids=("ann",), add_unassigned=2),
+        SeatChange(day(3), add_seat_ids=("bob", "cid", "dee")),  # two fill the unassigned, one is new
+        SeatChange(day(5), remove_seat_ids=("ann", "zed")),  # zed was never assigned: nothing
+        SeatChange(day(7), add_unassigned=1),
+        SeatChange(day(7), remove_unassigned=4),  # only the one there is
+    ]
+    assert [
+        (s.starting_at_us, sorted(s.assigned), s.unassigned, s.quantity) for s in seat_schedule(changes)
+    ] == [
+        (0, ["ann"], 2, 3),
+        (day(3), ["ann", "bob", "cid", "dee"], 0, 4),
+        (day(5), ["bob", "cid", "dee"], 0, 3),
+        (day(7), ["bob", "cid", "dee"], 0, 3),
+    ]
+    sub = replace(subscription(ARREARS, []), seat_changes=tuple(changes))
+    assert sub.quantity_schedule() == [(0, D(3)), (day(3), D(4)), (day(5), D(3))]
+
+
+seat_ids = st.sampled_from(["a", "b", "c", "d"])
+seat_changes = st.lists(
+    st.builds(
+        SeatChange,
+        offsets,
+        st.lists(seat_ids, max_size=3).map(tuple),
+        st.lists(seat_ids, max_size=3).map(tuple),
+        st.integers(min_value=0, max_value=3),
+        st.integers(min_value=0, max_value=3),
+    ),
+    max_size=8,
+)
+
+
+@given(seat_changes)
+def test_seats_never_go_negative_and_a_seat_is_assigned_once(changes: list[SeatChange]) -> None:
+    for seats in seat_schedule(changes):
+        assert seats.unassigned >= 0
+        assert seats.quantity == len(seats.assigned) + seats.unassigned

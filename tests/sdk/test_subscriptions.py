@@ -314,6 +314,82 @@ def test_quantity_changes_through_v2_edit_and_their_history(client: Metronome, s
     ]
 
 
+def test_seat_based_subscriptions_bill_their_seats_and_keep_their_history(
+    client: Metronome, seated: Json
+) -> None:
+    start, end = this_month()
+    seat_based = {
+        **{k: v for k, v in seats(seated["product"], 0).items() if k != "initial_quantity"},
+        "quantity_management_mode": "SEAT_BASED",
+        "seat_config": {
+            "seat_group_key": "user_id",
+            "initial_seat_ids": ["ann", "bob"],
+            "initial_unassigned_seats": 1,
+        },
+    }
+    customer_id, contract_id = new_contract(client, seated, seat_based)
+    # Two seats assigned and one not: 3 x 1,000 in advance.
+    wait_invoice(client, customer_id, start, subtotal=D(3000), total=D(3000))
+    [subscription] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert subscription.quantity_management_mode == "SEAT_BASED"
+    assert subscription.seat_config is not None and subscription.seat_config.seat_group_key == "user_id"
+    # Next month: cid takes the unassigned seat, dee adds one, ann leaves, and the unassigned
+    # seats removed are none (there are none left): 3 seats, cid, dee and bob.
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(subscription.id),
+                "seat_updates": {
+                    "add_seat_ids": [{"seat_ids": ["cid", "dee"], "starting_at": end}],
+                    "remove_seat_ids": [{"seat_ids": ["ann", "nobody"], "starting_at": end}],
+                    "remove_unassigned_seats": [{"quantity": 5, "starting_at": end}],
+                },
+            }
+        ],
+    )
+    history = client.v1.contracts.get_subscription_seats_history(
+        customer_id=customer_id, contract_id=contract_id, subscription_id=str(subscription.id)
+    )
+    assert [
+        (h.starting_at, h.ending_before, h.assigned_seat_ids, h.total_quantity) for h in history.data
+    ] == [
+        (start, end, ["ann", "bob"], 3),
+        (end, None, ["bob", "cid", "dee"], 3),
+    ]
+    assert history.next_page is None
+    covering = client.v1.contracts.get_subscription_seats_history(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        subscription_id=str(subscription.id),
+        covering_date=end,
+        limit=1,
+    )
+    assert [h.assigned_seat_ids for h in covering.data] == [["bob", "cid", "dee"]]
+    # The quantity did not change: one stretch, and nothing more billed.
+    shown = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert [(q.quantity, q.starting_at) for q in shown[0].quantity_schedule] == [(3, start)]
+    refused = [
+        {"subscription_id": str(subscription.id), "quantity_updates": [{"starting_at": end, "quantity": 1}]}
+    ]
+    assert (
+        error_of(
+            lambda: client.v2.contracts.edit(
+                customer_id=customer_id, contract_id=contract_id, update_subscriptions=refused
+            ),
+            400,
+        )
+        == "update_subscriptions.0.quantity_updates: a SEAT_BASED subscription's quantity is its seats; use seat_updates"
+    )
+
+
 def test_an_edit_ends_renames_and_rounds_a_subscription(client: Metronome, seated: Json) -> None:
     start, end = this_month()
     customer_id, contract_id = new_contract(client, seated, seats(seated["product"], 3))
@@ -387,12 +463,15 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
     assert create(immediately).startswith(
         "subscriptions.0.proration.invoice_behavior: meterline does not support"
     )
-    assert create(seats(product, 1, quantity_management_mode="SEAT_BASED")).startswith(
-        "subscriptions.0.quantity_management_mode: meterline does not support SEAT_BASED"
+    assert create(seats(product, 1, quantity_management_mode="SEAT_BASED")) == (
+        "subscriptions.0.seat_config: is required for SEAT_BASED subscriptions"
     )
     seat_config = {"seat_group_key": "user", "initial_seat_ids": ["a"]}
     assert create(seats(product, 1, seat_config=seat_config)) == (
-        "subscriptions.0.seat_config: meterline does not support this field yet"
+        "subscriptions.0.seat_config: only SEAT_BASED subscriptions have seats"
+    )
+    assert create(seats(product, 1, quantity_management_mode="SEAT_BASED", seat_config=seat_config)) == (
+        "subscriptions.0.initial_quantity: a SEAT_BASED subscription's quantity is its seats; omit it"
     )
     cycle = {"invoice_placement": "ON_USAGE_INVOICE"}
     assert create(seats(product, 1, billing_cycle_config=cycle)) == (
@@ -466,9 +545,14 @@ def test_edits_that_would_break_a_rule_change_nothing(client: Metronome, seated:
     assert "has no contract" in error_of(
         lambda: client.v2.contracts.edit(customer_id=customer_id, contract_id=MISSING_ID), 404
     )
-    seat_updates = [{"subscription_id": sub_id, "seat_updates": {}}]
+    seat_updates = [
+        {
+            "subscription_id": sub_id,
+            "seat_updates": {"add_unassigned_seats": [{"quantity": 1, "starting_at": end}]},
+        }
+    ]
     assert edit(update_subscriptions=seat_updates) == (
-        "update_subscriptions.0.seat_updates: meterline does not support this field yet"
+        "update_subscriptions.0.seat_updates: only SEAT_BASED subscriptions have seats; use quantity_updates"
     )
     # Refused whole: the valid update sent with a broken one was not applied either.
     mixed = [

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field
 
 from meterline.api.catalog_fields import FiniteAmount, HourInstant, NonNegativeAmount
-from meterline.api.contract_fields import Name, NonEmpty, NotSupported
+from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty, NotSupported
 from meterline.api.routes.common import CustomFields, StrictModel
 from meterline.domain.errors import InvalidInput
-from meterline.domain.subscriptions import ProrationRounding, QuantityChange
+from meterline.domain.subscriptions import ProrationRounding, QuantityChange, SeatChange
 from meterline.store.subscriptions import NewSubscription
 
 Frequency = Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"]
@@ -40,6 +40,12 @@ class SubscriptionRateIn(StrictModel):
     product_id: NonEmpty
 
 
+class SeatConfigIn(StrictModel):
+    seat_group_key: NonEmpty
+    initial_seat_ids: list[NonEmpty] = Field(max_length=MAX_ITEMS)
+    initial_unassigned_seats: int = Field(default=0, ge=0)
+
+
 class SubscriptionIn(StrictModel):
     collection_schedule: Literal["ADVANCE", "ARREARS"]
     proration: ProrationIn
@@ -54,15 +60,12 @@ class SubscriptionIn(StrictModel):
     # Names the subscription for recurring commits and credits of the same request, which
     # meterline refuses: it changes nothing on its own.
     temporary_id: str | None = None
+    seat_config: SeatConfigIn | None = None
     billing_cycle_config: NotSupported = None
-    seat_config: NotSupported = None
 
     def new(self, path: str) -> NewSubscription:
-        if self.quantity_management_mode == "SEAT_BASED":
-            raise InvalidInput(
-                f"{path}.quantity_management_mode: meterline does not support SEAT_BASED subscriptions yet"
-            )
-        if self.initial_quantity is None:
+        seats = self._seats(path)
+        if seats is None and self.initial_quantity is None:
             raise InvalidInput(f"{path}.initial_quantity: is required for QUANTITY_ONLY subscriptions")
         return NewSubscription(
             product_id=self.subscription_rate.product_id,
@@ -77,7 +80,24 @@ class SubscriptionIn(StrictModel):
             name=self.name,
             description=self.description,
             custom_fields=self.custom_fields,
+            seat_group_key=None if seats is None else seats.seat_group_key,
+            initial_seat_ids=() if seats is None else tuple(dict.fromkeys(seats.initial_seat_ids)),
+            initial_unassigned=0 if seats is None else seats.initial_unassigned_seats,
         )
+
+    def _seats(self, path: str) -> SeatConfigIn | None:
+        """SEAT_BASED: its quantity is its seats (assigned and unassigned), set by `seat_config`."""
+        if self.quantity_management_mode == "QUANTITY_ONLY":
+            if self.seat_config is not None:
+                raise InvalidInput(f"{path}.seat_config: only SEAT_BASED subscriptions have seats")
+            return None
+        if self.seat_config is None:
+            raise InvalidInput(f"{path}.seat_config: is required for SEAT_BASED subscriptions")
+        if self.initial_quantity is not None:
+            raise InvalidInput(
+                f"{path}.initial_quantity: a SEAT_BASED subscription's quantity is its seats; omit it"
+            )
+        return self.seat_config
 
 
 class QuantityUpdateIn(StrictModel):
@@ -91,3 +111,44 @@ class QuantityUpdateIn(StrictModel):
         if self.quantity_delta is not None and self.quantity_delta == 0:
             raise InvalidInput(f"{path}.quantity_delta: must not be zero")
         return QuantityChange(self.starting_at, quantity=self.quantity, delta=self.quantity_delta)
+
+
+class SeatIdsAt(StrictModel):
+    seat_ids: list[NonEmpty] = Field(min_length=1, max_length=MAX_ITEMS)
+    starting_at: HourInstant
+
+
+class UnassignedSeatsAt(StrictModel):
+    quantity: int = Field(gt=0)
+    starting_at: HourInstant
+
+
+class SeatUpdatesIn(StrictModel):
+    """`seat_updates`: applied at each instant in this order, each list in its own order."""
+
+    add_seat_ids: list[SeatIdsAt] = Field(default_factory=list, max_length=MAX_ITEMS)
+    add_unassigned_seats: list[UnassignedSeatsAt] = Field(default_factory=list, max_length=MAX_ITEMS)
+    remove_seat_ids: list[SeatIdsAt] = Field(default_factory=list, max_length=MAX_ITEMS)
+    remove_unassigned_seats: list[UnassignedSeatsAt] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+    def changes(self) -> tuple[tuple[str, SeatChange], ...]:
+        """(field path within seat_updates, change) of every update."""
+        found = [
+            *(
+                (f"add_seat_ids.{i}", SeatChange(u.starting_at, add_seat_ids=tuple(u.seat_ids)))
+                for i, u in enumerate(self.add_seat_ids)
+            ),
+            *(
+                (f"add_unassigned_seats.{i}", SeatChange(u.starting_at, add_unassigned=u.quantity))
+                for i, u in enumerate(self.add_unassigned_seats)
+            ),
+            *(
+                (f"remove_seat_ids.{i}", SeatChange(u.starting_at, remove_seat_ids=tuple(u.seat_ids)))
+                for i, u in enumerate(self.remove_seat_ids)
+            ),
+            *(
+                (f"remove_unassigned_seats.{i}", SeatChange(u.starting_at, remove_unassigned=u.quantity))
+                for i, u in enumerate(self.remove_unassigned_seats)
+            ),
+        ]
+        return tuple((f"seat_updates.{path}", change) for path, change in found)

@@ -35,7 +35,7 @@ def _view(
         "collection_schedule": subscription.collection_schedule,
         "created_at": format_rfc3339(subscription.created_at_us),
         "proration": proration,
-        "quantity_management_mode": "QUANTITY_ONLY",
+        "quantity_management_mode": "SEAT_BASED" if subscription.seat_based else "QUANTITY_ONLY",
         "quantity_schedule": _quantity_schedule(subscription, now),
         "starting_at": format_rfc3339(subscription.starting_at_us),
         "subscription_rate": {
@@ -55,6 +55,8 @@ def _view(
         view["name"] = subscription.name
     if subscription.description is not None:
         view["description"] = subscription.description
+    if subscription.seat_group_key is not None:
+        view["seat_config"] = {"seat_group_key": subscription.seat_group_key}
     return view
 
 

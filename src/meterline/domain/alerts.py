@@ -105,10 +105,10 @@ KINDS: dict[AlertType, AlertKind] = {
     ),
 }
 UNSUPPORTED = {
-    # It measures the balance of one seat's own credits (recurring credits allocated per seat of a
-    # SEAT_BASED subscription); meterline's subscriptions manage a quantity, not seats.
+    # It measures the balance of one seat's own credits: recurring credits allocated per seat
+    # (INDIVIDUAL) of a SEAT_BASED subscription, which meterline does not build.
     _T.LOW_REMAINING_SEAT_BALANCE_REACHED: (
-        "seat-based subscriptions are not supported by meterline yet (it measures a seat's own credits)"
+        "seat balances are not supported by meterline yet (credits allocated per seat)"
     )
 }
 

@@ -7,6 +7,9 @@ time: `initial_quantity` from its start, then quantity updates, each from its `s
 applied in time order (updates at the same instant in the order they were made), each setting the
 quantity (`quantity`) or moving it (`quantity_delta`).
 
+Its quantity is managed directly (QUANTITY_ONLY), or is its seats (SEAT_BASED): seat ids assigned
+and unassigned seats, each changed from an instant on (`Seats.after`).
+
 What one of its periods [start, end) owes, over the part of it the subscription covers (`window`):
 - ARREARS: each stretch of constant quantity is billed quantity x price x (its length / the
   period's full length) when prorated; not prorated, the period is billed in full at the highest
@@ -69,6 +72,60 @@ class QuantityChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SeatChange:
+    """From `starting_at_us` on, seats are assigned or removed by id, or unassigned seats added or
+    removed (one of these per change)."""
+
+    starting_at_us: int
+    add_seat_ids: tuple[str, ...] = ()
+    remove_seat_ids: tuple[str, ...] = ()
+    add_unassigned: int = 0
+    remove_unassigned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Seats:
+    """The seats of a SEAT_BASED subscription from `starting_at_us` on."""
+
+    starting_at_us: int
+    assigned: frozenset[str]
+    unassigned: int
+
+    @property
+    def quantity(self) -> int:
+        return len(self.assigned) + self.unassigned
+
+    def after(self, change: SeatChange) -> Seats:
+        """A new seat id fills an unassigned seat if there is one, or else adds a seat; removing a
+        seat id that is not assigned changes nothing; unassigned seats removed are at most those
+        there are."""
+        assigned, unassigned = set(self.assigned), self.unassigned
+        for seat_id in change.add_seat_ids:
+            if seat_id not in assigned:
+                assigned.add(seat_id)
+                unassigned = max(unassigned - 1, 0)
+        assigned.difference_update(change.remove_seat_ids)
+        unassigned += change.add_unassigned
+        unassigned -= min(change.remove_unassigned, unassigned)
+        return Seats(change.starting_at_us, frozenset(assigned), unassigned)
+
+
+def seat_schedule(changes: Sequence[SeatChange]) -> list[Seats]:
+    """The seats at every instant they change, in time order (changes at one instant in the order
+    made); the first change is the initial seats."""
+    ordered = sorted(enumerate(changes), key=lambda item: (item[1].starting_at_us, item[0]))
+    result: list[Seats] = []
+    current = Seats(0, frozenset(), 0)
+    for _index, change in ordered:
+        current = current.after(change)
+        if result and result[-1].starting_at_us == change.starting_at_us:
+            result[-1] = current
+        else:
+            result.append(current)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionTerms:
     id: str
     product_id: str
@@ -81,10 +138,17 @@ class SubscriptionTerms:
     rounding: ProrationRounding | None = None
     name: str | None = None
     custom_fields: Mapping[str, str] = field(default_factory=dict)
+    seat_changes: tuple[SeatChange, ...] = ()  # SEAT_BASED: the initial seats first; `changes` empty
 
     def quantity_schedule(self) -> list[tuple[int, Decimal]]:
         """(from, quantity) at every instant the quantity changes, in time order."""
-        return quantity_schedule(self.changes)
+        if not self.seat_changes:
+            return quantity_schedule(self.changes)
+        result: list[tuple[int, Decimal]] = []
+        for seats in seat_schedule(self.seat_changes):
+            if not result or result[-1][1] != seats.quantity:  # a seat replaced is no change of quantity
+                result.append((seats.starting_at_us, Decimal(seats.quantity)))
+        return result
 
     def quantity_at(self, at_us: int) -> Decimal:
         current = ZERO

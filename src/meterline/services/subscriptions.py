@@ -1,11 +1,12 @@
-"""Subscriptions: the rules a new subscription meets, and edits of its quantity, end and name.
+"""Subscriptions: the rules a new subscription meets, and edits of its quantity or seats, end,
+name and rounding.
 
 A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency
-(its charges are on the contract's usage invoices). It lies within the contract. Its quantity is managed
-directly (QUANTITY_ONLY); SEAT_BASED subscriptions, BILL_IMMEDIATELY and a billing cycle of its
-own are refused with a 400 naming the field. An edit changes nothing a finalized invoice billed:
-a quantity change, or a new end, before the end of the contract's last finalized invoice is
-refused. Every change asks the engine to bill the customer again in the same transaction.
+(its charges are on the contract's usage invoices). It lies within the contract, and starts in
+no closed billing period. Its quantity is managed directly (QUANTITY_ONLY) or is its seats
+(SEAT_BASED); BILL_IMMEDIATELY and a billing cycle of its own are refused with a 400 naming the
+field. An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
+end, before the end of the contract's last finalized invoice is refused. Every change asks the engine to bill the customer again in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from meterline.domain.subscriptions import (
     BILL_IMMEDIATELY,
     ProrationRounding,
     QuantityChange,
+    SeatChange,
     quantity_schedule,
 )
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -29,7 +31,12 @@ from meterline.store import rates as rate_store
 from meterline.store import subscriptions as store
 from meterline.store.billing_requests import request_recompute
 from meterline.store.contracts import ContractRecord
-from meterline.store.subscriptions import NewSubscription, QuantityChangeRecord, SubscriptionRecord
+from meterline.store.subscriptions import (
+    NewSubscription,
+    QuantityChangeRecord,
+    SeatChangeRecord,
+    SubscriptionRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ class ContractSpan:
 class SubscriptionUpdate:
     subscription_id: str
     changes: tuple[QuantityChange, ...] = ()
+    # (field path, change) of `seat_updates`, in the order they apply at one instant
+    seat_changes: tuple[tuple[str, SeatChange], ...] = ()
     set_ending_before: bool = False
     ending_before_us: int | None = None
     name: str | None = None
@@ -146,13 +155,32 @@ def _checked(
         is_prorated=new.is_prorated,
         starting_at_us=starting_at,
         ending_before_us=new.ending_before_us,
-        changes=(QuantityChangeRecord(QuantityChange(starting_at, new.initial_quantity), created_us),),
+        changes=_initial_quantity(new, starting_at, created_us),
+        seat_group_key=new.seat_group_key,
+        seat_changes=_initial_seats(new, starting_at, created_us),
         created_at_us=created_us,
         rounding=new.rounding,
         name=new.name,
         description=new.description,
         custom_fields=dict(new.custom_fields or {}),
     )
+
+
+def _initial_quantity(
+    new: NewSubscription, starting_at: int, created_us: int
+) -> tuple[QuantityChangeRecord, ...]:
+    if new.initial_quantity is None:
+        return ()
+    return (QuantityChangeRecord(QuantityChange(starting_at, new.initial_quantity), created_us),)
+
+
+def _initial_seats(new: NewSubscription, starting_at: int, created_us: int) -> tuple[SeatChangeRecord, ...]:
+    if new.seat_group_key is None:
+        return ()
+    initial = SeatChange(
+        starting_at, add_seat_ids=new.initial_seat_ids, add_unassigned=new.initial_unassigned
+    )
+    return (SeatChangeRecord(initial, created_us),)
 
 
 def _check_span(new: NewSubscription, span: ContractSpan, starting_at: int, path: str) -> None:
@@ -205,7 +233,22 @@ def _updated(
     path: str,
     made_us: int,
 ) -> SubscriptionRecord:
+    if found.seat_based and change.changes:
+        raise InvalidInput(
+            f"{path}.quantity_updates: a SEAT_BASED subscription's quantity is its seats; use seat_updates"
+        )
+    if not found.seat_based and change.seat_changes:
+        raise InvalidInput(
+            f"{path}.seat_updates: only SEAT_BASED subscriptions have seats; use quantity_updates"
+        )
     result = found
+    for where, seats in change.seat_changes:
+        _check_not_finalized(seats.starting_at_us, finalized_until, f"{path}.{where}.starting_at")
+        if seats.starting_at_us < found.starting_at_us:
+            raise InvalidInput(
+                f"{path}.{where}.starting_at: must not be before the subscription's starting_at"
+            )
+        result = replace(result, seat_changes=(*result.seat_changes, SeatChangeRecord(seats, made_us)))
     for index, quantity in enumerate(change.changes):
         where = f"{path}.quantity_updates.{index}.starting_at"
         _check_not_finalized(quantity.starting_at_us, finalized_until, where)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from meterline.domain.errors import NotFound
-from meterline.domain.subscriptions import ProrationRounding, QuantityChange, SubscriptionTerms
+from meterline.domain.subscriptions import ProrationRounding, QuantityChange, SeatChange, SubscriptionTerms
 from meterline.store.tables import contracts
 
 
@@ -27,18 +27,27 @@ class NewSubscription:
     collection_schedule: str
     invoice_behavior: str
     is_prorated: bool
-    initial_quantity: Decimal
+    initial_quantity: Decimal | None  # None: SEAT_BASED, its quantity is its seats
     starting_at_us: int | None = None  # None: the contract's start
     ending_before_us: int | None = None  # None: the contract's end
     rounding: ProrationRounding | None = None
     name: str | None = None
     description: str | None = None
     custom_fields: dict[str, str] | None = None
+    seat_group_key: str | None = None  # set: SEAT_BASED
+    initial_seat_ids: tuple[str, ...] = ()
+    initial_unassigned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class QuantityChangeRecord:
     change: QuantityChange
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatChangeRecord:
+    change: SeatChange
     created_at_us: int
 
 
@@ -58,6 +67,12 @@ class SubscriptionRecord:
     name: str | None = None
     description: str | None = None
     custom_fields: dict[str, str] = field(default_factory=dict)
+    seat_group_key: str | None = None  # set: SEAT_BASED, its quantity its seats (`seat_changes`)
+    seat_changes: tuple[SeatChangeRecord, ...] = ()
+
+    @property
+    def seat_based(self) -> bool:
+        return self.seat_group_key is not None
 
     def terms(self) -> SubscriptionTerms:
         return SubscriptionTerms(
@@ -72,6 +87,7 @@ class SubscriptionRecord:
             rounding=self.rounding,
             name=self.name,
             custom_fields=self.custom_fields,
+            seat_changes=tuple(c.change for c in self.seat_changes),
         )
 
 
@@ -127,6 +143,18 @@ def _record_json(r: SubscriptionRecord) -> dict[str, Any]:
         "name": r.name,
         "description": r.description,
         "custom_fields": r.custom_fields,
+        "seat_group_key": r.seat_group_key,
+        "seat_changes": [
+            {
+                "starting_at_us": c.change.starting_at_us,
+                "add_seat_ids": list(c.change.add_seat_ids),
+                "remove_seat_ids": list(c.change.remove_seat_ids),
+                "add_unassigned": c.change.add_unassigned,
+                "remove_unassigned": c.change.remove_unassigned,
+                "created_at_us": c.created_at_us,
+            }
+            for c in r.seat_changes
+        ],
     }
 
 
@@ -155,6 +183,20 @@ def _record(stored: dict[str, Any]) -> SubscriptionRecord:
         name=stored["name"],
         description=stored["description"],
         custom_fields=dict(stored["custom_fields"] or {}),
+        seat_group_key=stored["seat_group_key"],
+        seat_changes=tuple(
+            SeatChangeRecord(
+                SeatChange(
+                    c["starting_at_us"],
+                    tuple(c["add_seat_ids"]),
+                    tuple(c["remove_seat_ids"]),
+                    c["add_unassigned"],
+                    c["remove_unassigned"],
+                ),
+                c["created_at_us"],
+            )
+            for c in stored["seat_changes"]
+        ),
     )
 
 

@@ -17,15 +17,22 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from meterline.api.catalog_fields import HourInstant
+from meterline.api.catalog_fields import HourInstant, Instant
 from meterline.api.contract_fields import MAX_ITEMS, Name, NotSupported
 from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response
+from meterline.api.routes.common import StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
-from meterline.api.subscription_fields import ProrationRoundingIn, QuantityUpdateIn, SubscriptionIn
+from meterline.api.subscription_fields import (
+    ProrationRoundingIn,
+    QuantityUpdateIn,
+    SeatUpdatesIn,
+    SubscriptionIn,
+)
+from meterline.domain.errors import InvalidInput
 from meterline.domain.invoicing import subscription_line
-from meterline.domain.subscriptions import PeriodCharge
+from meterline.domain.subscriptions import PeriodCharge, Seats, seat_schedule
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.services import subscriptions as service
 from meterline.services.subscriptions import SubscriptionUpdate
@@ -35,6 +42,7 @@ from meterline.store.contracts import ContractRecord
 from meterline.store.subscriptions import SubscriptionRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
+MAX_SEAT_PAGE = 10  # Metronome's range for getSubscriptionSeatsHistory
 
 
 class SubscriptionUpdateIn(StrictModel):
@@ -43,8 +51,8 @@ class SubscriptionUpdateIn(StrictModel):
     name: Name | None = None
     proration_rounding: ProrationRoundingIn | None = None
     quantity_updates: list[QuantityUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    seat_updates: SeatUpdatesIn | None = None
     quantity_management_mode_update: NotSupported = None
-    seat_updates: NotSupported = None
 
     def update(self, path: str) -> SubscriptionUpdate:
         given = self.model_fields_set
@@ -53,6 +61,7 @@ class SubscriptionUpdateIn(StrictModel):
             changes=tuple(
                 q.change(f"{path}.quantity_updates.{i}") for i, q in enumerate(self.quantity_updates)
             ),
+            seat_changes=() if self.seat_updates is None else self.seat_updates.changes(),
             set_ending_before="ending_before" in given,
             ending_before_us=self.ending_before,
             name=self.name,
@@ -107,6 +116,14 @@ class QuantityHistoryQuery(StrictModel):
     subscription_id: str
 
 
+class SeatsHistoryQuery(QuantityHistoryQuery):
+    covering_date: Instant | None = None
+    starting_at: Instant | None = None
+    ending_before: Instant | None = None
+    limit: int | None = None  # 1-10, as Metronome
+    cursor: str | None = None
+
+
 @router.post("/v2/contracts/edit")
 def edit_contract(body: ContractEdit, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     added = [s.new(f"add_subscriptions.{i}") for i, s in enumerate(body.add_subscriptions)]
@@ -150,6 +167,61 @@ def quantity_history(body: QuantityHistoryQuery, state: AppState = Depends(app_s
             }
         }
     )
+
+
+@router.post("/v1/contracts/getSubscriptionSeatsHistory")
+def seats_history(body: SeatsHistoryQuery, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    """A SEAT_BASED subscription's seats over time: one segment per change, filtered to those in
+    force at `covering_date` or overlapping [starting_at, ending_before), by start."""
+    if body.covering_date is not None and (body.starting_at is not None or body.ending_before is not None):
+        raise InvalidInput("covering_date: cannot be given together with starting_at or ending_before")
+    asked = page_request(
+        state,
+        "subscription_seats",
+        int,
+        limit=body.limit,
+        token=body.cursor,
+        max_size=MAX_SEAT_PAGE,
+        cursor_field="cursor",
+    )
+    with state.db.read() as conn:
+        _contract, subscription = service.find(conn, body.customer_id, body.contract_id, body.subscription_id)
+    if not subscription.seat_based:
+        raise InvalidInput(f"subscription_id: {subscription.id} is not a SEAT_BASED subscription")
+    low, high = (
+        (body.covering_date, body.covering_date + 1)
+        if body.covering_date is not None
+        else (body.starting_at, body.ending_before)
+    )
+    segments = [
+        s
+        for s in _seat_segments(subscription)
+        if (high is None or s[0].starting_at_us < high)
+        and (low is None or s[1] is None or s[1] > low)
+        and (asked.after is None or s[0].starting_at_us > asked.after)
+    ]
+    page, cursor = asked.cut(segments[: asked.size + 1], lambda s: s[0].starting_at_us)
+    return ExactJSONResponse(
+        {
+            "data": [
+                {
+                    "starting_at": format_rfc3339(seats.starting_at_us),
+                    "ending_before": optional_time(end),
+                    "assigned_seat_ids": sorted(seats.assigned),
+                    "total_quantity": seats.quantity,
+                }
+                for seats, end in page
+            ],
+            "next_page": cursor,
+        }
+    )
+
+
+def _seat_segments(subscription: SubscriptionRecord) -> list[tuple[Seats, int | None]]:
+    """Each state of the seats with the end of its time (the next change, or the subscription's end)."""
+    states = seat_schedule([c.change for c in subscription.seat_changes])
+    ends = [s.starting_at_us for s in states[1:]] + [subscription.ending_before_us]
+    return list(zip(states, ends, strict=True))
 
 
 def _priced(

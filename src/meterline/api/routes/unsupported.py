@@ -28,7 +28,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/contracts/addManualBalanceLedgerEntry"),
     ("POST", "/v1/contracts/amend"),
     ("POST", "/v1/contracts/getNamedSchedule"),
-    ("POST", "/v1/contracts/getSubscriptionSeatsHistory"),
     ("POST", "/v1/contracts/listNamedSchedules"),
     ("POST", "/v1/contracts/scheduleProServicesInvoice"),
     ("POST", "/v1/contracts/seatBalances/list"),
