@@ -33,6 +33,7 @@ DAYS_AHEAD = 60
 ROOT = Path(__file__).resolve().parent.parent
 SHIFTED_CLOCK = ROOT / "tests" / "support" / "shifted_clock"
 SAMPLE = [
+    "tests/integration/test_subscription_billing.py::test_quantity_changes_are_prorated_across_period_ends[sqlite]",
     "tests/integration/test_alert_time.py::test_new_billing_period_returns_spend_alerts_to_ok_and_they_fire_again[sqlite]",
     "tests/sdk/test_usage.py::test_day_windows_split_at_midnight_utc[sqlite]",
     "tests/sdk/test_usage.py::test_a_batch_with_an_invalid_event_is_refused_whole[sqlite]",

@@ -207,7 +207,7 @@ def applied_by_commit(invoice: Json) -> dict[str, Decimal]:
 def check_totals(invoice: Json, fiat_per_unit: Mapping[str, Decimal] | None = None) -> None:
     """What every usage invoice must satisfy, whatever the scenario.
 
-    subtotal = usage charges in fiat (custom units converted at the rate card's rate);
+    subtotal = usage and subscription charges in fiat (custom units converted at the rate card's rate);
     total = subtotal - prepaid commit and credit applications (postpaid ones do not count), which
     is also fiat usage - fiat applications + the cpu_conversion lines.
     """
@@ -218,7 +218,7 @@ def check_totals(invoice: Json, fiat_per_unit: Mapping[str, Decimal] | None = No
         converted: Decimal = item["total"] * rates[item["credit_type"]["id"]]
         return converted
 
-    usage = lines(invoice, "usage")
+    usage = lines(invoice, "usage") + lines(invoice, "subscription")
     deducted = [
         item
         for item in lines(invoice, "applied_commit_or_credit")

@@ -254,13 +254,13 @@ REFUSED: list[tuple[str, Change, int, str]] = [
         "seat alerts",
         lambda b, r: b.update(alert_type="low_remaining_seat_balance_reached"),
         400,
-        "alert_type: low_remaining_seat_balance_reached: seat-based subscriptions are not supported",
+        "alert_type: low_remaining_seat_balance_reached: seat balances are not supported",
     ),
     (
         "seat filter",
         lambda b, r: b.update(seat_filter={"seat_group_key": "seat_id"}),
         400,
-        "seat_filter: seat-based subscriptions are not supported",
+        "seat_filter: seat balances are not supported",
     ),
     ("plan", lambda b, r: b.update(plan_id=MISSING_ID), 400, "plan_id: legacy plans are not supported"),
     (

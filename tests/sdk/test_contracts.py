@@ -951,7 +951,6 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("reseller_royalties", [{"fraction": 0.1}]),
     ("revenue_system_configuration", {"provider": "netsuite"}),
     ("spend_trackers", [{"alias": "t"}]),
-    ("subscriptions", [{"collection_schedule": "ADVANCE"}]),
     ("transition", {"from_contract_id": MISSING_ID, "type": "RENEWAL"}),
     ("usage_filter", {"group_key": "region", "group_values": ["eu"]}),
 ]

@@ -22,7 +22,7 @@ from meterline.store.db import Database
 from tests.support.server import RunningServer
 
 MISSING_ID = "00000000-0000-4000-8000-0000000000cc"
-UNSUPPORTED_TYPES = ["COMPOSITE", "SUBSCRIPTION", "PROFESSIONAL_SERVICE", "PRO_SERVICE"]
+UNSUPPORTED_TYPES = ["COMPOSITE", "PROFESSIONAL_SERVICE", "PRO_SERVICE"]
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from meterline.api.routes import (
     rate_schedules,
     rates,
     spend_limits,
+    subscriptions,
     usage,
     webhooks,
 )
@@ -81,6 +82,7 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         rates,
         rate_schedules,
         contracts,
+        subscriptions,
         customer_commits,
         end_dates,
         custom_fields,

@@ -63,6 +63,8 @@ READS = frozenset(
         "/v1/contracts/customerCredits/list",
         "/v1/contracts/get",
         "/v1/contracts/getContractRateSchedule",
+        "/v1/contracts/getSubscriptionQuantityHistory",
+        "/v1/contracts/getSubscriptionSeatsHistory",
         "/v1/contracts/list",
         "/v1/customFields/listKeys",
         "/v1/customer-alerts/get",

@@ -19,13 +19,15 @@ class OverrideSpecifierIn(StrictModel):
     product_tags: list[NonEmpty] | None = None
     pricing_group_values: dict[str, NonEmpty] | None = None
     presentation_group_values: NotSupported = None
-    billing_frequency: NotSupported = None  # only SUBSCRIPTION rates have one
+    billing_frequency: Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"] | None = None  # subscription rates
     commit_ids: NotSupported = None  # commit-specific overrides
     recurring_commit_ids: NotSupported = None
     any_commit_or_credit_ids: NotSupported = None
 
     def target(self) -> OverrideTarget:
-        return OverrideTarget(self.product_id, tuple(self.product_tags or ()), self.pricing_group_values)
+        return OverrideTarget(
+            self.product_id, tuple(self.product_tags or ()), self.pricing_group_values, self.billing_frequency
+        )
 
 
 class TierIn(StrictModel):

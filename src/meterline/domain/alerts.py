@@ -105,7 +105,11 @@ KINDS: dict[AlertType, AlertKind] = {
     ),
 }
 UNSUPPORTED = {
-    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: "seat-based subscriptions are not supported by meterline yet"
+    # It measures the balance of one seat's own credits: recurring credits allocated per seat
+    # (INDIVIDUAL) of a SEAT_BASED subscription, which meterline does not build.
+    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: (
+        "seat balances are not supported by meterline yet (credits allocated per seat)"
+    )
 }
 
 OK = "ok"

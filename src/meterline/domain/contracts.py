@@ -12,6 +12,7 @@ from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.threshold_billing import ThresholdConfig
 
 PREPAID = "PREPAID"
@@ -68,6 +69,7 @@ class OverrideTerms:
     product_id: str | None = None
     product_tags: frozenset[str] = frozenset()
     pricing_group_values: Mapping[str, str] | None = None
+    billing_frequency: str | None = None  # set: only the subscription rates of this frequency
     multiplier: Decimal | None = None
     overwrite: PriceSpec | None = None
     overwrite_credit_type_id: str | None = None
@@ -79,7 +81,10 @@ class OverrideTerms:
             self.ending_before_us is None or at_us < self.ending_before_us
         )
 
-    def applies_to(self, product: ProductState) -> bool:
+    def applies_to(self, product: ProductState, billing_frequency: str | None = None) -> bool:
+        """Whether it overrides the product's rate (of `billing_frequency`: a subscription's)."""
+        if self.billing_frequency is not None and self.billing_frequency != billing_frequency:
+            return False
         if self.product_id is not None and self.product_id != product.id:
             return False
         return not self.product_tags or bool(self.product_tags & set(product.tags))
@@ -107,11 +112,22 @@ class ContractTerms:
     billing_anchor_us: int | None = None
     explicit_override_priority: bool = False
     overrides: tuple[OverrideTerms, ...] = field(default_factory=tuple)
+    subscriptions: tuple[SubscriptionTerms, ...] = ()
     archived_at_us: int | None = None
     scheduled_items: tuple[ScheduledItem, ...] = ()  # the items of its scheduled charges
     charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
     thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
     recurring: tuple[RecurringSpec, ...] = ()  # recurring commits and credits
+
+    def subscription_schedule(self, subscription: SubscriptionTerms) -> Schedule:
+        """The subscription's own periods: its billing frequency, laid out like the contract's."""
+        return schedule_for(
+            Frequency(subscription.billing_frequency),
+            self.anchor_day,
+            self.starting_at_us,
+            self.ending_before_us,
+            self.billing_anchor_us,
+        )
 
     def schedule(self) -> Schedule:
         return schedule_for(

@@ -4,9 +4,13 @@ Computation is pure and whole: the invoice of a period is always recomputed from
 usage (never patched event by event), so tiers, late events, drawdown order and custom pricing
 units are right by construction.
 
+Subscription charges (`subscription_line`) are lines like usage lines: commits and credits draw
+them down, and they count in the subtotal and total; they are not usage, so they are not in
+`spend_by_credit_type` (what spend alerts measure).
+
 Totals, per the invoice's (fiat) credit type:
-- `subtotal` is the spend before drawdown: fiat usage charges plus custom-unit usage charges
-  converted to fiat;
+- `subtotal` is the spend before drawdown: fiat usage and subscription charges plus custom-unit
+  charges converted to fiat;
 - `total` = fiat usage charges - prepaid commit and credit applications in fiat + the
   `cpu_conversion` lines (custom-unit charges not covered by custom-unit balances, in fiat).
   Postpaid commit applications are shown but do not reduce the total: a postpaid commit is
@@ -37,6 +41,7 @@ from meterline.domain.pricing import (
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.subscriptions import PeriodCharge, SubscriptionTerms
 
 ZERO = Decimal(0)
 Group = Mapping[str, str | None]
@@ -88,6 +93,8 @@ class UsageLine:
     aggregation: AggregationType | None = None
     price: PriceSpec | None = None  # the rate in force after overrides
     slices: tuple[ChargeSlice, ...] = ()  # empty: the whole charge belongs to the whole interval
+    subscription: SubscriptionTerms | None = None  # set on a subscription's charge
+    is_prorated: bool = False  # a subscription's charge for part of a period
 
     def charge_slices(self) -> tuple[ChargeSlice, ...]:
         return self.slices or (ChargeSlice(self.start_us, self.end_us, self.total),)
@@ -218,7 +225,9 @@ def compute_invoice(
         by_credit_type[line.credit_type_id].append(line)
     for credit_type_id, typed_lines in sorted(by_credit_type.items()):
         charged = sum((line.total for line in typed_lines), ZERO)
-        result.spend_by_credit_type[credit_type_id] = charged
+        result.spend_by_credit_type[credit_type_id] = sum(
+            (line.total for line in typed_lines if line.subscription is None), ZERO
+        )
         applications = _draw(typed_lines, [s for s in segments if s.credit_type_id == credit_type_id])
         result.applied.extend(applications)
         owed_reduction = sum((a.amount for a in applications if a.segment.kind != "POSTPAID"), ZERO)
@@ -343,6 +352,49 @@ def _price_group(
         tiers=charge.tiers,
         aggregation=pricing.aggregation,
         price=price,
+    )
+
+
+def subscription_line(
+    subscription: SubscriptionTerms,
+    charge: PeriodCharge,
+    product: ProductState,
+    rates: Sequence[RateInForce],
+    overrides: Sequence[Override],
+    explicit_override_priority: bool,
+) -> UsageLine | None:
+    """A subscription's charge priced at the rate of its product and billing frequency in force
+    at the charge's start, with the contract's overrides; None when no rate is entitled then."""
+    rate = next(
+        (
+            r
+            for r in rates
+            if r.product_id == subscription.product_id
+            and r.billing_frequency == subscription.billing_frequency
+        ),
+        None,
+    )
+    if rate is None or not _entitled(rate.entitled, overrides):
+        return None
+    price = apply_overrides(rate.price, overrides, explicit_override_priority)
+    overwrite = winning_overwrite(overrides)
+    credit_type_id = rate.credit_type_id
+    if overwrite is not None and overwrite.overwrite_credit_type_id is not None:
+        credit_type_id = overwrite.overwrite_credit_type_id
+    full_period = price.charge(charge.quantity)
+    return UsageLine(
+        product=product,
+        credit_type_id=credit_type_id,
+        quantity=charge.quantity,
+        unit_price=full_period.unit_price,
+        total=charge.amount(full_period.total, subscription.rounding),
+        start_us=charge.start_us,
+        end_us=charge.end_us,
+        pricing_group_values={},
+        presentation_group_values={},
+        price=price,
+        subscription=subscription,
+        is_prorated=charge.is_prorated,
     )
 
 

@@ -26,14 +26,18 @@ TYPES = (OVERWRITE, MULTIPLIER)
 
 @dataclass(frozen=True, slots=True)
 class OverrideTarget:
-    """One override specifier: the override applies to usage matching every given field."""
+    """One override specifier: the override applies to usage (or a subscription's rate, of
+    `billing_frequency`) matching every given field."""
 
     product_id: str | None = None
     product_tags: tuple[str, ...] = ()
     pricing_group_values: Mapping[str, str] | None = None
+    billing_frequency: str | None = None  # only subscription rates have one
 
     def is_empty(self) -> bool:
-        return not (self.product_id or self.product_tags or self.pricing_group_values)
+        return not (
+            self.product_id or self.product_tags or self.pricing_group_values or self.billing_frequency
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +68,17 @@ class OverrideSpec:
     def terms(self) -> list[OverrideTerms]:
         if self.specifiers:
             return [
-                self._terms(s.product_id, s.product_tags, s.pricing_group_values) for s in self.specifiers
+                self._terms(s.product_id, s.product_tags, s.pricing_group_values, s.billing_frequency)
+                for s in self.specifiers
             ]
-        return [self._terms(self.product_id, self.applicable_product_tags, None)]
+        return [self._terms(self.product_id, self.applicable_product_tags, None, None)]
 
     def _terms(
-        self, product_id: str | None, tags: tuple[str, ...], pricing_group_values: Mapping[str, str] | None
+        self,
+        product_id: str | None,
+        tags: tuple[str, ...],
+        pricing_group_values: Mapping[str, str] | None,
+        billing_frequency: str | None,
     ) -> OverrideTerms:
         overwrite = self.overwrite_rate
         return OverrideTerms(
@@ -79,6 +88,7 @@ class OverrideSpec:
             product_id=product_id,
             product_tags=frozenset(tags),
             pricing_group_values=pricing_group_values,
+            billing_frequency=billing_frequency,
             multiplier=self.multiplier,
             overwrite=overwrite.spec() if overwrite else None,
             overwrite_credit_type_id=overwrite.credit_type_id if overwrite else None,
@@ -119,7 +129,7 @@ def _check_target(override: OverrideSpec, path: str) -> None:
         where = field_path(path, "override_specifiers", index)
         if target.is_empty():
             raise InvalidInput(
-                f"{where}: give at least one of product_id, product_tags or pricing_group_values"
+                f"{where}: give at least one of product_id, product_tags, pricing_group_values or billing_frequency"
             )
         if len(target.product_tags) > 1:
             # Metronome matches products having all the tags; the engine matches any one tag.

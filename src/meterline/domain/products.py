@@ -23,8 +23,8 @@ from meterline.domain.pricing import (
     RoundingMethod,
 )
 
-SUPPORTED_TYPES = ("USAGE", "FIXED")
-UNSUPPORTED_TYPES = ("COMPOSITE", "SUBSCRIPTION", "PROFESSIONAL_SERVICE", "PRO_SERVICE")
+SUPPORTED_TYPES = ("USAGE", "FIXED", "SUBSCRIPTION")
+UNSUPPORTED_TYPES = ("COMPOSITE", "PROFESSIONAL_SERVICE", "PRO_SERVICE")
 # Fields that only mean something on a USAGE product: they say how its metric becomes a quantity.
 USAGE_ONLY_FIELDS = (
     "billable_metric_id",
@@ -65,14 +65,15 @@ class ProductState:
 def refuse_unsupported_type(product_type: str) -> None:
     if product_type in UNSUPPORTED_TYPES:
         raise InvalidInput(
-            f"type: meterline does not support {product_type} products yet; use USAGE or FIXED"
+            f"type: meterline does not support {product_type} products yet; use USAGE, FIXED or SUBSCRIPTION"
         )
     if product_type not in SUPPORTED_TYPES:
         raise InvalidInput(f"type: must be one of {', '.join(SUPPORTED_TYPES)}")
 
 
 def refuse_usage_fields_on(product_type: str, fields: Mapping[str, Any]) -> None:
-    """A FIXED product has no metric, so the fields that shape metric quantities are errors on it."""
+    """FIXED and SUBSCRIPTION products have no metric, so the fields that shape metric quantities
+    are errors on them."""
     if product_type == "USAGE":
         return
     for name in USAGE_ONLY_FIELDS:

@@ -51,6 +51,7 @@ class RateInForce:
     price: PriceSpec
     starting_at_us: int
     ending_before_us: int | None
+    billing_frequency: str | None = None  # rates of SUBSCRIPTION products only
 
 
 def remaining_after(older: Span, newer: Span) -> list[Span]:
@@ -101,6 +102,23 @@ def check_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         if tier.size is not None and tier.size <= 0:
             raise InvalidInput(f"tiers.{index}.size: must be greater than 0")
     return tuple(tiers)
+
+
+def check_billing_frequency(product_type: str, rate_type: str, billing_frequency: str | None) -> None:
+    """A SUBSCRIPTION product is priced per unit and billing period: a FLAT price for each billing
+    frequency it is sold at. Other products have no billing frequency."""
+    if product_type != "SUBSCRIPTION":
+        if billing_frequency is not None:
+            raise InvalidInput(
+                "billing_frequency: only rates of SUBSCRIPTION products have a billing frequency"
+            )
+        return
+    if rate_type != "FLAT":
+        raise InvalidInput(
+            "rate_type: a SUBSCRIPTION product's rate must be FLAT (a price per unit and period)"
+        )
+    if billing_frequency is None:
+        raise InvalidInput("billing_frequency: is required on the rates of SUBSCRIPTION products")
 
 
 def check_span(span: Span) -> None:

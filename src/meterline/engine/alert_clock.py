@@ -1,8 +1,9 @@
 """When a customer's alert measures next move with the clock alone.
 
 Spend, usage and invoice measures restart when a billing period ends; balances and percentages
-change when a commit or credit segment starts or expires; days remaining reach a threshold at a
-known instant. Each of these instants is known in advance, so the evaluator re-measures a
+change when a commit or credit segment starts or expires, and when a new period's subscription
+charges are drawn from them; days remaining reach a threshold at a known
+instant. Each of these instants is known in advance, so the evaluator re-measures a
 customer exactly then, instead of sweeping every customer periodically: time costs nothing for
 a customer until its next instant, whatever the number of customers.
 """
@@ -35,6 +36,7 @@ def _instants(alerts: Sequence[AlertRecord], view: CustomerView) -> Iterator[int
             yield contract.starting_at_us
             yield contract.ending_before_us
     if any(kind.measure in _SEGMENT_MEASURES or kind.per_segment for _a, kind in kinds):
+        yield from _subscription_instants(view)
         for entry in view.balances.values():
             for segment in entry.commit.segments:
                 yield segment.starting_at_us
@@ -44,6 +46,13 @@ def _instants(alerts: Sequence[AlertRecord], view: CustomerView) -> Iterator[int
             # Days remaining fall to the threshold (fires at or below) this long before the end.
             lead_us = int(alert.threshold * US_PER_DAY)
             yield from (end - lead_us for end in _ends(kind, view))
+
+
+def _subscription_instants(view: CustomerView) -> Iterator[int | None]:
+    """When subscription charges next appear on a draft (and may draw down a balance): the next
+    billing period's draft carries its charges for the whole period from its first moment."""
+    if any(c.subscriptions for c in view.contracts):
+        yield view.current_period.end_us
 
 
 def _in_plan(kind: AlertKind) -> bool:

@@ -203,7 +203,7 @@ def _usage_lines(view: CustomerView, credit_type: str) -> Iterator[UsageLine]:
     for inv in view.current_invoices:
         assert inv.computation is not None  # current invoices are derived drafts
         for line in inv.computation.usage_lines:
-            if line.credit_type_id == credit_type:
+            if line.credit_type_id == credit_type and line.subscription is None:
                 yield line
 
 

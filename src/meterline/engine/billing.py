@@ -46,6 +46,7 @@ from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine import scheduled_billing
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
+from meterline.engine.subscription_lines import subscription_lines
 from meterline.store import (
     billable_metrics,
     credit_types,
@@ -284,6 +285,7 @@ def _invoice(
     card = catalog.rate_card(contract.rate_card_id)
     intervals = _intervals(catalog, contract, card, period)
     lines = [line for interval in intervals for line in usage_lines(interval)]
+    lines += subscription_lines(catalog, contract, card, period)
     segments = _segments(catalog, customer_commits, contract.id, period, used)
     lines = _sliced_at_segment_bounds(catalog, contract.customer_id, lines, segments)
     conversions = {c.custom_credit_type_id: c.fiat_per_custom_credit for c in card.conversions}

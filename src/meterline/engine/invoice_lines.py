@@ -11,7 +11,11 @@ from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
 from meterline.domain.timeutil import format_rfc3339
 
 # Metronome's names for a line item's product type and an applied balance's commit type.
-PRODUCT_TYPES = {"USAGE": "UsageProductListItem", "FIXED": "FixedProductListItem"}
+PRODUCT_TYPES = {
+    "USAGE": "UsageProductListItem",
+    "FIXED": "FixedProductListItem",
+    "SUBSCRIPTION": "SubscriptionProductListItem",
+}
 COMMIT_TYPES = {"PREPAID": "PrepaidCommit", "CREDIT": "PrepaidCommit", "POSTPAID": "PostpaidCommit"}
 
 
@@ -21,7 +25,12 @@ def line_items(
     def credit_type(credit_type_id: str) -> dict[str, str]:
         return {"id": credit_type_id, "name": credit_type_names.get(credit_type_id, credit_type_id)}
 
-    items = [_usage(line, credit_type(line.credit_type_id)) for line in computation.usage_lines]
+    items = [
+        _usage(line, credit_type(line.credit_type_id))
+        if line.subscription is None
+        else _subscription(line, credit_type(line.credit_type_id))
+        for line in computation.usage_lines
+    ]
     items += [
         _applied(a, credit_type(a.segment.credit_type_id), start_us, end_us) for a in computation.applied
     ]
@@ -59,6 +68,32 @@ def _usage(line: UsageLine, credit_type: dict[str, str]) -> dict[str, Any]:
         if len(line.presentation_group_values) == 1:
             ((key, value),) = line.presentation_group_values.items()
             item["group_key"], item["group_value"] = key, value
+    return item
+
+
+def _subscription(line: UsageLine, credit_type: dict[str, str]) -> dict[str, Any]:
+    """A subscription's charge for [starting_at, ending_before): Metronome's `subscription` line."""
+    subscription = line.subscription
+    assert subscription is not None
+    product = line.product
+    item: dict[str, Any] = {
+        "name": subscription.name or product.name,
+        "type": "subscription",
+        "credit_type": credit_type,
+        "product_id": product.id,
+        "product_type": PRODUCT_TYPES["SUBSCRIPTION"],
+        "product_tags": list(product.tags),
+        "product_custom_fields": dict(product.custom_fields),
+        "subscription_id": subscription.id,
+        "subscription_custom_fields": dict(subscription.custom_fields),
+        "quantity": line.quantity,
+        "total": line.total,
+        "is_prorated": line.is_prorated,
+        "starting_at": format_rfc3339(line.start_us),
+        "ending_before": format_rfc3339(line.end_us),
+    }
+    if line.unit_price is not None:
+        item["unit_price"] = line.unit_price
     return item
 
 

@@ -30,7 +30,7 @@ KEY_USED = "This uniqueness key has already been used."
 UNSUPPORTED_FIELDS = {
     "credit_grant_type_filters": "meterline has no legacy credit grants; filter contract credits with custom_field_filters",
     "plan_id": "legacy plans are not supported by meterline; alerts apply to contracts",
-    "seat_filter": "seat-based subscriptions are not supported by meterline yet",
+    "seat_filter": "seat balances are not supported by meterline yet (credits allocated per seat)",
     "alert_specifiers": "alert specifiers are not supported by meterline yet; use custom_field_filters",
 }
 

@@ -1,7 +1,8 @@
 """Contracts: the rules a new contract (with its commits and credits) must meet, and archiving.
 
 A contract names an active customer and rate card (by id, or by alias at its starting_at), a
-consistent span and statement schedule, and overrides whose products and pricing units exist.
+consistent span and statement schedule, overrides whose products and pricing units exist, and
+subscriptions that `services.subscriptions` checks.
 Its commits and credits are checked by `services.commits` as each is stored, in the order given,
 so the first broken rule answers, and nothing is written (the caller's transaction rolls back).
 """
@@ -20,7 +21,7 @@ from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.threshold_billing import FIELDS
 from meterline.domain.timeutil import US_PER_HOUR, now_us
-from meterline.services import recurring
+from meterline.services import recurring, subscriptions
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
@@ -34,8 +35,9 @@ from meterline.store.rate_cards import RateCardRecord
 from meterline.store.threshold_configs import bought_commit
 
 
-def create_contract(conn: Connection, new: NewContract) -> str:
-    """Check and store a contract with its commits and credits, all or nothing."""
+def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int) -> str:
+    """Check and store a contract with its commits and credits, all or nothing; periods that
+    ended `open_horizon_us` ago are closed (no subscription may start in them)."""
     active_customer(conn, new.customer_id)
     check_contract_span(new.starting_at_us, new.ending_before_us)
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
@@ -47,7 +49,13 @@ def create_contract(conn: Connection, new: NewContract) -> str:
     _check_thresholds(conn, new, card)
     created = now_us()
     new = replace(new, recurring=recurring.with_ids(new.recurring))
-    contract_id = store.insert_contract(conn, new, card.id, created)
+    span = subscriptions.ContractSpan(
+        new.starting_at_us, new.ending_before_us, card.id, created - open_horizon_us
+    )
+    subscribed = subscriptions.checked(
+        conn, new.subscriptions, span, path="subscriptions", created_us=created
+    )
+    contract_id = store.insert_contract(conn, new, card.id, created, subscribed)
     # One microsecond apart, so that commits and credits list in the order they were given.
     given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
     given += [(f"credits.{i}", c) for i, c in enumerate(new.credits)]

@@ -152,6 +152,11 @@ def _line(
         )
     if not found.entitled:
         raise InvalidInput(f"{path}.product_id: the contract is not entitled to product {line.product_id}")
+    if found.product.type == "SUBSCRIPTION":  # priced per billing frequency: no usage line prices it
+        raise InvalidInput(
+            f"{path}.product_id: {line.product_id} is a SUBSCRIPTION product; meterline does not move "
+            "subscription charges over yet"
+        )
     price = found.override_price or found.rate.price
     charge = price.charge(line.quantity)
     return UsageLine(

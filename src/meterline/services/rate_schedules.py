@@ -78,7 +78,11 @@ def _within(terms: ContractTerms, at_us: int) -> bool:
 
 
 def _contract_rate(terms: ContractTerms, rate: RateRecord, product: ProductState, at_us: int) -> ContractRate:
-    targeting = [o for o in terms.overrides if o.applies_to(product) and _applies_to_rate(o, rate)]
+    targeting = [
+        o
+        for o in terms.overrides
+        if o.applies_to(product, rate.billing_frequency) and _applies_to_rate(o, rate)
+    ]
     in_force = [o.as_override() for o in targeting if o.in_force(at_us)]
     start, end = _segment(terms, rate, targeting, at_us)
     said = [o.entitled for o in in_force if o.entitled is not None]

@@ -14,7 +14,13 @@ from sqlalchemy import Connection
 
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.products import ProductState
-from meterline.domain.rates import Span, check_pricing_group_values, check_span, price_spec
+from meterline.domain.rates import (
+    Span,
+    check_billing_frequency,
+    check_pricing_group_values,
+    check_span,
+    price_spec,
+)
 from meterline.services.rate_cards import active_rate_card
 from meterline.store import credit_types, products
 from meterline.store import rates as store
@@ -46,6 +52,7 @@ def _add(conn: Connection, card: RateCardRecord, rate: NewRate) -> int:
     spec = price_spec(rate.rate_type, rate.price, rate.tiers)
     check_span(Span(rate.starting_at_us, rate.ending_before_us))
     product = _rated_product(conn, rate.product_id, rate.starting_at_us)
+    check_billing_frequency(product.type, rate.rate_type, rate.billing_frequency)
     check_pricing_group_values(rate.pricing_group_values, product.pricing_group_key)
     credit_type_id = _credit_type_for(conn, card, rate.credit_type_id)
     group_text = store.group_text(rate.pricing_group_values)

@@ -34,6 +34,9 @@ from meterline.store import recurring_commits, scheduled_charges, threshold_conf
 from meterline.store.commits import KEY_USED, NewCommit
 from meterline.store.scheduled_charges import NewScheduledCharge, ScheduledChargeRecord
 from meterline.store.sql import among, grouped_by_customer
+from meterline.store.subscriptions import NewSubscription, SubscriptionRecord
+from meterline.store.subscriptions import from_json as subscriptions_from_json
+from meterline.store.subscriptions import to_json as subscriptions_to_json
 from meterline.store.tables import contracts, invoices
 
 ON_USAGE_INVOICES = "ALL"  # the one value of scheduled_charges_on_usage_invoices
@@ -74,6 +77,8 @@ class NewContract:
             s.frequency, s.day, self.starting_at_us, self.ending_before_us, s.billing_anchor_us
         )
 
+    subscriptions: tuple[NewSubscription, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class ContractRecord:
@@ -95,6 +100,7 @@ class ContractRecord:
     charges_on_usage_invoices: bool = False
     recurring: tuple[RecurringSpec, ...] = ()
     thresholds: tuple[ThresholdConfig, ...] = ()
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -114,6 +120,7 @@ class ContractRecord:
             billing_anchor_us=self.schedule.billing_anchor_us,
             explicit_override_priority=self.prioritization == EXPLICIT,
             overrides=tuple(t for o in self.overrides for t in o.terms()),
+            subscriptions=tuple(s.terms() for s in self.subscriptions),
             archived_at_us=self.archived_at_us,
             scheduled_items=tuple(i for c in self.scheduled_charges for i in c.items(self.id)),
             charges_on_usage_invoices=self.charges_on_usage_invoices,
@@ -122,11 +129,19 @@ class ContractRecord:
         )
 
 
-def insert_contract(conn: Connection, new: NewContract, rate_card_id: str, created_at_us: int) -> str:
-    """Store a contract that `services.contracts` has checked (its commits and credits are stored
-    by `commits.insert_commit`); 409 if its uniqueness key is taken."""
+def insert_contract(
+    conn: Connection,
+    new: NewContract,
+    rate_card_id: str,
+    created_at_us: int,
+    subscriptions: Sequence[SubscriptionRecord] = (),
+) -> str:
+    """Store a contract that `services.contracts` has checked, with its checked subscriptions (its
+    commits and credits are stored by `commits.insert_commit`); 409 if its uniqueness key is taken."""
     contract_id = new_id()
-    _insert(conn, _row(new, contract_id, rate_card_id, created_at_us), new.uniqueness_key)
+    row = _row(new, contract_id, rate_card_id, created_at_us)
+    row["subscriptions"] = subscriptions_to_json(subscriptions)
+    _insert(conn, row, new.uniqueness_key)
     return contract_id
 
 
@@ -265,6 +280,7 @@ def _override_json(o: OverrideSpec) -> dict[str, Any]:
                 "product_id": t.product_id,
                 "product_tags": list(t.product_tags),
                 "pricing_group_values": dict(t.pricing_group_values) if t.pricing_group_values else None,
+                "billing_frequency": t.billing_frequency,
             }
             for t in o.specifiers
         ],
@@ -294,7 +310,12 @@ def _override_from_json(stored: dict[str, Any]) -> OverrideSpec:
         product_id=stored["product_id"],
         applicable_product_tags=tuple(stored["applicable_product_tags"]),
         specifiers=tuple(
-            OverrideTarget(t["product_id"], tuple(t["product_tags"]), t["pricing_group_values"])
+            OverrideTarget(
+                t["product_id"],
+                tuple(t["product_tags"]),
+                t["pricing_group_values"],
+                t.get("billing_frequency"),
+            )
             for t in stored["override_specifiers"]
         ),
         multiplier=_decimal(stored["multiplier"]),
@@ -350,4 +371,5 @@ def _record(row: Any) -> ContractRecord:
         charges_on_usage_invoices=row["scheduled_charges_on_usage_invoices"] == ON_USAGE_INVOICES,
         recurring=tuple(recurring_commits.from_json(r) for r in row["recurring"] or ()),
         thresholds=tuple(threshold_configs.from_json(t) for t in row["thresholds"] or ()),
+        subscriptions=tuple(subscriptions_from_json(row["subscriptions"])),
     )

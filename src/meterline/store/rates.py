@@ -39,6 +39,7 @@ class NewRate:
     tiers: tuple[Tier, ...] | None = None
     credit_type_id: str | None = None  # None: the rate card's fiat pricing unit
     pricing_group_values: Mapping[str, str] = field(default_factory=dict)
+    billing_frequency: str | None = None  # rates of SUBSCRIPTION products only
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class RateRecord:
     price: PriceSpec
     starting_at_us: int
     ending_before_us: int | None
+    billing_frequency: str | None = None
 
     def in_force(self) -> RateInForce:
         return RateInForce(
@@ -65,6 +67,7 @@ class RateRecord:
             price=self.price,
             starting_at_us=self.starting_at_us,
             ending_before_us=self.ending_before_us,
+            billing_frequency=self.billing_frequency,
         )
 
 
@@ -123,7 +126,7 @@ def insert_rate(
     """Store a rate `services.rates` has checked, reshaping the older rates of its product and
     group that it overlaps (the newer wins); returns its `seq`."""
     span = Span(rate.starting_at_us, rate.ending_before_us)
-    _make_room(conn, rate_card_id, rate.product_id, group_text, span)
+    _make_room(conn, rate_card_id, rate, group_text, span)
     inserted = conn.execute(
         rates.insert().values(
             rate_card_id=rate_card_id,
@@ -136,6 +139,7 @@ def insert_rate(
             tiers=_tiers_json(spec.tiers) if spec.is_tiered else None,
             starting_at_us=span.start_us,
             ending_before_us=span.end_us,
+            billing_frequency=rate.billing_frequency,
             created_at_us=now_us(),
         )
     )
@@ -144,12 +148,16 @@ def insert_rate(
     return int(key[0])
 
 
-def _make_room(conn: Connection, rate_card_id: str, product_id: str, group_text: str, newer: Span) -> None:
-    """Reshape the older rates of this product and group that the new rate overlaps."""
+def _make_room(conn: Connection, rate_card_id: str, rate: NewRate, group_text: str, newer: Span) -> None:
+    """Reshape the older rates of this product, group and billing frequency that the new rate
+    overlaps (a subscription product has one price per billing frequency)."""
     conditions = [
         rates.c.rate_card_id == rate_card_id,
-        rates.c.product_id == product_id,
+        rates.c.product_id == rate.product_id,
         rates.c.pricing_group_values == group_text,
+        rates.c.billing_frequency.is_(None)
+        if rate.billing_frequency is None
+        else rates.c.billing_frequency == rate.billing_frequency,
         or_(rates.c.ending_before_us.is_(None), rates.c.ending_before_us > newer.start_us),
     ]
     if newer.end_us is not None:
@@ -199,6 +207,7 @@ def _record(row: Any) -> RateRecord:
         price=_price(row),
         starting_at_us=row["starting_at_us"],
         ending_before_us=row["ending_before_us"],
+        billing_frequency=row["billing_frequency"],
     )
 
 

@@ -349,6 +349,8 @@ rates = Table(
     Column("starting_at_us", BigInteger, nullable=False),
     Column("ending_before_us", BigInteger, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
+    # MONTHLY, QUARTERLY, ANNUAL or WEEKLY on rates of SUBSCRIPTION products; NULL on the others.
+    Column("billing_frequency", String(16), nullable=True),
     Index("ix_rates_card_product", "rate_card_id", "product_id", "pricing_group_values", "starting_at_us"),
 )
 
@@ -387,6 +389,8 @@ contracts = Table(
     Column("recurring", JSON, nullable=True),
     # Threshold billing configurations (store/threshold_configs.py), or null.
     Column("thresholds", JSON, nullable=True),
+    # The contract's subscriptions with their quantity changes, as JSON (store/subscriptions.py).
+    Column("subscriptions", Text, nullable=False, server_default="[]"),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.

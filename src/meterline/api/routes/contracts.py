@@ -35,6 +35,8 @@ from meterline.api.recurring_views import recurring_view
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
 from meterline.api.state import AppState, app_state, wake_evaluator
+from meterline.api.subscription_fields import SubscriptionIn
+from meterline.api.subscription_views import subscription_views
 from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn, threshold_view
 from meterline.domain.billing_periods import AnchorDay, Frequency
 from meterline.domain.contracts import CREDIT
@@ -93,7 +95,7 @@ class ContractCreate(ContractIntegrationFields):
     scheduled_charges_on_usage_invoices: Literal["ALL"] | None = None
     spend_threshold_configuration: SpendThresholdIn | None = None
     spend_trackers: NotSupported = None
-    subscriptions: NotSupported = None
+    subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     transition: NotSupported = None
     usage_filter: NotSupported = None
 
@@ -119,6 +121,7 @@ class ContractCreate(ContractIntegrationFields):
                 for c in (self.spend_threshold_configuration, self.prepaid_balance_threshold_configuration)
                 if c is not None
             ),
+            subscriptions=tuple(s.new(f"subscriptions.{i}") for i, s in enumerate(self.subscriptions)),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
             integration_fields=self.stored(),
@@ -157,7 +160,7 @@ class ContractArchive(StrictModel):
 def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     new = body.new_contract()
     with state.db.write() as conn:
-        contract_id = service.create_contract(conn, new)
+        contract_id = service.create_contract(conn, new, open_horizon_us=state.settings.open_horizon_us())
     wake_evaluator(state)
     return ExactJSONResponse(id_response(contract_id))
 
@@ -227,7 +230,8 @@ def _views(
         settings=settings,
         product_ids=[p for c in found for o in c.overrides for p in _override_products(o)]
         + [charge.product_id for c in found for charge in c.scheduled_charges]
-        + [r.product_id for c in found for r in c.recurring],
+        + [r.product_id for c in found for r in c.recurring]
+        + [s.product_id for c in found for s in c.subscriptions],
         include_balance=include_balance,
         include_ledgers=include_ledgers,
     )
@@ -245,6 +249,7 @@ def contract_view(
         "initial": terms,
         "current": terms,
         "custom_fields": contract.custom_fields,
+        "subscriptions": subscription_views(contract, extras.product_names),
     }
     if contract.uniqueness_key is not None:
         view["uniqueness_key"] = contract.uniqueness_key
@@ -340,6 +345,7 @@ def _specifier_view(target: OverrideTarget) -> dict[str, Any]:
         "product_id": target.product_id,
         "product_tags": list(target.product_tags) or None,
         "pricing_group_values": dict(target.pricing_group_values) if target.pricing_group_values else None,
+        "billing_frequency": target.billing_frequency,
     }
     return {k: v for k, v in given.items() if v is not None}
 

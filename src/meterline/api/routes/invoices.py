@@ -165,7 +165,7 @@ def _regenerated_from(record: InvoiceRecord) -> dict[str, str]:
 def _costs(record: InvoiceRecord, names: dict[str, str]) -> dict[str, Any]:
     per_type: dict[str, dict[str, Any]] = {}
     for item in _line_items(record, names):
-        if item.get("type") != "usage":
+        if item.get("type") not in ("usage", "subscription"):  # charges, before drawdown
             continue
         credit_type = item["credit_type"]
         entry = per_type.setdefault(

@@ -97,6 +97,8 @@ def _contract_rate_view(conn: Connection, found: ContractRate) -> dict[str, Any]
         view["override_rate"] = _override_view(conn, found, found.override_price)
     if rate.pricing_group_values:
         view["pricing_group_values"] = rate.pricing_group_values
+    if rate.billing_frequency is not None:
+        view["billing_frequency"] = rate.billing_frequency
     return view
 
 

@@ -34,7 +34,6 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 MAX_RATES_PER_REQUEST = 1000
 # Rate fields of rate types meterline does not support yet, and why each is refused.
 UNSUPPORTED_FIELDS = {
-    "billing_frequency": "only SUBSCRIPTION rates have a billing frequency, and meterline does not support them yet",
     "is_prorated": "only SUBSCRIPTION rates are prorated, and meterline does not support them yet",
     "quantity": "only SUBSCRIPTION rates have a quantity, and meterline does not support them yet",
     "custom_rate": "meterline does not support CUSTOM rates yet",
@@ -57,7 +56,7 @@ class RateIn(StrictModel):
     tiers: list[TierIn] | None = None
     credit_type_id: str | None = None
     pricing_group_values: dict[str, NonEmpty] = Field(default_factory=dict)
-    billing_frequency: Any = None
+    billing_frequency: Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"] | None = None
     is_prorated: Any = None
     quantity: Any = None
     custom_rate: Any = None
@@ -86,6 +85,7 @@ class RateIn(StrictModel):
             tiers=None if self.tiers is None else tuple(Tier(t.price, t.size) for t in self.tiers),
             credit_type_id=self.credit_type_id,
             pricing_group_values=self.pricing_group_values,
+            billing_frequency=self.billing_frequency,
         )
 
 
@@ -118,8 +118,7 @@ class RateSelector(StrictModel):
             rate.pricing_group_values, self.partial_pricing_group_values
         ):
             return False
-        # Only SUBSCRIPTION rates have a billing frequency, and meterline has none of those.
-        return self.billing_frequency is None
+        return self.billing_frequency is None or rate.billing_frequency == self.billing_frequency
 
 
 class RatesQuery(StrictModel):
@@ -189,6 +188,8 @@ def scheduled_view(rate: RateRecord, product: ProductState) -> dict[str, Any]:
         view["ending_before"] = optional_time(rate.ending_before_us)
     if rate.pricing_group_values:
         view["pricing_group_values"] = rate.pricing_group_values
+    if rate.billing_frequency is not None:
+        view["billing_frequency"] = rate.billing_frequency
     return view
 
 

@@ -1,0 +1,255 @@
+"""Subscription charges over billing period ends, driven by an injected clock (tests/support/inprocess.py):
+quantity changes scheduled ahead with v2 contracts/edit, the periods finalized by the evaluator as
+the clock passes their grace periods, every amount computed here by hand; a balance alert fired by
+the clock alone when a new period's ADVANCE charge draws the credit down; and edits refused once
+they would reach back into a finalized invoice.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, from_us, month_bounds
+from tests.sdk.alert_helpers import add_credit, create_alert, status
+from tests.sdk.billing_helpers import check_totals, exact, lines, rate_card
+from tests.sdk.contract_helpers import JAN, error_of
+from tests.sdk.helpers import new_customer, uid
+from tests.support.inprocess import InProcess
+
+D = Decimal
+Json = dict[str, Any]
+GRACE = 24 * US_PER_HOUR
+
+
+def product(app: InProcess) -> str:
+    return app.client.v1.contracts.products.create(name=f"seats {uid()}", type="SUBSCRIPTION").data.id
+
+
+def monthly_rate(product_id: str, price: int) -> Json:
+    return {
+        "product_id": product_id,
+        "entitled": True,
+        "rate_type": "FLAT",
+        "price": price,
+        "billing_frequency": "MONTHLY",
+        "starting_at": JAN,
+    }
+
+
+def subscription(product_id: str, schedule: str, quantity: int, places: int) -> Json:
+    return {
+        "subscription_rate": {"product_id": product_id, "billing_frequency": "MONTHLY"},
+        "collection_schedule": schedule,
+        "initial_quantity": quantity,
+        "proration": {
+            "invoice_behavior": "BILL_ON_NEXT_COLLECTION_DATE",
+            "is_prorated": True,
+            "rounding": {"decimal_places": places, "rounding_method": "HALF_UP"},
+        },
+    }
+
+
+def rounded(amount: Fraction, places: int) -> Decimal:
+    return (D(amount.numerator) / D(amount.denominator)).quantize(D(1).scaleb(-places), ROUND_HALF_UP)
+
+
+def finalized(app: InProcess, customer_id: str) -> dict[str, Json]:
+    """The customer's FINALIZED invoices by start."""
+    raw = app.client.v1.customers.invoices.with_raw_response.list(customer_id=customer_id, status="FINALIZED")
+    return {inv["start_timestamp"]: inv for inv in exact(raw)["data"]}
+
+
+def by_subscription(invoice: Json) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for line in lines(invoice, "subscription"):
+        found.setdefault(line["subscription_id"], []).append(
+            (line["starting_at"], line["ending_before"], line["quantity"], line["total"], line["is_prorated"])
+        )
+    return found
+
+
+def test_quantity_changes_are_prorated_across_period_ends(app: InProcess) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    _m1, m2 = month_bounds(m1)
+    length = m2 - m1
+    seats, platform = product(app), product(app)
+    card = rate_card(client, monthly_rate(seats, 3000), monthly_rate(platform, 1000))  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m0),
+        subscriptions=[subscription(seats, "ARREARS", 2, 0), subscription(platform, "ADVANCE", 1, 2)],  # type: ignore[list-item]
+    ).data.id
+    app.run(app.now)
+    subs = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    arrears_id, advance_id = (s.id for s in subs)
+    day10, day20 = m1 + 10 * US_PER_DAY, m1 + 20 * US_PER_DAY
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(arrears_id),
+                "quantity_updates": [{"starting_at": from_us(day10), "quantity": 5}],
+            },
+            {
+                "subscription_id": str(advance_id),
+                "quantity_updates": [
+                    {"starting_at": from_us(day10), "quantity_delta": 3},
+                    {"starting_at": from_us(day20), "quantity": 2},
+                ],
+            },
+        ],
+    )
+
+    # The clock passes the first month's grace period, then the second's: both are finalized.
+    app.run(m1 + GRACE + US_PER_HOUR)
+    app.run(m2 + GRACE + US_PER_HOUR)
+    invoices = finalized(app, customer_id)
+    first, second = invoices[format_rfc3339(m0)], invoices[format_rfc3339(m1)]
+
+    # First month: whole, no changes. 2 seats x 3,000 in arrears; 1 x 1,000 in advance.
+    assert by_subscription(first) == {
+        arrears_id: [(format_rfc3339(m0), format_rfc3339(m1), D(2), D(6000), False)],
+        advance_id: [(format_rfc3339(m0), format_rfc3339(m1), D(1), D(1000), False)],
+    }
+    assert first["total"] == D(7000)
+
+    # Second month, in arrears: 2 seats for 10 days, 5 for the rest, each part rounded to cents.
+    before = rounded(Fraction(2 * 3000 * (day10 - m1), length), 0)
+    after = rounded(Fraction(5 * 3000 * (m2 - day10), length), 0)
+    # In advance: 1 for the whole month, then 3 more from day 10 (to 4); down to 2 on day 20 gives
+    # nothing back.
+    increase = rounded(Fraction(3 * 1000 * (m2 - day10), length), 2)
+    assert by_subscription(second) == {
+        arrears_id: [
+            (format_rfc3339(m1), format_rfc3339(day10), D(2), before, True),
+            (format_rfc3339(day10), format_rfc3339(m2), D(5), after, True),
+        ],
+        advance_id: [
+            (format_rfc3339(m1), format_rfc3339(m2), D(1), D(1000), False),
+            (format_rfc3339(day10), format_rfc3339(m2), D(3), increase, True),
+        ],
+    }
+    assert second["total"] == before + after + D(1000) + increase
+    check_totals(second)
+
+    # Nothing finalized may change: a quantity change inside the second month is refused.
+    late = [
+        {
+            "subscription_id": str(arrears_id),
+            "quantity_updates": [{"starting_at": from_us(day20), "quantity": 9}],
+        }
+    ]
+    message = error_of(
+        lambda: client.v2.contracts.edit(
+            customer_id=customer_id, contract_id=contract_id, update_subscriptions=late
+        ),
+        400,
+    )
+    assert message == (
+        "update_subscriptions.0.quantity_updates.0.starting_at: the contract has a finalized invoice until "
+        f"{format_rfc3339(m2)}; a change may not reach back before that"
+    )
+    # Nor may a subscription be added that starts before then (by default, at the contract's start).
+    added = {**subscription(seats, "ARREARS", 1, 0)}
+    message = error_of(
+        lambda: client.v2.contracts.edit(
+            customer_id=customer_id, contract_id=contract_id, add_subscriptions=[added]
+        ),  # type: ignore[list-item]
+        400,
+    )
+    assert message.startswith(f"add_subscriptions.0.starting_at: must not be before {format_rfc3339(m2)}")
+
+
+def test_a_new_periods_advance_charge_draws_a_credit_down_and_fires_its_alert_on_the_clock(
+    app: InProcess,
+) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    seats = product(app)
+    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m0),
+        subscriptions=[subscription(seats, "ADVANCE", 3, 2)],  # type: ignore[list-item]
+    )
+    add_credit(client, customer_id, 5000)
+    alert_id = create_alert(
+        client,
+        alert_type="low_remaining_contract_credit_balance_reached",
+        threshold=0,
+        customer_id=customer_id,
+    )
+    app.run(app.now)
+    # This month's 3 x 1,000 leaves 2,000 of the credit.
+    assert status(client, alert_id, customer_id) == ("ok", "alert_created")
+    # Next month's charge, there from its first moment, takes the remaining 2,000: no event needed.
+    app.run(m1 + US_PER_HOUR)
+    assert status(client, alert_id, customer_id) == ("in_alarm", "time")
+
+
+def test_a_quarterly_subscription_in_arrears_is_billed_on_the_quarters_last_monthly_invoice(
+    app: InProcess,
+) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    m2 = month_bounds(m1)[1]
+    m3 = month_bounds(m2)[1]
+    seats = product(app)
+    quarterly = {**monthly_rate(seats, 900), "billing_frequency": "QUARTERLY"}
+    card = rate_card(client, quarterly)  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m0),
+        subscriptions=[  # type: ignore[list-item]
+            {
+                **subscription(seats, "ARREARS", 3, 0),
+                "subscription_rate": {"product_id": seats, "billing_frequency": "QUARTERLY"},
+            }
+        ],
+    ).data.id
+    app.run(app.now)
+    [sub] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    day10 = m1 + 10 * US_PER_DAY
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(sub.id),
+                "quantity_updates": [{"starting_at": from_us(day10), "quantity": 6}],
+            }
+        ],
+    )
+    for month_end in (m1, m2, m3):
+        app.run(month_end + GRACE + US_PER_HOUR)
+    invoices = finalized(app, customer_id)
+    assert [lines(invoices[format_rfc3339(m)], "subscription") for m in (m0, m1)] == [[], []]
+    # The third month bills the quarter: 3 seats until day 10 of the second month, then 6, each part
+    # of 900 per seat and quarter, prorated against the quarter's length.
+    quarter = m3 - m0
+    before = rounded(Fraction(3 * 900 * (day10 - m0), quarter), 0)
+    after = rounded(Fraction(6 * 900 * (m3 - day10), quarter), 0)
+    last = invoices[format_rfc3339(m2)]
+    assert by_subscription(last) == {
+        sub.id: [
+            (format_rfc3339(m0), format_rfc3339(day10), D(3), before, True),
+            (format_rfc3339(day10), format_rfc3339(m3), D(6), after, True),
+        ]
+    }
+    assert last["total"] == before + after
