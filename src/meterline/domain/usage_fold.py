@@ -71,37 +71,34 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
                 continue
             value, group = counts
             counted = True
-            hour = hour_floor(event.timestamp_us)
-            month = months.get(hour)
-            if month is None:
-                month = months[hour] = calendar_month(hour)
-                deltas.month_ends[month.start_us] = month.end_us
-            _add(deltas, event, metric.id, value, group, hour, month.start_us)
+            _add(deltas, event, metric.id, value, group, hour_floor(event.timestamp_us))
         if counted:
             deltas.customers_touched.add(event.customer_id)
         else:
             deltas.unmatched_seqs.append(event.seq)
+    # An hour lies in one month: each month's delta is the merge of its hours' (`Aggregate.merge`
+    # is exact, associative and commutative), one merge per hour key rather than one add per event.
+    for (customer_id, metric_id, hour, group), aggregate in deltas.hourly.items():
+        month = months.get(hour)
+        if month is None:
+            month = months[hour] = calendar_month(hour)
+            deltas.month_ends[month.start_us] = month.end_us
+        key = (customer_id, metric_id, month.start_us, group)
+        monthly = deltas.monthly.get(key)
+        if monthly is None:
+            monthly = deltas.monthly[key] = Aggregate()
+        monthly.merge(aggregate)
     return deltas
 
 
 def _add(
-    deltas: UsageDeltas,
-    event: CountableEvent,
-    metric_id: str,
-    value: Decimal | str,
-    group: str,
-    hour: int,
-    month_start_us: int,
+    deltas: UsageDeltas, event: CountableEvent, metric_id: str, value: Decimal | str, group: str, hour: int
 ) -> None:
     hour_key = (event.customer_id, metric_id, hour, group)
-    for bucket, key in (
-        (deltas.hourly, hour_key),
-        (deltas.monthly, (event.customer_id, metric_id, month_start_us, group)),
-    ):
-        aggregate = bucket.get(key)
-        if aggregate is None:
-            aggregate = bucket[key] = Aggregate()
-        aggregate.add(value, event.timestamp_us, event.seq)
+    aggregate = deltas.hourly.get(hour_key)
+    if aggregate is None:
+        aggregate = deltas.hourly[hour_key] = Aggregate()
+    aggregate.add(value, event.timestamp_us, event.seq)
     movement = deltas.movements.get((event.customer_id, metric_id))
     if movement is None:
         movement = deltas.movements[(event.customer_id, metric_id)] = Movement()
