@@ -50,7 +50,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -n logical --maxprocesses $(TEST_WORKERS)
+	$(BIN)/pytest -q -p no:cacheprovider -n logical --maxprocesses $(TEST_WORKERS) --durations=15
 
 ## The benchmark (workloads a-e at 1,000 and 1,000,000 customers, 3 runs, medians; PostgreSQL too
 ## when METERLINE_BENCH_POSTGRES_URL is set): rewrites the tables in BENCHMARKS.md.
