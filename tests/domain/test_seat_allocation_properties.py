@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meterline.domain.recurring import Cadence, RecurringTerms, grants, spans
-from meterline.domain.seat_allocation import pooled_grants, quantity_at
+from meterline.domain.seat_allocation import pooled_grants, quantity_at, subscription_quantities
+from meterline.domain.subscriptions import QuantityChange, SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR
-from tests.domain.test_recurring_properties import recurring
+from tests.domain.test_recurring_properties import EPOCH_2030, recurring
 
 Schedule = list[tuple[int, Decimal]]
 
@@ -77,3 +78,26 @@ def test_without_proration_a_period_grants_for_the_most_seats_it_had(
         counts = [quantity_at(schedule, span.kept.start_us)]
         counts += [q for at, q in schedule if span.kept.start_us < at < span.kept.end_us]
         assert sum(i.amount for i in items) == terms.amount * max(counts)
+
+
+def test_the_quantity_is_zero_from_the_subscription_s_end() -> None:
+    start = EPOCH_2030
+    ended = SubscriptionTerms(
+        id="s",
+        product_id="p",
+        billing_frequency="MONTHLY",
+        collection_schedule="ARREARS",
+        is_prorated=True,
+        starting_at_us=start,
+        ending_before_us=start + 10 * US_PER_HOUR,
+        changes=(
+            QuantityChange(start, quantity=Decimal(3)),
+            QuantityChange(start + 5 * US_PER_HOUR, quantity=Decimal(4)),
+            QuantityChange(start + 20 * US_PER_HOUR, quantity=Decimal(9)),  # after its end: none
+        ),
+    )
+    assert subscription_quantities(ended) == [
+        (start, Decimal(3)),
+        (start + 5 * US_PER_HOUR, Decimal(4)),
+        (start + 10 * US_PER_HOUR, Decimal(0)),
+    ]

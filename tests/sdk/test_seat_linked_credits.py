@@ -142,6 +142,60 @@ def test_a_pooled_credit_grants_per_seat_and_follows_the_seats_within_the_period
     }
 
 
+def test_a_pooled_commit_on_a_seat_based_subscription_follows_its_seats(
+    client: Metronome, catalog: Json
+) -> None:
+    """Seats, not a quantity: a new id fills an unassigned seat first, and a seat removed mid-period
+    takes nothing back."""
+    _now, period, period_end = this_hour_and_period()
+    customer_id = new_customer(client)
+    team = seats(
+        catalog["seats"],
+        0,
+        temporary_id="team",
+        quantity_management_mode="SEAT_BASED",
+        seat_config={
+            "seat_group_key": "user_id",
+            "initial_seat_ids": ["ann", "bob"],
+            "initial_unassigned_seats": 1,
+        },
+    )
+    del team["initial_quantity"]
+    contract_id = contract(
+        client,
+        customer_id,
+        catalog["card"],
+        period,
+        ending_before=period_end,
+        subscriptions=[team],
+        recurring_commits=[per_seat(catalog, period, 100, prorated=False)],
+    )
+    terms = terms_of(client, customer_id, contract_id)
+    [subscription] = terms["subscriptions"]
+    [commit] = terms["current"]["recurring_commits"]
+    changed = period + timedelta(hours=1)
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": subscription["id"],
+                "seat_updates": {
+                    # cid takes the unassigned seat (still 3), dan adds a fourth
+                    "add_seat_ids": [{"seat_ids": ["cid", "dan"], "starting_at": changed}],
+                    "remove_seat_ids": [{"seat_ids": ["ann"], "starting_at": changed + timedelta(hours=1)}],
+                },
+            }
+        ],
+    )
+    [shown] = terms_of(client, customer_id, contract_id)["current"]["commits"]
+    assert shown["recurring_commit_id"] == commit["id"] and shown["type"] == "PREPAID"
+    assert [(i["amount"], i["starting_at"]) for i in shown["access_schedule"]["schedule_items"]] == [
+        (D(300), rfc3339(period)),  # ann, bob and the unassigned seat
+        (D(100), rfc3339(changed)),  # dan's; ann leaving takes nothing back
+    ]
+
+
 def test_what_a_pooled_credit_needs_is_refused_naming_the_field(client: Metronome, catalog: Json) -> None:
     _now, period, period_end = this_hour_and_period()
     customer_id = new_customer(client)
