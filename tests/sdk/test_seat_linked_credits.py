@@ -194,6 +194,13 @@ def test_a_pooled_commit_on_a_seat_based_subscription_follows_its_seats(
         (D(300), rfc3339(period)),  # ann, bob and the unassigned seat
         (D(100), rfc3339(changed)),  # dan's; ann leaving takes nothing back
     ]
+    # Its seats set its access schedule: its end is not moved by hand.
+    assert "commit_id" in error_of(
+        lambda: client.v1.customers.commits.update_end_date(
+            customer_id=customer_id, commit_id=shown["id"], access_ending_before=changed + timedelta(hours=5)
+        ),
+        400,
+    )
 
 
 def test_what_a_pooled_credit_needs_is_refused_naming_the_field(client: Metronome, catalog: Json) -> None:
