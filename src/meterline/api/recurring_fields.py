@@ -1,8 +1,8 @@
 """Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
 
 What meterline does not build is refused with a 400 naming the field: billing each period's
-commit (`invoice_amount`, which needs SCHEDULED invoices), seat-based allocations
-(`subscription_config`), QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome
+commit (`invoice_amount`, which needs SCHEDULED invoices), allocations per seat
+(`subscription_config.allocation` INDIVIDUAL), QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome
 applies when a contract transitions to its renewal (meterline has no transitions).
 """
 
@@ -25,8 +25,9 @@ from meterline.api.contract_fields import (
 )
 from meterline.api.routes.common import StrictModel
 from meterline.domain.contracts import CREDIT, PREPAID
+from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
-from meterline.domain.recurring import RecurringSpec, Rounding
+from meterline.domain.recurring import RecurringSpec, Rounding, SubscriptionLink
 
 
 def _refuse_rollover(value: Any) -> Any:
@@ -49,7 +50,7 @@ def _refuse_invoice_amount(value: Any) -> Any:
 
 class AccessAmountIn(StrictModel):
     unit_price: PositiveAmount
-    quantity: PositiveAmount  # Metronome's default is a subscription's seats (subscription_config)
+    quantity: PositiveAmount | None = None  # required unless the subscription's (subscription_config)
     credit_type_id: str = USD_CENTS_CREDIT_TYPE_ID
     access_type: Literal["SPEND", "QUANTITY"] | None = None
 
@@ -91,6 +92,31 @@ class CommitRoundingIn(CreditRoundingIn):
     invoice: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
 
 
+class SeatIncreaseIn(StrictModel):
+    is_prorated: bool
+
+
+class SubscriptionConfigIn(StrictModel):
+    subscription_id: NonEmpty  # the temporary_id of a subscription of the same request
+    apply_seat_increase_config: SeatIncreaseIn
+    allocation: Literal["POOLED", "INDIVIDUAL"] = "POOLED"
+
+    @field_validator("allocation")
+    @classmethod
+    def _pooled_only(cls, value: str) -> str:
+        if value == "INDIVIDUAL":
+            raise ValueError(
+                "meterline does not keep a balance per seat yet (usage drawn by one seat's credit "
+                "only); use POOLED for one balance of the amount per seat times the seats"
+            )
+        return value
+
+    def link(self) -> SubscriptionLink:
+        return SubscriptionLink(
+            self.subscription_id, self.apply_seat_increase_config.is_prorated, self.allocation
+        )
+
+
 class RecurringFields(StrictModel):
     access_amount: AccessAmountIn
     commit_duration: CommitDurationIn
@@ -109,13 +135,23 @@ class RecurringFields(StrictModel):
     rollover_fraction: Annotated[Any, BeforeValidator(_refuse_rollover)] = None
     hierarchy_configuration: NotSupported = None
     netsuite_sales_order_id: NotSupported = None
-    subscription_config: NotSupported = None
+    subscription_config: SubscriptionConfigIn | None = None
     temporary_id: NotSupported = None
 
     _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
 
-    def _spec(self, kind: str, rounding: RoundingIn | None) -> RecurringSpec:
+    def _spec(self, kind: str, rounding: RoundingIn | None, path: str) -> RecurringSpec:
         access = self.access_amount
+        linked = self.subscription_config
+        if linked is None and access.quantity is None:
+            raise InvalidInput(
+                f"{path}.access_amount.quantity: is required unless subscription_config is given"
+            )
+        if linked is not None and access.quantity is not None:
+            raise InvalidInput(
+                f"{path}.access_amount.quantity: with subscription_config the quantity is the "
+                "subscription's; omit it"
+            )
         return RecurringSpec(
             kind=kind,
             product_id=self.product_id,
@@ -138,6 +174,7 @@ class RecurringFields(StrictModel):
             if self.applicable_product_tags is None
             else tuple(self.applicable_product_tags),
             specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            subscription=None if linked is None else linked.link(),
         )
 
 
@@ -145,14 +182,14 @@ class RecurringCommitIn(RecurringFields):
     invoice_amount: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
     proration_rounding: CommitRoundingIn | None = None
 
-    def spec(self) -> RecurringSpec:
+    def spec(self, path: str) -> RecurringSpec:
         rounding = self.proration_rounding.access if self.proration_rounding is not None else None
-        return self._spec(PREPAID, rounding)
+        return self._spec(PREPAID, rounding, path)
 
 
 class RecurringCreditIn(RecurringFields):
     proration_rounding: CreditRoundingIn | None = None
 
-    def spec(self) -> RecurringSpec:
+    def spec(self, path: str) -> RecurringSpec:
         rounding = self.proration_rounding.access if self.proration_rounding is not None else None
-        return self._spec(CREDIT, rounding)
+        return self._spec(CREDIT, rounding, path)

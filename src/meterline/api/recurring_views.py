@@ -22,7 +22,6 @@ def recurring_view(
         "access_amount": {
             "credit_type_id": spec.credit_type_id,
             "unit_price": spec.unit_price,
-            "quantity": spec.quantity,
             "access_type": "SPEND",
         },
         "anchor_date": format_rfc3339(anchor_us),
@@ -34,6 +33,8 @@ def recurring_view(
         "contract": {"id": contract_id},
         "proration": spec.proration,
     }
+    if spec.quantity is not None:  # with a subscription, the quantity is the subscription's
+        view["access_amount"]["quantity"] = spec.quantity
     optional: dict[str, Any] = {
         "ending_before": None if spec.ending_before_us is None else format_rfc3339(spec.ending_before_us),
         "recurrence_frequency": spec.recurrence_frequency,
@@ -55,5 +56,12 @@ def recurring_view(
             }
         },
     }
+    link = spec.subscription
+    if link is not None:
+        optional["subscription_config"] = {
+            "subscription_id": link.subscription_id,
+            "allocation": link.allocation,
+            "apply_seat_increase_config": {"is_prorated": link.prorate_increases},
+        }
     view.update({k: v for k, v in optional.items() if v is not None})
     return view

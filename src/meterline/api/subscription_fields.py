@@ -57,9 +57,8 @@ class SubscriptionIn(StrictModel):
     description: str | None = Field(default=None, max_length=1000)
     custom_fields: CustomFields = Field(default_factory=dict)
     quantity_management_mode: Literal["QUANTITY_ONLY", "SEAT_BASED"] = "QUANTITY_ONLY"
-    # Names the subscription for recurring commits and credits of the same request, which
-    # meterline refuses: it changes nothing on its own.
-    temporary_id: str | None = None
+    # Names the subscription for recurring commits and credits of the same request.
+    temporary_id: NonEmpty | None = None
     seat_config: SeatConfigIn | None = None
     billing_cycle_config: NotSupported = None
 
@@ -83,6 +82,7 @@ class SubscriptionIn(StrictModel):
             seat_group_key=None if seats is None else seats.seat_group_key,
             initial_seat_ids=() if seats is None else tuple(dict.fromkeys(seats.initial_seat_ids)),
             initial_unassigned=0 if seats is None else seats.initial_unassigned_seats,
+            temporary_id=self.temporary_id,
         )
 
     def _seats(self, path: str) -> SeatConfigIn | None:

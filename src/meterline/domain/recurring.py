@@ -115,10 +115,22 @@ def prorated(
         return terms.rounding.apply(amount * Decimal(length_us - cut_us) / Decimal(length_us))
 
 
-def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
-    """The commits a recurring commit creates, in order: every one when it has an end (at most
-    MAX_PERIODS + 1: the caller refuses more than MAX_PERIODS), else those whose period starts
-    by `started_by_us` (an open-ended one never has a last period to prorate)."""
+@dataclass(frozen=True, slots=True)
+class PeriodSpan:
+    """One period of a recurring commit: the part kept, the whole period, whether it is the first
+    or the last (where a cut is prorated), and when the commit it creates stops being accessible."""
+
+    kept: Period
+    whole: Period
+    first: bool
+    last: bool
+    access_end_us: int
+
+
+def spans(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[PeriodSpan]:
+    """The periods a recurring commit creates a commit for, in order: every one when it has an end
+    (at most MAX_PERIODS + 1: the caller refuses more than MAX_PERIODS), else those starting by
+    `started_by_us` (an open-ended one never has a last period to prorate)."""
     end = terms.ending_before_us
     if end is not None:
         found = periods(cadence, terms.starting_at_us, end)
@@ -126,14 +138,25 @@ def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = 
     else:
         assert started_by_us is not None
         found, count = _open_periods(cadence, terms.starting_at_us, started_by_us, terms.duration_periods)
-    result: list[RecurringGrant] = []
+    result: list[PeriodSpan] = []
     for index in range(count):
         kept, whole = found[index]
-        last = end is not None and index == len(found) - 1
-        amount = prorated(terms.amount, kept, whole, first=index == 0, last=last, terms=terms)
         through = found[min(index + terms.duration_periods, len(found)) - 1][0]
-        result.append(RecurringGrant(amount, kept.start_us, through.end_us))
+        last = end is not None and index == len(found) - 1
+        result.append(PeriodSpan(kept, whole, index == 0, last, through.end_us))
     return result
+
+
+def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
+    """The commits a recurring commit creates (`spans`), each of `amount`, prorated where cut."""
+    return [
+        RecurringGrant(
+            prorated(terms.amount, s.kept, s.whole, first=s.first, last=s.last, terms=terms),
+            s.kept.start_us,
+            s.access_end_us,
+        )
+        for s in spans(terms, cadence, started_by_us)
+    ]
 
 
 def _open_periods(
@@ -165,6 +188,16 @@ def next_start(terms: RecurringTerms, cadence: Cadence, after_us: int) -> int | 
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionLink:
+    """`subscription_config`: each period grants `unit_price` per unit of the subscription's
+    quantity, pooled in one balance (`domain.seat_allocation`)."""
+
+    subscription_id: str  # as given: the subscription's temporary_id until the contract is stored
+    prorate_increases: bool  # apply_seat_increase_config.is_prorated
+    allocation: str = "POOLED"
+
+
+@dataclass(frozen=True, slots=True)
 class RecurringSpec:
     """A recurring commit (kind PREPAID) or recurring credit (kind CREDIT)."""
 
@@ -173,7 +206,7 @@ class RecurringSpec:
     priority: Decimal
     starting_at_us: int
     unit_price: Decimal
-    quantity: Decimal
+    quantity: Decimal | None  # None: the subscription's (`subscription`)
     credit_type_id: str
     duration_periods: int = 1
     ending_before_us: int | None = None
@@ -185,11 +218,13 @@ class RecurringSpec:
     applicable_product_ids: tuple[str, ...] | None = None
     applicable_product_tags: tuple[str, ...] | None = None
     specifiers: tuple[Specifier, ...] | None = None
+    subscription: SubscriptionLink | None = None  # set: `quantity` is the subscription's
     id: str = ""  # given when the contract is stored
 
     @property
     def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
+        """Granted for a whole period; with a subscription, per unit of its quantity."""
+        return self.unit_price if self.quantity is None else self.unit_price * self.quantity
 
     @property
     def rounding_in_force(self) -> Rounding:

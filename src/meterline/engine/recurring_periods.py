@@ -5,7 +5,9 @@ It runs where a customer's drafts are derived (a batch that bills it, or its wak
 anything is measured: the commit is written in the engine's transaction, and a commit already
 there for that period (the same recurring commit and start) is never written again, so each
 period gets one, whatever restarts. The customer is woken when its next period starts
-(`next_period_start`), alerts or not.
+(`next_period_start`), alerts or not. A commit tied to a subscription grants for the quantity
+its subscription has then (`domain.seat_allocation`); `services.recurring.follow_subscriptions`
+brings the commits already created up to date when the quantity is edited.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from meterline.domain.recurring import (
     RecurringSpec,
     RecurringTerms,
     cadence,
-    grants,
     next_start,
     terms_of,
 )
+from meterline.domain.seat_allocation import period_access
 from meterline.engine.customer_state import CustomerState
 from meterline.store import commits
-from meterline.store.recurring_commits import period_commit
+from meterline.store.recurring_commits import period_commit_with
 
 
 def create_due_commits(
@@ -37,13 +39,16 @@ def create_due_commits(
     created: set[str] = set()
     for customer_id in customer_ids:
         state = states[customer_id]
-        for contract, spec, terms in _open_ended(state):
+        for contract, spec, _terms in _open_ended(state):
             made = {c.segments[0].starting_at_us for c in state.commits if c.recurring_id == spec.id}
-            for grant in grants(terms, _cadence(contract, spec), now_us):
-                if grant.starting_at_us not in made:
-                    new = period_commit(spec, grant)
+            subscriptions = {s.id: s for s in contract.subscriptions}
+            schedule = contract.schedule()
+            for access in period_access(spec, contract.ending_before_us, schedule, subscriptions, now_us):
+                start = access[0].starting_at_us
+                if start not in made:
+                    new = period_commit_with(spec, access)
                     commits.insert_commit(
-                        conn, customer_id, new, contract_id=contract.id, created_at_us=grant.starting_at_us
+                        conn, customer_id, new, contract_id=contract.id, created_at_us=start
                     )
                     created.add(customer_id)
     return created

@@ -55,6 +55,7 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
     subscribed = subscriptions.checked(
         conn, new.subscriptions, span, path="subscriptions", created_us=created
     )
+    new = recurring.with_subscriptions(new, subscribed)
     contract_id = store.insert_contract(conn, new, card.id, created, subscribed)
     # One microsecond apart, so that commits and credits list in the order they were given.
     given = [(f"commits.{i}", c) for i, c in enumerate(new.commits)]
@@ -64,7 +65,7 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
         commits.insert_commit(
             conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created + offset
         )
-    recurring.store_period_commits(conn, new, contract_id, created + len(given))
+    recurring.store_period_commits(conn, new, contract_id, created + len(given), subscribed)
     request_recompute(conn, new.customer_id)
     return contract_id
 

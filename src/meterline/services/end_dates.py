@@ -94,7 +94,19 @@ def _commit(
         raise NotFound(f"{field}: customer {customer_id} has no {what} with id {commit_id}")
     if found.archived_at_us is not None:
         raise InvalidInput(f"{field}: {commit_id} is archived")
+    if _follows_a_subscription(conn, found):
+        raise InvalidInput(
+            f"{field}: {commit_id} was created by a recurring commit tied to a subscription, whose "
+            "quantity edits set its access schedule; meterline does not move its end yet"
+        )
     return found
+
+
+def _follows_a_subscription(conn: Connection, commit: CommitRecord) -> bool:
+    if commit.recurring_id is None or commit.contract_id is None:
+        return False
+    contract = contracts.get_contract(conn, commit.customer_id, commit.contract_id)
+    return any(s.id == commit.recurring_id and s.subscription is not None for s in contract.recurring)
 
 
 def _update(

@@ -11,24 +11,52 @@ period starts (`engine.recurring_periods`). Each names its recurring commit (`re
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy import Connection
 
-from meterline.domain.commit_rules import field_path
+from meterline.domain.commit_rules import AccessItem, field_path
+from meterline.domain.contracts import AccessSegment, ContractTerms
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import new_id
-from meterline.domain.recurring import MAX_PERIODS, RecurringGrant, RecurringSpec, cadence, grants, terms_of
+from meterline.domain.recurring import MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
+from meterline.domain.seat_allocation import period_access
+from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
 from meterline.services.commits import check_new_commit
 from meterline.store import commits
 from meterline.store.commits import NewCommit
 from meterline.store.contracts import NewContract
-from meterline.store.recurring_commits import period_commit
+from meterline.store.recurring_commits import period_commit, period_commit_with
+from meterline.store.subscriptions import SubscriptionRecord
 
 
 def with_ids(specs: tuple[RecurringSpec, ...]) -> tuple[RecurringSpec, ...]:
     return tuple(replace(spec, id=new_id()) for spec in specs)
+
+
+def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord]) -> NewContract:
+    """Each `subscription_config` naming its subscription by id: the temporary_id of a
+    subscription of the same request (400 naming the field if none has it)."""
+    ids: dict[str, str] = {}
+    for index, (given, stored) in enumerate(zip(new.subscriptions, subscribed, strict=True)):
+        if given.temporary_id is not None:
+            if given.temporary_id in ids:
+                raise InvalidInput(f"subscriptions.{index}.temporary_id: {given.temporary_id} is used twice")
+            ids[given.temporary_id] = stored.id
+    linked: list[RecurringSpec] = []
+    for path, spec in paths(new):
+        link = spec.subscription
+        if link is not None:
+            if link.subscription_id not in ids:
+                raise InvalidInput(
+                    f"{field_path(path, 'subscription_config', 'subscription_id')}: no subscription of "
+                    f"this contract has temporary_id {link.subscription_id}"
+                )
+            spec = replace(spec, subscription=replace(link, subscription_id=ids[link.subscription_id]))
+        linked.append(spec)
+    return replace(new, recurring=tuple(linked))  # paths() keeps the order of new.recurring
 
 
 def paths(new: NewContract) -> list[tuple[str, RecurringSpec]]:
@@ -42,41 +70,50 @@ def paths(new: NewContract) -> list[tuple[str, RecurringSpec]]:
     return given
 
 
-def period_commits(new: NewContract, spec: RecurringSpec, path: str, now_us: int) -> list[NewCommit]:
+def period_commits(
+    new: NewContract,
+    spec: RecurringSpec,
+    path: str,
+    now_us: int,
+    subscriptions: Mapping[str, SubscriptionTerms],
+) -> list[NewCommit]:
     """The commits the recurring commit creates now: one per period, every period when it has an
     end, those started by `now_us` when it has none (400 naming the field if its terms create
     too many, or one of nothing)."""
     _check_span(new, spec, path)
-    terms = terms_of(spec, new.ending_before_us)
-    made = grants(
-        terms, cadence(spec.recurrence_frequency, spec.starting_at_us, new.statement_schedule()), now_us
-    )
+    made = period_access(spec, new.ending_before_us, new.statement_schedule(), subscriptions, now_us)
     if len(made) > MAX_PERIODS:
         raise InvalidInput(
             f"{field_path(path, 'ending_before')}: would create more than {MAX_PERIODS} commits; "
             "give an earlier end or a longer recurrence_frequency"
         )
-    for grant in made:
-        if grant.amount <= 0:
-            raise InvalidInput(
-                f"{field_path(path, 'proration_rounding', 'access')}: rounds the prorated amount of "
-                f"the period starting {format_rfc3339(grant.starting_at_us)} to {grant.amount}; "
-                "each period must grant more than 0"
-            )
-    return [period_commit(spec, grant) for grant in made]
+    if spec.subscription is None:  # tied to a subscription, a period of no quantity grants 0
+        for (item,) in made:
+            if item.amount <= 0:
+                raise InvalidInput(
+                    f"{field_path(path, 'proration_rounding', 'access')}: rounds the prorated amount of "
+                    f"the period starting {format_rfc3339(item.starting_at_us)} to {item.amount}; "
+                    "each period must grant more than 0"
+                )
+    return [period_commit_with(spec, access) for access in made]
 
 
-def store_period_commits(conn: Connection, new: NewContract, contract_id: str, created_at_us: int) -> None:
+def store_period_commits(
+    conn: Connection,
+    new: NewContract,
+    contract_id: str,
+    created_at_us: int,
+    subscribed: Sequence[SubscriptionRecord] = (),
+) -> None:
     """Check the contract's recurring commits and credits, and store the commits their periods
     create now, one microsecond apart from `created_at_us` on, so that they list in period order."""
     created = created_at_us
+    subscriptions = {s.id: s.terms() for s in subscribed}
     for path, spec in paths(new):
-        made = period_commits(new, spec, path, created_at_us)
+        made = period_commits(new, spec, path, created_at_us, subscriptions)
         # The rules of commits (product, pricing unit, targets) hold for all periods alike.
         start = spec.starting_at_us
-        sample = (
-            made[0] if made else period_commit(spec, RecurringGrant(spec.amount, start, start + US_PER_HOUR))
-        )
+        sample = period_commit(spec, RecurringGrant(spec.unit_price, start, start + US_PER_HOUR))
         check_new_commit(
             conn, new.customer_id, sample, on_contract=True, path=path, credit_type_field="access_amount"
         )
@@ -85,6 +122,51 @@ def store_period_commits(conn: Connection, new: NewContract, contract_id: str, c
                 conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created
             )
             created += 1
+
+
+def follow_subscriptions(conn: Connection, contract: ContractTerms, now_us: int) -> None:
+    """After the contract's subscriptions changed: the commits of its recurring commits tied to a
+    subscription grant what the quantities now say (segment ids kept where they start alike;
+    those of periods not started yet, for a recurring commit without an end, are left to the
+    engine, which creates each when its period starts)."""
+    subscriptions = {s.id: s for s in contract.subscriptions}
+    for spec in contract.recurring:
+        if spec.subscription is None:
+            continue
+        stored = {c.segments[0].starting_at_us: c for c in commits.commits_of_recurring(conn, spec.id)}
+        # Those the engine has created already count as started, whatever this clock says.
+        started_by = max([now_us, *stored])
+        wanted = period_access(
+            spec, contract.ending_before_us, contract.schedule(), subscriptions, started_by
+        )
+        for access in wanted:
+            found = stored.get(access[0].starting_at_us)
+            if found is None:
+                commits.insert_commit(
+                    conn,
+                    contract.customer_id,
+                    period_commit_with(spec, access),
+                    contract_id=contract.id,
+                    created_at_us=access[0].starting_at_us,
+                )
+            elif _changed(found.segments, access):
+                commits.set_schedules(
+                    conn, found.id, _segments(found.segments, access), found.invoice_schedule
+                )
+
+
+def _changed(segments: Sequence[AccessSegment], access: Sequence[AccessItem]) -> bool:
+    held = [(s.amount, s.starting_at_us, s.ending_before_us) for s in segments]
+    return held != [(i.amount, i.starting_at_us, i.ending_before_us) for i in access]
+
+
+def _segments(old: Sequence[AccessSegment], access: Sequence[AccessItem]) -> list[AccessSegment]:
+    """The new access items as segments, each keeping the id of the old one starting with it."""
+    ids = {s.starting_at_us: s.id for s in old}
+    return [
+        AccessSegment(ids.get(i.starting_at_us) or new_id(), i.amount, i.starting_at_us, i.ending_before_us)
+        for i in access
+    ]
 
 
 def _check_span(new: NewContract, spec: RecurringSpec, path: str) -> None:

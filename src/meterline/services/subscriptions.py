@@ -26,6 +26,7 @@ from meterline.domain.subscriptions import (
     quantity_schedule,
 )
 from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.services import recurring
 from meterline.store import contracts, invoices, partitions, products
 from meterline.store import rates as rate_store
 from meterline.store import subscriptions as store
@@ -113,6 +114,8 @@ def update(
             )
         by_id[found.id] = _updated(found, change, contract, finalized_until, path, made)
     store.set_subscriptions(conn, contract_id, list(by_id.values()))
+    edited = replace(contract, subscriptions=tuple(by_id.values()))
+    recurring.follow_subscriptions(conn, edited.terms(), made)
     request_recompute(conn, customer_id)
 
 

@@ -240,6 +240,11 @@ def get_commit(
     return found[0] if found and found[0].created_by(now_us()) else None
 
 
+def commits_of_recurring(conn: Connection, recurring_id: str) -> list[CommitRecord]:
+    """Every commit a recurring commit created, its periods to come included."""
+    return _select(conn, commits.c.recurring_id == recurring_id)
+
+
 def lock_commit(conn: Connection, commit_id: str) -> None:
     """Hold the commit's row until the transaction ends, so that two end-date updates of it
     (each checked against what it read) apply one after the other (PostgreSQL; SQLite has one writer)."""

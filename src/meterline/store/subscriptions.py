@@ -37,6 +37,7 @@ class NewSubscription:
     seat_group_key: str | None = None  # set: SEAT_BASED
     initial_seat_ids: tuple[str, ...] = ()
     initial_unassigned: int = 0
+    temporary_id: str | None = None  # names it for recurring commits of the same request
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,8 @@ class ContractCreate(ContractIntegrationFields):
             commits=tuple(c.new(f"commits.{i}") for i, c in enumerate(self.commits)),
             credits=tuple(c.new(f"credits.{i}") for i, c in enumerate(self.credits)),
             recurring=tuple(
-                [r.spec() for r in self.recurring_commits] + [r.spec() for r in self.recurring_credits]
+                [r.spec(f"recurring_commits.{i}") for i, r in enumerate(self.recurring_commits)]
+                + [r.spec(f"recurring_credits.{i}") for i, r in enumerate(self.recurring_credits)]
             ),
             thresholds=tuple(
                 c.config()

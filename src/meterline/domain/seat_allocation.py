@@ -1,0 +1,123 @@
+"""Recurring commits and credits tied to a subscription (`subscription_config`, POOLED): what each
+period grants follows the subscription's quantity.
+
+Each period's commit grants the amount per unit times the quantity at the period's start (that
+amount prorated where the period is cut, as any recurring commit's). A later increase within the
+period, above the highest quantity granted in it so far, adds the amount per unit for each unit
+added, accessible from the increase on, as Metronome's SEAT_BASED_ADJUSTMENT does: in full, or,
+with `apply_seat_increase_config.is_prorated`, for the share of the period left (rounded like a
+prorated period). A decrease takes effect with the next period: nothing granted is taken back.
+The quantity is 0 before the subscription starts and from its end on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, localcontext
+
+from meterline.domain.billing_periods import Schedule
+from meterline.domain.commit_rules import AccessItem
+from meterline.domain.recurring import (
+    FIRST_AND_LAST,
+    LAST,
+    Cadence,
+    PeriodSpan,
+    RecurringSpec,
+    RecurringTerms,
+    cadence,
+    grants,
+    prorated,
+    spans,
+    terms_of,
+)
+from meterline.domain.subscriptions import SubscriptionTerms
+
+ZERO = Decimal(0)
+QuantitySchedule = Sequence[tuple[int, Decimal]]  # (from, quantity), in time order
+
+
+def quantity_at(schedule: QuantitySchedule, at_us: int) -> Decimal:
+    current = ZERO
+    for starting_at_us, quantity in schedule:
+        if starting_at_us > at_us:
+            break
+        current = quantity
+    return current
+
+
+def pooled_grants(
+    terms: RecurringTerms,
+    cadence: Cadence,
+    schedule: QuantitySchedule,
+    *,
+    prorate_increases: bool,
+    started_by_us: int | None = None,
+) -> list[tuple[AccessItem, ...]]:
+    """Each period's commit (`spans`) as its access items: the period's start first, then one per
+    increase. `terms.amount` is the amount per unit of quantity."""
+    return [
+        _period_items(terms, span, schedule, prorate_increases)
+        for span in spans(terms, cadence, started_by_us)
+    ]
+
+
+def _period_items(
+    terms: RecurringTerms, span: PeriodSpan, schedule: QuantitySchedule, prorate_increases: bool
+) -> tuple[AccessItem, ...]:
+    start, end = span.kept.start_us, span.kept.end_us
+    highest = quantity_at(schedule, start)
+    base = prorated(
+        terms.amount * highest, span.kept, span.whole, first=span.first, last=span.last, terms=terms
+    )
+    items = [AccessItem(base, start, span.access_end_us)]
+    for at_us, quantity in schedule:
+        if start < at_us < end and quantity > highest:
+            added = terms.amount * (quantity - highest)
+            if prorate_increases:
+                added = _rest_of_period(added, at_us, span, terms)
+            items.append(AccessItem(added, at_us, span.access_end_us))
+            highest = quantity
+    return tuple(items)
+
+
+def _rest_of_period(amount: Decimal, at_us: int, span: PeriodSpan, terms: RecurringTerms) -> Decimal:
+    """`amount` for the share of the period left from `at_us`: to the period's end, or to where
+    the recurring commit ends when its proration cuts the last period short."""
+    cut_last = span.last and terms.proration in (LAST, FIRST_AND_LAST)
+    end_us = span.kept.end_us if cut_last else span.whole.end_us
+    length_us = span.whole.end_us - span.whole.start_us
+    with localcontext() as context:
+        context.prec = 100
+        return terms.rounding.apply(amount * Decimal(end_us - at_us) / Decimal(length_us))
+
+
+def subscription_quantities(subscription: SubscriptionTerms) -> list[tuple[int, Decimal]]:
+    """The subscription's quantity schedule, 0 from its end on."""
+    schedule = subscription.quantity_schedule()
+    end = subscription.ending_before_us
+    if end is None:
+        return schedule
+    return [*(entry for entry in schedule if entry[0] < end), (end, ZERO)]
+
+
+def period_access(
+    spec: RecurringSpec,
+    contract_end_us: int | None,
+    statement: Schedule,
+    subscriptions: Mapping[str, SubscriptionTerms],
+    started_by_us: int | None = None,
+) -> list[tuple[AccessItem, ...]]:
+    """The access items of each commit the recurring commit creates (`spans`): one item of its
+    amount, or, tied to a subscription (one of `subscriptions`, by id), the pooled grants."""
+    terms = terms_of(spec, contract_end_us)
+    periods = cadence(spec.recurrence_frequency, spec.starting_at_us, statement)
+    link = spec.subscription
+    if link is None:
+        return [
+            (AccessItem(g.amount, g.starting_at_us, g.ending_before_us),)
+            for g in grants(terms, periods, started_by_us)
+        ]
+    schedule = subscription_quantities(subscriptions[link.subscription_id])
+    return pooled_grants(
+        terms, periods, schedule, prorate_increases=link.prorate_increases, started_by_us=started_by_us
+    )
