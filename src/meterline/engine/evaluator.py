@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from meterline.domain.closed_periods import closed_period_of
+from meterline.domain.reservations import RESERVATION_PROPERTY
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, Movement, fold
 from meterline.engine import alert_evaluation, billing, headroom
@@ -55,6 +56,7 @@ from meterline.store import (
     event_log,
     invoices,
     partitions,
+    reservations,
     unmatched,
     usage,
 )
@@ -287,6 +289,8 @@ class Evaluator:
         usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
+        # With the usage folded, in its transaction: a settled reservation's amount is in the spend.
+        reservations.settle(conn, _reservation_claims(countable), now)
         if held is None:
             return deltas.customers_touched, deltas.movements
         homes = customers.home_partitions(conn, deltas.customers_touched)
@@ -407,3 +411,11 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
+
+
+def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:
+    """(reservation id, customer id, seq) of each event whose properties name a reservation."""
+    for event in events:
+        reservation_id = event.properties.get(RESERVATION_PROPERTY)
+        if isinstance(reservation_id, str) and reservation_id:
+            yield reservation_id, event.customer_id, event.seq
