@@ -22,7 +22,12 @@ from tests.support.server import RunningServer
 def reserve(
     api: Extensions, customer_id: str, amount: Any, reservation_id: str | None = None, **fields: Any
 ) -> Json:
-    body = {"customer_id": customer_id, "reservation_id": reservation_id or uid(), "amount": amount, **fields}
+    body = {
+        "customer_id": customer_id,
+        "reservation_id": reservation_id or f"res-{uid()}",
+        "amount": amount,
+        **fields,
+    }
     found: Json = api.ok("/v1/access/reserve", body)["data"]
     return found
 
@@ -49,7 +54,7 @@ def test_granted_while_spend_and_held_stay_under_the_hard_limit(client: Metronom
 def test_release_gives_the_amount_back(client: Metronome, api: Extensions) -> None:
     customer_id, _usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=1000)
-    held = uid()
+    held = f"res-{uid()}"
     assert reserve(api, customer_id, 800, held)["granted"]
     assert reserve(api, customer_id, 300) == {
         "granted": False,
@@ -66,7 +71,7 @@ def test_the_usage_event_carrying_its_id_settles_it_once_evaluated(
 ) -> None:
     customer_id, usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=10000)
-    held = uid()
+    held = f"res-{uid()}"
     assert reserve(api, customer_id, 600, held)["remaining"] == 9400
     use(client, customer_id, usage, 5, reservation_id=held)  # costs 500 of the 600 held
     settle(client)
@@ -80,7 +85,7 @@ def test_a_usage_event_of_another_customer_settles_nothing(client: Metronome, ap
     customer_id, _usage = billed_customer(client, price=100)
     other, other_usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=1000)
-    held = uid()
+    held = f"res-{uid()}"
     assert reserve(api, customer_id, 1000, held)["granted"]
     use(client, other, other_usage, 1, reservation_id=held)
     settle(client)
@@ -91,7 +96,7 @@ def test_a_usage_event_of_another_customer_settles_nothing(client: Metronome, ap
 def test_expiry_releases_it(client: Metronome, api: Extensions) -> None:
     customer_id, _usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=1000)
-    held = uid()
+    held = f"res-{uid()}"
     assert reserve(api, customer_id, 900, held, expires_in_seconds=1)["granted"]
     assert reserve(api, customer_id, 200)["granted"] is False
     time.sleep(1.2)
@@ -107,7 +112,7 @@ def test_expiry_releases_it(client: Metronome, api: Extensions) -> None:
 def test_asking_again_with_the_same_id_never_reserves_twice(client: Metronome, api: Extensions) -> None:
     customer_id, _usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=1000)
-    held = uid()
+    held = f"res-{uid()}"
     first = reserve(api, customer_id, 700, held)
     assert first == {"granted": True, "reason": None, "remaining": 300}
     assert reserve(api, customer_id, "700.00", held) == first

@@ -8,6 +8,10 @@ sums is read in this order: the reservations not closed first, then the spend (t
 `current_spend`, from every event the engine has committed). On PostgreSQL each statement sees
 what was committed when it began, so a batch the engine commits between the two reads has its
 settled reservations counted twice (still held, and in the spend), never not at all.
+
+The spend is the one the engine stored when it last measured the customer in full, while that
+still holds (`store.customer_spend`: one indexed read); else, as after usage the engine absorbed
+without measuring, it is derived here from the aggregates, as spend-limits/get derives it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from meterline.domain.reservations import (
 )
 from meterline.domain.timeutil import US_PER_SECOND
 from meterline.services.spend_limits import credit_type_asked, views
-from meterline.store import customers
+from meterline.store import alerts, customer_spend, customers
 from meterline.store import reservations as store
 from meterline.store.reservations import EXPIRED, RELEASED, SETTLED, Reservation
 
@@ -57,14 +61,16 @@ def reserve(conn: Connection, ask: Ask, now_us: int, open_horizon_us: int) -> An
         _same_reservation(earlier, ask, credit_type)
     elif customer.archived_at_us is not None:
         return Answer(False, CUSTOMER_ARCHIVED, None)
-    holding = _holding(conn, customer.id, credit_type, now_us)
-    [limits] = views(conn, [(customer.id, credit_type)], now_us, open_horizon_us)
-    held = [r.amount for r in holding]
+    hard_limit = _hard_limit(conn, customer.id, credit_type)
+    held = [r.amount for r in _holding(conn, customer.id, credit_type, now_us)]
+    spend = (
+        Decimal(0) if hard_limit is None else _spend(conn, customer.id, credit_type, now_us, open_horizon_us)
+    )
     if earlier is not None:
         ended = earlier.state_at(now_us)
-        committed = limits.current_spend + sum(held, Decimal(0))
-        return Answer(ended is None, ENDED_REASONS.get(ended or ""), remaining(limits.hard_limit, committed))
-    answer = decide(ask.amount, limits.hard_limit, limits.current_spend, held)
+        committed = spend + sum(held, Decimal(0))
+        return Answer(ended is None, ENDED_REASONS.get(ended or ""), remaining(hard_limit, committed))
+    answer = decide(ask.amount, hard_limit, spend, held)
     if answer.granted:
         _add(conn, ask, customer.id, credit_type, now_us)
     return answer
@@ -79,6 +85,26 @@ def release(conn: Connection, reservation_id: str, now_us: int) -> str:
     if found.closed_as is None:
         store.close(conn, [found.id], ended or RELEASED, now_us)
     return ended or RELEASED
+
+
+def _hard_limit(conn: Connection, customer_id: str, credit_type: str) -> Decimal | None:
+    found = [
+        a.threshold
+        for a in alerts.spend_limit_alerts(conn, [customer_id])
+        if a.spend_limit == customer_spend.HARD and a.credit_type_id == credit_type
+    ]
+    return found[-1] if found else None  # the newest, should two ever exist
+
+
+def _spend(
+    conn: Connection, customer_id: str, credit_type: str, now_us: int, open_horizon_us: int
+) -> Decimal:
+    """The period's spend: as the engine stored it if that still holds, else derived now."""
+    stored = customer_spend.still_holding(conn, customer_id, credit_type, now_us)
+    if stored is not None:
+        return stored
+    [limits] = views(conn, [(customer_id, credit_type)], now_us, open_horizon_us)
+    return limits.current_spend
 
 
 def _holding(conn: Connection, customer_id: str, credit_type: str, now_us: int) -> list[Reservation]:

@@ -462,6 +462,9 @@ alerts = Table(
     # "soft" or "hard" for the alerts /v1/spend-limits/set manages (a customer's limits in a
     # credit type); NULL for every other alert.
     Column("spend_limit", String(8), nullable=True),
+    # meterline's extension: a spend_forecast_reached alert's pace window, in hours (NULL: the
+    # default, 24; and for every other type).
+    Column("forecast_window_hours", Integer, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -688,4 +691,19 @@ reservation_settlements = Table(
     Column("customer_id", String(36), nullable=False),
     Column("seq", BigInteger, nullable=False),  # the settling event's position in the log
     Column("settled_at_us", BigInteger, nullable=False),
+)
+
+# The current period's spend of each customer with a hard spend limit, in its credit type, as the
+# engine last measured it in full (what a reservation is decided on while it still holds: no
+# usage folded for the customer since `as_of_seq`, the same catalog, no recompute pending, before
+# `valid_until_us`). Written by the engine only.
+customer_spend = Table(
+    "customer_spend",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("credit_type_id", String(36), primary_key=True),
+    Column("spend", ExactDecimal, nullable=False),
+    Column("as_of_seq", BigInteger, nullable=False),
+    Column("catalog_version", BigInteger, nullable=False),
+    Column("valid_until_us", BigInteger, nullable=True),  # NULL: no instant ends it
 )
