@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.reservations import (
     CUSTOMER_ARCHIVED,
     RESERVATION_EXPIRED,
@@ -55,7 +55,12 @@ def reserve(conn: Connection, ask: Ask, now_us: int, open_horizon_us: int) -> An
     reservation that id holds (granted while it holds), never reserving twice."""
     customer = customers.get_customer(conn, ask.customer_id)
     customers.lock(conn, customer.id)
-    credit_type = credit_type_asked(conn, ask.credit_type_id, for_change=False)
+    # USD cents is always there: the usual reservation reads no credit type.
+    credit_type = (
+        credit_type_asked(conn, ask.credit_type_id, for_change=False)
+        if ask.credit_type_id is not None
+        else USD_CENTS_CREDIT_TYPE_ID
+    )
     earlier = store.get(conn, ask.reservation_id)
     if earlier is not None:
         _same_reservation(earlier, ask, credit_type)
@@ -147,9 +152,6 @@ def _add(conn: Connection, ask: Ask, customer_id: str, credit_type: str, now_us:
         closed_at_us=None,
         settled=False,
     )
-    try:
-        with conn.begin_nested():
-            store.add(conn, reservation)
-    except IntegrityError:
+    if not store.add(conn, reservation):
         # The same id reserved for another customer at this instant (that customer's row locked).
-        raise Conflict(f"reservation_id: {ask.reservation_id} is already used") from None
+        raise Conflict(f"reservation_id: {ask.reservation_id} is already used")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from meterline.store.sql import IN_CHUNK, among, chunks, insert_ignoring_duplicates
 from meterline.store.tables import reservation_settlements, reservations
@@ -68,9 +69,13 @@ def not_closed(conn: Connection, customer_id: str, credit_type_id: str) -> list[
     return [_record(row) for row in conn.execute(query).mappings()]
 
 
-def add(conn: Connection, reservation: Reservation) -> None:
-    conn.execute(
-        reservations.insert().values(
+def add(conn: Connection, reservation: Reservation) -> bool:
+    """Store a new reservation; False (nothing stored) if its id is taken."""
+    insert = (
+        postgresql.insert(reservations) if conn.dialect.name == "postgresql" else sqlite.insert(reservations)
+    )
+    stored = conn.execute(
+        insert.values(
             id=reservation.id,
             customer_id=reservation.customer_id,
             credit_type_id=reservation.credit_type_id,
@@ -78,7 +83,10 @@ def add(conn: Connection, reservation: Reservation) -> None:
             created_at_us=reservation.created_at_us,
             expires_at_us=reservation.expires_at_us,
         )
+        .on_conflict_do_nothing()
+        .returning(reservations.c.id)
     )
+    return stored.first() is not None
 
 
 def close(conn: Connection, reservation_ids: Sequence[str], closed_as: str, at_us: int) -> None:
