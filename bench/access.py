@@ -10,8 +10,8 @@ they are already past. Then, against one `meterline serve`:
    side (the `Server-Timing` header: from the handler's start to its answer, the reads included);
    each also as a ratio to the baseline's end-to-end time;
 3. `AccessGuard.has_access` on 100 watched customers, a million calls: the decision time;
-4. `POST /v1/access/reserve` open loop at `--reserve-rate` a second (1,000 by default) for
-   `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
+4. `POST /v1/access/reserve` open loop at each of `--reserve-rates` a second (100, then 1,000,
+   by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
    each reserving 1 cent for a random customer with room under its hard limit: server side (the
    `Server-Timing` header) and end to end from the instant each was due (so waiting for a free
    connection counts);
@@ -24,7 +24,7 @@ they are already past. Then, against one `meterline serve`:
 Everything shares the machine's cores with whatever else runs: the report says what did, and how
 much, while the bench ran.
 
-    python bench/access.py [--customers 1000] [--requests 2000] [--reserve-rate 1000] [--probes 50]
+    python bench/access.py [--customers 1000] [--requests 2000] [--reserve-rates 100,1000] [--probes 50]
         [--no-load] [--postgres]
 
 PostgreSQL: --postgres, on METERLINE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--probes", type=int, default=50)
     parser.add_argument("--capacity-seconds", type=float, default=8.0)
-    parser.add_argument("--reserve-rate", type=float, default=1000.0, help="reservations a second")
+    parser.add_argument("--reserve-rates", default="100,1000", help="reservations a second, comma-separated")
     parser.add_argument("--reserve-seconds", type=float, default=10.0)
     parser.add_argument("--no-load", action="store_true", help="skip ack -> has_access: false")
     parser.add_argument("--postgres", action="store_true")
@@ -324,7 +324,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             others = OtherWork()
             results.update(checks(client, ids, args.requests, random.Random(0)))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
-            results["reserve"] = reservations(server, ids, args.reserve_rate, args.reserve_seconds)
+            results["reserve"] = [
+                reservations(server, ids, float(rate), args.reserve_seconds)
+                for rate in args.reserve_rates.split(",")
+            ]
             if not args.no_load:
                 results["ack_to_denied"] = ack_to_denied(
                     server, client, ids, args.probes, args.capacity_seconds
@@ -363,16 +366,16 @@ def _print(results: dict[str, Any]) -> None:
                 f"{row['max_ms']}",
                 ratio,
             )
-    found = results["reserve"]
-    for side in ("server", "end_to_end"):
-        row = found[side]
-        table.add_row(
-            f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}), {side.replace('_', ' ')}",
-            f"{row['p50_ms']}",
-            f"{row['p99_ms']}",
-            f"{row['max_ms']}",
-            "",
-        )
+    for found in results["reserve"]:
+        for side in ("server", "end_to_end"):
+            row = found[side]
+            table.add_row(
+                f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}), {side.replace('_', ' ')}",
+                f"{row['p50_ms']}",
+                f"{row['p99_ms']}",
+                f"{row['max_ms']}",
+                "",
+            )
     if "ack_to_denied" in results:
         found = results["ack_to_denied"]
         table.add_row(
