@@ -10,7 +10,12 @@ they are already past. Then, against one `meterline serve`:
    side (the `Server-Timing` header: from the handler's start to its answer, the reads included);
    each also as a ratio to the baseline's end-to-end time;
 3. `AccessGuard.has_access` on 100 watched customers, a million calls: the decision time;
-4. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
+4. `POST /v1/access/reserve` open loop at each of `--reserve-rates` a second (100, then 1,000,
+   by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
+   each reserving 1 cent for a random customer with room under its hard limit: server side (the
+   `Server-Timing` header) and end to end from the instant each was due (so waiting for a free
+   connection counts);
+5. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
    evaluated, closed loop for `--capacity-seconds`) is measured first; then, with ingest running open loop at half that rate on other customers,
    each of `--probes` customers gets a hard limit 1 cent above its spend, one event (2 cents) is
    sent for it, and checks are polled (every millisecond) until it is denied: the time from the
@@ -19,7 +24,8 @@ they are already past. Then, against one `meterline serve`:
 Everything shares the machine's cores with whatever else runs: the report says what did, and how
 much, while the bench ran.
 
-    python bench/access.py [--customers 1000] [--requests 2000] [--probes 50] [--no-load] [--postgres]
+    python bench/access.py [--customers 1000] [--requests 2000] [--reserve-rates 100,1000] [--probes 50]
+        [--no-load] [--postgres]
 
 PostgreSQL: --postgres, on METERLINE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
 The last stdout line is a JSON object with every figure.
@@ -161,6 +167,43 @@ def guard_decision_ns(server: RunningServer, ids: list[str]) -> float:
         return (time.perf_counter() - started) * 1e9 / GUARD_CALLS
 
 
+def reservations(server: RunningServer, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    """Reservations open loop at `rate` a second: the customers with room (`set_limits`: odd ones)."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    rng = random.Random(3)
+    with_room = ids[1::2]
+    bodies = [
+        json.dumps(
+            {
+                "customer_id": rng.choice(with_room),
+                "reservation_id": uuid.uuid4().hex,
+                "amount": 1,
+                "expires_in_seconds": 60,
+            }
+        ).encode()
+        for _ in range(int(rate * seconds))
+    ]
+    requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
+    load = LoadProcess(
+        port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
+    )
+    while not load.done():
+        time.sleep(0.05)
+    result = load.result()
+    if result.failures:
+        raise RuntimeError(f"reservations failed: {result.first_failure}")
+    started_ns = result.started_ns
+    end_to_end = [(load.ack_ns[k] - started_ns) / 1e6 - k * 1000 / rate for k in range(len(requests))]
+    server_side = [load.server_ms[k] for k in range(len(requests))]
+    achieved = len(requests) / ((result.finished_ns - started_ns) / 1e9)
+    return {
+        "rate_per_s": rate,
+        "achieved_per_s": round(achieved),
+        "server": summary(server_side),
+        "end_to_end": summary(end_to_end),
+    }
+
+
 def capacity(server: RunningServer, client: httpx.Client, customers: int, seconds: float) -> float:
     """Events/s acknowledged and evaluated: closed-loop ingest over 16 connections for `seconds`,
     then until the engine has evaluated every acknowledged event (as bench/run.py counts it)."""
@@ -252,6 +295,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--probes", type=int, default=50)
     parser.add_argument("--capacity-seconds", type=float, default=8.0)
+    parser.add_argument("--reserve-rates", default="100,1000", help="reservations a second, comma-separated")
+    parser.add_argument("--reserve-seconds", type=float, default=10.0)
     parser.add_argument("--no-load", action="store_true", help="skip ack -> has_access: false")
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args(argv)
@@ -279,6 +324,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             others = OtherWork()
             results.update(checks(client, ids, args.requests, random.Random(0)))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
+            results["reserve"] = [
+                reservations(server, ids, float(rate), args.reserve_seconds)
+                for rate in args.reserve_rates.split(",")
+            ]
             if not args.no_load:
                 results["ack_to_denied"] = ack_to_denied(
                     server, client, ids, args.probes, args.capacity_seconds
@@ -316,6 +365,16 @@ def _print(results: dict[str, Any]) -> None:
                 f"{row['p99_ms']}",
                 f"{row['max_ms']}",
                 ratio,
+            )
+    for found in results["reserve"]:
+        for side in ("server", "end_to_end"):
+            row = found[side]
+            table.add_row(
+                f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}), {side.replace('_', ' ')}",
+                f"{row['p50_ms']}",
+                f"{row['p99_ms']}",
+                f"{row['max_ms']}",
+                "",
             )
     if "ack_to_denied" in results:
         found = results["ack_to_denied"]

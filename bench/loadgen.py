@@ -63,16 +63,26 @@ class _State:
     rate_per_s: float | None
     ack_ns: Any
     result: LoadResult
+    server_ms: Any = None
     next_index: int = 0
     started: float = 0.0
     deadline: float = float("inf")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     length = content_length(head)
     body = await reader.readexactly(length) if length else b""
-    return int(head[9:12]), body
+    return int(head[9:12]), head, body
+
+
+def server_timing_ms(head: bytes) -> float:
+    """The `Server-Timing: app;dur=` of a response's head (-1 without one)."""
+    at = head.lower().find(b"server-timing: app;dur=")
+    if at < 0:
+        return -1.0
+    start = at + len(b"server-timing: app;dur=")
+    return float(head[start : head.index(b"\r\n", start)])
 
 
 async def _connection(state: _State, port: int, slot: int) -> None:
@@ -91,7 +101,7 @@ async def _connection(state: _State, port: int, slot: int) -> None:
         writer.write(state.requests[k % count])
         result.sent += 1
         try:
-            status, body = await _read_response(reader)
+            status, head, body = await _read_response(reader)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             result.failures[type(error).__name__] += 1
             result.first_failure = result.first_failure or repr(error)
@@ -103,6 +113,8 @@ async def _connection(state: _State, port: int, slot: int) -> None:
             result.last_acked[slot] = k
             if state.ack_ns is not None:
                 state.ack_ns[k] = time.time_ns()
+            if state.server_ms is not None:
+                state.server_ms[k] = server_timing_ms(head)
         else:
             result.failures[str(status)] += 1
             result.first_failure = result.first_failure or f"{status}: {body[:300].decode(errors='replace')}"
@@ -127,9 +139,11 @@ def run_load(
     rate_per_s: float | None = None,
     cycle: bool = False,
     ack_ns: Any = None,
+    server_ms: Any = None,
 ) -> LoadResult:
     """Post the requests (in order; again from the start if `cycle`) until they run out or the
-    duration ends; `ack_ns[k]` receives request k's acknowledgement time."""
+    duration ends; `ack_ns[k]` receives request k's acknowledgement time, and `server_ms[k]` its
+    answer's Server-Timing."""
     result = LoadResult(0, 0, last_acked=[-1] * connections)
     state = _State(
         requests=requests,
@@ -138,6 +152,7 @@ def run_load(
         rate_per_s=rate_per_s,
         ack_ns=ack_ns,
         result=result,
+        server_ms=server_ms,
     )
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(_run(state, port, connections))
@@ -145,10 +160,15 @@ def run_load(
 
 
 def _child(
-    pipe: Connection, port: int, requests: Sequence[bytes], options: dict[str, Any], ack_ns: Any
+    pipe: Connection,
+    port: int,
+    requests: Sequence[bytes],
+    options: dict[str, Any],
+    ack_ns: Any,
+    server_ms: Any,
 ) -> None:
     try:
-        pipe.send(run_load(port, requests, ack_ns=ack_ns, **options))
+        pipe.send(run_load(port, requests, ack_ns=ack_ns, server_ms=server_ms, **options))
     except Exception as error:
         pipe.send(f"the load generator failed: {error!r}")
 
@@ -166,9 +186,13 @@ class LoadProcess:
         rate_per_s: float | None = None,
         cycle: bool = False,
         track_acks: bool = True,
+        track_server_timing: bool = False,
     ):
         context = multiprocessing.get_context("fork")
         self.ack_ns: Any = context.RawArray(ctypes.c_int64, len(requests)) if track_acks else None
+        self.server_ms: Any = (
+            context.RawArray(ctypes.c_double, len(requests)) if track_server_timing else None
+        )
         self._pipe, child = context.Pipe(duplex=False)
         options = {
             "connections": connections,
@@ -177,7 +201,7 @@ class LoadProcess:
             "cycle": cycle,
         }
         self.process = context.Process(
-            target=_child, args=(child, port, requests, options, self.ack_ns), daemon=True
+            target=_child, args=(child, port, requests, options, self.ack_ns, self.server_ms), daemon=True
         )
         self.process.start()
         self._result: LoadResult | None = None

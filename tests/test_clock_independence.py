@@ -10,9 +10,10 @@ about it: the shift lives in the tests' folder and is on no user's PYTHONPATH.
 
 The sample covers each way a test meets the date: ingest's window around now, invoices and their
 billing periods (this month's draft, last month's finalization and grace), commit segments that
-expire, spend alerts across a period rollover on the injected clock, and SCHEDULED invoices
-finalized on their dates (by the server's engine, and on the injected clock); the server's evaluator,
-in an engine process of its own, bills on the moved clock too. It runs on SQLite: PostgreSQL's own
+expire, spend alerts across a period rollover and a spend forecast falling with the clock, on
+the injected clock, and SCHEDULED invoices finalized on their dates (by the server's engine, and
+on the injected clock); the server's evaluator, in an engine process of its own, bills on the
+moved clock too. It runs on SQLite: PostgreSQL's own
 clock is not read by meterline, so its variants would add time and nothing else.
 
 The servers are on the moved clock as well, or they would refuse the tests' recent events as too
@@ -35,6 +36,7 @@ SHIFTED_CLOCK = ROOT / "tests" / "support" / "shifted_clock"
 SAMPLE = [
     "tests/integration/test_subscription_billing.py::test_quantity_changes_are_prorated_across_period_ends[sqlite]",
     "tests/integration/test_alert_time.py::test_new_billing_period_returns_spend_alerts_to_ok_and_they_fire_again[sqlite]",
+    "tests/integration/test_forecast_alerts.py::test_a_pace_that_reaches_the_threshold_by_the_period_end_alarms_then_resolves_with_the_clock[sqlite]",
     "tests/sdk/test_usage.py::test_day_windows_split_at_midnight_utc[sqlite]",
     "tests/sdk/test_usage.py::test_a_batch_with_an_invalid_event_is_refused_whole[sqlite]",
     "tests/sdk/test_billing_invoices.py::test_flat_rate_draft_moves_live_and_ignores_duplicates[sqlite]",

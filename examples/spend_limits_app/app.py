@@ -10,7 +10,11 @@ An end customer sets a soft and a hard spend limit (in cents) from the product. 
 - blocks the customer once spend reaches the hard limit, and lets it in again after a raise, from
   an `AccessGuard`: a local cache of meterline's access decisions, pushed by
   `GET /v1/access/stream`, answering `has_access` from memory on every request. No table of
-  alert ids, no webhook to block or unblock, no polling.
+  alert ids, no webhook to block or unblock, no polling;
+- guards an expensive operation (a run of calls) with a reservation (`POST /v1/access/reserve`):
+  what the run will cost is held against the hard limit before it starts, so concurrent runs can
+  never together pass the limit; the run's usage carries the reservation's id, which settles it
+  once meterline has counted the usage (a run that fails releases it: `/v1/access/release`).
 
 Every webhook's signature is verified (Standard Webhooks, with the `standardwebhooks` library)
 and a notification id seen before is ignored (delivery is at least once). State lives in memory:
@@ -22,7 +26,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +42,8 @@ from meterline.guard import AccessGuard
 SOFT_NOTICE = "alerts.spend_threshold_reached"
 WEBHOOK_PATH = "/webhooks/meterline"
 LIMIT_FIELDS = ("soft_limit_cents", "hard_limit_cents")
+CALL_PRICE_CENTS = 100  # what the app expects a call to cost (its price on the customer's rate card)
+MAX_CALLS_PER_RUN = 100
 
 
 class SpendLimits:
@@ -107,6 +115,49 @@ class SpendLimits:
             }
         )
 
+    # -- an expensive operation, guarded by a reservation --------------------------------------
+    def run_calls(self, customer_id: str, count: Any) -> tuple[int, dict[str, Any]]:
+        """Run `count` calls for the customer if their cost fits under its hard limit, with what is
+        already spent and held by runs still going: 200 when run, 402 when it would pass it."""
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CALLS_PER_RUN:
+            raise ValueError(f"count: must be a whole number of calls from 1 to {MAX_CALLS_PER_RUN}")
+        reservation_id = f"run-{uuid.uuid4().hex}"
+        held: Any = self.client.post(
+            "/v1/access/reserve",
+            cast_to=object,
+            body={
+                "customer_id": customer_id,
+                "reservation_id": reservation_id,
+                "amount": count * CALL_PRICE_CENTS,
+                "expires_in_seconds": 300,  # a run that never reports gives its amount back then
+            },
+        )
+        answer = held["data"]
+        if not answer["granted"]:
+            message = f"{count} calls would pass the hard spend limit"
+            return 402, {"message": message, "reason": answer["reason"], "remaining": answer["remaining"]}
+        try:
+            events = [self._call(customer_id) for _ in range(count)]
+        except Exception:
+            self.client.post("/v1/access/release", cast_to=object, body={"reservation_id": reservation_id})
+            raise
+        # Only the last event names the reservation: the events of one request are evaluated in
+        # order, so it settles once every call of the run is in the spend.
+        events[-1]["properties"] = {"reservation_id": reservation_id}
+        self.client.v1.usage.ingest(usage=events)  # type: ignore[arg-type]
+        return 200, {"calls": count, "reservation_id": reservation_id, "remaining": answer["remaining"]}
+
+    @staticmethod
+    def _call(customer_id: str) -> dict[str, Any]:
+        """One call of the run (the work itself is the product's), as the usage event it bills."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "transaction_id": uuid.uuid4().hex,
+            "customer_id": customer_id,
+            "event_type": "call",
+            "timestamp": now,
+        }
+
     # -- what the product asks ------------------------------------------------------------------
     def status(self, customer_id: str) -> dict[str, Any]:
         """Access from the guard's memory; the limits, spend and status as meterline has them."""
@@ -126,11 +177,12 @@ class SpendLimits:
         }
 
 
-_CUSTOMER = re.compile(r"^/customers/([^/]+)(/limits)?$")
+_CUSTOMER = re.compile(r"^/customers/([^/]+)(/limits|/calls)?$")
 
 
 def make_server(app: SpendLimits, host: str, port: int) -> ThreadingHTTPServer:
-    """POST /webhooks/meterline, POST /customers/{id}/limits, GET /customers/{id}."""
+    """POST /webhooks/meterline, POST /customers/{id}/limits, POST /customers/{id}/calls
+    ({"count"}: a run of calls, guarded by a reservation), GET /customers/{id}."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -146,7 +198,10 @@ def make_server(app: SpendLimits, host: str, port: int) -> ThreadingHTTPServer:
                 asked = json.loads(body)
                 if not isinstance(asked, dict):
                     raise ValueError("body: must be an object")
-                self._answer(200, app.set_limits(match.group(1), asked))
+                if match.group(2) == "/calls":
+                    self._answer(*app.run_calls(match.group(1), asked.get("count")))
+                else:
+                    self._answer(200, app.set_limits(match.group(1), asked))
             except ValueError as error:
                 self._answer(400, {"message": str(error)})
             except APIStatusError as refused:  # meterline's own word on it (a bad limit, no customer)

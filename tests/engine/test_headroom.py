@@ -4,7 +4,8 @@ that never costs a transition.
 The property: after every batch, every alert state of the customer says what measuring the
 customer from scratch says (its drafts derived from the aggregates, each alert measured, then
 `breached`), for any tiered prices, commit, thresholds and usage, negative usage included, and
-across engine restarts (a new engine reads the stored headrooms that still hold).
+across engine restarts (a new engine reads the stored headrooms that still hold); and as time
+passes with no usage at all (a spend forecast moves with the clock alone).
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def customer_with_alerts(app: InProcess, tier_list: list[dict[str, Any]], thresh
         customer_id=customer_id,
         billable_metric_id=usage.metric_id,
     )
+    create_alert(
+        app.client,
+        alert_type="spend_forecast_reached",
+        threshold=float(thresholds["spend_forecast_reached"]),
+        customer_id=customer_id,
+        extra_body={"forecast_window_hours": int(thresholds["forecast_window_hours"])},
+    )
     app.run(app.now)  # the alerts' creation sweeps
     return Billed(customer_id, usage, card)
 
@@ -130,14 +138,17 @@ thresholds = st.fixed_dictionaries(
         "low_remaining_commit_balance_reached": st.decimals(min_value=0, max_value=5000, places=0),
         "low_remaining_commit_percentage_reached": st.decimals(min_value=1, max_value=99, places=0),
         "usage_threshold_reached": st.decimals(min_value=1, max_value=400, places=0),
+        "spend_forecast_reached": st.decimals(min_value=1, max_value=400_000, places=0),
+        "forecast_window_hours": st.decimals(min_value=1, max_value=48, places=0),
     }
 )
 
 
 # What may happen between two measurements: usage (a batch of quantities), an engine restart (a
 # crash: nothing kept in memory), a new commit, a new spend alert, a price change (and usage), a
-# second contract on the same usage.
+# second contract on the same usage, time passing with no usage (minutes).
 steps = st.one_of(
+    st.tuples(st.just("time"), st.integers(min_value=1, max_value=36 * 60)),
     st.tuples(st.just("usage"), st.lists(quantities, min_size=1, max_size=4)),
     st.tuples(st.just("restart"), st.none()),
     st.tuples(st.just("commit"), st.decimals(min_value=1, max_value=3000, places=0)),
@@ -159,6 +170,8 @@ def test_alert_states_always_match_a_measurement_from_scratch(
             send(app, customer_id, usage, value)
         elif step == "restart":
             restart(app)
+        elif step == "time":
+            app.now += value * 60 * US_PER_SECOND
         elif step == "commit":
             add_commit(app.client, customer_id, float(value))
         elif step == "contract":  # another contract pricing the same usage: both invoices move
@@ -205,6 +218,10 @@ FAR_LIMITS = {
     "low_remaining_commit_balance_reached": D(1),
     "low_remaining_commit_percentage_reached": D(1),
     "usage_threshold_reached": D(100_000),
+    # Far at any pace: even a second into the period, when spend counts for 2.6 million times
+    # as much in the projection.
+    "spend_forecast_reached": D(10**15),
+    "forecast_window_hours": D(24),
 }
 DOLLAR_A_UNIT = [{"price": 100}]
 

@@ -3,7 +3,8 @@
 Limits soft 5000 / hard 10000 cents, set in one call; usage at 100 cents a call crosses the soft
 limit (a notice, webhooked; still allowed), then the hard one (blocked, as the app's AccessGuard
 hears it from meterline's stream); raising the hard limit lets the customer in again and sends no
-second notice. A replayed notification (same id) changes nothing.
+second notice. A replayed notification (same id) changes nothing. Runs of calls, each reserved
+against the hard limit before it starts, are refused once their cost would pass it.
 """
 
 from __future__ import annotations
@@ -170,6 +171,36 @@ def test_the_workflow(meterline: RunningServer, client: Metronome, app_url: str)
         lambda found: any(d["state"] == "succeeded" and d["attempt_count"] == 2 for d in found),
     )
     assert len(_status(app_url, customer)["notices"]) == 1
+
+
+def test_runs_of_calls_are_reserved_against_the_hard_limit(
+    meterline: RunningServer, client: Metronome, app_url: str
+) -> None:
+    customer = _customer_paying_100_cents_a_call(client)
+    httpx.post(f"{app_url}/customers/{customer}/limits", json={"hard_limit_cents": 10000})
+    runs = f"{app_url}/customers/{customer}/calls"
+
+    first = httpx.post(runs, json={"count": 60})  # 6,000 cents held, then spent once counted
+    assert first.status_code == 200 and first.json()["remaining"] == 4000
+    # Held or already spent, the first run's 6,000 leave 4,000: a run of 50 would pass the limit.
+    refused = httpx.post(runs, json={"count": 50})
+    assert refused.status_code == 402
+    assert refused.json() == {
+        "message": "50 calls would pass the hard spend limit",
+        "reason": "would_pass_hard_limit",
+        "remaining": 4000,
+    }
+    last = httpx.post(runs, json={"count": 40})
+    assert last.status_code == 200 and last.json()["remaining"] == 0
+    blocked = wait_for(lambda: _status(app_url, customer), lambda s: s["access"] == "blocked")
+    assert blocked["limits"]["current_spend"] == 10000  # exactly the limit: never past it
+    after = httpx.post(
+        f"{meterline.base_url}/v1/access/release",
+        headers=meterline.headers(),
+        json={"reservation_id": last.json()["reservation_id"]},
+    )
+    assert after.json()["data"]["status"] == "settled"  # by the run's last call, once counted
+    assert httpx.post(runs, json={"count": 0}).status_code == 400
 
 
 def _signed(secret: str, kind: str, alert_id: str, timestamp: str) -> tuple[bytes, dict[str, str]]:

@@ -16,7 +16,7 @@ import pytest
 from metronome import Metronome
 
 from meterline.domain.alerts import KINDS
-from meterline.domain.timeutil import now_us
+from meterline.domain.timeutil import format_rfc3339, month_bounds, now_us, parse_rfc3339
 from tests.sdk.alert_helpers import (
     D,
     add_commit,
@@ -67,11 +67,41 @@ COVERED = {
     "low_remaining_days_in_plan_reached",
     "low_remaining_days_for_commit_segment_reached",
     "low_remaining_days_for_contract_credit_segment_reached",
+    "spend_forecast_reached",  # meterline's own; on the clock: tests/integration/test_forecast_alerts.py
 }
 
 
 def test_every_supported_type_has_a_scenario() -> None:
     assert {t.value for t in KINDS} == COVERED
+
+
+def test_spend_forecast_reached(client: Metronome, server: RunningServer) -> None:
+    """meterline's forecast: spend projected to the period's end at the last day's pace. Usage
+    sent now has a pace, so 3,000 cents project past 3,001 (but in a month's last half minute)."""
+    customer_id, usage = billed_customer(client, price=100)
+    alert_id = create_alert(
+        client, alert_type="spend_forecast_reached", name="On course", threshold=3001, customer_id=customer_id
+    )
+    wait_status(client, alert_id, customer_id, ("ok", "alert_created"))
+    use(client, customer_id, usage, 30)  # 3000 cents
+    wait_status(client, alert_id, customer_id, ("in_alarm", "usage"))
+    [fired] = outbox(server, customer_id)
+    properties = fired["properties"]
+    assert fired["type"] == "alerts.spend_forecast_reached"
+    assert {k: properties[k] for k in ("alert_type", "threshold", "credit_type_id", "current_spend")} == {
+        "alert_type": "spend_forecast_reached",
+        "threshold": 3001,
+        "credit_type_id": USD_CENTS,
+        "current_spend": 3000,
+    }
+    assert properties["projected_spend"] >= 3001 and properties["forecast_window_hours"] == 24
+    _month_start, month_end = month_bounds(now_us())
+    assert properties["period_ends_at"] == format_rfc3339(month_end)
+    assert (
+        timestamp_of(fired)
+        <= parse_rfc3339(properties["threshold_reached_at"])
+        <= parse_rfc3339(properties["period_ends_at"])
+    )
 
 
 # Spend

@@ -38,6 +38,7 @@ from meterline.api.routes import (
     rate_cards,
     rate_schedules,
     rates,
+    reservations,
     spend_limits,
     subscriptions,
     usage,
@@ -89,6 +90,7 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         webhooks,
         spend_limits,
         access,
+        reservations,
         health,
     ):
         app.include_router(module.router)

@@ -39,6 +39,8 @@ class AlertType(StrEnum):
         "low_remaining_days_for_contract_credit_segment_reached"
     )
     LOW_REMAINING_SEAT_BALANCE_REACHED = "low_remaining_seat_balance_reached"
+    # meterline's extension: spend projected to the period's end at the recent pace.
+    SPEND_FORECAST_REACHED = "spend_forecast_reached"
 
 
 class Measure(StrEnum):
@@ -50,6 +52,7 @@ class Measure(StrEnum):
     BALANCE = "remaining_balance"
     PERCENTAGE = "remaining_percentage"
     DAYS = "remaining_days"
+    PROJECTED_SPEND = "projected_spend"  # meterline's extension (spend_forecast_reached)
 
 
 class Pool(StrEnum):
@@ -67,7 +70,7 @@ class AlertKind:
     period_scoped: bool = False  # the measure restarts at zero when a new billing period begins
     pool: Pool | None = None
     uses_metric: bool = False
-    time_driven: bool = False  # the measure moves with the clock, not with events
+    time_driven: bool = False  # the measure moves with the clock (alone, but for forecasts)
     per_segment: bool = False  # one state (and notification) per commit or credit segment
     webhook_type: str | None = None  # when the webhook name differs from alerts.<alert_type>
 
@@ -103,7 +106,11 @@ KINDS: dict[AlertType, AlertKind] = {
     _T.LOW_REMAINING_DAYS_FOR_CONTRACT_CREDIT_SEGMENT_REACHED: AlertKind(
         Measure.DAYS, False, pool=Pool.CREDITS, time_driven=True, per_segment=True
     ),
+    _T.SPEND_FORECAST_REACHED: AlertKind(Measure.PROJECTED_SPEND, True, period_scoped=True, time_driven=True),
 }
+# A forecast's pace window when its alert does not choose one, and the longest it may choose.
+DEFAULT_FORECAST_WINDOW_HOURS = 24
+MAX_FORECAST_WINDOW_HOURS = 31 * 24
 UNSUPPORTED = {
     # It measures the balance of one seat's own credits: recurring credits allocated per seat
     # (INDIVIDUAL) of a SEAT_BASED subscription, which meterline does not build.
@@ -124,8 +131,9 @@ def kind_of(alert_type: AlertType) -> AlertKind:
 def blocking_refusal(alert_type: AlertType) -> str | None:
     """Why an alert of this type may not block access (meterline's extension), or None if it may.
 
-    Blocking means "no access while in alarm". Days-remaining alerts warn ahead of an end that has
-    not come: denying access days before it would be a surprise, so they cannot block.
+    Blocking means "no access while in alarm". Days-remaining and forecast alerts warn ahead of
+    an end or a limit that has not come: denying access before it would be a surprise, so they
+    cannot block.
     """
     if KINDS[alert_type].time_driven:
         return f"{alert_type.value} alerts warn ahead of time and cannot block access"

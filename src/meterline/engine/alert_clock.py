@@ -2,8 +2,9 @@
 
 Spend, usage and invoice measures restart when a billing period ends; balances and percentages
 change when a commit or credit segment starts or expires, and when a new period's subscription
-charges are drawn from them; days remaining reach a threshold at a known
-instant. Each of these instants is known in advance, so the evaluator re-measures a
+charges are drawn from them; days remaining reach a threshold at a known instant; a spend
+forecast falls, with no usage, to its threshold at an instant computed from its pace, and its
+pace window moves on at every hour. Each of these instants is known in advance, so the evaluator re-measures a
 customer exactly then, instead of sweeping every customer periodically: time costs nothing for
 a customer until its next instant, whatever the number of customers.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from meterline.domain.alerts import AlertKind, Measure, kind_of
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.spend_pace import falls_below_at, next_window_move
 from meterline.domain.timeutil import US_PER_DAY
-from meterline.engine.alert_measures import CustomerView
+from meterline.engine.alert_measures import CustomerView, forecast_window_hours
 from meterline.store.alerts import AlertRecord
 
 _SEGMENT_MEASURES = (Measure.BALANCE, Measure.PERCENTAGE)
@@ -46,6 +49,17 @@ def _instants(alerts: Sequence[AlertRecord], view: CustomerView) -> Iterator[int
             # Days remaining fall to the threshold (fires at or below) this long before the end.
             lead_us = int(alert.threshold * US_PER_DAY)
             yield from (end - lead_us for end in _ends(kind, view))
+        elif kind.measure is Measure.PROJECTED_SPEND:
+            yield from _forecast_instants(alert, view)
+
+
+def _forecast_instants(alert: AlertRecord, view: CustomerView) -> Iterator[int | None]:
+    """When the projection next moves with no usage: its window moving on, or its falling below
+    the threshold (from above: in alarm, it resolves then)."""
+    hours = forecast_window_hours(alert)
+    yield next_window_move(view.now_us, view.current_period.start_us, hours)
+    pace = view.spend_pace(alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID, hours)
+    yield falls_below_at(alert.threshold, pace)
 
 
 def _subscription_instants(view: CustomerView) -> Iterator[int | None]:

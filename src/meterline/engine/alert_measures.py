@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from meterline.domain.aggregation import merged
 from meterline.domain.alerts import (
+    DEFAULT_FORECAST_WINDOW_HOURS,
     AlertKind,
     AlertType,
     Measure,
@@ -30,8 +31,15 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.invoicing import UsageLine
 from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period, default_billing_period
-from meterline.domain.timeutil import US_PER_DAY
-from meterline.engine.billing import PricingCatalog
+from meterline.domain.spend_pace import (
+    Pace,
+    pace_window_start,
+    projected_spend,
+    projection_per_spend,
+    threshold_reached_at,
+)
+from meterline.domain.timeutil import US_PER_DAY, format_rfc3339
+from meterline.engine.billing import PricingCatalog, priced_period
 from meterline.engine.customer_state import CustomerState
 from meterline.store import balances, billable_metrics, commits, contracts
 from meterline.store.alerts import AlertRecord
@@ -71,6 +79,7 @@ class CustomerView:
         self.state = state  # its drafts derived
         # The batch's catalog, when there is one: metrics and period usage read once for the batch.
         self.catalog = catalog
+        self._paces: dict[tuple[str, int], Pace] = {}
 
     def aggregation(self, metric_id: str) -> AggregationType:
         if self.catalog is not None:
@@ -113,6 +122,31 @@ class CustomerView:
         found = contracts.list_contracts(self.conn, self.customer_id)
         return {c.id: c.custom_fields for c in found}
 
+    def spend_pace(self, credit_type_id: str, window_hours: int) -> Pace:
+        """The pace of the period's spend over the last `window_hours` hours (`domain.spend_pace`):
+        the current drafts priced again from the usage before the window only (kept per window)."""
+        key = (credit_type_id, window_hours)
+        if key not in self._paces:
+            period = self.current_period
+            since_us = pace_window_start(self.now_us, period.start_us, window_hours)
+            spend_now = period_spend(self, credit_type_id)
+            before = self._spend_before(since_us, credit_type_id) if since_us > period.start_us else ZERO
+            self._paces[key] = Pace(spend_now, before, since_us, self.now_us, period.end_us)
+        return self._paces[key]
+
+    def _spend_before(self, since_us: int, credit_type_id: str) -> Decimal:
+        catalog = (self.catalog or PricingCatalog(self.conn, [self.customer_id])).before(since_us)
+        contracts = {c.id: c for c in self.contracts}
+        spend = ZERO
+        for inv in self.current_invoices:
+            contract = contracts.get(inv.contract_id)
+            if contract is not None:
+                record, _ = priced_period(
+                    catalog, self.state, contract, Period(inv.start_us, inv.end_us), self.now_us
+                )
+                spend += record.spend_by_credit_type.get(credit_type_id, ZERO)
+        return spend
+
     @cached_property
     def current_period(self) -> Period:
         """The billing period in force now: the first contract's, else the calendar month."""
@@ -135,6 +169,8 @@ def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement
         yield from _segment_days(alert, kind, view)
     elif kind.measure is Measure.DAYS:
         yield _days_in_plan(view)
+    elif kind.measure is Measure.PROJECTED_SPEND:
+        yield _forecast(alert, view)
     else:
         yield _balance(alert, kind, view)
 
@@ -191,6 +227,28 @@ def _spend(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement]:
         by_scope.setdefault("", ({}, ZERO))
     for scope, (values, spend) in sorted(by_scope.items()):
         yield Measurement(scope, spend, period_start, {"group_values": _group_values({**fixed, **values})})
+
+
+def forecast_window_hours(alert: AlertRecord) -> int:
+    return alert.forecast_window_hours or DEFAULT_FORECAST_WINDOW_HOURS
+
+
+def _forecast(alert: AlertRecord, view: CustomerView) -> Measurement:
+    """Spend projected to the period's end at the pace of the alert's window; the notification
+    also says the spend now, the window, and when at this pace the threshold is reached (null: not
+    within the period)."""
+    hours = forecast_window_hours(alert)
+    pace = view.spend_pace(_credit_type(alert), hours)
+    reached_at = threshold_reached_at(alert.threshold, pace)
+    extra = {
+        "current_spend": pace.spend_now,
+        "forecast_window_hours": hours,
+        "threshold_reached_at": format_rfc3339(reached_at) if reached_at is not None else None,
+        "period_ends_at": format_rfc3339(pace.period_end_us),
+    }
+    return Measurement(
+        "", projected_spend(pace), view.current_period.start_us, extra, per_spend=projection_per_spend(pace)
+    )
 
 
 def _group_values(values: dict[str, str]) -> list[dict[str, str]]:

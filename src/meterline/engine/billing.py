@@ -15,6 +15,7 @@ when it is shown (`api`) or finalized (`finalized_record`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -121,6 +122,12 @@ class PricingCatalog:
     def leave_out_usage_from(self, moment_us: int) -> None:
         """From now on, read only the usage before `moment_us` (an hour boundary)."""
         self.usage_before_us = moment_us
+
+    def before(self, moment_us: int) -> PricingCatalog:
+        """This catalog (its reads shared), reading only the usage before `moment_us`."""
+        other = copy.copy(self)
+        other.usage_before_us = moment_us
+        return other
 
     def usage_end(self, end_us: int) -> int:
         """The end of an interval's usage as this catalog reads it."""

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from meterline.domain.closed_periods import closed_period_of
+from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
+from meterline.domain.reservations import RESERVATION_PROPERTY
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, Movement, fold
 from meterline.engine import alert_evaluation, billing, headroom
@@ -54,10 +56,12 @@ from meterline.store import (
     billable_metrics,
     billing_requests,
     catalog_version,
+    customer_spend,
     customers,
     event_log,
     invoices,
     partitions,
+    reservations,
     unmatched,
     usage,
 )
@@ -136,6 +140,8 @@ class Evaluator:
         self._thread: threading.Thread | None = None
         self._last_purge_us = 0
         self._last_batch_us = 0
+        # This batch's spends of hard limits, to store (the last measured of each, if measured twice).
+        self._spends: dict[tuple[str, str], customer_spend.SpendRow] = {}
 
     # -- in-process signalling -------------------------------------------------------------
     def notify(self) -> None:
@@ -207,17 +213,23 @@ class Evaluator:
                 catalog_at = catalog_version.current(conn)
                 self.headrooms.begin(catalog_at, held)
                 warming = self.headrooms.warm(conn)
+                self._spends = {}
                 self.catalog_memo.at_version(catalog_at)
                 self.references.begin(conn)
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
-                touched, movements = self._apply(conn, batch, now, held) if batch else (set(), {})
-                # Customers whose usage cannot move any alert: their usage is folded, and that is all.
-                absorbed = self.headrooms.absorb(touched - requested, movements, now)
+                touched, movements, settling = (
+                    self._apply(conn, batch, now, held) if batch else (set(), {}, set())
+                )
+                # Customers whose usage cannot move any alert: their usage is folded, and that is
+                # all; but one whose usage settles a reservation is measured, so that the spend
+                # the next reservation is decided on is the one stored (`customer_spend`).
+                absorbed = self.headrooms.absorb(touched - requested - settling, movements, now)
                 touched -= absorbed
                 self._bill(conn, touched, requested, now, held)
                 more_work = self.sweeps.run(conn, now, held) or warming
                 self.headrooms.flush(conn, read.read_through)
+                customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
                 transitions = alerts.take_written_tally(conn)
@@ -257,10 +269,10 @@ class Evaluator:
 
     def _apply(
         self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None
-    ) -> tuple[set[str], dict[tuple[str, str], Movement]]:
+    ) -> tuple[set[str], dict[tuple[str, str], Movement], set[str]]:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
-        billing this engine owns (the others are handed to their home partition's engine), and
-        how much each (customer, metric) moved."""
+        billing this engine owns (the others are handed to their home partition's engine), how
+        much each (customer, metric) moved, and the customers whose events settle reservations."""
         resolved = self.references.resolve(conn, (e.customer_ref for e in batch))
         self.headrooms.load_missing(conn, set(resolved.values()))  # before the fold moves their usage
         closed = invoices.finalized_periods_reached(
@@ -294,12 +306,16 @@ class Evaluator:
         usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
         usage.add_unique_values(conn, deltas.unique_values)
         unmatched.record(conn, missing)
+        # With the usage folded, in its transaction: a settled reservation's amount is in the spend.
+        claims = list(_reservation_claims(countable))
+        reservations.settle(conn, claims, now)
+        settling = {customer_id for _r, customer_id, _seq in claims}
         if held is None:
-            return deltas.customers_touched, deltas.movements
+            return deltas.customers_touched, deltas.movements, settling
         homes = customers.home_partitions(conn, deltas.customers_touched)
         elsewhere = {c for c, home in homes.items() if home not in held}
         billing_requests.request_recompute_of(conn, elsewhere)
-        return deltas.customers_touched - elsewhere, deltas.movements
+        return deltas.customers_touched - elsewhere, deltas.movements, settling
 
     def _bill(
         self, conn: Connection, touched: set[str], requested: set[str], now: int, held: frozenset[int] | None
@@ -326,6 +342,7 @@ class Evaluator:
                 conn, customer_id, now, cause, state=states[customer_id], writes=writes, catalog=catalog
             )
         self._keep_headrooms(states, writes.measured, catalog, now)
+        self._note_spends(states, writes.measured, now)
         self.snapshots.remember_alert_states(writes.states)
         writes.flush(conn)
 
@@ -349,6 +366,26 @@ class Evaluator:
         alert is measured for it, nothing written but the headroom."""
         measured = {c: alert_evaluation.measure_all(conn, c, state, now) for c, state in states.items()}
         self._keep_headrooms(states, measured, billing.PricingCatalog(conn), now)
+        self._note_spends(states, measured, now)
+
+    def _note_spends(
+        self,
+        states: dict[str, CustomerState],
+        measured: dict[str, list[tuple[AlertRecord, Measurement]]],
+        now: int,
+    ) -> None:
+        """The spend each hard spend limit just measured (stored with the batch: `customer_spend`)."""
+        for customer_id, customer_measured in measured.items():
+            for alert, measurement in customer_measured:
+                if alert.spend_limit == customer_spend.HARD and measurement.value is not None:
+                    until = headroom.valid_until(states[customer_id], now)
+                    credit_type = alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID
+                    self._spends[customer_id, credit_type] = (
+                        customer_id,
+                        credit_type,
+                        measurement.value,
+                        until,
+                    )
 
     def _keep_headrooms(
         self,
@@ -433,3 +470,11 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
+
+
+def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:
+    """(reservation id, customer id, seq) of each event whose properties name a reservation."""
+    for event in events:
+        reservation_id = event.properties.get(RESERVATION_PROPERTY)
+        if isinstance(reservation_id, str) and reservation_id:
+            yield reservation_id, event.customer_id, event.seq

@@ -32,6 +32,7 @@ from meterline.domain.alerts import Measure, breached, kind_of
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.metrics import AggregationType
 from meterline.domain.spend_bounds import BOUNDED, INFINITY, RELATIVE_MARGIN, SpendBounds, UnitBound
+from meterline.domain.spend_pace import PROJECTION_PLACES
 from meterline.domain.usage_fold import Movement
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.customer_state import CustomerState
@@ -42,7 +43,13 @@ from meterline.store.invoices import FINALIZED
 ZERO = Decimal(0)
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-SPEND_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL, Measure.BALANCE, Measure.PERCENTAGE)
+SPEND_MEASURES = (
+    Measure.SPEND,
+    Measure.PROJECTED_SPEND,
+    Measure.INVOICE_TOTAL,
+    Measure.BALANCE,
+    Measure.PERCENTAGE,
+)
 RISING_MEASURES = (Measure.SPEND, Measure.INVOICE_TOTAL)  # with spend; balances fall with it
 # Customers whose headroom is kept (least recently touched go first): about 1 KB each.
 DEFAULT_CUSTOMERS = 1_000_000
@@ -154,10 +161,10 @@ def headroom_of(
     now_us: int,
 ) -> Headroom:
     """The headroom of a customer whose alerts were just measured (`measured`), its drafts derived."""
-    valid_until = _valid_until(state, now_us)
+    until = valid_until(state, now_us)
     if any(config.is_enabled for contract in state.contracts for config in contract.thresholds):
-        valid_until = now_us  # threshold billing: its measures are checked at every usage
-    room = Headroom({}, {}, {}, {}, state.spend_bounds, valid_until)
+        until = now_us  # threshold billing: its measures are checked at every usage
+    room = Headroom({}, {}, {}, {}, state.spend_bounds, until)
     seen: set[str] = set()
     for alert, measurement in measured:
         seen.add(alert.id)
@@ -195,6 +202,17 @@ def _narrow_for(
         return
     credit_type_id = _credit_type(alert)
     spend_gap = gap / measurement.per_spend
+    if kind.measure is Measure.PROJECTED_SPEND:
+        # Usage before the window may move the projection either way (tiered prices), and in
+        # alarm it falls with the clock alone, towards the threshold: no room then. Less what
+        # the projection's rounding may hide.
+        if value is None or breached(kind, value, alert.threshold):
+            room_either_way = ZERO
+        else:
+            room_either_way = max(gap - PROJECTION_PLACES, ZERO) / measurement.per_spend
+        _narrow(room.spend_rise, credit_type_id, room_either_way)
+        _narrow(room.spend_fall, credit_type_id, room_either_way)
+        return
     # Spend and invoice totals move with spend; balances and percentages against it.
     spend_must_rise = must_rise == (kind.measure in RISING_MEASURES)
     _narrow(room.spend_rise, credit_type_id, spend_gap if spend_must_rise else INFINITY)
@@ -212,7 +230,7 @@ def _credit_type(alert: AlertRecord) -> str:
     return alert.credit_type_id or USD_CENTS_CREDIT_TYPE_ID
 
 
-def _valid_until(state: CustomerState, now_us: int) -> int | None:
+def valid_until(state: CustomerState, now_us: int) -> int | None:
     """The first instant past which the measures may move without usage: a time-driven instant
     of its alerts, the end of a period being billed, a contract starting or ending."""
     instants = [state.wakeup_us] if state.wakeup_us is not None else []

@@ -54,6 +54,8 @@ class NewAlert:
     # meterline's extension: the customer is denied access while the alert is in alarm for it.
     blocking: bool = False
     spend_limit: str | None = None  # "soft" or "hard": set by `services.spend_limits` only
+    # meterline's extension: a spend_forecast_reached alert's pace window (None: the default).
+    forecast_window_hours: int | None = None
     # Metronome fields meterline refuses (UNSUPPORTED_FIELDS): kept to say so by name.
     credit_grant_type_filters: list[str] | None = None
     plan_id: str | None = None
@@ -137,6 +139,8 @@ def check_combinations(new: NewAlert) -> None:
         )
     if kind.measure is Measure.PERCENTAGE and new.threshold > 100:
         raise InvalidInput("threshold: a percentage must be between 0 and 100")
+    if new.forecast_window_hours is not None and new.alert_type is not AlertType.SPEND_FORECAST_REACHED:
+        raise InvalidInput("forecast_window_hours: only spend_forecast_reached alerts take one")
     if new.blocking:
         _check_blocking(new)
 
@@ -180,7 +184,13 @@ def _check_references(conn: Connection, new: NewAlert) -> None:
 
 def _values(new: NewAlert) -> dict[str, Any]:
     kind = kind_of(new.alert_type)
-    money = kind.measure in (Measure.SPEND, Measure.INVOICE_TOTAL, Measure.BALANCE, Measure.PERCENTAGE)
+    money = kind.measure in (
+        Measure.SPEND,
+        Measure.PROJECTED_SPEND,
+        Measure.INVOICE_TOTAL,
+        Measure.BALANCE,
+        Measure.PERCENTAGE,
+    )
     return {
         "name": new.name,
         "alert_type": new.alert_type.value,
@@ -196,4 +206,5 @@ def _values(new: NewAlert) -> dict[str, Any]:
         "uniqueness_key": new.uniqueness_key,
         "blocking": new.blocking,
         "spend_limit": new.spend_limit,
+        "forecast_window_hours": new.forecast_window_hours,
     }

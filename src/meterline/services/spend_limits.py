@@ -66,10 +66,10 @@ def set_limits(
     stays as it is) to the customer's limits in the credit type (USD cents by default)."""
     active_customer(conn, customer_id)
     customers.lock(conn, customer_id)  # two changes of the same customer's limits, one at a time
-    credit_type = _credit_type(conn, credit_type_id, for_change=False)
+    credit_type = credit_type_asked(conn, credit_type_id, for_change=False)
     current = _limits_in_force(conn, [customer_id]).get((customer_id, credit_type), {})
     if any(v is not None and v != _threshold(current.get(k)) for k, v in changes.items()):
-        _credit_type(conn, credit_type, for_change=True)  # no new limit in an archived unit
+        credit_type_asked(conn, credit_type, for_change=True)  # no new limit in an archived unit
     wanted = {kind: changes.get(kind, _threshold(current.get(kind))) for kind in LIMITS}
     soft, hard = wanted[SOFT], wanted[HARD]
     if soft is not None and hard is not None and soft > hard:
@@ -137,7 +137,7 @@ def limits_of(
 ) -> SpendLimitView:
     """The customer's limits in the credit type (none set: both null), with spend and status."""
     customers.get_customer(conn, customer_id)
-    credit_type = _credit_type(conn, credit_type_id, for_change=False)
+    credit_type = credit_type_asked(conn, credit_type_id, for_change=False)
     [view] = views(conn, [(customer_id, credit_type)], now_us, open_horizon_us)
     return view
 
@@ -152,7 +152,7 @@ def page_of_limits(
 ) -> list[SpendLimitView]:
     """Up to `limit` (customer, credit type) with a limit in force, after `after`, in that order."""
     if credit_type_id is not None:
-        _credit_type(conn, credit_type_id, for_change=False)
+        credit_type_asked(conn, credit_type_id, for_change=False)
     keys = alerts.spend_limited_after(conn, after, limit, credit_type_id)
     return views(conn, keys, now_us, open_horizon_us)
 
@@ -238,7 +238,7 @@ def _threshold(alert: AlertRecord | None) -> Decimal | None:
     return alert.threshold if alert is not None else None
 
 
-def _credit_type(conn: Connection, credit_type_id: str | None, *, for_change: bool) -> str:
+def credit_type_asked(conn: Connection, credit_type_id: str | None, *, for_change: bool) -> str:
     """The credit type asked for (USD cents by default); a body naming one that does not exist is a
     bad request, and `for_change`, so is an archived one."""
     wanted = credit_type_id or USD_CENTS_CREDIT_TYPE_ID

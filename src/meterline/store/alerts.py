@@ -46,6 +46,7 @@ class AlertRecord:
     archived_at_us: int | None
     blocking: bool = False  # meterline's extension: the customer is denied access while in alarm
     spend_limit: str | None = None  # "soft" or "hard": a limit /v1/spend-limits/set manages
+    forecast_window_hours: int | None = None  # spend_forecast_reached: its pace window (None: 24 h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +392,7 @@ def _record(row: Any) -> AlertRecord:
         archived_at_us=row["archived_at_us"],
         blocking=bool(row["blocking"]),
         spend_limit=row["spend_limit"],
+        forecast_window_hours=row["forecast_window_hours"],
     )
 
 

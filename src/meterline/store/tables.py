@@ -497,6 +497,9 @@ alerts = Table(
     # "soft" or "hard" for the alerts /v1/spend-limits/set manages (a customer's limits in a
     # credit type); NULL for every other alert.
     Column("spend_limit", String(8), nullable=True),
+    # meterline's extension: a spend_forecast_reached alert's pace window, in hours (NULL: the
+    # default, 24; and for every other type).
+    Column("forecast_window_hours", Integer, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -686,4 +689,56 @@ idempotency_keys = Table(
     Column("expires_at_us", BigInteger, nullable=False),
     Index("ux_idempotency_keys_client_key", "client", "key", unique=True),
     Index("ix_idempotency_keys_expires_at_us", "expires_at_us"),
+)
+
+
+# Reservations (meterline's extension, /v1/access/reserve): an amount held against a customer's
+# hard spend limit until released, settled by usage or expired. Written by the API only; the
+# engine records settlements in a table of its own (one writer a table).
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(128), primary_key=True),  # the client's reservation_id
+    Column("customer_id", String(36), nullable=False),
+    Column("credit_type_id", String(36), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    # Set once the reservation no longer holds: "released", "settled" or "expired".
+    Column("closed_as", String(16), nullable=True),
+    Column("closed_at_us", BigInteger, nullable=True),
+    # The reservations still holding, by customer and credit type: what a reservation sums.
+    Index(
+        "ix_reservations_open",
+        "customer_id",
+        "credit_type_id",
+        sqlite_where=text("closed_at_us IS NULL"),
+        postgresql_where=text("closed_at_us IS NULL"),
+    ),
+)
+
+# A reservation settled by the engine: the first evaluated usage event of its customer whose
+# properties carry its `reservation_id` (written in the batch that folds the event's usage).
+reservation_settlements = Table(
+    "reservation_settlements",
+    metadata,
+    Column("reservation_id", String(128), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the settling event's position in the log
+    Column("settled_at_us", BigInteger, nullable=False),
+)
+
+# The current period's spend of each customer with a hard spend limit, in its credit type, as the
+# engine last measured it in full (what a reservation is decided on while it still holds: no
+# usage folded for the customer since `as_of_seq`, the same catalog, no recompute pending, before
+# `valid_until_us`). Written by the engine only.
+customer_spend = Table(
+    "customer_spend",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("credit_type_id", String(36), primary_key=True),
+    Column("spend", ExactDecimal, nullable=False),
+    Column("as_of_seq", BigInteger, nullable=False),
+    Column("catalog_version", BigInteger, nullable=False),
+    Column("valid_until_us", BigInteger, nullable=True),  # NULL: no instant ends it
 )

@@ -12,7 +12,7 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
-from meterline.domain.alerts import AlertType
+from meterline.domain.alerts import DEFAULT_FORECAST_WINDOW_HOURS, MAX_FORECAST_WINDOW_HOURS, AlertType
 from meterline.services import alerts as service
 from meterline.services.alerts import NewAlert
 
@@ -55,6 +55,17 @@ class AlertCreate(StrictModel):
         description="meterline extension: deny the customer access while this alert is in alarm "
         "(/v1/access/check); not for days-remaining types, and only with evaluate_on_create",
     )
+    # meterline's extension (extra_body={"forecast_window_hours": 6}): the pace a
+    # spend_forecast_reached alert projects spend at is that of the usage of the last N hours.
+    forecast_window_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_FORECAST_WINDOW_HOURS,
+        description="meterline extension, spend_forecast_reached alerts only (also a meterline "
+        "extension: in alarm when the current billing period's spend, projected to the period's "
+        "end at the pace of the usage of the last forecast_window_hours hours, reaches the "
+        f"threshold): the pace window, in hours (default {DEFAULT_FORECAST_WINDOW_HOURS})",
+    )
 
     def new_alert(self) -> NewAlert:
         return NewAlert(
@@ -79,6 +90,7 @@ class AlertCreate(StrictModel):
             seat_filter=self.seat_filter,
             alert_specifiers=self.alert_specifiers,
             blocking=self.blocking,
+            forecast_window_hours=self.forecast_window_hours,
         )
 
 

@@ -1,0 +1,59 @@
+"""The spend reservations are decided on (`services.reservations`), as the engine last measured it.
+
+The engine writes a customer's current period spend, in the credit type of its hard spend limit,
+whenever it measures the customer in full; nothing is written when its usage is absorbed
+(`engine.headroom`). So a row holds only while what it was derived from holds, checked in the
+same statement that reads it: no usage folded for the customer since (every period usage row's
+`folded_seq` at most the row's `as_of_seq`), the catalog's version unchanged, no recompute asked
+for (a contract or commit change), and the clock before the row's `valid_until_us` (a period's
+end, a contract's start or end). Otherwise the caller derives the spend itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from sqlalchemy import Connection, and_, exists, func, or_, select
+
+from meterline.store.sql import upsert
+from meterline.store.tables import billing_requests, catalog_version, customer_spend, usage_monthly
+
+SpendRow = tuple[str, str, Decimal, int | None]  # customer, credit type, spend, valid until
+HARD = "hard"  # the spend limit whose credit type is kept (`alerts.spend_limit`)
+
+
+def save(conn: Connection, rows: Iterable[SpendRow], as_of_seq: int, version: int) -> None:
+    """Store these spends, measured with every event up to `as_of_seq` under catalog `version`."""
+    found = [
+        {
+            "customer_id": customer_id,
+            "credit_type_id": credit_type_id,
+            "spend": spend,
+            "as_of_seq": as_of_seq,
+            "catalog_version": version,
+            "valid_until_us": valid_until_us,
+        }
+        for customer_id, credit_type_id, spend, valid_until_us in sorted(rows, key=lambda r: r[:2])
+    ]
+    upsert(conn, customer_spend, found, ["customer_id", "credit_type_id"])
+
+
+def still_holding(conn: Connection, customer_id: str, credit_type_id: str, now_us: int) -> Decimal | None:
+    """The customer's spend in the credit type as the engine measured it, if that still holds."""
+    table = customer_spend
+    folded = (
+        select(func.max(usage_monthly.c.folded_seq))
+        .where(usage_monthly.c.customer_id == table.c.customer_id)
+        .scalar_subquery()
+    )
+    query = select(table.c.spend).where(
+        table.c.customer_id == customer_id,
+        table.c.credit_type_id == credit_type_id,
+        table.c.catalog_version == select(catalog_version.c.version).scalar_subquery(),
+        or_(table.c.valid_until_us.is_(None), table.c.valid_until_us > now_us),
+        func.coalesce(folded, -1) <= table.c.as_of_seq,
+        ~exists().where(and_(billing_requests.c.customer_id == table.c.customer_id)),
+    )
+    found: Decimal | None = conn.execute(query).scalar()
+    return found

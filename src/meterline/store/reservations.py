@@ -1,0 +1,136 @@
+"""Reservations against hard spend limits (`services.reservations`) and their settlements.
+
+The API writes `reservations` (a grant, its release, and closing what no longer holds); the
+engine writes `reservation_settlements` in the batch that folds the settling event's usage, so a
+reservation is settled exactly when that usage is in the spend the engine has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from meterline.store.sql import IN_CHUNK, among, chunks, insert_ignoring_duplicates
+from meterline.store.tables import reservation_settlements, reservations
+
+RELEASED, SETTLED, EXPIRED = "released", "settled", "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    customer_id: str
+    credit_type_id: str
+    amount: Decimal
+    created_at_us: int
+    expires_at_us: int
+    closed_as: str | None  # None: not closed yet (it may still have been settled or have expired)
+    closed_at_us: int | None
+    settled: bool  # the engine has evaluated an event that settles it
+
+    def state_at(self, now_us: int) -> str | None:
+        """How it ended by `now_us` (released, settled, expired), or None while it holds."""
+        if self.closed_as is not None:
+            return self.closed_as
+        if self.settled:
+            return SETTLED
+        return EXPIRED if now_us >= self.expires_at_us else None
+
+
+_COLUMNS = (*reservations.c, reservation_settlements.c.reservation_id.is_not(None).label("settled"))
+_WITH_SETTLEMENT = reservations.outerjoin(
+    reservation_settlements, reservation_settlements.c.reservation_id == reservations.c.id
+)
+
+
+def get(conn: Connection, reservation_id: str) -> Reservation | None:
+    query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(reservations.c.id == reservation_id)
+    row = conn.execute(query).mappings().first()
+    return _record(row) if row is not None else None
+
+
+def not_closed(conn: Connection, customer_id: str, credit_type_id: str) -> list[Reservation]:
+    """The customer's reservations in the credit type not closed yet (by the partial index of open
+    ones): those holding, and those settled or expired since they were last looked at."""
+    query = (
+        select(*_COLUMNS)
+        .select_from(_WITH_SETTLEMENT)
+        .where(
+            reservations.c.customer_id == customer_id,
+            reservations.c.credit_type_id == credit_type_id,
+            reservations.c.closed_at_us.is_(None),
+        )
+    )
+    return [_record(row) for row in conn.execute(query).mappings()]
+
+
+def add(conn: Connection, reservation: Reservation) -> bool:
+    """Store a new reservation; False (nothing stored) if its id is taken."""
+    insert = (
+        postgresql.insert(reservations) if conn.dialect.name == "postgresql" else sqlite.insert(reservations)
+    )
+    stored = conn.execute(
+        insert.values(
+            id=reservation.id,
+            customer_id=reservation.customer_id,
+            credit_type_id=reservation.credit_type_id,
+            amount=reservation.amount,
+            created_at_us=reservation.created_at_us,
+            expires_at_us=reservation.expires_at_us,
+        )
+        .on_conflict_do_nothing()
+        .returning(reservations.c.id)
+    )
+    return stored.first() is not None
+
+
+def close(conn: Connection, reservation_ids: Sequence[str], closed_as: str, at_us: int) -> None:
+    """Mark these reservations as no longer holding (those closed already stay as they were)."""
+    for chunk in chunks(sorted(reservation_ids), IN_CHUNK):
+        conn.execute(
+            update(reservations)
+            .where(among(conn, reservations.c.id, chunk), reservations.c.closed_at_us.is_(None))
+            .values(closed_as=closed_as, closed_at_us=at_us)
+        )
+
+
+def settle(conn: Connection, claims: Iterable[tuple[str, str, int]], at_us: int) -> None:
+    """Record the settlements these (reservation id, customer id, event seq) make: a claim settles
+    a reservation of the same customer, once (the first event to claim it)."""
+    first: dict[tuple[str, str], int] = {}
+    for reservation_id, customer_id, seq in claims:
+        first.setdefault((reservation_id, customer_id), seq)
+    if not first:
+        return
+    ids = sorted({reservation_id for reservation_id, _c in first})
+    owners: dict[str, str] = {}
+    for chunk in chunks(ids, IN_CHUNK):
+        query = select(reservations.c.id, reservations.c.customer_id).where(
+            among(conn, reservations.c.id, chunk)
+        )
+        owners.update((row[0], row[1]) for row in conn.execute(query))
+    rows: list[dict[str, Any]] = [
+        {"reservation_id": r, "customer_id": c, "seq": seq, "settled_at_us": at_us}
+        for (r, c), seq in sorted(first.items())
+        if owners.get(r) == c
+    ]
+    insert_ignoring_duplicates(conn, reservation_settlements, rows)
+
+
+def _record(row: Any) -> Reservation:
+    return Reservation(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        credit_type_id=row["credit_type_id"],
+        amount=row["amount"],
+        created_at_us=row["created_at_us"],
+        expires_at_us=row["expires_at_us"],
+        closed_as=row["closed_as"],
+        closed_at_us=row["closed_at_us"],
+        settled=bool(row["settled"]),
+    )
