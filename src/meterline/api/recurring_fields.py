@@ -1,7 +1,7 @@
 """Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
 
-What meterline does not build is refused with a 400 naming the field: billing each period's
-commit (`invoice_amount`, which needs SCHEDULED invoices), seat-based allocations
+A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice.
+What meterline does not build is refused with a 400 naming the field: seat-based allocations
 (`subscription_config`), QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome
 applies when a contract transitions to its renewal (meterline has no transitions).
 """
@@ -26,7 +26,7 @@ from meterline.api.contract_fields import (
 from meterline.api.routes.common import StrictModel
 from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
-from meterline.domain.recurring import RecurringSpec, Rounding
+from meterline.domain.recurring import InvoiceAmount, RecurringSpec, Rounding
 
 
 def _refuse_rollover(value: Any) -> Any:
@@ -38,15 +38,6 @@ def _refuse_rollover(value: Any) -> Any:
     )
 
 
-def _refuse_invoice_amount(value: Any) -> Any:
-    if value is None:
-        return None
-    raise ValueError(
-        "meterline does not invoice recurring commits yet (no SCHEDULED invoice would be "
-        "produced); omit it to grant each period's commit without an invoice"
-    )
-
-
 class AccessAmountIn(StrictModel):
     unit_price: PositiveAmount
     quantity: PositiveAmount  # Metronome's default is a subscription's seats (subscription_config)
@@ -54,6 +45,17 @@ class AccessAmountIn(StrictModel):
     access_type: Literal["SPEND", "QUANTITY"] | None = None
 
     _spend_only = field_validator("access_type")(refuse_quantity_access)
+
+
+class InvoiceAmountIn(StrictModel):
+    """What each whole period's commit is billed (Metronome requires all three)."""
+
+    credit_type_id: NonEmpty
+    unit_price: PositiveAmount
+    quantity: PositiveAmount
+
+    def invoice_amount(self) -> InvoiceAmount:
+        return InvoiceAmount(self.credit_type_id, self.unit_price, self.quantity)
 
 
 class CommitDurationIn(StrictModel):
@@ -88,7 +90,7 @@ class CreditRoundingIn(StrictModel):
 
 
 class CommitRoundingIn(CreditRoundingIn):
-    invoice: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+    invoice: RoundingIn | None = None
 
 
 class RecurringFields(StrictModel):
@@ -114,7 +116,7 @@ class RecurringFields(StrictModel):
 
     _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
 
-    def _spec(self, kind: str, rounding: RoundingIn | None) -> RecurringSpec:
+    def _spec(self, kind: str, rounding: RoundingIn | None, **invoiced: Any) -> RecurringSpec:
         access = self.access_amount
         return RecurringSpec(
             kind=kind,
@@ -138,16 +140,19 @@ class RecurringFields(StrictModel):
             if self.applicable_product_tags is None
             else tuple(self.applicable_product_tags),
             specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            **invoiced,
         )
 
 
 class RecurringCommitIn(RecurringFields):
-    invoice_amount: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+    invoice_amount: InvoiceAmountIn | None = None
     proration_rounding: CommitRoundingIn | None = None
 
     def spec(self) -> RecurringSpec:
-        rounding = self.proration_rounding.access if self.proration_rounding is not None else None
-        return self._spec(PREPAID, rounding)
+        rounding = self.proration_rounding or CommitRoundingIn()
+        invoice = None if self.invoice_amount is None else self.invoice_amount.invoice_amount()
+        invoice_rounding = None if rounding.invoice is None else rounding.invoice.rounding()
+        return self._spec(PREPAID, rounding.access, invoice=invoice, invoice_rounding=invoice_rounding)
 
 
 class RecurringCreditIn(RecurringFields):

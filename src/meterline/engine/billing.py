@@ -15,7 +15,7 @@ when it is shown (`api`) or finalized (`finalized_record`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from itertools import pairwise
@@ -218,6 +218,24 @@ def with_drafts(
     for state in states.values():
         derive_drafts(state, window, catalog)
     return states
+
+
+def mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> int:
+    """Store a row for each draft newly open (what finalization looks for), again for a draft
+    whose period end moved (a contract's end did: finalization must wait for the new one),
+    and drop those of drafts no longer backed by a contract period (an archived contract, a
+    moved end). Nothing is written for a customer whose open drafts stay the same: the usual
+    case. Returns how many rows it stored."""
+    opened: list[InvoiceRecord] = []
+    closed: list[str] = []
+    for state in states:
+        drafts = {inv.id: inv for inv in state.invoices if inv.status == DRAFT}
+        opened.extend(inv for i, inv in drafts.items() if state.marked_drafts.get(i) != inv.end_us)
+        closed.extend(i for i in state.marked_drafts if i not in drafts)
+        state.marked_drafts = {i: inv.end_us for i, inv in drafts.items()}
+    invoices.mark_drafts(conn, opened)
+    invoices.remove_drafts(conn, closed)
+    return len(opened)
 
 
 def finalized_record(draft: InvoiceRecord, names: dict[str, str], at_us: int) -> InvoiceRecord:

@@ -12,6 +12,7 @@ period starts (`engine.recurring_periods`). Each names its recurring commit (`re
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
@@ -63,6 +64,12 @@ def period_commits(new: NewContract, spec: RecurringSpec, path: str, now_us: int
                 f"the period starting {format_rfc3339(grant.starting_at_us)} to {grant.amount}; "
                 "each period must grant more than 0"
             )
+        if grant.invoice_amount is not None and grant.invoice_amount < 0:
+            raise InvalidInput(
+                f"{field_path(path, 'proration_rounding', 'invoice')}: rounds the prorated invoice "
+                f"amount of the period starting {format_rfc3339(grant.starting_at_us)} to "
+                f"{grant.invoice_amount}; an invoice amount must not be negative"
+            )
     return [period_commit(spec, grant) for grant in made]
 
 
@@ -75,16 +82,28 @@ def store_period_commits(conn: Connection, new: NewContract, contract_id: str, c
         # The rules of commits (product, pricing unit, targets) hold for all periods alike.
         start = spec.starting_at_us
         sample = (
-            made[0] if made else period_commit(spec, RecurringGrant(spec.amount, start, start + US_PER_HOUR))
+            made[0]
+            if made
+            else period_commit(spec, RecurringGrant(spec.amount, start, start + US_PER_HOUR, _invoiced(spec)))
         )
         check_new_commit(
-            conn, new.customer_id, sample, on_contract=True, path=path, credit_type_field="access_amount"
+            conn,
+            new.customer_id,
+            sample,
+            on_contract=True,
+            path=path,
+            credit_type_field="access_amount",
+            invoice_field="invoice_amount",
         )
         for commit in made:
             commits.insert_commit(
                 conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created
             )
             created += 1
+
+
+def _invoiced(spec: RecurringSpec) -> Decimal | None:
+    return None if spec.invoice is None else spec.invoice.amount
 
 
 def _check_span(new: NewContract, spec: RecurringSpec, path: str) -> None:
