@@ -46,7 +46,7 @@ from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine import scheduled_billing
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
-from meterline.engine.subscription_lines import subscription_lines
+from meterline.engine.subscription_lines import immediate_invoices, subscription_lines
 from meterline.store import (
     billable_metrics,
     credit_types,
@@ -201,6 +201,10 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
             (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
             for item in _named(catalog, routes.own)
         ]
+    closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
+    for contract in state.contracts:
+        if contract.subscriptions:
+            drafts += [(r, []) for r in immediate_invoices(catalog, contract, closed_ids, window.now_us)]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
