@@ -119,3 +119,18 @@ def test_an_open_ended_one_has_created_by_any_instant_the_periods_started_by_the
     ]
     assert all(g.amount == terms.amount for g in made[1:])  # only a cut first period is prorated
     assert all(g.ending_before_us > g.starting_at_us for g in made)
+
+
+@given(recurring(), st.integers(0, 10**7), st.sampled_from(["HALF_UP", "FLOOR", "CEILING"]))
+def test_each_period_bills_its_invoice_amount_prorated_by_the_share_its_access_keeps(
+    case: tuple[RecurringTerms, Cadence], cents: int, method: str
+) -> None:
+    terms, cad = case
+    assert all(g.invoice_amount is None for g in grants(terms, cad))  # no invoice_amount: not billed
+    invoice_rounding = Rounding(0, method)
+    billed = replace(terms, invoice_amount=Decimal(cents) / 100, invoice_rounding=invoice_rounding)
+    # The invoice is what the access would be for that amount and rounding: the same cuts, the same share.
+    alike = replace(terms, amount=Decimal(cents) / 100, rounding=invoice_rounding)
+    made, expected = grants(billed, cad), grants(alike, cad)
+    assert [g.invoice_amount for g in made] == [g.amount for g in expected]
+    assert [g.amount for g in made] == [g.amount for g in grants(terms, cad)]  # access is unchanged

@@ -17,11 +17,13 @@ from meterline.domain.errors import InvalidInput
 from meterline.domain.subscriptions import (
     ADVANCE,
     ARREARS,
+    BILL_IMMEDIATELY,
     PeriodCharge,
     ProrationRounding,
     QuantityChange,
     SeatChange,
     SubscriptionTerms,
+    immediate_charges,
     invoice_charges,
     period_charges,
     quantity_schedule,
@@ -262,6 +264,39 @@ def test_every_charge_is_billed_on_exactly_one_invoice(
         full = own.unclipped_period(period.start_us)
         expected += period_charges(sub, period.start_us, period.end_us, full.end_us - full.start_us)
     assert sorted(on_invoices, key=repr) == sorted(expected, key=repr)
+
+
+@given(
+    st.sampled_from([Frequency.QUARTERLY, Frequency.MONTHLY, Frequency.WEEKLY]),
+    quantities,
+    st.lists(st.tuples(st.integers(min_value=0, max_value=364 * US_PER_DAY), quantities), max_size=5),
+)
+def test_bill_immediately_moves_increases_to_invoices_of_their_own_and_changes_no_amount(
+    frequency: Frequency, initial: Decimal, history: list[tuple[int, Decimal]]
+) -> None:
+    """BILL_IMMEDIATELY bills the same charges as BILL_ON_NEXT_COLLECTION_DATE, each once: the
+    increases at their own instant, on no usage invoice; the rest on the usage invoices."""
+    invoices = year_of_months()
+    start, end = invoices[0][0], invoices[-1][1]
+    own = schedule_for(frequency, AnchorDay.CONTRACT_START, start, end)
+    later = subscription(
+        ADVANCE,
+        [QuantityChange(start, initial), *(QuantityChange(start + at, q) for at, q in history)],
+        start=start,
+    )
+    at_once = replace(later, invoice_behavior=BILL_IMMEDIATELY)
+    assert immediate_charges(later, own) == []
+    immediate = immediate_charges(at_once, own)
+    assert all(c.billed_at_us == c.start_us and c.own_invoice for c in immediate)
+    assert len({c.start_us for c in immediate}) == len(immediate)  # one invoice per increase
+    on_invoices = [c for s, e in invoices for c in invoice_charges(at_once, own, s, e)]
+    assert not any(c.own_invoice for c in on_invoices)
+    billed_later = [c for s, e in invoices for c in invoice_charges(later, own, s, e)]
+
+    def amounts(charges: list[PeriodCharge]) -> list[tuple[int, int, Decimal, Fraction]]:
+        return sorted((c.start_us, c.end_us, c.quantity, c.fraction) for c in charges)
+
+    assert amounts(immediate + on_invoices) == amounts(billed_later)
 
 
 # SEAT_BASED: the quantity is the seats.

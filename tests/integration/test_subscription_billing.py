@@ -253,3 +253,105 @@ def test_a_quarterly_subscription_in_arrears_is_billed_on_the_quarters_last_mont
         ]
     }
     assert last["total"] == before + after
+
+
+def test_bill_immediately_bills_each_increase_at_once_on_an_invoice_of_its_own(app: InProcess) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    _m1, m2 = month_bounds(m1)
+    length = m2 - m1
+    seats = product(app)
+    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    at_once = subscription(seats, "ADVANCE", 1, 2)
+    at_once["proration"]["invoice_behavior"] = "BILL_IMMEDIATELY"
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id, rate_card_id=card, starting_at=from_us(m0), subscriptions=[at_once]
+    ).data.id
+    (sub,) = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert sub.proration.invoice_behavior == "BILL_IMMEDIATELY"
+    day10, day15, day20 = (m1 + n * US_PER_DAY for n in (10, 15, 20))
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(sub.id),
+                "quantity_updates": [
+                    {"starting_at": from_us(day10), "quantity_delta": 3},  # 4: 3 more billed at once
+                    {"starting_at": from_us(day15), "quantity": 2},  # nothing given back
+                    {"starting_at": from_us(day20), "quantity": 6},  # 2 above the 4 paid for
+                ],
+            }
+        ],
+    )
+    app.run(app.now)
+
+    def own_invoices() -> dict[str, Json]:
+        raw = app.client.v1.customers.invoices.with_raw_response.list(
+            customer_id=customer_id, type="SCHEDULED"
+        )
+        return {inv["start_timestamp"]: inv for inv in exact(raw)["data"]}
+
+    # Each increase is prorated for the rest of its month, to cents, on an invoice dated at it.
+    first = rounded(Fraction(3 * 1000 * (m2 - day10), length), 2)
+    second = rounded(Fraction(2 * 1000 * (m2 - day20), length), 2)
+    expected = {
+        format_rfc3339(day10): (D(3), first, format_rfc3339(day10)),
+        format_rfc3339(day20): (D(2), second, format_rfc3339(day20)),
+    }
+
+    def shown(found: dict[str, Json]) -> dict[str, tuple[Any, ...]]:
+        result = {}
+        for date, inv in found.items():
+            (line,) = lines(inv, "subscription")
+            assert line["subscription_id"] == sub.id and line["is_prorated"] is True
+            assert line["ending_before"] == format_rfc3339(m2)
+            assert inv["total"] == inv["subtotal"] == line["total"]
+            result[date] = (line["quantity"], line["total"], line["starting_at"])
+        return result
+
+    drafts = own_invoices()
+    assert shown(drafts) == expected and {i["status"] for i in drafts.values()} == {"DRAFT"}
+    app.run(day10 - 1)
+    assert {i["status"] for i in own_invoices().values()} == {"DRAFT"}
+    app.run(day10)  # on its date, no grace period
+    assert {d: i["status"] for d, i in own_invoices().items()} == {
+        format_rfc3339(day10): "FINALIZED",
+        format_rfc3339(day20): "DRAFT",
+    }
+    app.restart()
+    app.run(day20 + US_PER_HOUR)
+    app.restart()
+    app.run(m2 + GRACE + US_PER_HOUR)
+    final = own_invoices()
+    assert set(final) == set(drafts) and {i["id"] for i in final.values()} == {
+        i["id"] for i in drafts.values()
+    }
+    assert shown(final) == expected and {i["status"] for i in final.values()} == {"FINALIZED"}
+    # Each issued when the engine, stopped or not, first ran on or after its date.
+    issued = [final[format_rfc3339(d)]["issued_at"] for d in (day10, day20)]
+    assert issued == [format_rfc3339(day10), format_rfc3339(day20 + US_PER_HOUR)]
+    # The month's usage invoice bills the month in advance, and none of the increases again.
+    usage = finalized(app, customer_id)[format_rfc3339(m1)]
+    assert by_subscription(usage) == {
+        sub.id: [(format_rfc3339(m1), format_rfc3339(m2), D(1), D(1000), False)]
+    }
+    assert usage["total"] == D(1000)
+
+    # ARREARS has nothing paid in advance to add to at once.
+    in_arrears = subscription(seats, "ARREARS", 1, 2)
+    in_arrears["proration"]["invoice_behavior"] = "BILL_IMMEDIATELY"
+    message = error_of(
+        lambda: client.v1.contracts.create(
+            customer_id=new_customer(client),
+            rate_card_id=card,
+            starting_at=from_us(m0),
+            subscriptions=[in_arrears],
+        ),
+        400,
+    )
+    assert message.startswith("subscriptions.0.proration.invoice_behavior: BILL_IMMEDIATELY")

@@ -28,6 +28,7 @@ from tests.sdk.billing_helpers import (
 )
 from tests.sdk.contract_helpers import USD_CENTS, error_of
 from tests.sdk.helpers import event, ingest, new_customer, rfc3339
+from tests.sdk.test_scheduled_invoices import scheduled
 
 D = Decimal
 HUNDREDTHS = D("0.01")
@@ -170,6 +171,68 @@ def test_a_recurring_commit_on_its_own_frequency_prorates_the_last_period_with_i
     assert {c["recurring_commit_id"] for c in terms["commits"]} == {shown["id"]}
 
 
+def test_a_recurring_commit_with_an_invoice_amount_bills_each_period_s_commit_on_its_start(
+    client: Metronome,
+) -> None:
+    _now, period, period_end = this_hour_and_period()
+    card = rate_card(client)
+    fixed, customer_id = fixed_product(client), new_customer(client)
+    last_month = months_before(period, 1)
+    start = last_month + timedelta(days=10)  # ten days into last month
+    contract_id = contract(
+        client,
+        customer_id,
+        card,
+        last_month,
+        recurring_commits=[
+            recurring(
+                fixed,
+                start,
+                1000,
+                ending_before=period_end,
+                name="Monthly prepay",
+                invoice_amount={"unit_price": 62.5, "quantity": 4, "credit_type_id": USD_CENTS},
+                proration_rounding={"invoice": {"decimal_places": 0, "rounding_method": "FLOOR"}},
+            )
+        ],
+    )
+    terms = shown_terms(client, customer_id, contract_id)
+    [shown] = terms["recurring_commits"]
+    assert shown["invoice_amount"] == {"unit_price": D("62.5"), "quantity": D(4), "credit_type_id": USD_CENTS}
+    assert shown["proration_rounding"] == {"invoice": {"decimal_places": 0, "rounding_method": "FLOOR"}}
+    # Last month keeps its hours from the 11th on: access 1000 x kept / all, to hundredths
+    # (HALF_UP); the invoice 250 x kept / all, down to units (FLOOR). This month is whole.
+    share = hours(start, period) / hours(last_month, period)
+    first_access = (D(1000) * share).quantize(HUNDREDTHS, ROUND_HALF_UP)
+    first_invoice = (D(250) * share).quantize(D(1), ROUND_FLOOR)
+    assert grants(terms["commits"]) == [
+        (first_access, rfc3339(start), rfc3339(period)),
+        (D(1000), rfc3339(period), rfc3339(period_end)),
+    ]
+    found = scheduled(client, customer_id)
+    by_date = {i["start_timestamp"]: i for i in found.values()}
+    assert sorted(by_date) == [rfc3339(start), rfc3339(period)]  # each on its period's start
+    bought = {}
+    for date, (quantity, unit_price, total) in {
+        rfc3339(start): (D(1), first_invoice, first_invoice),
+        rfc3339(period): (D(4), D("62.5"), D(250)),
+    }.items():
+        (line,) = by_date[date]["line_items"]
+        assert line["type"] == "commit_purchase" and line["name"] == "Monthly prepay"
+        assert (line["quantity"], line["unit_price"], line["total"]) == (quantity, unit_price, total)
+        bought[line["commit_id"]] = by_date[date]["id"]
+    # Each period's commit shows the schedule item that bills it, naming its invoice.
+    shown_items = {
+        c["id"]: [(i["timestamp"], i["invoice_id"]) for i in c["invoice_schedule"]["schedule_items"]]
+        for c in terms["commits"]
+    }
+    assert shown_items == {
+        commit_id: [(by_date_item["start_timestamp"], invoice_id)]
+        for commit_id, invoice_id in bought.items()
+        for by_date_item in [found[invoice_id]]
+    }
+
+
 def test_what_meterline_does_not_build_about_recurring_commits_is_refused_naming_the_field(
     client: Metronome,
 ) -> None:
@@ -181,10 +244,12 @@ def test_what_meterline_does_not_build_about_recurring_commits_is_refused_naming
         return error_of(lambda: contract(client, customer_id, card, period, **fields), 400)
 
     base = recurring(fixed, period, 100, ending_before=period_end)
-    assert "recurring_commits.0.invoice_amount" in refused(
-        recurring_commits=[
-            {**base, "invoice_amount": {"credit_type_id": USD_CENTS, "quantity": 1, "unit_price": 100}}
-        ]
+    invoice_amount = {"credit_type_id": USD_CENTS, "quantity": 1, "unit_price": 100}
+    assert "recurring_credits.0.invoice_amount" in refused(
+        recurring_credits=[{**base, "invoice_amount": invoice_amount}]  # credits are never billed
+    )
+    assert "recurring_commits.0.invoice_amount.quantity" in refused(
+        recurring_commits=[{**base, "invoice_amount": {"credit_type_id": USD_CENTS, "unit_price": 100}}]
     )
     assert "recurring_credits.0.rollover_fraction" in refused(
         recurring_credits=[{**base, "rollover_fraction": 0.5}]

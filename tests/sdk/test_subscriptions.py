@@ -9,7 +9,7 @@ Amounts over period ends, driven by an injected clock, are in tests/integration/
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -20,6 +20,7 @@ from meterline.domain.timeutil import US_PER_DAY, from_us, month_bounds, now_us
 from tests.sdk.billing_helpers import (
     check_totals,
     exact,
+    invoices,
     lines,
     rate_card,
     segment,
@@ -443,6 +444,58 @@ def test_add_subscriptions_through_v2_edit(client: Metronome, seated: Json) -> N
     check_totals(draft)
 
 
+def test_bill_immediately_bills_an_increase_on_a_scheduled_invoice_of_its_own(
+    client: Metronome, seated: Json
+) -> None:
+    customer_id = new_customer(client)
+    start, end = this_month()
+    middle = start + timedelta(days=15)  # inside every month, whatever today is
+    rounding = {"decimal_places": 2, "rounding_method": "HALF_UP"}
+    proration = {"invoice_behavior": "BILL_IMMEDIATELY", "is_prorated": True, "rounding": rounding}
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=seated["card"],
+        starting_at=start,
+        subscriptions=[seats(seated["product"], 1, proration=proration)],  # type: ignore[list-item]
+    ).data.id
+    (subscription,) = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(subscription.id),
+                "quantity_updates": [{"starting_at": middle, "quantity_delta": 2}],
+            }
+        ],
+    )
+    # 2 more seats x 1,000 for the rest of the month, to cents, billed at the increase.
+    rest = Fraction(int((end - middle).total_seconds()), int((end - start).total_seconds()))
+    exact_amount = 2 * 1000 * rest
+    amount = (D(exact_amount.numerator) / D(exact_amount.denominator)).quantize(D("0.01"), ROUND_HALF_UP)
+    (own,) = invoices(client, customer_id, type="SCHEDULED")
+    assert (own["start_timestamp"], own["end_timestamp"]) == (rfc3339(middle), rfc3339(middle))
+    (line,) = own["line_items"]
+    assert (line["type"], line["subscription_id"], line["quantity"], line["total"]) == (
+        "subscription",
+        subscription.id,
+        D(2),
+        amount,
+    )
+    assert (line["starting_at"], line["ending_before"], line["is_prorated"]) == (
+        rfc3339(middle),
+        rfc3339(end),
+        True,
+    )
+    assert own["subtotal"] == own["total"] == amount
+    # The usage invoice bills the month's first seat in advance, and not the increase again.
+    draft = wait_invoice(client, customer_id, start, subtotal=D(1000), total=D(1000))
+    assert [line["quantity"] for line in lines(draft, "subscription")] == [D(1)]
+
+
 def test_subscription_fields_meterline_does_not_build_are_refused(client: Metronome, seated: Json) -> None:
     product = seated["product"]
     customer_id = new_customer(client)
@@ -459,9 +512,10 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
             400,
         )
 
-    immediately = seats(product, 1, proration={"invoice_behavior": "BILL_IMMEDIATELY", "is_prorated": True})
-    assert create(immediately).startswith(
-        "subscriptions.0.proration.invoice_behavior: meterline does not support"
+    immediately = {"invoice_behavior": "BILL_IMMEDIATELY", "is_prorated": True}
+    assert create(seats(product, 1, "ARREARS", proration=immediately)).startswith(
+        "subscriptions.0.proration.invoice_behavior: BILL_IMMEDIATELY bills an increase paid in "
+        "advance at once, so it needs collection_schedule ADVANCE"
     )
     assert create(seats(product, 1, quantity_management_mode="SEAT_BASED")) == (
         "subscriptions.0.seat_config: is required for SEAT_BASED subscriptions"

@@ -1,9 +1,9 @@
 """Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
 
-What meterline does not build is refused with a 400 naming the field: billing each period's
-commit (`invoice_amount`, which needs SCHEDULED invoices), allocations per seat
-(`subscription_config.allocation` INDIVIDUAL), QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome
-applies when a contract transitions to its renewal (meterline has no transitions).
+A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice.
+What meterline does not build is refused with a 400 naming the field: allocations per seat
+(`subscription_config.allocation` INDIVIDUAL), `invoice_amount` with `subscription_config`,
+QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome applies when a contract transitions to its renewal (meterline has no transitions).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from meterline.api.routes.common import StrictModel
 from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
-from meterline.domain.recurring import RecurringSpec, Rounding, SubscriptionLink
+from meterline.domain.recurring import InvoiceAmount, RecurringSpec, Rounding, SubscriptionLink
 
 
 def _refuse_rollover(value: Any) -> Any:
@@ -39,15 +39,6 @@ def _refuse_rollover(value: Any) -> Any:
     )
 
 
-def _refuse_invoice_amount(value: Any) -> Any:
-    if value is None:
-        return None
-    raise ValueError(
-        "meterline does not invoice recurring commits yet (no SCHEDULED invoice would be "
-        "produced); omit it to grant each period's commit without an invoice"
-    )
-
-
 class AccessAmountIn(StrictModel):
     unit_price: PositiveAmount
     quantity: PositiveAmount | None = None  # required unless the subscription's (subscription_config)
@@ -55,6 +46,17 @@ class AccessAmountIn(StrictModel):
     access_type: Literal["SPEND", "QUANTITY"] | None = None
 
     _spend_only = field_validator("access_type")(refuse_quantity_access)
+
+
+class InvoiceAmountIn(StrictModel):
+    """What each whole period's commit is billed (Metronome requires all three)."""
+
+    credit_type_id: NonEmpty
+    unit_price: PositiveAmount
+    quantity: PositiveAmount
+
+    def invoice_amount(self) -> InvoiceAmount:
+        return InvoiceAmount(self.credit_type_id, self.unit_price, self.quantity)
 
 
 class CommitDurationIn(StrictModel):
@@ -89,7 +91,7 @@ class CreditRoundingIn(StrictModel):
 
 
 class CommitRoundingIn(CreditRoundingIn):
-    invoice: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+    invoice: RoundingIn | None = None
 
 
 class SeatIncreaseIn(StrictModel):
@@ -140,7 +142,7 @@ class RecurringFields(StrictModel):
 
     _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
 
-    def _spec(self, kind: str, rounding: RoundingIn | None, path: str) -> RecurringSpec:
+    def _spec(self, kind: str, rounding: RoundingIn | None, path: str, **invoiced: Any) -> RecurringSpec:
         access = self.access_amount
         linked = self.subscription_config
         if linked is None and access.quantity is None:
@@ -175,16 +177,27 @@ class RecurringFields(StrictModel):
             else tuple(self.applicable_product_tags),
             specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
             subscription=None if linked is None else linked.link(),
+            **invoiced,
         )
 
 
 class RecurringCommitIn(RecurringFields):
-    invoice_amount: Annotated[Any, BeforeValidator(_refuse_invoice_amount)] = None
+    invoice_amount: InvoiceAmountIn | None = None
     proration_rounding: CommitRoundingIn | None = None
 
     def spec(self, path: str) -> RecurringSpec:
-        rounding = self.proration_rounding.access if self.proration_rounding is not None else None
-        return self._spec(PREPAID, rounding, path)
+        if self.invoice_amount is not None and self.subscription_config is not None:
+            # What Metronome bills per seat, and for seats added within a period, is not built:
+            # billing the whole amount each period would charge the wrong amount as seats change.
+            raise InvalidInput(
+                f"{path}.invoice_amount: meterline does not bill a recurring commit tied to a "
+                "subscription (subscription_config) yet, whose amount follows the seats; omit "
+                "invoice_amount, or subscription_config to bill a fixed amount each period"
+            )
+        rounding = self.proration_rounding or CommitRoundingIn()
+        invoice = None if self.invoice_amount is None else self.invoice_amount.invoice_amount()
+        invoice_rounding = None if rounding.invoice is None else rounding.invoice.rounding()
+        return self._spec(PREPAID, rounding.access, path, invoice=invoice, invoice_rounding=invoice_rounding)
 
 
 class RecurringCreditIn(RecurringFields):

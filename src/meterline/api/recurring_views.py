@@ -47,14 +47,14 @@ def recurring_view(
         if spec.applicable_product_tags is None
         else list(spec.applicable_product_tags),
         "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
-        "proration_rounding": None
-        if spec.rounding is None
+        "invoice_amount": None
+        if spec.invoice is None
         else {
-            "access": {
-                "decimal_places": spec.rounding.decimal_places,
-                "rounding_method": spec.rounding.method,
-            }
+            "credit_type_id": spec.invoice.credit_type_id,
+            "unit_price": spec.invoice.unit_price,
+            "quantity": spec.invoice.quantity,
         },
+        "proration_rounding": _rounding_view(spec),
     }
     link = spec.subscription
     if link is not None:
@@ -65,3 +65,12 @@ def recurring_view(
         }
     view.update({k: v for k, v in optional.items() if v is not None})
     return view
+
+
+def _rounding_view(spec: RecurringSpec) -> dict[str, Any] | None:
+    shown = {
+        part: {"decimal_places": rounding.decimal_places, "rounding_method": rounding.method}
+        for part, rounding in (("access", spec.rounding), ("invoice", spec.invoice_rounding))
+        if rounding is not None
+    }
+    return shown or None

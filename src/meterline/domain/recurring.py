@@ -8,7 +8,8 @@ periods. A period cut by the start or the end is prorated when `proration` says 
 is multiplied by the share of the whole period's time that the cut period keeps, then rounded
 (`Rounding`, HALF_UP to hundredths of the pricing unit unless the request says otherwise).
 Each generated commit is accessible from its period's start for `duration_periods` periods,
-never past the end.
+never past the end. A recurring commit with an `invoice_amount` bills each period's commit on the
+period's start, that amount prorated by the same share (rounded by its own invoice rounding).
 """
 
 from __future__ import annotations
@@ -77,15 +78,19 @@ class RecurringTerms:
     duration_periods: int = 1
     proration: str = FIRST_AND_LAST
     rounding: Rounding = DEFAULT_ROUNDING
+    invoice_amount: Decimal | None = None  # billed for each whole period; None: not invoiced
+    invoice_rounding: Rounding = DEFAULT_ROUNDING
 
 
 @dataclass(frozen=True, slots=True)
 class RecurringGrant:
-    """One generated commit: `amount` accessible over [starting_at, ending_before)."""
+    """One generated commit: `amount` accessible over [starting_at, ending_before), billed
+    `invoice_amount` at its start (None: not invoiced)."""
 
     amount: Decimal
     starting_at_us: int
     ending_before_us: int
+    invoice_amount: Decimal | None = None
 
 
 def periods(cadence: Cadence, start_us: int, end_us: int) -> list[tuple[Period, Period]]:
@@ -100,9 +105,17 @@ def periods(cadence: Cadence, start_us: int, end_us: int) -> list[tuple[Period, 
 
 
 def prorated(
-    amount: Decimal, kept: Period, whole: Period, *, first: bool, last: bool, terms: RecurringTerms
+    amount: Decimal,
+    kept: Period,
+    whole: Period,
+    *,
+    first: bool,
+    last: bool,
+    terms: RecurringTerms,
+    rounding: Rounding | None = None,
 ) -> Decimal:
-    """The amount of one period: whole unless a cut this proration covers shortened it."""
+    """The amount of one period: whole unless a cut this proration covers shortened it, then
+    rounded by `rounding` (the access rounding unless given)."""
     cut_us = 0
     if first and terms.proration in (FIRST, FIRST_AND_LAST):
         cut_us += kept.start_us - whole.start_us
@@ -112,7 +125,8 @@ def prorated(
         return amount
     length_us = whole.end_us - whole.start_us
     with localcontext(_EXACT):
-        return terms.rounding.apply(amount * Decimal(length_us - cut_us) / Decimal(length_us))
+        share = amount * Decimal(length_us - cut_us) / Decimal(length_us)
+        return (rounding or terms.rounding).apply(share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +162,21 @@ def spans(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = N
 
 
 def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
-    """The commits a recurring commit creates (`spans`), each of `amount`, prorated where cut."""
-    return [
-        RecurringGrant(
-            prorated(terms.amount, s.kept, s.whole, first=s.first, last=s.last, terms=terms),
-            s.kept.start_us,
-            s.access_end_us,
+    """The commits a recurring commit creates (`spans`), each of `amount` and billed its
+    `invoice_amount` (when it has one), both prorated where cut."""
+    return [_grant(terms, s) for s in spans(terms, cadence, started_by_us)]
+
+
+def _grant(terms: RecurringTerms, span: PeriodSpan) -> RecurringGrant:
+    first, last = span.first, span.last
+    amount = prorated(terms.amount, span.kept, span.whole, first=first, last=last, terms=terms)
+    invoiced = terms.invoice_amount
+    if invoiced is not None:
+        rounding = terms.invoice_rounding
+        invoiced = prorated(
+            invoiced, span.kept, span.whole, first=first, last=last, terms=terms, rounding=rounding
         )
-        for s in spans(terms, cadence, started_by_us)
-    ]
+    return RecurringGrant(amount, span.kept.start_us, span.access_end_us, invoiced)
 
 
 def _open_periods(
@@ -198,6 +218,19 @@ class SubscriptionLink:
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceAmount:
+    """What a recurring commit bills for each whole period (`unit_price` x `quantity`)."""
+
+    credit_type_id: str
+    unit_price: Decimal
+    quantity: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
 class RecurringSpec:
     """A recurring commit (kind PREPAID) or recurring credit (kind CREDIT)."""
 
@@ -219,6 +252,8 @@ class RecurringSpec:
     applicable_product_tags: tuple[str, ...] | None = None
     specifiers: tuple[Specifier, ...] | None = None
     subscription: SubscriptionLink | None = None  # set: `quantity` is the subscription's
+    invoice: InvoiceAmount | None = None  # recurring commits only; None: not invoiced
+    invoice_rounding: Rounding | None = None  # as given; None: DEFAULT_ROUNDING
     id: str = ""  # given when the contract is stored
 
     @property
@@ -242,4 +277,6 @@ def terms_of(spec: RecurringSpec, contract_end_us: int | None) -> RecurringTerms
         duration_periods=spec.duration_periods,
         proration=spec.proration,
         rounding=spec.rounding_in_force,
+        invoice_amount=None if spec.invoice is None else spec.invoice.amount,
+        invoice_rounding=spec.invoice_rounding or DEFAULT_ROUNDING,
     )

@@ -13,6 +13,7 @@ The quantity is 0 before the subscription starts and from its end on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from meterline.domain.billing_periods import Schedule
@@ -34,6 +35,19 @@ from meterline.domain.subscriptions import SubscriptionTerms
 
 ZERO = Decimal(0)
 QuantitySchedule = Sequence[tuple[int, Decimal]]  # (from, quantity), in time order
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodGrant:
+    """One period's commit: its access items (the period's start first, then one per increase)
+    and what it bills at the period's start (None: not invoiced)."""
+
+    access: tuple[AccessItem, ...]
+    invoice_amount: Decimal | None = None
+
+    @property
+    def starting_at_us(self) -> int:
+        return self.access[0].starting_at_us
 
 
 def quantity_at(schedule: QuantitySchedule, at_us: int) -> Decimal:
@@ -106,18 +120,20 @@ def period_access(
     statement: Schedule,
     subscriptions: Mapping[str, SubscriptionTerms],
     started_by_us: int | None = None,
-) -> list[tuple[AccessItem, ...]]:
-    """The access items of each commit the recurring commit creates (`spans`): one item of its
-    amount, or, tied to a subscription (one of `subscriptions`, by id), the pooled grants."""
+) -> list[PeriodGrant]:
+    """Each commit the recurring commit creates (`spans`): one access item of its amount, billed
+    its invoice amount, or, tied to a subscription (one of `subscriptions`, by id), the pooled
+    grants (never invoiced: the API refuses `invoice_amount` with `subscription_config`)."""
     terms = terms_of(spec, contract_end_us)
     periods = cadence(spec.recurrence_frequency, spec.starting_at_us, statement)
     link = spec.subscription
     if link is None:
         return [
-            (AccessItem(g.amount, g.starting_at_us, g.ending_before_us),)
+            PeriodGrant((AccessItem(g.amount, g.starting_at_us, g.ending_before_us),), g.invoice_amount)
             for g in grants(terms, periods, started_by_us)
         ]
     schedule = subscription_quantities(subscriptions[link.subscription_id])
-    return pooled_grants(
+    pooled = pooled_grants(
         terms, periods, schedule, prorate_increases=link.prorate_increases, started_by_us=started_by_us
     )
+    return [PeriodGrant(access) for access in pooled]

@@ -17,8 +17,9 @@ What one of its periods [start, end) owes, over the part of it the subscription 
 - ADVANCE: the quantity at the window's start is billed for the window (prorated: window length /
   the period's full length; not prorated: in full), set at that moment. A later increase above the
   highest quantity billed so far is billed for the rest of the window (prorated, or in full),
-  collected at the period's end (BILL_ON_NEXT_COLLECTION_DATE). Decreases take effect with the
-  next period: nothing paid in advance is given back.
+  collected at the period's end (BILL_ON_NEXT_COLLECTION_DATE), or at once, on an invoice of its
+  own dated at the increase (BILL_IMMEDIATELY: `immediate_charges`). Decreases take effect with
+  the next period: nothing paid in advance is given back.
 
 Each charge is billed at an instant: an ADVANCE period's first charge at the window's start, every
 other charge at the window's last moment. It is on the usage invoice whose period holds that
@@ -139,6 +140,7 @@ class SubscriptionTerms:
     name: str | None = None
     custom_fields: Mapping[str, str] = field(default_factory=dict)
     seat_changes: tuple[SeatChange, ...] = ()  # SEAT_BASED: the initial seats first; `changes` empty
+    invoice_behavior: str = BILL_ON_NEXT_COLLECTION_DATE  # how an ADVANCE increase is invoiced
 
     def quantity_schedule(self) -> list[tuple[int, Decimal]]:
         """(from, quantity) at every instant the quantity changes, in time order."""
@@ -176,6 +178,7 @@ class PeriodCharge:
     quantity: Decimal
     fraction: Fraction
     billed_at_us: int  # the usage invoice holding this instant bills the charge
+    own_invoice: bool = False  # billed at once on an invoice of its own (BILL_IMMEDIATELY)
 
     @property
     def is_prorated(self) -> bool:
@@ -233,8 +236,27 @@ def invoice_charges(
         charges += [
             c
             for c in period_charges(subscription, period.start_us, period.end_us, full.end_us - full.start_us)
-            if invoice_start_us <= c.billed_at_us < invoice_end_us
+            if invoice_start_us <= c.billed_at_us < invoice_end_us and not c.own_invoice
         ]
+    return charges
+
+
+def immediate_charges(subscription: SubscriptionTerms, schedule: Schedule) -> list[PeriodCharge]:
+    """The increases billed at once (BILL_IMMEDIATELY), each on an invoice of its own at the
+    increase: those of every period that holds a quantity change (a finite list, however long
+    the subscription lasts)."""
+    if subscription.invoice_behavior != BILL_IMMEDIATELY or subscription.collection_schedule != ADVANCE:
+        return []
+    charges: list[PeriodCharge] = []
+    seen: set[int] = set()
+    for at_us, _quantity in subscription.quantity_schedule()[1:]:
+        period = schedule.period_containing(at_us)
+        if period is None or period.start_us in seen:
+            continue
+        seen.add(period.start_us)
+        full = schedule.unclipped_period(period.start_us)
+        found = period_charges(subscription, period.start_us, period.end_us, full.end_us - full.start_us)
+        charges += [c for c in found if c.own_invoice]
     return charges
 
 
@@ -266,11 +288,15 @@ def _advance(
     first = stretches[0][2]
     charges = [PeriodCharge(subscription.id, window[0], window[1], first, share(window[0]), window[0])]
     billed = first
+    at_once = subscription.invoice_behavior == BILL_IMMEDIATELY
     for start_us, _end_us, quantity in stretches[1:]:
         if quantity > billed:
             increase = quantity - billed
+            billed_at = start_us if at_once else window[1] - 1
             charges.append(
-                PeriodCharge(subscription.id, start_us, window[1], increase, share(start_us), window[1] - 1)
+                PeriodCharge(
+                    subscription.id, start_us, window[1], increase, share(start_us), billed_at, at_once
+                )
             )
             billed = quantity
     return charges

@@ -67,9 +67,12 @@ class AlertSweeper:
                 conn, customer_id, now_us, TRIGGERED_BY_TIME, state=state, writes=writes
             )
         writes.flush(conn)
+        # A draft the clock alone brought (a recurring period's invoice, shown from its period's
+        # start) is marked open, and the next batch finalizes it when its date has come.
+        opened = billing.mark_open_drafts(conn, states.values())
         self.on_evaluated(due)
         self.on_measured(conn, states, now_us)
-        return len(due) == self.chunk
+        return len(due) == self.chunk or opened > 0
 
     def _advance(
         self, conn: Connection, alert_id: str, partition: int, after: str | None, cause: str, now_us: int

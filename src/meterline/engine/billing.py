@@ -16,7 +16,7 @@ when it is shown (`api`) or finalized (`finalized_record`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from itertools import pairwise
@@ -47,7 +47,7 @@ from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine import scheduled_billing
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
-from meterline.engine.subscription_lines import subscription_lines
+from meterline.engine.subscription_lines import immediate_invoices, subscription_lines
 from meterline.store import (
     billable_metrics,
     credit_types,
@@ -208,6 +208,10 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
             (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
             for item in _named(catalog, routes.own)
         ]
+    closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
+    for contract in state.contracts:
+        if contract.subscriptions:
+            drafts += [(r, []) for r in immediate_invoices(catalog, contract, closed_ids, window.now_us)]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
@@ -225,6 +229,24 @@ def with_drafts(
     for state in states.values():
         derive_drafts(state, window, catalog)
     return states
+
+
+def mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> int:
+    """Store a row for each draft newly open (what finalization looks for), again for a draft
+    whose period end moved (a contract's end did: finalization must wait for the new one),
+    and drop those of drafts no longer backed by a contract period (an archived contract, a
+    moved end). Nothing is written for a customer whose open drafts stay the same: the usual
+    case. Returns how many rows it stored."""
+    opened: list[InvoiceRecord] = []
+    closed: list[str] = []
+    for state in states:
+        drafts = {inv.id: inv for inv in state.invoices if inv.status == DRAFT}
+        opened.extend(inv for i, inv in drafts.items() if state.marked_drafts.get(i) != inv.end_us)
+        closed.extend(i for i in state.marked_drafts if i not in drafts)
+        state.marked_drafts = {i: inv.end_us for i, inv in drafts.items()}
+    invoices.mark_drafts(conn, opened)
+    invoices.remove_drafts(conn, closed)
+    return len(opened)
 
 
 def finalized_record(draft: InvoiceRecord, names: dict[str, str], at_us: int) -> InvoiceRecord:

@@ -333,7 +333,7 @@ class Evaluator:
         # Commits the clock or a threshold makes are measured at once: read again, drafts derived again.
         self._reload(conn, states, create_due_commits(conn, states, billed, now), window, catalog)
         self._reload(conn, states, buy_threshold_commits(conn, states, billed, now, catalog), window, catalog)
-        self._mark_open_drafts(conn, states.values())
+        billing.mark_open_drafts(conn, states.values())
         self._finalize(conn, due, states, now, catalog)
         writes = alert_evaluation.AlertWrites()
         for customer_id in sorted(touched | requested):
@@ -399,22 +399,6 @@ class Evaluator:
         for customer_id, customer_measured in measured.items():
             room = headroom.headroom_of(states[customer_id], customer_measured, aggregations, now)
             self.headrooms.keep(customer_id, room)
-
-    @staticmethod
-    def _mark_open_drafts(conn: Connection, states: Iterable[CustomerState]) -> None:
-        """Store a row for each draft newly open (what finalization looks for), again for a draft
-        whose period end moved (a contract's end did: finalization must wait for the new one),
-        and drop those of drafts no longer backed by a contract period (an archived contract, a
-        moved end). Nothing is written for a customer whose open drafts stay the same: the usual case."""
-        opened: list[invoices.InvoiceRecord] = []
-        closed: list[str] = []
-        for state in states:
-            drafts = {inv.id: inv for inv in state.invoices if inv.status == invoices.DRAFT}
-            opened.extend(inv for i, inv in drafts.items() if state.marked_drafts.get(i) != inv.end_us)
-            closed.extend(i for i in state.marked_drafts if i not in drafts)
-            state.marked_drafts = {i: inv.end_us for i, inv in drafts.items()}
-        invoices.mark_drafts(conn, opened)
-        invoices.remove_drafts(conn, closed)
 
     def _finalize(
         self,

@@ -43,10 +43,10 @@ def create_due_commits(
             made = {c.segments[0].starting_at_us for c in state.commits if c.recurring_id == spec.id}
             subscriptions = {s.id: s for s in contract.subscriptions}
             schedule = contract.schedule()
-            for access in period_access(spec, contract.ending_before_us, schedule, subscriptions, now_us):
-                start = access[0].starting_at_us
+            for grant in period_access(spec, contract.ending_before_us, schedule, subscriptions, now_us):
+                start = grant.starting_at_us
                 if start not in made:
-                    new = period_commit_with(spec, access)
+                    new = period_commit_with(spec, grant)
                     commits.insert_commit(
                         conn, customer_id, new, contract_id=contract.id, created_at_us=start
                     )
@@ -55,19 +55,23 @@ def create_due_commits(
 
 
 def next_period_start(state: CustomerState, now_us: int) -> int | None:
-    """When the customer's next open-ended period starts (None: it has none)."""
+    """When the customer's next period that creates a commit or an invoice starts (None: none)."""
     starts = [
-        next_start(terms, _cadence(contract, spec), now_us) for contract, spec, terms in _open_ended(state)
+        next_start(terms, _cadence(contract, spec), now_us)
+        for contract, spec, terms in _recurring(state)
+        if terms.ending_before_us is None or spec.invoice is not None
     ]
     return min((s for s in starts if s is not None), default=None)
 
 
 def _open_ended(state: CustomerState) -> Iterator[tuple[ContractTerms, RecurringSpec, RecurringTerms]]:
+    return ((c, s, t) for c, s, t in _recurring(state) if t.ending_before_us is None)
+
+
+def _recurring(state: CustomerState) -> Iterator[tuple[ContractTerms, RecurringSpec, RecurringTerms]]:
     for contract in state.contracts:
         for spec in contract.recurring:
-            terms = terms_of(spec, contract.ending_before_us)
-            if terms.ending_before_us is None:
-                yield contract, spec, terms
+            yield contract, spec, terms_of(spec, contract.ending_before_us)
 
 
 def _cadence(contract: ContractTerms, spec: RecurringSpec) -> Cadence:

@@ -37,7 +37,7 @@ def route_items(
 ) -> ItemRoutes:
     """Where each item not billed yet goes; `open_periods`: the usage drafts derived now."""
     routes = ItemRoutes()
-    unbilled = list(unbilled_items(state))
+    unbilled = list(unbilled_items(state, now_us))
     if not unbilled:
         return routes  # the usual customer: nothing more to look at
     open_usage_ids = {invoices.invoice_id(contract.id, period.start_us) for contract, period in open_periods}
@@ -53,9 +53,10 @@ def route_items(
     return routes
 
 
-def unbilled_items(state: CustomerState) -> Iterator[tuple[ContractTerms, ScheduledItem]]:
-    """The items of the customer's contracts and commits in force that no closed invoice billed."""
-    items = list(_items(state))
+def unbilled_items(state: CustomerState, now_us: int) -> Iterator[tuple[ContractTerms, ScheduledItem]]:
+    """The items of the customer's contracts and commits in force by `now_us` that no closed
+    invoice billed."""
+    items = list(_items(state, now_us))
     if not items:
         return
     billed = {i for inv in state.invoices if inv.status in CLOSED for i in inv.schedule_item_ids}
@@ -72,11 +73,14 @@ def items_with_ids(state: CustomerState, item_ids: Sequence[str]) -> list[Schedu
     return [i for i in _items(state) if i.item_id in wanted]
 
 
-def _items(state: CustomerState) -> Iterator[ScheduledItem]:
+def _items(state: CustomerState, now_us: int | None = None) -> Iterator[ScheduledItem]:
+    """`now_us`: leave out the commits a recurring commit creates after it (each period's commit,
+    and its invoice, appear when its period starts, as Metronome creates them then)."""
     for contract in state.contracts:
         yield from contract.scheduled_items
     for commit in state.commits:
-        yield from commit.invoice_items
+        if now_us is None or commit.recurring_id is None or commit.segments[0].starting_at_us <= now_us:
+            yield from commit.invoice_items
 
 
 def draft_invoice_id(contract: ContractTerms, item: ScheduledItem, fiat_credit_type_id: str) -> str:

@@ -47,25 +47,29 @@ def check_new_commit(
     on_contract: bool,
     path: str = "",
     credit_type_field: str = "access_schedule",
+    invoice_field: str = "invoice_schedule",
 ) -> None:
     """Refuse a commit or credit that breaks a rule (400 naming the field). `path` prefixes error
     fields ("commits.0"); a commit on a contract is invoiced on that contract. `credit_type_field`
-    holds the access credit_type_id in the request (a recurring commit's is in access_amount)."""
+    holds the access credit_type_id in the request (a recurring commit's is in access_amount),
+    `invoice_field` the invoice's (a recurring commit's is in invoice_amount)."""
     check_commit_schedules(new.kind, new.access, new.credit_type_id, new.invoice, path)
     check_amount_shorthand(new.amount, new.access, path)
     check_targets(new.applicable_product_ids, new.applicable_product_tags, new.specifiers, path)
-    _check_references(conn, new, path, credit_type_field)
+    _check_references(conn, new, path, credit_type_field, invoice_field)
     entity = "contract_credit" if new.kind == CREDIT else "commit"
     check_unique(conn, entity, new.custom_fields, field_path(path, "custom_fields"))
     if not on_contract:
         _check_invoice_contract(conn, customer_id, new, path)
 
 
-def _check_references(conn: Connection, new: NewCommit, path: str, credit_type_field: str) -> None:
+def _check_references(
+    conn: Connection, new: NewCommit, path: str, credit_type_field: str, invoice_field: str
+) -> None:
     _check_fixed_product(conn, new.product_id, field_path(path, "product_id"))
     _check_credit_type(conn, new.credit_type_id, field_path(path, credit_type_field, "credit_type_id"))
     if new.invoice is not None:
-        _check_invoice_currency(conn, new.invoice.credit_type_id, field_path(path, "invoice_schedule"))
+        _check_invoice_currency(conn, new.invoice.credit_type_id, field_path(path, invoice_field))
     named = [
         (product_id, field_path(path, "applicable_product_ids", index))
         for index, product_id in enumerate(new.applicable_product_ids or ())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
@@ -21,7 +22,7 @@ from meterline.domain.contracts import AccessSegment, ContractTerms
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import new_id
 from meterline.domain.recurring import MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
-from meterline.domain.seat_allocation import period_access
+from meterline.domain.seat_allocation import PeriodGrant, period_access
 from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
 from meterline.services.commits import check_new_commit
@@ -88,14 +89,26 @@ def period_commits(
             "give an earlier end or a longer recurrence_frequency"
         )
     if spec.subscription is None:  # tied to a subscription, a period of no quantity grants 0
-        for (item,) in made:
-            if item.amount <= 0:
-                raise InvalidInput(
-                    f"{field_path(path, 'proration_rounding', 'access')}: rounds the prorated amount of "
-                    f"the period starting {format_rfc3339(item.starting_at_us)} to {item.amount}; "
-                    "each period must grant more than 0"
-                )
-    return [period_commit_with(spec, access) for access in made]
+        for grant in made:
+            _check_grant(grant, path)
+    return [period_commit_with(spec, grant) for grant in made]
+
+
+def _check_grant(grant: PeriodGrant, path: str) -> None:
+    """A period's commit must grant something, and a prorated invoice must not be negative."""
+    (item,) = grant.access
+    start = format_rfc3339(item.starting_at_us)
+    if item.amount <= 0:
+        raise InvalidInput(
+            f"{field_path(path, 'proration_rounding', 'access')}: rounds the prorated amount of "
+            f"the period starting {start} to {item.amount}; each period must grant more than 0"
+        )
+    if grant.invoice_amount is not None and grant.invoice_amount < 0:
+        raise InvalidInput(
+            f"{field_path(path, 'proration_rounding', 'invoice')}: rounds the prorated invoice "
+            f"amount of the period starting {start} to {grant.invoice_amount}; an invoice amount "
+            "must not be negative"
+        )
 
 
 def store_period_commits(
@@ -113,9 +126,20 @@ def store_period_commits(
         made = period_commits(new, spec, path, created_at_us, subscriptions)
         # The rules of commits (product, pricing unit, targets) hold for all periods alike.
         start = spec.starting_at_us
-        sample = period_commit(spec, RecurringGrant(spec.unit_price, start, start + US_PER_HOUR))
+        # Tied to a subscription, a period of no quantity grants 0: the sample grants the unit price.
+        sample = (
+            made[0]
+            if made and spec.subscription is None
+            else period_commit(spec, RecurringGrant(spec.amount, start, start + US_PER_HOUR, _invoiced(spec)))
+        )
         check_new_commit(
-            conn, new.customer_id, sample, on_contract=True, path=path, credit_type_field="access_amount"
+            conn,
+            new.customer_id,
+            sample,
+            on_contract=True,
+            path=path,
+            credit_type_field="access_amount",
+            invoice_field="invoice_amount",
         )
         for commit in made:
             commits.insert_commit(
@@ -139,19 +163,19 @@ def follow_subscriptions(conn: Connection, contract: ContractTerms, now_us: int)
         wanted = period_access(
             spec, contract.ending_before_us, contract.schedule(), subscriptions, started_by
         )
-        for access in wanted:
-            found = stored.get(access[0].starting_at_us)
+        for grant in wanted:
+            found = stored.get(grant.starting_at_us)
             if found is None:
                 commits.insert_commit(
                     conn,
                     contract.customer_id,
-                    period_commit_with(spec, access),
+                    period_commit_with(spec, grant),
                     contract_id=contract.id,
-                    created_at_us=access[0].starting_at_us,
+                    created_at_us=grant.starting_at_us,
                 )
-            elif _changed(found.segments, access):
+            elif _changed(found.segments, grant.access):
                 commits.set_schedules(
-                    conn, found.id, _segments(found.segments, access), found.invoice_schedule
+                    conn, found.id, _segments(found.segments, grant.access), found.invoice_schedule
                 )
 
 
@@ -167,6 +191,10 @@ def _segments(old: Sequence[AccessSegment], access: Sequence[AccessItem]) -> lis
         AccessSegment(ids.get(i.starting_at_us) or new_id(), i.amount, i.starting_at_us, i.ending_before_us)
         for i in access
     ]
+
+
+def _invoiced(spec: RecurringSpec) -> Decimal | None:
+    return None if spec.invoice is None else spec.invoice.amount
 
 
 def _check_span(new: NewContract, spec: RecurringSpec, path: str) -> None:

@@ -4,8 +4,8 @@ name and rounding.
 A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency
 (its charges are on the contract's usage invoices). It lies within the contract, and starts in
 no closed billing period. Its quantity is managed directly (QUANTITY_ONLY) or is its seats
-(SEAT_BASED); BILL_IMMEDIATELY and a billing cycle of its own are refused with a 400 naming the
-field. An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
+(SEAT_BASED); BILL_IMMEDIATELY (increases billed at once) needs ADVANCE collection, and a
+billing cycle of its own is refused with a 400 naming the field. An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
 end, before the end of the contract's last finalized invoice is refused. Every change asks the engine to bill the customer again in the same transaction.
 """
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.subscriptions import (
+    ADVANCE,
     BILL_IMMEDIATELY,
     ProrationRounding,
     QuantityChange,
@@ -140,10 +141,11 @@ def editable_contract(conn: Connection, customer_id: str, contract_id: str) -> C
 def _checked(
     conn: Connection, new: NewSubscription, span: ContractSpan, path: str, created_us: int
 ) -> SubscriptionRecord:
-    if new.invoice_behavior == BILL_IMMEDIATELY:
+    if new.invoice_behavior == BILL_IMMEDIATELY and new.collection_schedule != ADVANCE:
         raise InvalidInput(
-            f"{path}.proration.invoice_behavior: meterline does not support BILL_IMMEDIATELY yet (an "
-            "invoice of its own for each increase); use BILL_ON_NEXT_COLLECTION_DATE"
+            f"{path}.proration.invoice_behavior: BILL_IMMEDIATELY bills an increase paid in advance at "
+            "once, so it needs collection_schedule ADVANCE; an ARREARS subscription bills its "
+            "increases at the period's end"
         )
     starting_at = span.starting_at_us if new.starting_at_us is None else new.starting_at_us
     _check_span(new, span, starting_at, path)

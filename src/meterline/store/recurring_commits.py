@@ -9,8 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from meterline.domain.commit_rules import AccessItem
-from meterline.domain.recurring import RecurringGrant, RecurringSpec, Rounding, SubscriptionLink
+from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedule
+from meterline.domain.recurring import (
+    InvoiceAmount,
+    RecurringGrant,
+    RecurringSpec,
+    Rounding,
+    SubscriptionLink,
+)
+from meterline.domain.seat_allocation import PeriodGrant
 from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
 
 
@@ -28,9 +35,15 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         "duration_periods": spec.duration_periods,
         "recurrence_frequency": spec.recurrence_frequency,
         "proration": spec.proration,
-        "rounding": None
-        if spec.rounding is None
-        else {"decimal_places": spec.rounding.decimal_places, "method": spec.rounding.method},
+        "rounding": _rounding_json(spec.rounding),
+        "invoice": None
+        if spec.invoice is None
+        else {
+            "credit_type_id": spec.invoice.credit_type_id,
+            "unit_price": _text(spec.invoice.unit_price),
+            "quantity": _text(spec.invoice.quantity),
+        },
+        "invoice_rounding": _rounding_json(spec.invoice_rounding),
         "name": spec.name,
         "description": spec.description,
         "applicable_product_ids": _list(spec.applicable_product_ids),
@@ -49,9 +62,9 @@ def _link_json(link: SubscriptionLink) -> dict[str, Any]:
 
 
 def from_json(stored: dict[str, Any]) -> RecurringSpec:
-    rounding = stored["rounding"]
     specifiers = stored["specifiers"]
     link = stored.get("subscription")  # stored before subscriptions could be linked: none
+    invoice = stored.get("invoice")  # absent from those stored before recurring commits billed
     return RecurringSpec(
         id=stored["id"],
         kind=stored["kind"],
@@ -65,7 +78,13 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         duration_periods=stored["duration_periods"],
         recurrence_frequency=stored["recurrence_frequency"],
         proration=stored["proration"],
-        rounding=None if rounding is None else Rounding(rounding["decimal_places"], rounding["method"]),
+        rounding=_rounding(stored["rounding"]),
+        invoice=None
+        if invoice is None
+        else InvoiceAmount(
+            invoice["credit_type_id"], Decimal(invoice["unit_price"]), Decimal(invoice["quantity"])
+        ),
+        invoice_rounding=_rounding(stored.get("invoice_rounding")),
         name=stored["name"],
         description=stored["description"],
         applicable_product_ids=_tuple(stored["applicable_product_ids"]),
@@ -75,6 +94,16 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         if link is None
         else SubscriptionLink(link["subscription_id"], link["prorate_increases"], link["allocation"]),
     )
+
+
+def _rounding_json(rounding: Rounding | None) -> dict[str, Any] | None:
+    return (
+        None if rounding is None else {"decimal_places": rounding.decimal_places, "method": rounding.method}
+    )
+
+
+def _rounding(stored: dict[str, Any] | None) -> Rounding | None:
+    return None if stored is None else Rounding(stored["decimal_places"], stored["method"])
 
 
 def _text(value: Decimal) -> str:
@@ -91,15 +120,16 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 def period_commit(spec: RecurringSpec, grant: RecurringGrant) -> NewCommit:
     """The commit (or credit) a recurring commit creates for one period."""
-    return period_commit_with(spec, (AccessItem(grant.amount, grant.starting_at_us, grant.ending_before_us),))
+    access = (AccessItem(grant.amount, grant.starting_at_us, grant.ending_before_us),)
+    return period_commit_with(spec, PeriodGrant(access, grant.invoice_amount))
 
 
-def period_commit_with(spec: RecurringSpec, access: tuple[AccessItem, ...]) -> NewCommit:
-    """The commit a recurring commit creates for one period, with its access items."""
+def period_commit_with(spec: RecurringSpec, grant: PeriodGrant) -> NewCommit:
+    """The commit a recurring commit creates for one period, with its access items and invoice."""
     return NewCommit(
         kind=spec.kind,
         product_id=spec.product_id,
-        access=access,
+        access=grant.access,
         credit_type_id=spec.credit_type_id,
         name=spec.name,
         description=spec.description,
@@ -107,5 +137,19 @@ def period_commit_with(spec: RecurringSpec, access: tuple[AccessItem, ...]) -> N
         applicable_product_ids=spec.applicable_product_ids,
         applicable_product_tags=spec.applicable_product_tags,
         specifiers=spec.specifiers,
+        invoice=_invoice(spec.invoice, grant),
         recurring_id=spec.id,
     )
+
+
+def _invoice(invoice: InvoiceAmount | None, grant: PeriodGrant) -> InvoiceSchedule | None:
+    """The period's commit is billed once, on its period's start: the invoice amount as given
+    for a whole period, else its prorated amount as one unit."""
+    if invoice is None or grant.invoice_amount is None:
+        return None
+    if grant.invoice_amount == invoice.amount:
+        unit_price, quantity = invoice.unit_price, invoice.quantity
+    else:
+        unit_price, quantity = grant.invoice_amount, Decimal(1)
+    item = InvoiceItem(grant.starting_at_us, grant.invoice_amount, unit_price, quantity)
+    return InvoiceSchedule(invoice.credit_type_id, (item,))

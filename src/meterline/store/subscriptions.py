@@ -89,6 +89,7 @@ class SubscriptionRecord:
             name=self.name,
             custom_fields=self.custom_fields,
             seat_changes=tuple(c.change for c in self.seat_changes),
+            invoice_behavior=self.invoice_behavior,
         )
 
 
