@@ -19,6 +19,7 @@ from meterline.domain.recurring import (
 )
 from meterline.domain.seat_allocation import PeriodGrant
 from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
+from meterline.store.json_values import decimal_text, optional_list, optional_tuple
 
 
 def to_json(spec: RecurringSpec) -> dict[str, Any]:
@@ -26,11 +27,11 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         "id": spec.id,
         "kind": spec.kind,
         "product_id": spec.product_id,
-        "priority": _text(spec.priority),
+        "priority": decimal_text(spec.priority),
         "starting_at_us": spec.starting_at_us,
         "ending_before_us": spec.ending_before_us,
-        "unit_price": _text(spec.unit_price),
-        "quantity": None if spec.quantity is None else _text(spec.quantity),
+        "unit_price": decimal_text(spec.unit_price),
+        "quantity": None if spec.quantity is None else decimal_text(spec.quantity),
         "credit_type_id": spec.credit_type_id,
         "duration_periods": spec.duration_periods,
         "recurrence_frequency": spec.recurrence_frequency,
@@ -40,14 +41,14 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         if spec.invoice is None
         else {
             "credit_type_id": spec.invoice.credit_type_id,
-            "unit_price": _text(spec.invoice.unit_price),
-            "quantity": _text(spec.invoice.quantity),
+            "unit_price": decimal_text(spec.invoice.unit_price),
+            "quantity": decimal_text(spec.invoice.quantity),
         },
         "invoice_rounding": _rounding_json(spec.invoice_rounding),
         "name": spec.name,
         "description": spec.description,
-        "applicable_product_ids": _list(spec.applicable_product_ids),
-        "applicable_product_tags": _list(spec.applicable_product_tags),
+        "applicable_product_ids": optional_list(spec.applicable_product_ids),
+        "applicable_product_tags": optional_list(spec.applicable_product_tags),
         "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
         "subscription": None if spec.subscription is None else _link_json(spec.subscription),
     }
@@ -87,8 +88,8 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         invoice_rounding=_rounding(stored.get("invoice_rounding")),
         name=stored["name"],
         description=stored["description"],
-        applicable_product_ids=_tuple(stored["applicable_product_ids"]),
-        applicable_product_tags=_tuple(stored["applicable_product_tags"]),
+        applicable_product_ids=optional_tuple(stored["applicable_product_ids"]),
+        applicable_product_tags=optional_tuple(stored["applicable_product_tags"]),
         specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
         subscription=None
         if link is None
@@ -104,18 +105,6 @@ def _rounding_json(rounding: Rounding | None) -> dict[str, Any] | None:
 
 def _rounding(stored: dict[str, Any] | None) -> Rounding | None:
     return None if stored is None else Rounding(stored["decimal_places"], stored["method"])
-
-
-def _text(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def _list(values: tuple[str, ...] | None) -> list[str] | None:
-    return None if values is None else list(values)
-
-
-def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)
 
 
 def period_commit(spec: RecurringSpec, grant: RecurringGrant) -> NewCommit:

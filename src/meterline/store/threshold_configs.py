@@ -10,6 +10,7 @@ from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedu
 from meterline.domain.contracts import PREPAID
 from meterline.domain.threshold_billing import ThresholdCommit, ThresholdConfig
 from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
+from meterline.store.json_values import decimal_text, optional_list, optional_tuple
 
 
 def to_json(config: ThresholdConfig) -> dict[str, Any]:
@@ -17,16 +18,18 @@ def to_json(config: ThresholdConfig) -> dict[str, Any]:
     return {
         "kind": config.kind,
         "is_enabled": config.is_enabled,
-        "threshold_amount": _text(config.threshold_amount),
-        "recharge_to_amount": None if config.recharge_to_amount is None else _text(config.recharge_to_amount),
+        "threshold_amount": decimal_text(config.threshold_amount),
+        "recharge_to_amount": None
+        if config.recharge_to_amount is None
+        else decimal_text(config.recharge_to_amount),
         "payment_gate_type": config.payment_gate_type,
         "commit": {
             "product_id": commit.product_id,
             "name": commit.name,
             "description": commit.description,
-            "priority": None if commit.priority is None else _text(commit.priority),
-            "applicable_product_ids": _list(commit.applicable_product_ids),
-            "applicable_product_tags": _list(commit.applicable_product_tags),
+            "priority": None if commit.priority is None else decimal_text(commit.priority),
+            "applicable_product_ids": optional_list(commit.applicable_product_ids),
+            "applicable_product_tags": optional_list(commit.applicable_product_tags),
             "specifiers": None
             if commit.specifiers is None
             else [specifier_json(s) for s in commit.specifiers],
@@ -52,25 +55,13 @@ def from_json(stored: dict[str, Any]) -> ThresholdConfig:
             name=commit["name"],
             description=commit["description"],
             priority=None if commit["priority"] is None else Decimal(commit["priority"]),
-            applicable_product_ids=_tuple(commit["applicable_product_ids"]),
-            applicable_product_tags=_tuple(commit["applicable_product_tags"]),
+            applicable_product_ids=optional_tuple(commit["applicable_product_ids"]),
+            applicable_product_tags=optional_tuple(commit["applicable_product_tags"]),
             specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
             duration_unit=commit["duration_unit"],
             duration_value=commit["duration_value"],
         ),
     )
-
-
-def _text(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def _list(values: tuple[str, ...] | None) -> list[str] | None:
-    return None if values is None else list(values)
-
-
-def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)
 
 
 def bought_commit(
