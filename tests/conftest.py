@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import make_url
 
 from tests.support.browser import BROWSER_SKIP_REASON, require_chromium
@@ -24,6 +25,11 @@ from tests.support.databases import (
 )
 from tests.support.inprocess import InProcess, in_process
 from tests.support.server import RunningServer, start_server
+
+# No property test is timed: an example's duration says how busy the machine is, not whether a
+# rule holds, and a deadline made the suite fail when other work shared the cores.
+settings.register_profile("meterline", deadline=None)
+settings.load_profile("meterline")
 
 
 @pytest.hookimpl(wrapper=True)

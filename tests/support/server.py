@@ -16,7 +16,7 @@ import httpx
 from tests.support.waiting import wait_for
 
 MIGRATE_TIMEOUT_S = 60
-START_TIMEOUT_S = 30
+START_TIMEOUT_S = 60
 
 
 def free_port() -> int:
@@ -138,7 +138,7 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Pat
             raise RuntimeError(f"meterline serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             # Answering is up: a 503 reports a part down or lagging (a backlog left by a crash).
-            return httpx.get(f"{base_url}/health", timeout=1).status_code in (200, 503)
+            return httpx.get(f"{base_url}/health", timeout=5).status_code in (200, 503)
         except httpx.TransportError:
             return False
 
