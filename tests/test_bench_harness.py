@@ -22,6 +22,7 @@ EVENTS_PER_CUSTOMER = 10
 BURST = 30
 
 
+@pytest.mark.slow
 def test_the_harness_measures_a_real_server_end_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -282,6 +282,7 @@ def test_following_the_cursors_returns_every_item_exactly_once(http: httpx.Clien
     assert got == created  # each once, in id order, whatever the page size
 
 
+@pytest.mark.slow
 def test_every_api_process_on_one_database_accepts_the_others_cursors(
     own_database_url: str, tmp_path: Path
 ) -> None:

@@ -103,6 +103,7 @@ def test_postgresql_without_a_key_refuses_to_start_and_says_how_to_make_one(
     assert not (tmp_path / "meterline.key").exists()
 
 
+@pytest.mark.slow
 def test_postgresql_runs_with_a_made_key_or_with_webhooks_off(postgres_url: str, tmp_path: Path) -> None:
     key = meterline("secret-key", env=_env()).strip()
     with_key = start_server(postgres_url, tmp_path, METERLINE_SECRET_KEY=key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from meterline.domain.events import UsageEvent
@@ -68,6 +69,7 @@ def statements_of_a_batch(app: InProcess, customer_ids: list[str], event_type: s
     return counted
 
 
+@pytest.mark.slow
 def test_a_batch_runs_as_many_statements_for_forty_customers_as_for_four(app: InProcess) -> None:
     usage = usage_product(app.client)
     card = rate_card(app.client, (usage.product_id, 1))

@@ -131,6 +131,7 @@ def test_a_stream_is_refused_like_any_bad_request(spend_server: RunningServer) -
     assert unauthorized.status_code == 401
 
 
+@pytest.mark.slow
 def test_a_server_with_streams_open_stops_promptly(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

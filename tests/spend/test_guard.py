@@ -97,6 +97,7 @@ def _restart(servers: list[RunningServer], workdir: Path) -> RunningServer:
     return servers[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["closed", "open"])
 def test_the_server_going_away_and_coming_back(
     restartable: list[RunningServer], tmp_path: Path, policy: str
