@@ -41,6 +41,7 @@ from meterline.domain.pricing import (
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.seats import SeatScope
 from meterline.domain.subscriptions import PeriodCharge, SubscriptionTerms
 
 ZERO = Decimal(0)
@@ -151,8 +152,14 @@ class CommitSegment:
     applicable_product_ids: frozenset[str] = frozenset()
     applicable_product_tags: frozenset[str] = frozenset()
     specifiers: tuple[Mapping[str, object], ...] = ()
+    seat: SeatScope | None = None  # set: one seat's own balance, drawn by that seat's usage only
 
     def applies_to(self, line: UsageLine) -> bool:
+        if self.seat is not None and (
+            line.subscription is not None
+            or not self.seat.carried_by(line.pricing_group_values, line.presentation_group_values)
+        ):
+            return False
         if not (self.applicable_product_ids or self.applicable_product_tags or self.specifiers):
             return True
         product = line.product

@@ -171,6 +171,8 @@ def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement
         yield _days_in_plan(view)
     elif kind.measure is Measure.PROJECTED_SPEND:
         yield _forecast(alert, view)
+    elif kind.per_seat:
+        yield from _seat_balances(alert, kind, view)
     else:
         yield _balance(alert, kind, view)
 
@@ -185,6 +187,8 @@ def unmeasured(alert: AlertRecord, scope: str, view: CustomerView) -> Measuremen
         if values is not None:
             extra["group_values"] = _group_values({**fixed, **values})
         return Measurement(scope, ZERO, view.current_period.start_us, extra)
+    if kind_of(alert.alert_type).per_seat:
+        return Measurement(scope, None, None, _seat_extra(alert, scope_group_values(scope)))
     extra["segment_id"] = scope
     for entry in view.balances.values():
         if any(s.id == scope for s in entry.commit.segments):
@@ -305,12 +309,15 @@ def _pool_commits(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> li
         entry
         for entry in view.balances.values()
         if entry.commit.credit_type_id == credit_type
-        and _in_pool(entry.commit, kind.pool)
+        and _in_pool(entry.commit, kind.pool, kind.per_seat)
         and _custom_fields_match(alert, entry.commit, view)
     ]
 
 
-def _in_pool(commit: CommitTerms, pool: Pool | None) -> bool:
+def _in_pool(commit: CommitTerms, pool: Pool | None, per_seat: bool = False) -> bool:
+    # A seat's own balance counts only for the seat alert; the others leave it out, as Metronome's do.
+    if commit.seat_scoped != per_seat:
+        return False
     if pool is Pool.CREDITS:
         return commit.kind == CREDIT
     if pool is Pool.COMMITS:
@@ -364,3 +371,31 @@ def _segment_days(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> It
                 yield Measurement(
                     segment.id, days, None, {"commit_id": entry.commit.id, "segment_id": segment.id}
                 )
+
+
+def _seat_balances(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> Iterator[Measurement]:
+    """Each seat's own balance (what its segments accessible now have left), one measurement per
+    seat of the alert's `seat_group_key`, or only `seat_group_value`'s. A seat without a balance
+    accessible now (not assigned, or nothing allocated to it yet) has nothing to measure."""
+    wanted = alert.seat_filter or {}
+    key, only = wanted.get("seat_group_key"), wanted.get("seat_group_value")
+    remaining: dict[str, Decimal] = {}
+    for entry in _pool_commits(alert, kind, view):
+        left = balances.remaining_by_segment(entry.commit, view.state.deductions, view.now_us)
+        for segment in entry.commit.segments:
+            seat = segment.seat
+            if seat is None or seat.seat_id is None or seat.group_key != key or segment.id not in left:
+                continue
+            if only is None or seat.seat_id == only:
+                remaining[seat.seat_id] = remaining.get(seat.seat_id, ZERO) + left[segment.id]
+    for seat_id, balance in sorted(remaining.items()):
+        values = {key or "": seat_id}
+        yield Measurement(group_scope(values), balance, None, _seat_extra(alert, values))
+
+
+def _seat_extra(alert: AlertRecord, values: dict[str, str] | None) -> dict[str, Any]:
+    """What a seat balance notification says of its seat (meterline names it: Metronome does not
+    document the properties of this notification)."""
+    key = (alert.seat_filter or {}).get("seat_group_key")
+    value = None if values is None else values.get(key or "")
+    return {"seat_group_key": key, "seat_group_value": value}
