@@ -263,6 +263,16 @@ REFUSED: list[tuple[str, Change, int, str]] = [
         "seat_filter: only low_remaining_seat_balance_reached alerts take one",
     ),
     (
+        "a blocking seat alert",
+        lambda b, r: b.update(
+            alert_type="low_remaining_seat_balance_reached",
+            seat_filter={"seat_group_key": "user_id"},
+            blocking=True,
+        ),
+        400,
+        "blocking: low_remaining_seat_balance_reached alerts concern one seat each",
+    ),
+    (
         "a seat filter without its key",
         lambda b, r: b.update(
             alert_type="low_remaining_seat_balance_reached", seat_filter={"seat_group_value": "ann"}

@@ -222,6 +222,50 @@ def test_each_seat_draws_its_own_balance_only(client: Metronome, catalog: Json) 
             ("CREDIT_EXPIRATION", D(-400)),
         ]
     )
+    check_seat_balances(client, customer_id, contract_id, credit["id"], changed)
+
+
+def seat_list(client: Metronome, customer_id: str, contract_id: str, **params: Any) -> Json:
+    raw = client.v1.contracts.with_raw_response.list_seat_balances(
+        customer_id=customer_id, contract_id=contract_id, **params
+    )
+    raw.parse()  # the SDK's own model accepts the response
+    found: Json = exact(raw)
+    return found
+
+
+def check_seat_balances(
+    client: Metronome, customer_id: str, contract_id: str, credit_id: str, changed: datetime
+) -> None:
+    """contracts/seatBalances/list: each seat ever assigned, with what its own balance holds."""
+    shown = seat_list(
+        client, customer_id, contract_id, include_credits_and_commits=True, include_ledgers=True
+    )
+    assert shown["pagination"] == {"next_page": None, "seats_included": 3, "seats_available_for_next_page": 0}
+    by_seat = {seat["seat_id"]: seat for seat in shown["data"]}
+    assert {
+        s: [(b["balance"], b["starting_balance"]) for b in seat["balances"]] for s, seat in by_seat.items()
+    } == {
+        "ann": [(D(200), D(500))],
+        "bob": [(D(0), D(500))],  # removed: what he had left expired with him
+        "cid": [(D(0), CID_GRANT)],
+    }
+    [cid_credit] = by_seat["cid"]["credits"]
+    assert (cid_credit["id"], cid_credit["balance"], by_seat["cid"]["commits"]) == (credit_id, D(0), [])
+    assert [(e["type"], e["amount"]) for e in cid_credit["ledger_entries"]] == [
+        ("CREDIT_SEAT_BASED_ADJUSTMENT", CID_GRANT),  # granted when cid was assigned
+        ("CREDIT_AUTOMATED_INVOICE_DEDUCTION", -CID_GRANT),
+    ]
+    assert cid_credit["ledger_entries"][0]["timestamp"] == rfc3339(changed)
+    first = seat_list(client, customer_id, contract_id, limit=2)
+    assert [seat["seat_id"] for seat in first["data"]] == ["ann", "bob"] and "credits" not in first["data"][0]
+    rest = seat_list(client, customer_id, contract_id, limit=2, cursor=first["pagination"]["next_page"])
+    assert [seat["seat_id"] for seat in rest["data"]] == ["cid"] and rest["pagination"]["next_page"] is None
+    assert "seat_ids" in error_of(
+        lambda: seat_list(client, customer_id, contract_id, seat_ids=["ann", "zed"]), 400
+    )
+    picked = seat_list(client, customer_id, contract_id, seat_ids=["zed", "ann"], skip_missing_seat_ids=True)
+    assert [seat["seat_id"] for seat in picked["data"]] == ["ann"]
 
 
 def test_the_seat_alert_per_seat_its_webhook_and_the_contract_alerts_leave_seats_out(

@@ -130,10 +130,14 @@ def blocking_refusal(alert_type: AlertType) -> str | None:
 
     Blocking means "no access while in alarm". Days-remaining and forecast alerts warn ahead of
     an end or a limit that has not come: denying access before it would be a surprise, so they
-    cannot block.
+    cannot block; nor can a seat balance alert, in alarm for one seat of a customer whose access
+    is decided as a whole.
     """
     if KINDS[alert_type].time_driven:
         return f"{alert_type.value} alerts warn ahead of time and cannot block access"
+    if KINDS[alert_type].per_seat:
+        # Access is decided per customer: one seat's balance running out must not block the others.
+        return f"{alert_type.value} alerts concern one seat each, and access is decided per customer"
     return None
 
 
