@@ -112,6 +112,15 @@ class CustomerView:
         }
 
     @cached_property
+    def drawn_by_segment(self) -> dict[str, Decimal]:
+        """What invoices (drafts included) have drawn from each segment: read once per view,
+        however many seats' balances are measured from it."""
+        drawn: dict[str, Decimal] = {}
+        for _commit, segment_id, _invoice, amount, _when in self.state.deductions:
+            drawn[segment_id] = drawn.get(segment_id, ZERO) + amount
+        return drawn
+
+    @cached_property
     def commit_custom_fields(self) -> dict[str, dict[str, str]]:
         query = CommitQuery(kinds=("PREPAID", "POSTPAID", CREDIT), include_contract_level=True)
         found = commits.list_commits(self.conn, self.customer_id, query, after_id=None, limit=100_000)
@@ -379,15 +388,16 @@ def _seat_balances(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> I
     accessible now (not assigned, or nothing allocated to it yet) has nothing to measure."""
     wanted = alert.seat_filter or {}
     key, only = wanted.get("seat_group_key"), wanted.get("seat_group_value")
+    drawn = view.drawn_by_segment
     remaining: dict[str, Decimal] = {}
     for entry in _pool_commits(alert, kind, view):
-        left = balances.remaining_by_segment(entry.commit, view.state.deductions, view.now_us)
         for segment in entry.commit.segments:
             seat = segment.seat
-            if seat is None or seat.seat_id is None or seat.group_key != key or segment.id not in left:
+            if seat is None or seat.seat_id is None or seat.group_key != key:
                 continue
-            if only is None or seat.seat_id == only:
-                remaining[seat.seat_id] = remaining.get(seat.seat_id, ZERO) + left[segment.id]
+            if segment.accessible_at(view.now_us) and (only is None or seat.seat_id == only):
+                left = max(segment.amount - drawn.get(segment.id, ZERO), ZERO)
+                remaining[seat.seat_id] = remaining.get(seat.seat_id, ZERO) + left
     for seat_id, balance in sorted(remaining.items()):
         values = {key or "": seat_id}
         yield Measurement(group_scope(values), balance, None, _seat_extra(alert, values))

@@ -72,34 +72,48 @@ def contract_seats(contract: ContractRecord, subscription_ids: Sequence[str] | N
     return sorted(seats)
 
 
-def seat_commits(
-    state: CustomerState, contract_id: str, seat_id: str, dates: DateFilter, at_us: int, *, with_ledger: bool
-) -> list[SeatCommit]:
-    """The contract's commits and credits holding a balance of this seat, created by `at_us`."""
-    found: list[SeatCommit] = []
-    for commit in state.commits:
-        if commit.contract_id != contract_id or commit.segments[0].starting_at_us > at_us:
-            continue
-        own = [s for s in commit.segments if s.seat is not None and s.seat.seat_id == seat_id]
-        if not own or not any(dates.keeps(s) for s in own):
-            continue
-        found.append(_for_seat(commit, own, state, at_us, with_ledger))
-    return found
+class SeatBook:
+    """The customer's commits and credits read per seat, at `at_us`: what was drawn from each
+    segment summed once, and each commit's ledger built once, however many seats are shown."""
 
+    def __init__(self, state: CustomerState, contract_id: str, at_us: int, *, with_ledger: bool):
+        self.state, self.at_us, self.with_ledger = state, at_us, with_ledger
+        # Commits of the contract holding seat balances, created by `at_us`.
+        self.commits = [
+            c
+            for c in state.commits
+            if c.contract_id == contract_id and c.seat_scoped and c.segments[0].starting_at_us <= at_us
+        ]
+        self.drawn: dict[str, Decimal] = {}
+        for _commit, segment_id, _invoice, amount, _when in state.deductions:
+            self.drawn[segment_id] = self.drawn.get(segment_id, ZERO) + amount
+        self._ledgers: dict[str, list[dict[str, Any]]] = {}
 
-def _for_seat(
-    commit: CommitTerms, own: list[AccessSegment], state: CustomerState, at_us: int, with_ledger: bool
-) -> SeatCommit:
-    ids = {s.id for s in own}
-    whole = balance_of(commit, state.deductions, at_us, with_ledger=with_ledger)
-    drawn: dict[str, Decimal] = {}
-    for _commit, segment_id, _invoice, amount, _when in state.deductions:
-        if segment_id in ids:
-            drawn[segment_id] = drawn.get(segment_id, ZERO) + amount
-    balance = sum((max(s.amount - drawn.get(s.id, ZERO), ZERO) for s in own if s.accessible_at(at_us)), ZERO)
-    ledger = [
-        {"type": e["type"], "amount": e["amount"], "timestamp": e["timestamp"]}
-        for e in whole.ledger
-        if e["segment_id"] in ids
-    ]
-    return SeatCommit(commit, balance, sum((s.amount for s in own), ZERO), ledger)
+    def seat_commits(self, seat_id: str, dates: DateFilter) -> list[SeatCommit]:
+        """The commits and credits holding a balance of this seat that passes `dates`."""
+        found: list[SeatCommit] = []
+        for commit in self.commits:
+            own = [s for s in commit.segments if s.seat is not None and s.seat.seat_id == seat_id]
+            if own and any(dates.keeps(s) for s in own):
+                found.append(self._for_seat(commit, own))
+        return found
+
+    def _for_seat(self, commit: CommitTerms, own: list[AccessSegment]) -> SeatCommit:
+        balance = sum(
+            (max(s.amount - self.drawn.get(s.id, ZERO), ZERO) for s in own if s.accessible_at(self.at_us)),
+            ZERO,
+        )
+        ids = {s.id for s in own}
+        ledger = [
+            {"type": e["type"], "amount": e["amount"], "timestamp": e["timestamp"]}
+            for e in self._ledger(commit)
+            if e["segment_id"] in ids
+        ]
+        return SeatCommit(commit, balance, sum((s.amount for s in own), ZERO), ledger)
+
+    def _ledger(self, commit: CommitTerms) -> list[dict[str, Any]]:
+        if not self.with_ledger:
+            return []
+        if commit.id not in self._ledgers:
+            self._ledgers[commit.id] = balance_of(commit, self.state.deductions, self.at_us).ledger
+        return self._ledgers[commit.id]

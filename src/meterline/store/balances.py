@@ -82,17 +82,6 @@ def _start_type(commit: CommitTerms, segment: AccessSegment) -> str:
     return "SEAT_BASED_ADJUSTMENT" if added else "SEGMENT_START"
 
 
-def remaining_by_segment(
-    commit: CommitTerms, deductions: Sequence[tuple[str, str, str, Decimal, int]], at_us: int
-) -> dict[str, Decimal]:
-    """What each segment accessible at `at_us` has left (a seat's own balance is one segment)."""
-    open_now = {s.id: s.amount for s in commit.segments if s.accessible_at(at_us)}
-    for _commit, segment_id, _invoice, amount, _when in deductions:
-        if segment_id in open_now:
-            open_now[segment_id] -= amount
-    return {segment_id: max(left, ZERO) for segment_id, left in open_now.items()}
-
-
 def _ledger_prefix(commit: CommitTerms) -> str:
     if commit.kind == CREDIT:
         return "CREDIT_"

@@ -18,7 +18,7 @@ from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.services import billing
-from meterline.services.seat_balances import DateFilter, SeatCommit, contract_seats, seat_commits
+from meterline.services.seat_balances import DateFilter, SeatBook, SeatCommit, contract_seats
 from meterline.store import contracts, customers
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -67,11 +67,12 @@ def list_seat_balances(body: SeatBalanceList, state: AppState = Depends(app_stat
         contract = contracts.get_contract(conn, body.customer_id, body.contract_id)
         seats = _chosen(contract_seats(contract, body.subscription_ids), body)
         billed = billing.customer_billing(conn, body.customer_id, state.settings.open_horizon_us(), now)
+    book = SeatBook(billed, contract.id, now, with_ledger=body.include_ledgers)
     remaining = [s for s in seats if asked.after is None or s > asked.after]
     shown: list[tuple[str, list[SeatCommit]]] = []
     commits_shown = 0
     for seat_id in remaining[: asked.size]:
-        held = seat_commits(billed, contract.id, seat_id, dates, now, with_ledger=body.include_ledgers)
+        held = book.seat_commits(seat_id, dates)
         shown.append((seat_id, held))
         commits_shown += len(held)
         if body.include_credits_and_commits and commits_shown >= MAX_COMMITS:
