@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterline.domain.individual_allocation import SeatTimeline, individual_items
@@ -60,6 +60,7 @@ def seat_balance(seat_id: str, index: int, available: Decimal) -> CommitSegment:
     )
 
 
+@settings(deadline=None)  # rules, not timings: a loaded machine must not fail them
 @given(
     balances=st.dictionaries(st.sampled_from(SEATS), amounts, max_size=3),
     used=st.lists(st.tuples(st.sampled_from(USERS), amounts), max_size=8),
@@ -94,6 +95,7 @@ changes = st.dictionaries(st.integers(1, 40), st.frozensets(st.sampled_from(SEAT
 )
 
 
+@settings(deadline=None)  # rules, not timings: a loaded machine must not fail them
 @given(initial=st.frozensets(st.sampled_from(SEATS)), later=changes, prorate=st.booleans())
 def test_each_seat_gets_one_balance_a_period_from_its_first_assignment_until_its_removal(
     initial: frozenset[str], later: list[tuple[int, frozenset[str]]], prorate: bool

@@ -262,6 +262,7 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
     }
     charges = [ChargeLine(key, line.product.id, piece.amount) for key, (line, piece) in pieces.items()]
     by_segment = {s.segment_id: s for s in segments}
+    seats = _seat_charges(segments, pieces)
     balances = [
         Balance(
             id=s.segment_id,
@@ -273,11 +274,27 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
             access_ends_us=s.ends_us,
             access_starts_us=s.starts_us,
             applies_to=_scope(s, pieces),
+            among=None if s.seat is None else seats.get((s.seat.group_key, s.seat.seat_id), ()),
         )
         for s in segments
         if s.available > 0
     ]
     return _per_segment(draw_down(charges, balances), by_segment)
+
+
+def _seat_charges(
+    segments: Sequence[CommitSegment], pieces: Mapping[str, tuple[UsageLine, ChargeSlice]]
+) -> dict[tuple[str, str | None], tuple[str, ...]]:
+    """The charges carrying each seat, per seat group key the segments name (in the charges'
+    order): a seat's balance looks at these only."""
+    keys = {s.seat.group_key for s in segments if s.seat is not None}
+    found: dict[tuple[str, str | None], list[str]] = {}
+    for group_key in keys:
+        for charge_key, (line, _piece) in pieces.items():
+            values = {line.pricing_group_values.get(group_key), line.presentation_group_values.get(group_key)}
+            for value in values - {None}:
+                found.setdefault((group_key, value), []).append(charge_key)
+    return {seat: tuple(charge_keys) for seat, charge_keys in found.items()}
 
 
 def _scope(
