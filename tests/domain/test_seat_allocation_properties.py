@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterline.domain.recurring import Cadence, RecurringTerms, grants, spans
@@ -31,6 +31,7 @@ def seated(draw: st.DrawFn) -> tuple[RecurringTerms, Cadence, Schedule]:
     return terms, cad, schedule
 
 
+@settings(deadline=None)  # rules, not timings: a loaded machine must not fail them
 @given(seated(), st.booleans())
 def test_each_period_starts_with_the_seats_it_starts_with_then_adds_only_rises(
     case: tuple[RecurringTerms, Cadence, Schedule], prorate_increases: bool
@@ -66,6 +67,7 @@ def test_each_period_starts_with_the_seats_it_starts_with_then_adds_only_rises(
             highest = now
 
 
+@settings(deadline=None)  # rules, not timings: a loaded machine must not fail them
 @given(seated())
 def test_without_proration_a_period_grants_for_the_most_seats_it_had(
     case: tuple[RecurringTerms, Cadence, Schedule],

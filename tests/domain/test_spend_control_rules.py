@@ -52,9 +52,9 @@ def test_only_spend_notices_carry_progress() -> None:
         assert bool(carried) == (kind.measure is Measure.SPEND), alert_type
 
 
-def test_alerts_that_warn_ahead_of_time_cannot_block() -> None:
+def test_alerts_that_warn_ahead_of_time_or_concern_one_seat_cannot_block() -> None:
     for alert_type, kind in KINDS.items():
-        assert (blocking_refusal(alert_type) is not None) == kind.time_driven, alert_type
+        assert (blocking_refusal(alert_type) is not None) == (kind.time_driven or kind.per_seat), alert_type
 
 
 ALARMS = st.builds(

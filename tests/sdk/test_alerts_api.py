@@ -251,16 +251,34 @@ REFUSED: list[tuple[str, Change, int, str]] = [
         "access_type: QUANTITY balances are not supported",
     ),
     (
-        "seat alerts",
+        "a seat alert without its seat",
         lambda b, r: b.update(alert_type="low_remaining_seat_balance_reached"),
         400,
-        "alert_type: low_remaining_seat_balance_reached: seat balances are not supported",
+        "seat_filter: is required for low_remaining_seat_balance_reached alerts",
     ),
     (
-        "seat filter",
+        "a seat filter on a spend alert",
         lambda b, r: b.update(seat_filter={"seat_group_key": "seat_id"}),
         400,
-        "seat_filter: seat balances are not supported",
+        "seat_filter: only low_remaining_seat_balance_reached alerts take one",
+    ),
+    (
+        "a blocking seat alert",
+        lambda b, r: b.update(
+            alert_type="low_remaining_seat_balance_reached",
+            seat_filter={"seat_group_key": "user_id"},
+            blocking=True,
+        ),
+        400,
+        "blocking: low_remaining_seat_balance_reached alerts concern one seat each",
+    ),
+    (
+        "a seat filter without its key",
+        lambda b, r: b.update(
+            alert_type="low_remaining_seat_balance_reached", seat_filter={"seat_group_value": "ann"}
+        ),
+        400,
+        "seat_filter.seat_group_key: is required",
     ),
     ("plan", lambda b, r: b.update(plan_id=MISSING_ID), 400, "plan_id: legacy plans are not supported"),
     (

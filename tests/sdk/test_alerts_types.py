@@ -68,6 +68,7 @@ COVERED = {
     "low_remaining_days_for_commit_segment_reached",
     "low_remaining_days_for_contract_credit_segment_reached",
     "spend_forecast_reached",  # meterline's own; on the clock: tests/integration/test_forecast_alerts.py
+    "low_remaining_seat_balance_reached",  # per seat, with its webhook: tests/sdk/test_seat_balances.py
 }
 
 

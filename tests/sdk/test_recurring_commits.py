@@ -254,18 +254,6 @@ def test_what_meterline_does_not_build_about_recurring_commits_is_refused_naming
     assert "recurring_credits.0.rollover_fraction" in refused(
         recurring_credits=[{**base, "rollover_fraction": 0.5}]
     )
-    assert "recurring_commits.0.subscription_config.allocation" in refused(
-        recurring_commits=[
-            {
-                **base,
-                "subscription_config": {
-                    "subscription_id": "s",
-                    "allocation": "INDIVIDUAL",
-                    "apply_seat_increase_config": {"is_prorated": True},
-                },
-            }
-        ]
-    )
     early = recurring(fixed, months_before(period, 1), 100, ending_before=period_end)
     assert "recurring_credits.0.starting_at" in refused(recurring_credits=[early])
     daily = recurring(

@@ -66,6 +66,7 @@ READS = frozenset(
         "/v1/contracts/getSubscriptionQuantityHistory",
         "/v1/contracts/getSubscriptionSeatsHistory",
         "/v1/contracts/list",
+        "/v1/contracts/seatBalances/list",
         "/v1/customFields/listKeys",
         "/v1/customer-alerts/get",
         "/v1/customer-alerts/list",

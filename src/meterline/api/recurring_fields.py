@@ -1,8 +1,8 @@
 """Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
 
 A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice.
-What meterline does not build is refused with a 400 naming the field: allocations per seat
-(`subscription_config.allocation` INDIVIDUAL), `invoice_amount` with `subscription_config`,
+What meterline does not build is refused with a 400 naming the field: `invoice_amount` with
+`subscription_config`,
 QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome applies when a contract transitions to its renewal (meterline has no transitions).
 """
 
@@ -101,17 +101,9 @@ class SeatIncreaseIn(StrictModel):
 class SubscriptionConfigIn(StrictModel):
     subscription_id: NonEmpty  # the temporary_id of a subscription of the same request
     apply_seat_increase_config: SeatIncreaseIn
+    # POOLED: one balance of the amount per unit times the quantity; INDIVIDUAL: a balance per
+    # seat of a SEAT_BASED subscription, drawn by that seat's usage only.
     allocation: Literal["POOLED", "INDIVIDUAL"] = "POOLED"
-
-    @field_validator("allocation")
-    @classmethod
-    def _pooled_only(cls, value: str) -> str:
-        if value == "INDIVIDUAL":
-            raise ValueError(
-                "meterline does not keep a balance per seat yet (usage drawn by one seat's credit "
-                "only); use POOLED for one balance of the amount per seat times the seats"
-            )
-        return value
 
     def link(self) -> SubscriptionLink:
         return SubscriptionLink(

@@ -72,6 +72,7 @@ class AlertKind:
     uses_metric: bool = False
     time_driven: bool = False  # the measure moves with the clock (alone, but for forecasts)
     per_segment: bool = False  # one state (and notification) per commit or credit segment
+    per_seat: bool = False  # one state (and notification) per seat: its own balance (INDIVIDUAL)
     webhook_type: str | None = None  # when the webhook name differs from alerts.<alert_type>
 
 
@@ -107,18 +108,14 @@ KINDS: dict[AlertType, AlertKind] = {
         Measure.DAYS, False, pool=Pool.CREDITS, time_driven=True, per_segment=True
     ),
     _T.SPEND_FORECAST_REACHED: AlertKind(Measure.PROJECTED_SPEND, True, period_scoped=True, time_driven=True),
+    # A seat's own balance: what its commits and credits allocated per seat have left for it.
+    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: AlertKind(
+        Measure.BALANCE, False, pool=Pool.CREDITS_AND_COMMITS, per_seat=True
+    ),
 }
 # A forecast's pace window when its alert does not choose one, and the longest it may choose.
 DEFAULT_FORECAST_WINDOW_HOURS = 24
 MAX_FORECAST_WINDOW_HOURS = 31 * 24
-UNSUPPORTED = {
-    # It measures the balance of one seat's own credits: recurring credits allocated per seat
-    # (INDIVIDUAL) of a SEAT_BASED subscription, which meterline does not build.
-    _T.LOW_REMAINING_SEAT_BALANCE_REACHED: (
-        "seat balances are not supported by meterline yet (credits allocated per seat)"
-    )
-}
-
 OK = "ok"
 IN_ALARM = "in_alarm"
 EVALUATING = "evaluating"
@@ -133,10 +130,14 @@ def blocking_refusal(alert_type: AlertType) -> str | None:
 
     Blocking means "no access while in alarm". Days-remaining and forecast alerts warn ahead of
     an end or a limit that has not come: denying access before it would be a surprise, so they
-    cannot block.
+    cannot block; nor can a seat balance alert, in alarm for one seat of a customer whose access
+    is decided as a whole.
     """
     if KINDS[alert_type].time_driven:
         return f"{alert_type.value} alerts warn ahead of time and cannot block access"
+    if KINDS[alert_type].per_seat:
+        # Access is decided per customer: one seat's balance running out must not block the others.
+        return f"{alert_type.value} alerts concern one seat each, and access is decided per customer"
     return None
 
 
@@ -179,6 +180,11 @@ def group_scope(values: Mapping[str, str]) -> str:
     """
     text = json.dumps(sorted(values.items()), separators=(",", ":"))
     return text if len(text) <= MAX_SCOPE_CHARS else hashlib.sha256(text.encode()).hexdigest()
+
+
+def seat_scope(seat_group_key: str, seat_group_value: str) -> str:
+    """The state scope of a seat balance alert for one seat."""
+    return group_scope({seat_group_key: seat_group_value})
 
 
 def scope_group_values(scope: str) -> dict[str, str] | None:

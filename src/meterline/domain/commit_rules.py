@@ -14,6 +14,7 @@ from decimal import Context, Decimal, localcontext
 
 from meterline.domain.contracts import POSTPAID, PREPAID
 from meterline.domain.errors import InvalidInput
+from meterline.domain.seats import SeatScope
 
 # Enough digits that unit_price x quantity of two bounded request numbers is never rounded.
 _EXACT = Context(prec=100)
@@ -32,6 +33,7 @@ class AccessItem:
     amount: Decimal
     starting_at_us: int
     ending_before_us: int
+    seat: SeatScope | None = None  # set: one seat's own balance (INDIVIDUAL allocation)
 
 
 @dataclass(frozen=True, slots=True)

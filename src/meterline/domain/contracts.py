@@ -12,6 +12,7 @@ from meterline.domain.pricing import Override, PriceSpec
 from meterline.domain.products import ProductState
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.seats import SeatScope
 from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.threshold_billing import ThresholdConfig
 
@@ -28,6 +29,7 @@ class AccessSegment:
     amount: Decimal
     starting_at_us: int
     ending_before_us: int
+    seat: SeatScope | None = None  # set: one seat's own balance (INDIVIDUAL allocation)
 
     def accessible_at(self, at_us: int) -> bool:
         return self.starting_at_us <= at_us < self.ending_before_us
@@ -57,6 +59,12 @@ class CommitTerms:
 
     def applies_to_contract(self, contract_id: str) -> bool:
         return self.contract_id is None or self.contract_id == contract_id
+
+    @property
+    def seat_scoped(self) -> bool:
+        """Allocated per seat (INDIVIDUAL): balance alerts of the customer or contract leave it
+        out, as Metronome's do; `low_remaining_seat_balance_reached` measures it."""
+        return any(s.seat is not None for s in self.segments)
 
 
 @dataclass(frozen=True, slots=True)

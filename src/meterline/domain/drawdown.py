@@ -34,6 +34,9 @@ class Balance:
     access_ends_us: int
     access_starts_us: int
     applies_to: Callable[[ChargeLine], bool]
+    # Set: the only charges it may cover (keys, in the charges' order), e.g. one seat's usage,
+    # so a balance per seat looks at its own charges, not at every seat's.
+    among: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +66,12 @@ def drawdown_order(balances: Sequence[Balance]) -> list[Balance]:
 
 def draw_down(charges: Sequence[ChargeLine], balances: Sequence[Balance]) -> list[Application]:
     uncovered = {c.key: c.amount for c in charges}
+    by_key = {c.key: c for c in charges}
     applications: list[Application] = []
     for balance in drawdown_order(balances):
         left = balance.available
-        for charge in charges:
+        candidates = charges if balance.among is None else [by_key[k] for k in balance.among]
+        for charge in candidates:
             if left <= 0:
                 break
             need = uncovered[charge.key]

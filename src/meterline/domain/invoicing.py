@@ -41,6 +41,7 @@ from meterline.domain.pricing import (
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
 from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.seats import SeatScope
 from meterline.domain.subscriptions import PeriodCharge, SubscriptionTerms
 
 ZERO = Decimal(0)
@@ -151,8 +152,14 @@ class CommitSegment:
     applicable_product_ids: frozenset[str] = frozenset()
     applicable_product_tags: frozenset[str] = frozenset()
     specifiers: tuple[Mapping[str, object], ...] = ()
+    seat: SeatScope | None = None  # set: one seat's own balance, drawn by that seat's usage only
 
     def applies_to(self, line: UsageLine) -> bool:
+        if self.seat is not None and (
+            line.subscription is not None
+            or not self.seat.carried_by(line.pricing_group_values, line.presentation_group_values)
+        ):
+            return False
         if not (self.applicable_product_ids or self.applicable_product_tags or self.specifiers):
             return True
         product = line.product
@@ -255,6 +262,7 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
     }
     charges = [ChargeLine(key, line.product.id, piece.amount) for key, (line, piece) in pieces.items()]
     by_segment = {s.segment_id: s for s in segments}
+    seats = _seat_charges(segments, pieces)
     balances = [
         Balance(
             id=s.segment_id,
@@ -266,11 +274,27 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
             access_ends_us=s.ends_us,
             access_starts_us=s.starts_us,
             applies_to=_scope(s, pieces),
+            among=None if s.seat is None else seats.get((s.seat.group_key, s.seat.seat_id), ()),
         )
         for s in segments
         if s.available > 0
     ]
     return _per_segment(draw_down(charges, balances), by_segment)
+
+
+def _seat_charges(
+    segments: Sequence[CommitSegment], pieces: Mapping[str, tuple[UsageLine, ChargeSlice]]
+) -> dict[tuple[str, str | None], tuple[str, ...]]:
+    """The charges carrying each seat, per seat group key the segments name (in the charges'
+    order): a seat's balance looks at these only."""
+    keys = {s.seat.group_key for s in segments if s.seat is not None}
+    found: dict[tuple[str, str | None], list[str]] = {}
+    for group_key in keys:
+        for charge_key, (line, _piece) in pieces.items():
+            values = {line.pricing_group_values.get(group_key), line.presentation_group_values.get(group_key)}
+            for value in values - {None}:
+                found.setdefault((group_key, value), []).append(charge_key)
+    return {seat: tuple(charge_keys) for seat, charge_keys in found.items()}
 
 
 def _scope(

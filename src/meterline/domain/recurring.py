@@ -30,6 +30,8 @@ FIRST = "FIRST"
 LAST = "LAST"
 FIRST_AND_LAST = "FIRST_AND_LAST"
 NONE = "NONE"
+POOLED = "POOLED"  # subscription_config.allocation: one balance for all seats
+INDIVIDUAL = "INDIVIDUAL"  # a balance per seat (`domain.individual_allocation`)
 MAX_PERIODS = 1000  # commits one recurring commit may create
 _ROUNDING_METHODS = {"HALF_UP": ROUND_HALF_UP, "FLOOR": ROUND_FLOOR, "CEILING": ROUND_CEILING}
 _EXACT = Context(prec=100)
@@ -161,6 +163,16 @@ def spans(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = N
     return result
 
 
+def rest_of_period(amount: Decimal, at_us: int, span: PeriodSpan, terms: RecurringTerms) -> Decimal:
+    """`amount` for the share of the period left from `at_us`: to the period's end, or to where
+    the recurring commit ends when its proration cuts the last period short."""
+    cut_last = span.last and terms.proration in (LAST, FIRST_AND_LAST)
+    end_us = span.kept.end_us if cut_last else span.whole.end_us
+    length_us = span.whole.end_us - span.whole.start_us
+    with localcontext(_EXACT):
+        return terms.rounding.apply(amount * Decimal(end_us - at_us) / Decimal(length_us))
+
+
 def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
     """The commits a recurring commit creates (`spans`), each of `amount` and billed its
     `invoice_amount` (when it has one), both prorated where cut."""
@@ -210,11 +222,11 @@ def next_start(terms: RecurringTerms, cadence: Cadence, after_us: int) -> int | 
 @dataclass(frozen=True, slots=True)
 class SubscriptionLink:
     """`subscription_config`: each period grants `unit_price` per unit of the subscription's
-    quantity, pooled in one balance (`domain.seat_allocation`)."""
+    quantity, pooled in one balance (`domain.seat_allocation`), or per seat (INDIVIDUAL)."""
 
     subscription_id: str  # as given: the subscription's temporary_id until the contract is stored
     prorate_increases: bool  # apply_seat_increase_config.is_prorated
-    allocation: str = "POOLED"
+    allocation: str = POOLED
 
 
 @dataclass(frozen=True, slots=True)

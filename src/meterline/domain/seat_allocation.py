@@ -1,5 +1,5 @@
 """Recurring commits and credits tied to a subscription (`subscription_config`, POOLED): what each
-period grants follows the subscription's quantity.
+period grants follows the subscription's quantity (INDIVIDUAL: `domain.individual_allocation`).
 
 Each period's commit grants the amount per unit times the quantity at the period's start (that
 amount prorated where the period is cut, as any recurring commit's). A later increase within the
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from meterline.domain.billing_periods import Schedule
 from meterline.domain.commit_rules import AccessItem
+from meterline.domain.individual_allocation import individual_items, seat_timeline
 from meterline.domain.recurring import (
-    FIRST_AND_LAST,
-    LAST,
+    INDIVIDUAL,
     Cadence,
     PeriodSpan,
     RecurringSpec,
@@ -28,6 +28,7 @@ from meterline.domain.recurring import (
     cadence,
     grants,
     prorated,
+    rest_of_period,
     spans,
     terms_of,
 )
@@ -88,21 +89,10 @@ def _period_items(
         if start < at_us < end and quantity > highest:
             added = terms.amount * (quantity - highest)
             if prorate_increases:
-                added = _rest_of_period(added, at_us, span, terms)
+                added = rest_of_period(added, at_us, span, terms)
             items.append(AccessItem(added, at_us, span.access_end_us))
             highest = quantity
     return tuple(items)
-
-
-def _rest_of_period(amount: Decimal, at_us: int, span: PeriodSpan, terms: RecurringTerms) -> Decimal:
-    """`amount` for the share of the period left from `at_us`: to the period's end, or to where
-    the recurring commit ends when its proration cuts the last period short."""
-    cut_last = span.last and terms.proration in (LAST, FIRST_AND_LAST)
-    end_us = span.kept.end_us if cut_last else span.whole.end_us
-    length_us = span.whole.end_us - span.whole.start_us
-    with localcontext() as context:
-        context.prec = 100
-        return terms.rounding.apply(amount * Decimal(end_us - at_us) / Decimal(length_us))
 
 
 def subscription_quantities(subscription: SubscriptionTerms) -> list[tuple[int, Decimal]]:
@@ -123,7 +113,8 @@ def period_access(
 ) -> list[PeriodGrant]:
     """Each commit the recurring commit creates (`spans`): one access item of its amount, billed
     its invoice amount, or, tied to a subscription (one of `subscriptions`, by id), the pooled
-    grants (never invoiced: the API refuses `invoice_amount` with `subscription_config`)."""
+    grants or the balances per seat (`domain.individual_allocation`; never invoiced: the API
+    refuses `invoice_amount` with `subscription_config`)."""
     terms = terms_of(spec, contract_end_us)
     periods = cadence(spec.recurrence_frequency, spec.starting_at_us, statement)
     link = spec.subscription
@@ -132,7 +123,14 @@ def period_access(
             PeriodGrant((AccessItem(g.amount, g.starting_at_us, g.ending_before_us),), g.invoice_amount)
             for g in grants(terms, periods, started_by_us)
         ]
-    schedule = subscription_quantities(subscriptions[link.subscription_id])
+    subscription = subscriptions[link.subscription_id]
+    if link.allocation == INDIVIDUAL:
+        timeline = seat_timeline(subscription)
+        return [
+            PeriodGrant(individual_items(terms, span, timeline, link.prorate_increases))
+            for span in spans(terms, periods, started_by_us)
+        ]
+    schedule = subscription_quantities(subscription)
     pooled = pooled_grants(
         terms, periods, schedule, prorate_increases=link.prorate_increases, started_by_us=started_by_us
     )

@@ -141,6 +141,7 @@ class SubscriptionTerms:
     custom_fields: Mapping[str, str] = field(default_factory=dict)
     seat_changes: tuple[SeatChange, ...] = ()  # SEAT_BASED: the initial seats first; `changes` empty
     invoice_behavior: str = BILL_ON_NEXT_COLLECTION_DATE  # how an ADVANCE increase is invoiced
+    seat_group_key: str | None = None  # SEAT_BASED: the usage property naming a seat
 
     def quantity_schedule(self) -> list[tuple[int, Decimal]]:
         """(from, quantity) at every instant the quantity changes, in time order."""

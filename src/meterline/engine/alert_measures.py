@@ -112,6 +112,15 @@ class CustomerView:
         }
 
     @cached_property
+    def drawn_by_segment(self) -> dict[str, Decimal]:
+        """What invoices (drafts included) have drawn from each segment: read once per view,
+        however many seats' balances are measured from it."""
+        drawn: dict[str, Decimal] = {}
+        for _commit, segment_id, _invoice, amount, _when in self.state.deductions:
+            drawn[segment_id] = drawn.get(segment_id, ZERO) + amount
+        return drawn
+
+    @cached_property
     def commit_custom_fields(self) -> dict[str, dict[str, str]]:
         query = CommitQuery(kinds=("PREPAID", "POSTPAID", CREDIT), include_contract_level=True)
         found = commits.list_commits(self.conn, self.customer_id, query, after_id=None, limit=100_000)
@@ -171,6 +180,8 @@ def measurements(alert: AlertRecord, view: CustomerView) -> Iterator[Measurement
         yield _days_in_plan(view)
     elif kind.measure is Measure.PROJECTED_SPEND:
         yield _forecast(alert, view)
+    elif kind.per_seat:
+        yield from _seat_balances(alert, kind, view)
     else:
         yield _balance(alert, kind, view)
 
@@ -185,6 +196,8 @@ def unmeasured(alert: AlertRecord, scope: str, view: CustomerView) -> Measuremen
         if values is not None:
             extra["group_values"] = _group_values({**fixed, **values})
         return Measurement(scope, ZERO, view.current_period.start_us, extra)
+    if kind_of(alert.alert_type).per_seat:
+        return Measurement(scope, None, None, _seat_extra(alert, scope_group_values(scope)))
     extra["segment_id"] = scope
     for entry in view.balances.values():
         if any(s.id == scope for s in entry.commit.segments):
@@ -305,12 +318,15 @@ def _pool_commits(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> li
         entry
         for entry in view.balances.values()
         if entry.commit.credit_type_id == credit_type
-        and _in_pool(entry.commit, kind.pool)
+        and _in_pool(entry.commit, kind.pool, kind.per_seat)
         and _custom_fields_match(alert, entry.commit, view)
     ]
 
 
-def _in_pool(commit: CommitTerms, pool: Pool | None) -> bool:
+def _in_pool(commit: CommitTerms, pool: Pool | None, per_seat: bool = False) -> bool:
+    # A seat's own balance counts only for the seat alert; the others leave it out, as Metronome's do.
+    if commit.seat_scoped != per_seat:
+        return False
     if pool is Pool.CREDITS:
         return commit.kind == CREDIT
     if pool is Pool.COMMITS:
@@ -364,3 +380,32 @@ def _segment_days(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> It
                 yield Measurement(
                     segment.id, days, None, {"commit_id": entry.commit.id, "segment_id": segment.id}
                 )
+
+
+def _seat_balances(alert: AlertRecord, kind: AlertKind, view: CustomerView) -> Iterator[Measurement]:
+    """Each seat's own balance (what its segments accessible now have left), one measurement per
+    seat of the alert's `seat_group_key`, or only `seat_group_value`'s. A seat without a balance
+    accessible now (not assigned, or nothing allocated to it yet) has nothing to measure."""
+    wanted = alert.seat_filter or {}
+    key, only = wanted.get("seat_group_key"), wanted.get("seat_group_value")
+    drawn = view.drawn_by_segment
+    remaining: dict[str, Decimal] = {}
+    for entry in _pool_commits(alert, kind, view):
+        for segment in entry.commit.segments:
+            seat = segment.seat
+            if seat is None or seat.seat_id is None or seat.group_key != key:
+                continue
+            if segment.accessible_at(view.now_us) and (only is None or seat.seat_id == only):
+                left = max(segment.amount - drawn.get(segment.id, ZERO), ZERO)
+                remaining[seat.seat_id] = remaining.get(seat.seat_id, ZERO) + left
+    for seat_id, balance in sorted(remaining.items()):
+        values = {key or "": seat_id}
+        yield Measurement(group_scope(values), balance, None, _seat_extra(alert, values))
+
+
+def _seat_extra(alert: AlertRecord, values: dict[str, str] | None) -> dict[str, Any]:
+    """What a seat balance notification says of its seat (meterline names it: Metronome does not
+    document the properties of this notification)."""
+    key = (alert.seat_filter or {}).get("seat_group_key")
+    value = None if values is None else values.get(key or "")
+    return {"seat_group_key": key, "seat_group_value": value}

@@ -477,6 +477,7 @@ def _segments(
                     applicable_product_ids=commit.applicable_product_ids,
                     applicable_product_tags=commit.applicable_product_tags,
                     specifiers=commit.specifiers,
+                    seat=segment.seat,
                 )
             )
     return result

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from meterline.domain.alerts import UNSUPPORTED, AlertType, Measure, blocking_refusal, kind_of
+from meterline.domain.alerts import AlertType, Measure, blocking_refusal, kind_of
 from meterline.domain.errors import Conflict, InvalidInput, NotFound
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.partitions import PARTITION_COUNT
@@ -30,7 +30,6 @@ KEY_USED = "This uniqueness key has already been used."
 UNSUPPORTED_FIELDS = {
     "credit_grant_type_filters": "meterline has no legacy credit grants; filter contract credits with custom_field_filters",
     "plan_id": "legacy plans are not supported by meterline; alerts apply to contracts",
-    "seat_filter": "seat balances are not supported by meterline yet (credits allocated per seat)",
     "alert_specifiers": "alert specifiers are not supported by meterline yet; use custom_field_filters",
 }
 
@@ -49,6 +48,8 @@ class NewAlert:
     uniqueness_key: str | None = None
     invoice_types_filter: list[str] | None = None
     group_values: list[dict[str, Any]] | None = None  # [{"key", "value" (None: every value)}]
+    # low_remaining_seat_balance_reached: {"seat_group_key", "seat_group_value" (absent: every seat)}
+    seat_filter: dict[str, str] | None = None
     custom_field_filters: list[dict[str, Any]] | None = None
     access_type: str | None = None
     # meterline's extension: the customer is denied access while the alert is in alarm for it.
@@ -59,7 +60,6 @@ class NewAlert:
     # Metronome fields meterline refuses (UNSUPPORTED_FIELDS): kept to say so by name.
     credit_grant_type_filters: list[str] | None = None
     plan_id: str | None = None
-    seat_filter: dict[str, Any] | None = None
     alert_specifiers: list[dict[str, Any]] | None = None
 
 
@@ -110,8 +110,6 @@ def _sweep_partitions(conn: Connection, customer_id: str | None) -> list[int]:
 
 def check_combinations(new: NewAlert) -> None:
     """Which fields each alert type takes, and what meterline does not support."""
-    if new.alert_type in UNSUPPORTED:
-        raise InvalidInput(f"alert_type: {new.alert_type.value}: {UNSUPPORTED[new.alert_type]}")
     for name, why in UNSUPPORTED_FIELDS.items():
         if getattr(new, name) is not None:
             raise InvalidInput(f"{name}: {why}")
@@ -131,6 +129,10 @@ def check_combinations(new: NewAlert) -> None:
     unknown = set(new.invoice_types_filter or ()) - INVOICE_TYPES
     if unknown:
         raise InvalidInput(f"invoice_types_filter: unknown invoice type {sorted(unknown)[0]!r}")
+    if kind.per_seat and new.seat_filter is None:
+        raise InvalidInput(f"seat_filter: is required for {new.alert_type.value} alerts")
+    if new.seat_filter is not None and not kind.per_seat:
+        raise InvalidInput("seat_filter: only low_remaining_seat_balance_reached alerts take one")
     if new.group_values and new.alert_type is not AlertType.SPEND_THRESHOLD_REACHED:
         raise InvalidInput("group_values: only spend_threshold_reached alerts take them")
     if new.custom_field_filters and kind.pool is None:
@@ -200,6 +202,7 @@ def _values(new: NewAlert) -> dict[str, Any]:
         "billable_metric_id": new.billable_metric_id,
         "invoice_types_filter": new.invoice_types_filter,
         "group_values": new.group_values or None,
+        "seat_filter": new.seat_filter,
         "custom_field_filters": new.custom_field_filters or None,
         "credit_grant_type_filters": None,
         "evaluate_on_create": new.evaluate_on_create,

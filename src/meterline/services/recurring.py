@@ -21,7 +21,7 @@ from meterline.domain.commit_rules import AccessItem, field_path
 from meterline.domain.contracts import AccessSegment, ContractTerms
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import new_id
-from meterline.domain.recurring import MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
+from meterline.domain.recurring import INDIVIDUAL, MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
 from meterline.domain.seat_allocation import PeriodGrant, period_access
 from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
@@ -46,6 +46,7 @@ def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord
             if given.temporary_id in ids:
                 raise InvalidInput(f"subscriptions.{index}.temporary_id: {given.temporary_id} is used twice")
             ids[given.temporary_id] = stored.id
+    seat_based = {stored.id for stored in subscribed if stored.seat_based}
     linked: list[RecurringSpec] = []
     for path, spec in paths(new):
         link = spec.subscription
@@ -54,6 +55,12 @@ def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord
                 raise InvalidInput(
                     f"{field_path(path, 'subscription_config', 'subscription_id')}: no subscription of "
                     f"this contract has temporary_id {link.subscription_id}"
+                )
+            if link.allocation == INDIVIDUAL and ids[link.subscription_id] not in seat_based:
+                raise InvalidInput(
+                    f"{field_path(path, 'subscription_config', 'allocation')}: INDIVIDUAL allocates a "
+                    f"balance per seat, so subscription {link.subscription_id} must be SEAT_BASED "
+                    "(quantity_management_mode with seat_config); use POOLED for a quantity"
                 )
             spec = replace(spec, subscription=replace(link, subscription_id=ids[link.subscription_id]))
         linked.append(spec)
@@ -180,15 +187,22 @@ def follow_subscriptions(conn: Connection, contract: ContractTerms, now_us: int)
 
 
 def _changed(segments: Sequence[AccessSegment], access: Sequence[AccessItem]) -> bool:
-    held = [(s.amount, s.starting_at_us, s.ending_before_us) for s in segments]
-    return held != [(i.amount, i.starting_at_us, i.ending_before_us) for i in access]
+    held = [(s.amount, s.starting_at_us, s.ending_before_us, s.seat) for s in segments]
+    return held != [(i.amount, i.starting_at_us, i.ending_before_us, i.seat) for i in access]
 
 
 def _segments(old: Sequence[AccessSegment], access: Sequence[AccessItem]) -> list[AccessSegment]:
-    """The new access items as segments, each keeping the id of the old one starting with it."""
-    ids = {s.starting_at_us: s.id for s in old}
+    """The new access items as segments, each keeping the id of the old one starting with it
+    (for the same seat, when allocated per seat), so what was drawn from it stays drawn."""
+    ids = {(s.starting_at_us, s.seat): s.id for s in old}
     return [
-        AccessSegment(ids.get(i.starting_at_us) or new_id(), i.amount, i.starting_at_us, i.ending_before_us)
+        AccessSegment(
+            ids.get((i.starting_at_us, i.seat)) or new_id(),
+            i.amount,
+            i.starting_at_us,
+            i.ending_before_us,
+            i.seat,
+        )
         for i in access
     ]
 

@@ -47,6 +47,8 @@ class AlertRecord:
     blocking: bool = False  # meterline's extension: the customer is denied access while in alarm
     spend_limit: str | None = None  # "soft" or "hard": a limit /v1/spend-limits/set manages
     forecast_window_hours: int | None = None  # spend_forecast_reached: its pace window (None: 24 h)
+    # low_remaining_seat_balance_reached: {"seat_group_key", "seat_group_value"?} (absent: every seat)
+    seat_filter: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +385,7 @@ def _record(row: Any) -> AlertRecord:
         billable_metric_id=row["billable_metric_id"],
         invoice_types_filter=row["invoice_types_filter"],
         group_values=row["group_values"],
+        seat_filter=row["seat_filter"],
         custom_field_filters=row["custom_field_filters"],
         credit_grant_type_filters=row["credit_grant_type_filters"],
         evaluate_on_create=row["evaluate_on_create"],

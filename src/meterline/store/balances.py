@@ -2,8 +2,9 @@
 
 A balance is what can be drawn down now: the sum over the segments accessible at that instant
 of their amount less what invoices (drafts included) have drawn from them, never below zero.
-The ledger lists, in time order, each segment's start, each invoice's deduction and each
-segment's expiry, with Metronome's entry types.
+The ledger lists, in time order, each segment's start (a seat added within a period:
+SEAT_BASED_ADJUSTMENT), each invoice's deduction and each segment's expiry (a seat's own
+balance expires when the seat is removed), with Metronome's entry types.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from meterline.domain.contracts import CREDIT, POSTPAID, CommitTerms
+from meterline.domain.contracts import CREDIT, POSTPAID, AccessSegment, CommitTerms
 from meterline.domain.timeutil import format_rfc3339
 
 ZERO = Decimal(0)
@@ -49,7 +50,7 @@ def balance_of(
         if not with_ledger:
             continue
         if segment.starting_at_us <= at_us:
-            start_type = "INITIAL_BALANCE" if commit.kind == POSTPAID else "SEGMENT_START"
+            start_type = _start_type(commit, segment)
             entries.append(
                 (
                     segment.starting_at_us,
@@ -69,6 +70,16 @@ def balance_of(
             )
     result.ledger = [entry for _when, entry in sorted(entries, key=lambda item: item[0])]
     return result
+
+
+def _start_type(commit: CommitTerms, segment: AccessSegment) -> str:
+    """How a segment's grant is entered: a period's commit of a recurring commit tied to a
+    subscription grants more from within its period when seats are added (Metronome's
+    SEAT_BASED_ADJUSTMENT); every other segment starts its balance."""
+    if commit.kind == POSTPAID:
+        return "INITIAL_BALANCE"
+    added = commit.recurring_id is not None and segment.starting_at_us > commit.segments[0].starting_at_us
+    return "SEAT_BASED_ADJUSTMENT" if added else "SEGMENT_START"
 
 
 def _ledger_prefix(commit: CommitTerms) -> str:

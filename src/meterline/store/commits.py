@@ -21,6 +21,7 @@ from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitT
 from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
+from meterline.domain.seats import SeatScope
 from meterline.domain.timeutil import now_us
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import commits, contracts
@@ -271,7 +272,18 @@ def _stored_segment(segment: AccessSegment) -> dict[str, Any]:
         "amount": _text(segment.amount),
         "starting_at_us": segment.starting_at_us,
         "ending_before_us": segment.ending_before_us,
+        **_seat_json(segment.seat),
     }
+
+
+def _seat_json(seat: SeatScope | None) -> dict[str, Any]:
+    """A seat's own balance names its seat; every other segment is stored as before."""
+    return {} if seat is None else {"seat_group_key": seat.group_key, "seat_id": seat.seat_id}
+
+
+def _seat(stored: dict[str, Any]) -> SeatScope | None:
+    key = stored.get("seat_group_key")
+    return None if key is None else SeatScope(key, stored.get("seat_id"))
 
 
 def stored_schedule(invoice: InvoiceScheduleRecord) -> dict[str, Any]:
@@ -384,6 +396,7 @@ def _segment_json(item: AccessItem) -> dict[str, Any]:
         "amount": _text(item.amount),
         "starting_at_us": item.starting_at_us,
         "ending_before_us": item.ending_before_us,
+        **_seat_json(item.seat),
     }
 
 
@@ -456,7 +469,7 @@ def _record(row: Any) -> CommitRecord:
         specifiers=[dict(s) for s in row["specifiers"] or []],
         credit_type_id=row["credit_type_id"],
         segments=tuple(
-            AccessSegment(s["id"], Decimal(s["amount"]), s["starting_at_us"], s["ending_before_us"])
+            AccessSegment(s["id"], Decimal(s["amount"]), s["starting_at_us"], s["ending_before_us"], _seat(s))
             for s in row["access_segments"]
         ),
         invoice_schedule=schedule_record(row["invoice_schedule"]),

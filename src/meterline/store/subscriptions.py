@@ -90,6 +90,7 @@ class SubscriptionRecord:
             custom_fields=self.custom_fields,
             seat_changes=tuple(c.change for c in self.seat_changes),
             invoice_behavior=self.invoice_behavior,
+            seat_group_key=self.seat_group_key,
         )
 
 

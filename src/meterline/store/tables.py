@@ -500,6 +500,8 @@ alerts = Table(
     # meterline's extension: a spend_forecast_reached alert's pace window, in hours (NULL: the
     # default, 24; and for every other type).
     Column("forecast_window_hours", Integer, nullable=True),
+    # low_remaining_seat_balance_reached: {"seat_group_key", "seat_group_value"?}; NULL otherwise.
+    Column("seat_filter", JSON, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",

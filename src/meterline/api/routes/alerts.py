@@ -31,6 +31,11 @@ class GroupValue(StrictModel):
     value: str | None = None
 
 
+class SeatFilter(StrictModel):
+    seat_group_key: str = Field(min_length=1, max_length=200)
+    seat_group_value: str | None = Field(default=None, min_length=1, max_length=200)  # None: every seat
+
+
 class AlertCreate(StrictModel):
     alert_type: AlertType
     name: str = Field(min_length=1, max_length=200)
@@ -46,7 +51,7 @@ class AlertCreate(StrictModel):
     credit_grant_type_filters: list[str] | None = None
     access_type: Literal["SPEND", "QUANTITY"] | None = None
     plan_id: str | None = None
-    seat_filter: dict[str, Any] | None = None
+    seat_filter: SeatFilter | None = None
     alert_specifiers: list[dict[str, Any]] | None = None
     # meterline's extension (the official SDK sends it with extra_body={"blocking": true}): deny
     # the customer access while the alert is in alarm for it (POST /v1/access/check).
@@ -87,7 +92,9 @@ class AlertCreate(StrictModel):
             access_type=self.access_type,
             credit_grant_type_filters=self.credit_grant_type_filters,
             plan_id=self.plan_id,
-            seat_filter=self.seat_filter,
+            seat_filter=self.seat_filter.model_dump(exclude_none=True)
+            if self.seat_filter is not None
+            else None,
             alert_specifiers=self.alert_specifiers,
             blocking=self.blocking,
             forecast_window_hours=self.forecast_window_hours,

@@ -11,7 +11,8 @@ from meterline.api.pagination import Page, paged
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state, wake_evaluator
-from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope
+from meterline.domain.alerts import EVALUATING, IN_ALARM, OK, group_scope, seat_scope
+from meterline.domain.errors import InvalidInput
 from meterline.domain.timeutil import format_rfc3339
 from meterline.services import alerts as service
 from meterline.store import alerts as store
@@ -26,10 +27,16 @@ class GroupValue(StrictModel):
     value: str
 
 
+class SeatFilter(StrictModel):
+    seat_group_key: str
+    seat_group_value: str
+
+
 class CustomerAlertGet(StrictModel):
     alert_id: str
     customer_id: str
     group_values: list[GroupValue] | None = None
+    seat_filter: SeatFilter | None = None  # a seat balance alert's state for this one seat
     plans_or_contracts: Literal["PLANS", "CONTRACTS"] | None = None
 
 
@@ -50,7 +57,7 @@ def get_customer_alert(body: CustomerAlertGet, state: AppState = Depends(app_sta
         alert = service.alert_for_customer(conn, body.alert_id, body.customer_id)
         states = [s for (_a, _s), s in store.states_of(conn, body.customer_id, [alert.id]).items()]
         names = credit_types.names_by_id(conn)
-    scope = _scope(alert, body.group_values)
+    scope = _seat_scope(alert, body.seat_filter) if body.seat_filter else _scope(alert, body.group_values)
     chosen = [s for s in states if scope is None or s.scope == scope]
     if states and not chosen:
         # Measured for this customer, nothing yet in these group values: ok.
@@ -122,6 +129,7 @@ def _metronome_view(alert: AlertRecord, states: list[AlertState], names: dict[st
             else None,
             "custom_field_filters": alert.custom_field_filters,
             "group_values": alert.group_values,
+            **({"seat_filter": alert.seat_filter} if alert.seat_filter is not None else {}),
             "invoice_types_filter": alert.invoice_types_filter,
             "credit_grant_type_filters": alert.credit_grant_type_filters,
             "uniqueness_key": alert.uniqueness_key,
@@ -137,6 +145,21 @@ def _status(states: list[AlertState]) -> str:
 
 def _latest(states: list[AlertState]) -> AlertState:
     return max(states, key=lambda s: s.updated_at_us)
+
+
+def _seat_scope(alert: AlertRecord, seat_filter: SeatFilter) -> str:
+    """The state scope of one seat of a seat balance alert (400 naming the field otherwise)."""
+    if alert.seat_filter is None:
+        raise InvalidInput(
+            f"seat_filter: alert {alert.id} is a {alert.alert_type.value} alert; only "
+            "low_remaining_seat_balance_reached alerts are measured per seat"
+        )
+    if seat_filter.seat_group_key != alert.seat_filter["seat_group_key"]:
+        raise InvalidInput(
+            f"seat_filter.seat_group_key: alert {alert.id} measures seats of "
+            f"{alert.seat_filter['seat_group_key']!r}, not {seat_filter.seat_group_key!r}"
+        )
+    return seat_scope(seat_filter.seat_group_key, seat_filter.seat_group_value)
 
 
 def _scope(alert: AlertRecord, group_values: list[GroupValue] | None) -> str | None:

@@ -30,7 +30,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/contracts/getNamedSchedule"),
     ("POST", "/v1/contracts/listNamedSchedules"),
     ("POST", "/v1/contracts/scheduleProServicesInvoice"),
-    ("POST", "/v1/contracts/seatBalances/list"),
     ("POST", "/v1/contracts/setUsageFilter"),
     ("POST", "/v1/contracts/updateNamedSchedule"),
     ("POST", "/v1/credits/createGrant"),
