@@ -151,6 +151,7 @@ class CommitSegment:
     applicable_product_ids: frozenset[str] = frozenset()
     applicable_product_tags: frozenset[str] = frozenset()
     specifiers: tuple[Mapping[str, object], ...] = ()
+    is_rollover: bool = False  # a rollover commit's, drawn down before every other
 
     def applies_to(self, line: UsageLine) -> bool:
         if not (self.applicable_product_ids or self.applicable_product_tags or self.specifiers):
@@ -266,6 +267,7 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
             access_ends_us=s.ends_us,
             access_starts_us=s.starts_us,
             applies_to=_scope(s, pieces),
+            is_rollover=s.is_rollover,
         )
         for s in segments
         if s.available > 0
