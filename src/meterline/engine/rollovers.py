@@ -63,13 +63,20 @@ def _rollovers(state: CustomerState, contract: ContractTerms) -> list[NewCommit]
         for c in state.commits
         if c.rolled_over_from is not None and c.contract_id == contract.id
     }
+    rolling = [
+        c
+        for c in state.commits
+        if c.contract_id == contract.transition_from_contract_id
+        and c.rollover_fraction is not None
+        and c.id not in done
+    ]
+    if not rolling:
+        return []  # the usual case once rolled over: nothing more to read
     drawn = _drawn(state)
     found: list[NewCommit] = []
-    for old in state.commits:
-        fraction = old.rollover_fraction
-        if old.contract_id != contract.transition_from_contract_id or fraction is None or old.id in done:
-            continue
-        rolled = rolled_segments(old.segments, drawn, fraction, at_us)
+    for old in rolling:
+        assert old.rollover_fraction is not None
+        rolled = rolled_segments(old.segments, drawn, old.rollover_fraction, at_us)
         if rolled:
             found.append(_rollover_commit(old, contract, rolled))
     return found
