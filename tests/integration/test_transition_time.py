@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, from_us
 from meterline.engine.billing import DEFAULT_OPEN_HORIZON_US
@@ -120,3 +121,52 @@ def test_a_transition_to_come_rolls_over_when_the_new_contract_starts(app: InPro
     assert (
         len(client.v1.contracts.retrieve(customer_id=customer_id, contract_id=new).data.current.commits) == 1
     )
+
+
+def test_a_recharge_bought_by_a_prepaid_balance_threshold_rolls_over_with_its_fraction(
+    app: InProcess,
+) -> None:
+    client, start = app.client, app.now
+    hour = start - start % US_PER_HOUR
+    transition_at = hour + US_PER_HOUR
+    usage = usage_product(client)
+    card = rate_card(client, (usage.product_id, 1))
+    recharge, customer_id = fixed_product(client), customer(client)
+    old = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(hour - 24 * US_PER_HOUR),
+        prepaid_balance_threshold_configuration={
+            "commit": {"product_id": recharge, "rollover_fraction": 0.5},
+            "is_enabled": True,
+            "payment_gate_config": {"payment_gate_type": "NONE"},
+            "threshold_amount": 100,
+            "recharge_to_amount": 600,
+        },
+    ).data.id
+
+    def shown(contract_id: str) -> dict[str, Any]:
+        raw = client.v1.contracts.with_raw_response.retrieve(customer_id=customer_id, contract_id=contract_id)
+        found: dict[str, Any] = exact(raw)["data"]["current"]
+        return found
+
+    assert shown(old)["prepaid_balance_threshold_configuration"]["commit"]["rollover_fraction"] == D("0.5")
+    app.run(start)
+    # A balance of 0 is at most 100: the engine buys 600 - 0 = 600, which rolls over half.
+    [bought] = shown(old)["commits"]
+    assert (bought["rollover_fraction"], bought["access_schedule"]["schedule_items"][0]["amount"]) == (
+        D("0.5"),
+        600,
+    )
+    new = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(transition_at),
+        transition={"from_contract_id": old, "type": "RENEWAL"},
+    ).data.id
+    app.run(transition_at)
+    # 600 unused x 0.5 = 300, from the transition for as long as the bought commit's access lasted
+    # before the old contract's end cut it (open-ended new contract).
+    made = [c for c in shown(new)["commits"] if "rolled_over_from" in c]
+    assert [c["access_schedule"]["schedule_items"][0]["amount"] for c in made] == [300]
+    assert made[0]["rolled_over_from"] == {"commit_id": bought["id"], "contract_id": old}
