@@ -3,7 +3,8 @@ and the commits and credits created with it (store/commits.py keeps those).
 
 Its scheduled charges are stored with it (`store.scheduled_charges`).
 A contract never changes once created (meterline has no amendments or edits yet), except that its
-end may move (contracts/updateEndDate) and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
+end may move (contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`)
+and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
 readable.
 """
 
