@@ -50,7 +50,7 @@ def rolled_over(client: Metronome, customer_id: str, contract_id: str, count: in
         terms = shown(client, customer_id, contract_id)["current"]
         return [c for c in terms["commits"] + terms.get("credits", []) if "rolled_over_from" in c]
 
-    return wait_for(found, lambda made: len(made) == count)
+    return wait_for(found, lambda made: len(made) == count, timeout_s=30)
 
 
 def ledger_of(entry: Json) -> list[tuple[str, Decimal]]:

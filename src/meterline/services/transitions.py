@@ -29,6 +29,8 @@ def checked_source(conn: Connection, new: NewContract) -> ContractRecord | None:
     if new.transition is None:
         return None
     from_id = new.transition.from_contract_id
+    # Held until the contract is stored: no batch finalizes one of its invoices meanwhile.
+    partitions.lock_home_partition(conn, new.customer_id)
     try:
         source = contracts.get_contract(conn, new.customer_id, from_id)
     except NotFound:
@@ -44,8 +46,8 @@ def checked_source(conn: Connection, new: NewContract) -> ContractRecord | None:
 
 def take_over(conn: Connection, source: ContractRecord, at_us: int) -> None:
     """End `source` at `at_us`, where the contract taking over from it starts, and cut its
-    commits' and credits' access there (what they leave unused then rolls over or expires)."""
-    partitions.lock_home_partition(conn, source.customer_id)  # no batch finalizes its invoices meanwhile
+    commits' and credits' access there (what they leave unused then rolls over or expires); in
+    the transaction that `checked_source` checked it in."""
     if source.ending_before_us != at_us:
         contracts.set_ending_before(conn, source.id, at_us)
     for commit in commits.commits_on_contract(conn, source.id):
