@@ -722,10 +722,10 @@ RULES: list[tuple[str, Mutation, int, str]] = [
     ),
     ("unknown commit type", lambda b, c: commit0(b).update(type="LATER"), 400, "commits.0.type:"),
     (
-        "rollover fraction",
-        lambda b, c: commit0(b).update(rollover_fraction=0.5),
+        "rollover fraction above one",
+        lambda b, c: commit0(b).update(rollover_fraction=1.5),
         400,
-        "commits.0.rollover_fraction: meterline does not support this field yet",
+        "commits.0.rollover_fraction:",
     ),
     (
         "temporary id",
@@ -951,7 +951,6 @@ UNSUPPORTED: list[tuple[str, Any]] = [
     ("reseller_royalties", [{"fraction": 0.1}]),
     ("revenue_system_configuration", {"provider": "netsuite"}),
     ("spend_trackers", [{"alias": "t"}]),
-    ("transition", {"from_contract_id": MISSING_ID, "type": "RENEWAL"}),
     ("usage_filter", {"group_key": "region", "group_values": ["eu"]}),
 ]
 

@@ -252,7 +252,7 @@ def test_what_meterline_does_not_build_about_recurring_commits_is_refused_naming
         recurring_commits=[{**base, "invoice_amount": {"credit_type_id": USD_CENTS, "unit_price": 100}}]
     )
     assert "recurring_credits.0.rollover_fraction" in refused(
-        recurring_credits=[{**base, "rollover_fraction": 0.5}]
+        recurring_credits=[{**base, "rollover_fraction": -0.5}]
     )
     early = recurring(fixed, months_before(period, 1), 100, ending_before=period_end)
     assert "recurring_credits.0.starting_at" in refused(recurring_credits=[early])

@@ -44,3 +44,5 @@ NonNegativeAmount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digi
 PositiveAmount = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=40, decimal_places=20)]
 # Any sign, same bounds: priorities and factors whose sign rules live in the domain.
 FiniteAmount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=40, decimal_places=20)]
+# A share from 0 to 1 (a commit's rollover_fraction), exact.
+Fraction = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False, max_digits=21, decimal_places=20)]

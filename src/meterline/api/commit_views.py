@@ -72,8 +72,9 @@ def commit_view(commit: CommitRecord, extras: CommitExtras) -> dict[str, Any]:
         "rate_type": commit.rate_type,
         "custom_fields": commit.custom_fields,
         "created_at": format_rfc3339(commit.created_at_us),
-        "created_by": API_ACTOR,
     }
+    if commit.rolled_over_from is None:  # Metronome omits it on the commits it makes itself
+        view["created_by"] = API_ACTOR
     view.update(_optional_fields(commit))
     if commit.kind != CREDIT and commit.invoice_schedule is not None:
         view["invoice_schedule"] = _invoice_view(commit.invoice_schedule, extras)
@@ -96,6 +97,13 @@ def _optional_fields(commit: CommitRecord) -> dict[str, Any]:
         "uniqueness_key": commit.uniqueness_key,
         "archived_at": optional_time(commit.archived_at_us),
         ("recurring_credit_id" if commit.kind == CREDIT else "recurring_commit_id"): commit.recurring_id,
+        "rollover_fraction": commit.rollover_fraction,
+        "rolled_over_from": None
+        if commit.rolled_over_from is None
+        else {
+            "commit_id": commit.rolled_over_from.commit_id,
+            "contract_id": commit.rolled_over_from.contract_id,
+        },
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from meterline.api.catalog_fields import FiniteAmount, HourInstant, Instant, PositiveAmount
+from meterline.api.catalog_fields import FiniteAmount, Fraction, HourInstant, Instant, PositiveAmount
 from meterline.api.routes.common import CustomFields, StrictModel
 from meterline.domain.commit_rules import (
     AccessItem,
@@ -23,7 +23,7 @@ from meterline.domain.commit_rules import (
     field_path,
     invoice_item,
 )
-from meterline.domain.contracts import CREDIT
+from meterline.domain.contracts import CREDIT, POSTPAID
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.recurring_schedules import Distribution, RecurringSchedule, recurring_items
@@ -182,6 +182,7 @@ class CommitFields(StrictModel):
         *,
         invoice_contract_id: str | None = None,
         amount: Decimal | None = None,
+        rollover_fraction: Decimal | None = None,
     ) -> NewCommit:
         return NewCommit(
             kind=kind,
@@ -199,6 +200,7 @@ class CommitFields(StrictModel):
             uniqueness_key=self.uniqueness_key,
             invoice_contract_id=invoice_contract_id,
             amount=amount,
+            rollover_fraction=rollover_fraction,
         )
 
 
@@ -207,7 +209,7 @@ class ContractCommitIn(CommitFields):
     invoice_schedule: InvoiceScheduleIn | None = None
     amount: PositiveAmount | None = None  # deprecated; see domain/commit_rules.check_amount_shorthand
     hierarchy_configuration: NotSupported = None
-    rollover_fraction: NotSupported = None
+    rollover_fraction: Fraction | None = None  # rolls over when the contract transitions
     spend_tracker_attributes: NotSupported = None
     temporary_id: NotSupported = None
 
@@ -217,15 +219,27 @@ class ContractCommitIn(CommitFields):
         return upper(value)
 
     def new(self, path: str) -> NewCommit:
-        return self.new_commit(self.type, path, self.invoice_schedule, amount=self.amount)
+        if self.type == POSTPAID and self.rollover_fraction is not None:
+            # What a postpaid commit leaves unused is what its true-up bills, which meterline does not build.
+            raise InvalidInput(
+                f"{field_path(path, 'rollover_fraction')}: meterline rolls over PREPAID commits and "
+                "credits only (a POSTPAID commit's unused part is its true-up, which meterline does not bill yet)"
+            )
+        return self.new_commit(
+            self.type,
+            path,
+            self.invoice_schedule,
+            amount=self.amount,
+            rollover_fraction=self.rollover_fraction,
+        )
 
 
 class ContractCreditIn(CommitFields):
     hierarchy_configuration: NotSupported = None
-    rollover_fraction: NotSupported = None
+    rollover_fraction: Fraction | None = None  # rolls over when the contract transitions
 
     def new(self, path: str) -> NewCommit:
-        return self.new_commit(CREDIT, path)
+        return self.new_commit(CREDIT, path, rollover_fraction=self.rollover_fraction)
 
 
 class CustomerLevelFields(CommitFields):

@@ -2,8 +2,8 @@
 
 A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice.
 What meterline does not build is refused with a 400 naming the field: `invoice_amount` with
-`subscription_config`,
-QUANTITY access, COMMIT_RATE, and `rollover_fraction`, which Metronome applies when a contract transitions to its renewal (meterline has no transitions).
+`subscription_config`, QUANTITY access and COMMIT_RATE. `rollover_fraction` is passed down to each period's commit,
+which rolls over that share of what it left unused when the contract transitions.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field, field_validator
 
-from meterline.api.catalog_fields import FiniteAmount, HourInstant, PositiveAmount
+from meterline.api.catalog_fields import FiniteAmount, Fraction, HourInstant, PositiveAmount
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     Name,
@@ -28,15 +28,6 @@ from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.recurring import InvoiceAmount, RecurringSpec, Rounding, SubscriptionLink
-
-
-def _refuse_rollover(value: Any) -> Any:
-    if value is None:
-        return None
-    raise ValueError(
-        "Metronome rolls a commit over when its contract transitions to a renewal, and meterline "
-        "does not support contract transitions yet"
-    )
 
 
 class AccessAmountIn(StrictModel):
@@ -126,7 +117,7 @@ class RecurringFields(StrictModel):
     proration: Literal["NONE", "FIRST", "LAST", "FIRST_AND_LAST"] = "FIRST_AND_LAST"
     rate_type: Literal["COMMIT_RATE", "LIST_RATE"] = "LIST_RATE"
     recurrence_frequency: Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY", "DAILY"] | None = None
-    rollover_fraction: Annotated[Any, BeforeValidator(_refuse_rollover)] = None
+    rollover_fraction: Fraction | None = None
     hierarchy_configuration: NotSupported = None
     netsuite_sales_order_id: NotSupported = None
     subscription_config: SubscriptionConfigIn | None = None
@@ -169,6 +160,7 @@ class RecurringFields(StrictModel):
             else tuple(self.applicable_product_tags),
             specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
             subscription=None if linked is None else linked.link(),
+            rollover_fraction=self.rollover_fraction,
             **invoiced,
         )
 

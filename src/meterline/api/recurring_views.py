@@ -55,6 +55,7 @@ def recurring_view(
             "quantity": spec.invoice.quantity,
         },
         "proration_rounding": _rounding_view(spec),
+        "rollover_fraction": spec.rollover_fraction,
     }
     link = spec.subscription
     if link is not None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from meterline.api.catalog_fields import FiniteAmount, NonNegativeAmount, PositiveAmount
+from meterline.api.catalog_fields import FiniteAmount, Fraction, NonNegativeAmount, PositiveAmount
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     Name,
@@ -78,7 +78,7 @@ class PrepaidCommitIn(ThresholdCommitIn):
     specifiers: list[SpecifierIn] | None = Field(default=None, max_length=MAX_ITEMS)
     duration: DurationIn | None = None
     rate_type: Literal["COMMIT_RATE", "LIST_RATE"] = "LIST_RATE"
-    rollover_fraction: NotSupported = None
+    rollover_fraction: Fraction | None = None  # each recharge rolls over when the contract transitions
 
     _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
 
@@ -94,6 +94,7 @@ class PrepaidCommitIn(ThresholdCommitIn):
             specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
             duration_unit=duration.unit,
             duration_value=duration.value,
+            rollover_fraction=self.rollover_fraction,
         )
 
 
@@ -151,6 +152,7 @@ def threshold_view(config: ThresholdConfig) -> dict[str, Any]:
                 else [specifier_json(s) for s in commit.specifiers],
                 "duration": {"unit": commit.duration_unit, "value": commit.duration_value},
                 "rate_type": "LIST_RATE",
+                "rollover_fraction": commit.rollover_fraction,
             }
         )
     shown_commit.update({k: v for k, v in optional.items() if v is not None})

@@ -39,6 +39,19 @@ class AccessSegment:
 
 
 @dataclass(frozen=True, slots=True)
+class RolledOverFrom:
+    """What a rollover commit took: the old commit, its contract, and the amount per old segment."""
+
+    commit_id: str
+    contract_id: str
+    segments: Mapping[str, Decimal]
+
+    @property
+    def amount(self) -> Decimal:
+        return sum(self.segments.values(), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
 class CommitTerms:
     id: str
     customer_id: str
@@ -56,6 +69,8 @@ class CommitTerms:
     archived_at_us: int | None = None
     invoice_items: tuple[ScheduledItem, ...] = ()  # what its invoice schedule bills (a paid commit's)
     recurring_id: str | None = None  # the recurring commit or credit that created it for a period
+    rollover_fraction: Decimal | None = None  # what share of it rolls over at a transition
+    rolled_over_from: RolledOverFrom | None = None  # set: a rollover commit, drawn down first
 
     def applies_to_contract(self, contract_id: str) -> bool:
         return self.contract_id is None or self.contract_id == contract_id
@@ -126,6 +141,7 @@ class ContractTerms:
     charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
     thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
     recurring: tuple[RecurringSpec, ...] = ()  # recurring commits and credits
+    transition_from_contract_id: str | None = None  # the contract it took over from, at its start
 
     def subscription_schedule(self, subscription: SubscriptionTerms) -> Schedule:
         """The subscription's own periods: its billing frequency, laid out like the contract's."""

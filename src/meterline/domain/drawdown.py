@@ -1,6 +1,7 @@
 """Drawing down commits and credits against an invoice's charges (Metronome's prioritization).
 
-Order among balances (lower first): `priority`; then free credits (cost basis 0) before paid;
+Rollover commits (what a contract's predecessor left unused) come first, then every other.
+Order within each group (lower first): `priority`; then free credits (cost basis 0) before paid;
 then fewest applicable products (the most specific balance first); then earliest end of access;
 then earliest start; then id, so the order is total and stable. Each balance in turn covers
 what it can of the charges it applies to, so no balance gives more than it holds and no charge
@@ -37,6 +38,7 @@ class Balance:
     # Set: the only charges it may cover (keys, in the charges' order), e.g. one seat's usage,
     # so a balance per seat looks at its own charges, not at every seat's.
     among: tuple[str, ...] | None = None
+    is_rollover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ def drawdown_order(balances: Sequence[Balance]) -> list[Balance]:
     return sorted(
         balances,
         key=lambda b: (
+            0 if b.is_rollover else 1,
             b.priority,
             0 if b.is_free else 1,
             specificity(b),

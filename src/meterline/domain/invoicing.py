@@ -153,6 +153,7 @@ class CommitSegment:
     applicable_product_tags: frozenset[str] = frozenset()
     specifiers: tuple[Mapping[str, object], ...] = ()
     seat: SeatScope | None = None  # set: one seat's own balance, drawn by that seat's usage only
+    is_rollover: bool = False  # a rollover commit's, drawn down before every other
 
     def applies_to(self, line: UsageLine) -> bool:
         if self.seat is not None and (
@@ -275,6 +276,7 @@ def _draw(lines: Sequence[UsageLine], segments: Sequence[CommitSegment]) -> list
             access_starts_us=s.starts_us,
             applies_to=_scope(s, pieces),
             among=None if s.seat is None else seats.get((s.seat.group_key, s.seat.seat_id), ()),
+            is_rollover=s.is_rollover,
         )
         for s in segments
         if s.available > 0

@@ -266,6 +266,7 @@ class RecurringSpec:
     subscription: SubscriptionLink | None = None  # set: `quantity` is the subscription's
     invoice: InvoiceAmount | None = None  # recurring commits only; None: not invoiced
     invoice_rounding: Rounding | None = None  # as given; None: DEFAULT_ROUNDING
+    rollover_fraction: Decimal | None = None  # passed down to each period's commit
     id: str = ""  # given when the contract is stored
 
     @property

@@ -49,6 +49,7 @@ class ThresholdCommit:
     specifiers: tuple[Specifier, ...] | None = None
     duration_unit: str = "YEARS"  # prepaid balance only: how long a recharge stays accessible
     duration_value: int = 1
+    rollover_fraction: Decimal | None = None  # prepaid balance only: what a recharge rolls over
 
     @property
     def priority_in_force(self) -> Decimal:

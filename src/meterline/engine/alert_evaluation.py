@@ -32,6 +32,7 @@ from meterline.engine.alert_measures import CustomerView, Measurement, measureme
 from meterline.engine.billing import BillingWindow, PricingCatalog
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.recurring_periods import next_period_start
+from meterline.engine.rollovers import next_transition
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 from meterline.store.alert_resolutions import Resolution
@@ -96,7 +97,7 @@ def _evaluate(
 ) -> None:
     found = list(only) if only is not None else state.alerts
     if not found:
-        _schedule(conn, customer_id, state, next_period_start(state, now_us))
+        _schedule(conn, customer_id, state, _next_clock_change(state, now_us))
         return
     view = CustomerView(conn, customer_id, now_us, state, catalog)
     _schedule_next_instant(conn, state, view)
@@ -136,8 +137,15 @@ def measure_all(
 def _schedule_next_instant(conn: Connection, state: CustomerState, view: CustomerView) -> None:
     """Re-measure this customer when its measures next move with the clock, or its next recurring
     period starts (`recurring_periods`)."""
-    instants = [next_instant(state.alerts, view), next_period_start(state, view.now_us)]
+    instants = [next_instant(state.alerts, view), _next_clock_change(state, view.now_us)]
     _schedule(conn, view.customer_id, state, min((t for t in instants if t is not None), default=None))
+
+
+def _next_clock_change(state: CustomerState, now_us: int) -> int | None:
+    """When the clock alone next changes the customer's commits: a recurring period starts, or a
+    contract transition happens (its commits roll over)."""
+    instants = [next_period_start(state, now_us), next_transition(state, now_us)]
+    return min((t for t in instants if t is not None), default=None)
 
 
 def _schedule(conn: Connection, customer_id: str, state: CustomerState, due: int | None) -> None:

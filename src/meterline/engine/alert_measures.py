@@ -106,8 +106,9 @@ class CustomerView:
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
         deductions = self.state.deductions
+        rollouts = self.state.rollouts()
         return {
-            c.id: balances.balance_of(c, deductions, self.now_us, with_ledger=False)
+            c.id: balances.balance_of(c, deductions, self.now_us, with_ledger=False, rollouts=rollouts)
             for c in self.state.commits
         }
 

@@ -18,6 +18,7 @@ from meterline.engine import alert_evaluation, billing
 from meterline.engine.billing import DEFAULT_OPEN_HORIZON_US
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.recurring_periods import create_due_commits
+from meterline.engine.rollovers import roll_over_due
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 
@@ -57,6 +58,9 @@ class AlertSweeper:
         writes = alert_evaluation.AlertWrites()
         states = self._states(conn, due, now_us)
         created = create_due_commits(conn, states, due, now_us)  # a period that started
+        if created:
+            states.update(self._states(conn, sorted(created), now_us))
+        created = roll_over_due(conn, states, due, now_us)  # a transition that happened
         if created:
             states.update(self._states(conn, sorted(created), now_us))
         for customer_id, state in states.items():

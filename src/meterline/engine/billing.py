@@ -184,6 +184,8 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
     if not state.contracts and not existing:
         return []  # nothing is billed to this customer
     used = state.finalized_usage()
+    for segment_id, amount in state.rolled_out().items():  # what rolled over is no longer there to draw
+        used[segment_id] = used.get(segment_id, ZERO) + amount
     drafts: Drafts = []
     bounds: list[SpendBounds] = []
     periods = _open_periods(state, existing, window)
@@ -478,6 +480,7 @@ def _segments(
                     applicable_product_tags=commit.applicable_product_tags,
                     specifiers=commit.specifiers,
                     seat=segment.seat,
+                    is_rollover=commit.rolled_over_from is not None,
                 )
             )
     return result

@@ -21,6 +21,7 @@ from meterline.domain.spend_bounds import SpendBounds
 from meterline.store import alert_wakeups, commits, contracts, invoices
 from meterline.store import alerts as alert_store
 from meterline.store.alerts import AlertRecord, AlertState
+from meterline.store.balances import Rollout
 from meterline.store.invoices import (
     CLOSED,
     DRAFT,
@@ -57,6 +58,21 @@ class CustomerState:
             if invoice_id in finalized:
                 used[segment_id] = used.get(segment_id, Decimal(0)) + amount
         return used
+
+    def rollouts(self) -> dict[str, list[Rollout]]:
+        """What rolled over from each commit segment into a rollover commit (`engine.rollovers`)."""
+        out: dict[str, list[Rollout]] = {}
+        for commit in self.commits:
+            rolled = commit.rolled_over_from
+            if rolled is not None and commit.contract_id is not None:
+                at_us = min(s.starting_at_us for s in commit.segments)
+                for segment_id, amount in rolled.segments.items():
+                    out.setdefault(segment_id, []).append(Rollout(amount, commit.contract_id, at_us))
+        return out
+
+    def rolled_out(self) -> dict[str, Decimal]:
+        """Amount rolled over from each commit segment: gone from it, as if drawn."""
+        return {s: sum((r.amount for r in found), Decimal(0)) for s, found in self.rollouts().items()}
 
     def replace_drafts(self, drafts: Sequence[tuple[InvoiceRecord, Sequence[Deduction]]]) -> None:
         """After a recompute: these drafts (and their deductions) are all the customer's drafts."""

@@ -38,6 +38,7 @@ from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.recurring_periods import create_due_commits
+from meterline.engine.rollovers import roll_over_due
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.engine.threshold_charges import buy_threshold_commits
 from meterline.liveness import PartLiveness
@@ -332,6 +333,7 @@ class Evaluator:
         billed = sorted(touched | requested)
         # Commits the clock or a threshold makes are measured at once: read again, drafts derived again.
         self._reload(conn, states, create_due_commits(conn, states, billed, now), window, catalog)
+        self._reload(conn, states, roll_over_due(conn, states, billed, now), window, catalog)
         self._reload(conn, states, buy_threshold_commits(conn, states, billed, now, catalog), window, catalog)
         billing.mark_open_drafts(conn, states.values())
         self._finalize(conn, due, states, now, catalog)

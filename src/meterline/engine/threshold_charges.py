@@ -112,9 +112,10 @@ def _prepaid(
 ) -> tuple[Decimal, tuple[int, int] | None]:
     """The contract's prepaid balance now (its commits and credits, drafts drawn), and the span of
     a recharge bought now."""
+    rollouts = state.rollouts()
     balance = sum(
         (
-            balances.balance_of(c, state.deductions, now_us, with_ledger=False).balance
+            balances.balance_of(c, state.deductions, now_us, with_ledger=False, rollouts=rollouts).balance
             for c in state.commits
             if c.kind in (PREPAID, CREDIT) and c.credit_type_id == fiat and c.applies_to_contract(contract.id)
         ),

@@ -33,7 +33,8 @@ def commit_balances(
     if not include_drafts:
         finalized = {inv.id for inv in state.invoices if inv.status == FINALIZED}
         deductions = [d for d in deductions if d[2] in finalized]
-    return {commit.id: balance_of(commit, deductions, at_us) for commit in state.commits}
+    rollouts = state.rollouts()
+    return {commit.id: balance_of(commit, deductions, at_us, rollouts=rollouts) for commit in state.commits}
 
 
 def schedule_item_invoices(conn: Connection, customer_id: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
 from meterline.domain.threshold_billing import FIELDS
 from meterline.domain.timeutil import US_PER_HOUR, now_us
-from meterline.services import recurring, subscriptions
+from meterline.services import recurring, subscriptions, transitions
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.custom_fields import check_unique
 from meterline.services.customers import active_customer
@@ -47,6 +47,7 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
     for index, charge in enumerate(new.scheduled_charges):
         check_scheduled_charge(conn, charge, f"scheduled_charges.{index}")
     _check_thresholds(conn, new, card)
+    source = transitions.checked_source(conn, new)
     created = now_us()
     new = replace(new, recurring=recurring.with_ids(new.recurring))
     span = subscriptions.ContractSpan(
@@ -66,6 +67,8 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
             conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created + offset
         )
     recurring.store_period_commits(conn, new, contract_id, created + len(given), subscribed)
+    if source is not None:
+        transitions.take_over(conn, source, new.starting_at_us)
     request_recompute(conn, new.customer_id)
     return contract_id
 

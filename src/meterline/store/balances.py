@@ -3,13 +3,14 @@
 A balance is what can be drawn down now: the sum over the segments accessible at that instant
 of their amount less what invoices (drafts included) have drawn from them, never below zero.
 The ledger lists, in time order, each segment's start (a seat added within a period:
-SEAT_BASED_ADJUSTMENT), each invoice's deduction and each segment's expiry (a seat's own
-balance expires when the seat is removed), with Metronome's entry types.
+SEAT_BASED_ADJUSTMENT), each invoice's deduction, what rolled over from it into a rollover commit
+when its contract transitioned (ROLLOVER, counted as gone from it), and each segment's expiry (a
+seat's own balance expires when the seat is removed), with Metronome's entry types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,18 @@ from meterline.domain.contracts import CREDIT, POSTPAID, AccessSegment, CommitTe
 from meterline.domain.timeutil import format_rfc3339
 
 ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """What rolled over from a segment: its amount, into a commit on `new_contract_id`, at `at_us`."""
+
+    amount: Decimal
+    new_contract_id: str
+    at_us: int
+
+
+NO_ROLLOUTS: Mapping[str, Sequence[Rollout]] = {}
 
 
 @dataclass(slots=True)
@@ -33,9 +46,11 @@ def balance_of(
     at_us: int,
     *,
     with_ledger: bool = True,
+    rollouts: Mapping[str, Sequence[Rollout]] = NO_ROLLOUTS,
 ) -> CommitBalance:
     """The commit's balance at `at_us`, and its ledger unless `with_ledger` is false (alerts need
-    only the balance, and building the entries was most of the cost)."""
+    only the balance, and building the entries was most of the cost); `rollouts`: what rolled
+    over from each segment (`CustomerState.rollouts`)."""
     result = CommitBalance(commit)
     prefix = _ledger_prefix(commit)
     entries: list[tuple[int, dict[str, Any]]] = []
@@ -43,7 +58,8 @@ def balance_of(
         drawn = [
             (invoice_id, amount, when) for c, s, invoice_id, amount, when in deductions if s == segment.id
         ]
-        used = sum((amount for _i, amount, _w in drawn), ZERO)
+        rolled = rollouts.get(segment.id, ())
+        used = sum((amount for _i, amount, _w in drawn), ZERO) + sum((r.amount for r in rolled), ZERO)
         remaining = max(segment.amount - used, ZERO)
         if segment.accessible_at(at_us):
             result.balance += remaining
@@ -61,6 +77,10 @@ def balance_of(
             entry = _entry(prefix + "AUTOMATED_INVOICE_DEDUCTION", -amount, min(when, at_us), segment.id)
             entry["invoice_id"] = invoice_id
             entries.append((when, entry))
+        for rollout in rolled:
+            entry = _entry(prefix + "ROLLOVER", -rollout.amount, rollout.at_us, segment.id)
+            entry["new_contract_id"] = rollout.new_contract_id
+            entries.append((rollout.at_us, entry))
         if segment.ending_before_us <= at_us and remaining > 0:
             entries.append(
                 (

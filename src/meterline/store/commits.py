@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
-from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms
+from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms, RolledOverFrom
 from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
@@ -51,6 +51,8 @@ class NewCommit:
     uniqueness_key: str | None = None
     amount: Decimal | None = None  # deprecated shorthand; must match the access schedule
     recurring_id: str | None = None  # the recurring commit or credit that created it for a period
+    rollover_fraction: Decimal | None = None  # what share of its unused balance rolls over
+    rolled_over_from: RolledOverFrom | None = None  # set: a rollover commit (the engine's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ class CommitRecord:
     created_at_us: int
     archived_at_us: int | None
     recurring_id: str | None = None
+    rollover_fraction: Decimal | None = None
+    rolled_over_from: RolledOverFrom | None = None
 
     @property
     def is_paid(self) -> bool:
@@ -156,6 +160,8 @@ class CommitRecord:
             archived_at_us=self.archived_at_us,
             invoice_items=self._invoice_items(),
             recurring_id=self.recurring_id,
+            rollover_fraction=self.rollover_fraction,
+            rolled_over_from=self.rolled_over_from,
         )
 
     def _invoice_items(self) -> tuple[ScheduledItem, ...]:
@@ -317,6 +323,11 @@ def commits_of_contracts(conn: Connection, contract_ids: Sequence[str]) -> dict[
     return found
 
 
+def commits_on_contract(conn: Connection, contract_id: str) -> list[CommitRecord]:
+    """The commits and credits on a contract, in force, those of periods to come included."""
+    return _select(conn, commits.c.contract_id == contract_id, _in_force())
+
+
 def commits_for_customer(conn: Connection, customer_id: str) -> list[CommitTerms]:
     """Commits and credits in force: customer-level ones and those on contracts not archived."""
     return [r.terms() for r in _select(conn, commits.c.customer_id == customer_id, _in_force())]
@@ -387,7 +398,27 @@ def _row(
         "uniqueness_key": new.uniqueness_key,
         "created_at_us": created_at_us,
         "recurring_id": new.recurring_id,
+        "rollover_fraction": new.rollover_fraction,
+        "rolled_over_from": None if new.rolled_over_from is None else _rolled_json(new.rolled_over_from),
     }
+
+
+def _rolled_json(rolled: RolledOverFrom) -> dict[str, Any]:
+    return {
+        "commit_id": rolled.commit_id,
+        "contract_id": rolled.contract_id,
+        "segments": {segment_id: _text(amount) for segment_id, amount in rolled.segments.items()},
+    }
+
+
+def _rolled(stored: dict[str, Any] | None) -> RolledOverFrom | None:
+    if stored is None:
+        return None
+    return RolledOverFrom(
+        stored["commit_id"],
+        stored["contract_id"],
+        {segment_id: Decimal(amount) for segment_id, amount in stored["segments"].items()},
+    )
 
 
 def _segment_json(item: AccessItem) -> dict[str, Any]:
@@ -478,6 +509,8 @@ def _record(row: Any) -> CommitRecord:
         created_at_us=row["created_at_us"],
         archived_at_us=row["archived_at_us"],
         recurring_id=row["recurring_id"],
+        rollover_fraction=row["rollover_fraction"],
+        rolled_over_from=_rolled(row["rolled_over_from"]),
     )
 
 

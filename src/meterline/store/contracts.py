@@ -3,7 +3,8 @@ and the commits and credits created with it (store/commits.py keeps those).
 
 Its scheduled charges are stored with it (`store.scheduled_charges`).
 A contract never changes once created (meterline has no amendments or edits yet), except that its
-end may move (contracts/updateEndDate) and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
+end may move (contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`)
+and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
 readable.
 """
 
@@ -50,6 +51,24 @@ class StatementSchedule:
 
 
 @dataclass(frozen=True, slots=True)
+class Transition:
+    """contracts/create `transition`: the contract this one takes over from, at its start."""
+
+    from_contract_id: str
+    type: str  # RENEWAL or SUPERSEDE
+    trueup: str | None = None  # future_invoice_behavior.trueup: REMOVE or AS_IS (None: AS_IS)
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    """A transition as contracts show it: from one contract to another."""
+
+    from_contract_id: str
+    to_contract_id: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewContract:
     customer_id: str
     starting_at_us: int
@@ -70,6 +89,7 @@ class NewContract:
     integration_fields: dict[str, Any] | None = None
     scheduled_charges: tuple[NewScheduledCharge, ...] = ()
     charges_on_usage_invoices: bool = False  # scheduled_charges_on_usage_invoices: "ALL"
+    transition: Transition | None = None
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -101,6 +121,7 @@ class ContractRecord:
     recurring: tuple[RecurringSpec, ...] = ()
     thresholds: tuple[ThresholdConfig, ...] = ()
     subscriptions: tuple[SubscriptionRecord, ...] = ()
+    transition: Transition | None = None  # the contract it took over from
 
     def statement_schedule(self) -> Schedule:
         s = self.schedule
@@ -126,6 +147,7 @@ class ContractRecord:
             charges_on_usage_invoices=self.charges_on_usage_invoices,
             thresholds=self.thresholds,
             recurring=self.recurring,
+            transition_from_contract_id=None if self.transition is None else self.transition.from_contract_id,
         )
 
 
@@ -203,6 +225,29 @@ def set_ending_before(conn: Connection, contract_id: str, ending_before_us: int 
     )
 
 
+def successor_of(conn: Connection, contract_id: str) -> str | None:
+    """The contract that took over from this one, if one did (archived or not)."""
+    query = select(contracts.c.id).where(contracts.c.transition_from_contract_id == contract_id)
+    return conn.execute(query).scalar()
+
+
+def transitions_of(conn: Connection, found: Sequence[ContractRecord]) -> dict[str, list[TransitionRecord]]:
+    """Each contract's transitions: from the one it took over from, and to the one that took over
+    from it, in time order."""
+    ids = [c.id for c in found]
+    shown: dict[str, list[TransitionRecord]] = {contract_id: [] for contract_id in ids}
+    for c in found:
+        if c.transition is not None:
+            shown[c.id].append(TransitionRecord(c.transition.from_contract_id, c.id, c.transition.type))
+    if ids:
+        query = select(contracts.c.id, contracts.c.transition_from_contract_id, contracts.c.transition_type)
+        for row in conn.execute(query.where(contracts.c.transition_from_contract_id.in_(ids))):
+            shown[row.transition_from_contract_id].append(
+                TransitionRecord(row.transition_from_contract_id, row.id, row.transition_type)
+            )
+    return shown
+
+
 def contracts_for_customer(conn: Connection, customer_id: str) -> list[ContractTerms]:
     """The customer's contracts not archived, by starting_at then id: what the engine bills."""
     found = _select(conn, contracts.c.customer_id == customer_id, contracts.c.archived_at_us.is_(None))
@@ -238,7 +283,11 @@ def _insert(conn: Connection, row: dict[str, Any], uniqueness_key: str | None) -
         with conn.begin_nested():
             conn.execute(contracts.insert().values(**row))
     except IntegrityError:
-        # Another request took the uniqueness key between our check and our insert.
+        # Another request took the uniqueness key, or the contract to take over from, between
+        # our check and our insert.
+        taken = row["transition_from_contract_id"]
+        if taken is not None and successor_of(conn, taken) is not None:
+            raise Conflict(f"transition.from_contract_id: contract {taken} was already taken over") from None
         raise Conflict(KEY_USED) from None
 
 
@@ -263,6 +312,9 @@ def _row(new: NewContract, contract_id: str, rate_card_id: str, created_at_us: i
         "scheduled_charges_on_usage_invoices": ON_USAGE_INVOICES if new.charges_on_usage_invoices else None,
         "recurring": [recurring_commits.to_json(r) for r in new.recurring] or None,
         "thresholds": [threshold_configs.to_json(t) for t in new.thresholds] or None,
+        "transition_from_contract_id": None if new.transition is None else new.transition.from_contract_id,
+        "transition_type": None if new.transition is None else new.transition.type,
+        "transition_trueup": None if new.transition is None else new.transition.trueup,
     }
 
 
@@ -372,4 +424,7 @@ def _record(row: Any) -> ContractRecord:
         recurring=tuple(recurring_commits.from_json(r) for r in row["recurring"] or ()),
         thresholds=tuple(threshold_configs.from_json(t) for t in row["thresholds"] or ()),
         subscriptions=tuple(subscriptions_from_json(row["subscriptions"])),
+        transition=None
+        if row["transition_from_contract_id"] is None
+        else Transition(row["transition_from_contract_id"], row["transition_type"], row["transition_trueup"]),
     )

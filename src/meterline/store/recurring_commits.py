@@ -51,6 +51,7 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         "applicable_product_tags": optional_list(spec.applicable_product_tags),
         "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
         "subscription": None if spec.subscription is None else _link_json(spec.subscription),
+        "rollover_fraction": None if spec.rollover_fraction is None else decimal_text(spec.rollover_fraction),
     }
 
 
@@ -94,7 +95,14 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         subscription=None
         if link is None
         else SubscriptionLink(link["subscription_id"], link["prorate_increases"], link["allocation"]),
+        rollover_fraction=_optional_decimal(
+            stored.get("rollover_fraction")
+        ),  # absent: stored before rollover
     )
+
+
+def _optional_decimal(stored: str | None) -> Decimal | None:
+    return None if stored is None else Decimal(stored)
 
 
 def _rounding_json(rounding: Rounding | None) -> dict[str, Any] | None:
@@ -128,6 +136,7 @@ def period_commit_with(spec: RecurringSpec, grant: PeriodGrant) -> NewCommit:
         specifiers=spec.specifiers,
         invoice=_invoice(spec.invoice, grant),
         recurring_id=spec.id,
+        rollover_fraction=spec.rollover_fraction,
     )
 
 

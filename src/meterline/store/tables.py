@@ -391,6 +391,12 @@ contracts = Table(
     Column("thresholds", JSON, nullable=True),
     # The contract's subscriptions with their quantity changes, as JSON (store/subscriptions.py).
     Column("subscriptions", Text, nullable=False, server_default="[]"),
+    # The contract this one took over from (contracts/create `transition`), RENEWAL or SUPERSEDE,
+    # and its future_invoice_behavior.trueup; NULL: none. A contract is taken over once at most.
+    Column("transition_from_contract_id", String(36), nullable=True),
+    Column("transition_type", String(16), nullable=True),
+    Column("transition_trueup", String(8), nullable=True),
+    Index("ux_contracts_transition_from", "transition_from_contract_id", unique=True),
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
@@ -419,6 +425,11 @@ commits = Table(
     Column("archived_at_us", BigInteger, nullable=True),
     # The recurring commit or credit (contracts.recurring) that created this one for a period.
     Column("recurring_id", String(36), nullable=True),
+    # The share of its unused balance that rolls over when its contract transitions; NULL: none.
+    Column("rollover_fraction", ExactDecimal, nullable=True),
+    # A rollover commit: {commit_id, contract_id, segments: {segment id: amount}} of the commit
+    # whose unused balance it took; NULL for every other commit.
+    Column("rolled_over_from", JSON, nullable=True),
 )
 
 # Live draft and finalized invoices (usage and scheduled): the billing snapshot the evaluator keeps.

@@ -35,6 +35,9 @@ def to_json(config: ThresholdConfig) -> dict[str, Any]:
             else [specifier_json(s) for s in commit.specifiers],
             "duration_unit": commit.duration_unit,
             "duration_value": commit.duration_value,
+            "rollover_fraction": None
+            if commit.rollover_fraction is None
+            else decimal_text(commit.rollover_fraction),
         },
     }
 
@@ -60,6 +63,10 @@ def from_json(stored: dict[str, Any]) -> ThresholdConfig:
             specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
             duration_unit=commit["duration_unit"],
             duration_value=commit["duration_value"],
+            # Absent from configurations stored before rollover was built: none.
+            rollover_fraction=None
+            if commit.get("rollover_fraction") is None
+            else Decimal(commit["rollover_fraction"]),
         ),
     )
 
@@ -83,4 +90,5 @@ def bought_commit(
         applicable_product_ids=commit.applicable_product_ids,
         applicable_product_tags=commit.applicable_product_tags,
         specifiers=commit.specifiers,
+        rollover_fraction=commit.rollover_fraction,
     )

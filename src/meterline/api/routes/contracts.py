@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import Connection
 
 from meterline.api.catalog_fields import API_ACTOR, HourInstant, Instant
@@ -49,7 +49,14 @@ from meterline.settings import Settings
 from meterline.store import commits, customers
 from meterline.store import contracts as store
 from meterline.store.commits import CommitRecord
-from meterline.store.contracts import ON_USAGE_INVOICES, ContractRecord, NewContract, StatementSchedule
+from meterline.store.contracts import (
+    ON_USAGE_INVOICES,
+    ContractRecord,
+    NewContract,
+    StatementSchedule,
+    Transition,
+    TransitionRecord,
+)
 from meterline.store.scheduled_charges import ScheduledChargeRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
@@ -64,6 +71,27 @@ class StatementScheduleIn(StrictModel):
 
     def schedule(self) -> StatementSchedule:
         return StatementSchedule(Frequency(self.frequency), AnchorDay(self.day), self.billing_anchor_date)
+
+
+class TrueupBehaviorIn(StrictModel):
+    # meterline bills no postpaid true-up invoice (POSTPAID commits only with do_not_invoice), so
+    # either value leaves the same invoices; it is kept for the contract.
+    trueup: Literal["REMOVE", "AS_IS"] | None = None
+
+
+class TransitionIn(StrictModel):
+    from_contract_id: NonEmpty
+    type: Literal["RENEWAL", "SUPERSEDE"]
+    future_invoice_behavior: TrueupBehaviorIn | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _upper_type(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def transition(self) -> Transition:
+        behavior = self.future_invoice_behavior
+        return Transition(self.from_contract_id, self.type, None if behavior is None else behavior.trueup)
 
 
 class ContractCreate(ContractIntegrationFields):
@@ -96,7 +124,7 @@ class ContractCreate(ContractIntegrationFields):
     spend_threshold_configuration: SpendThresholdIn | None = None
     spend_trackers: NotSupported = None
     subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    transition: NotSupported = None
+    transition: TransitionIn | None = None
     usage_filter: NotSupported = None
 
     def new_contract(self) -> NewContract:
@@ -130,6 +158,7 @@ class ContractCreate(ContractIntegrationFields):
                 c.new(f"scheduled_charges.{i}") for i, c in enumerate(self.scheduled_charges)
             ),
             charges_on_usage_invoices=self.scheduled_charges_on_usage_invoices == "ALL",
+            transition=None if self.transition is None else self.transition.transition(),
         )
 
 
@@ -236,13 +265,17 @@ def _views(
         include_balance=include_balance,
         include_ledgers=include_ledgers,
     )
-    return [contract_view(c, by_contract[c.id], extras) for c in found]
+    transitions = store.transitions_of(conn, found)
+    return [contract_view(c, by_contract[c.id], extras, transitions[c.id]) for c in found]
 
 
 def contract_view(
-    contract: ContractRecord, records: list[CommitRecord], extras: CommitExtras
+    contract: ContractRecord,
+    records: list[CommitRecord],
+    extras: CommitExtras,
+    transitions: list[TransitionRecord],
 ) -> dict[str, Any]:
-    terms = _terms_view(contract, records, extras)
+    terms = _terms_view(contract, records, extras, transitions)
     view: dict[str, Any] = {
         "id": contract.id,
         "customer_id": contract.customer_id,
@@ -260,7 +293,10 @@ def contract_view(
 
 
 def _terms_view(
-    contract: ContractRecord, records: list[CommitRecord], extras: CommitExtras
+    contract: ContractRecord,
+    records: list[CommitRecord],
+    extras: CommitExtras,
+    transitions: list[TransitionRecord],
 ) -> dict[str, Any]:
     """The SDK's ContractWithoutAmendments."""
     view: dict[str, Any] = {
@@ -268,7 +304,10 @@ def _terms_view(
         "credits": [commit_view(r, extras) for r in records if r.kind == CREDIT],
         "overrides": [_override_view(o, contract, extras) for o in contract.overrides],
         "scheduled_charges": [_scheduled_charge_view(c, extras) for c in contract.scheduled_charges],
-        "transitions": [],
+        "transitions": [
+            {"from_contract_id": t.from_contract_id, "to_contract_id": t.to_contract_id, "type": t.type}
+            for t in transitions
+        ],
         "rate_card_id": contract.rate_card_id,
         "starting_at": format_rfc3339(contract.starting_at_us),
         "usage_statement_schedule": {
