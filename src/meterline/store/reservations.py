@@ -48,45 +48,53 @@ _WITH_SETTLEMENT = reservations.outerjoin(
 )
 
 
-def get(conn: Connection, reservation_id: str) -> Reservation | None:
-    query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(reservations.c.id == reservation_id)
-    row = conn.execute(query).mappings().first()
-    return _record(row) if row is not None else None
+def get_many(conn: Connection, reservation_ids: Sequence[str]) -> dict[str, Reservation]:
+    """The reservations these ids name, by id (ids never used are absent)."""
+    found: dict[str, Reservation] = {}
+    for chunk in chunks(sorted(set(reservation_ids)), IN_CHUNK):
+        query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(among(conn, reservations.c.id, chunk))
+        found.update((row["id"], _record(row)) for row in conn.execute(query).mappings())
+    return found
 
 
-def not_closed(conn: Connection, customer_id: str, credit_type_id: str) -> list[Reservation]:
-    """The customer's reservations in the credit type not closed yet (by the partial index of open
-    ones): those holding, and those settled or expired since they were last looked at."""
-    query = (
-        select(*_COLUMNS)
-        .select_from(_WITH_SETTLEMENT)
-        .where(
-            reservations.c.customer_id == customer_id,
-            reservations.c.credit_type_id == credit_type_id,
-            reservations.c.closed_at_us.is_(None),
+def not_closed_of(conn: Connection, customer_ids: Sequence[str]) -> list[Reservation]:
+    """These customers' reservations not closed yet, in every credit type (by the partial index of
+    open ones): those holding, and those settled or expired since they were last looked at."""
+    found: list[Reservation] = []
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
+        query = (
+            select(*_COLUMNS)
+            .select_from(_WITH_SETTLEMENT)
+            .where(among(conn, reservations.c.customer_id, chunk), reservations.c.closed_at_us.is_(None))
         )
-    )
-    return [_record(row) for row in conn.execute(query).mappings()]
+        found.extend(_record(row) for row in conn.execute(query).mappings())
+    return found
 
 
-def add(conn: Connection, reservation: Reservation) -> bool:
-    """Store a new reservation; False (nothing stored) if its id is taken."""
+def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
+    """Store new reservations in one statement; returns the ids stored (an id taken already, by a
+    reservation another process stored meanwhile, stores nothing)."""
+    if not new:
+        return set()
     insert = (
         postgresql.insert(reservations) if conn.dialect.name == "postgresql" else sqlite.insert(reservations)
     )
-    stored = conn.execute(
-        insert.values(
-            id=reservation.id,
-            customer_id=reservation.customer_id,
-            credit_type_id=reservation.credit_type_id,
-            amount=reservation.amount,
-            created_at_us=reservation.created_at_us,
-            expires_at_us=reservation.expires_at_us,
-        )
-        .on_conflict_do_nothing()
-        .returning(reservations.c.id)
-    )
-    return stored.first() is not None
+    rows = [
+        {
+            "id": r.id,
+            "customer_id": r.customer_id,
+            "credit_type_id": r.credit_type_id,
+            "amount": r.amount,
+            "created_at_us": r.created_at_us,
+            "expires_at_us": r.expires_at_us,
+        }
+        for r in new
+    ]
+    stored: set[str] = set()
+    for chunk in chunks(rows, IN_CHUNK):
+        statement = insert.values(list(chunk)).on_conflict_do_nothing().returning(reservations.c.id)
+        stored.update(row[0] for row in conn.execute(statement))
+    return stored
 
 
 def close(conn: Connection, reservation_ids: Sequence[str], closed_as: str, at_us: int) -> None:
