@@ -11,9 +11,9 @@ from fastapi import Request
 
 from meterline.api.access_feed import OutboxFeed
 from meterline.api.cursors import CursorCodec
+from meterline.api.reservation_writer import ReservationWriter
 from meterline.delivery.secrets import SecretBox
 from meterline.engine.group_commit import GroupCommitWriter
-from meterline.services.reservation_writer import ReservationWriter
 from meterline.settings import Settings
 from meterline.store.db import Database
 

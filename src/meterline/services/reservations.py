@@ -1,7 +1,7 @@
 """Reservations (meterline's extension): an amount held against a customer's hard spend limit
 before an operation runs, so that concurrent operations cannot together pass it.
 
-Requests are decided in batches (`services.reservation_writer` queues them), in one write
+Requests are decided in batches (`api.reservation_writer` queues them), in one write
 transaction: what every request of the batch needs is read first, a few statements whatever the
 batch's size, then each request is decided in the order it came (`domain.reservations`), against
 what the ones before it granted or released, and what changed is written before the commit.
@@ -178,13 +178,11 @@ class _Batch:
     def _read_holding(self, conn: Connection, customer_ids: list[str]) -> None:
         """The customers' reservations still holding; those found settled or expired are closed
         in this batch, so that what the next decision reads stays the few that hold."""
-        for reservation in store.not_closed_of(conn, customer_ids):
-            state = reservation.state_at(self.now_us)
-            if state is not None:
-                self.closed.setdefault(state, []).append(reservation.id)
-                continue
-            key = (reservation.customer_id, reservation.credit_type_id)
-            self.holding.setdefault(key, {})[reservation.id] = reservation.amount
+        holding, ended = store.not_closed_of(conn, customer_ids, self.now_us)
+        for held in holding:
+            self.holding.setdefault((held.customer_id, held.credit_type_id), {})[held.id] = held.amount
+        for closed_as, ids in ended.items():
+            self.closed.setdefault(closed_as, []).extend(ids)
 
     def _add(self, ask: Ask, credit_type: str) -> None:
         reservation = Reservation(

@@ -57,18 +57,47 @@ def get_many(conn: Connection, reservation_ids: Sequence[str]) -> dict[str, Rese
     return found
 
 
-def not_closed_of(conn: Connection, customer_ids: Sequence[str]) -> list[Reservation]:
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A reservation still holding: what a decision sums."""
+
+    id: str
+    customer_id: str
+    credit_type_id: str
+    amount: Decimal
+
+
+def not_closed_of(
+    conn: Connection, customer_ids: Sequence[str], now_us: int
+) -> tuple[list[Held], dict[str, list[str]]]:
     """These customers' reservations not closed yet, in every credit type (by the partial index of
-    open ones): those holding, and those settled or expired since they were last looked at."""
-    found: list[Reservation] = []
+    open ones): those still holding at `now_us`, and the ids of those settled or expired since
+    they were last looked at, by how they ended. Only the columns a decision needs, as plain
+    rows: a batch reads every open reservation of its customers."""
+    holding: list[Held] = []
+    ended: dict[str, list[str]] = {}
+    columns = (
+        reservations.c.id,
+        reservations.c.customer_id,
+        reservations.c.credit_type_id,
+        reservations.c.amount,
+        reservations.c.expires_at_us,
+        reservation_settlements.c.reservation_id,
+    )
     for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
         query = (
-            select(*_COLUMNS)
+            select(*columns)
             .select_from(_WITH_SETTLEMENT)
             .where(among(conn, reservations.c.customer_id, chunk), reservations.c.closed_at_us.is_(None))
         )
-        found.extend(_record(row) for row in conn.execute(query).mappings())
-    return found
+        for rid, customer_id, credit_type_id, amount, expires_at_us, settled in conn.execute(query):
+            if settled is not None:
+                ended.setdefault(SETTLED, []).append(rid)
+            elif now_us >= expires_at_us:
+                ended.setdefault(EXPIRED, []).append(rid)
+            else:
+                holding.append(Held(rid, customer_id, credit_type_id, amount))
+    return holding, ended
 
 
 def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
@@ -90,11 +119,10 @@ def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
         }
         for r in new
     ]
-    stored: set[str] = set()
-    for chunk in chunks(rows, IN_CHUNK):
-        statement = insert.values(list(chunk)).on_conflict_do_nothing().returning(reservations.c.id)
-        stored.update(row[0] for row in conn.execute(statement))
-    return stored
+    # One executemany: SQLAlchemy sends it as multi-row VALUES with RETURNING, the statement
+    # cached whatever the number of rows.
+    stored = conn.execute(insert.on_conflict_do_nothing().returning(reservations.c.id), rows)
+    return {row[0] for row in stored}
 
 
 def close(conn: Connection, reservation_ids: Sequence[str], closed_as: str, at_us: int) -> None:

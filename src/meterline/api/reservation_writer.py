@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from meterline.domain.errors import MeterlineError, Unavailable
 from meterline.domain.timeutil import now_us
 from meterline.logging import get_logger
+from meterline.metrics import RESERVATION_BATCH
 from meterline.services.reservations import Outcome, Request, decide_all
 from meterline.store.db import Database
 
@@ -42,6 +43,7 @@ class ReservationWriter:
         self._thread = threading.Thread(target=self._run, name="meterline-reservations", daemon=True)
         self._running = False
         # Observable effect of grouping: requests answered per durable commit.
+        self.received = 0
         self.commits = 0
         self.requests_committed = 0
 
@@ -60,6 +62,7 @@ class ReservationWriter:
         if not self._running:
             raise Unavailable("reservations are shutting down; retry the request")
         pending = _Pending(request, Future())
+        self.received += 1
         self._queue.put(pending)
         return await asyncio.wrap_future(pending.done)
 
@@ -108,5 +111,6 @@ class ReservationWriter:
             return
         self.commits += 1
         self.requests_committed += len(group)
+        RESERVATION_BATCH.observe(len(group))
         for pending, outcome in zip(group, outcomes, strict=True):
             pending.done.set_result(outcome)
