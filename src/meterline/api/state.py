@@ -48,7 +48,8 @@ class AppState:
         self.reservations = ReservationWriter(self.db, self.settings.open_horizon_us())
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain function dependency on a worker thread, a hop per request.
     state: AppState = request.app.state.meterline
     return state
 
