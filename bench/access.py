@@ -14,7 +14,9 @@ they are already past. Then, against one `meterline serve`:
    by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
    each reserving 1 cent for a random customer with room under its hard limit: server side (the
    `Server-Timing` header) and end to end from the instant each was due (so waiting for a free
-   connection counts);
+   connection counts), with the requests each commit answered (`/metrics`); its baseline, the
+   floor of any durable commit: `fsync` of 4 KiB appended to a file beside the database, 500
+   times, on the same disk in the same run;
 5. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
    evaluated, closed loop for `--capacity-seconds`) is measured first; then, with ingest running open loop at half that rate on other customers,
    each of `--probes` customers gets a hard limit 1 cent above its spend, one event (2 cents) is
@@ -167,6 +169,33 @@ def guard_decision_ns(server: RunningServer, ids: list[str]) -> float:
         return (time.perf_counter() - started) * 1e9 / GUARD_CALLS
 
 
+def disk_flush(directory: Path, times: int = 500) -> dict[str, float]:
+    """The floor under a durable commit: appending 4 KiB to a file and `fsync` it, `times` times."""
+    path = directory / "flush-baseline"
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(times):
+            os.write(fd, b"\0" * 4096)
+            started = time.perf_counter()
+            os.fsync(fd)
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return summary(samples)
+
+
+def batch_sizes(client: httpx.Client) -> tuple[float, float]:
+    """(requests, commits) the server's reservation writer has answered so far (`/metrics`)."""
+    found = {"sum": 0.0, "count": 0.0}
+    for line in client.get("/metrics").text.splitlines():
+        for kind in found:
+            if line.startswith(f"meterline_reservation_batch_requests_{kind} "):
+                found[kind] += float(line.split()[1])
+    return found["sum"], found["count"]
+
+
 def reservations(server: RunningServer, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
     """Reservations open loop at `rate` a second: the customers with room (`set_limits`: odd ones)."""
     port = int(server.base_url.rsplit(":", 1)[1])
@@ -184,6 +213,8 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
         for _ in range(int(rate * seconds))
     ]
     requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
+    with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
+        before = batch_sizes(client)
     load = LoadProcess(
         port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
     )
@@ -196,9 +227,13 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     end_to_end = [(load.ack_ns[k] - started_ns) / 1e6 - k * 1000 / rate for k in range(len(requests))]
     server_side = [load.server_ms[k] for k in range(len(requests))]
     achieved = len(requests) / ((result.finished_ns - started_ns) / 1e9)
+    with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
+        after = batch_sizes(client)
+    commits = after[1] - before[1]
     return {
         "rate_per_s": rate,
         "achieved_per_s": round(achieved),
+        "requests_per_commit": round((after[0] - before[0]) / commits, 1) if commits else None,
         "server": summary(server_side),
         "end_to_end": summary(end_to_end),
     }
@@ -324,6 +359,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             others = OtherWork()
             results.update(checks(client, ids, args.requests, random.Random(0)))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
+            results["disk_flush"] = disk_flush(workdir)
             results["reserve"] = [
                 reservations(server, ids, float(rate), args.reserve_seconds)
                 for rate in args.reserve_rates.split(",")
@@ -366,15 +402,24 @@ def _print(results: dict[str, Any]) -> None:
                 f"{row['max_ms']}",
                 ratio,
             )
+    flush = results["disk_flush"]
+    table.add_row(
+        "baseline: fsync of 4 KiB beside the database",
+        f"{flush['p50_ms']}",
+        f"{flush['p99_ms']}",
+        f"{flush['max_ms']}",
+        "",
+    )
     for found in results["reserve"]:
         for side in ("server", "end_to_end"):
             row = found[side]
             table.add_row(
-                f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}), {side.replace('_', ' ')}",
+                f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}, "
+                f"{found['requests_per_commit']} a commit), {side.replace('_', ' ')}",
                 f"{row['p50_ms']}",
                 f"{row['p99_ms']}",
                 f"{row['max_ms']}",
-                "",
+                f"p99 / fsync p99 {row['p99_ms'] / flush['p99_ms']:.1f}" if flush["p99_ms"] else "",
             )
     if "ack_to_denied" in results:
         found = results["ack_to_denied"]

@@ -27,6 +27,11 @@ INGEST_LATENCY = Histogram(
     "Time to answer a /v1/ingest request, whatever its status",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+RESERVATION_BATCH = Histogram(
+    "meterline_reservation_batch_requests",
+    "Reserve and release requests decided and committed together, in one transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 EVALUATOR_BATCH = Histogram(
     "meterline_evaluator_batch_seconds",
     "Time the evaluator took for one batch (events read, applied and committed)",

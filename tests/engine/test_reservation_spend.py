@@ -18,7 +18,9 @@ from tests.support.inprocess import InProcess
 
 def stored(app: InProcess, customer_id: str) -> Decimal | None:
     with app.db.read() as conn:
-        return customer_spend.still_holding(conn, customer_id, USD_CENTS, app.now)
+        return customer_spend.still_holding(conn, [(customer_id, USD_CENTS)], app.now).get(
+            (customer_id, USD_CENTS)
+        )
 
 
 def send(app: InProcess, customer_id: str, usage: Usage, qty: int, **properties: str) -> None:

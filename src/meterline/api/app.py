@@ -63,6 +63,11 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
     )
     app.state.meterline = state
     errors.install(app)
+    # First, the routes asked most often (each a fixed path no other route matches): FastAPI tries
+    # routes in order, and a request reaching its route after the 150 others spent more time
+    # matching paths than a reservation spends being decided.
+    for module in (ingest, access, reservations, health):
+        app.include_router(module.router)
     app.include_router(unsupported_router())  # first: their paths are more specific than some served ones
     openapi.install(app, settings)
     for module in (
@@ -74,7 +79,6 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         dashboards,
         credit_types,
         billable_metrics,
-        ingest,
         invoices,
         invoice_corrections,
         historical_invoices,
@@ -91,9 +95,6 @@ def build_app(state: AppState, lifespan: Lifespan) -> FastAPI:
         custom_fields,
         webhooks,
         spend_limits,
-        access,
-        reservations,
-        health,
     ):
         app.include_router(module.router)
 

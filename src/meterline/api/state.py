@@ -1,5 +1,5 @@
-"""What every request handler may use: settings, database, ingest writer, evaluator, cursor codec,
-webhook dispatcher."""
+"""What every request handler may use: settings, database, ingest and reservation writers,
+evaluator, cursor codec, webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import Request
 
 from meterline.api.access_feed import OutboxFeed
 from meterline.api.cursors import CursorCodec
+from meterline.api.reservation_writer import ReservationWriter
 from meterline.delivery.secrets import SecretBox
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.settings import Settings
@@ -40,9 +41,15 @@ class AppState:
     parts: dict[str, Callable[[], PartLiveness]] = field(default_factory=dict)
     # The outbox tail of the access streams, started with the first stream (`access_feed`).
     access_feed: OutboxFeed | None = None
+    # Decides reserve and release requests in batches, one commit each (started with the server).
+    reservations: ReservationWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reservations = ReservationWriter(self.db, self.settings.open_horizon_us())
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain function dependency on a worker thread, a hop per request.
     state: AppState = request.app.state.meterline
     return state
 

@@ -104,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        state.reservations.start()
         for worker in workers:
             worker.start()
         log.info(
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             writer.stop()
+            state.reservations.stop()
             for worker in workers:
                 worker.stop()
             db.dispose()

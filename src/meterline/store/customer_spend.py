@@ -11,12 +11,13 @@ end, a contract's start or end). Otherwise the caller derives the spend itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy import Connection, Select, and_, exists, func, or_, select
 
-from meterline.store.sql import upsert
+from meterline.store.sql import IN_CHUNK, chunks, keys_among, upsert
 from meterline.store.tables import billing_requests, catalog_version, customer_spend, usage_monthly
 
 SpendRow = tuple[str, str, Decimal, int | None]  # customer, credit type, spend, valid until
@@ -39,21 +40,30 @@ def save(conn: Connection, rows: Iterable[SpendRow], as_of_seq: int, version: in
     upsert(conn, customer_spend, found, ["customer_id", "credit_type_id"])
 
 
-def still_holding(conn: Connection, customer_id: str, credit_type_id: str, now_us: int) -> Decimal | None:
-    """The customer's spend in the credit type as the engine measured it, if that still holds."""
+def still_holding(
+    conn: Connection, keys: Sequence[tuple[str, str]], now_us: int
+) -> dict[tuple[str, str], Decimal]:
+    """Each (customer, credit type)'s spend as the engine measured it, where that still holds
+    (absent where it does not), in one statement per chunk of keys."""
+    found: dict[tuple[str, str], Decimal] = {}
+    for chunk in chunks(sorted(set(keys)), IN_CHUNK):
+        query = _holding_spend().where(
+            keys_among(conn, [customer_spend.c.customer_id, customer_spend.c.credit_type_id], chunk),
+            or_(customer_spend.c.valid_until_us.is_(None), customer_spend.c.valid_until_us > now_us),
+        )
+        found.update(((row[0], row[1]), row[2]) for row in conn.execute(query))
+    return found
+
+
+def _holding_spend() -> Select[Any]:
     table = customer_spend
     folded = (
         select(func.max(usage_monthly.c.folded_seq))
         .where(usage_monthly.c.customer_id == table.c.customer_id)
         .scalar_subquery()
     )
-    query = select(table.c.spend).where(
-        table.c.customer_id == customer_id,
-        table.c.credit_type_id == credit_type_id,
+    return select(table.c.customer_id, table.c.credit_type_id, table.c.spend).where(
         table.c.catalog_version == select(catalog_version.c.version).scalar_subquery(),
-        or_(table.c.valid_until_us.is_(None), table.c.valid_until_us > now_us),
         func.coalesce(folded, -1) <= table.c.as_of_seq,
         ~exists().where(and_(billing_requests.c.customer_id == table.c.customer_id)),
     )
-    found: Decimal | None = conn.execute(query).scalar()
-    return found

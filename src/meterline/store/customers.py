@@ -71,6 +71,19 @@ def lock(conn: Connection, customer_id: str) -> None:
         conn.execute(select(customers.c.id).where(customers.c.id == customer_id).with_for_update())
 
 
+def lock_many(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int | None]:
+    """Each of these customers that exists, with when it was archived (None: active), its row held
+    until the caller's transaction ends on PostgreSQL (as `lock`). Rows are locked in id order,
+    so two transactions locking overlapping sets never wait for each other in a cycle."""
+    found: dict[str, int | None] = {}
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
+        query = select(customers.c.id, customers.c.archived_at_us).where(among(conn, customers.c.id, chunk))
+        if conn.dialect.name == "postgresql":
+            query = query.order_by(customers.c.id).with_for_update()
+        found.update((row[0], row[1]) for row in conn.execute(query))
+    return found
+
+
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:
     """Each customer's name, in one statement per chunk (event search shows a hundred at a time)."""
     names: dict[str, str] = {}

@@ -140,6 +140,11 @@ class Database:
         else:
             callback()
 
+    def in_held_write(self) -> bool:
+        """Whether this context's reads and writes join a held transaction (`held_write`)."""
+        held = _joined_transaction.get()
+        return held is not None and held.engine is self.engine
+
     def _joined(self) -> Connection | None:
         held = _joined_transaction.get()
         return held.connection() if held is not None and held.engine is self.engine else None

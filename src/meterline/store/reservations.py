@@ -48,45 +48,81 @@ _WITH_SETTLEMENT = reservations.outerjoin(
 )
 
 
-def get(conn: Connection, reservation_id: str) -> Reservation | None:
-    query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(reservations.c.id == reservation_id)
-    row = conn.execute(query).mappings().first()
-    return _record(row) if row is not None else None
+def get_many(conn: Connection, reservation_ids: Sequence[str]) -> dict[str, Reservation]:
+    """The reservations these ids name, by id (ids never used are absent)."""
+    found: dict[str, Reservation] = {}
+    for chunk in chunks(sorted(set(reservation_ids)), IN_CHUNK):
+        query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(among(conn, reservations.c.id, chunk))
+        found.update((row["id"], _record(row)) for row in conn.execute(query).mappings())
+    return found
 
 
-def not_closed(conn: Connection, customer_id: str, credit_type_id: str) -> list[Reservation]:
-    """The customer's reservations in the credit type not closed yet (by the partial index of open
-    ones): those holding, and those settled or expired since they were last looked at."""
-    query = (
-        select(*_COLUMNS)
-        .select_from(_WITH_SETTLEMENT)
-        .where(
-            reservations.c.customer_id == customer_id,
-            reservations.c.credit_type_id == credit_type_id,
-            reservations.c.closed_at_us.is_(None),
-        )
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A reservation still holding: what a decision sums."""
+
+    id: str
+    customer_id: str
+    credit_type_id: str
+    amount: Decimal
+
+
+def not_closed_of(
+    conn: Connection, customer_ids: Sequence[str], now_us: int
+) -> tuple[list[Held], dict[str, list[str]]]:
+    """These customers' reservations not closed yet, in every credit type (by the partial index of
+    open ones): those still holding at `now_us`, and the ids of those settled or expired since
+    they were last looked at, by how they ended. Only the columns a decision needs, as plain
+    rows: a batch reads every open reservation of its customers."""
+    holding: list[Held] = []
+    ended: dict[str, list[str]] = {}
+    columns = (
+        reservations.c.id,
+        reservations.c.customer_id,
+        reservations.c.credit_type_id,
+        reservations.c.amount,
+        reservations.c.expires_at_us,
+        reservation_settlements.c.reservation_id,
     )
-    return [_record(row) for row in conn.execute(query).mappings()]
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
+        query = (
+            select(*columns)
+            .select_from(_WITH_SETTLEMENT)
+            .where(among(conn, reservations.c.customer_id, chunk), reservations.c.closed_at_us.is_(None))
+        )
+        for rid, customer_id, credit_type_id, amount, expires_at_us, settled in conn.execute(query):
+            if settled is not None:
+                ended.setdefault(SETTLED, []).append(rid)
+            elif now_us >= expires_at_us:
+                ended.setdefault(EXPIRED, []).append(rid)
+            else:
+                holding.append(Held(rid, customer_id, credit_type_id, amount))
+    return holding, ended
 
 
-def add(conn: Connection, reservation: Reservation) -> bool:
-    """Store a new reservation; False (nothing stored) if its id is taken."""
+def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
+    """Store new reservations in one statement; returns the ids stored (an id taken already, by a
+    reservation another process stored meanwhile, stores nothing)."""
+    if not new:
+        return set()
     insert = (
         postgresql.insert(reservations) if conn.dialect.name == "postgresql" else sqlite.insert(reservations)
     )
-    stored = conn.execute(
-        insert.values(
-            id=reservation.id,
-            customer_id=reservation.customer_id,
-            credit_type_id=reservation.credit_type_id,
-            amount=reservation.amount,
-            created_at_us=reservation.created_at_us,
-            expires_at_us=reservation.expires_at_us,
-        )
-        .on_conflict_do_nothing()
-        .returning(reservations.c.id)
-    )
-    return stored.first() is not None
+    rows = [
+        {
+            "id": r.id,
+            "customer_id": r.customer_id,
+            "credit_type_id": r.credit_type_id,
+            "amount": r.amount,
+            "created_at_us": r.created_at_us,
+            "expires_at_us": r.expires_at_us,
+        }
+        for r in new
+    ]
+    # One executemany: SQLAlchemy sends it as multi-row VALUES with RETURNING, the statement
+    # cached whatever the number of rows.
+    stored = conn.execute(insert.on_conflict_do_nothing().returning(reservations.c.id), rows)
+    return {row[0] for row in stored}
 
 
 def close(conn: Connection, reservation_ids: Sequence[str], closed_as: str, at_us: int) -> None:

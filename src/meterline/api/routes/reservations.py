@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from meterline.api.catalog_fields import PositiveAmount
@@ -15,8 +16,8 @@ from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel
 from meterline.api.state import AppState, app_state
-from meterline.domain.reservations import REASON_CODES
-from meterline.domain.timeutil import now_us
+from meterline.domain.errors import MeterlineError
+from meterline.domain.reservations import REASON_CODES, Answer
 from meterline.services import reservations as service
 
 router = APIRouter(route_class=ExactDecimalRoute, tags=["meterline extensions: spend control"])
@@ -71,13 +72,13 @@ class Release(StrictModel):
 
 
 @router.post("/v1/access/reserve", responses=RESERVE_DOC)
-def reserve(body: Reserve, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+async def reserve(body: Reserve, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     started = time.perf_counter()
     ask = service.Ask(
         body.reservation_id, body.customer_id, body.amount, body.credit_type_id, body.expires_in_seconds
     )
-    with state.db.write() as conn:
-        answer = service.reserve(conn, ask, now_us(), state.settings.open_horizon_us())
+    answer = await _decided(state, ask)
+    assert isinstance(answer, Answer)
     response = ExactJSONResponse(
         {"data": {"granted": answer.granted, "reason": answer.reason, "remaining": answer.remaining}}
     )
@@ -87,7 +88,18 @@ def reserve(body: Reserve, state: AppState = Depends(app_state)) -> ExactJSONRes
 
 
 @router.post("/v1/access/release", responses=RELEASE_DOC)
-def release(body: Release, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    with state.db.write() as conn:
-        ended = service.release(conn, body.reservation_id, now_us())
+async def release(body: Release, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    ended = await _decided(state, service.Release(body.reservation_id))
     return ExactJSONResponse({"data": {"reservation_id": body.reservation_id, "status": ended}})
+
+
+async def _decided(state: AppState, request: service.Request) -> service.Outcome:
+    """Decided with the other requests waiting (one commit for all), or, for a request with an
+    `Idempotency-Key`, alone in the request's own transaction, which stores its answer with it."""
+    if state.db.in_held_write():
+        outcome = await run_in_threadpool(state.reservations.decide_alone, request)
+    else:
+        outcome = await state.reservations.submit(request)
+    if isinstance(outcome, MeterlineError):
+        raise outcome
+    return outcome

@@ -1,0 +1,175 @@
+"""Reservations decided in batches: requests waiting together share one commit, each decided in
+the order it came against what the ones before it granted or released; a grant is answered only
+once committed, survives the server being killed, and two API processes on one database never
+grant together past a hard limit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from meterline.api.reservation_writer import ReservationWriter
+from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.reservations import Answer
+from meterline.services import reservations as service
+from meterline.services import spend_limits
+from meterline.store import customers
+from tests.sdk.alert_helpers import billed_customer
+from tests.sdk.helpers import uid
+from tests.spend.helpers import Extensions, Json
+from tests.support.inprocess import InProcess
+from tests.support.server import RunningServer, start_server
+from tests.support.waiting import wait_for
+
+HORIZON_US = 3600 * 1_000_000
+
+
+def limited_customer(app: InProcess, hard_limit: int) -> str:
+    customer_id, _usage = billed_customer(app.client, price=100)
+    with app.db.write() as conn:
+        spend_limits.set_limits(conn, customer_id, None, {"hard": Decimal(hard_limit)})
+    app.run(app.now)  # measured: its spend (0) is the one stored
+    return customer_id
+
+
+def ask(customer_id: str, amount: int, reservation_id: str | None = None) -> service.Ask:
+    return service.Ask(reservation_id or f"res-{uid()}", customer_id, Decimal(amount), None, 300)
+
+
+def test_a_batch_decides_each_request_against_the_ones_before_it(app: InProcess) -> None:
+    customer_id = limited_customer(app, 1000)
+    first, other = f"res-{uid()}", f"res-{uid()}"
+    requests: list[service.Request] = [
+        ask(customer_id, 600, first),
+        ask(customer_id, 600),  # 600 held already: refused
+        ask(customer_id, 600, first),  # the same reservation asked again: not held twice
+        ask(customer_id, 601, first),  # the same id, another amount
+        ask(uid(), 1),  # an unknown customer fails alone
+        service.Release(first),
+        ask(customer_id, 900, other),  # the room the release gave back
+        service.Release(f"res-{uid()}"),
+    ]
+    with app.db.write() as conn:
+        outcomes = service.decide_all(conn, requests, app.now, HORIZON_US)
+    assert outcomes[:3] == [
+        Answer(True, None, Decimal(400)),
+        Answer(False, "would_pass_hard_limit", Decimal(400)),
+        Answer(True, None, Decimal(400)),
+    ]
+    assert isinstance(outcomes[3], Conflict) and isinstance(outcomes[4], NotFound)
+    assert outcomes[5:7] == ["released", Answer(True, None, Decimal(100))]
+    assert isinstance(outcomes[7], NotFound)
+    # What the batch decided was stored: the next one sees the release and the grant.
+    with app.db.write() as conn:
+        again = service.decide_all(
+            conn, [ask(customer_id, 600, first), ask(customer_id, 101)], app.now, HORIZON_US
+        )
+    assert again == [
+        Answer(False, "reservation_released", Decimal(100)),
+        Answer(False, "would_pass_hard_limit", Decimal(100)),
+    ]
+
+
+def test_requests_waiting_together_share_one_commit_and_never_pass_the_limit(app: InProcess) -> None:
+    customer_id = limited_customer(app, 3000)
+    writer = ReservationWriter(app.db, HORIZON_US)
+    writer.start()
+    outcomes: list[object] = []
+
+    async def send(count: int) -> None:
+        outcomes.extend(await asyncio.gather(*(writer.submit(ask(customer_id, 100)) for _ in range(count))))
+
+    try:
+        # The customer's row held (and, on SQLite, the write lock): the writer's first batch, one
+        # request, waits; the 63 sent meanwhile wait together for the next one.
+        with app.db.write() as conn:
+            customers.lock(conn, customer_id)
+            senders = [threading.Thread(target=asyncio.run, args=(send(1),))]
+            senders[0].start()
+            # Received and taken from the queue: the writer waits for the lock with it.
+            wait_for(lambda: (writer.received, writer._queue.qsize()), lambda seen: seen == (1, 0))
+            senders.append(threading.Thread(target=asyncio.run, args=(send(63),)))
+            senders[1].start()
+            wait_for(lambda: writer._queue.qsize(), lambda waiting: waiting == 63)
+        for sender in senders:
+            sender.join(30)
+    finally:
+        writer.stop()
+    assert writer.commits == 2 and writer.requests_committed == 64
+    granted = [o for o in outcomes if isinstance(o, Answer) and o.granted]
+    assert len(granted) == 30  # 3,000 of room, 100 each: never more
+    assert sorted(o.remaining for o in granted) == [Decimal(100 * n) for n in range(30)]
+
+
+def test_a_granted_reservation_survives_the_server_being_killed(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(own_database_url, tmp_path)
+    restarted: RunningServer | None = None
+    try:
+        with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30) as http:
+            api = Extensions(http)
+            customer_id = http.post("/v1/customers", json={"name": f"crash {uid()}"}).json()["data"]["id"]
+            api.set_limits(customer_id, hard_limit=1000)
+            held = f"res-{uid()}"
+            body = {"customer_id": customer_id, "reservation_id": held, "amount": 700}
+            assert api.ok("/v1/access/reserve", body)["data"]["granted"] is True
+        server.kill()  # at once after the answer: nothing but the commit kept it
+        restarted = start_server(own_database_url, tmp_path, token=server.token)
+        with httpx.Client(base_url=restarted.base_url, headers=restarted.headers(), timeout=30) as http:
+            api = Extensions(http)
+            assert api.ok("/v1/access/reserve", body)["data"] == {
+                "granted": True,
+                "reason": None,
+                "remaining": 300,
+            }
+            other = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 301}
+            assert api.ok("/v1/access/reserve", other)["data"]["granted"] is False
+    finally:
+        for running in (restarted, server):
+            if running is not None:
+                running.stop()
+
+
+def test_two_api_processes_never_grant_together_past_the_limit(
+    spend_server: RunningServer, api: Extensions, module_database_url: str, tmp_path: Path
+) -> None:
+    second = start_server(module_database_url, tmp_path, token=spend_server.token)
+    try:
+        customer_id = api.ok("/v1/customers", {"name": f"two {uid()}"})["data"]["id"]
+        api.set_limits(customer_id, hard_limit=3000)
+
+        def one(index: int) -> Json:
+            target = (spend_server, second)[index % 2]
+            with httpx.Client(base_url=target.base_url, headers=target.headers(), timeout=30) as http:
+                body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 100}
+                found: Json = Extensions(http).ok("/v1/access/reserve", body)["data"]
+                return found
+
+        with ThreadPoolExecutor(64) as pool:
+            answers = list(pool.map(one, range(64)))
+    finally:
+        second.stop()
+    granted = [a for a in answers if a["granted"]]
+    assert len(granted) == 30
+    assert sorted(a["remaining"] for a in granted) == [100 * n for n in range(30)]
+
+
+def test_a_reservation_with_an_idempotency_key_is_answered_again(api: Extensions) -> None:
+    customer_id = api.ok("/v1/customers", {"name": f"keyed {uid()}"})["data"]["id"]
+    api.set_limits(customer_id, hard_limit=1000)
+    body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 400}
+    headers = {"Idempotency-Key": f"key-{uid()}"}
+    first = api.http.post("/v1/access/reserve", json=body, headers=headers)
+    again = api.http.post("/v1/access/reserve", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() == {"data": {"granted": True, "reason": None, "remaining": 600}}
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = api.http.post("/v1/access/reserve", json={**body, "amount": 500}, headers=headers)
+    assert other.status_code == 409
+    assert api.limits(customer_id)["hard_limit"] == 1000  # nothing else changed
