@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -162,14 +162,15 @@ def main() -> None:
         statements = 0
 
         seen: Counter[str] = Counter()
-        spent: Counter[str] = Counter()  # thread CPU seconds per statement text
+        spent: defaultdict[str, float] = defaultdict(float)  # thread CPU seconds per statement text
         began: list[float] = []
 
         def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
             nonlocal statements
             statements += 1
             seen[" ".join(sql.split())[:110]] += 1
-            began.append(time.thread_time())
+            if args.statements:
+                began.append(time.thread_time())
 
         def took(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
             if began:
