@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +33,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import OtherWork
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(stderr=True)
@@ -77,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         seed = args.seeded or seeded(args.spread_customers, Path(tmp))
+        others = OtherWork()  # what else ran on the cores while the workloads did
         deployment = _customers_of(seed)
         spread = (
             "--seeded",
@@ -97,7 +103,9 @@ def main() -> None:
             Workload(f"spread over {deployment:,}, cold", (*spread, "--cold"), engines=(True,)),
         ]
         results = {(w.name, h): run(w, h) for w in workloads for h in w.engines}
+        shared_with = others.describe({os.getpid()})  # each run's process has exited by now
     report(workloads, results)
+    console.print(shared_with)
 
 
 def _customers_of(seed: Path) -> int:

@@ -23,7 +23,7 @@ from meterline.domain.pricing import (
 )
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
-from meterline.domain.spend_bounds import RELATIVE_MARGIN, UNBOUNDED, spend_bounds
+from meterline.domain.spend_bounds import RELATIVE_MARGIN, UNBOUNDED, UnitBound, spend_bounds
 
 USD = "usd"
 METRIC = "metric"
@@ -92,3 +92,25 @@ def test_aggregations_that_can_jump_are_unbounded() -> None:
     rate = RateInForce("card", "p", {}, True, USD, PriceSpec(price=Decimal(1)), 0, None)
     pricing = ProductPricing(product, AggregationType.MAX, (rate,))
     assert spend_bounds([[pricing]], USD, {})[METRIC][USD] == UNBOUNDED
+
+
+bound_values = st.decimals(min_value=0, max_value=500, places=3) | st.just(Decimal("Infinity"))
+moves = st.decimals(min_value=0, max_value=1000, places=4)
+
+
+@settings(max_examples=500)
+@given(
+    bound=st.builds(UnitBound, bound_values, bound_values, bound_values),
+    added=moves,
+    removed=moves,
+    events=st.integers(1, 50),
+)
+def test_both_ways_at_once_is_each_way_on_its_own(
+    bound: UnitBound, added: Decimal, removed: Decimal, events: int
+) -> None:
+    """What the engine takes from a headroom per customer (`moved`) is what `raised` and
+    `lowered` say, for any bound (unbounded ones too) and any usage added and removed."""
+    assert bound.moved(added, removed, events) == (
+        bound.raised(added, removed, events),
+        bound.lowered(added, removed, events),
+    )

@@ -64,3 +64,21 @@ def test_an_archived_customer_is_no_longer_counted_by_its_id_or_alias(app: InPro
     send(app, "acct-9")
     assert counted(app, customer) == 2
     assert unknown_customer_events(app) == 2
+
+
+def test_one_batch_resolves_ids_aliases_and_aliases_shaped_like_ids(app: InProcess) -> None:
+    app.client.v1.billable_metrics.create(
+        name="calls", aggregation_type="COUNT", event_type_filter={"in_values": [EVENT_TYPE]}
+    )
+    uuid_alias = str(uuid.uuid4())  # an alias may look like a customer id without being one
+    by_id = app.client.v1.customers.create(name="by id").data.id
+    by_alias = app.client.v1.customers.create(name="by alias", ingest_aliases=["acct-1"]).data.id
+    by_uuid_alias = app.client.v1.customers.create(name="uuid alias", ingest_aliases=[uuid_alias]).data.id
+    references = [by_id, "acct-1", uuid_alias, by_id.upper(), "acct-unknown"]
+    app.now += US_PER_SECOND
+    events = [UsageEvent(f"tx-{uuid.uuid4()}", ref, EVENT_TYPE, app.now, {}) for ref in references]
+    with app.db.log_write() as conn:
+        event_log.append(conn, events, app.now)
+    app.run(app.now)
+    assert [counted(app, c) for c in (by_id, by_alias, by_uuid_alias)] == [1, 1, 1]
+    assert unknown_customer_events(app) == 2  # ids are matched exactly, not in another case

@@ -59,6 +59,18 @@ class Aggregate:
             )
         self.distinct |= other.distinct
 
+    def copy(self) -> Aggregate:
+        return Aggregate(
+            self.count,
+            self.total,
+            self.maximum,
+            self.latest,
+            self.latest_ts_us,
+            self.latest_seq,
+            set(self.distinct),
+            self.folded_seq,
+        )
+
     def value(self, aggregation: AggregationType) -> Decimal | None:
         """The metric's value; None where no event gave one (MAX/LATEST of nothing)."""
         if aggregation is AggregationType.COUNT:

@@ -58,6 +58,18 @@ class UnitBound:
     def lowered(self, added: Decimal, removed: Decimal, events: int) -> Decimal:
         return self._with_rounding(_times(self.fall, added) + _times(self.rise, removed), events)
 
+    def moved(self, added: Decimal, removed: Decimal, events: int) -> tuple[Decimal, Decimal]:
+        """(`raised`, `lowered`) at once: the engine asks both of every customer a batch touches."""
+        if not removed:  # usage only added, nearly always: half the products are nothing
+            rise, fall = _times(self.rise, added), _times(self.fall, added)
+        else:
+            rise = _times(self.rise, added) + _times(self.fall, removed)
+            fall = _times(self.fall, added) + _times(self.rise, removed)
+        if rise > 0 or fall > 0:
+            step = _times(self.per_event, Decimal(events))
+            rise, fall = (rise + step if rise > 0 else rise), (fall + step if fall > 0 else fall)
+        return rise, fall
+
     def _with_rounding(self, move: Decimal, events: int) -> Decimal:
         return move + _times(self.per_event, Decimal(events)) if move > 0 else move
 

@@ -78,6 +78,9 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
             deltas.unmatched_seqs.append(event.seq)
     # An hour lies in one month: each month's delta is the merge of its hours' (`Aggregate.merge`
     # is exact, associative and commutative), one merge per hour key rather than one add per event.
+    # A month of one hour is that hour's aggregate itself (the deltas are not changed once folded):
+    # spread over many customers, nearly every key is, and a copy each cost as much as the add.
+    shared: set[BucketKey] = set()  # month keys whose aggregate is an hour's
     for (customer_id, metric_id, hour, group), aggregate in deltas.hourly.items():
         month = months.get(hour)
         if month is None:
@@ -86,7 +89,12 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
         key = (customer_id, metric_id, month.start_us, group)
         monthly = deltas.monthly.get(key)
         if monthly is None:
-            monthly = deltas.monthly[key] = Aggregate()
+            deltas.monthly[key] = aggregate
+            shared.add(key)
+            continue
+        if key in shared:
+            shared.discard(key)
+            monthly = deltas.monthly[key] = monthly.copy()
         monthly.merge(aggregate)
     return deltas
 

@@ -58,6 +58,10 @@ DEFAULT_CUSTOMERS = 1_000_000
 WARM_SLICE = 2_000
 
 
+# (one of a headroom's rooms, its key, how much of it a batch's usage would use)
+Use = tuple[dict[str, Decimal], str, Decimal]
+
+
 @dataclass(slots=True)
 class Headroom:
     # credit type id -> how far spend may rise, and fall, before an alert could transition
@@ -74,34 +78,37 @@ class Headroom:
         nothing taken)."""
         if self.valid_until_us is not None and now_us >= self.valid_until_us:
             return False
-        rise: dict[str, Decimal] = {}
-        fall: dict[str, Decimal] = {}
-        added: dict[str, Decimal] = {}
-        removed: dict[str, Decimal] = {}
-        for metric_id, m in moved:
-            if metric_id in self.usage_added:
-                added[metric_id] = added.get(metric_id, ZERO) + m.added
-                removed[metric_id] = removed.get(metric_id, ZERO) + m.removed
-            for credit_type_id, bound in self.bounds.get(metric_id, {}).items():
-                if credit_type_id in self.spend_rise:
-                    rise[credit_type_id] = rise.get(credit_type_id, ZERO) + bound.raised(
-                        m.added, m.removed, m.events
-                    )
-                    fall[credit_type_id] = fall.get(credit_type_id, ZERO) + bound.lowered(
-                        m.added, m.removed, m.events
-                    )
-        taken = (
-            (self.spend_rise, rise),
-            (self.spend_fall, fall),
-            (self.usage_added, added),
-            (self.usage_removed, removed),
-        )
-        if any(used > 0 and used >= rooms[key] for rooms, used_by in taken for key, used in used_by.items()):
-            return False
-        for rooms, used_by in taken:
-            for key, used in used_by.items():
+        uses = self._uses(*moved[0]) if len(moved) == 1 else self._summed_uses(moved)
+        for rooms, key, used in uses:
+            if used > 0 and used >= rooms[key]:
+                return False
+        for rooms, key, used in uses:
+            if used:
                 rooms[key] -= used
         return True
+
+    def _uses(self, metric_id: str, m: Movement) -> list[Use]:
+        """What one metric's movement uses of each room (each room once: no sums needed). Spread
+        over many customers, nearly every customer a batch touches moved one metric."""
+        uses: list[Use] = []
+        if metric_id in self.usage_added:
+            uses += ((self.usage_added, metric_id, m.added), (self.usage_removed, metric_id, m.removed))
+        bounds = self.bounds.get(metric_id)
+        if bounds:
+            for credit_type_id, bound in bounds.items():
+                if credit_type_id in self.spend_rise:
+                    rise, fall = bound.moved(m.added, m.removed, m.events)
+                    uses += ((self.spend_rise, credit_type_id, rise), (self.spend_fall, credit_type_id, fall))
+        return uses
+
+    def _summed_uses(self, moved: Sequence[tuple[str, Movement]]) -> list[Use]:
+        """What several metrics' movements use of each room, summed per room."""
+        summed: dict[tuple[int, str], Use] = {}
+        for metric_id, m in moved:
+            for rooms, key, used in self._uses(metric_id, m):
+                found = summed.get((id(rooms), key))
+                summed[id(rooms), key] = (rooms, key, used if found is None else found[2] + used)
+        return list(summed.values())
 
     def encoded(self) -> str:
         def texts(rooms: dict[str, Decimal]) -> dict[str, str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.errors import Conflict, NotFound
@@ -151,18 +152,31 @@ def set_name(conn: Connection, customer_id: str, name: str) -> CustomerRecord:
 
 def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, str]:
     """Map each reference (a meterline customer id or an active ingest alias) to an active customer."""
-    wanted = list(set(refs))
+    # In order: over a million aliases, probes in key order find their pages where the last left
+    # off (about half the cost of probes in random order, on SQLite).
+    wanted = sorted(set(refs))
     resolved: dict[str, str] = {}
     for chunk in chunks(wanted, IN_CHUNK):
         by_alias = select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
-            among(conn, customer_aliases.c.alias, chunk), customer_aliases.c.active
+            among(conn, customer_aliases.c.alias, chunk),
+            # `= true`, not the bare column: SQLite then reads the index on (alias, active,
+            # customer_id) alone, where the partial unique index on alias needs the row besides.
+            customer_aliases.c.active == true(),
         )
-        resolved.update({alias: cid for alias, cid in conn.execute(by_alias)})
+        resolved.update(conn.execute(by_alias).all())  # (alias, customer id) pairs
+    # Only what could be a customer id is looked up as one (ids are `new_id`'s): spread over
+    # many customers, events name them by alias, and that look-up was half of resolving them.
+    maybe_ids = [r for r in wanted if _ID_SHAPE.fullmatch(r)]
+    for chunk in chunks(maybe_ids, IN_CHUNK):
         by_id = select(customers.c.id).where(
             among(conn, customers.c.id, chunk), customers.c.archived_at_us.is_(None)
         )
         resolved.update({cid: cid for cid in conn.execute(by_id).scalars()})
     return resolved
+
+
+# Every customer id has this shape (`domain.ids.new_id`: a UUID as `str(uuid)` writes it).
+_ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def home_partitions(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int]:

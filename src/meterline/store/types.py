@@ -26,22 +26,23 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return dialect.type_descriptor(String())
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
+        if dialect.name == "postgresql":
             return value
-        return format(value, "f")
+        return decimal_as_text(value)
 
     def bind_processor(self, dialect: Dialect) -> Any:
         """`process_bind_param` chosen once per dialect: the engine binds three of these for every
         usage row it writes, and SQLAlchemy's generic path costs more than the formatting."""
         if dialect.name == "postgresql":
             return super().bind_processor(dialect)
-
-        def to_text(value: Decimal | None) -> str | None:
-            return None if value is None else format(value, "f")
-
-        return to_text
+        return decimal_as_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def decimal_as_text(value: Decimal | None) -> str | None:
+    """An `ExactDecimal` as SQLite stores it: every digit, no exponent."""
+    return None if value is None else format(value, "f")

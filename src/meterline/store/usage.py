@@ -13,10 +13,11 @@ from meterline.domain.aggregation import Aggregate
 from meterline.store.sql import (
     Merges,
     among,
+    bound_decimal,
     chunks,
     grouped_by_customer,
     insert_ignoring_duplicates,
-    upsert,
+    upsert_values,
 )
 from meterline.store.tables import usage_hourly, usage_monthly, usage_unique_values
 
@@ -124,15 +125,39 @@ def _merge_into(
     `Aggregate.merge` does (exact decimal sums on SQLite through meterline's own SQL functions,
     `store.db`), so no stored row is read back first.
     """
-    rows = [
-        _row(table, bucket_column, key, delta, extra_by_bucket)
-        # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
-        for key, delta in sorted(deltas.items(), key=lambda item: item[0])
-    ]
-    key_names = ["customer_id", "metric_id", bucket_column, "group_values"]
+    monthly = "period_end_us" in table.c
+    columns = (
+        "customer_id",
+        "metric_id",
+        bucket_column,
+        "group_values",
+        *_AGGREGATE_COLUMNS,
+        *(("period_end_us", "folded_seq") if monthly else ()),
+    )
+    bound = bound_decimal(conn)
+    rows = []
+    # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
+    for key in sorted(deltas):
+        agg = deltas[key]
+        values = (
+            *key,
+            agg.count,
+            bound(agg.total),
+            bound(agg.maximum),
+            bound(agg.latest),
+            agg.latest_ts_us,
+            agg.latest_seq,
+        )
+        rows.append((*values, extra_by_bucket[key[2]], agg.folded_seq) if monthly else values)
     merges = _merges(conn.dialect.name, table.name)
     for row_chunk in chunks(rows, 2000):
-        upsert(conn, table, row_chunk, key_names, merges)
+        upsert_values(conn, table, columns, row_chunk, _KEY[bucket_column], merges)
+
+
+_AGGREGATE_COLUMNS = ("event_count", "total", "maximum", "latest", "latest_ts_us", "latest_seq")
+_KEY = {
+    bucket: ("customer_id", "metric_id", bucket, "group_values") for bucket in ("hour_us", "period_start_us")
+}
 
 
 @lru_cache(maxsize=8)
@@ -162,28 +187,6 @@ def _merges(dialect: str, table: str) -> Merges:
             f"CASE WHEN excluded.folded_seq > {old}folded_seq THEN excluded.folded_seq ELSE {old}folded_seq END",
         ),
     )
-
-
-def _row(
-    table: Table, bucket_column: str, key: BucketKey, agg: Aggregate, extra_by_bucket: Mapping[int, int]
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "customer_id": key[0],
-        "metric_id": key[1],
-        bucket_column: key[2],
-        "group_values": key[3],
-        "event_count": agg.count,
-        "total": agg.total,
-        "maximum": agg.maximum,
-        "latest": agg.latest,
-        "latest_ts_us": agg.latest_ts_us,
-        "latest_seq": agg.latest_seq,
-    }
-    if "period_end_us" in table.c:
-        row["period_end_us"] = extra_by_bucket[key[2]]
-    if "folded_seq" in table.c:
-        row["folded_seq"] = agg.folded_seq
-    return row
 
 
 def _aggregate(row: Any) -> Aggregate:
