@@ -12,9 +12,10 @@ import hmac
 import json
 from email.utils import format_datetime
 
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
-from meterline.delivery.dispatcher import Dispatcher, lease_us
+from meterline.delivery.dispatcher import FANOUT_BATCH, Dispatcher, lease_us
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.delivery.secrets import SecretBox
 from meterline.domain.ids import new_id
@@ -23,7 +24,7 @@ from meterline.engine.evaluator import Evaluator
 from meterline.store import alerts
 from meterline.store import webhooks as store
 from meterline.store.db import Database
-from meterline.store.tables import notifications
+from meterline.store.tables import notifications, webhook_deliveries
 from tests.delivery.conftest import StartDispatcher
 from tests.delivery.helpers import (
     Clock,
@@ -454,7 +455,7 @@ def test_claims_handed_over_before_the_dispatcher_runs_are_each_sent_once(
     outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=2.0)
     with db.write() as conn:
         claims = outbox.claim_in(conn, clock())
-    assert len(claims) == 5
+    assert [len(taken.delivery_ids) for taken in claims] == [5]  # one claim, handed over by id
     outbox.hand_over(claims)  # before the dispatcher's loop exists
     dispatcher.start()
     try:
@@ -490,6 +491,56 @@ def test_claims_waiting_their_turn_keep_their_lease(
     settle(0.5)
     assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == 6
     receiver.down()
+
+
+def test_a_batch_of_more_crossings_than_one_fan_out_is_handed_over_whole(
+    db: Database, box: SecretBox, clock: Clock
+) -> None:
+    """A burst: the evaluator's batch wrote more notifications than the dispatcher fans out at a
+    time. Its hand-over claims every one in the batch's own transaction, so none waits for a write
+    transaction of the delivery process (queued behind the evaluator's next batch), and each is
+    sent once."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    dispatcher = Dispatcher(
+        db,
+        box,
+        timeout_s=2.0,
+        poll_interval_s=60.0,
+        concurrency_per_endpoint=16,
+        clock=clock,
+        allow_private_networks=True,
+    )
+    outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=2.0)
+    sent = [new_id() for _ in range(FANOUT_BATCH + 200)]
+    with db.write() as conn:  # as the evaluator's batch transaction does
+        alerts.add_notifications(
+            conn,
+            [
+                (alerts.Notification(n, "alerts.spend_threshold_reached", "a-1", f"c-{k}", {}), clock())
+                for k, n in enumerate(sent)
+            ],
+        )
+        claims = outbox.claim_in(conn, clock())
+    assert [len(taken.delivery_ids) for taken in claims] == [len(sent)]
+    dispatcher.start()
+    try:
+        outbox.hand_over(claims)
+        receiver.wait_for_requests(len(sent), timeout_s=30.0)
+        settle()
+        assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == len(sent)
+        wait_for(lambda: _states(db), lambda states: states == {"succeeded": len(sent)})
+    finally:
+        dispatcher.stop()
+        receiver.down()
+
+
+def _states(db: Database) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(webhook_deliveries.c.state, func.count()).group_by(webhook_deliveries.c.state)
+        )
+        return {state: int(count) for state, count in rows}
 
 
 class _AdoptingChannel:
