@@ -12,10 +12,10 @@ import hmac
 import json
 from email.utils import format_datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from standardwebhooks import Webhook
 
-from meterline.delivery.dispatcher import FANOUT_BATCH, Dispatcher, lease_us
+from meterline.delivery.dispatcher import FANOUT_BATCH, RECORD_INTERVAL_S, Dispatcher, Finished, lease_us
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.delivery.secrets import SecretBox
 from meterline.domain.ids import new_id
@@ -529,10 +529,63 @@ def test_a_batch_of_more_crossings_than_one_fan_out_is_handed_over_whole(
         receiver.wait_for_requests(len(sent), timeout_s=30.0)
         settle()
         assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == len(sent)
-        wait_for(lambda: _states(db), lambda states: states == {"succeeded": len(sent)})
+        wait_for(lambda: _states(db), lambda states: states == {"succeeded": len(sent)}, 30.0)
     finally:
         dispatcher.stop()
         receiver.down()
+
+
+def test_attempts_are_recorded_within_the_recording_interval_without_a_poll(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """Attempts are recorded together, not one transaction each; the delivery log still shows
+    them within a moment though nothing else wakes the dispatcher (it would poll in a minute)."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(12)]
+    start_dispatcher(poll_interval_s=60.0)
+    receiver.wait_for_requests(len(sent))
+    for notification_id in sent:
+        assert wait_for_state(db, notification_id, "succeeded", timeout_s=RECORD_INTERVAL_S + 2).attempts == 1
+    receiver.down()
+
+
+class _DiesBeforeRecording(Dispatcher):
+    """A dispatcher whose process is killed once it has sent, before any attempt is recorded."""
+
+    @staticmethod
+    def _record_in(conn: Connection, finished: list[Finished]) -> None:
+        if finished:
+            raise RuntimeError("killed before recording")
+
+
+def test_attempts_sent_and_not_recorded_before_a_crash_are_sent_again_never_lost(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """Recording in batches widens the window between sending and recording: a crash in it means
+    those webhooks go out again (same ids) once their leases end, and every one is recorded."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(10)]
+    dying = _DiesBeforeRecording(
+        db, box, timeout_s=2.0, poll_interval_s=0.02, clock=clock, allow_private_networks=True
+    )
+    dying.start()
+    receiver.wait_for_requests(len(sent), timeout_s=30.0)
+    settle(RECORD_INTERVAL_S * 2)
+    dying.stop()
+    assert all(d.state == "pending" and d.attempts == 0 for d in deliveries(db))  # none recorded
+
+    start_dispatcher()
+    settle()
+    assert len(receiver.requests) == len(sent)  # their leases still hold
+    clock.advance(lease_us(2.0) / US_PER_SECOND)
+    receiver.wait_for_requests(2 * len(sent), timeout_s=30.0)
+    settle()
+    assert sorted(receiver.ids()) == sorted(sent * 2)  # each sent again, once, with its own id
+    for notification_id in sent:
+        assert wait_for_state(db, notification_id, "succeeded").attempts == 1
+    receiver.down()
 
 
 def _states(db: Database) -> dict[str, int]:

@@ -7,7 +7,8 @@ over directly: inside its batch transaction it fans them out and claims them for
 (`claim_in`), and right after the commit they are sent (`hand_over`), so a webhook leaves as soon
 as the transition is durable, without waiting for a write lock of the dispatcher's own. Otherwise
 the dispatcher is woken after commits and polls (for notifications written by API requests or
-other processes, and for retries). Attempts are recorded in one transaction per cycle, not one each.
+other processes, and for retries). Attempts are recorded together, at most every RECORD_INTERVAL_S,
+not one transaction each.
 
 Each endpoint has at most `concurrency_per_endpoint` requests in flight: a slow receiver uses
 its own slots and leaves everyone else's alone. Time comes from `clock` (epoch microseconds), so
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -68,6 +70,14 @@ PURGE_BATCH = 1000
 PURGE_MAX_BATCHES = 100
 # An attempt's outcome as /metrics names it, by the delivery's state after it.
 ATTEMPT_OUTCOMES = {retry.SUCCEEDED: "succeeded", retry.PENDING: "retrying", retry.FAILED: "failed"}
+# Attempts finished are recorded together, in one write transaction at most this often (sooner
+# when a write is due anyway, or RECORD_BATCH are waiting). Every commit of this process takes
+# SQLite's write lock from the evaluator for a moment and drops the evaluator's customer snapshots
+# (`engine/snapshots.py`: they stay only while no other connection commits); recording each
+# webhook as it finished did both about as often as webhooks arrived. Until recorded, an attempt's
+# claim keeps its delivery this dispatcher's; after a crash it is sent again (at least once).
+RECORD_INTERVAL_S = 0.25
+RECORD_BATCH = 2000
 # On stop, attempts in flight get this long to finish before they are abandoned (and re-sent).
 STOP_GRACE_S = 2.0
 
@@ -149,6 +159,7 @@ class Dispatcher:
         # The secrets' ciphertexts -> their signer, for the endpoints sent to lately.
         self._signers: dict[tuple[str, ...], Signer] = {}
         self._unrecorded: list[Finished] = []
+        self._unrecorded_since: float | None = None  # time.monotonic() of the oldest unrecorded
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -250,23 +261,42 @@ class Dispatcher:
             while not self._stopping.is_set():
                 more = await self._cycle()
                 if not more:
-                    await self._sleep(self.poll_interval_s)
+                    await self._sleep(self._until_next_cycle())
             await self._abandon_in_flight()
             await self._record_finished()
         log.info("webhook_dispatcher_stopped")
 
     async def _cycle(self) -> bool:
         """Record, fan out, claim, start sending; True when more outbox rows are waiting right now."""
-        finished, self._unrecorded = self._unrecorded, []
+        finished, since = self._unrecorded, self._unrecorded_since
+        self._unrecorded, self._unrecorded_since = [], None
         renew = self._due_for_renewal()
         try:
-            claims, more = await asyncio.to_thread(self._step, finished, renew)
+            claims, more, recorded = await asyncio.to_thread(
+                self._step, finished, self._record_due(finished, since), renew
+            )
         except Exception:
             # Unrecorded attempts are sent again when their leases expire (at least once).
             log.exception("webhook_cycle_failed")
             return False
+        if not recorded and finished:  # not yet: with those finished meanwhile, at the next cycle
+            self._unrecorded = finished + self._unrecorded
+            self._unrecorded_since = since
         self._start(claims)
         return more
+
+    @staticmethod
+    def _record_due(finished: list[Finished], since: float | None) -> bool:
+        if since is None:
+            return False
+        return len(finished) >= RECORD_BATCH or time.monotonic() - since >= RECORD_INTERVAL_S
+
+    def _until_next_cycle(self) -> float:
+        """The poll interval, or less when finished attempts are due to be recorded sooner."""
+        if self._unrecorded_since is None:
+            return self.poll_interval_s
+        due_in = self._unrecorded_since + RECORD_INTERVAL_S - time.monotonic()
+        return max(0.0, min(self.poll_interval_s, due_in))
 
     def _start(self, claims: list[Claim]) -> None:
         """Send each claim on its own task (on the loop's thread)."""
@@ -278,7 +308,7 @@ class Dispatcher:
             task.add_done_callback(self._finished)
 
     async def _record_finished(self) -> None:
-        finished, self._unrecorded = self._unrecorded, []
+        finished, self._unrecorded, self._unrecorded_since = self._unrecorded, [], None
         if finished:
             await asyncio.to_thread(self._record, finished)
 
@@ -317,18 +347,21 @@ class Dispatcher:
         self._renewed_at_us = now
         return list(self._claims.values())
 
-    def _step(self, finished: list[Finished], renew: list[Claim]) -> tuple[list[Claim], bool]:
-        """One write transaction per cycle (one fsync, one wait for SQLite's write lock): record
-        the attempts finished since the last, extend the leases held, fan out new outbox rows,
-        claim what is due."""
+    def _step(
+        self, finished: list[Finished], record: bool, renew: list[Claim]
+    ) -> tuple[list[Claim], bool, bool]:
+        """At most one write transaction per cycle (one fsync, one wait for SQLite's write lock):
+        record the attempts finished since the last (when `record`, or when writing anyway),
+        extend the leases held, fan out new outbox rows, claim what is due. Returns the claims,
+        whether more outbox rows wait, and whether `finished` was recorded."""
         now = self.clock()
         if now >= self._next_purge_us:
             self._purge(now)
         with self.db.read() as conn:  # cheap reads first: most idle cycles need no write at all
             waiting = store.outbox_waiting(conn)
             due = store.next_due_at(conn)
-        if not finished and not renew and not waiting and (due is None or due > now):
-            return [], False
+        if not (finished and record) and not renew and not waiting and (due is None or due > now):
+            return [], False, not finished
         with self.db.write() as conn:
             self._record_in(conn, finished)
             store.renew_claims(conn, renew, now + self._lease_us)
@@ -339,7 +372,7 @@ class Dispatcher:
                 more = result.more and result.gap_before is None
             claims = store.claim_due(conn, now, now + self._lease_us, self._room)
         _count_attempts(finished)
-        return claims, more
+        return claims, more, True
 
     def _purge(self, now: int) -> None:
         """Finished deliveries older than the retention period, with their attempts, in bounded
@@ -385,7 +418,9 @@ class Dispatcher:
             latency_ms=response.latency_ms,
             outcome=decision.state,
         )
-        # Recorded with the others of this cycle; until then the claim's lease keeps it ours.
+        # Recorded with the others finished lately; until then the claim's lease keeps it ours.
+        if self._unrecorded_since is None:
+            self._unrecorded_since = time.monotonic()
         self._unrecorded.append((claim, response, attempted_at, decision))
 
     async def _send(self, client: aiohttp.ClientSession, claim: Claim, attempted_at: int) -> sender.Response:
