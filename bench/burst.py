@@ -46,6 +46,7 @@ class BurstRun:
     last_arrival_ns: int | None  # None: no webhook arrived
     failures: dict[str, int]
     shared_with: str  # what else used the cores during the burst
+    server_cpu_s: float  # CPU the server and its engine processes (evaluator, delivery) used meanwhile
     bodies: list[bytes]  # the webhooks received, for the baseline
 
     @property
@@ -84,6 +85,7 @@ def burst(
         wait_webhooks(session.receiver, len(crossings), webhook_wait_s, quiet_s=None)
     waited_until_ns = time.time_ns()
     shared_with = others.describe(set(tree(os.getpid())))
+    server_cpu_s = others.cpu_seconds(set(tree(session.server.process.pid)))
     arrivals = session.receiver.stop()
     latencies = match(crossings, arrivals, waited_until_ns)
     return BurstRun(
@@ -92,6 +94,7 @@ def burst(
         max((a.arrived_ns for a in arrivals), default=None),
         dict(result.failures),
         shared_with,
+        server_cpu_s,
         [a.body for a in arrivals],
     )
 
@@ -126,5 +129,6 @@ def summary(run: BurstRun, baseline_s: float | None, concurrency: int) -> dict[s
         ),
         "bare_client_concurrency": concurrency,
         "failures": run.failures,
+        "server_cpu_s": round(run.server_cpu_s, 2),
         "shared_with": run.shared_with,
     }

@@ -102,6 +102,15 @@ class OtherWork:
                 used[name] = used.get(name, 0.0) + spent / ticks_per_s / elapsed
         return sorted(used.items(), key=lambda item: -item[1])
 
+    def cpu_seconds(self, pids: set[int]) -> float:
+        """CPU seconds `pids` used since the start (a process started since counts whole)."""
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        return sum(
+            (ticks - self.before.get(pid, (name, 0))[1]) / ticks_per_s
+            for pid, (name, ticks) in _ticks().items()
+            if pid in pids
+        )
+
     def describe(self, ours: set[int], top: int = 5) -> str:
         busiest = self.cores_by_command(ours)
         listed = ", ".join(f"{name} {cores:.2f}" for name, cores in busiest[:top]) or "nothing"

@@ -498,6 +498,7 @@ def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: 
         f"{_seconds(found['bare_client_s'])}, ratio {_n(found['ratio_to_bare_client'], 2)}; "
         f"{_latency_line(found)}"
         + (f"; failures {measured.failures}" if measured.failures else "")
+        + f"; the server and its engine processes used {found['server_cpu_s']:.2f} CPU-s meanwhile"
         + f"; {found['shared_with']}"
     )
     return found

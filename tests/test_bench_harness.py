@@ -85,6 +85,7 @@ def test_the_harness_measures_a_real_server_end_to_end(
     burst = results["databases"]["sqlite"]["burst"]["runs"][0]
     assert burst["expected"] == BURST and burst["webhooks"] == BURST and burst["unexpected"] == 0
     assert burst["delivered_s"] > 0 and burst["bare_client_s"] > 0 and burst["ratio_to_bare_client"] > 0
+    assert burst["server_cpu_s"] > 0  # the evaluator measured the crossings, delivery sent them
     assert line["burst_delivered_s"] == burst["delivered_s"]
     assert results["generator_ceiling"]["median"] > 0
 

@@ -12,9 +12,10 @@ import hmac
 import json
 from email.utils import format_datetime
 
+from sqlalchemy import Connection, func, select
 from standardwebhooks import Webhook
 
-from meterline.delivery.dispatcher import Dispatcher, lease_us
+from meterline.delivery.dispatcher import FANOUT_BATCH, RECORD_INTERVAL_S, Dispatcher, Finished, lease_us
 from meterline.delivery.handoff import RemoteOutbox
 from meterline.delivery.secrets import SecretBox
 from meterline.domain.ids import new_id
@@ -23,7 +24,7 @@ from meterline.engine.evaluator import Evaluator
 from meterline.store import alerts
 from meterline.store import webhooks as store
 from meterline.store.db import Database
-from meterline.store.tables import notifications
+from meterline.store.tables import notifications, webhook_deliveries
 from tests.delivery.conftest import StartDispatcher
 from tests.delivery.helpers import (
     Clock,
@@ -454,7 +455,7 @@ def test_claims_handed_over_before_the_dispatcher_runs_are_each_sent_once(
     outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=2.0)
     with db.write() as conn:
         claims = outbox.claim_in(conn, clock())
-    assert len(claims) == 5
+    assert [len(taken.delivery_ids) for taken in claims] == [5]  # one claim, handed over by id
     outbox.hand_over(claims)  # before the dispatcher's loop exists
     dispatcher.start()
     try:
@@ -490,6 +491,117 @@ def test_claims_waiting_their_turn_keep_their_lease(
     settle(0.5)
     assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == 6
     receiver.down()
+
+
+def test_a_batch_of_more_crossings_than_one_fan_out_is_handed_over_whole(
+    db: Database, box: SecretBox, clock: Clock
+) -> None:
+    """A burst: the evaluator's batch wrote more notifications than the dispatcher fans out at a
+    time. Its hand-over claims every one in the batch's own transaction, so none waits for a write
+    transaction of the delivery process (queued behind the evaluator's next batch), and each is
+    sent once."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    # Within what the test receiver's listen backlog takes on a busy machine (a refused or timed
+    # out attempt would wait for a retry on a clock that does not move).
+    dispatcher = Dispatcher(
+        db,
+        box,
+        timeout_s=10.0,
+        poll_interval_s=60.0,
+        concurrency_per_endpoint=4,
+        clock=clock,
+        allow_private_networks=True,
+    )
+    outbox = RemoteOutbox(_AdoptingChannel(dispatcher), timeout_s=10.0)
+    sent = [new_id() for _ in range(FANOUT_BATCH + 200)]
+    with db.write() as conn:  # as the evaluator's batch transaction does
+        alerts.add_notifications(
+            conn,
+            [
+                (alerts.Notification(n, "alerts.spend_threshold_reached", "a-1", f"c-{k}", {}), clock())
+                for k, n in enumerate(sent)
+            ],
+        )
+        claims = outbox.claim_in(conn, clock())
+    assert [len(taken.delivery_ids) for taken in claims] == [len(sent)]
+    dispatcher.start()
+    try:
+        outbox.hand_over(claims)
+        receiver.wait_for_requests(len(sent), timeout_s=30.0)
+        settle()
+        assert sorted(receiver.ids()) == sorted(sent) and len(receiver.requests) == len(sent)
+        wait_for(lambda: _states(db), lambda states: states == {"succeeded": len(sent)}, 30.0)
+    finally:
+        dispatcher.stop()
+        receiver.down()
+
+
+def test_attempts_are_recorded_within_the_recording_interval_without_a_poll(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """Attempts are recorded together, not one transaction each; the delivery log still shows
+    them within a moment though nothing else wakes the dispatcher (it would poll in a minute)."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(12)]
+    start_dispatcher(poll_interval_s=60.0)
+    receiver.wait_for_requests(len(sent))
+    for notification_id in sent:
+        assert wait_for_state(db, notification_id, "succeeded", timeout_s=RECORD_INTERVAL_S + 2).attempts == 1
+    receiver.down()
+
+
+class _DiesBeforeRecording(Dispatcher):
+    """A dispatcher whose process is killed once it has sent, before any attempt is recorded."""
+
+    @staticmethod
+    def _record_in(conn: Connection, finished: list[Finished]) -> None:
+        if finished:
+            raise RuntimeError("killed before recording")
+
+
+def test_attempts_sent_and_not_recorded_before_a_crash_are_sent_again_never_lost(
+    db: Database, box: SecretBox, clock: Clock, start_dispatcher: StartDispatcher
+) -> None:
+    """Recording in batches widens the window between sending and recording: a crash in it means
+    those webhooks go out again (same ids) once their leases end, and every one is recorded."""
+    receiver = Receiver().up()
+    register(db, box, receiver.url)
+    sent = [notify(db) for _ in range(10)]
+    dying = _DiesBeforeRecording(
+        db,
+        box,
+        timeout_s=10.0,
+        poll_interval_s=0.02,
+        concurrency_per_endpoint=4,
+        clock=clock,
+        allow_private_networks=True,
+    )
+    dying.start()
+    receiver.wait_for_requests(len(sent), timeout_s=30.0)
+    settle(RECORD_INTERVAL_S * 2)
+    dying.stop()
+    assert all(d.state == "pending" and d.attempts == 0 for d in deliveries(db))  # none recorded
+
+    start_dispatcher()
+    settle()
+    assert len(receiver.requests) == len(sent)  # their leases still hold
+    clock.advance(lease_us(10.0) / US_PER_SECOND)
+    receiver.wait_for_requests(2 * len(sent), timeout_s=30.0)
+    settle()
+    assert sorted(receiver.ids()) == sorted(sent * 2)  # each sent again, once, with its own id
+    for notification_id in sent:
+        assert wait_for_state(db, notification_id, "succeeded").attempts == 1
+    receiver.down()
+
+
+def _states(db: Database) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(webhook_deliveries.c.state, func.count()).group_by(webhook_deliveries.c.state)
+        )
+        return {state: int(count) for state, count in rows}
 
 
 class _AdoptingChannel:

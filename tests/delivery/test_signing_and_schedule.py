@@ -12,7 +12,13 @@ from standardwebhooks import Webhook
 
 from meterline.delivery import retry
 from meterline.delivery.secrets import generate_secret
-from meterline.delivery.signing import http_date, metronome_signature, signed_headers, standard_signature
+from meterline.delivery.signing import (
+    Signer,
+    http_date,
+    metronome_signature,
+    signed_headers,
+    standard_signature,
+)
 from meterline.domain.errors import InvalidInput
 from meterline.domain.timeutil import US_PER_HOUR, US_PER_SECOND, to_us
 from meterline.domain.webhooks import validate_event_types, validate_secret, validate_url, wants
@@ -153,3 +159,18 @@ def test_filters_and_urls_are_validated() -> None:
     for bad_url in ("ftp://example.com", "example.com/hooks", "http://", "http://a b.com", "http://x:99999/"):
         with pytest.raises(InvalidInput):
             validate_url(bad_url)
+
+
+def test_one_signer_signs_attempt_after_attempt_as_if_each_were_signed_alone() -> None:
+    """The dispatcher keeps an endpoint's keys between attempts: every attempt's signatures are
+    still those of its own date, id and body, and verify."""
+    new, old = generate_secret(), generate_secret()
+    signer = Signer([new, old])
+    timestamp = int(datetime.now(UTC).timestamp())
+    for k, at in enumerate((timestamp, timestamp, timestamp + 1)):
+        body = b'{"id":"n-%d","properties":{"k":%d}}' % (k, k)
+        headers = signer.headers(f"n-{k}", at, body)
+        assert headers == signed_headers([new, old], f"n-{k}", at, body)
+        assert headers["metronome-webhook-signature"] == metronome_signature(new, http_date(at), body)
+        for secret in (new, old):
+            Webhook(secret).verify(body, headers)

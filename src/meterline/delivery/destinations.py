@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,8 +49,10 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
+@lru_cache(maxsize=1024)
 def refusal(url: str, allow_private: bool) -> str | None:
-    """Why a URL may not be sent to, judged without DNS (userinfo; a host that is an IP address)."""
+    """Why a URL may not be sent to, judged without DNS (userinfo; a host that is an IP address).
+    A pure function of its arguments, asked before every attempt: kept per URL."""
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
         return "must not contain a user name or password"

@@ -21,13 +21,15 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from meterline.delivery.dispatcher import claim_fresh, lease_us
+from meterline.delivery.dispatcher import fan_out_fresh, lease_us
 from meterline.store import webhooks as store
-from meterline.store.webhooks import Claim
+from meterline.store.webhooks import Taken
 
 # Deliveries per endpoint the dispatcher may hold (claimed, not yet recorded) through hand-overs;
-# a slow receiver's backlog past this waits in the database, not in the dispatcher's memory.
-HANDOFF_BUDGET = 2000
+# a slow receiver's backlog past this waits in the database, not in the dispatcher's memory
+# (about 2 KB each there). A burst of 3,000 crossings is handed over whole: what is left past the
+# budget waits for a write transaction of the dispatcher's own, queued behind the evaluator's.
+HANDOFF_BUDGET = 5000
 
 
 class ClaimChannel(Protocol):
@@ -44,8 +46,12 @@ class RemoteOutbox:
         self.budget = HANDOFF_BUDGET
         self.lease_us = lease_us(timeout_s)
 
-    def claim_in(self, conn: Connection, now_us: int) -> list[Claim]:
-        """Fan out the outbox and claim what is due, in the evaluator's batch transaction."""
+    def claim_in(self, conn: Connection, now_us: int) -> list[Taken]:
+        """Fan out the outbox and claim what is due, in the evaluator's batch transaction. Only
+        the claim's id goes to the delivery process, which reads the rest: nothing is read here
+        that the evaluator's transaction (holding the write lock) would only carry."""
+        if not fan_out_fresh(conn, now_us):
+            return []
         held: dict[str, int] | None = None
 
         def room(endpoint_id: str) -> int:
@@ -54,9 +60,10 @@ class RemoteOutbox:
                 held = store.claimed_counts(conn, now_us)
             return self.budget - held.get(endpoint_id, 0)
 
-        return claim_fresh(conn, now_us, now_us + self.lease_us, room)
+        taken = store.take_due(conn, now_us, now_us + self.lease_us, room)
+        return [] if taken is None else [taken]
 
-    def hand_over(self, claims: list[Claim]) -> None:
+    def hand_over(self, claims: list[Taken]) -> None:
         """After the commit that made `claims`: tell the delivery process which claim to send."""
-        for claim_id in dict.fromkeys(claim.claim_id for claim in claims):
-            self.channel.send_claim(claim_id)
+        for taken in claims:
+            self.channel.send_claim(taken.claim_id)

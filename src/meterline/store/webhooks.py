@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, update
 
 from meterline.domain.errors import NotFound
 from meterline.domain.ids import new_id
@@ -288,8 +288,25 @@ def next_due_at(conn: Connection) -> int | None:
     return None if value is None else int(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Deliveries claimed under one id, not yet read: a claim handed to another process."""
+
+    claim_id: str
+    delivery_ids: list[int]
+
+
 def claim_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable[[str], int]) -> list[Claim]:
     """Take due deliveries, at most `room(endpoint_id)` per endpoint, until `lease_until_us`."""
+    taken = take_due(conn, now_us, lease_until_us, room)
+    if taken is None:
+        return []
+    return _claims(conn, _D.id.in_(taken.delivery_ids), taken.claim_id, now_us)
+
+
+def take_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable[[str], int]) -> Taken | None:
+    """`claim_due` without reading what the deliveries carry (payloads, endpoints, secrets): the
+    evaluator's batch transaction claims for the delivery process, which reads them itself."""
     claim_id = new_id()
     due_endpoints = conn.execute(
         select(_D.endpoint_id).where(_D.state == PENDING, _D.next_attempt_at_us <= now_us).distinct()
@@ -300,13 +317,13 @@ def claim_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable
         if free > 0:
             claimed.extend(_claim_for_endpoint(conn, endpoint_id, free, now_us))
     if not claimed:
-        return []
+        return None
     conn.execute(
         update(webhook_deliveries)
         .where(_D.id.in_(claimed))
         .values(next_attempt_at_us=lease_until_us, claim_id=claim_id)
     )
-    return _claims(conn, claimed, claim_id, now_us)
+    return Taken(claim_id, claimed)
 
 
 def claimed_counts(conn: Connection, now_us: int) -> dict[str, int]:
@@ -321,8 +338,7 @@ def claimed_counts(conn: Connection, now_us: int) -> dict[str, int]:
 
 def claims_by_id(conn: Connection, claim_id: str, now_us: int) -> list[Claim]:
     """The deliveries one claim took, as the claim made them (a claim handed to another process)."""
-    ids = list(conn.execute(select(_D.id).where(_D.claim_id == claim_id, _D.state == PENDING)).scalars())
-    return _claims(conn, ids, claim_id, now_us) if ids else []
+    return _claims(conn, and_(_D.claim_id == claim_id, _D.state == PENDING), claim_id, now_us)
 
 
 def _claim_for_endpoint(conn: Connection, endpoint_id: str, limit: int, now_us: int) -> list[int]:
@@ -340,7 +356,7 @@ def _claim_for_endpoint(conn: Connection, endpoint_id: str, limit: int, now_us: 
     return list(conn.execute(query).scalars())
 
 
-def _claims(conn: Connection, delivery_ids: list[int], claim_id: str, now_us: int) -> list[Claim]:
+def _claims(conn: Connection, which: ColumnElement[bool], claim_id: str, now_us: int) -> list[Claim]:
     rows = conn.execute(
         select(
             _D.id,
@@ -358,7 +374,7 @@ def _claims(conn: Connection, delivery_ids: list[int], claim_id: str, now_us: in
         )
         .join(notifications, notifications.c.seq == _D.notification_seq)
         .join(webhook_endpoints, _E.id == _D.endpoint_id)
-        .where(_D.id.in_(delivery_ids))
+        .where(which)
         .order_by(_D.id)
     ).mappings()
     return [
