@@ -2,8 +2,8 @@
 rollover (the fraction of a commit's unused balance that rolls over at a transition, and what a
 rollover commit was rolled over from)
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-07 15:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import meterline.store.types
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
