@@ -29,7 +29,8 @@ def _concrete(path: str) -> str:
 @pytest.fixture(scope="module")
 def served(server: RunningServer) -> set[Route]:
     """(method, path shape) of every route in the server's OpenAPI document."""
-    document = httpx.get(f"{server.base_url}/openapi.json", headers=server.headers()).json()
+    # Building the document takes seconds on a busy machine.
+    document = httpx.get(f"{server.base_url}/openapi.json", headers=server.headers(), timeout=30).json()
     return {
         (method.upper(), _shape(path)) for path, methods in document["paths"].items() for method in methods
     }

@@ -76,9 +76,14 @@ def test_health_reports_each_part_and_metrics_count_across_processes(tmp_path: P
         assert health["webhooks"]["enabled"] is True
 
         assert httpx.get(f"{server.base_url}/metrics").status_code == 401  # behind the token
+        # The attempt is counted when its answer arrives, and leaves the backlog when attempts are
+        # recorded together (within a quarter of a second): wait for both.
         text = wait_for(
             lambda: api.get("/metrics").text,
-            lambda got: _metric(got, "meterline_webhook_attempts_total", 'outcome="succeeded"') == 1,
+            lambda got: (
+                _metric(got, "meterline_webhook_attempts_total", 'outcome="succeeded"') == 1
+                and _metric(got, "meterline_webhook_backlog") == 0
+            ),
         )
         assert _metric(text, "meterline_ingest_events_total") == 7
         assert _metric(text, "meterline_http_requests_total", 'route="/v1/ingest",status="200"') == 1
