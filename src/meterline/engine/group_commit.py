@@ -7,13 +7,8 @@ ack therefore always means "committed", and throughput is not capped by commits 
 
 from __future__ import annotations
 
-import asyncio
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -23,74 +18,31 @@ from meterline.domain.timeutil import now_us
 from meterline.logging import get_logger
 from meterline.store import event_log
 from meterline.store.db import Database
+from meterline.store.write_batches import BatchingWriter, Pending
 
 log = get_logger("meterline.ingest")
 
 
-@dataclass(slots=True)
-class _Pending:
-    events: Sequence[UsageEvent]
-    done: Future[int]
-
-
-class GroupCommitWriter:
+class GroupCommitWriter(BatchingWriter[Sequence[UsageEvent], int]):
     def __init__(self, db: Database, *, max_events: int, on_commit: Callable[[], None] = lambda: None):
+        super().__init__("meterline-group-commit", max_events, weight=len)
         self.db = db
         self.max_events = max_events
         self.on_commit = on_commit
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="meterline-group-commit", daemon=True)
-        self._running = False
-        # Observable effect of grouping: requests answered per durable commit.
-        self.commits = 0
-        self.requests_committed = 0
         # When the last commit failed, None once one succeeds after it (the /health database check).
         self.last_failure_monotonic: float | None = None
 
-    def start(self) -> None:
-        self._running = True
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._running:
-            self._running = False
-            self._queue.put(None)
-            self._thread.join(10)
-
     async def append(self, events: Sequence[UsageEvent]) -> int:
         """Wait until the events are durable; returns how many were new (not duplicates)."""
-        if not self._running:
-            raise Unavailable("ingest is shutting down; retry the request")
-        pending = _Pending(events, Future())
-        self._queue.put(pending)
-        return await asyncio.wrap_future(pending.done)
+        return await self._submit(events, "ingest is shutting down; retry the request")
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            size = len(first.events)
-            while size < self.max_events:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)  # finish this group, then stop
-                    break
-                group.append(item)
-                size += len(item.events)
-            self._commit(group)
-
-    def _commit(self, group: list[_Pending]) -> None:
+    def _commit(self, group: list[Pending[Sequence[UsageEvent], int]]) -> None:
         try:
             received = now_us()
             counts: list[int] = []
             with self.db.log_write() as conn:
                 for pending in group:
-                    counts.append(event_log.append(conn, pending.events, received))
+                    counts.append(event_log.append(conn, pending.item, received))
         except (DataError, IntegrityError) as error:
             if len(group) > 1:
                 # The database refused some request's events: commit each request alone, so one
