@@ -494,21 +494,14 @@ def period_record(
     now_us: int,
 ) -> InvoiceRecord:
     """A contract period's draft as computed (its id the period's own)."""
-    return InvoiceRecord(
-        id=invoices.invoice_id(contract.id, period.start_us),
-        customer_id=contract.customer_id,
-        contract_id=contract.id,
-        credit_type_id=card.fiat_credit_type_id,
-        type=USAGE,
-        status=DRAFT,
-        start_us=period.start_us,
-        end_us=period.end_us,
-        subtotal=computation.subtotal,
-        total=computation.total,
-        spend_by_credit_type=computation.spend_by_credit_type,
-        line_items=[],
-        updated_at_us=now_us,
-        finalized_at_us=None,
-        computation=computation,
-        schedule_item_ids=tuple(item.item_id for item in computation.scheduled),
+    return invoices.computed_draft(
+        invoices.invoice_id(contract.id, period.start_us),
+        contract.customer_id,
+        contract.id,
+        card.fiat_credit_type_id,
+        USAGE,
+        period.start_us,
+        period.end_us,
+        computation,
+        now_us,
     )

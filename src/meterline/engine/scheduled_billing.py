@@ -20,7 +20,7 @@ from meterline.domain.periods import Period
 from meterline.domain.scheduled_items import ScheduledItem
 from meterline.engine.customer_state import CustomerState
 from meterline.store import invoices
-from meterline.store.invoices import CLOSED, DRAFT, SCHEDULED, InvoiceRecord
+from meterline.store.invoices import CLOSED, SCHEDULED, InvoiceRecord
 
 
 @dataclass(slots=True)
@@ -93,23 +93,16 @@ def scheduled_record(contract: ContractTerms, item: ScheduledItem, now_us: int) 
     """The item's own SCHEDULED invoice, as a draft: dated at the item (start and end alike)."""
     computation = InvoiceComputation(item.credit_type_id)
     computation.bill_scheduled([item])
-    return InvoiceRecord(
-        id=invoices.scheduled_invoice_id(item.item_id),
-        customer_id=contract.customer_id,
-        contract_id=contract.id,
-        credit_type_id=item.credit_type_id,
-        type=SCHEDULED,
-        status=DRAFT,
-        start_us=item.timestamp_us,
-        end_us=item.timestamp_us,
-        subtotal=computation.subtotal,
-        total=computation.total,
-        spend_by_credit_type={},
-        line_items=[],
-        updated_at_us=now_us,
-        finalized_at_us=None,
-        computation=computation,
-        schedule_item_ids=(item.item_id,),
+    return invoices.computed_draft(
+        invoices.scheduled_invoice_id(item.item_id),
+        contract.customer_id,
+        contract.id,
+        item.credit_type_id,
+        SCHEDULED,
+        item.timestamp_us,
+        item.timestamp_us,
+        computation,
+        now_us,
     )
 
 

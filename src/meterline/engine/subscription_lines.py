@@ -18,7 +18,7 @@ from meterline.domain.invoicing import UsageLine, compute_invoice, subscription_
 from meterline.domain.periods import Period
 from meterline.domain.subscriptions import PeriodCharge, SubscriptionTerms, immediate_charges, invoice_charges
 from meterline.store import invoices
-from meterline.store.invoices import DRAFT, SCHEDULED, InvoiceRecord
+from meterline.store.invoices import SCHEDULED, InvoiceRecord
 from meterline.store.rate_cards import RateCardRecord
 
 if TYPE_CHECKING:  # billing.py calls this module with its catalog
@@ -53,22 +53,16 @@ def immediate_invoices(
             if line is None or invoice_id in closed_ids:
                 continue
             computation = compute_invoice([line], [], card.fiat_credit_type_id, conversions)
-            yield InvoiceRecord(
-                id=invoice_id,
-                customer_id=contract.customer_id,
-                contract_id=contract.id,
-                credit_type_id=card.fiat_credit_type_id,
-                type=SCHEDULED,
-                status=DRAFT,
-                start_us=charge.start_us,
-                end_us=charge.start_us,
-                subtotal=computation.subtotal,
-                total=computation.total,
-                spend_by_credit_type=computation.spend_by_credit_type,
-                line_items=[],
-                updated_at_us=now_us,
-                finalized_at_us=None,
-                computation=computation,
+            yield invoices.computed_draft(
+                invoice_id,
+                contract.customer_id,
+                contract.id,
+                card.fiat_credit_type_id,
+                SCHEDULED,
+                charge.start_us,
+                charge.start_us,
+                computation,
+                now_us,
             )
 
 

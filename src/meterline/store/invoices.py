@@ -64,6 +64,39 @@ class InvoiceRecord:
     schedule_item_ids: tuple[str, ...] = ()  # the schedule items it bills (`domain.scheduled_items`)
 
 
+def computed_draft(
+    invoice_id: str,
+    customer_id: str,
+    contract_id: str,
+    credit_type_id: str,
+    invoice_type: str,
+    start_us: int,
+    end_us: int,
+    computation: InvoiceComputation,
+    now_us: int,
+) -> InvoiceRecord:
+    """A draft as the engine derives it: its totals and spend are its computation's, its line
+    items rendered only when shown or finalized."""
+    return InvoiceRecord(
+        id=invoice_id,
+        customer_id=customer_id,
+        contract_id=contract_id,
+        credit_type_id=credit_type_id,
+        type=invoice_type,
+        status=DRAFT,
+        start_us=start_us,
+        end_us=end_us,
+        subtotal=computation.subtotal,
+        total=computation.total,
+        spend_by_credit_type=computation.spend_by_credit_type,
+        line_items=[],
+        updated_at_us=now_us,
+        finalized_at_us=None,
+        computation=computation,
+        schedule_item_ids=tuple(item.item_id for item in computation.scheduled),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Deduction:
     segment_id: str

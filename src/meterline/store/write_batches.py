@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class Pending(Generic[T, R]):
     done: Future[R]
 
 
-class BatchingWriter(Generic[T, R]):
+class BatchingWriter(ABC, Generic[T, R]):
     def __init__(self, thread_name: str, max_weight: int, weight: Callable[[T], int] = lambda _: 1) -> None:
         self.max_weight = max_weight
         self._weight = weight
@@ -57,8 +58,9 @@ class BatchingWriter(Generic[T, R]):
         self._queue.put(pending)
         return await asyncio.wrap_future(pending.done)
 
+    @abstractmethod
     def _commit(self, group: list[Pending[T, R]]) -> None:
-        raise NotImplementedError
+        """Commit the group as one transaction and answer each of its waiters."""
 
     def _run(self) -> None:
         while True:
