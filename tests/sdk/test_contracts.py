@@ -539,10 +539,10 @@ RULES: list[tuple[str, Mutation, int, str]] = [
         "commits.0.access_schedule.access_type: meterline does not support QUANTITY access yet",
     ),
     (
-        "postpaid commit trued up (not built)",
-        lambda b, c: (postpaid(b), commit0(b)["invoice_schedule"].pop("do_not_invoice")),
+        "postpaid true-up dated before its access ends",
+        lambda b, c: (postpaid(b), commit0(b).update(invoice_schedule=invoice(100, JAN))),
         400,
-        "commits.0.invoice_schedule: meterline does not invoice the POSTPAID commit's true-up yet",
+        "commits.0.invoice_schedule.schedule_items.0.timestamp: a POSTPAID commit's true-up is invoiced",
     ),
     (
         "postpaid without invoice schedule",

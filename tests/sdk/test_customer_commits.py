@@ -409,10 +409,10 @@ COMMIT_RULES: list[tuple[str, Mutation, int, str]] = [
         "invoice_schedule.credit_type_id: a POSTPAID commit is invoiced in its access schedule's credit type",
     ),
     (
-        "postpaid commit trued up (not built)",
-        lambda b, c: (as_postpaid(b), b["invoice_schedule"].pop("do_not_invoice")),
+        "postpaid true-up dated before its access ends",
+        lambda b, c: (as_postpaid(b), b.update(invoice_schedule=invoice(10, JAN))),
         400,
-        "invoice_schedule: meterline does not invoice the POSTPAID commit's true-up yet",
+        "invoice_schedule.schedule_items.0.timestamp: a POSTPAID commit's true-up is invoiced at or after",
     ),
     (
         "postpaid without invoice schedule",

@@ -220,10 +220,11 @@ class ContractCommitIn(CommitFields):
 
     def new(self, path: str) -> NewCommit:
         if self.type == POSTPAID and self.rollover_fraction is not None:
-            # What a postpaid commit leaves unused is what its true-up bills, which meterline does not build.
+            # What a postpaid commit leaves unused is what its true-up bills; rolling it over instead
+            # is not built.
             raise InvalidInput(
                 f"{field_path(path, 'rollover_fraction')}: meterline rolls over PREPAID commits and "
-                "credits only (a POSTPAID commit's unused part is its true-up, which meterline does not bill yet)"
+                "credits only (a POSTPAID commit's unused part is billed by its true-up)"
             )
         return self.new_commit(
             self.type,

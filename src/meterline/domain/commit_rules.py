@@ -133,24 +133,15 @@ def check_commit_schedules(
         check_invoice_schedule(invoice, path)
     if kind == POSTPAID:
         check_postpaid(access, access_credit_type_id, invoice, path)
-    if kind == POSTPAID and invoice is not None and invoice.bills:
-        refuse_true_up(path)
-
-
-def refuse_true_up(path: str) -> None:
-    """meterline does not yet bill a POSTPAID commit's true-up (the unused part, at its invoice
-    date). Accepting a schedule that bills and then never billing it would lose revenue silently,
-    so it is refused; `do_not_invoice: true` says in Metronome's own terms that nothing is billed."""
-    raise InvalidInput(
-        f"{field_path(path, 'invoice_schedule')}: meterline does not invoice the POSTPAID commit's "
-        "true-up yet; set do_not_invoice: true to create the commit without an invoice"
-    )
 
 
 def check_postpaid(
     access: Sequence[AccessItem], access_credit_type_id: str, invoice: InvoiceSchedule | None, path: str
 ) -> None:
-    """A postpaid commit is trued up once, at its invoice item, for the one amount it grants."""
+    """A postpaid commit is trued up once, at its invoice item, for the one amount it grants
+    (Metronome: one access item, one invoice item, the same amount). The true-up bills what usage
+    in the access schedule left unused, so meterline also wants it dated at or after the access
+    schedule's end: before it, the unused part is not known yet."""
     if invoice is None:
         raise InvalidInput(f"{field_path(path, 'invoice_schedule')}: is required for POSTPAID commits")
     if len(access) != 1:
@@ -166,6 +157,12 @@ def check_postpaid(
         where = field_path(path, "invoice_schedule", "schedule_items", 0, "amount")
         raise InvalidInput(
             f"{where}: must equal the access schedule amount {access[0].amount} for a POSTPAID commit"
+        )
+    if invoice.bills and invoice.items[0].timestamp_us < access[0].ending_before_us:
+        where = field_path(path, "invoice_schedule", "schedule_items", 0, "timestamp")
+        raise InvalidInput(
+            f"{where}: a POSTPAID commit's true-up is invoiced at or after its access schedule's "
+            "ending_before (what usage left unused is known only then)"
         )
 
 

@@ -142,6 +142,9 @@ class ContractTerms:
     thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing: spend, prepaid balance
     recurring: tuple[RecurringSpec, ...] = ()  # recurring commits and credits
     transition_from_contract_id: str | None = None  # the contract it took over from, at its start
+    # future_invoice_behavior.trueup REMOVE: the true-ups of that contract dated from this one's
+    # start on are not billed.
+    removes_trueups: bool = False
 
     def subscription_schedule(self, subscription: SubscriptionTerms) -> Schedule:
         """The subscription's own periods: its billing frequency, laid out like the contract's."""

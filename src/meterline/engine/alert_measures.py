@@ -45,7 +45,7 @@ from meterline.store import balances, billable_metrics, commits, contracts
 from meterline.store.alerts import AlertRecord
 from meterline.store.balances import CommitBalance
 from meterline.store.commits import CommitQuery
-from meterline.store.invoices import DRAFT, SCHEDULED, InvoiceRecord
+from meterline.store.invoices import DATED, DRAFT, InvoiceRecord
 from meterline.store.period_usage import usage_by_group
 
 ZERO = Decimal(0)
@@ -100,8 +100,9 @@ class CustomerView:
 
     @cached_property
     def scheduled_drafts(self) -> list[InvoiceRecord]:
-        """SCHEDULED drafts: each is active from the moment its schedule exists until its date."""
-        return [inv for inv in self.state.invoices if inv.status == DRAFT and inv.type == SCHEDULED]
+        """SCHEDULED and TRUEUP drafts: each is active from the moment its schedule exists until
+        its date."""
+        return [inv for inv in self.state.invoices if inv.status == DRAFT and inv.type in DATED]
 
     @cached_property
     def balances(self) -> dict[str, CommitBalance]:
@@ -290,7 +291,7 @@ def _invoice_total(alert: AlertRecord, view: CustomerView) -> Measurement:
     period_start = view.current_period.start_us
     if alert.alert_type is AlertType.MONTHLY_INVOICE_TOTAL_SPEND_THRESHOLD_REACHED:
         return Measurement("", sum((inv.total for inv in current), ZERO), period_start)
-    # invoice_total_reached: any active invoice reaching the threshold, SCHEDULED drafts included.
+    # invoice_total_reached: any active invoice reaching the threshold, SCHEDULED and TRUEUP drafts included.
     top = max([*current, *matching(view.scheduled_drafts)], key=lambda inv: inv.total, default=None)
     if top is None:
         return Measurement("", ZERO, period_start)

@@ -41,7 +41,7 @@ from meterline.domain.metrics import AggregationType
 from meterline.domain.periods import Period
 from meterline.domain.products import ProductState
 from meterline.domain.rates import RateInForce
-from meterline.domain.scheduled_items import ScheduledItem
+from meterline.domain.scheduled_items import POSTPAID_TRUEUP, ScheduledItem
 from meterline.domain.spend_bounds import SpendBounds
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine import scheduled_billing
@@ -205,11 +205,7 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
         drafts.append((priced.record, priced.deductions))
         bounds.append(priced.bounds)
     if routes.own:
-        contracts = {contract.id: contract for contract in state.contracts}
-        drafts += [
-            (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
-            for item in _named(catalog, routes.own)
-        ]
+        drafts += [(record, []) for record in _own_records(state, catalog, routes.own, used, window.now_us)]
     closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
     for contract in state.contracts:
         if contract.subscriptions:
@@ -217,6 +213,26 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
+
+
+def _own_records(
+    state: CustomerState,
+    catalog: PricingCatalog,
+    items: Sequence[ScheduledItem],
+    used: Mapping[str, Decimal],
+    now_us: int,
+) -> Iterable[InvoiceRecord]:
+    """The invoices of their own of these items: SCHEDULED ones, and TRUEUP ones from what the
+    usage drafts derived before them (`used`) left of their postpaid commits."""
+    contracts = {contract.id: contract for contract in state.contracts}
+    for item in _named(catalog, items):
+        contract = contracts[item.contract_id]
+        if item.line_type == POSTPAID_TRUEUP:
+            record = scheduled_billing.trueup_record(state, contract, item, used, now_us)
+            if record is not None:
+                yield record
+        else:
+            yield scheduled_billing.scheduled_record(contract, item, now_us)
 
 
 def with_drafts(

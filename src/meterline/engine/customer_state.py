@@ -26,6 +26,7 @@ from meterline.store.invoices import (
     CLOSED,
     DRAFT,
     FINALIZED,
+    TRUEUP,
     USAGE,
     Deduction,
     InvoiceRecord,
@@ -58,6 +59,10 @@ class CustomerState:
             if invoice_id in finalized:
                 used[segment_id] = used.get(segment_id, Decimal(0)) + amount
         return used
+
+    def trueup_invoice_ids(self) -> frozenset[str]:
+        """The TRUEUP invoices (their deductions are the ledgers' true-up entries)."""
+        return frozenset(inv.id for inv in self.invoices if inv.type == TRUEUP)
 
     def rollouts(self) -> dict[str, list[Rollout]]:
         """What rolled over from each commit segment into a rollover commit (`engine.rollovers`)."""

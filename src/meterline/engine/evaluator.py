@@ -29,7 +29,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.reservations import RESERVATION_PROPERTY
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, Movement, fold
-from meterline.engine import alert_evaluation, billing, headroom
+from meterline.engine import alert_evaluation, billing, headroom, scheduled_billing
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.customer_refs import ResolvedReferences
@@ -423,7 +423,7 @@ class Evaluator:
                 for commit_id, segment_id, inv_id, amount, _at in state.deductions
                 if inv_id == invoice_id
             ]
-            finalized.append((record, drawn))
+            finalized.append((record, drawn + scheduled_billing.trueup_deductions(state, draft)))
         invoices.finalize(conn, finalized)
         self._forget({c for c, _i in due})  # reloaded with their invoices finalized
 

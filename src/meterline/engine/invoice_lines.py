@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from meterline.domain.invoicing import AppliedLine, ConversionLine, InvoiceComputation, UsageLine
-from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
+from meterline.domain.scheduled_items import COMMIT_PURCHASE, POSTPAID_TRUEUP, ScheduledItem
 from meterline.domain.timeutil import format_rfc3339
 
 # Metronome's names for a line item's product type and an applied balance's commit type.
@@ -152,7 +152,8 @@ def _conversion(
 def _scheduled(
     item: ScheduledItem, credit_type: dict[str, str], start_us: int, end_us: int
 ) -> dict[str, Any]:
-    """A commit's purchase (`commit_purchase`, with its commit_id) or a scheduled charge
+    """A commit's purchase (`commit_purchase`, with its commit_id), a postpaid commit's true-up
+    (`postpaid_trueup`, with its commit_id and `postpaid_commit`) or a scheduled charge
     (`scheduled`, with its scheduled_charge_id): a FIXED product's quantity at a unit price."""
     line: dict[str, Any] = {
         "name": item.name or "",
@@ -171,6 +172,13 @@ def _scheduled(
             "commit_id": item.source_id,
             "commit_type": COMMIT_TYPES["PREPAID"],
             "commit_custom_fields": dict(item.custom_fields),
+        }
+    elif item.line_type == POSTPAID_TRUEUP:
+        line |= {
+            "commit_id": item.source_id,
+            "commit_type": COMMIT_TYPES["POSTPAID"],
+            "commit_custom_fields": dict(item.custom_fields),
+            "postpaid_commit": {"id": item.source_id},
         }
     else:
         line |= {

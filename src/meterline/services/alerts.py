@@ -25,7 +25,7 @@ from meterline.store import alert_resolutions, billable_metrics, credit_types, c
 from meterline.store import alerts as store
 from meterline.store.alerts import AlertRecord
 
-INVOICE_TYPES = {"USAGE", "SCHEDULED", "USAGE_CONSOLIDATED"}
+INVOICE_TYPES = {"USAGE", "SCHEDULED", "USAGE_CONSOLIDATED", "TRUEUP"}
 KEY_USED = "This uniqueness key has already been used."
 UNSUPPORTED_FIELDS = {
     "credit_grant_type_filters": "meterline has no legacy credit grants; filter contract credits with custom_field_filters",

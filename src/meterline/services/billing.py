@@ -33,8 +33,11 @@ def commit_balances(
     if not include_drafts:
         finalized = {inv.id for inv in state.invoices if inv.status == FINALIZED}
         deductions = [d for d in deductions if d[2] in finalized]
-    rollouts = state.rollouts()
-    return {commit.id: balance_of(commit, deductions, at_us, rollouts=rollouts) for commit in state.commits}
+    rollouts, trueups = state.rollouts(), state.trueup_invoice_ids()
+    return {
+        commit.id: balance_of(commit, deductions, at_us, rollouts=rollouts, trueups=trueups)
+        for commit in state.commits
+    }
 
 
 def schedule_item_invoices(conn: Connection, customer_id: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 A balance is what can be drawn down now: the sum over the segments accessible at that instant
 of their amount less what invoices (drafts included) have drawn from them, never below zero.
 The ledger lists, in time order, each segment's start (a seat added within a period:
-SEAT_BASED_ADJUSTMENT), each invoice's deduction, what rolled over from it into a rollover commit
+SEAT_BASED_ADJUSTMENT), each invoice's deduction (a postpaid commit's true-up invoice's: TRUEUP),
+what rolled over from it into a rollover commit
 when its contract transitioned (ROLLOVER, counted as gone from it), and each segment's expiry (a
 seat's own balance expires when the seat is removed), with Metronome's entry types.
 """
@@ -47,10 +48,11 @@ def balance_of(
     *,
     with_ledger: bool = True,
     rollouts: Mapping[str, Sequence[Rollout]] = NO_ROLLOUTS,
+    trueups: frozenset[str] = frozenset(),
 ) -> CommitBalance:
     """The commit's balance at `at_us`, and its ledger unless `with_ledger` is false (alerts need
     only the balance, and building the entries was most of the cost); `rollouts`: what rolled
-    over from each segment (`CustomerState.rollouts`)."""
+    over from each segment (`CustomerState.rollouts`); `trueups`: the ids of TRUEUP invoices."""
     result = CommitBalance(commit)
     prefix = _ledger_prefix(commit)
     entries: list[tuple[int, dict[str, Any]]] = []
@@ -74,7 +76,8 @@ def balance_of(
                 )
             )
         for invoice_id, amount, when in drawn:
-            entry = _entry(prefix + "AUTOMATED_INVOICE_DEDUCTION", -amount, min(when, at_us), segment.id)
+            kind = "TRUEUP" if invoice_id in trueups else "AUTOMATED_INVOICE_DEDUCTION"
+            entry = _entry(prefix + kind, -amount, min(when, at_us), segment.id)
             entry["invoice_id"] = invoice_id
             entries.append((when, entry))
         for rollout in rolled:

@@ -20,7 +20,7 @@ from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier
 from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms, RolledOverFrom
 from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
-from meterline.domain.scheduled_items import COMMIT_PURCHASE, ScheduledItem
+from meterline.domain.scheduled_items import COMMIT_PURCHASE, POSTPAID_TRUEUP, ScheduledItem
 from meterline.domain.seats import SeatScope
 from meterline.domain.timeutil import now_us
 from meterline.store.sql import among, grouped_by_customer
@@ -165,13 +165,14 @@ class CommitRecord:
         )
 
     def _invoice_items(self) -> tuple[ScheduledItem, ...]:
-        """A prepaid commit's purchase, billed on its contract (or the one its invoices go on)."""
+        """A prepaid commit's purchase, or a postpaid commit's true-up (its amount the commit's, the
+        engine bills what usage left of it), billed on its contract (or the one its invoices go on)."""
         schedule = self.invoice_schedule
         contract_id = self.contract_id or (schedule.invoice_contract_id if schedule is not None else None)
-        if self.kind != PREPAID or schedule is None or contract_id is None:
+        if self.kind not in COMMIT_KINDS or schedule is None or contract_id is None:
             return ()
         return schedule.scheduled_items(
-            COMMIT_PURCHASE,
+            COMMIT_PURCHASE if self.kind == PREPAID else POSTPAID_TRUEUP,
             self.id,
             contract_id,
             self.product_id,

@@ -148,6 +148,7 @@ class ContractRecord:
             thresholds=self.thresholds,
             recurring=self.recurring,
             transition_from_contract_id=None if self.transition is None else self.transition.from_contract_id,
+            removes_trueups=self.transition is not None and self.transition.trueup == "REMOVE",
         )
 
 

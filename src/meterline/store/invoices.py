@@ -1,5 +1,6 @@
-"""Invoices (USAGE, of a contract's billing periods, and SCHEDULED, of one schedule item each) and
-the deductions usage invoices make from commit segments.
+"""Invoices (USAGE, of a contract's billing periods; SCHEDULED, of one schedule item each; TRUEUP,
+of one postpaid commit's true-up) and the deductions they make from commit segments (a usage
+invoice's drawdown; a true-up's, once finalized, the part of the commit it billed).
 
 What is stored: finalized invoices, whole (their line items as rendered at finalization, their
 deductions), and one row per open draft, which only marks that the period is open so that its
@@ -33,6 +34,8 @@ VOID = "VOID"
 CLOSED = frozenset({FINALIZED, VOID})  # statuses of stored invoices: their periods are never derived again
 USAGE = "USAGE"
 SCHEDULED = "SCHEDULED"
+TRUEUP = "TRUEUP"  # Metronome's type of the invoice of a postpaid commit's true-up
+DATED = frozenset({SCHEDULED, TRUEUP})  # invoices of one date (start and end alike), not of a period
 _INVOICE_NAMESPACE = uuid.UUID("6c1d9a4e-3f57-4bde-9d0a-2f61b3a0c7e5")
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
@@ -262,7 +265,8 @@ def due_for_finalization(
 ) -> list[tuple[str, str]]:
     """(customer id, invoice id) of drafts due, of customers of these home partitions (None:
     all): a usage invoice once its period plus the grace period is over, a SCHEDULED one on its
-    date (its amount waits for no usage)."""
+    date (its amount waits for no usage), a TRUEUP one once its date plus the grace period is
+    over (its amount is what usage left of the commit: it waits for late usage as usage does)."""
     query = (
         select(invoices.c.customer_id, invoices.c.id)
         .where(

@@ -74,8 +74,8 @@ class StatementScheduleIn(StrictModel):
 
 
 class TrueupBehaviorIn(StrictModel):
-    # meterline bills no postpaid true-up invoice (POSTPAID commits only with do_not_invoice), so
-    # either value leaves the same invoices; it is kept for the contract.
+    # REMOVE: the true-ups of the contract taken over dated from this one's start on are not
+    # billed (`engine.scheduled_billing`); AS_IS (the default) bills them.
     trueup: Literal["REMOVE", "AS_IS"] | None = None
 
 

@@ -23,7 +23,7 @@ from meterline.domain.timeutil import format_rfc3339, now_us, to_us
 from meterline.engine.invoice_lines import line_items
 from meterline.services import billing
 from meterline.store import contracts, credit_types, customers
-from meterline.store.invoices import SCHEDULED, VOID, InvoiceRecord
+from meterline.store.invoices import DATED, VOID, InvoiceRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 
@@ -98,8 +98,8 @@ def list_costs(
         found = [
             i
             for i in _invoices(conn, customer_id, state)
-            # A voided invoice bills nothing; a SCHEDULED one bills no usage (and spans no period).
-            if i.end_us > start_us and i.start_us < end_us and i.status != VOID and i.type != SCHEDULED
+            # A voided invoice bills nothing; a SCHEDULED or TRUEUP one bills no usage (and spans no period).
+            if i.end_us > start_us and i.start_us < end_us and i.status != VOID and i.type not in DATED
         ]
         names = credit_types.names_by_id(conn)
     page, cursor = _at_offset(found, asked)
