@@ -2,9 +2,12 @@
 scheduled charges and commit purchases (consolidated onto usage invoices or not), any usage, and
 the engine run at any instants with restarts between them,
 
-- every invoice's lines add up to its subtotal and its total;
-- every schedule item is billed by exactly one finalized invoice: none twice, none missed;
-- every unit of usage is billed once, at its price.
+- every invoice's lines add up to its subtotal and its total (a postpaid commit's drawdown
+  shown, not counted);
+- every schedule item is billed by exactly one finalized invoice: none twice, none missed (a
+  postpaid commit's true-up by none when usage reached the commit);
+- every unit of usage is billed once, at its price;
+- a postpaid commit's true-up bills exactly what usage in its access schedule left of it.
 
 In-process on SQLite (a fresh database per example), the evaluator on an injected clock.
 """
@@ -40,6 +43,10 @@ item = st.tuples(hours, cents, st.booleans())  # (hour offset, amount, a commit 
 at_period_end = st.tuples(st.integers(min_value=1, max_value=3), cents)  # (months ahead, amount)
 use = st.tuples(hours, st.integers(min_value=1, max_value=50))  # (hour offset, quantity)
 run = st.tuples(hours, st.booleans())  # (hour offset, restart before it?)
+# A postpaid commit drawn by the usage: (days its access lasts, hours after that it is trued up, amount).
+committed = st.tuples(
+    st.integers(min_value=1, max_value=SPAN_DAYS), st.integers(min_value=0, max_value=72), cents
+)
 
 
 @settings(
@@ -54,6 +61,7 @@ run = st.tuples(hours, st.booleans())  # (hour offset, restart before it?)
     uses=st.lists(use, max_size=8),
     runs=st.lists(run, max_size=6),
     consolidate=st.booleans(),
+    postpaid=st.none() | committed,
 )
 def test_every_item_and_unit_is_billed_once_and_every_invoice_adds_up(
     items: list[tuple[int, Decimal, bool]],
@@ -61,10 +69,11 @@ def test_every_item_and_unit_is_billed_once_and_every_invoice_adds_up(
     uses: list[tuple[int, int]],
     runs: list[tuple[int, bool]],
     consolidate: bool,
+    postpaid: tuple[int, int, Decimal] | None,
 ) -> None:
     with tempfile.TemporaryDirectory() as folder, in_process(f"sqlite:///{folder}/billing.db") as app:
         start, _next = month_bounds(app.now)
-        customer_id, usage = _billed(app, start, items, period_ends, consolidate)
+        customer_id, usage = _billed(app, start, items, period_ends, consolidate, postpaid)
         for offset, quantity in uses:
             _append(app, customer_id, usage, start + offset * US_PER_HOUR, quantity)
         # A running engine wakes at least weekly; the drawn runs come between, some after a restart.
@@ -78,17 +87,39 @@ def test_every_item_and_unit_is_billed_once_and_every_invoice_adds_up(
 
         found = _invoices(app, customer_id)
         for inv in found:
-            assert sum((line["total"] for line in inv["line_items"]), D(0)) == inv["total"] == inv["subtotal"]
+            counted = [line["total"] for line in inv["line_items"] if not _postpaid_drawdown(line)]
+            assert sum(counted, D(0)) == inv["total"] == inv["subtotal"]
         found = [inv for inv in found if inv["status"] == "FINALIZED"]
+        trueup = D(0)
+        if postpaid is not None:
+            days, _after, amount = postpaid
+            drawn = PRICE * sum(q for offset, q in uses if offset < days * 24)
+            trueup = max(amount - drawn, D(0))
         billed = _item_bills(app, customer_id)
         assert len(billed) == len(set(billed))
-        assert len(billed) == len(items) + len(period_ends)
+        assert len(billed) == len(items) + len(period_ends) + (1 if trueup else 0)
         usage_lines = [line for inv in found for line in inv["line_items"] if line["type"] == "usage"]
         assert sum((line["total"] for line in usage_lines), D(0)) == PRICE * sum(q for _o, q in uses)
-        scheduled = [line for inv in found for line in inv["line_items"] if line["type"] != "usage"]
+        trueups = [
+            line["total"] for inv in found for line in inv["line_items"] if line["type"] == "postpaid_trueup"
+        ]
+        assert trueups == ([trueup] if trueup else [])
+        scheduled = [
+            line
+            for inv in found
+            for line in inv["line_items"]
+            if line["type"] in ("scheduled", "commit_purchase")
+        ]
         assert sum((line["total"] for line in scheduled), D(0)) == sum(a for _h, a, _c in items) + sum(
             a for _m, a in period_ends
         )
+
+
+def _postpaid_drawdown(line: Json) -> bool:
+    """A postpaid commit's drawdown: shown on the usage invoice, not subtracted (paid in arrears)."""
+    return (
+        line["type"] == "applied_commit_or_credit" and line["applied_commit_or_credit"]["type"] == "POSTPAID"
+    )
 
 
 def _billed(
@@ -97,9 +128,11 @@ def _billed(
     items: list[tuple[int, Decimal, bool]],
     period_ends: list[tuple[int, Decimal]],
     consolidate: bool,
+    postpaid: tuple[int, int, Decimal] | None,
 ) -> tuple[str, Usage]:
     """A customer on a contract from the current month, with the items as scheduled charges and
-    prepaid commits' invoice schedules (and charges dated exactly at usage periods' ends)."""
+    prepaid commits' invoice schedules (and charges dated exactly at usage periods' ends), and
+    the postpaid commit, if any, drawn by the usage."""
     client = app.client
     customer_id, usage, product = customer(client), usage_product(client), fixed_product(client)
     charges = [
@@ -132,6 +165,29 @@ def _billed(
         for offset, amount, purchase in items
         if purchase
     ]
+    if postpaid is not None:
+        days, after, amount = postpaid
+        ends = start + days * US_PER_DAY
+        commits.append(
+            {
+                "type": "POSTPAID",
+                "product_id": product,
+                "access_schedule": {
+                    "schedule_items": [
+                        {
+                            "amount": float(amount),
+                            "starting_at": from_us(start),
+                            "ending_before": from_us(ends),
+                        }
+                    ]
+                },
+                "invoice_schedule": {
+                    "schedule_items": [
+                        {"timestamp": from_us(ends + after * US_PER_HOUR), "amount": float(amount)}
+                    ]
+                },
+            }
+        )
     fields: dict[str, Any] = {"scheduled_charges_on_usage_invoices": "ALL"} if consolidate else {}
     if charges:
         fields["scheduled_charges"] = [{"product_id": product, "schedule": {"schedule_items": charges}}]
