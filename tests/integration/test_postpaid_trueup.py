@@ -71,10 +71,19 @@ def trueups(app: InProcess, customer_id: str) -> list[Json]:
     return list(invoices_of(app, customer_id, type="TRUEUP").values())
 
 
+def trueup_invoice_id(app: InProcess, customer_id: str, contract_id: str) -> str | None:
+    """The `invoice_id` the contract shows on its postpaid commit's invoice schedule item."""
+    view = app.client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data
+    (commit,) = view.current.commits
+    assert commit.invoice_schedule is not None
+    (item,) = commit.invoice_schedule.schedule_items or []
+    return item.invoice_id
+
+
 def test_the_trueup_bills_what_usage_left_of_the_commit_once_after_its_date_and_grace(app: InProcess) -> None:
     client = app.client
     _this_month, first, _second = months(app)
-    customer_id, _contract, commit, usage = committed(app, 1000)
+    customer_id, contract_id, commit, usage = committed(app, 1000)
     use(client, customer_id, usage, 3)
     app.run(app.now)
 
@@ -101,12 +110,14 @@ def test_the_trueup_bills_what_usage_left_of_the_commit_once_after_its_date_and_
     app.run(app.now + 1)
     assert [t["total"] for t in trueups(app, customer_id)] == [D(500)]
 
+    assert trueup_invoice_id(app, customer_id, contract_id) is None  # shown once billed
     app.run(first)  # on its date the true-up still waits for the grace period, as the usage does
     assert [t["status"] for t in trueups(app, customer_id)] == ["DRAFT"]
     app.run(first + GRACE_US)
     (final,) = trueups(app, customer_id)
     assert (final["id"], final["status"], final["total"]) == (draft["id"], "FINALIZED", D(500))
     assert [line["total"] for line in final["line_items"]] == [D(500)]
+    assert trueup_invoice_id(app, customer_id, contract_id) == final["id"]
 
     found = balances(client, customer_id)[commit]
     assert ledger(found) == [
@@ -186,3 +197,25 @@ def test_trueup_alerts_voids_and_removal_by_a_transition(app: InProcess) -> None
     assert trueups(app, old_customer) == []
     app.run(first + 40 * GRACE_US)
     assert trueups(app, old_customer) == []
+
+
+def test_a_customer_level_postpaid_commit_is_trued_up_on_its_invoice_contract(app: InProcess) -> None:
+    client = app.client
+    this_month, first, _second = months(app)
+    customer_id, usage, product = customer(client), usage_product(client), fixed_product(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=rate_card(client, (usage.product_id, PRICE)),
+        starting_at=from_us(this_month),
+    ).data.id
+    commit = client.v1.customers.commits.create(
+        customer_id=customer_id,
+        priority=1,
+        invoice_contract_id=contract_id,
+        **postpaid(product, 250.5, this_month, first),  # type: ignore[arg-type]
+    ).data.id
+    use(client, customer_id, usage, 1)  # 100 drawn: 150.5 left
+    app.run(first + GRACE_US)
+    (final,) = trueups(app, customer_id)
+    assert (final["status"], final["total"], final["contract_id"]) == ("FINALIZED", D("150.5"), contract_id)
+    assert [(line["commit_id"], line["total"]) for line in final["line_items"]] == [(commit, D("150.5"))]

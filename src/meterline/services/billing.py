@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from meterline.domain.scheduled_items import POSTPAID_TRUEUP
 from meterline.engine import billing, scheduled_billing
 from meterline.engine.customer_state import CustomerState
 from meterline.store import commits, contracts, invoices
@@ -42,7 +43,8 @@ def commit_balances(
 
 def schedule_item_invoices(conn: Connection, customer_id: str) -> dict[str, str]:
     """Schedule item id -> the invoice that bills it: the finalized (or voided) one that did, or
-    else the draft that will (`engine.scheduled_billing`), for the customer's contracts in force."""
+    else the draft that will (`engine.scheduled_billing`), for the customer's contracts in force.
+    A postpaid true-up's only once billed: its draft exists only while usage is below the commit."""
     billed = invoices.schedule_items_billed(conn, customer_id)
     terms = contracts.contracts_for_customer(conn, customer_id)
     by_id = {c.id: c for c in terms}
@@ -51,7 +53,7 @@ def schedule_item_invoices(conn: Connection, customer_id: str) -> dict[str, str]
     found = dict(billed)
     for item in items:
         contract = by_id.get(item.contract_id)
-        if item.item_id not in found and contract is not None:
+        if item.item_id not in found and contract is not None and item.line_type != POSTPAID_TRUEUP:
             fiat = get_rate_card(conn, contract.rate_card_id).fiat_credit_type_id
             found[item.item_id] = scheduled_billing.draft_invoice_id(contract, item, fiat)
     return found
