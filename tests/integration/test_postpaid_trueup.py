@@ -165,20 +165,26 @@ def test_trueup_alerts_voids_and_removal_by_a_transition(app: InProcess) -> None
         client, alert_type="invoice_total_reached", threshold=500, invoice_types_filter=["SCHEDULED"]
     )
     app.run(app.now)
-    customer_id, _contract, commit, _usage = committed(app, 800)
+    customer_id, _contract, commit, usage = committed(app, 800)
     app.run(app.now + 1)
     assert status(client, trueup_alert, customer_id)[0] == "in_alarm"  # the draft bills 800 as of now
     assert status(client, scheduled_alert, customer_id)[0] == "ok"
+    use(client, customer_id, usage, 4)  # 400 of usage: the draft falls to 400, below the threshold
+    app.run(app.now + 2)
+    assert status(client, trueup_alert, customer_id)[0] == "ok"
 
     app.run(first + GRACE_US)
     (final,) = trueups(app, customer_id)
-    assert (final["status"], final["total"]) == ("FINALIZED", D(800))
+    assert (final["status"], final["total"]) == ("FINALIZED", D(400))
     client.v1.invoices.void(id=final["id"])
     app.run(first + 2 * GRACE_US)
     (voided,) = trueups(app, customer_id)
     assert (voided["id"], voided["status"]) == (final["id"], "VOID")  # and nothing billed again
     # Its draw from the commit is given back, as a voided usage invoice's is.
-    assert ledger(balances(client, customer_id)[commit]) == [("POSTPAID_COMMIT_INITIAL_BALANCE", D(800))]
+    assert ledger(balances(client, customer_id)[commit]) == [
+        ("POSTPAID_COMMIT_INITIAL_BALANCE", D(800)),
+        ("POSTPAID_COMMIT_AUTOMATED_INVOICE_DEDUCTION", D(-400)),
+    ]
 
     # A contract taking over at its old one's true-up date with trueup REMOVE: no true-up is billed.
     _this_month, first, second = months(app)

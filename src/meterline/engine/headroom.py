@@ -38,7 +38,7 @@ from meterline.engine.alert_measures import Measurement
 from meterline.engine.customer_state import CustomerState
 from meterline.store import headrooms as stored
 from meterline.store.alerts import AlertRecord
-from meterline.store.invoices import FINALIZED
+from meterline.store.invoices import DRAFT, FINALIZED, TRUEUP
 
 ZERO = Decimal(0)
 _encode = msgspec.json.Encoder().encode
@@ -172,20 +172,26 @@ def headroom_of(
     if any(config.is_enabled for contract in state.contracts for config in contract.thresholds):
         until = now_us  # threshold billing: its measures are checked at every usage
     room = Headroom({}, {}, {}, {}, state.spend_bounds, until)
+    # A postpaid true-up's draft falls as spend rises: invoice totals then move either way.
+    trued_up = any(inv.type == TRUEUP and inv.status == DRAFT for inv in state.invoices)
     seen: set[str] = set()
     for alert, measurement in measured:
         seen.add(alert.id)
-        _narrow_for(room, alert, measurement, aggregations)
+        _narrow_for(room, alert, measurement, aggregations, trued_up)
     for alert in state.alerts:
         if alert.id not in seen:
             # Not measured in this evaluation (its first measurement is its creation sweep's, or
             # it had nothing to measure yet): no room; measured again at the customer's next usage.
-            _narrow_for(room, alert, Measurement("", None), aggregations)
+            _narrow_for(room, alert, Measurement("", None), aggregations, trued_up)
     return room
 
 
 def _narrow_for(
-    room: Headroom, alert: AlertRecord, measurement: Measurement, aggregations: Mapping[str, AggregationType]
+    room: Headroom,
+    alert: AlertRecord,
+    measurement: Measurement,
+    aggregations: Mapping[str, AggregationType],
+    trued_up: bool = False,
 ) -> None:
     kind = kind_of(alert.alert_type)
     if kind.measure is Measure.DAYS:
@@ -219,6 +225,10 @@ def _narrow_for(
             room_either_way = max(gap - PROJECTION_PLACES, ZERO) / measurement.per_spend
         _narrow(room.spend_rise, credit_type_id, room_either_way)
         _narrow(room.spend_fall, credit_type_id, room_either_way)
+        return
+    if kind.measure is Measure.INVOICE_TOTAL and trued_up:
+        _narrow(room.spend_rise, credit_type_id, spend_gap)  # a true-up's total falls as spend rises
+        _narrow(room.spend_fall, credit_type_id, spend_gap)
         return
     # Spend and invoice totals move with spend; balances and percentages against it.
     spend_must_rise = must_rise == (kind.measure in RISING_MEASURES)
