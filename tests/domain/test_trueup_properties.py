@@ -72,3 +72,20 @@ def test_once_billed_the_ledger_of_the_commit_adds_up_to_zero(amount: Decimal, c
     kinds = [entry["type"] for entry in found.ledger]
     assert ("POSTPAID_COMMIT_TRUEUP" in kinds) == (billed is not None)
     assert "POSTPAID_COMMIT_EXPIRATION" not in kinds  # nothing is left to expire
+
+
+@given(amounts, drawn)
+def test_what_usage_left_of_a_commit_with_a_trueup_does_not_expire(
+    amount: Decimal, consumed: Decimal
+) -> None:
+    consumed = min(consumed, amount)
+    segments = (AccessSegment("segment", amount, 0, 10 * HOUR),)
+    deductions = [("commit", "segment", "usage", consumed, 5 * HOUR)]
+    kinds = {}
+    for items in ((), (trueup_item(amount),)):  # do_not_invoice: no item; else its true-up
+        commit = CommitTerms(
+            "commit", "customer", "contract", POSTPAID, "product", "usd", segments, invoice_items=items
+        )
+        kinds[bool(items)] = [entry["type"] for entry in balance_of(commit, deductions, 10 * HOUR).ledger]
+    assert "POSTPAID_COMMIT_EXPIRATION" not in kinds[True]  # billed by the true-up on its date
+    assert ("POSTPAID_COMMIT_EXPIRATION" in kinds[False]) == (consumed < amount)

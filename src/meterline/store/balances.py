@@ -4,9 +4,10 @@ A balance is what can be drawn down now: the sum over the segments accessible at
 of their amount less what invoices (drafts included) have drawn from them, never below zero.
 The ledger lists, in time order, each segment's start (a seat added within a period:
 SEAT_BASED_ADJUSTMENT), each invoice's deduction (a postpaid commit's true-up invoice's: TRUEUP),
-what rolled over from it into a rollover commit
-when its contract transitioned (ROLLOVER, counted as gone from it), and each segment's expiry (a
-seat's own balance expires when the seat is removed), with Metronome's entry types.
+what rolled over from it into a rollover commit when its contract transitioned (ROLLOVER, counted
+as gone from it), and each segment's expiry (a seat's own balance expires when the seat is
+removed; a postpaid commit's unused part is billed by its true-up instead, if it has one), with
+Metronome's entry types.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def balance_of(
     over from each segment (`CustomerState.rollouts`); `trueups`: the ids of TRUEUP invoices."""
     result = CommitBalance(commit)
     prefix = _ledger_prefix(commit)
+    # A postpaid commit with a true-up: what usage leaves is billed by it, not expired.
+    trued_up = commit.kind == POSTPAID and bool(commit.invoice_items)
     entries: list[tuple[int, dict[str, Any]]] = []
     for segment in commit.segments:
         drawn = [
@@ -84,7 +87,7 @@ def balance_of(
             entry = _entry(prefix + "ROLLOVER", -rollout.amount, rollout.at_us, segment.id)
             entry["new_contract_id"] = rollout.new_contract_id
             entries.append((rollout.at_us, entry))
-        if segment.ending_before_us <= at_us and remaining > 0:
+        if segment.ending_before_us <= at_us and remaining > 0 and not trued_up:
             entries.append(
                 (
                     segment.ending_before_us,
