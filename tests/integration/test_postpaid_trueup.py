@@ -49,21 +49,28 @@ def postpaid(product: str, amount: float, start: int, end: int, **invoice: Any) 
     }
 
 
-def committed(app: InProcess, amount: float, **fields: Any) -> tuple[str, str, str, Usage]:
-    """(customer, contract, commit) of a contract from this month with a postpaid commit."""
+def contracted(app: InProcess, amount: float | None, **fields: Any) -> tuple[str, str, Usage, str]:
+    """(customer, contract, usage, FIXED product): a contract from this month, billing PRICE a
+    unit of usage, with a postpaid commit of `amount` (None: none) over this month."""
     client = app.client
     this_month, first, _second = months(app)
     customer_id, usage, product = customer(client), usage_product(client), fixed_product(client)
+    commits = [] if amount is None else [postpaid(product, amount, this_month, first)]
     contract_id = client.v1.contracts.create(
         customer_id=customer_id,
         rate_card_id=rate_card(client, (usage.product_id, PRICE)),
         starting_at=from_us(this_month),
-        commits=[postpaid(product, amount, this_month, first)],
+        commits=commits,
         **fields,
     ).data.id
-    (commit,) = client.v1.contracts.retrieve(
-        customer_id=customer_id, contract_id=contract_id
-    ).data.current.commits
+    return customer_id, contract_id, usage, product
+
+
+def committed(app: InProcess, amount: float, **fields: Any) -> tuple[str, str, str, Usage]:
+    """(customer, contract, commit, usage) of a contract from this month with a postpaid commit."""
+    customer_id, contract_id, usage, _product = contracted(app, amount, **fields)
+    view = app.client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data
+    (commit,) = view.current.commits
     return customer_id, contract_id, commit.id, usage
 
 
@@ -208,12 +215,7 @@ def test_trueup_alerts_voids_and_removal_by_a_transition(app: InProcess) -> None
 def test_a_customer_level_postpaid_commit_is_trued_up_on_its_invoice_contract(app: InProcess) -> None:
     client = app.client
     this_month, first, _second = months(app)
-    customer_id, usage, product = customer(client), usage_product(client), fixed_product(client)
-    contract_id = client.v1.contracts.create(
-        customer_id=customer_id,
-        rate_card_id=rate_card(client, (usage.product_id, PRICE)),
-        starting_at=from_us(this_month),
-    ).data.id
+    customer_id, contract_id, usage, product = contracted(app, None)
     commit = client.v1.customers.commits.create(
         customer_id=customer_id,
         priority=1,

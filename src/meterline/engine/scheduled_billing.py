@@ -106,19 +106,7 @@ def draft_invoice_id(contract: ContractTerms, item: ScheduledItem, fiat_credit_t
 
 def scheduled_record(contract: ContractTerms, item: ScheduledItem, now_us: int) -> InvoiceRecord:
     """The item's own SCHEDULED invoice, as a draft: dated at the item (start and end alike)."""
-    computation = InvoiceComputation(item.credit_type_id)
-    computation.bill_scheduled([item])
-    return invoices.computed_draft(
-        invoices.scheduled_invoice_id(item.item_id),
-        contract.customer_id,
-        contract.id,
-        item.credit_type_id,
-        SCHEDULED,
-        item.timestamp_us,
-        item.timestamp_us,
-        computation,
-        now_us,
-    )
+    return _dated_record(contract, item, SCHEDULED, now_us)
 
 
 def trueup_record(
@@ -135,16 +123,21 @@ def trueup_record(
         return None
     consumed = sum((used.get(s.id, Decimal(0)) for s in commit.segments), Decimal(0))
     billed = trued_up(item, consumed)
-    if billed is None:
-        return None
+    return None if billed is None else _dated_record(contract, billed, TRUEUP, now_us)
+
+
+def _dated_record(
+    contract: ContractTerms, item: ScheduledItem, invoice_type: str, now_us: int
+) -> InvoiceRecord:
+    """The item's own invoice, as a draft, dated at the item (start and end alike), its id the item's."""
     computation = InvoiceComputation(item.credit_type_id)
-    computation.bill_scheduled([billed])
+    computation.bill_scheduled([item])
     return invoices.computed_draft(
         invoices.scheduled_invoice_id(item.item_id),
         contract.customer_id,
         contract.id,
         item.credit_type_id,
-        TRUEUP,
+        invoice_type,
         item.timestamp_us,
         item.timestamp_us,
         computation,
