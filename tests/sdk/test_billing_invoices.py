@@ -40,6 +40,7 @@ from tests.sdk.billing_helpers import (
 )
 from tests.sdk.contract_helpers import USD_CENTS, error_of, new_unit
 from tests.sdk.helpers import current_hour, event, ingest, new_customer, rfc3339
+from tests.support.waiting import wait_for
 
 D = Decimal
 WEEKLY = {"frequency": "WEEKLY"}
@@ -665,6 +666,44 @@ def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronom
     assert applied[postpaid]["applied_commit_or_credit"] == {"id": postpaid, "type": "POSTPAID"}
     assert applied[postpaid]["commit_segment_id"] == postpaid_segment
     assert applied[postpaid]["commit_type"] == "PostpaidCommit"
+
+
+def test_postpaid_commit_true_up_draft_bills_what_usage_left_of_it(client: Metronome) -> None:
+    now, period, period_end = this_hour_and_period()
+    calls, event_type = usage_product(client)
+    card = rate_card(client, flat(calls, 10))
+    fixed, customer_id = fixed_product(client), new_customer(client)
+    contract_id = contract(
+        client,
+        customer_id,
+        card,
+        period,
+        commits=[
+            {
+                "type": "POSTPAID",
+                "product_id": fixed,
+                "priority": 2,
+                "access_schedule": segment(1000, period, period_end),
+                "invoice_schedule": {"schedule_items": [{"amount": 1000, "timestamp": period_end}]},
+            }
+        ],
+        credits=[{"product_id": fixed, "priority": 1, "access_schedule": segment(100, period)}],
+    )
+    [(postpaid, _segment)] = commit_segments(client, customer_id, contract_id)
+    ingest(client, [event(customer_id, event_type, now) for _ in range(30)])
+
+    # 30 x 10 = 300: the credit gives 100, the postpaid commit counts the other 200 (billed in
+    # full on the usage invoice: total 200); its true-up, dated at its access end, bills the
+    # 1000 - 200 = 800 usage left of it, as of now (a DRAFT until that date and the grace period)
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(200))
+    trueup = wait_for(
+        lambda: invoices(client, customer_id, type="TRUEUP"),
+        lambda found: [i["total"] for i in found] == [D(800)],
+    )[0]
+    assert (trueup["status"], trueup["subtotal"], trueup["contract_id"]) == ("DRAFT", D(800), contract_id)
+    assert trueup["start_timestamp"] == trueup["end_timestamp"] == rfc3339(period_end)
+    [line] = lines(trueup, "postpaid_trueup")
+    assert (line["commit_id"], line["postpaid_commit"], line["total"]) == (postpaid, {"id": postpaid}, D(800))
 
 
 # Late events and finalization
