@@ -11,7 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
-from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, from_us, month_bounds
+from meterline.domain.billing_periods import add_months
+from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, from_us, month_bounds, to_us
 from tests.sdk.alert_helpers import add_credit, create_alert, status
 from tests.sdk.billing_helpers import check_totals, exact, lines, rate_card
 from tests.sdk.contract_helpers import JAN, error_of
@@ -355,3 +356,100 @@ def test_bill_immediately_bills_each_increase_at_once_on_an_invoice_of_its_own(a
         400,
     )
     assert message.startswith("subscriptions.0.proration.invoice_behavior: BILL_IMMEDIATELY")
+
+
+def scheduled_invoices(app: InProcess, customer_id: str, status: str = "FINALIZED") -> dict[str, Json]:
+    """The customer's SCHEDULED invoices of `status` by date."""
+    raw = app.client.v1.customers.invoices.with_raw_response.list(
+        customer_id=customer_id, type="SCHEDULED", status=status
+    )
+    return {inv["start_timestamp"]: inv for inv in exact(raw)["data"]}
+
+
+def test_a_billing_cycle_of_its_own_bills_on_scheduled_invoices_from_its_anchor(app: InProcess) -> None:
+    client = app.client
+    _m0, m1 = month_bounds(app.now)
+    _m1, m2 = month_bounds(m1)
+    # The subscription's own cycle runs from the 16th of each month; the contract's from the 1st.
+    a0 = m1 + 15 * US_PER_DAY
+    a1 = to_us(add_months(from_us(a0), 1))
+    a_before = to_us(add_months(from_us(a0), -1))
+    seats = product(app)
+    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    own = {
+        **subscription(seats, "ADVANCE", 2, 2),
+        "billing_cycle_config": {
+            "anchor_date": format_rfc3339(a0),
+            "invoice_placement": "ON_SCHEDULED_INVOICE",
+        },
+    }
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m1),
+        subscriptions=[own, subscription(seats, "ARREARS", 1, 0)],  # type: ignore[list-item]
+    ).data.id
+    placed, plain = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert placed.billing_cycle_config is not None and plain.billing_cycle_config is not None
+    assert (placed.billing_cycle_config.anchor_date, placed.billing_cycle_config.invoice_placement) == (
+        from_us(a0),
+        "ON_SCHEDULED_INVOICE",
+    )
+    # Without one: the contract's usage invoices' anchor (the first of the month), on them.
+    assert (plain.billing_cycle_config.anchor_date, plain.billing_cycle_config.invoice_placement) == (
+        from_us(m1),
+        "ON_USAGE_INVOICE",
+    )
+    day5 = a0 + 5 * US_PER_DAY
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        update_subscriptions=[
+            {
+                "subscription_id": str(placed.id),
+                "quantity_updates": [{"starting_at": from_us(day5), "quantity": 3}],
+            }
+        ],
+    )
+    app.run(app.now)
+    assert scheduled_invoices(app, customer_id) == {}
+
+    def billed(date_us: int) -> list[tuple[Any, ...]]:
+        invoice = scheduled_invoices(app, customer_id)[format_rfc3339(date_us)]
+        found = by_subscription(invoice)
+        assert set(found) == {placed.id} and invoice["total"] == sum(line[3] for line in found[placed.id])
+        assert invoice["issued_at"] == format_rfc3339(date_us)
+        return found[placed.id]
+
+    # The contract starts inside the cycle's period [a_before, a0): 2 seats in advance for the part
+    # it covers, prorated against the whole period, to cents; billed on the contract's first hour.
+    app.run(m1)
+    first = rounded(Fraction(2 * 1000 * (a0 - m1), a0 - a_before), 2)
+    assert billed(m1) == [(format_rfc3339(m1), format_rfc3339(a0), D(2), first, True)]
+    app.restart()
+    app.run(a0 - US_PER_HOUR)
+    assert set(scheduled_invoices(app, customer_id)) == {format_rfc3339(m1)}
+    # From the anchor, whole periods: 2 seats in advance on the anchor's own invoice.
+    app.run(a0)
+    assert billed(a0) == [(format_rfc3339(a0), format_rfc3339(a1), D(2), D(2000), False)]
+    # The increase to 3 on day 5 is collected at the period's end, with the next period in advance.
+    app.run(day5 + US_PER_HOUR)
+    app.restart()
+    app.run(a1)
+    increase = rounded(Fraction(1 * 1000 * (a1 - day5), a1 - a0), 2)
+    assert billed(a1) == [
+        (format_rfc3339(day5), format_rfc3339(a1), D(1), increase, True),
+        (format_rfc3339(a1), format_rfc3339(to_us(add_months(from_us(a0), 2))), D(3), D(3000), False),
+    ]
+    assert set(scheduled_invoices(app, customer_id)) == {format_rfc3339(d) for d in (m1, a0, a1)}
+    # The usage invoices bill the other subscription only (1 seat in arrears, whole month).
+    app.run(m2 + GRACE + US_PER_HOUR)
+    usage = finalized(app, customer_id)[format_rfc3339(m1)]
+    assert by_subscription(usage) == {
+        plain.id: [(format_rfc3339(m1), format_rfc3339(m2), D(1), D(1000), False)]
+    }
+    assert usage["total"] == D(1000)

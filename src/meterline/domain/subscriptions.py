@@ -44,6 +44,8 @@ ARREARS = "ARREARS"
 COLLECTION_SCHEDULES = (ADVANCE, ARREARS)
 BILL_ON_NEXT_COLLECTION_DATE = "BILL_ON_NEXT_COLLECTION_DATE"
 BILL_IMMEDIATELY = "BILL_IMMEDIATELY"
+ON_USAGE_INVOICE = "ON_USAGE_INVOICE"
+ON_SCHEDULED_INVOICE = "ON_SCHEDULED_INVOICE"
 ZERO = Decimal(0)
 # Prorated amounts without a rounding rule are kept to this many decimal places (of a cent, for
 # USD): exact enough that no invoice can tell, finite so that totals stay plain decimals.
@@ -142,6 +144,12 @@ class SubscriptionTerms:
     seat_changes: tuple[SeatChange, ...] = ()  # SEAT_BASED: the initial seats first; `changes` empty
     invoice_behavior: str = BILL_ON_NEXT_COLLECTION_DATE  # how an ADVANCE increase is invoiced
     seat_group_key: str | None = None  # SEAT_BASED: the usage property naming a seat
+    anchor_us: int | None = None  # its billing cycle's own anchor (None: the contract's)
+    invoice_placement: str = ON_USAGE_INVOICE  # or ON_SCHEDULED_INVOICE: invoices of its own
+
+    @property
+    def on_own_invoices(self) -> bool:
+        return self.invoice_placement == ON_SCHEDULED_INVOICE
 
     def quantity_schedule(self) -> list[tuple[int, Decimal]]:
         """(from, quantity) at every instant the quantity changes, in time order."""
@@ -180,6 +188,13 @@ class PeriodCharge:
     fraction: Fraction
     billed_at_us: int  # the usage invoice holding this instant bills the charge
     own_invoice: bool = False  # billed at once on an invoice of its own (BILL_IMMEDIATELY)
+
+    @property
+    def invoice_date_us(self) -> int:
+        """When a SCHEDULED invoice of the subscription's own bills it: a charge billed at its
+        window's last moment is dated at the window's end (with the next period's charge in
+        advance, if any), one billed at its start then."""
+        return self.end_us if self.billed_at_us == self.end_us - 1 else self.billed_at_us
 
     @property
     def is_prorated(self) -> bool:
@@ -240,6 +255,34 @@ def invoice_charges(
             if invoice_start_us <= c.billed_at_us < invoice_end_us and not c.own_invoice
         ]
     return charges
+
+
+def scheduled_invoice_charges(
+    subscription: SubscriptionTerms, schedule: Schedule, since_us: int, now_us: int
+) -> dict[int, list[PeriodCharge]]:
+    """ON_SCHEDULED_INVOICE: the charges of the subscription's periods overlapping [since, now]
+    (those started by now), by the date of the SCHEDULED invoice of its own that bills them
+    (`PeriodCharge.invoice_date_us`); increases billed at once keep their own invoices."""
+    by_date: dict[int, list[PeriodCharge]] = {}
+    for period in schedule.periods_between(since_us, now_us + 1):
+        full = schedule.unclipped_period(period.start_us)
+        for charge in period_charges(
+            subscription, period.start_us, period.end_us, full.end_us - full.start_us
+        ):
+            if not charge.own_invoice:
+                by_date.setdefault(charge.invoice_date_us, []).append(charge)
+    return by_date
+
+
+def next_period_start(subscription: SubscriptionTerms, schedule: Schedule, now_us: int) -> int | None:
+    """When the subscription's next period after `now_us` starts within it (None: none)."""
+    current = schedule.period_containing(now_us)
+    following = current.end_us if current is not None else max(now_us + 1, schedule.contract_start_us)
+    if following <= now_us or schedule.period_containing(following) is None:
+        return None
+    if subscription.ending_before_us is not None and following >= subscription.ending_before_us:
+        return None
+    return following
 
 
 def immediate_charges(subscription: SubscriptionTerms, schedule: Schedule) -> list[PeriodCharge]:

@@ -4,8 +4,9 @@ name and rounding.
 A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency
 (its charges are on the contract's usage invoices). It lies within the contract, and starts in
 no closed billing period. Its quantity is managed directly (QUANTITY_ONLY) or is its seats
-(SEAT_BASED); BILL_IMMEDIATELY (increases billed at once) needs ADVANCE collection, and a
-billing cycle of its own is refused with a 400 naming the field. An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
+(SEAT_BASED); BILL_IMMEDIATELY (increases billed at once) needs ADVANCE collection. Its billing
+cycle may have an anchor of its own, and its charges SCHEDULED invoices of their own
+(`billing_cycle_config`). An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
 end, before the end of the contract's last finalized invoice is refused. Every change asks the engine to bill the customer again in the same transaction.
 """
 
@@ -168,6 +169,8 @@ def _checked(
         name=new.name,
         description=new.description,
         custom_fields=dict(new.custom_fields or {}),
+        anchor_us=new.anchor_us,
+        invoice_placement=new.invoice_placement,
     )
 
 
