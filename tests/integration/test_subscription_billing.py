@@ -453,3 +453,112 @@ def test_a_billing_cycle_of_its_own_bills_on_scheduled_invoices_from_its_anchor(
         plain.id: [(format_rfc3339(m1), format_rfc3339(m2), D(1), D(1000), False)]
     }
     assert usage["total"] == D(1000)
+
+
+def test_a_quantity_only_subscription_switched_to_seat_based_keeps_its_quantity_as_seats(
+    app: InProcess,
+) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    _m1, m2 = month_bounds(m1)
+    length = m1 - m0
+    seats = product(app)
+    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
+    customer_id = new_customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=card,
+        starting_at=from_us(m0),
+        subscriptions=[subscription(seats, "ADVANCE", 2, 2), subscription(seats, "ADVANCE", 1, 2)],  # type: ignore[list-item]
+    ).data.id
+    switched, halves = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    day10, day20, day25 = (m0 + n * US_PER_DAY for n in (10, 20, 25))
+
+    def edit(*updates: Json) -> None:
+        client.v2.contracts.edit(
+            customer_id=customer_id, contract_id=contract_id, update_subscriptions=list(updates)
+        )  # type: ignore[arg-type]
+
+    edit(
+        {
+            "subscription_id": str(switched.id),
+            "quantity_updates": [{"starting_at": from_us(day10), "quantity": 3}],
+        },
+        {
+            "subscription_id": str(halves.id),
+            "quantity_updates": [{"starting_at": from_us(day10), "quantity": 1.5}],
+        },
+    )
+    to_seats = {"quantity_management_mode": "SEAT_BASED", "seat_config": {"seat_group_key": "user"}}
+    # Its 2 seats, then 3 from day 10, are unassigned seats: ann and bob take two on day 20; cid
+    # takes the last on day 25, and dee adds a fourth.
+    edit(
+        {
+            "subscription_id": str(switched.id),
+            "quantity_management_mode_update": to_seats,
+            "seat_updates": {
+                "add_seat_ids": [
+                    {"seat_ids": ["ann", "bob"], "starting_at": from_us(day20)},
+                    {"seat_ids": ["cid", "dee"], "starting_at": from_us(day25)},
+                ]
+            },
+        }
+    )
+    shown = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert shown[0].quantity_management_mode == "SEAT_BASED"
+    assert shown[0].seat_config is not None and shown[0].seat_config.seat_group_key == "user"
+    history = client.v1.contracts.get_subscription_seats_history(
+        customer_id=customer_id, contract_id=contract_id, subscription_id=str(switched.id)
+    )
+    assert [(h.starting_at, h.assigned_seat_ids, h.total_quantity) for h in history.data] == [
+        (from_us(m0), [], 2),
+        (from_us(day10), [], 3),
+        (from_us(day20), ["ann", "bob"], 3),
+        (from_us(day25), ["ann", "bob", "cid", "dee"], 4),
+    ]
+
+    def refused(update: Json) -> str:
+        return error_of(lambda: edit(update), 400)
+
+    assert refused({"subscription_id": str(switched.id), "quantity_management_mode_update": to_seats}) == (
+        f"update_subscriptions.0.quantity_management_mode_update: subscription {switched.id} is already SEAT_BASED"
+    )
+    assert refused(
+        {"subscription_id": str(halves.id), "quantity_management_mode_update": to_seats}
+    ).startswith("update_subscriptions.0.quantity_management_mode_update: quantity 1.5 from ")
+    back = {"quantity_management_mode": "QUANTITY_ONLY", "seat_config": {"seat_group_key": "user"}}
+    assert refused({"subscription_id": str(halves.id), "quantity_management_mode_update": back}).startswith(
+        "update_subscriptions.0.quantity_management_mode_update.quantity_management_mode: "
+    )
+    with_quantity = {
+        "subscription_id": str(halves.id),
+        "quantity_management_mode_update": to_seats,
+        "quantity_updates": [{"starting_at": from_us(day20), "quantity": 2}],
+    }
+    assert refused(with_quantity).startswith(
+        "update_subscriptions.0.quantity_updates: a subscription switched"
+    )
+
+    # Billed as the quantities say, switch or not: 2 in advance, 1 more from day 10 and 1 from day
+    # 25, each for the rest of the month, to cents; the next month 4 in advance.
+    app.run(app.now)
+    app.run(m1 + GRACE + US_PER_HOUR)
+    invoice = finalized(app, customer_id)[format_rfc3339(m0)]
+    from_day10 = rounded(Fraction(1000 * (m1 - day10), length), 2)
+    from_day25 = rounded(Fraction(1000 * (m1 - day25), length), 2)
+    assert by_subscription(invoice)[switched.id] == [
+        (format_rfc3339(m0), format_rfc3339(m1), D(2), D(2000), False),
+        (format_rfc3339(day10), format_rfc3339(m1), D(1), from_day10, True),
+        (format_rfc3339(day25), format_rfc3339(m1), D(1), from_day25, True),
+    ]
+    app.run(m2 + GRACE + US_PER_HOUR)
+    next_month = finalized(app, customer_id)[format_rfc3339(m1)]
+    assert by_subscription(next_month)[switched.id] == [
+        (format_rfc3339(m1), format_rfc3339(m2), D(4), D(4000), False)
+    ]

@@ -128,6 +128,25 @@ def seat_schedule(changes: Sequence[SeatChange]) -> list[Seats]:
     return result
 
 
+def as_unassigned_seats(schedule: Sequence[tuple[int, Decimal]]) -> tuple[SeatChange, ...]:
+    """A quantity schedule as seat changes that keep it: each quantity that many unassigned seats
+    (a subscription switched to SEAT_BASED; seat ids added later take them). A quantity must be a
+    whole number of seats."""
+    changes: list[SeatChange] = []
+    previous = 0
+    for at_us, quantity in schedule:
+        if quantity != quantity.to_integral_value():
+            when = format_rfc3339(at_us)
+            raise InvalidInput(f"quantity {quantity} from {when} is not a whole number of seats")
+        seats = int(quantity)
+        if seats >= previous:
+            changes.append(SeatChange(at_us, add_unassigned=seats - previous))
+        else:
+            changes.append(SeatChange(at_us, remove_unassigned=previous - seats))
+        previous = seats
+    return tuple(changes)
+
+
 @dataclass(frozen=True, slots=True)
 class SubscriptionTerms:
     id: str
