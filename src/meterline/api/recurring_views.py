@@ -49,10 +49,14 @@ def recurring_view(
         "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
         "invoice_amount": None
         if spec.invoice is None
-        else {
-            "credit_type_id": spec.invoice.credit_type_id,
-            "unit_price": spec.invoice.unit_price,
-            "quantity": spec.invoice.quantity,
+        else {  # with a subscription, the quantity is the subscription's
+            k: v
+            for k, v in (
+                ("credit_type_id", spec.invoice.credit_type_id),
+                ("unit_price", spec.invoice.unit_price),
+                ("quantity", spec.invoice.quantity),
+            )
+            if v is not None
         },
         "proration_rounding": _rounding_view(spec),
         "rollover_fraction": spec.rollover_fraction,
