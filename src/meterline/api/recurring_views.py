@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meterline.api.commit_views import CommitExtras
+from meterline.api.commit_views import CommitExtras, subscription_config_view
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import format_rfc3339
 from meterline.store.commits import LIST_RATE, specifier_json
@@ -63,11 +63,7 @@ def recurring_view(
     }
     link = spec.subscription
     if link is not None:
-        optional["subscription_config"] = {
-            "subscription_id": link.subscription_id,
-            "allocation": link.allocation,
-            "apply_seat_increase_config": {"is_prorated": link.prorate_increases},
-        }
+        optional["subscription_config"] = subscription_config_view(link)
     view.update({k: v for k, v in optional.items() if v is not None})
     return view
 
