@@ -21,6 +21,10 @@ What one of its periods [start, end) owes, over the part of it the subscription 
   own dated at the increase (BILL_IMMEDIATELY: `immediate_charges`). Decreases take effect with
   the next period: nothing paid in advance is given back.
 
+Its periods are laid out from its own billing cycle anchor when it has one. Its charges go on the
+contract's usage invoices (ON_USAGE_INVOICE), or on SCHEDULED invoices of its own, one per date
+it bills on (ON_SCHEDULED_INVOICE: `scheduled_invoice_charges`).
+
 Each charge is billed at an instant: an ADVANCE period's first charge at the window's start, every
 other charge at the window's last moment. It is on the usage invoice whose period holds that
 instant: with periods of the same length as the invoices', the period's own invoice; an ANNUAL
