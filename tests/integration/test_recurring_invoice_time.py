@@ -14,6 +14,7 @@ from typing import Any
 
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, from_us, month_bounds
 from tests.integration.test_scheduled_invoice_time import invoices_of, item_bills
+from tests.integration.test_seat_linked_time import edit
 from tests.sdk import billing_helpers
 from tests.sdk.alert_helpers import customer, fixed_product, rate_card
 from tests.sdk.contract_helpers import USD_CENTS
@@ -126,19 +127,8 @@ def test_a_commit_tied_to_a_subscription_bills_per_unit_of_its_quantity(app: InP
         or []
     )
     day10 = first + 10 * US_PER_DAY
-    client.v2.contracts.edit(
-        customer_id=customer_id,
-        contract_id=contract_id,
-        update_subscriptions=[
-            {
-                "subscription_id": str(subscription.id),
-                "quantity_updates": [
-                    {"starting_at": from_us(first), "quantity": 4},
-                    {"starting_at": from_us(day10), "quantity": 6},
-                ],
-            }
-        ],
-    )
+    edit(app, customer_id, contract_id, subscription.id, first, 4)
+    edit(app, customer_id, contract_id, subscription.id, day10, 6)
     app.run(app.now)
     app.run(app.now + 1)
     assert billed(app, customer_id) == [(format_rfc3339(this_month), D(1000), "FINALIZED")]  # 2 x 500

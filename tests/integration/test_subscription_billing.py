@@ -13,6 +13,7 @@ from typing import Any
 
 from meterline.domain.billing_periods import add_months
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, format_rfc3339, from_us, month_bounds, to_us
+from tests.integration.test_seat_linked_time import edit
 from tests.sdk.alert_helpers import add_credit, create_alert, status
 from tests.sdk.billing_helpers import check_totals, exact, lines, rate_card
 from tests.sdk.contract_helpers import JAN, error_of
@@ -50,6 +51,13 @@ def subscription(product_id: str, schedule: str, quantity: int, places: int) -> 
             "rounding": {"decimal_places": places, "rounding_method": "HALF_UP"},
         },
     }
+
+
+def priced_customer(app: InProcess, price: int) -> tuple[str, str, str]:
+    """A SUBSCRIPTION product, a card pricing it monthly, and a new customer."""
+    seats = product(app)
+    card = rate_card(app.client, monthly_rate(seats, price))  # type: ignore[arg-type]
+    return seats, card, new_customer(app.client)
 
 
 def rounded(amount: Fraction, places: int) -> Decimal:
@@ -175,9 +183,7 @@ def test_a_new_periods_advance_charge_draws_a_credit_down_and_fires_its_alert_on
 ) -> None:
     client = app.client
     m0, m1 = month_bounds(app.now)
-    seats = product(app)
-    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
-    customer_id = new_customer(client)
+    seats, card, customer_id = priced_customer(app, 1000)
     client.v1.contracts.create(
         customer_id=customer_id,
         rate_card_id=card,
@@ -261,9 +267,7 @@ def test_bill_immediately_bills_each_increase_at_once_on_an_invoice_of_its_own(a
     m0, m1 = month_bounds(app.now)
     _m1, m2 = month_bounds(m1)
     length = m2 - m1
-    seats = product(app)
-    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
-    customer_id = new_customer(client)
+    seats, card, customer_id = priced_customer(app, 1000)
     at_once = subscription(seats, "ADVANCE", 1, 2)
     at_once["proration"]["invoice_behavior"] = "BILL_IMMEDIATELY"
     contract_id = client.v1.contracts.create(
@@ -374,9 +378,7 @@ def test_a_billing_cycle_of_its_own_bills_on_scheduled_invoices_from_its_anchor(
     a0 = m1 + 15 * US_PER_DAY
     a1 = to_us(add_months(from_us(a0), 1))
     a_before = to_us(add_months(from_us(a0), -1))
-    seats = product(app)
-    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
-    customer_id = new_customer(client)
+    seats, card, customer_id = priced_customer(app, 1000)
     own = {
         **subscription(seats, "ADVANCE", 2, 2),
         "billing_cycle_config": {
@@ -405,16 +407,7 @@ def test_a_billing_cycle_of_its_own_bills_on_scheduled_invoices_from_its_anchor(
         "ON_USAGE_INVOICE",
     )
     day5 = a0 + 5 * US_PER_DAY
-    client.v2.contracts.edit(
-        customer_id=customer_id,
-        contract_id=contract_id,
-        update_subscriptions=[
-            {
-                "subscription_id": str(placed.id),
-                "quantity_updates": [{"starting_at": from_us(day5), "quantity": 3}],
-            }
-        ],
-    )
+    edit(app, customer_id, contract_id, placed.id, day5, 3)
     app.run(app.now)
     assert scheduled_invoices(app, customer_id) == {}
 
@@ -464,9 +457,7 @@ def test_a_quantity_only_subscription_switched_to_seat_based_keeps_its_quantity_
     m0, m1 = month_bounds(app.now)
     _m1, m2 = month_bounds(m1)
     length = m1 - m0
-    seats = product(app)
-    card = rate_card(client, monthly_rate(seats, 1000))  # type: ignore[arg-type]
-    customer_id = new_customer(client)
+    seats, card, customer_id = priced_customer(app, 1000)
     contract_id = client.v1.contracts.create(
         customer_id=customer_id,
         rate_card_id=card,
