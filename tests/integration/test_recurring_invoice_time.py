@@ -158,3 +158,45 @@ def test_a_commit_tied_to_a_subscription_bills_per_unit_of_its_quantity(app: InP
     # One commit per month; the increase bills the month's own commit.
     assert len({i["line_items"][0]["commit_id"] for i in found.values()}) == 2
     assert len(item_bills(app, customer_id)) == 3
+
+
+def test_a_period_tied_to_a_subscription_with_no_quantity_yet_bills_a_later_increase(app: InProcess) -> None:
+    """With an end, every period's commit is stored with the contract: this month's, for a quantity
+    of 0, bills nothing until the quantity rises within it."""
+    client = app.client
+    this_month, first = month_bounds(app.now)
+    second = month_bounds(first)[1]
+    team = subscription_product(client)
+    customer_id = customer(client)
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=billing_helpers.rate_card(client, seat_rate(team, 0)),
+        starting_at=from_us(this_month),
+        ending_before=from_us(second),
+        subscriptions=[seats(team, 0, temporary_id="team")],  # type: ignore[list-item]
+        recurring_commits=[  # type: ignore[list-item]
+            {
+                **invoicing(fixed_product(client), this_month),
+                "access_amount": {"unit_price": 1000, "credit_type_id": USD_CENTS},
+                "invoice_amount": {"unit_price": 500, "credit_type_id": USD_CENTS},
+                "subscription_config": {
+                    "subscription_id": "team",
+                    "apply_seat_increase_config": {"is_prorated": True},
+                },
+            }
+        ],
+    ).data.id
+    [subscription] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    day10 = this_month + 10 * US_PER_DAY
+    edit(app, customer_id, contract_id, subscription.id, day10, 3)
+    for at in (max(app.now, day10), first):
+        app.run(at)
+        app.run(at + 1)
+    added = (D(3 * 500 * (first - day10)) / D(first - this_month)).quantize(D("0.01"), ROUND_HALF_UP)
+    assert billed(app, customer_id) == [
+        (format_rfc3339(day10), added, "FINALIZED"),
+        (format_rfc3339(first), D(1500), "FINALIZED"),
+    ]

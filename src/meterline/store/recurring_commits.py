@@ -146,7 +146,9 @@ def _invoice(invoice: InvoiceAmount | None, grant: PeriodGrant) -> InvoiceSchedu
     quantity says (`domain.seat_allocation.invoice_items`)."""
     if invoice is None:
         return None
-    if grant.invoice_items:  # tied to a subscription: item by item, as its quantity goes
+    if grant.invoice_items or (invoice.quantity is None and grant.invoice_amount is None):
+        # Tied to a subscription: item by item, as its quantity goes (none yet at a quantity of 0:
+        # a later increase adds them to this schedule).
         return InvoiceSchedule(invoice.credit_type_id, grant.invoice_items)
     if grant.invoice_amount is None:
         return None
