@@ -210,13 +210,15 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
             (scheduled_billing.scheduled_record(contracts[item.contract_id], item, window.now_us), [])
             for item in _named(catalog, routes.own)
         ]
-    closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
-    # A subscription's own draft marked open before the window (the engine was stopped) is still derived.
-    since = min([window.open_since_us, *(i.start_us for i in state.invoices if i.id in state.marked_drafts)])
-    for contract in state.contracts:
-        if contract.subscriptions:
-            found = own_invoices(catalog, contract, closed_ids, since, window.now_us)
-            drafts += [(r, []) for r in found]
+    subscribed = [contract for contract in state.contracts if contract.subscriptions]
+    if subscribed:
+        closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
+        # A subscription's own draft marked open before the window (the engine was stopped) is
+        # still derived.
+        marked = (i.start_us for i in state.invoices if i.id in state.marked_drafts)
+        since = min([window.open_since_us, *marked])
+        for contract in subscribed:
+            drafts += [(r, []) for r in own_invoices(catalog, contract, closed_ids, since, window.now_us)]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts
