@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterline.domain.recurring import Cadence, RecurringTerms, grants, spans
-from meterline.domain.seat_allocation import pooled_grants, quantity_at, subscription_quantities
+from meterline.domain.seat_allocation import (
+    invoice_items,
+    pooled_grants,
+    quantity_at,
+    subscription_quantities,
+)
 from meterline.domain.subscriptions import QuantityChange, SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR
 from tests.domain.test_recurring_properties import EPOCH_2030, recurring
@@ -103,3 +108,25 @@ def test_the_quantity_is_zero_from_the_subscription_s_end() -> None:
         (start + 5 * US_PER_HOUR, Decimal(4)),
         (start + 10 * US_PER_HOUR, Decimal(0)),
     ]
+
+
+@settings(deadline=None)
+@given(seated(), st.booleans(), st.integers(1, 100_000))
+def test_the_invoice_follows_the_quantity_as_the_access_does(
+    case: tuple[RecurringTerms, Cadence, Schedule], prorate_increases: bool, cents: int
+) -> None:
+    """With an invoice unit price, each period bills what the access grants at that unit price and
+    the invoice rounding: the same instants (those billing something), whole items as unit price x
+    units, prorated ones as one unit of their amount."""
+    terms, cad, schedule = case
+    unit = Decimal(cents) / 100
+    billed_terms = replace(terms, amount=unit, rounding=terms.invoice_rounding)
+    access = pooled_grants(billed_terms, cad, schedule, prorate_increases=prorate_increases)
+    for items, span in zip(access, spans(terms, cad), strict=True):
+        billed = invoice_items(unit, terms, span, schedule, prorate_increases)
+        assert [(i.timestamp_us, i.amount) for i in billed] == [
+            (a.starting_at_us, a.amount) for a in items if a.amount > 0
+        ]
+        for item in billed:
+            assert item.amount == item.unit_price * item.quantity
+            assert item.quantity == 1 or item.unit_price == unit

@@ -197,3 +197,51 @@ def test_invoice_total_alerts_filtered_to_scheduled_see_scheduled_invoices(app: 
     assert sent["type"] == "alerts.invoice_total_reached"
     assert sent["properties"]["invoice_id"] == draft["id"]
     assert sent["properties"]["invoice_total"] == D(1500)
+
+
+def test_a_scheduled_charge_with_do_not_invoice_is_never_invoiced(app: InProcess) -> None:
+    client = app.client
+    this_month, first, second = months(app)
+    customer_id, product = customer(client), fixed_product(client)
+
+    def charge(do_not_invoice: bool, amount: int) -> Json:
+        return {
+            "product_id": product,
+            "schedule": {
+                "do_not_invoice": do_not_invoice,
+                "schedule_items": [
+                    {"timestamp": from_us(first), "amount": amount},
+                    {"timestamp": from_us(second), "unit_price": amount, "quantity": 2},
+                ],
+            },
+        }
+
+    contract_id = client.v1.contracts.create(
+        customer_id=customer_id,
+        rate_card_id=rate_card(client),
+        starting_at=from_us(this_month),
+        scheduled_charges=[charge(True, 700), charge(False, 300)],  # type: ignore[list-item]
+        scheduled_charges_on_usage_invoices="ALL",  # not even consolidated onto a usage invoice
+    ).data.id
+    shown = exact(
+        client.v1.contracts.with_raw_response.retrieve(customer_id=customer_id, contract_id=contract_id)
+    )
+    silent, billed = shown["data"]["current"]["scheduled_charges"]
+    assert (silent["schedule"]["do_not_invoice"], billed["schedule"]["do_not_invoice"]) == (True, False)
+    assert [(i["amount"], i["timestamp"]) for i in silent["schedule"]["schedule_items"]] == [
+        (D(700), format_rfc3339(first)),
+        (D(1400), format_rfc3339(second)),
+    ]
+    assert all("invoice_id" not in i for i in silent["schedule"]["schedule_items"])
+    assert all("invoice_id" in i for i in billed["schedule"]["schedule_items"])
+    for at in (app.now, first + GRACE_US + US_PER_HOUR, second + GRACE_US + US_PER_HOUR):
+        app.run(at)
+        app.run(at + 1)
+    found = invoices_of(app, customer_id)
+    totals = sorted((i["type"], i["start_timestamp"], i["total"], i["status"]) for i in found.values())
+    # Only the other charge is billed: 300 on the first usage invoice it ends, 2 x 300 on the second.
+    assert totals == [
+        ("USAGE", format_rfc3339(this_month), D(300), "FINALIZED"),
+        ("USAGE", format_rfc3339(first), D(600), "FINALIZED"),
+    ]
+    assert len(item_bills(app, customer_id)) == 2

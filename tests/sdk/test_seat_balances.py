@@ -191,6 +191,21 @@ def test_each_seat_draws_its_own_balance_only(client: Metronome, catalog: Json) 
     # the unassigned seat holds none.
     credit = the_credit(client, customer_id)
     assert credit["recurring_credit_id"] == recurring["id"]
+    # The generated credit shows the subscription it follows, wherever it is shown.
+    [subscription] = terms["data"]["subscriptions"]
+    config = {
+        "subscription_id": subscription["id"],
+        "allocation": "INDIVIDUAL",
+        "apply_seat_increase_config": {"is_prorated": True},
+    }
+    assert recurring["subscription_config"] == config and credit["subscription_config"] == config
+    [on_contract] = terms["data"]["current"]["credits"]
+    assert on_contract["subscription_config"] == config
+    typed = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.current.credits
+        or []
+    )
+    assert [c.subscription_config and c.subscription_config.allocation for c in typed] == ["INDIVIDUAL"]
     assert [
         (i["amount"], i["starting_at"], i["ending_before"])
         for i in credit["access_schedule"]["schedule_items"]

@@ -238,7 +238,7 @@ def test_what_a_pooled_credit_needs_is_refused_naming_the_field(client: Metronom
         subscriptions=[team], recurring_credits=[individual]
     )
     assert "subscriptions.1.temporary_id" in refused(subscriptions=[team, team], recurring_credits=[linked])
-    # Billing an amount that follows the seats is not built: a linked commit is never invoiced.
+    # A linked commit's invoice follows the seats: its quantity is the subscription's.
     invoiced = {**linked, "invoice_amount": {"credit_type_id": USD_CENTS, "unit_price": 500, "quantity": 3}}
     message = refused(subscriptions=[team], recurring_commits=[invoiced])
     assert "recurring_commits.0.invoice_amount" in message

@@ -527,9 +527,13 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
     assert create(seats(product, 1, quantity_management_mode="SEAT_BASED", seat_config=seat_config)) == (
         "subscriptions.0.initial_quantity: a SEAT_BASED subscription's quantity is its seats; omit it"
     )
-    cycle = {"invoice_placement": "ON_USAGE_INVOICE"}
-    assert create(seats(product, 1, billing_cycle_config=cycle)) == (
-        "subscriptions.0.billing_cycle_config: meterline does not support this field yet"
+    off_the_hour = {"anchor_date": rfc3339(start + timedelta(minutes=30))}
+    assert create(seats(product, 1, billing_cycle_config=off_the_hour)).startswith(
+        "subscriptions.0.billing_cycle_config.anchor_date: "
+    )
+    placement = {"invoice_placement": "ON_NEXT_INVOICE"}
+    assert create(seats(product, 1, billing_cycle_config=placement)).startswith(
+        "subscriptions.0.billing_cycle_config.invoice_placement: "
     )
     weekly = {
         **seats(product, 1),
@@ -562,6 +566,31 @@ def test_subscription_fields_meterline_does_not_build_are_refused(client: Metron
         400,
     ).startswith("subscriptions.0.starting_at: must not be before ")
     assert client.v1.contracts.list(customer_id=customer_id).data == []
+
+
+def test_a_subscription_added_with_a_billing_cycle_of_its_own_shows_it(
+    client: Metronome, seated: Json
+) -> None:
+    start, _end = this_month()
+    customer_id, contract_id = new_contract(client, seated)
+    anchor = start + timedelta(days=9)
+    cycle = {"anchor_date": rfc3339(anchor), "invoice_placement": "ON_SCHEDULED_INVOICE"}
+    client.v2.contracts.edit(
+        customer_id=customer_id,
+        contract_id=contract_id,
+        add_subscriptions=[seats(seated["product"], 2, billing_cycle_config=cycle)],  # type: ignore[list-item]
+    )
+    [subscription] = (
+        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
+        or []
+    )
+    assert subscription.billing_cycle_config is not None
+    assert subscription.billing_cycle_config.anchor_date == anchor
+    assert subscription.billing_cycle_config.invoice_placement == "ON_SCHEDULED_INVOICE"
+    # Its periods run from the anchor's day of the month.
+    periods = subscription.billing_periods
+    shown = [p for p in (periods.previous, periods.current, periods.next) if p is not None]
+    assert all(p.starting_at in (start, anchor) or p.starting_at.day == anchor.day for p in shown)
 
 
 def test_edits_that_would_break_a_rule_change_nothing(client: Metronome, seated: Json) -> None:

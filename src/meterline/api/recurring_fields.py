@@ -1,8 +1,8 @@
 """Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
 
-A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice.
-What meterline does not build is refused with a 400 naming the field: `invoice_amount` with
-`subscription_config`, QUANTITY access and COMMIT_RATE. `rollover_fraction` is passed down to each period's commit,
+A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice (tied to
+a subscription, as its quantity goes). What meterline does not build is refused with a 400
+naming the field: QUANTITY access and COMMIT_RATE. `rollover_fraction` is passed down to each period's commit,
 which rolls over that share of what it left unused when the contract transitions.
 """
 
@@ -40,13 +40,23 @@ class AccessAmountIn(StrictModel):
 
 
 class InvoiceAmountIn(StrictModel):
-    """What each whole period's commit is billed (Metronome requires all three)."""
+    """What each whole period's commit is billed; tied to a subscription, `unit_price` per unit of
+    its quantity (`quantity` then omitted, as in access_amount)."""
 
     credit_type_id: NonEmpty
     unit_price: PositiveAmount
-    quantity: PositiveAmount
+    quantity: PositiveAmount | None = None
 
-    def invoice_amount(self) -> InvoiceAmount:
+    def invoice_amount(self, path: str, linked: bool) -> InvoiceAmount:
+        if linked and self.quantity is not None:
+            raise InvalidInput(
+                f"{path}.invoice_amount.quantity: with subscription_config the quantity is the "
+                "subscription's; omit it"
+            )
+        if not linked and self.quantity is None:
+            raise InvalidInput(
+                f"{path}.invoice_amount.quantity: is required unless subscription_config is given"
+            )
         return InvoiceAmount(self.credit_type_id, self.unit_price, self.quantity)
 
 
@@ -170,16 +180,9 @@ class RecurringCommitIn(RecurringFields):
     proration_rounding: CommitRoundingIn | None = None
 
     def spec(self, path: str) -> RecurringSpec:
-        if self.invoice_amount is not None and self.subscription_config is not None:
-            # What Metronome bills per seat, and for seats added within a period, is not built:
-            # billing the whole amount each period would charge the wrong amount as seats change.
-            raise InvalidInput(
-                f"{path}.invoice_amount: meterline does not bill a recurring commit tied to a "
-                "subscription (subscription_config) yet, whose amount follows the seats; omit "
-                "invoice_amount, or subscription_config to bill a fixed amount each period"
-            )
         rounding = self.proration_rounding or CommitRoundingIn()
-        invoice = None if self.invoice_amount is None else self.invoice_amount.invoice_amount()
+        linked = self.subscription_config is not None
+        invoice = None if self.invoice_amount is None else self.invoice_amount.invoice_amount(path, linked)
         invoice_rounding = None if rounding.invoice is None else rounding.invoice.rounding()
         return self._spec(PREPAID, rounding.access, path, invoice=invoice, invoice_rounding=invoice_rounding)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meterline.api.commit_views import CommitExtras
+from meterline.api.commit_views import CommitExtras, subscription_config_view
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import format_rfc3339
 from meterline.store.commits import LIST_RATE, specifier_json
@@ -49,21 +49,21 @@ def recurring_view(
         "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
         "invoice_amount": None
         if spec.invoice is None
-        else {
-            "credit_type_id": spec.invoice.credit_type_id,
-            "unit_price": spec.invoice.unit_price,
-            "quantity": spec.invoice.quantity,
+        else {  # with a subscription, the quantity is the subscription's
+            k: v
+            for k, v in (
+                ("credit_type_id", spec.invoice.credit_type_id),
+                ("unit_price", spec.invoice.unit_price),
+                ("quantity", spec.invoice.quantity),
+            )
+            if v is not None
         },
         "proration_rounding": _rounding_view(spec),
         "rollover_fraction": spec.rollover_fraction,
     }
     link = spec.subscription
     if link is not None:
-        optional["subscription_config"] = {
-            "subscription_id": link.subscription_id,
-            "allocation": link.allocation,
-            "apply_seat_increase_config": {"is_prorated": link.prorate_increases},
-        }
+        optional["subscription_config"] = subscription_config_view(link)
     view.update({k: v for k, v in optional.items() if v is not None})
     return view
 

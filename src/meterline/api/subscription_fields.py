@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field
 
 from meterline.api.catalog_fields import FiniteAmount, HourInstant, NonNegativeAmount
-from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty, NotSupported
+from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty
 from meterline.api.routes.common import CustomFields, StrictModel
 from meterline.domain.errors import InvalidInput
-from meterline.domain.subscriptions import ProrationRounding, QuantityChange, SeatChange
+from meterline.domain.subscriptions import ON_USAGE_INVOICE, ProrationRounding, QuantityChange, SeatChange
 from meterline.store.subscriptions import NewSubscription
 
 Frequency = Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"]
@@ -46,6 +46,14 @@ class SeatConfigIn(StrictModel):
     initial_unassigned_seats: int = Field(default=0, ge=0)
 
 
+class BillingCycleConfigIn(StrictModel):
+    """The subscription's own billing cycle: its anchor (default: the contract's usage invoices'),
+    and whether its charges go on the usage invoices or on SCHEDULED invoices of their own."""
+
+    anchor_date: HourInstant | None = None
+    invoice_placement: Literal["ON_USAGE_INVOICE", "ON_SCHEDULED_INVOICE"] = "ON_USAGE_INVOICE"
+
+
 class SubscriptionIn(StrictModel):
     collection_schedule: Literal["ADVANCE", "ARREARS"]
     proration: ProrationIn
@@ -60,7 +68,7 @@ class SubscriptionIn(StrictModel):
     # Names the subscription for recurring commits and credits of the same request.
     temporary_id: NonEmpty | None = None
     seat_config: SeatConfigIn | None = None
-    billing_cycle_config: NotSupported = None
+    billing_cycle_config: BillingCycleConfigIn | None = None
 
     def new(self, path: str) -> NewSubscription:
         seats = self._seats(path)
@@ -83,6 +91,10 @@ class SubscriptionIn(StrictModel):
             initial_seat_ids=() if seats is None else tuple(dict.fromkeys(seats.initial_seat_ids)),
             initial_unassigned=0 if seats is None else seats.initial_unassigned_seats,
             temporary_id=self.temporary_id,
+            anchor_us=None if self.billing_cycle_config is None else self.billing_cycle_config.anchor_date,
+            invoice_placement=ON_USAGE_INVOICE
+            if self.billing_cycle_config is None
+            else self.billing_cycle_config.invoice_placement,
         )
 
     def _seats(self, path: str) -> SeatConfigIn | None:

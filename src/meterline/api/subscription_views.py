@@ -46,6 +46,12 @@ def _view(
             },
         },
         "custom_fields": subscription.custom_fields,
+        "billing_cycle_config": {
+            "anchor_date": format_rfc3339(
+                contract.terms().subscription_schedule(subscription.terms()).anchor_us
+            ),
+            "invoice_placement": subscription.invoice_placement,
+        },
     }
     # It ends with its contract at the latest (a contract's end may move before the subscription's).
     ends = [e for e in (subscription.ending_before_us, contract.ending_before_us) if e is not None]

@@ -147,7 +147,16 @@ class ContractTerms:
     removes_trueups: bool = False
 
     def subscription_schedule(self, subscription: SubscriptionTerms) -> Schedule:
-        """The subscription's own periods: its billing frequency, laid out like the contract's."""
+        """The subscription's own periods: its billing frequency, laid out like the contract's,
+        or from its own billing cycle anchor."""
+        if subscription.anchor_us is not None:
+            return schedule_for(
+                Frequency(subscription.billing_frequency),
+                AnchorDay.CUSTOM_DATE,
+                self.starting_at_us,
+                self.ending_before_us,
+                subscription.anchor_us,
+            )
         return schedule_for(
             Frequency(subscription.billing_frequency),
             self.anchor_day,

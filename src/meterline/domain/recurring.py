@@ -163,14 +163,17 @@ def spans(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = N
     return result
 
 
-def rest_of_period(amount: Decimal, at_us: int, span: PeriodSpan, terms: RecurringTerms) -> Decimal:
+def rest_of_period(
+    amount: Decimal, at_us: int, span: PeriodSpan, terms: RecurringTerms, rounding: Rounding | None = None
+) -> Decimal:
     """`amount` for the share of the period left from `at_us`: to the period's end, or to where
-    the recurring commit ends when its proration cuts the last period short."""
+    the recurring commit ends when its proration cuts the last period short; rounded by
+    `rounding` (the access rounding unless given)."""
     cut_last = span.last and terms.proration in (LAST, FIRST_AND_LAST)
     end_us = span.kept.end_us if cut_last else span.whole.end_us
     length_us = span.whole.end_us - span.whole.start_us
     with localcontext(_EXACT):
-        return terms.rounding.apply(amount * Decimal(end_us - at_us) / Decimal(length_us))
+        return (rounding or terms.rounding).apply(amount * Decimal(end_us - at_us) / Decimal(length_us))
 
 
 def grants(terms: RecurringTerms, cadence: Cadence, started_by_us: int | None = None) -> list[RecurringGrant]:
@@ -231,15 +234,17 @@ class SubscriptionLink:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceAmount:
-    """What a recurring commit bills for each whole period (`unit_price` x `quantity`)."""
+    """What a recurring commit bills for each whole period (`unit_price` x `quantity`, or x the
+    subscription's quantity: `domain.seat_allocation.invoice_items`)."""
 
     credit_type_id: str
     unit_price: Decimal
-    quantity: Decimal
+    quantity: Decimal | None  # None: tied to a subscription, whose quantity it is
 
     @property
     def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
+        """A whole period's amount (tied to a subscription: per unit of its quantity)."""
+        return self.unit_price if self.quantity is None else self.unit_price * self.quantity
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,10 @@ What one of its periods [start, end) owes, over the part of it the subscription 
   own dated at the increase (BILL_IMMEDIATELY: `immediate_charges`). Decreases take effect with
   the next period: nothing paid in advance is given back.
 
+Its periods are laid out from its own billing cycle anchor when it has one. Its charges go on the
+contract's usage invoices (ON_USAGE_INVOICE), or on SCHEDULED invoices of its own, one per date
+it bills on (ON_SCHEDULED_INVOICE: `scheduled_invoice_charges`).
+
 Each charge is billed at an instant: an ADVANCE period's first charge at the window's start, every
 other charge at the window's last moment. It is on the usage invoice whose period holds that
 instant: with periods of the same length as the invoices', the period's own invoice; an ANNUAL
@@ -44,6 +48,8 @@ ARREARS = "ARREARS"
 COLLECTION_SCHEDULES = (ADVANCE, ARREARS)
 BILL_ON_NEXT_COLLECTION_DATE = "BILL_ON_NEXT_COLLECTION_DATE"
 BILL_IMMEDIATELY = "BILL_IMMEDIATELY"
+ON_USAGE_INVOICE = "ON_USAGE_INVOICE"
+ON_SCHEDULED_INVOICE = "ON_SCHEDULED_INVOICE"
 ZERO = Decimal(0)
 # Prorated amounts without a rounding rule are kept to this many decimal places (of a cent, for
 # USD): exact enough that no invoice can tell, finite so that totals stay plain decimals.
@@ -126,6 +132,25 @@ def seat_schedule(changes: Sequence[SeatChange]) -> list[Seats]:
     return result
 
 
+def as_unassigned_seats(schedule: Sequence[tuple[int, Decimal]]) -> tuple[SeatChange, ...]:
+    """A quantity schedule as seat changes that keep it: each quantity that many unassigned seats
+    (a subscription switched to SEAT_BASED; seat ids added later take them). A quantity must be a
+    whole number of seats."""
+    changes: list[SeatChange] = []
+    previous = 0
+    for at_us, quantity in schedule:
+        if quantity != quantity.to_integral_value():
+            when = format_rfc3339(at_us)
+            raise InvalidInput(f"quantity {quantity} from {when} is not a whole number of seats")
+        seats = int(quantity)
+        if seats >= previous:
+            changes.append(SeatChange(at_us, add_unassigned=seats - previous))
+        else:
+            changes.append(SeatChange(at_us, remove_unassigned=previous - seats))
+        previous = seats
+    return tuple(changes)
+
+
 @dataclass(frozen=True, slots=True)
 class SubscriptionTerms:
     id: str
@@ -142,6 +167,12 @@ class SubscriptionTerms:
     seat_changes: tuple[SeatChange, ...] = ()  # SEAT_BASED: the initial seats first; `changes` empty
     invoice_behavior: str = BILL_ON_NEXT_COLLECTION_DATE  # how an ADVANCE increase is invoiced
     seat_group_key: str | None = None  # SEAT_BASED: the usage property naming a seat
+    anchor_us: int | None = None  # its billing cycle's own anchor (None: the contract's)
+    invoice_placement: str = ON_USAGE_INVOICE  # or ON_SCHEDULED_INVOICE: invoices of its own
+
+    @property
+    def on_own_invoices(self) -> bool:
+        return self.invoice_placement == ON_SCHEDULED_INVOICE
 
     def quantity_schedule(self) -> list[tuple[int, Decimal]]:
         """(from, quantity) at every instant the quantity changes, in time order."""
@@ -180,6 +211,13 @@ class PeriodCharge:
     fraction: Fraction
     billed_at_us: int  # the usage invoice holding this instant bills the charge
     own_invoice: bool = False  # billed at once on an invoice of its own (BILL_IMMEDIATELY)
+
+    @property
+    def invoice_date_us(self) -> int:
+        """When a SCHEDULED invoice of the subscription's own bills it: a charge billed at its
+        window's last moment is dated at the window's end (with the next period's charge in
+        advance, if any), one billed at its start then."""
+        return self.end_us if self.billed_at_us == self.end_us - 1 else self.billed_at_us
 
     @property
     def is_prorated(self) -> bool:
@@ -240,6 +278,34 @@ def invoice_charges(
             if invoice_start_us <= c.billed_at_us < invoice_end_us and not c.own_invoice
         ]
     return charges
+
+
+def scheduled_invoice_charges(
+    subscription: SubscriptionTerms, schedule: Schedule, since_us: int, now_us: int
+) -> dict[int, list[PeriodCharge]]:
+    """ON_SCHEDULED_INVOICE: the charges of the subscription's periods overlapping [since, now]
+    (those started by now), by the date of the SCHEDULED invoice of its own that bills them
+    (`PeriodCharge.invoice_date_us`); increases billed at once keep their own invoices."""
+    by_date: dict[int, list[PeriodCharge]] = {}
+    for period in schedule.periods_between(since_us, now_us + 1):
+        full = schedule.unclipped_period(period.start_us)
+        for charge in period_charges(
+            subscription, period.start_us, period.end_us, full.end_us - full.start_us
+        ):
+            if not charge.own_invoice:
+                by_date.setdefault(charge.invoice_date_us, []).append(charge)
+    return by_date
+
+
+def next_period_start(subscription: SubscriptionTerms, schedule: Schedule, now_us: int) -> int | None:
+    """When the subscription's next period after `now_us` starts within it (None: none)."""
+    current = schedule.period_containing(now_us)
+    following = current.end_us if current is not None else max(now_us + 1, schedule.contract_start_us)
+    if following <= now_us or schedule.period_containing(following) is None:
+        return None
+    if subscription.ending_before_us is not None and following >= subscription.ending_before_us:
+        return None
+    return following
 
 
 def immediate_charges(subscription: SubscriptionTerms, schedule: Schedule) -> list[PeriodCharge]:

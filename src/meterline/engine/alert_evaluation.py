@@ -33,6 +33,7 @@ from meterline.engine.billing import BillingWindow, PricingCatalog
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.recurring_periods import next_period_start
 from meterline.engine.rollovers import next_transition
+from meterline.engine.subscription_lines import next_period_starts
 from meterline.store import alert_wakeups, customers
 from meterline.store import alerts as store
 from meterline.store.alert_resolutions import Resolution
@@ -142,9 +143,14 @@ def _schedule_next_instant(conn: Connection, state: CustomerState, view: Custome
 
 
 def _next_clock_change(state: CustomerState, now_us: int) -> int | None:
-    """When the clock alone next changes the customer's commits: a recurring period starts, or a
-    contract transition happens (its commits roll over)."""
-    instants = [next_period_start(state, now_us), next_transition(state, now_us)]
+    """When the clock alone next changes the customer's commits or invoices: a recurring period
+    starts, a contract transition happens (its commits roll over), or a period of a subscription
+    billed on invoices of its own starts (its draft appears)."""
+    instants = [
+        next_period_start(state, now_us),
+        next_transition(state, now_us),
+        *(t for contract in state.contracts for t in next_period_starts(contract, now_us)),
+    ]
     return min((t for t in instants if t is not None), default=None)
 
 

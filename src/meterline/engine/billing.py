@@ -47,7 +47,7 @@ from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR
 from meterline.engine import scheduled_billing
 from meterline.engine.customer_state import CustomerState, load_states
 from meterline.engine.invoice_lines import line_items
-from meterline.engine.subscription_lines import immediate_invoices, subscription_lines
+from meterline.engine.subscription_lines import own_invoices, subscription_lines
 from meterline.store import (
     billable_metrics,
     credit_types,
@@ -206,10 +206,15 @@ def derive_drafts(state: CustomerState, window: BillingWindow, catalog: PricingC
         bounds.append(priced.bounds)
     if routes.own:
         drafts += [(record, []) for record in _own_records(state, catalog, routes.own, used, window.now_us)]
-    closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
-    for contract in state.contracts:
-        if contract.subscriptions:
-            drafts += [(r, []) for r in immediate_invoices(catalog, contract, closed_ids, window.now_us)]
+    subscribed = [contract for contract in state.contracts if contract.subscriptions]
+    if subscribed:
+        closed_ids = {inv.id for inv in state.invoices if inv.status in invoices.CLOSED}
+        # A subscription's own draft marked open before the window (the engine was stopped) is
+        # still derived.
+        marked = (i.start_us for i in state.invoices if i.id in state.marked_drafts)
+        since = min([window.open_since_us, *marked])
+        for contract in subscribed:
+            drafts += [(r, []) for r in own_invoices(catalog, contract, closed_ids, since, window.now_us)]
     state.replace_drafts(drafts)
     state.spend_bounds = spend_bounds.summed(bounds)
     return drafts

@@ -27,7 +27,7 @@ from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
 from meterline.services.commits import check_new_commit
 from meterline.store import commits
-from meterline.store.commits import NewCommit
+from meterline.store.commits import InvoiceItemRecord, InvoiceScheduleRecord, NewCommit
 from meterline.store.contracts import NewContract
 from meterline.store.recurring_commits import period_commit, period_commit_with
 from meterline.store.subscriptions import SubscriptionRecord
@@ -180,15 +180,41 @@ def follow_subscriptions(conn: Connection, contract: ContractTerms, now_us: int)
                     contract_id=contract.id,
                     created_at_us=grant.starting_at_us,
                 )
-            elif _changed(found.segments, grant.access):
+            elif _changed(found.segments, grant.access) or _invoice_changed(found.invoice_schedule, grant):
                 commits.set_schedules(
-                    conn, found.id, _segments(found.segments, grant.access), found.invoice_schedule
+                    conn,
+                    found.id,
+                    _segments(found.segments, grant.access),
+                    _invoice_schedule(found.invoice_schedule, grant),
                 )
 
 
 def _changed(segments: Sequence[AccessSegment], access: Sequence[AccessItem]) -> bool:
     held = [(s.amount, s.starting_at_us, s.ending_before_us, s.seat) for s in segments]
     return held != [(i.amount, i.starting_at_us, i.ending_before_us, i.seat) for i in access]
+
+
+def _invoice_changed(held: InvoiceScheduleRecord | None, grant: PeriodGrant) -> bool:
+    if held is None or not grant.invoice_items:
+        return False
+    return [(i.timestamp_us, i.amount, i.unit_price, i.quantity) for i in held.items] != [
+        (i.timestamp_us, i.amount, i.unit_price, i.quantity) for i in grant.invoice_items
+    ]
+
+
+def _invoice_schedule(held: InvoiceScheduleRecord | None, grant: PeriodGrant) -> InvoiceScheduleRecord | None:
+    """The invoice a quantity now says (tied to a subscription), each item keeping the id of the
+    old one dated alike, so an item already billed is not billed again."""
+    if held is None or not grant.invoice_items:
+        return held
+    ids = {i.timestamp_us: i.id for i in held.items}
+    items = tuple(
+        InvoiceItemRecord(
+            ids.get(i.timestamp_us) or new_id(), i.timestamp_us, i.amount, i.unit_price, i.quantity
+        )
+        for i in grant.invoice_items
+    )
+    return replace(held, items=items)
 
 
 def _segments(old: Sequence[AccessSegment], access: Sequence[AccessItem]) -> list[AccessSegment]:

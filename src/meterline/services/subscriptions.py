@@ -4,8 +4,9 @@ name and rounding.
 A subscription bills a SUBSCRIPTION product at the rate card's rate for its billing frequency
 (its charges are on the contract's usage invoices). It lies within the contract, and starts in
 no closed billing period. Its quantity is managed directly (QUANTITY_ONLY) or is its seats
-(SEAT_BASED); BILL_IMMEDIATELY (increases billed at once) needs ADVANCE collection, and a
-billing cycle of its own is refused with a 400 naming the field. An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
+(SEAT_BASED); BILL_IMMEDIATELY (increases billed at once) needs ADVANCE collection. Its billing
+cycle may have an anchor of its own, and its charges SCHEDULED invoices of their own
+(`billing_cycle_config`). An edit changes nothing a finalized invoice billed: a quantity or seat change, or a new
 end, before the end of the contract's last finalized invoice is refused. Every change asks the engine to bill the customer again in the same transaction.
 """
 
@@ -24,6 +25,7 @@ from meterline.domain.subscriptions import (
     ProrationRounding,
     QuantityChange,
     SeatChange,
+    as_unassigned_seats,
     quantity_schedule,
 )
 from meterline.domain.timeutil import format_rfc3339, now_us
@@ -63,6 +65,7 @@ class SubscriptionUpdate:
     name: str | None = None
     set_rounding: bool = False
     rounding: ProrationRounding | None = None
+    seat_group_key: str | None = None  # set: switch a QUANTITY_ONLY subscription to SEAT_BASED
 
 
 def checked(
@@ -168,6 +171,8 @@ def _checked(
         name=new.name,
         description=new.description,
         custom_fields=dict(new.custom_fields or {}),
+        anchor_us=new.anchor_us,
+        invoice_placement=new.invoice_placement,
     )
 
 
@@ -238,6 +243,8 @@ def _updated(
     path: str,
     made_us: int,
 ) -> SubscriptionRecord:
+    if change.seat_group_key is not None:
+        found = _seat_based(found, change, path, made_us)
     if found.seat_based and change.changes:
         raise InvalidInput(
             f"{path}.quantity_updates: a SEAT_BASED subscription's quantity is its seats; use seat_updates"
@@ -273,6 +280,30 @@ def _updated(
     if change.set_rounding:
         result = replace(result, rounding=change.rounding)
     return result
+
+
+def _seat_based(
+    found: SubscriptionRecord, change: SubscriptionUpdate, path: str, made_us: int
+) -> SubscriptionRecord:
+    """The subscription switched to SEAT_BASED: every quantity it has had or will have becomes that
+    many unassigned seats (billing nothing differently); its seats change from then on."""
+    where = f"{path}.quantity_management_mode_update"
+    if found.seat_based:
+        raise InvalidInput(f"{where}: subscription {found.id} is already SEAT_BASED")
+    if change.changes:
+        raise InvalidInput(
+            f"{path}.quantity_updates: a subscription switched to SEAT_BASED changes its seats; use seat_updates"
+        )
+    try:
+        seats = as_unassigned_seats(found.terms().quantity_schedule())
+    except InvalidInput as error:
+        raise InvalidInput(f"{where}: {error.message}") from None
+    return replace(
+        found,
+        changes=(),
+        seat_group_key=change.seat_group_key,
+        seat_changes=tuple(SeatChangeRecord(s, made_us) for s in seats),
+    )
 
 
 def _with_end(

@@ -42,7 +42,7 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         else {
             "credit_type_id": spec.invoice.credit_type_id,
             "unit_price": decimal_text(spec.invoice.unit_price),
-            "quantity": decimal_text(spec.invoice.quantity),
+            "quantity": None if spec.invoice.quantity is None else decimal_text(spec.invoice.quantity),
         },
         "invoice_rounding": _rounding_json(spec.invoice_rounding),
         "name": spec.name,
@@ -84,7 +84,7 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         invoice=None
         if invoice is None
         else InvoiceAmount(
-            invoice["credit_type_id"], Decimal(invoice["unit_price"]), Decimal(invoice["quantity"])
+            invoice["credit_type_id"], Decimal(invoice["unit_price"]), _optional_decimal(invoice["quantity"])
         ),
         invoice_rounding=_rounding(stored.get("invoice_rounding")),
         name=stored["name"],
@@ -142,10 +142,17 @@ def period_commit_with(spec: RecurringSpec, grant: PeriodGrant) -> NewCommit:
 
 def _invoice(invoice: InvoiceAmount | None, grant: PeriodGrant) -> InvoiceSchedule | None:
     """The period's commit is billed once, on its period's start: the invoice amount as given
-    for a whole period, else its prorated amount as one unit."""
-    if invoice is None or grant.invoice_amount is None:
+    for a whole period, else its prorated amount as one unit; tied to a subscription, as its
+    quantity says (`domain.seat_allocation.invoice_items`)."""
+    if invoice is None:
         return None
-    if grant.invoice_amount == invoice.amount:
+    if grant.invoice_items or (invoice.quantity is None and grant.invoice_amount is None):
+        # Tied to a subscription: item by item, as its quantity goes (none yet at a quantity of 0:
+        # a later increase adds them to this schedule).
+        return InvoiceSchedule(invoice.credit_type_id, grant.invoice_items)
+    if grant.invoice_amount is None:
+        return None
+    if grant.invoice_amount == invoice.amount and invoice.quantity is not None:
         unit_price, quantity = invoice.unit_price, invoice.quantity
     else:
         unit_price, quantity = grant.invoice_amount, Decimal(1)

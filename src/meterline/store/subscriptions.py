@@ -16,7 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from meterline.domain.errors import NotFound
-from meterline.domain.subscriptions import ProrationRounding, QuantityChange, SeatChange, SubscriptionTerms
+from meterline.domain.subscriptions import (
+    ON_USAGE_INVOICE,
+    ProrationRounding,
+    QuantityChange,
+    SeatChange,
+    SubscriptionTerms,
+)
 from meterline.store.tables import contracts
 
 
@@ -38,6 +44,8 @@ class NewSubscription:
     initial_seat_ids: tuple[str, ...] = ()
     initial_unassigned: int = 0
     temporary_id: str | None = None  # names it for recurring commits of the same request
+    anchor_us: int | None = None  # billing_cycle_config.anchor_date (None: the contract's anchor)
+    invoice_placement: str = ON_USAGE_INVOICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,8 @@ class SubscriptionRecord:
     custom_fields: dict[str, str] = field(default_factory=dict)
     seat_group_key: str | None = None  # set: SEAT_BASED, its quantity its seats (`seat_changes`)
     seat_changes: tuple[SeatChangeRecord, ...] = ()
+    anchor_us: int | None = None  # its billing cycle's own anchor (None: the contract's)
+    invoice_placement: str = ON_USAGE_INVOICE
 
     @property
     def seat_based(self) -> bool:
@@ -91,6 +101,8 @@ class SubscriptionRecord:
             seat_changes=tuple(c.change for c in self.seat_changes),
             invoice_behavior=self.invoice_behavior,
             seat_group_key=self.seat_group_key,
+            anchor_us=self.anchor_us,
+            invoice_placement=self.invoice_placement,
         )
 
 
@@ -158,6 +170,8 @@ def _record_json(r: SubscriptionRecord) -> dict[str, Any]:
             }
             for c in r.seat_changes
         ],
+        "anchor_us": r.anchor_us,
+        "invoice_placement": r.invoice_placement,
     }
 
 
@@ -200,6 +214,8 @@ def _record(stored: dict[str, Any]) -> SubscriptionRecord:
             )
             for c in stored["seat_changes"]
         ),
+        anchor_us=stored.get("anchor_us"),
+        invoice_placement=stored.get("invoice_placement", ON_USAGE_INVOICE),
     )
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from meterline.api.catalog_fields import HourInstant, Instant
-from meterline.api.contract_fields import MAX_ITEMS, Name, NotSupported
+from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty, NotSupported
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
@@ -45,6 +45,17 @@ router = APIRouter(route_class=ExactDecimalRoute)
 MAX_SEAT_PAGE = 10  # Metronome's range for getSubscriptionSeatsHistory
 
 
+class SeatGroupKeyIn(StrictModel):
+    seat_group_key: NonEmpty
+
+
+class QuantityManagementModeUpdateIn(StrictModel):
+    """From QUANTITY_ONLY to SEAT_BASED (the only switch Metronome has)."""
+
+    quantity_management_mode: Literal["SEAT_BASED"]
+    seat_config: SeatGroupKeyIn
+
+
 class SubscriptionUpdateIn(StrictModel):
     subscription_id: str
     ending_before: HourInstant | None = None
@@ -52,7 +63,7 @@ class SubscriptionUpdateIn(StrictModel):
     proration_rounding: ProrationRoundingIn | None = None
     quantity_updates: list[QuantityUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     seat_updates: SeatUpdatesIn | None = None
-    quantity_management_mode_update: NotSupported = None
+    quantity_management_mode_update: QuantityManagementModeUpdateIn | None = None
 
     def update(self, path: str) -> SubscriptionUpdate:
         given = self.model_fields_set
@@ -67,6 +78,9 @@ class SubscriptionUpdateIn(StrictModel):
             name=self.name,
             set_rounding="proration_rounding" in given,
             rounding=None if self.proration_rounding is None else self.proration_rounding.rounding(),
+            seat_group_key=None
+            if self.quantity_management_mode_update is None
+            else self.quantity_management_mode_update.seat_config.seat_group_key,
         )
 
 
