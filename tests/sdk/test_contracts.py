@@ -653,6 +653,19 @@ RULES: list[tuple[str, Mutation, int, str]] = [
         "scheduled_charges.0.schedule.schedule_items: give at least one schedule item, or a recurring_schedule",
     ),
     (
+        "scheduled charge that would not invoice",
+        lambda b, c: b.update(
+            scheduled_charges=[
+                {
+                    "product_id": c["fixed"],
+                    "schedule": {"do_not_invoice": True, "schedule_items": [{"timestamp": JAN, "amount": 1}]},
+                }
+            ]
+        ),
+        400,
+        "scheduled_charges.0.schedule.do_not_invoice: applies to commits' invoice schedules only",
+    ),
+    (
         "scheduled charge priced in both ways",
         lambda b, c: b.update(
             scheduled_charges=[

@@ -83,12 +83,16 @@ def _check_references(
 
 
 def check_scheduled_charge(conn: Connection, charge: NewScheduledCharge, path: str) -> None:
-    """A scheduled charge bills a FIXED product in a fiat currency, on at least one date (none:
-    `do_not_invoice`, its schedule kept and shown, never invoiced)."""
+    """A scheduled charge bills a FIXED product in a fiat currency, on at least one date."""
     where = field_path(path, "schedule")
     if not charge.schedule.items:
         raise InvalidInput(
             f"{where}.schedule_items: give at least one schedule item, or a recurring_schedule"
+        )
+    if charge.schedule.do_not_invoice:
+        raise InvalidInput(
+            f"{where}.do_not_invoice: applies to commits' invoice schedules only; a scheduled charge "
+            "always bills (leave the charge out instead)"
         )
     _check_fixed_product(conn, charge.product_id, field_path(path, "product_id"))
     _check_invoice_currency(conn, charge.schedule.credit_type_id, where)

@@ -15,12 +15,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import Connection
 
 from meterline.api.catalog_fields import API_ACTOR, HourInstant, Instant
-from meterline.api.commit_views import (
-    CommitExtras,
-    commit_extras,
-    commit_view,
-    invoice_schedule_view,
-)
+from meterline.api.commit_views import CommitExtras, commit_extras, commit_view, schedule_view
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     ContractCommitIn,
@@ -348,7 +343,7 @@ def _scheduled_charge_view(charge: ScheduledChargeRecord, extras: CommitExtras) 
     view: dict[str, Any] = {
         "id": charge.id,
         "product": {"id": charge.product_id, "name": extras.product_names.get(charge.product_id, "")},
-        "schedule": invoice_schedule_view(charge.schedule, extras),
+        "schedule": schedule_view(charge.schedule, extras),
         "custom_fields": charge.custom_fields,
     }
     if charge.name is not None:
