@@ -37,24 +37,34 @@ def with_ids(specs: tuple[RecurringSpec, ...]) -> tuple[RecurringSpec, ...]:
     return tuple(replace(spec, id=new_id()) for spec in specs)
 
 
-def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord]) -> NewContract:
+def with_subscriptions(
+    new: NewContract,
+    subscribed: Sequence[SubscriptionRecord],
+    existing: Sequence[SubscriptionRecord] = (),
+    *,
+    prefix: str = "",
+) -> NewContract:
     """Each `subscription_config` naming its subscription by id: the temporary_id of a
-    subscription of the same request (400 naming the field if none has it)."""
-    ids: dict[str, str] = {}
+    subscription of the same request, or the id of one the contract has already (`existing`);
+    400 naming the field if none has it. `prefix` is that of the request's fields ("add_" in an edit)."""
+    ids = {stored.id: stored.id for stored in existing}
     for index, (given, stored) in enumerate(zip(new.subscriptions, subscribed, strict=True)):
         if given.temporary_id is not None:
             if given.temporary_id in ids:
-                raise InvalidInput(f"subscriptions.{index}.temporary_id: {given.temporary_id} is used twice")
+                raise InvalidInput(
+                    f"{prefix}subscriptions.{index}.temporary_id: {given.temporary_id} is used twice"
+                )
             ids[given.temporary_id] = stored.id
-    seat_based = {stored.id for stored in subscribed if stored.seat_based}
+    seat_based = {stored.id for stored in (*existing, *subscribed) if stored.seat_based}
+    named = "id or temporary_id" if existing else "temporary_id"
     linked: list[RecurringSpec] = []
-    for path, spec in paths(new):
+    for path, spec in paths(new, prefix):
         link = spec.subscription
         if link is not None:
             if link.subscription_id not in ids:
                 raise InvalidInput(
                     f"{field_path(path, 'subscription_config', 'subscription_id')}: no subscription of "
-                    f"this contract has temporary_id {link.subscription_id}"
+                    f"this contract has {named} {link.subscription_id}"
                 )
             if link.allocation == INDIVIDUAL and ids[link.subscription_id] not in seat_based:
                 raise InvalidInput(
@@ -67,13 +77,13 @@ def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord
     return replace(new, recurring=tuple(linked))  # paths() keeps the order of new.recurring
 
 
-def paths(new: NewContract) -> list[tuple[str, RecurringSpec]]:
-    """Each recurring commit and credit with its place in the request."""
+def paths(new: NewContract, prefix: str = "") -> list[tuple[str, RecurringSpec]]:
+    """Each recurring commit and credit with its place in the request (its field after `prefix`)."""
     given: list[tuple[str, RecurringSpec]] = []
     counts = {"recurring_commits": 0, "recurring_credits": 0}
     for spec in new.recurring:
         field = "recurring_credits" if spec.kind == "CREDIT" else "recurring_commits"
-        given.append((f"{field}.{counts[field]}", spec))
+        given.append((f"{prefix}{field}.{counts[field]}", spec))
         counts[field] += 1
     return given
 
@@ -124,12 +134,15 @@ def store_period_commits(
     contract_id: str,
     created_at_us: int,
     subscribed: Sequence[SubscriptionRecord] = (),
+    *,
+    prefix: str = "",
 ) -> None:
     """Check the contract's recurring commits and credits, and store the commits their periods
-    create now, one microsecond apart from `created_at_us` on, so that they list in period order."""
+    create now, one microsecond apart from `created_at_us` on, so that they list in period order.
+    `subscribed`: the contract's subscriptions; `prefix`: of the request's fields, as `paths`."""
     created = created_at_us
     subscriptions = {s.id: s.terms() for s in subscribed}
-    for path, spec in paths(new):
+    for path, spec in paths(new, prefix):
         made = period_commits(new, spec, path, created_at_us, subscriptions)
         # The rules of commits (product, pricing unit, targets) hold for all periods alike.
         start = spec.starting_at_us

@@ -2,9 +2,10 @@
 and the commits and credits created with it (store/commits.py keeps those).
 
 Its scheduled charges are stored with it (`store.scheduled_charges`).
-A contract never changes once created (meterline has no amendments or edits yet), except that its
-end may move (contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`)
-and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
+A contract changes after it is created only by edits (v2 contracts/edit: its name, payment terms,
+new scheduled charges and recurring commits, its subscriptions), by its end moving
+(contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`), and by
+archiving. Archiving takes the contract and its commits out of billing, but they stay
 readable.
 """
 
@@ -223,6 +224,41 @@ def set_ending_before(conn: Connection, contract_id: str, ending_before_us: int 
     conn.execute(
         update(contracts).where(contracts.c.id == contract_id).values(ending_before_us=ending_before_us)
     )
+
+
+def rename(conn: Connection, contract_id: str, name: str | None) -> None:
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(name=name))
+
+
+def set_integration_field(conn: Connection, contract_id: str, field_name: str, value: str | None) -> None:
+    """Set (None: drop) one of the stored integration fields (`net_payment_terms_days`, ...)."""
+    row = conn.execute(select(contracts.c.integration_fields).where(contracts.c.id == contract_id)).one()
+    kept = {k: v for k, v in dict(row.integration_fields or {}).items() if k != field_name}
+    if value is not None:
+        kept[field_name] = value
+    conn.execute(
+        update(contracts).where(contracts.c.id == contract_id).values(integration_fields=kept or None)
+    )
+
+
+def add_terms(
+    conn: Connection,
+    contract_id: str,
+    *,
+    charges: Sequence[NewScheduledCharge] = (),
+    recurring: Sequence[RecurringSpec] = (),
+) -> None:
+    """Append checked scheduled charges (given ids here) and recurring commits (with theirs)."""
+    row = conn.execute(
+        select(contracts.c.scheduled_charges, contracts.c.recurring).where(contracts.c.id == contract_id)
+    ).one()
+    values: dict[str, Any] = {}
+    if charges:
+        values["scheduled_charges"] = [*(row.scheduled_charges or ()), *scheduled_charges.stored(charges)]
+    if recurring:
+        values["recurring"] = [*(row.recurring or ()), *(recurring_commits.to_json(r) for r in recurring)]
+    if values:
+        conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
 
 
 def successor_of(conn: Connection, contract_id: str) -> str | None:

@@ -1,0 +1,135 @@
+"""v2 contracts/edit: the edits of one request applied in one transaction, all or nothing.
+
+Each edit goes through the rules and writers of what it changes, those contracts/create uses: the
+contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its subscriptions
+(`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
+recurring commits and credits (`services.recurring`, whose `subscription_config` names a
+subscription of the contract by id, or one added by the same edit by its temporary_id). The
+first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
+so nothing of the edit is written. The engine is asked to bill the customer again in the same
+transaction: balances, drafts, scheduled invoices and alerts follow at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Connection
+
+from meterline.domain.recurring import RecurringSpec
+from meterline.domain.timeutil import now_us
+from meterline.services import end_dates, recurring, subscriptions
+from meterline.services.commits import check_new_commit, check_scheduled_charge
+from meterline.services.subscriptions import SubscriptionUpdate
+from meterline.store import commits, contracts, partitions
+from meterline.store.billing_requests import request_recompute
+from meterline.store.commits import NewCommit
+from meterline.store.contracts import ContractRecord, NewContract
+from meterline.store.scheduled_charges import NewScheduledCharge
+from meterline.store.subscriptions import NewSubscription
+
+EDIT_PREFIX = "add_"  # new terms are the `add_<field of contracts/create>` of an edit
+
+
+@dataclass(frozen=True, slots=True)
+class ContractEdit:
+    customer_id: str
+    contract_id: str
+    new_subscriptions: tuple[NewSubscription, ...] = ()
+    subscription_updates: tuple[SubscriptionUpdate, ...] = ()
+    commits: tuple[NewCommit, ...] = ()
+    credits: tuple[NewCommit, ...] = ()
+    scheduled_charges: tuple[NewScheduledCharge, ...] = ()
+    recurring: tuple[RecurringSpec, ...] = ()  # recurring commits, then recurring credits
+    set_end: bool = False  # update_contract_end_date given (None: open-ended)
+    ending_before_us: int | None = None
+    allow_before_finalized: bool = True
+    set_name: bool = False  # update_contract_name given (None: no name)
+    name: str | None = None
+    set_payment_terms: bool = False  # update_net_payment_terms_days given (None: none)
+    net_payment_terms_days: Decimal | None = None
+
+
+def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int) -> None:
+    customer_id, contract_id = edit.customer_id, edit.contract_id
+    subscriptions.editable_contract(conn, customer_id, contract_id)
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
+    if edit.set_end:
+        end_dates.update_contract_end(
+            conn,
+            customer_id,
+            contract_id,
+            edit.ending_before_us,
+            allow_before_finalized=edit.allow_before_finalized,
+            field="update_contract_end_date",
+            allow_field="allow_contract_ending_before_finalized_invoice",
+        )
+    if edit.set_name:
+        contracts.rename(conn, contract_id, edit.name)
+    if edit.set_payment_terms:
+        terms = edit.net_payment_terms_days
+        contracts.set_integration_field(
+            conn, contract_id, "net_payment_terms_days", None if terms is None else format(terms, "f")
+        )
+    added: list[str] = []
+    if edit.new_subscriptions:
+        added = subscriptions.add(
+            conn, customer_id, contract_id, edit.new_subscriptions, open_horizon_us=open_horizon_us
+        )
+    if edit.subscription_updates:
+        subscriptions.update(conn, customer_id, contract_id, edit.subscription_updates)
+    contract = contracts.get_contract(conn, customer_id, contract_id)  # as edited so far
+    created = now_us()
+    created = _add_commits(conn, edit, created)
+    for index, charge in enumerate(edit.scheduled_charges):
+        check_scheduled_charge(conn, charge, f"{EDIT_PREFIX}scheduled_charges.{index}")
+    if edit.recurring:
+        _add_recurring(conn, edit, contract, added, created)
+    contracts.add_terms(conn, contract_id, charges=edit.scheduled_charges)
+    request_recompute(conn, customer_id)
+
+
+def _add_commits(conn: Connection, edit: ContractEdit, created_us: int) -> int:
+    """Check and store `add_commits` and `add_credits` as contracts/create does its commits and
+    credits, one microsecond apart so that they list in the order given; the next free instant."""
+    given = [(f"{EDIT_PREFIX}commits.{i}", c) for i, c in enumerate(edit.commits)]
+    given += [(f"{EDIT_PREFIX}credits.{i}", c) for i, c in enumerate(edit.credits)]
+    for offset, (path, commit) in enumerate(given):
+        check_new_commit(conn, edit.customer_id, commit, on_contract=True, path=path)
+        commits.insert_commit(
+            conn,
+            edit.customer_id,
+            commit,
+            contract_id=edit.contract_id,
+            path=path,
+            created_at_us=created_us + offset,
+        )
+    return created_us + len(given)
+
+
+def _add_recurring(
+    conn: Connection, edit: ContractEdit, contract: ContractRecord, added: list[str], created_us: int
+) -> None:
+    """`add_recurring_commits` and `add_recurring_credits`, checked and stored as contracts/create
+    does them, over the contract's span and statement schedule as edited."""
+    by_id = {s.id: s for s in contract.subscriptions}
+    new = NewContract(
+        customer_id=contract.customer_id,
+        starting_at_us=contract.starting_at_us,
+        rate_card_id=contract.rate_card_id,
+        ending_before_us=contract.ending_before_us,
+        schedule=contract.schedule,
+        recurring=recurring.with_ids(edit.recurring),
+        subscriptions=edit.new_subscriptions,
+    )
+    new = recurring.with_subscriptions(
+        new,
+        [by_id[i] for i in added],
+        [s for s in contract.subscriptions if s.id not in added],
+        prefix=EDIT_PREFIX,
+    )
+    contracts.add_terms(conn, contract.id, recurring=new.recurring)
+    recurring.store_period_commits(
+        conn, new, contract.id, created_us, contract.subscriptions, prefix=EDIT_PREFIX
+    )

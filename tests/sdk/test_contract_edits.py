@@ -1,0 +1,357 @@
+"""v2 contracts/edit beyond subscriptions, through the Metronome SDK against a real server: commits,
+credits, scheduled charges, recurring commits and credits added to a contract after it was made
+(drawn down, billed and measured at once), its end, name and payment terms changed, v2
+contracts/get showing the contract as edited, and edits that break a rule (or ask for what is not
+built) refused whole, naming the field.
+
+Amounts: usage is priced at 1 cent per unit (`alert_helpers`), so a unit drawn is a cent of balance.
+Every date is counted from the current hour or month, so nothing depends on today's date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from metronome import Metronome
+
+from tests.sdk import alert_helpers as alerts
+from tests.sdk.billing_helpers import (
+    Json,
+    applied_by_commit,
+    balances,
+    contract,
+    exact,
+    fixed_product,
+    invoices,
+    month_start,
+    next_month,
+    rate_card,
+    wait_invoice,
+)
+from tests.sdk.contract_helpers import FAR, USD_CENTS, access, error_of, new_card
+from tests.sdk.helpers import current_hour, new_customer, rfc3339
+from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+
+D = Decimal
+
+
+def v2_contract(client: Metronome, customer_id: str, contract_id: str, **params: Any) -> Json:
+    """v2 contracts/get, exact, once the SDK's own ContractV2 model has read it."""
+    raw = client.v2.contracts.with_raw_response.retrieve(
+        customer_id=customer_id, contract_id=contract_id, **params
+    )
+    assert raw.parse().data.id == contract_id
+    found: Json = exact(raw)["data"]
+    return found
+
+
+def edit(client: Metronome, customer_id: str, contract_id: str, **fields: Any) -> None:
+    done = client.v2.contracts.edit(customer_id=customer_id, contract_id=contract_id, **fields)
+    assert done.data.id == contract_id
+
+
+def refused(client: Metronome, customer_id: str, contract_id: str, **fields: Any) -> str:
+    return error_of(
+        lambda: client.v2.contracts.edit(customer_id=customer_id, contract_id=contract_id, **fields), 400
+    )
+
+
+def prepaid(product: str, amount: int, starting_at: datetime, **fields: Any) -> Json:
+    return {
+        "type": "PREPAID",
+        "product_id": product,
+        "access_schedule": access(amount, starting_at, FAR),
+        **fields,
+    }
+
+
+def credit(product: str, amount: int, starting_at: datetime, **fields: Any) -> Json:
+    return {"product_id": product, "access_schedule": access(amount, starting_at, FAR), **fields}
+
+
+def months_ahead(count: int) -> datetime:
+    moment = month_start(current_hour())
+    for _ in range(count):
+        moment = next_month(moment)
+    return moment
+
+
+def test_added_commit_and_credit_draw_down_usage_and_move_balance_alerts(client: Metronome) -> None:
+    customer_id, usage, _card, contract_id = alerts.billed_contract(client, 1)
+    alert_id = alerts.create_alert(
+        client, alert_type="low_remaining_commit_balance_reached", threshold=500, customer_id=customer_id
+    )
+    alerts.use(client, customer_id, usage, 300)
+    period = month_start(current_hour())
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(300))
+    alerts.wait_status(client, alert_id, customer_id, ("in_alarm", "alert_created"))  # no commit: 0 left
+
+    product = fixed_product(client)
+    start = period - timedelta(days=40)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[prepaid(product, 1000, start, priority=2, name="added commit")],
+        add_credits=[credit(product, 100, start, priority=1, custom_fields={"source": "edit"})],
+    )
+    shown = v2_contract(client, customer_id, contract_id, include_balance=True)
+    [commit], [given] = shown["commits"], shown["credits"]
+    assert (commit["type"], commit["name"], commit["priority"]) == ("PREPAID", "added commit", 2)
+    assert commit["contract"] == {"id": contract_id}
+    assert (given["type"], given["custom_fields"]) == ("CREDIT", {"source": "edit"})
+    # 300 units x 1 cent: the credit (priority 1) covers 100, the commit the other 200.
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
+    assert applied_by_commit(inv) == {given["id"]: D(100), commit["id"]: D(200)}
+    found = balances(client, customer_id)
+    assert (found[commit["id"]]["balance"], found[given["id"]]["balance"]) == (D(800), D(0))
+    # 800 left on commits, above 500: the alert is back to ok; 400 units more leave 400, in alarm.
+    alerts.wait_status(client, alert_id, customer_id, ("ok", "reevaluation"))
+    alerts.use(client, customer_id, usage, 400)
+    wait_invoice(client, customer_id, period, subtotal=D(700), total=D(0))
+    assert balances(client, customer_id)[commit["id"]]["balance"] == D(400)
+    assert alerts.settled_status(client, alert_id, customer_id)[0] == "in_alarm"
+    # v1 contracts/get shows them as well, in its terms.
+    current = client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.current
+    assert [c.id for c in current.commits] == [commit["id"]]
+    assert [c.id for c in current.credits or []] == [given["id"]]
+
+
+def test_added_invoice_schedules_and_scheduled_charges_bill_on_scheduled_invoices(client: Metronome) -> None:
+    customer_id, product, support = new_customer(client), fixed_product(client), fixed_product(client)
+    contract_id = contract(client, customer_id, new_card(client), month_start(current_hour()))
+    first, second = months_ahead(1), months_ahead(2)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[
+            prepaid(
+                product,
+                30000,
+                month_start(current_hour()),
+                invoice_schedule={
+                    "schedule_items": [{"timestamp": first, "unit_price": 2500.5, "quantity": 4}]
+                },
+            )
+        ],
+        add_scheduled_charges=[
+            {
+                "product_id": support,
+                "name": "Support",
+                "schedule": {
+                    "recurring_schedule": {
+                        "amount_distribution": "DIVIDED",
+                        "frequency": "MONTHLY",
+                        "starting_at": first,
+                        "ending_before": months_ahead(3),
+                        "amount": 900,
+                    }
+                },
+            }
+        ],
+    )
+    found = {i["id"]: i for i in invoices(client, customer_id, type="SCHEDULED")}
+    # The commit's item, 4 x 2500.5; the charge's 900 divided over two months, 450 each.
+    by_line = sorted(
+        (i["start_timestamp"], item["type"], item["total"])
+        for i in found.values()
+        for item in i["line_items"]
+    )
+    assert by_line == [
+        (rfc3339(first), "commit_purchase", D("10002")),
+        (rfc3339(first), "scheduled", D(450)),
+        (rfc3339(second), "scheduled", D(450)),
+    ]
+    assert {i["status"] for i in found.values()} == {"DRAFT"}
+    shown = v2_contract(client, customer_id, contract_id)
+    [charge] = shown["scheduled_charges"]
+    assert (charge["name"], charge["product"]["id"]) == ("Support", support)
+    items = charge["schedule"]["schedule_items"]
+    assert [(i["timestamp"], i["amount"]) for i in items] == [(rfc3339(first), 450), (rfc3339(second), 450)]
+    assert all(i["invoice_id"] in found for i in items)
+    [commit] = shown["commits"]
+    [item] = commit["invoice_schedule"]["schedule_items"]
+    assert item["invoice_id"] in found
+
+
+def test_added_recurring_commits_and_credits_grant_their_periods(client: Metronome) -> None:
+    customer_id, product = new_customer(client), fixed_product(client)
+    period = month_start(current_hour())
+    contract_id = contract(client, customer_id, new_card(client), period, ending_before=months_ahead(3))
+    recurring = {
+        "product_id": product,
+        "priority": 1,
+        "starting_at": period,
+        "commit_duration": {"value": 1, "unit": "PERIODS"},
+    }
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_recurring_commits=[
+            {**recurring, "access_amount": {"unit_price": 1000, "quantity": 2, "credit_type_id": USD_CENTS}}
+        ],
+        add_recurring_credits=[
+            {**recurring, "access_amount": {"unit_price": 300, "credit_type_id": USD_CENTS, "quantity": 1}}
+        ],
+    )
+    shown = v2_contract(client, customer_id, contract_id, include_balance=True)
+    [recurring_commit], [recurring_credit] = shown["recurring_commits"], shown["recurring_credits"]
+    assert recurring_commit["access_amount"]["unit_price"] == 1000
+    # Three monthly periods are stored; this month's commit and credit show, as Metronome creates
+    # each when its period starts.
+    [commit], [given] = shown["commits"], shown["credits"]
+    assert (commit["recurring_commit_id"], given["recurring_credit_id"]) == (
+        recurring_commit["id"],
+        recurring_credit["id"],
+    )
+    assert [(i["amount"], i["starting_at"]) for i in commit["access_schedule"]["schedule_items"]] == [
+        (D(2000), rfc3339(period))
+    ]
+    assert (commit["balance"], given["balance"]) == (D(2000), D(300))
+
+
+def test_recurring_credits_follow_a_subscription_of_the_contract_or_of_the_edit(client: Metronome) -> None:
+    seat_product, product = subscription_product(client), fixed_product(client)
+    card = rate_card(client, seat_rate(seat_product, 1000))
+    customer_id = new_customer(client)
+    period = month_start(current_hour())
+    contract_id = contract(client, customer_id, card, period, subscriptions=[seats(seat_product, 3)])
+    [existing] = v2_contract(client, customer_id, contract_id)["subscriptions"]
+
+    def per_seat(subscription_id: str, unit_price: int) -> Json:
+        return {
+            "product_id": product,
+            "priority": 1,
+            "starting_at": period,
+            "access_amount": {"unit_price": unit_price, "credit_type_id": USD_CENTS},
+            "commit_duration": {"value": 1, "unit": "PERIODS"},
+            "subscription_config": {
+                "subscription_id": subscription_id,
+                "apply_seat_increase_config": {"is_prorated": False},
+            },
+        }
+
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_subscriptions=[seats(seat_product, 5, starting_at=period, temporary_id="new team")],
+        add_recurring_credits=[per_seat(existing["id"], 100), per_seat("new team", 10)],
+    )
+    shown = v2_contract(client, customer_id, contract_id)
+    added = [s for s in shown["subscriptions"] if s["id"] != existing["id"]]
+    assert len(added) == 1
+    by_recurring = {c["recurring_credit_id"]: c for c in shown["credits"]}
+    first, second = shown["recurring_credits"]
+    assert first["subscription_config"]["subscription_id"] == existing["id"]
+    assert second["subscription_config"]["subscription_id"] == added[0]["id"]
+    # 3 seats x 100, and 5 seats x 10.
+    amounts = {
+        key: [i["amount"] for i in by_recurring[r["id"]]["access_schedule"]["schedule_items"]]
+        for key, r in (("existing", first), ("added", second))
+    }
+    assert amounts == {"existing": [D(300)], "added": [D(50)]}
+    assert refused(
+        client, customer_id, contract_id, add_recurring_credits=[per_seat("no such team", 10)]
+    ) == (
+        "add_recurring_credits.0.subscription_config.subscription_id: no subscription of this "
+        "contract has id or temporary_id no such team"
+    )
+
+
+def test_end_name_and_payment_terms(client: Metronome) -> None:
+    customer_id = new_customer(client)
+    start = month_start(current_hour())
+    contract_id = contract(client, customer_id, new_card(client), start, name="first name")
+    end = months_ahead(2)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_contract_end_date=end,
+        update_contract_name="second name",
+        update_net_payment_terms_days=30,
+    )
+    shown = v2_contract(client, customer_id, contract_id)
+    assert (shown["ending_before"], shown["name"], shown["net_payment_terms_days"]) == (
+        rfc3339(end),
+        "second name",
+        30,
+    )
+    terms = client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.current
+    assert (terms.name, terms.net_payment_terms_days) == ("second name", 30)
+    # Null clears each: open-ended, no name, no terms.
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_contract_end_date=None,
+        update_contract_name=None,
+        update_net_payment_terms_days=None,
+    )
+    shown = v2_contract(client, customer_id, contract_id)
+    assert [k for k in ("ending_before", "name", "net_payment_terms_days") if k in shown] == []
+    assert refused(client, customer_id, contract_id, update_contract_end_date=start - timedelta(days=1)) == (
+        "update_contract_end_date: must be after starting_at"
+    )
+
+
+def test_an_edit_breaking_one_rule_changes_nothing(client: Metronome) -> None:
+    customer_id, product = new_customer(client), fixed_product(client)
+    start = month_start(current_hour())
+    contract_id = contract(client, customer_id, new_card(client), start, name="kept")
+    good = {
+        "add_commits": [prepaid(product, 1000, start)],
+        "add_scheduled_charges": [
+            {
+                "product_id": product,
+                "schedule": {"schedule_items": [{"timestamp": months_ahead(1), "amount": 5}]},
+            }
+        ],
+        "update_contract_name": "changed",
+        "update_contract_end_date": months_ahead(4),
+    }
+    usage = alerts.usage_product(client).product_id
+    assert (
+        refused(client, customer_id, contract_id, **good, add_credits=[credit(usage, 10, start)])
+        == f"add_credits.0.product_id: must be a FIXED product; {usage} is USAGE"
+    )
+    assert refused(client, customer_id, contract_id, **good, archive_commits=[{"id": product}]) == (
+        "archive_commits: meterline does not support this field yet"
+    )
+    payment_gate = prepaid(product, 10, start, payment_gate_config={"payment_gate_type": "NONE"})
+    assert refused(client, customer_id, contract_id, add_commits=[payment_gate]) == (
+        "add_commits.0.payment_gate_config: meterline does not support this field yet"
+    )
+    recurring = {
+        "product_id": product,
+        "priority": 1,
+        "starting_at": start - timedelta(days=1),
+        "access_amount": {"unit_price": 10, "quantity": 1, "credit_type_id": USD_CENTS},
+        "commit_duration": {"value": 1},
+    }
+    assert refused(client, customer_id, contract_id, **good, add_recurring_commits=[recurring]) == (
+        "add_recurring_commits.0.starting_at: must not be before the contract's starting_at"
+    )
+    shown = v2_contract(client, customer_id, contract_id)
+    assert (shown["commits"], shown["scheduled_charges"], shown["name"]) == ([], [], "kept")
+    assert "ending_before" not in shown and "recurring_commits" not in shown
+    assert invoices(client, customer_id, type="SCHEDULED") == []
+    # A contract with recurring commits keeps its end (their periods were made for its span).
+    edit(client, customer_id, contract_id, add_recurring_commits=[{**recurring, "starting_at": start}])
+    assert refused(client, customer_id, contract_id, update_contract_end_date=months_ahead(4)).startswith(
+        "update_contract_end_date: meterline does not move the end of a contract with recurring"
+    )
+    assert (
+        error_of(
+            lambda: client.v2.contracts.retrieve(
+                customer_id=customer_id, contract_id=contract_id, as_of_date=start
+            ),
+            400,
+        )
+        == "as_of_date: meterline does not support this field yet"
+    )
