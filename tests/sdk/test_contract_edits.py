@@ -29,10 +29,12 @@ from tests.sdk.billing_helpers import (
     next_month,
     rate_card,
     wait_invoice,
+    wait_status,
 )
 from tests.sdk.contract_helpers import FAR, USD_CENTS, access, error_of, new_card
 from tests.sdk.helpers import current_hour, new_customer, rfc3339
 from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+from tests.support.waiting import wait_for
 
 D = Decimal
 
@@ -69,6 +71,10 @@ def prepaid(product: str, amount: int, starting_at: datetime, **fields: Any) -> 
 
 def credit(product: str, amount: int, starting_at: datetime, **fields: Any) -> Json:
     return {"product_id": product, "access_schedule": access(amount, starting_at, FAR), **fields}
+
+
+def invoice_at(timestamp: datetime, amount: int) -> Json:
+    return {"schedule_items": [{"timestamp": timestamp, "amount": amount}]}
 
 
 def months_ahead(count: int) -> datetime:
@@ -320,8 +326,8 @@ def test_an_edit_breaking_one_rule_changes_nothing(client: Metronome) -> None:
         refused(client, customer_id, contract_id, **good, add_credits=[credit(usage, 10, start)])
         == f"add_credits.0.product_id: must be a FIXED product; {usage} is USAGE"
     )
-    assert refused(client, customer_id, contract_id, **good, archive_commits=[{"id": product}]) == (
-        "archive_commits: meterline does not support this field yet"
+    assert refused(client, customer_id, contract_id, **good, add_discounts=[{"product_id": product}]) == (
+        "add_discounts: meterline does not support this field yet"
     )
     payment_gate = prepaid(product, 10, start, payment_gate_config={"payment_gate_type": "NONE"})
     assert refused(client, customer_id, contract_id, add_commits=[payment_gate]) == (
@@ -355,3 +361,88 @@ def test_an_edit_breaking_one_rule_changes_nothing(client: Metronome) -> None:
         )
         == "as_of_date: meterline does not support this field yet"
     )
+
+
+def test_archived_commits_credits_and_charges_stop_billing_and_drawing(client: Metronome) -> None:
+    customer_id, usage, _card, contract_id = alerts.billed_contract(client, 1)
+    product, period = fixed_product(client), month_start(current_hour())
+    first = months_ahead(1)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[prepaid(product, 1000, period, priority=2, invoice_schedule=invoice_at(first, 500))],
+        add_credits=[credit(product, 100, period, priority=1)],
+        add_scheduled_charges=[{"product_id": product, "schedule": invoice_at(first, 5)}],
+    )
+    alerts.use(client, customer_id, usage, 300)
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
+    shown = v2_contract(client, customer_id, contract_id)
+    [commit], [given], [charge] = shown["commits"], shown["credits"], shown["scheduled_charges"]
+    assert applied_by_commit(inv) == {given["id"]: D(100), commit["id"]: D(200)}
+    assert sorted(i["total"] for i in invoices(client, customer_id, type="SCHEDULED")) == [D(5), D(500)]
+
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        archive_commits=[{"id": commit["id"]}],
+        archive_scheduled_charges=[{"id": charge["id"]}],
+    )
+    # Only the credit draws now (100 of 300), and neither schedule bills any more.
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(200))
+    assert applied_by_commit(inv) == {given["id"]: D(100)}
+    assert invoices(client, customer_id, type="SCHEDULED") == []
+    shown = v2_contract(client, customer_id, contract_id, include_balance=True)
+    [commit], [charge] = shown["commits"], shown["scheduled_charges"]
+    assert "archived_at" in commit and "balance" not in commit
+    assert "archived_at" in charge and "archived_at" not in shown["credits"][0]
+    assert commit["id"] not in balances(client, customer_id)
+
+    # Archived twice: nothing changes; then the credit.
+    archived_at = commit["archived_at"]
+    edit(client, customer_id, contract_id, archive_commits=[{"id": commit["id"]}])
+    assert v2_contract(client, customer_id, contract_id)["commits"][0]["archived_at"] == archived_at
+    edit(client, customer_id, contract_id, archive_credits=[{"id": given["id"]}])
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(300))
+    assert refused(client, customer_id, contract_id, archive_commits=[{"id": given["id"]}]) == (
+        f"archive_commits.0.id: the contract has no commit {given['id']}"
+    )
+    assert refused(client, customer_id, contract_id, archive_scheduled_charges=[{"id": given["id"]}]) == (
+        f"archive_scheduled_charges.0.id: contract {contract_id} has no scheduled charge {given['id']}"
+    )
+
+
+def test_what_a_finalized_invoice_drew_from_or_billed_is_not_archived(client: Metronome) -> None:
+    week = alerts.finalized_week(client, commit=100)
+    customer_id, contract_id = week.customer_id, week.contract_id
+    finalized = wait_status(client, customer_id, week.start, "FINALIZED")
+    assert (finalized["subtotal"], finalized["total"]) == (40, 0)  # 40 units at 1 cent, all drawn
+    assert refused(client, customer_id, contract_id, archive_commits=[{"id": week.commit_id}]) == (
+        f"archive_commits.0.id: a finalized invoice drew from commit {week.commit_id}; void that "
+        "invoice before archiving the commit"
+    )
+    # A charge whose one item is past is billed by a finalized SCHEDULED invoice.
+    product = fixed_product(client)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_scheduled_charges=[{"product_id": product, "schedule": invoice_at(week.start, 7)}],
+    )
+    [charge] = v2_contract(client, customer_id, contract_id)["scheduled_charges"]
+    [billed] = wait_for(
+        lambda: [i for i in invoices(client, customer_id, type="SCHEDULED") if i["status"] == "FINALIZED"],
+        lambda found: len(found) == 1,
+    )
+    assert refused(
+        client,
+        customer_id,
+        contract_id,
+        archive_scheduled_charges=[{"id": charge["id"]}],
+        update_contract_name="not kept",
+    ) == (
+        f"archive_scheduled_charges.0.id: finalized invoice {billed['id']} bills scheduled charge "
+        f"{charge['id']}; void it before archiving"
+    )
+    assert "name" not in v2_contract(client, customer_id, contract_id)

@@ -4,7 +4,8 @@ Each edit goes through the rules and writers of what it changes, those contracts
 contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its subscriptions
 (`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
 recurring commits and credits (`services.recurring`, whose `subscription_config` names a
-subscription of the contract by id, or one added by the same edit by its temporary_id). The
+subscription of the contract by id, or one added by the same edit by its temporary_id), and
+archives of commits, credits and scheduled charges that no finalized invoice billed. The
 first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
 so nothing of the edit is written. The engine is asked to bill the customer again in the same
 transaction: balances, drafts, scheduled invoices and alerts follow at once.
@@ -12,20 +13,24 @@ transaction: balances, drafts, scheduled invoices and alerts follow at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
+from meterline.domain.contracts import CREDIT
+from meterline.domain.errors import InvalidInput
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import now_us
 from meterline.services import end_dates, recurring, subscriptions
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.subscriptions import SubscriptionUpdate
-from meterline.store import commits, contracts, partitions
+from meterline.store import commits, contracts, invoices, partitions
 from meterline.store.billing_requests import request_recompute
-from meterline.store.commits import NewCommit
+from meterline.store.commits import COMMIT_KINDS, CommitRecord, InvoiceItemRecord, NewCommit
 from meterline.store.contracts import ContractRecord, NewContract
+from meterline.store.invoices import FINALIZED
 from meterline.store.scheduled_charges import NewScheduledCharge
 from meterline.store.subscriptions import NewSubscription
 
@@ -49,6 +54,9 @@ class ContractEdit:
     name: str | None = None
     set_payment_terms: bool = False  # update_net_payment_terms_days given (None: none)
     net_payment_terms_days: Decimal | None = None
+    archive_commits: tuple[str, ...] = ()
+    archive_credits: tuple[str, ...] = ()
+    archive_scheduled_charges: tuple[str, ...] = ()
 
 
 def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int) -> None:
@@ -81,6 +89,7 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
         subscriptions.update(conn, customer_id, contract_id, edit.subscription_updates)
     contract = contracts.get_contract(conn, customer_id, contract_id)  # as edited so far
     created = now_us()
+    _archive(conn, edit, contract, created)
     created = _add_commits(conn, edit, created)
     for index, charge in enumerate(edit.scheduled_charges):
         check_scheduled_charge(conn, charge, f"{EDIT_PREFIX}scheduled_charges.{index}")
@@ -88,6 +97,71 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
         _add_recurring(conn, edit, contract, added, created)
     contracts.add_terms(conn, contract_id, charges=edit.scheduled_charges)
     request_recompute(conn, customer_id)
+
+
+def _archive(conn: Connection, edit: ContractEdit, contract: ContractRecord, at_us: int) -> None:
+    """`archive_commits`, `archive_credits`, `archive_scheduled_charges`, as Metronome: what a
+    finalized invoice billed or drew from must be voided first (the invoice stays as it is, and
+    would still name it); drafts stop drawing from an archived commit or credit, and the draft
+    invoices of its schedule items (or a charge's) are dropped. Archived ones stay readable, with
+    `archived_at`; archiving one twice is a no-op."""
+    billed = invoices.schedule_items_billed(conn, edit.customer_id, frozenset({FINALIZED}))
+    on_contract = {c.id: c for c in commits.commits_of_contracts(conn, [contract.id])[contract.id]}
+    for field, ids, kinds in (
+        ("archive_commits", edit.archive_commits, COMMIT_KINDS),
+        ("archive_credits", edit.archive_credits, (CREDIT,)),
+    ):
+        for index, commit_id in enumerate(ids):
+            _check_archivable(
+                conn, on_contract.get(commit_id), commit_id, kinds, billed, f"{field}.{index}.id"
+            )
+        commits.mark_archived(conn, ids, at_us)
+    charges = {c.id: c for c in contract.scheduled_charges}
+    for index, charge_id in enumerate(edit.archive_scheduled_charges):
+        where = f"archive_scheduled_charges.{index}.id"
+        charge = charges.get(charge_id)
+        if charge is None:
+            raise InvalidInput(f"{where}: contract {contract.id} has no scheduled charge {charge_id}")
+        _check_unbilled(charge.schedule.items, billed, where, f"scheduled charge {charge_id}")
+    if edit.archive_scheduled_charges:
+        contracts.archive_scheduled_charges(conn, contract.id, edit.archive_scheduled_charges, at_us)
+
+
+def _check_archivable(
+    conn: Connection,
+    found: CommitRecord | None,
+    commit_id: str,
+    kinds: Sequence[str],
+    billed: Mapping[str, str],
+    where: str,
+) -> None:
+    what = "credit" if kinds == (CREDIT,) else "commit"
+    if found is None or found.kind not in kinds:
+        raise InvalidInput(f"{where}: the contract has no {what} {commit_id}")
+    if found.archived_at_us is not None:
+        return  # archived already: nothing changes
+    if found.recurring_id is not None:
+        raise InvalidInput(
+            f"{where}: {what} {commit_id} was made for one period of recurring {what} "
+            f"{found.recurring_id}; meterline does not archive a period's {what} yet"
+        )
+    if invoices.drawn_until(conn, commit_id) is not None:
+        raise InvalidInput(
+            f"{where}: a finalized invoice drew from {what} {commit_id}; void that invoice before "
+            f"archiving the {what}"
+        )
+    if found.invoice_schedule is not None:
+        _check_unbilled(found.invoice_schedule.items, billed, where, f"{what} {commit_id}")
+
+
+def _check_unbilled(
+    items: Sequence[InvoiceItemRecord], billed: Mapping[str, str], where: str, what: str
+) -> None:
+    for item in items:
+        if item.id in billed:
+            raise InvalidInput(
+                f"{where}: finalized invoice {billed[item.id]} bills {what}; void it before archiving"
+            )
 
 
 def _add_commits(conn: Connection, edit: ContractEdit, created_us: int) -> int:

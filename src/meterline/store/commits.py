@@ -252,6 +252,13 @@ def commits_of_recurring(conn: Connection, recurring_id: str) -> list[CommitReco
     return _select(conn, commits.c.recurring_id == recurring_id)
 
 
+def mark_archived(conn: Connection, commit_ids: Sequence[str], archived_at_us: int) -> None:
+    """Take these commits and credits out of billing (they stay readable, with `archived_at`)."""
+    if commit_ids:
+        query = update(commits).where(commits.c.id.in_(list(commit_ids)), commits.c.archived_at_us.is_(None))
+        conn.execute(query.values(archived_at_us=archived_at_us))
+
+
 def lock_commit(conn: Connection, commit_id: str) -> None:
     """Hold the commit's row until the transaction ends, so that two end-date updates of it
     (each checked against what it read) apply one after the other (PostgreSQL; SQLite has one writer)."""

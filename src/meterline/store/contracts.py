@@ -144,7 +144,9 @@ class ContractRecord:
             overrides=tuple(t for o in self.overrides for t in o.terms()),
             subscriptions=tuple(s.terms() for s in self.subscriptions),
             archived_at_us=self.archived_at_us,
-            scheduled_items=tuple(i for c in self.scheduled_charges for i in c.items(self.id)),
+            scheduled_items=tuple(
+                i for c in self.scheduled_charges if c.archived_at_us is None for i in c.items(self.id)
+            ),
             charges_on_usage_invoices=self.charges_on_usage_invoices,
             thresholds=self.thresholds,
             recurring=self.recurring,
@@ -259,6 +261,14 @@ def add_terms(
         values["recurring"] = [*(row.recurring or ()), *(recurring_commits.to_json(r) for r in recurring)]
     if values:
         conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
+
+
+def archive_scheduled_charges(
+    conn: Connection, contract_id: str, charge_ids: Sequence[str], at_us: int
+) -> None:
+    row = conn.execute(select(contracts.c.scheduled_charges).where(contracts.c.id == contract_id)).one()
+    kept = scheduled_charges.archived(row.scheduled_charges, charge_ids, at_us)
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(scheduled_charges=kept))
 
 
 def successor_of(conn: Connection, contract_id: str) -> str | None:

@@ -280,11 +280,14 @@ def due_for_finalization(
     return [(r[0], r[1]) for r in conn.execute(query)]
 
 
-def schedule_items_billed(conn: Connection, customer_id: str) -> dict[str, str]:
-    """Schedule item id -> the finalized or voided invoice that billed it, of one customer."""
+def schedule_items_billed(
+    conn: Connection, customer_id: str, statuses: frozenset[str] = CLOSED
+) -> dict[str, str]:
+    """Schedule item id -> the invoice of these statuses (finalized or voided) that billed it, of
+    one customer."""
     query = select(invoices.c.id, invoices.c.schedule_item_ids).where(
         invoices.c.customer_id == customer_id,
-        invoices.c.status.in_(sorted(CLOSED)),
+        invoices.c.status.in_(sorted(statuses)),
         invoices.c.schedule_item_ids.is_not(None),
     )
     return {item_id: row.id for row in conn.execute(query) for item_id in row.schedule_item_ids or ()}

@@ -1,8 +1,8 @@
 """Metronome's v2 edit of a contract: /v2/contracts/edit.
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
-shapes and rules of contracts/create), updates subscriptions, and sets the contract's end, name and
-payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+shapes and rules of contracts/create), updates subscriptions, archives commits, credits and
+scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -18,6 +18,7 @@ from meterline.api.contract_fields import (
     ContractCommitIn,
     ContractCreditIn,
     Name,
+    NonEmpty,
     NotSupported,
     ScheduledChargeIn,
 )
@@ -37,6 +38,10 @@ class EditCommitIn(ContractCommitIn):
     """`add_commits`: a contract's commit, as on contracts/create."""
 
     payment_gate_config: NotSupported = None
+
+
+class ArchiveIn(StrictModel):
+    id: NonEmpty
 
 
 class ContractEditIn(StrictModel):
@@ -64,9 +69,9 @@ class ContractEditIn(StrictModel):
     add_revenue_system_configuration_update: NotSupported = None
     add_spend_threshold_configuration: NotSupported = None
     add_spend_trackers: NotSupported = None
-    archive_commits: NotSupported = None
-    archive_credits: NotSupported = None
-    archive_scheduled_charges: NotSupported = None
+    archive_commits: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    archive_credits: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    archive_scheduled_charges: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     archive_spend_trackers: NotSupported = None
     remove_overrides: NotSupported = None
     uniqueness_key: NotSupported = None
@@ -105,6 +110,9 @@ class ContractEditIn(StrictModel):
             name=self.update_contract_name,
             set_payment_terms="update_net_payment_terms_days" in given,
             net_payment_terms_days=self.update_net_payment_terms_days,
+            archive_commits=tuple(a.id for a in self.archive_commits),
+            archive_credits=tuple(a.id for a in self.archive_credits),
+            archive_scheduled_charges=tuple(a.id for a in self.archive_scheduled_charges),
         )
 
 

@@ -397,6 +397,8 @@ def _scheduled_charge_view(charge: ScheduledChargeRecord, extras: CommitExtras) 
     }
     if charge.name is not None:
         view["name"] = charge.name
+    if charge.archived_at_us is not None:
+        view["archived_at"] = format_rfc3339(charge.archived_at_us)
     return view
 
 
