@@ -446,3 +446,177 @@ def test_what_a_finalized_invoice_drew_from_or_billed_is_not_archived(client: Me
         f"{charge['id']}; void it before archiving"
     )
     assert "name" not in v2_contract(client, customer_id, contract_id)
+
+
+def test_updated_commit_schedules_and_products_move_drafts_and_balances(client: Metronome) -> None:
+    customer_id, usage, _card, contract_id = alerts.billed_contract(client, 1)
+    product, period = fixed_product(client), month_start(current_hour())
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[
+            prepaid(product, 1000, period, priority=2, invoice_schedule=invoice_at(months_ahead(1), 500))
+        ],
+        add_credits=[credit(product, 100, period, priority=1, name="goodwill")],
+    )
+    alerts.use(client, customer_id, usage, 300)
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
+    shown = v2_contract(client, customer_id, contract_id)
+    [commit], [given] = shown["commits"], shown["credits"]
+    [segment] = commit["access_schedule"]["schedule_items"]
+    [item] = commit["invoice_schedule"]["schedule_items"]
+    [credit_segment] = given["access_schedule"]["schedule_items"]
+
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_commits=[
+            {
+                "commit_id": commit["id"],
+                "access_schedule": {
+                    "update_schedule_items": [{"id": segment["id"], "amount": 2000}],
+                    "add_schedule_items": [{"amount": 50, "starting_at": period, "ending_before": FAR}],
+                },
+                "invoice_schedule": {
+                    "update_schedule_items": [{"id": item["id"], "unit_price": 350, "quantity": 2}],
+                    "add_schedule_items": [{"timestamp": months_ahead(2), "amount": 100}],
+                },
+                "name": "bigger",
+                "priority": 0,
+            }
+        ],
+        update_credits=[
+            {
+                "credit_id": given["id"],
+                "access_schedule": {"update_schedule_items": [{"id": credit_segment["id"], "amount": 40}]},
+            }
+        ],
+    )
+    shown = v2_contract(client, customer_id, contract_id, include_balance=True)
+    [commit], [given] = shown["commits"], shown["credits"]
+    assert (commit["name"], commit["priority"]) == ("bigger", 0)
+    assert [(i["id"] == segment["id"], i["amount"]) for i in commit["access_schedule"]["schedule_items"]] == [
+        (True, D(2000)),
+        (False, D(50)),
+    ]
+    invoiced = [(i["id"] == item["id"], i["amount"]) for i in commit["invoice_schedule"]["schedule_items"]]
+    assert invoiced == [(True, D(700)), (False, D(100))]
+    assert sorted(i["total"] for i in invoices(client, customer_id, type="SCHEDULED")) == [D(100), D(700)]
+    # The commit (priority 0 now) is drawn first: 300 of its 2,050; the credit, 40, is left whole.
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
+    assert applied_by_commit(inv) == {commit["id"]: D(300)}
+    assert (commit["balance"], given["balance"]) == (D(1750), D(40))
+
+    # Applied to another product only, the commit no longer covers this usage: the credit takes 40.
+    other = alerts.usage_product(client).product_id
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_commits=[{"commit_id": commit["id"], "applicable_product_ids": [other]}],
+    )
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(260))
+    assert applied_by_commit(inv) == {given["id"]: D(40)}
+    assert v2_contract(client, customer_id, contract_id)["commits"][0]["applicable_product_ids"] == [other]
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_commits=[{"commit_id": commit["id"], "applicable_product_ids": None}],
+    )
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
+
+    def update(**fields: Any) -> str:
+        return refused(
+            client, customer_id, contract_id, update_commits=[{"commit_id": commit["id"], **fields}]
+        )
+
+    only = {"remove_schedule_items": [{"id": i["id"]} for i in commit["access_schedule"]["schedule_items"]]}
+    assert update(access_schedule=only) == (
+        "update_commits.0.access_schedule.schedule_items: must hold at least one schedule item"
+    )
+    assert update(access_schedule={"update_schedule_items": [{"id": item["id"], "amount": 1}]}) == (
+        f"update_commits.0.access_schedule.update_schedule_items.0.id: the access schedule has no item {item['id']}"
+    )
+    assert (
+        update(product_id=product) == "update_commits.0.product_id: meterline does not support this field yet"
+    )
+    assert update(applicable_product_ids=[segment["id"]]) == (
+        f"update_commits.0.applicable_product_ids.0: no product with id {segment['id']}"
+    )
+    assert refused(
+        client, customer_id, contract_id, update_credits=[{"credit_id": commit["id"], "name": "x"}]
+    ) == (f"update_credits.0.credit_id: the contract has no credit {commit['id']}")
+
+
+def test_what_finalized_invoices_drew_or_billed_stays(client: Metronome) -> None:
+    week = alerts.finalized_week(client, commit=100)
+    customer_id, contract_id = week.customer_id, week.contract_id
+    wait_status(client, customer_id, week.start, "FINALIZED")  # 40 drawn from the commit's one item
+    [commit] = v2_contract(client, customer_id, contract_id)["commits"]
+    [segment] = commit["access_schedule"]["schedule_items"]
+
+    def update(**access: Any) -> str:
+        return refused(
+            client,
+            customer_id,
+            contract_id,
+            update_commits=[{"commit_id": week.commit_id, "access_schedule": access}],
+        )
+
+    at = "update_commits.0.access_schedule.update_schedule_items.0"
+    assert update(update_schedule_items=[{"id": segment["id"], "amount": 39}]) == (
+        f"{at}.amount: finalized invoices drew 40 from item {segment['id']}; it may not grant less"
+    )
+    later = week.start + timedelta(hours=1)
+    assert update(update_schedule_items=[{"id": segment["id"], "starting_at": later}]) == (
+        f"{at}.starting_at: a finalized invoice drew from item {segment['id']}; its start may not move"
+    )
+    assert update(
+        remove_schedule_items=[{"id": segment["id"]}],
+        add_schedule_items=[{"amount": 100, "starting_at": week.start, "ending_before": FAR}],
+    ) == (
+        "update_commits.0.access_schedule.remove_schedule_items.0.id: finalized invoices drew 40 "
+        f"from item {segment['id']}; it may not be removed"
+    )
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_commits=[
+            {
+                "commit_id": week.commit_id,
+                "access_schedule": {"update_schedule_items": [{"id": segment["id"], "amount": 500}]},
+            }
+        ],
+    )
+    assert balances(client, customer_id)[week.commit_id]["balance"] == D(460)
+
+    # An invoice schedule item already invoiced (here, dated at the contract's start) stays.
+    product = fixed_product(client)
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[prepaid(product, 10, week.start, invoice_schedule=invoice_at(week.start, 10))],
+    )
+    [billed] = wait_for(
+        lambda: [i for i in invoices(client, customer_id, type="SCHEDULED") if i["status"] == "FINALIZED"],
+        lambda found: len(found) == 1,
+    )
+    added = next(
+        c for c in v2_contract(client, customer_id, contract_id)["commits"] if c["id"] != week.commit_id
+    )
+    [item] = added["invoice_schedule"]["schedule_items"]
+    change = {"update_schedule_items": [{"id": item["id"], "amount": 11}]}
+    assert refused(
+        client,
+        customer_id,
+        contract_id,
+        update_commits=[{"commit_id": added["id"], "invoice_schedule": change}],
+    ) == (
+        f"update_commits.0.invoice_schedule.update_schedule_items.0: invoice {billed['id']} billed item "
+        f"{item['id']}; it may not change"
+    )

@@ -4,8 +4,9 @@ Each edit goes through the rules and writers of what it changes, those contracts
 contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its subscriptions
 (`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
 recurring commits and credits (`services.recurring`, whose `subscription_config` names a
-subscription of the contract by id, or one added by the same edit by its temporary_id), and
-archives of commits, credits and scheduled charges that no finalized invoice billed. The
+subscription of the contract by id, or one added by the same edit by its temporary_id), updates
+of commits and credits (`services.commit_edits`), and archives of commits, credits and scheduled
+charges that no finalized invoice billed. The
 first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
 so nothing of the edit is written. The engine is asked to bill the customer again in the same
 transaction: balances, drafts, scheduled invoices and alerts follow at once.
@@ -23,7 +24,8 @@ from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import now_us
-from meterline.services import end_dates, recurring, subscriptions
+from meterline.services import commit_edits, end_dates, recurring, subscriptions
+from meterline.services.commit_edits import CommitUpdate
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import commits, contracts, invoices, partitions
@@ -57,6 +59,8 @@ class ContractEdit:
     archive_commits: tuple[str, ...] = ()
     archive_credits: tuple[str, ...] = ()
     archive_scheduled_charges: tuple[str, ...] = ()
+    commit_updates: tuple[CommitUpdate, ...] = ()
+    credit_updates: tuple[CommitUpdate, ...] = ()
 
 
 def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int) -> None:
@@ -90,6 +94,10 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
     contract = contracts.get_contract(conn, customer_id, contract_id)  # as edited so far
     created = now_us()
     _archive(conn, edit, contract, created)
+    if edit.commit_updates:
+        commit_edits.update_commits(conn, contract, edit.commit_updates, credits=False)
+    if edit.credit_updates:
+        commit_edits.update_commits(conn, contract, edit.credit_updates, credits=True)
     created = _add_commits(conn, edit, created)
     for index, charge in enumerate(edit.scheduled_charges):
         check_scheduled_charge(conn, charge, f"{EDIT_PREFIX}scheduled_charges.{index}")

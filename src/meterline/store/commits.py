@@ -279,6 +279,30 @@ def set_schedules(
     )
 
 
+def set_details(
+    conn: Connection,
+    commit_id: str,
+    *,
+    name: str | None,
+    description: str | None,
+    priority: Decimal | None,
+    applicable_product_ids: Sequence[str],
+    applicable_product_tags: Sequence[str],
+) -> None:
+    """Store what an edit set of a commit beside its schedules (v2 contracts/edit `update_commits`)."""
+    conn.execute(
+        update(commits)
+        .where(commits.c.id == commit_id)
+        .values(
+            name=name,
+            description=description,
+            priority=priority,
+            applicable_product_ids=list(applicable_product_ids),
+            applicable_product_tags=list(applicable_product_tags),
+        )
+    )
+
+
 def _stored_segment(segment: AccessSegment) -> dict[str, Any]:
     return {
         "id": segment.id,

@@ -1,8 +1,8 @@
 """Metronome's v2 edit of a contract: /v2/contracts/edit.
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
-shapes and rules of contracts/create), updates subscriptions, archives commits, credits and
-scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
+items, products, name, description, priority), archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from meterline.api.catalog_fields import HourInstant, NonNegativeAmount
+from meterline.api.commit_edit_fields import CommitUpdateIn, CreditUpdateIn
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     ContractCommitIn,
@@ -75,8 +76,8 @@ class ContractEditIn(StrictModel):
     archive_spend_trackers: NotSupported = None
     remove_overrides: NotSupported = None
     uniqueness_key: NotSupported = None
-    update_commits: NotSupported = None
-    update_credits: NotSupported = None
+    update_commits: list[CommitUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    update_credits: list[CreditUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     update_prepaid_balance_threshold_configuration: NotSupported = None
     update_recurring_commits: NotSupported = None
     update_recurring_credits: NotSupported = None
@@ -113,6 +114,8 @@ class ContractEditIn(StrictModel):
             archive_commits=tuple(a.id for a in self.archive_commits),
             archive_credits=tuple(a.id for a in self.archive_credits),
             archive_scheduled_charges=tuple(a.id for a in self.archive_scheduled_charges),
+            commit_updates=tuple(u.update(f"update_commits.{i}") for i, u in enumerate(self.update_commits)),
+            credit_updates=tuple(u.update(f"update_credits.{i}") for i, u in enumerate(self.update_credits)),
         )
 
 
