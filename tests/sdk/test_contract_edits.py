@@ -620,3 +620,36 @@ def test_what_finalized_invoices_drew_or_billed_stays(client: Metronome) -> None
         f"update_commits.0.invoice_schedule.update_schedule_items.0: invoice {billed['id']} billed item "
         f"{item['id']}; it may not change"
     )
+
+
+def test_added_and_removed_overrides_reprice_the_draft(client: Metronome) -> None:
+    customer_id, usage, _card, contract_id = alerts.billed_contract(client, 1)
+    period = month_start(current_hour())
+    alerts.use(client, customer_id, usage, 300)
+    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(300))
+    double = {"type": "MULTIPLIER", "multiplier": 2, "product_id": usage.product_id, "starting_at": period}
+    edit(client, customer_id, contract_id, add_overrides=[double])
+    wait_invoice(client, customer_id, period, subtotal=D(600), total=D(600))  # 300 units x 2 cents
+    [shown] = v2_contract(client, customer_id, contract_id)["overrides"]
+    assert (shown["type"], shown["multiplier"], shown["product"]["id"]) == ("MULTIPLIER", 2, usage.product_id)
+
+    # One edit takes the multiplier away and puts a price of 5 cents in its place.
+    flat = {
+        "type": "OVERWRITE",
+        "product_id": usage.product_id,
+        "starting_at": period,
+        "overwrite_rate": {"rate_type": "FLAT", "price": 5},
+    }
+    edit(client, customer_id, contract_id, remove_overrides=[{"id": shown["id"]}], add_overrides=[flat])
+    wait_invoice(client, customer_id, period, subtotal=D(1500), total=D(1500))
+    [shown] = v2_contract(client, customer_id, contract_id)["overrides"]
+    assert (shown["type"], shown["overwrite_rate"]["price"]) == ("OVERWRITE", 5)
+
+    assert refused(client, customer_id, contract_id, remove_overrides=[{"id": usage.product_id}]) == (
+        f"remove_overrides.0.id: contract {contract_id} has no override {usage.product_id}"
+    )
+    unknown = {**double, "product_id": contract_id}
+    assert refused(
+        client, customer_id, contract_id, remove_overrides=[{"id": shown["id"]}], add_overrides=[unknown]
+    ) == (f"add_overrides.0.product_id: no product with id {contract_id}")
+    assert [o["id"] for o in v2_contract(client, customer_id, contract_id)["overrides"]] == [shown["id"]]

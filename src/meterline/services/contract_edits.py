@@ -5,7 +5,8 @@ contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its 
 (`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
 recurring commits and credits (`services.recurring`, whose `subscription_config` names a
 subscription of the contract by id, or one added by the same edit by its temporary_id), updates
-of commits and credits (`services.commit_edits`), and archives of commits, credits and scheduled
+of commits and credits (`services.commit_edits`), overrides added (`services.contracts`'s rules)
+and removed, and archives of commits, credits and scheduled
 charges that no finalized invoice billed. The
 first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
 so nothing of the edit is written. The engine is asked to bill the customer again in the same
@@ -15,20 +16,23 @@ transaction: balances, drafts, scheduled invoices and alerts follow at once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
+from meterline.domain.contract_rules import EXPLICIT
 from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
+from meterline.domain.override_rules import OverrideSpec
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import now_us
 from meterline.services import commit_edits, end_dates, recurring, subscriptions
 from meterline.services.commit_edits import CommitUpdate
 from meterline.services.commits import check_new_commit, check_scheduled_charge
+from meterline.services.contracts import check_overrides
 from meterline.services.subscriptions import SubscriptionUpdate
-from meterline.store import commits, contracts, invoices, partitions
+from meterline.store import commits, contracts, invoices, partitions, rate_cards
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import COMMIT_KINDS, CommitRecord, InvoiceItemRecord, NewCommit
 from meterline.store.contracts import ContractRecord, NewContract
@@ -61,6 +65,8 @@ class ContractEdit:
     archive_scheduled_charges: tuple[str, ...] = ()
     commit_updates: tuple[CommitUpdate, ...] = ()
     credit_updates: tuple[CommitUpdate, ...] = ()
+    new_overrides: tuple[OverrideSpec, ...] = ()
+    removed_overrides: tuple[str, ...] = ()
 
 
 def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int) -> None:
@@ -94,6 +100,8 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
     contract = contracts.get_contract(conn, customer_id, contract_id)  # as edited so far
     created = now_us()
     _archive(conn, edit, contract, created)
+    if edit.new_overrides or edit.removed_overrides:
+        _edit_overrides(conn, edit, contract, created)
     if edit.commit_updates:
         commit_edits.update_commits(conn, contract, edit.commit_updates, credits=False)
     if edit.credit_updates:
@@ -105,6 +113,22 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
         _add_recurring(conn, edit, contract, added, created)
     contracts.add_terms(conn, contract_id, charges=edit.scheduled_charges)
     request_recompute(conn, customer_id)
+
+
+def _edit_overrides(conn: Connection, edit: ContractEdit, contract: ContractRecord, created_us: int) -> None:
+    """`remove_overrides` (by id), then `add_overrides` (the rules of contracts/create). Drafts are
+    priced with the overrides as edited; finalized invoices stay as they were priced."""
+    held = {o.id for o in contract.overrides}
+    for index, override_id in enumerate(edit.removed_overrides):
+        if override_id not in held:
+            raise InvalidInput(
+                f"remove_overrides.{index}.id: contract {contract.id} has no override {override_id}"
+            )
+    card = rate_cards.get_rate_card(conn, contract.rate_card_id)
+    check_overrides(conn, edit.new_overrides, card, contract.prioritization == EXPLICIT, "add_overrides")
+    kept = [o for o in contract.overrides if o.id not in set(edit.removed_overrides)]
+    added = [replace(o, created_at_us=created_us) for o in edit.new_overrides]
+    contracts.set_overrides(conn, contract.id, [*kept, *added])
 
 
 def _archive(conn: Connection, edit: ContractEdit, contract: ContractRecord, at_us: int) -> None:

@@ -42,7 +42,7 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
     check_contract_span(new.starting_at_us, new.ending_before_us)
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
     card = _rate_card(conn, new)
-    _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
+    check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     for index, charge in enumerate(new.scheduled_charges):
         check_scheduled_charge(conn, charge, f"scheduled_charges.{index}")
@@ -100,11 +100,16 @@ def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:
     return active_rate_card(conn, rate_card_id)
 
 
-def _check_overrides(
-    conn: Connection, overrides: Sequence[OverrideSpec], card: RateCardRecord, explicit: bool
+def check_overrides(
+    conn: Connection,
+    overrides: Sequence[OverrideSpec],
+    card: RateCardRecord,
+    explicit: bool,
+    field: str = "overrides",
 ) -> None:
+    """Overrides of a contract on `card` (`field`: where the request gives them)."""
     for index, override in enumerate(overrides):
-        path = f"overrides.{index}"
+        path = f"{field}.{index}"
         check_override(override, path, explicit)
         if override.product_id is not None:
             _check_product(conn, override.product_id, field_path(path, "product_id"))

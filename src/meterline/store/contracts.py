@@ -3,7 +3,7 @@ and the commits and credits created with it (store/commits.py keeps those).
 
 Its scheduled charges are stored with it (`store.scheduled_charges`).
 A contract changes after it is created only by edits (v2 contracts/edit: its name, payment terms,
-new scheduled charges and recurring commits, its subscriptions), by its end moving
+new scheduled charges and recurring commits, its overrides and subscriptions), by its end moving
 (contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`), and by
 archiving. Archiving takes the contract and its commits out of billing, but they stay
 readable.
@@ -263,6 +263,12 @@ def add_terms(
         conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
 
 
+def set_overrides(conn: Connection, contract_id: str, overrides: Sequence[OverrideSpec]) -> None:
+    """The contract's overrides as an edit left them (checked by `services.contracts.check_overrides`)."""
+    stored = json.dumps([_override_json(o) for o in overrides], separators=(",", ":"))
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(overrides=stored))
+
+
 def archive_scheduled_charges(
     conn: Connection, contract_id: str, charge_ids: Sequence[str], at_us: int
 ) -> None:
@@ -395,6 +401,7 @@ def _override_json(o: OverrideSpec) -> dict[str, Any]:
         },
         "priority": _text(o.priority),
         "entitled": o.entitled,
+        "created_at_us": o.created_at_us,
     }
 
 
@@ -429,6 +436,7 @@ def _override_from_json(stored: dict[str, Any]) -> OverrideSpec:
         ),
         priority=_decimal(stored["priority"]),
         entitled=stored["entitled"],
+        created_at_us=stored.get("created_at_us"),
     )
 
 

@@ -2,7 +2,7 @@
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
 shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
-items, products, name, description, priority), archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+items, products, name, description, priority), adds and removes overrides, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -24,6 +24,7 @@ from meterline.api.contract_fields import (
     ScheduledChargeIn,
 )
 from meterline.api.exact_body import ExactDecimalRoute
+from meterline.api.override_fields import OverrideIn
 from meterline.api.recurring_fields import RecurringCommitIn, RecurringCreditIn
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
@@ -42,6 +43,8 @@ class EditCommitIn(ContractCommitIn):
 
 
 class ArchiveIn(StrictModel):
+    """An object of the contract, by id (`archive_*`, `remove_overrides`)."""
+
     id: NonEmpty
 
 
@@ -63,7 +66,8 @@ class ContractEditIn(StrictModel):
     update_net_payment_terms_days: NonNegativeAmount | None = None
     add_billing_provider_configuration_update: NotSupported = None
     add_discounts: NotSupported = None
-    add_overrides: NotSupported = None
+    add_overrides: list[OverrideIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    remove_overrides: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     add_prepaid_balance_threshold_configuration: NotSupported = None
     add_professional_services: NotSupported = None
     add_reseller_royalties: NotSupported = None
@@ -74,7 +78,6 @@ class ContractEditIn(StrictModel):
     archive_credits: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     archive_scheduled_charges: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     archive_spend_trackers: NotSupported = None
-    remove_overrides: NotSupported = None
     uniqueness_key: NotSupported = None
     update_commits: list[CommitUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     update_credits: list[CreditUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -116,6 +119,8 @@ class ContractEditIn(StrictModel):
             archive_scheduled_charges=tuple(a.id for a in self.archive_scheduled_charges),
             commit_updates=tuple(u.update(f"update_commits.{i}") for i, u in enumerate(self.update_commits)),
             credit_updates=tuple(u.update(f"update_credits.{i}") for i, u in enumerate(self.update_credits)),
+            new_overrides=tuple(o.spec() for o in self.add_overrides),
+            removed_overrides=tuple(o.id for o in self.remove_overrides),
         )
 
 

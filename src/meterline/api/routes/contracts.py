@@ -407,7 +407,9 @@ def _override_view(override: OverrideSpec, contract: ContractRecord, extras: Com
         "id": override.id,
         "type": override.type,
         "starting_at": format_rfc3339(override.starting_at_us),
-        "created_at": format_rfc3339(contract.created_at_us),
+        "created_at": format_rfc3339(
+            contract.created_at_us if override.created_at_us is None else override.created_at_us
+        ),
     }
     if override.ending_before_us is not None:
         view["ending_before"] = format_rfc3339(override.ending_before_us)
