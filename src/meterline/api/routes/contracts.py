@@ -303,20 +303,7 @@ def contract_view(
     transitions: list[TransitionRecord],
 ) -> dict[str, Any]:
     terms = _terms_view(contract, records, extras, transitions)
-    view: dict[str, Any] = {
-        "id": contract.id,
-        "customer_id": contract.customer_id,
-        "amendments": [],
-        "initial": terms,
-        "current": terms,
-        "custom_fields": contract.custom_fields,
-        "subscriptions": subscription_views(contract, extras.product_names),
-    }
-    if contract.uniqueness_key is not None:
-        view["uniqueness_key"] = contract.uniqueness_key
-    if contract.archived_at_us is not None:
-        view["archived_at"] = optional_time(contract.archived_at_us)
-    return view
+    return {**_contract_fields(contract, extras), "amendments": [], "initial": terms, "current": terms}
 
 
 def contract_v2_view(
@@ -326,13 +313,17 @@ def contract_v2_view(
     transitions: list[TransitionRecord],
 ) -> dict[str, Any]:
     """The SDK's ContractV2: the terms of the v1 view, at the top level (v2 has no amendments)."""
+    terms = _terms_view(contract, records, extras, transitions)
+    return {**_contract_fields(contract, extras), **terms, "usage_filter": []}
+
+
+def _contract_fields(contract: ContractRecord, extras: CommitExtras) -> dict[str, Any]:
+    """What v1 and v2 contracts show beside the terms."""
     view: dict[str, Any] = {
         "id": contract.id,
         "customer_id": contract.customer_id,
-        **_terms_view(contract, records, extras, transitions),
         "custom_fields": contract.custom_fields,
         "subscriptions": subscription_views(contract, extras.product_names),
-        "usage_filter": [],
     }
     if contract.uniqueness_key is not None:
         view["uniqueness_key"] = contract.uniqueness_key
