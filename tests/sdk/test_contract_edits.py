@@ -446,6 +446,17 @@ def test_what_a_finalized_invoice_drew_from_or_billed_is_not_archived(client: Me
         f"{charge['id']}; void it before archiving"
     )
     assert "name" not in v2_contract(client, customer_id, contract_id)
+    [item] = charge["schedule"]["schedule_items"]
+    change = {"update_schedule_items": [{"id": item["id"], "amount": 8}]}
+    assert refused(
+        client,
+        customer_id,
+        contract_id,
+        update_scheduled_charges=[{"scheduled_charge_id": charge["id"], "invoice_schedule": change}],
+    ) == (
+        f"update_scheduled_charges.0.invoice_schedule.update_schedule_items.0: invoice {billed['id']} "
+        f"billed item {item['id']}; it may not change"
+    )
 
 
 def test_updated_commit_schedules_and_products_move_drafts_and_balances(client: Metronome) -> None:
@@ -653,3 +664,54 @@ def test_added_and_removed_overrides_reprice_the_draft(client: Metronome) -> Non
         client, customer_id, contract_id, remove_overrides=[{"id": shown["id"]}], add_overrides=[unknown]
     ) == (f"add_overrides.0.product_id: no product with id {contract_id}")
     assert [o["id"] for o in v2_contract(client, customer_id, contract_id)["overrides"]] == [shown["id"]]
+
+
+def test_updated_scheduled_charge_items_bill_as_edited(client: Metronome) -> None:
+    customer_id, product = new_customer(client), fixed_product(client)
+    contract_id = contract(client, customer_id, new_card(client), month_start(current_hour()))
+    schedule = {
+        "schedule_items": [
+            {"timestamp": months_ahead(1), "amount": 5},
+            {"timestamp": months_ahead(2), "unit_price": 2, "quantity": 3},
+        ]
+    }
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_scheduled_charges=[{"product_id": product, "schedule": schedule}],
+    )
+    [charge] = v2_contract(client, customer_id, contract_id)["scheduled_charges"]
+    first, second = charge["schedule"]["schedule_items"]
+    assert sorted(i["total"] for i in invoices(client, customer_id, type="SCHEDULED")) == [D(5), D(6)]
+
+    change = {
+        "update_schedule_items": [{"id": first["id"], "quantity": 4}],  # 5 x 4
+        "remove_schedule_items": [{"id": second["id"]}],
+        "add_schedule_items": [{"timestamp": months_ahead(3), "amount": 9}],
+    }
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_scheduled_charges=[{"scheduled_charge_id": charge["id"], "invoice_schedule": change}],
+    )
+    [charge] = v2_contract(client, customer_id, contract_id)["scheduled_charges"]
+    items = charge["schedule"]["schedule_items"]
+    assert [(i["timestamp"], i["amount"], i["quantity"]) for i in items] == [
+        (rfc3339(months_ahead(1)), 20, 4),
+        (rfc3339(months_ahead(3)), 9, 1),
+    ]
+    assert items[0]["id"] == first["id"]
+    by_date = {i["start_timestamp"]: i["total"] for i in invoices(client, customer_id, type="SCHEDULED")}
+    assert by_date == {rfc3339(months_ahead(1)): D(20), rfc3339(months_ahead(3)): D(9)}
+    everything = {"remove_schedule_items": [{"id": i["id"]} for i in items]}
+    assert refused(
+        client,
+        customer_id,
+        contract_id,
+        update_scheduled_charges=[{"scheduled_charge_id": charge["id"], "invoice_schedule": everything}],
+    ) == (
+        "update_scheduled_charges.0.invoice_schedule: would leave the charge no schedule item; archive "
+        "it instead (archive_scheduled_charges)"
+    )

@@ -1,6 +1,6 @@
-"""Request models of v2 contracts/edit `update_commits` and `update_credits` (the SDK's shapes):
-schedule items added, removed and changed by id, the products a commit applies to, its name,
-description and priority. What meterline does not edit yet is `NotSupported` (a 400 naming it).
+"""Request models of v2 contracts/edit `update_commits`, `update_credits` and
+`update_scheduled_charges` (the SDK's shapes): schedule items added, removed and changed by id, the
+products a commit applies to, its name, description and priority. What meterline does not edit yet is `NotSupported` (a 400 naming it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from meterline.api.contract_fields import (
 from meterline.api.routes.common import StrictModel
 from meterline.domain.commit_edits import AccessEdit, InvoiceEdit, ItemChange, SegmentChange
 from meterline.domain.commit_rules import field_path, invoice_item
-from meterline.services.commit_edits import CommitUpdate
+from meterline.services.commit_edits import ChargeUpdate, CommitUpdate
 
 
 class ItemId(StrictModel):
@@ -126,6 +126,16 @@ class CommitUpdateIn(UpdateFields):
     def update(self, path: str) -> CommitUpdate:
         invoice = None if self.invoice_schedule is None else self.invoice_schedule.edit(path)
         return self.changes(self.commit_id, invoice)
+
+
+class ScheduledChargeUpdateIn(StrictModel):
+    scheduled_charge_id: NonEmpty
+    invoice_schedule: InvoiceScheduleEditIn | None = None
+    netsuite_sales_order_id: NotSupported = None
+
+    def update(self, path: str) -> ChargeUpdate:
+        invoice = None if self.invoice_schedule is None else self.invoice_schedule.edit(path)
+        return ChargeUpdate(self.scheduled_charge_id, invoice)
 
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:

@@ -1,5 +1,6 @@
 """Updates of a contract's commits and credits (v2 contracts/edit `update_commits`, `update_credits`):
-their access and invoice schedule items, the products they apply to, name, description, priority.
+their access and invoice schedule items, the products they apply to, name, description, priority;
+and of its scheduled charges' schedule items (`update_scheduled_charges`).
 
 What finalized invoices drew or billed stays as it was (`domain.commit_edits`); the commit as
 edited then meets the rules of a new one (`services.commits.check_edited_commit`). A commit a
@@ -20,7 +21,7 @@ from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedu
 from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.services.commits import check_edited_commit
-from meterline.store import commits, invoices
+from meterline.store import commits, contracts, invoices
 from meterline.store.commits import (
     COMMIT_KINDS,
     CommitRecord,
@@ -28,6 +29,7 @@ from meterline.store.commits import (
     InvoiceScheduleRecord,
     NewCommit,
     specifier_from_json,
+    stored_schedule,
 )
 from meterline.store.contracts import ContractRecord
 
@@ -45,6 +47,12 @@ class CommitUpdate:
     description: str | None = None  # None: unchanged
     set_priority: bool = False
     priority: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeUpdate:
+    charge_id: str
+    invoice: InvoiceEdit | None = None
 
 
 def update_commits(
@@ -110,6 +118,29 @@ def _apply(
         applicable_product_ids=product_ids or (),
         applicable_product_tags=product_tags or (),
     )
+
+
+def update_charges(conn: Connection, contract: ContractRecord, updates: Sequence[ChargeUpdate]) -> None:
+    """Apply `update_scheduled_charges`: their schedule items, as a commit's invoice schedule's."""
+    billed = invoices.schedule_items_billed(conn, contract.customer_id)
+    charges = {c.id: c for c in contract.scheduled_charges}
+    for index, change in enumerate(updates):
+        path = f"update_scheduled_charges.{index}"
+        where = field_path(path, "scheduled_charge_id")
+        charge = charges.get(change.charge_id)
+        if charge is None:
+            raise InvalidInput(f"{where}: contract {contract.id} has no scheduled charge {change.charge_id}")
+        if charge.archived_at_us is not None:
+            raise InvalidInput(f"{where}: scheduled charge {charge.id} is archived")
+        if change.invoice is None:
+            continue
+        schedule = _edited_schedule(charge.schedule, change.invoice, billed, path)
+        if not schedule.items:
+            raise InvalidInput(
+                f"{field_path(path, 'invoice_schedule')}: would leave the charge no schedule item; "
+                "archive it instead (archive_scheduled_charges)"
+            )
+        contracts.set_charge_schedule(conn, contract.id, charge.id, stored_schedule(schedule))
 
 
 def _edited_schedule(

@@ -5,7 +5,7 @@ contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its 
 (`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
 recurring commits and credits (`services.recurring`, whose `subscription_config` names a
 subscription of the contract by id, or one added by the same edit by its temporary_id), updates
-of commits and credits (`services.commit_edits`), overrides added (`services.contracts`'s rules)
+of commits, credits and scheduled charges (`services.commit_edits`), overrides added (`services.contracts`'s rules)
 and removed, and archives of commits, credits and scheduled
 charges that no finalized invoice billed. The
 first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
@@ -28,7 +28,7 @@ from meterline.domain.override_rules import OverrideSpec
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import now_us
 from meterline.services import commit_edits, end_dates, recurring, subscriptions
-from meterline.services.commit_edits import CommitUpdate
+from meterline.services.commit_edits import ChargeUpdate, CommitUpdate
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.contracts import check_overrides
 from meterline.services.subscriptions import SubscriptionUpdate
@@ -65,6 +65,7 @@ class ContractEdit:
     archive_scheduled_charges: tuple[str, ...] = ()
     commit_updates: tuple[CommitUpdate, ...] = ()
     credit_updates: tuple[CommitUpdate, ...] = ()
+    charge_updates: tuple[ChargeUpdate, ...] = ()
     new_overrides: tuple[OverrideSpec, ...] = ()
     removed_overrides: tuple[str, ...] = ()
 
@@ -99,6 +100,8 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
         subscriptions.update(conn, customer_id, contract_id, edit.subscription_updates)
     contract = contracts.get_contract(conn, customer_id, contract_id)  # as edited so far
     created = now_us()
+    if edit.charge_updates:
+        commit_edits.update_charges(conn, contract, edit.charge_updates)
     _archive(conn, edit, contract, created)
     if edit.new_overrides or edit.removed_overrides:
         _edit_overrides(conn, edit, contract, created)

@@ -269,6 +269,13 @@ def set_overrides(conn: Connection, contract_id: str, overrides: Sequence[Overri
     conn.execute(update(contracts).where(contracts.c.id == contract_id).values(overrides=stored))
 
 
+def set_charge_schedule(conn: Connection, contract_id: str, charge_id: str, schedule: dict[str, Any]) -> None:
+    """One scheduled charge's schedule as an edit left it (stored as `commits.stored_schedule`)."""
+    row = conn.execute(select(contracts.c.scheduled_charges).where(contracts.c.id == contract_id)).one()
+    kept = [{**c, "schedule": schedule} if c["id"] == charge_id else c for c in row.scheduled_charges or ()]
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(scheduled_charges=kept))
+
+
 def archive_scheduled_charges(
     conn: Connection, contract_id: str, charge_ids: Sequence[str], at_us: int
 ) -> None:

@@ -2,7 +2,7 @@
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
 shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
-items, products, name, description, priority), adds and removes overrides, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 
 from meterline.api.catalog_fields import HourInstant, NonNegativeAmount
-from meterline.api.commit_edit_fields import CommitUpdateIn, CreditUpdateIn
+from meterline.api.commit_edit_fields import CommitUpdateIn, CreditUpdateIn, ScheduledChargeUpdateIn
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     ContractCommitIn,
@@ -84,7 +84,9 @@ class ContractEditIn(StrictModel):
     update_prepaid_balance_threshold_configuration: NotSupported = None
     update_recurring_commits: NotSupported = None
     update_recurring_credits: NotSupported = None
-    update_scheduled_charges: NotSupported = None
+    update_scheduled_charges: list[ScheduledChargeUpdateIn] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
     update_spend_threshold_configuration: NotSupported = None
 
     def edit(self) -> ContractEdit:
@@ -119,6 +121,9 @@ class ContractEditIn(StrictModel):
             archive_scheduled_charges=tuple(a.id for a in self.archive_scheduled_charges),
             commit_updates=tuple(u.update(f"update_commits.{i}") for i, u in enumerate(self.update_commits)),
             credit_updates=tuple(u.update(f"update_credits.{i}") for i, u in enumerate(self.update_credits)),
+            charge_updates=tuple(
+                u.update(f"update_scheduled_charges.{i}") for i, u in enumerate(self.update_scheduled_charges)
+            ),
             new_overrides=tuple(o.spec() for o in self.add_overrides),
             removed_overrides=tuple(o.id for o in self.remove_overrides),
         )
