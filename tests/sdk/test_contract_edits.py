@@ -715,3 +715,47 @@ def test_updated_scheduled_charge_items_bill_as_edited(client: Metronome) -> Non
         "update_scheduled_charges.0.invoice_schedule: would leave the charge no schedule item; archive "
         "it instead (archive_scheduled_charges)"
     )
+
+
+def test_added_threshold_billing_recharges_at_once(client: Metronome) -> None:
+    customer_id, usage, _card, contract_id = alerts.billed_contract(client, 1)
+    recharge, period = fixed_product(client), month_start(current_hour())
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        add_commits=[prepaid(fixed_product(client), 1000, period, priority=1)],
+    )
+    alerts.use(client, customer_id, usage, 900)
+    wait_invoice(client, customer_id, period, subtotal=D(900), total=D(0))  # 100 left
+    config = {
+        "commit": {"product_id": recharge},
+        "is_enabled": True,
+        "payment_gate_config": {"payment_gate_type": "NONE"},
+        "threshold_amount": 200,
+        "recharge_to_amount": 1000,
+    }
+    edit(client, customer_id, contract_id, add_prepaid_balance_threshold_configuration=config)
+
+    def bought() -> list[Json]:
+        return [
+            c
+            for c in v2_contract(client, customer_id, contract_id)["commits"]
+            if c["product"]["id"] == recharge
+        ]
+
+    # 100 left is at most 200: a commit of 1000 - 100 = 900 is bought at once, billed 900.
+    [commit] = wait_for(bought, lambda found: len(found) > 0)
+    assert commit["access_schedule"]["schedule_items"][0]["amount"] == 900
+    assert commit["invoice_schedule"]["schedule_items"][0]["amount"] == 900
+    shown = v2_contract(client, customer_id, contract_id)["prepaid_balance_threshold_configuration"]
+    assert (shown["commit"]["product_id"], shown["recharge_to_amount"]) == (recharge, 1000)
+    assert refused(client, customer_id, contract_id, add_prepaid_balance_threshold_configuration=config) == (
+        "add_prepaid_balance_threshold_configuration: the contract has one already; meterline does not "
+        "replace or update it yet"
+    )
+    spend = {k: v for k, v in config.items() if k != "recharge_to_amount"}
+    spend["commit"] = {"product_id": usage.product_id}
+    assert refused(client, customer_id, contract_id, add_spend_threshold_configuration=spend) == (
+        f"add_spend_threshold_configuration.commit.product_id: must be a FIXED product; {usage.product_id} is USAGE"
+    )

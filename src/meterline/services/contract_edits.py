@@ -6,7 +6,7 @@ contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its 
 recurring commits and credits (`services.recurring`, whose `subscription_config` names a
 subscription of the contract by id, or one added by the same edit by its temporary_id), updates
 of commits, credits and scheduled charges (`services.commit_edits`), overrides added (`services.contracts`'s rules)
-and removed, and archives of commits, credits and scheduled
+and removed, threshold billing added (the same), and archives of commits, credits and scheduled
 charges that no finalized invoice billed. The
 first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
 so nothing of the edit is written. The engine is asked to bill the customer again in the same
@@ -26,11 +26,12 @@ from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
 from meterline.domain.override_rules import OverrideSpec
 from meterline.domain.recurring import RecurringSpec
+from meterline.domain.threshold_billing import FIELDS, ThresholdConfig
 from meterline.domain.timeutil import now_us
 from meterline.services import commit_edits, end_dates, recurring, subscriptions
 from meterline.services.commit_edits import ChargeUpdate, CommitUpdate
 from meterline.services.commits import check_new_commit, check_scheduled_charge
-from meterline.services.contracts import check_overrides
+from meterline.services.contracts import check_overrides, check_thresholds
 from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import commits, contracts, invoices, partitions, rate_cards
 from meterline.store.billing_requests import request_recompute
@@ -66,6 +67,7 @@ class ContractEdit:
     commit_updates: tuple[CommitUpdate, ...] = ()
     credit_updates: tuple[CommitUpdate, ...] = ()
     charge_updates: tuple[ChargeUpdate, ...] = ()
+    thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing added (spend, prepaid balance)
     new_overrides: tuple[OverrideSpec, ...] = ()
     removed_overrides: tuple[str, ...] = ()
 
@@ -114,6 +116,8 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
         check_scheduled_charge(conn, charge, f"{EDIT_PREFIX}scheduled_charges.{index}")
     if edit.recurring:
         _add_recurring(conn, edit, contract, added, created)
+    if edit.thresholds:
+        _add_thresholds(conn, edit, contract)
     contracts.add_terms(conn, contract_id, charges=edit.scheduled_charges)
     request_recompute(conn, customer_id)
 
@@ -132,6 +136,23 @@ def _edit_overrides(conn: Connection, edit: ContractEdit, contract: ContractReco
     kept = [o for o in contract.overrides if o.id not in set(edit.removed_overrides)]
     added = [replace(o, created_at_us=created_us) for o in edit.new_overrides]
     contracts.set_overrides(conn, contract.id, [*kept, *added])
+
+
+def _add_thresholds(conn: Connection, edit: ContractEdit, contract: ContractRecord) -> None:
+    """`add_spend_threshold_configuration`, `add_prepaid_balance_threshold_configuration`: the rules
+    of contracts/create, on a contract without one of that kind (updating one is not built). The
+    engine measures the contract against it at once, as for a new contract."""
+    for config in edit.thresholds:
+        if any(held.kind == config.kind for held in contract.thresholds):
+            raise InvalidInput(
+                f"{EDIT_PREFIX}{FIELDS[config.kind]}: the contract has one already; meterline does "
+                "not replace or update it yet"
+            )
+    card = rate_cards.get_rate_card(conn, contract.rate_card_id)
+    check_thresholds(
+        conn, contract.customer_id, edit.thresholds, contract.starting_at_us, card, prefix=EDIT_PREFIX
+    )
+    contracts.add_terms(conn, contract.id, thresholds=edit.thresholds)
 
 
 def _archive(conn: Connection, edit: ContractEdit, contract: ContractRecord, at_us: int) -> None:

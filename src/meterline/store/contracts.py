@@ -249,16 +249,22 @@ def add_terms(
     *,
     charges: Sequence[NewScheduledCharge] = (),
     recurring: Sequence[RecurringSpec] = (),
+    thresholds: Sequence[ThresholdConfig] = (),
 ) -> None:
-    """Append checked scheduled charges (given ids here) and recurring commits (with theirs)."""
+    """Append checked scheduled charges (given ids here), recurring commits (with theirs) and
+    threshold billing configurations."""
     row = conn.execute(
-        select(contracts.c.scheduled_charges, contracts.c.recurring).where(contracts.c.id == contract_id)
+        select(contracts.c.scheduled_charges, contracts.c.recurring, contracts.c.thresholds).where(
+            contracts.c.id == contract_id
+        )
     ).one()
     values: dict[str, Any] = {}
     if charges:
         values["scheduled_charges"] = [*(row.scheduled_charges or ()), *scheduled_charges.stored(charges)]
     if recurring:
         values["recurring"] = [*(row.recurring or ()), *(recurring_commits.to_json(r) for r in recurring)]
+    if thresholds:
+        values["thresholds"] = [*(row.thresholds or ()), *(threshold_configs.to_json(t) for t in thresholds)]
     if values:
         conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
 

@@ -2,7 +2,7 @@
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
 shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
-items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, adds threshold billing, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -30,6 +30,7 @@ from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.api.subscription_fields import SubscriptionIn, SubscriptionUpdateIn
+from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn
 from meterline.services import contract_edits as service
 from meterline.services.contract_edits import ContractEdit
 
@@ -68,11 +69,11 @@ class ContractEditIn(StrictModel):
     add_discounts: NotSupported = None
     add_overrides: list[OverrideIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     remove_overrides: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    add_prepaid_balance_threshold_configuration: NotSupported = None
+    add_prepaid_balance_threshold_configuration: PrepaidBalanceThresholdIn | None = None
     add_professional_services: NotSupported = None
     add_reseller_royalties: NotSupported = None
     add_revenue_system_configuration_update: NotSupported = None
-    add_spend_threshold_configuration: NotSupported = None
+    add_spend_threshold_configuration: SpendThresholdIn | None = None
     add_spend_trackers: NotSupported = None
     archive_commits: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     archive_credits: list[ArchiveIn] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -123,6 +124,14 @@ class ContractEditIn(StrictModel):
             credit_updates=tuple(u.update(f"update_credits.{i}") for i, u in enumerate(self.update_credits)),
             charge_updates=tuple(
                 u.update(f"update_scheduled_charges.{i}") for i, u in enumerate(self.update_scheduled_charges)
+            ),
+            thresholds=tuple(
+                c.config()
+                for c in (
+                    self.add_spend_threshold_configuration,
+                    self.add_prepaid_balance_threshold_configuration,
+                )
+                if c is not None
             ),
             new_overrides=tuple(o.spec() for o in self.add_overrides),
             removed_overrides=tuple(o.id for o in self.remove_overrides),
