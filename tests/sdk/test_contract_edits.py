@@ -16,6 +16,9 @@ from typing import Any
 
 from metronome import Metronome
 
+from meterline.domain.timeutil import from_us
+from meterline.store.commits import commits_of_recurring
+from meterline.store.db import Database
 from tests.sdk import alert_helpers as alerts
 from tests.sdk.billing_helpers import (
     Json,
@@ -759,3 +762,84 @@ def test_added_threshold_billing_recharges_at_once(client: Metronome) -> None:
     assert refused(client, customer_id, contract_id, add_spend_threshold_configuration=spend) == (
         f"add_spend_threshold_configuration.commit.product_id: must be a FIXED product; {usage.product_id} is USAGE"
     )
+
+
+def test_updated_recurring_commits_remake_only_the_periods_to_come(client: Metronome, db: Database) -> None:
+    customer_id, product = new_customer(client), fixed_product(client)
+    period = month_start(current_hour())
+    recurring_commit = {
+        "product_id": product,
+        "priority": 1,
+        "starting_at": period,
+        "commit_duration": {"value": 1, "unit": "PERIODS"},
+        "access_amount": {"unit_price": 1000, "quantity": 1, "credit_type_id": USD_CENTS},
+        "invoice_amount": {"unit_price": 500, "quantity": 1, "credit_type_id": USD_CENTS},
+    }
+    contract_id = contract(
+        client,
+        customer_id,
+        new_card(client),
+        period,
+        ending_before=months_ahead(4),
+        recurring_commits=[recurring_commit],
+    )
+    [shown] = v2_contract(client, customer_id, contract_id)["recurring_commits"]
+
+    def periods() -> list[tuple[str, Decimal, Decimal | None]]:
+        """Every period's commit (those to come too): start, access amount, invoiced amount."""
+        with db.read() as conn:
+            made = commits_of_recurring(conn, shown["id"])
+        return sorted(
+            (
+                rfc3339(from_us(c.segments[0].starting_at_us)),
+                c.segments[0].amount,
+                None if c.invoice_schedule is None else c.invoice_schedule.items[0].amount,
+            )
+            for c in made
+        )
+
+    assert periods() == [(rfc3339(months_ahead(n)), D(1000), D(500)) for n in range(4)]
+    [current] = v2_contract(client, customer_id, contract_id)["commits"]
+    edit(
+        client,
+        customer_id,
+        contract_id,
+        update_recurring_commits=[
+            {
+                "recurring_commit_id": shown["id"],
+                "access_amount": {"unit_price": 2000},
+                "invoice_amount": {"unit_price": 800},
+                "ending_before": months_ahead(3),
+            }
+        ],
+    )
+    # This month's commit stays as it was; the two months to come grant 2000 and bill 800.
+    assert periods() == [
+        (rfc3339(period), D(1000), D(500)),
+        (rfc3339(months_ahead(1)), D(2000), D(800)),
+        (rfc3339(months_ahead(2)), D(2000), D(800)),
+    ]
+    got = v2_contract(client, customer_id, contract_id, include_balance=True)
+    [updated] = got["recurring_commits"]
+    assert (updated["access_amount"]["unit_price"], updated["invoice_amount"]["unit_price"]) == (2000, 800)
+    assert updated["ending_before"] == rfc3339(months_ahead(3))
+    [still] = got["commits"]
+    assert (still["id"], still["balance"]) == (current["id"], D(1000))
+
+    def update(**fields: Any) -> str:
+        return refused(
+            client,
+            customer_id,
+            contract_id,
+            update_recurring_commits=[{"recurring_commit_id": shown["id"], **fields}],
+        )
+
+    assert update(ending_before=period) == (
+        "update_recurring_commits.0.ending_before: the recurring commit must start before it ends"
+    )
+    assert refused(
+        client, customer_id, contract_id, update_recurring_credits=[{"recurring_credit_id": shown["id"]}]
+    ) == (
+        f"update_recurring_credits.0.recurring_credit_id: contract {contract_id} has no recurring credit {shown['id']}"
+    )
+    assert len(periods()) == 3  # nothing changed

@@ -3,7 +3,7 @@
 Each edit goes through the rules and writers of what it changes, those contracts/create uses: the
 contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its subscriptions
 (`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
-recurring commits and credits (`services.recurring`, whose `subscription_config` names a
+(and updated) recurring commits and credits (`services.recurring`, whose `subscription_config` names a
 subscription of the contract by id, or one added by the same edit by its temporary_id), updates
 of commits, credits and scheduled charges (`services.commit_edits`), overrides added (`services.contracts`'s rules)
 and removed, threshold billing added (the same), and archives of commits, credits and scheduled
@@ -32,6 +32,7 @@ from meterline.services import commit_edits, end_dates, recurring, subscriptions
 from meterline.services.commit_edits import ChargeUpdate, CommitUpdate
 from meterline.services.commits import check_new_commit, check_scheduled_charge
 from meterline.services.contracts import check_overrides, check_thresholds
+from meterline.services.recurring import RecurringUpdate
 from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import commits, contracts, invoices, partitions, rate_cards
 from meterline.store.billing_requests import request_recompute
@@ -67,6 +68,8 @@ class ContractEdit:
     commit_updates: tuple[CommitUpdate, ...] = ()
     credit_updates: tuple[CommitUpdate, ...] = ()
     charge_updates: tuple[ChargeUpdate, ...] = ()
+    recurring_commit_updates: tuple[RecurringUpdate, ...] = ()
+    recurring_credit_updates: tuple[RecurringUpdate, ...] = ()
     thresholds: tuple[ThresholdConfig, ...] = ()  # threshold billing added (spend, prepaid balance)
     new_overrides: tuple[OverrideSpec, ...] = ()
     removed_overrides: tuple[str, ...] = ()
@@ -114,8 +117,12 @@ def edit_contract(conn: Connection, edit: ContractEdit, *, open_horizon_us: int)
     created = _add_commits(conn, edit, created)
     for index, charge in enumerate(edit.scheduled_charges):
         check_scheduled_charge(conn, charge, f"{EDIT_PREFIX}scheduled_charges.{index}")
+    for updates, credits in ((edit.recurring_commit_updates, False), (edit.recurring_credit_updates, True)):
+        if updates:
+            current = contracts.get_contract(conn, customer_id, contract_id)
+            recurring.update_specs(conn, current, updates, credits=credits, now_us=created)
     if edit.recurring:
-        _add_recurring(conn, edit, contract, added, created)
+        _add_recurring(conn, edit, contracts.get_contract(conn, customer_id, contract_id), added, created)
     if edit.thresholds:
         _add_thresholds(conn, edit, contract)
     contracts.add_terms(conn, contract_id, charges=edit.scheduled_charges)

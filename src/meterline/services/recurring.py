@@ -12,25 +12,128 @@ period starts (`engine.recurring_periods`). Each names its recurring commit (`re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from meterline.domain.commit_rules import AccessItem, field_path
-from meterline.domain.contracts import AccessSegment, ContractTerms
+from meterline.domain.contracts import CREDIT, AccessSegment, ContractTerms
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import new_id
-from meterline.domain.recurring import INDIVIDUAL, MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
+from meterline.domain.recurring import (
+    INDIVIDUAL,
+    MAX_PERIODS,
+    RecurringGrant,
+    RecurringSpec,
+    Rounding,
+    terms_of,
+)
 from meterline.domain.seat_allocation import PeriodGrant, period_access
 from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
 from meterline.services.commits import check_new_commit
-from meterline.store import commits
+from meterline.store import commits, contracts
 from meterline.store.commits import NewCommit
-from meterline.store.contracts import NewContract
+from meterline.store.contracts import ContractRecord, NewContract
 from meterline.store.recurring_commits import period_commit, period_commit_with
 from meterline.store.subscriptions import SubscriptionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringUpdate:
+    """v2 contracts/edit `update_recurring_commits` / `update_recurring_credits`: what is given changes."""
+
+    recurring_id: str
+    unit_price: Decimal | None = None
+    quantity: Decimal | None = None
+    set_end: bool = False  # ending_before given (None: no end of its own)
+    ending_before_us: int | None = None
+    invoice_unit_price: Decimal | None = None
+    invoice_quantity: Decimal | None = None
+    set_rounding: bool = False  # proration_rounding given (None: the default)
+    rounding: Rounding | None = None
+    invoice_rounding: Rounding | None = None
+
+
+def update_specs(
+    conn: Connection,
+    contract: ContractRecord,
+    updates: Sequence[RecurringUpdate],
+    *,
+    credits: bool,
+    now_us: int,
+) -> None:
+    """Apply `update_recurring_commits` (or, with `credits`, `_credits`), as Metronome: the commits
+    of periods that have not started are made again from the terms as updated; those of periods
+    started (active or over) stay as they are. One tied to a subscription is refused."""
+    field = "update_recurring_credits" if credits else "update_recurring_commits"
+    id_field = "recurring_credit_id" if credits else "recurring_commit_id"
+    what = "recurring credit" if credits else "recurring commit"
+    specs = {s.id: s for s in contract.recurring}
+    updated: list[RecurringSpec] = []
+    for index, change in enumerate(updates):
+        path = f"{field}.{index}"
+        found = specs.get(change.recurring_id)
+        if found is None or (found.kind == CREDIT) != credits:
+            raise InvalidInput(
+                f"{path}.{id_field}: contract {contract.id} has no {what} {change.recurring_id}"
+            )
+        if found.subscription is not None:
+            raise InvalidInput(
+                f"{path}.{id_field}: {what} {found.id} follows a subscription (subscription_config); "
+                "meterline does not update one yet"
+            )
+        specs[found.id] = _updated(found, change, path)
+        updated.append(specs[found.id])
+    new = NewContract(
+        customer_id=contract.customer_id,
+        starting_at_us=contract.starting_at_us,
+        rate_card_id=contract.rate_card_id,
+        ending_before_us=contract.ending_before_us,
+        schedule=contract.schedule,
+        recurring=tuple(updated),
+    )
+    for spec in updated:
+        commits.delete_commits(
+            conn,
+            [
+                c.id
+                for c in commits.commits_of_recurring(conn, spec.id)
+                if c.segments[0].starting_at_us > now_us
+            ],
+        )
+    store_period_commits(
+        conn, new, contract.id, now_us, contract.subscriptions, prefix="update_", starting_after_us=now_us
+    )
+    contracts.set_recurring(conn, contract.id, list(specs.values()))
+
+
+def _updated(found: RecurringSpec, change: RecurringUpdate, path: str) -> RecurringSpec:
+    spec = replace(
+        found,
+        unit_price=found.unit_price if change.unit_price is None else change.unit_price,
+        quantity=found.quantity if change.quantity is None else change.quantity,
+        ending_before_us=change.ending_before_us if change.set_end else found.ending_before_us,
+    )
+    if change.invoice_unit_price is not None or change.invoice_quantity is not None:
+        if found.invoice is None:
+            raise InvalidInput(f"{path}.invoice_amount: the recurring commit has no invoice_amount to update")
+        spec = replace(
+            spec,
+            invoice=replace(
+                found.invoice,
+                unit_price=found.invoice.unit_price
+                if change.invoice_unit_price is None
+                else change.invoice_unit_price,
+                quantity=found.invoice.quantity
+                if change.invoice_quantity is None
+                else change.invoice_quantity,
+            ),
+        )
+    if change.set_rounding:
+        spec = replace(spec, rounding=change.rounding, invoice_rounding=change.invoice_rounding)
+    return spec
 
 
 def with_ids(specs: tuple[RecurringSpec, ...]) -> tuple[RecurringSpec, ...]:
@@ -136,10 +239,12 @@ def store_period_commits(
     subscribed: Sequence[SubscriptionRecord] = (),
     *,
     prefix: str = "",
+    starting_after_us: int | None = None,
 ) -> None:
     """Check the contract's recurring commits and credits, and store the commits their periods
     create now, one microsecond apart from `created_at_us` on, so that they list in period order.
-    `subscribed`: the contract's subscriptions; `prefix`: of the request's fields, as `paths`."""
+    `subscribed`: the contract's subscriptions; `prefix`: of the request's fields, as `paths`;
+    `starting_after_us`: only the periods starting after it are stored (an update's)."""
     created = created_at_us
     subscriptions = {s.id: s.terms() for s in subscribed}
     for path, spec in paths(new, prefix):
@@ -162,6 +267,8 @@ def store_period_commits(
             invoice_field="invoice_amount",
         )
         for commit in made:
+            if starting_after_us is not None and commit.access[0].starting_at_us <= starting_after_us:
+                continue
             commits.insert_commit(
                 conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created
             )

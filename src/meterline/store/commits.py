@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
@@ -250,6 +250,13 @@ def get_commit(
 def commits_of_recurring(conn: Connection, recurring_id: str) -> list[CommitRecord]:
     """Every commit a recurring commit created, its periods to come included."""
     return _select(conn, commits.c.recurring_id == recurring_id)
+
+
+def delete_commits(conn: Connection, commit_ids: Sequence[str]) -> None:
+    """Drop commits no one has seen yet: those of a recurring commit's periods to come, made again
+    when it is updated (nothing was drawn from them, and no invoice of theirs is finalized)."""
+    if commit_ids:
+        conn.execute(delete(commits).where(commits.c.id.in_(list(commit_ids))))
 
 
 def mark_archived(conn: Connection, commit_ids: Sequence[str], archived_at_us: int) -> None:

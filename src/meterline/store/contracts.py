@@ -269,6 +269,12 @@ def add_terms(
         conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
 
 
+def set_recurring(conn: Connection, contract_id: str, specs: Sequence[RecurringSpec]) -> None:
+    """The contract's recurring commits and credits as an edit left them."""
+    stored = [recurring_commits.to_json(r) for r in specs] or None
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(recurring=stored))
+
+
 def set_overrides(conn: Connection, contract_id: str, overrides: Sequence[OverrideSpec]) -> None:
     """The contract's overrides as an edit left them (checked by `services.contracts.check_overrides`)."""
     stored = json.dumps([_override_json(o) for o in overrides], separators=(",", ":"))

@@ -2,7 +2,7 @@
 
 An edit adds subscriptions, commits, credits, scheduled charges, recurring commits and credits (the
 shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
-items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, adds threshold billing, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
+items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, updates recurring commits and credits (their periods to come), adds threshold billing, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
 ever half-applied. v2 contracts/get shows the contract as edited.
 """
@@ -25,7 +25,12 @@ from meterline.api.contract_fields import (
 )
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.override_fields import OverrideIn
-from meterline.api.recurring_fields import RecurringCommitIn, RecurringCreditIn
+from meterline.api.recurring_fields import (
+    RecurringCommitIn,
+    RecurringCommitUpdateIn,
+    RecurringCreditIn,
+    RecurringCreditUpdateIn,
+)
 from meterline.api.responses import ExactJSONResponse
 from meterline.api.routes.common import StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
@@ -83,8 +88,12 @@ class ContractEditIn(StrictModel):
     update_commits: list[CommitUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     update_credits: list[CreditUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
     update_prepaid_balance_threshold_configuration: NotSupported = None
-    update_recurring_commits: NotSupported = None
-    update_recurring_credits: NotSupported = None
+    update_recurring_commits: list[RecurringCommitUpdateIn] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
+    update_recurring_credits: list[RecurringCreditUpdateIn] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
     update_scheduled_charges: list[ScheduledChargeUpdateIn] = Field(
         default_factory=list, max_length=MAX_ITEMS
     )
@@ -125,6 +134,8 @@ class ContractEditIn(StrictModel):
             charge_updates=tuple(
                 u.update(f"update_scheduled_charges.{i}") for i, u in enumerate(self.update_scheduled_charges)
             ),
+            recurring_commit_updates=tuple(u.update() for u in self.update_recurring_commits),
+            recurring_credit_updates=tuple(u.update() for u in self.update_recurring_credits),
             thresholds=tuple(
                 c.config()
                 for c in (
