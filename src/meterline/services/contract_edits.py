@@ -1,16 +1,17 @@
 """v2 contracts/edit: the edits of one request applied in one transaction, all or nothing.
 
-Each edit goes through the rules and writers of what it changes, those contracts/create uses: the
-contract's end (`services.end_dates`, the rule of contracts/updateEndDate), its subscriptions
-(`services.subscriptions`), new commits, credits and scheduled charges (`services.commits`), new
-(and updated) recurring commits and credits (`services.recurring`, whose `subscription_config` names a
-subscription of the contract by id, or one added by the same edit by its temporary_id), updates
-of commits, credits and scheduled charges (`services.commit_edits`), overrides added (`services.contracts`'s rules)
-and removed, threshold billing added (the same), and archives of commits, credits and scheduled
-charges that no finalized invoice billed. The
-first broken rule answers with a 400 naming its field and the caller's transaction rolls back,
-so nothing of the edit is written. The engine is asked to bill the customer again in the same
-transaction: balances, drafts, scheduled invoices and alerts follow at once.
+Each edit goes through the rules and writers contracts/create and the other endpoints use for
+what it changes: the contract's end (`services.end_dates`, the rule of contracts/updateEndDate);
+its subscriptions (`services.subscriptions`); new commits, credits and scheduled charges
+(`services.commits`); new and updated recurring commits and credits (`services.recurring`; a
+`subscription_config` names a subscription of the contract by id, or one added by the same edit
+by its temporary_id); updated commits, credits and scheduled charges (`services.commit_edits`);
+overrides and threshold billing added (`services.contracts`), overrides removed; commits,
+credits and scheduled charges archived once no finalized invoice drew from or billed them.
+
+The first broken rule answers with a 400 naming its field and the caller's transaction rolls
+back, so nothing of the edit is written. The engine is asked to bill the customer again in the
+same transaction: balances, drafts, scheduled invoices and alerts follow at once.
 """
 
 from __future__ import annotations
