@@ -624,7 +624,7 @@ def test_edits_that_would_break_a_rule_change_nothing(client: Metronome, seated:
     assert edit(update_subscriptions=unknown).startswith(
         f"update_subscriptions.0.subscription_id: contract {contract_id} has no"
     )
-    assert edit(add_commits=[]) == "add_commits: meterline does not support this field yet"
+    assert edit(add_discounts=[]) == "add_discounts: meterline does not support this field yet"
     assert "has no contract" in error_of(
         lambda: client.v2.contracts.edit(customer_id=customer_id, contract_id=MISSING_ID), 404
     )

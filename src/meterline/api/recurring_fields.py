@@ -1,4 +1,5 @@
-"""Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes).
+"""Request models of a contract's `recurring_commits` and `recurring_credits` (the SDK's shapes), and
+of v2 contracts/edit's updates of them.
 
 A recurring commit's `invoice_amount` bills each period's commit on a SCHEDULED invoice (tied to
 a subscription, as its quantity goes). What meterline does not build is refused with a 400
@@ -28,6 +29,7 @@ from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.recurring import InvoiceAmount, RecurringSpec, Rounding, SubscriptionLink
+from meterline.services.recurring import RecurringUpdate
 
 
 class AccessAmountIn(StrictModel):
@@ -193,3 +195,62 @@ class RecurringCreditIn(RecurringFields):
     def spec(self, path: str) -> RecurringSpec:
         rounding = self.proration_rounding.access if self.proration_rounding is not None else None
         return self._spec(CREDIT, rounding, path)
+
+
+class AmountUpdateIn(StrictModel):
+    unit_price: PositiveAmount | None = None
+    quantity: PositiveAmount | None = None
+
+
+class RecurringUpdateFields(StrictModel):
+    """v2 contracts/edit `update_recurring_commits` / `update_recurring_credits`."""
+
+    access_amount: AmountUpdateIn | None = None
+    ending_before: HourInstant | None = None
+    rate_type: Literal["COMMIT_RATE", "LIST_RATE"] | None = None
+
+    _list_rate_only = field_validator("rate_type", mode="before")(refuse_commit_rate)
+
+    def _update(self, recurring_id: str, **more: Any) -> RecurringUpdate:
+        access = self.access_amount
+        return RecurringUpdate(
+            recurring_id=recurring_id,
+            unit_price=None if access is None else access.unit_price,
+            quantity=None if access is None else access.quantity,
+            set_end="ending_before" in self.model_fields_set,
+            ending_before_us=self.ending_before,
+            **more,
+        )
+
+
+class RecurringCommitUpdateIn(RecurringUpdateFields):
+    recurring_commit_id: NonEmpty
+    invoice_amount: AmountUpdateIn | None = None
+    proration_rounding: CommitRoundingIn | None = None
+
+    def update(self) -> RecurringUpdate:
+        invoiced = self.invoice_amount
+        rounding = self.proration_rounding
+        return self._update(
+            self.recurring_commit_id,
+            invoice_unit_price=None if invoiced is None else invoiced.unit_price,
+            invoice_quantity=None if invoiced is None else invoiced.quantity,
+            set_rounding="proration_rounding" in self.model_fields_set,
+            rounding=None if rounding is None or rounding.access is None else rounding.access.rounding(),
+            invoice_rounding=None
+            if rounding is None or rounding.invoice is None
+            else rounding.invoice.rounding(),
+        )
+
+
+class RecurringCreditUpdateIn(RecurringUpdateFields):
+    recurring_credit_id: NonEmpty
+    proration_rounding: CreditRoundingIn | None = None
+
+    def update(self) -> RecurringUpdate:
+        rounding = self.proration_rounding
+        return self._update(
+            self.recurring_credit_id,
+            set_rounding="proration_rounding" in self.model_fields_set,
+            rounding=None if rounding is None or rounding.access is None else rounding.access.rounding(),
+        )

@@ -12,6 +12,7 @@ from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty
 from meterline.api.routes.common import CustomFields, StrictModel
 from meterline.domain.errors import InvalidInput
 from meterline.domain.subscriptions import ON_USAGE_INVOICE, ProrationRounding, QuantityChange, SeatChange
+from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store.subscriptions import NewSubscription
 
 Frequency = Literal["MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY"]
@@ -164,3 +165,42 @@ class SeatUpdatesIn(StrictModel):
             ),
         ]
         return tuple((f"seat_updates.{path}", change) for path, change in found)
+
+
+class SeatGroupKeyIn(StrictModel):
+    seat_group_key: NonEmpty
+
+
+class QuantityManagementModeUpdateIn(StrictModel):
+    """From QUANTITY_ONLY to SEAT_BASED (the only switch Metronome has)."""
+
+    quantity_management_mode: Literal["SEAT_BASED"]
+    seat_config: SeatGroupKeyIn
+
+
+class SubscriptionUpdateIn(StrictModel):
+    subscription_id: str
+    ending_before: HourInstant | None = None
+    name: Name | None = None
+    proration_rounding: ProrationRoundingIn | None = None
+    quantity_updates: list[QuantityUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    seat_updates: SeatUpdatesIn | None = None
+    quantity_management_mode_update: QuantityManagementModeUpdateIn | None = None
+
+    def update(self, path: str) -> SubscriptionUpdate:
+        given = self.model_fields_set
+        return SubscriptionUpdate(
+            subscription_id=self.subscription_id,
+            changes=tuple(
+                q.change(f"{path}.quantity_updates.{i}") for i, q in enumerate(self.quantity_updates)
+            ),
+            seat_changes=() if self.seat_updates is None else self.seat_updates.changes(),
+            set_ending_before="ending_before" in given,
+            ending_before_us=self.ending_before,
+            name=self.name,
+            set_rounding="proration_rounding" in given,
+            rounding=None if self.proration_rounding is None else self.proration_rounding.rounding(),
+            seat_group_key=None
+            if self.quantity_management_mode_update is None
+            else self.quantity_management_mode_update.seat_config.seat_group_key,
+        )

@@ -9,9 +9,11 @@ LOWEST_MULTIPLIER = "LOWEST_MULTIPLIER"
 EXPLICIT = "EXPLICIT"
 
 
-def check_contract_span(starting_at_us: int, ending_before_us: int | None) -> None:
+def check_contract_span(
+    starting_at_us: int, ending_before_us: int | None, field: str = "ending_before"
+) -> None:
     if ending_before_us is not None and ending_before_us <= starting_at_us:
-        raise InvalidInput("ending_before: must be after starting_at")
+        raise InvalidInput(f"{field}: must be after starting_at")
 
 
 def check_statement_anchor(day: AnchorDay, billing_anchor_us: int | None) -> None:

@@ -64,6 +64,7 @@ class OverrideSpec:
     overwrite_rate: OverwriteRate | None = None
     priority: Decimal | None = None
     entitled: bool | None = None
+    created_at_us: int | None = None  # added by an edit (None: created with its contract)
 
     def terms(self) -> list[OverrideTerms]:
         if self.specifiers:

@@ -70,6 +70,19 @@ def _check_references(
     _check_credit_type(conn, new.credit_type_id, field_path(path, credit_type_field, "credit_type_id"))
     if new.invoice is not None:
         _check_invoice_currency(conn, new.invoice.credit_type_id, field_path(path, invoice_field))
+    _check_targeted_products(conn, new, path)
+
+
+def check_edited_commit(conn: Connection, edited: NewCommit, path: str) -> None:
+    """A commit or credit as an edit leaves it (v2 contracts/edit `update_commits`) meets the
+    rules of a new one on its schedules and the products it applies to (its product, pricing
+    unit, custom fields and uniqueness key were checked when it was made, and stay)."""
+    check_commit_schedules(edited.kind, edited.access, edited.credit_type_id, edited.invoice, path)
+    check_targets(edited.applicable_product_ids, edited.applicable_product_tags, edited.specifiers, path)
+    _check_targeted_products(conn, edited, path)
+
+
+def _check_targeted_products(conn: Connection, new: NewCommit, path: str) -> None:
     named = [
         (product_id, field_path(path, "applicable_product_ids", index))
         for index, product_id in enumerate(new.applicable_product_ids or ())

@@ -19,7 +19,7 @@ from meterline.domain.commit_rules import field_path
 from meterline.domain.contract_rules import EXPLICIT, check_contract_span, check_statement_anchor
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.override_rules import OverrideSpec, check_override
-from meterline.domain.threshold_billing import FIELDS
+from meterline.domain.threshold_billing import FIELDS, ThresholdConfig
 from meterline.domain.timeutil import US_PER_HOUR, now_us
 from meterline.services import recurring, subscriptions, transitions
 from meterline.services.commits import check_new_commit, check_scheduled_charge
@@ -42,11 +42,11 @@ def create_contract(conn: Connection, new: NewContract, *, open_horizon_us: int)
     check_contract_span(new.starting_at_us, new.ending_before_us)
     check_statement_anchor(new.schedule.day, new.schedule.billing_anchor_us)
     card = _rate_card(conn, new)
-    _check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
+    check_overrides(conn, new.overrides, card, new.prioritization == EXPLICIT)
     check_unique(conn, "contract", new.custom_fields, "custom_fields")
     for index, charge in enumerate(new.scheduled_charges):
         check_scheduled_charge(conn, charge, f"scheduled_charges.{index}")
-    _check_thresholds(conn, new, card)
+    check_thresholds(conn, new.customer_id, new.thresholds, new.starting_at_us, card)
     source = transitions.checked_source(conn, new)
     created = now_us()
     new = replace(new, recurring=recurring.with_ids(new.recurring))
@@ -100,11 +100,16 @@ def _rate_card(conn: Connection, new: NewContract) -> RateCardRecord:
     return active_rate_card(conn, rate_card_id)
 
 
-def _check_overrides(
-    conn: Connection, overrides: Sequence[OverrideSpec], card: RateCardRecord, explicit: bool
+def check_overrides(
+    conn: Connection,
+    overrides: Sequence[OverrideSpec],
+    card: RateCardRecord,
+    explicit: bool,
+    field: str = "overrides",
 ) -> None:
+    """Overrides of a contract on `card` (`field`: where the request gives them)."""
     for index, override in enumerate(overrides):
-        path = f"overrides.{index}"
+        path = f"{field}.{index}"
         check_override(override, path, explicit)
         if override.product_id is not None:
             _check_product(conn, override.product_id, field_path(path, "product_id"))
@@ -117,20 +122,28 @@ def _check_overrides(
             _check_overwrite_credit_type(conn, card, rate.credit_type_id, path)
 
 
-def _check_thresholds(conn: Connection, new: NewContract, card: RateCardRecord) -> None:
+def check_thresholds(
+    conn: Connection,
+    customer_id: str,
+    thresholds: Sequence[ThresholdConfig],
+    starting_at_us: int,
+    card: RateCardRecord,
+    prefix: str = "",
+) -> None:
     """A bought commit follows the rules of commits (its product, targets), checked now on a
-    sample of it; a recharge lifts the balance above its threshold."""
-    for config in new.thresholds:
-        path = FIELDS[config.kind]
+    sample of it; a recharge lifts the balance above its threshold. `prefix`: of the request's
+    fields ("add_" in an edit)."""
+    for config in thresholds:
+        path = f"{prefix}{FIELDS[config.kind]}"
         if config.recharge_to_amount is not None and config.recharge_to_amount <= config.threshold_amount:
             raise InvalidInput(f"{path}.recharge_to_amount: must be greater than threshold_amount")
-        start = new.starting_at_us
+        start = starting_at_us
         sample = bought_commit(
             config, Decimal(1), (start, start + US_PER_HOUR), start, card.fiat_credit_type_id
         )
         # Its invoice item is the engine's to write; the sample is checked for what the request says.
         check_new_commit(
-            conn, new.customer_id, replace(sample, invoice=None), on_contract=True, path=f"{path}.commit"
+            conn, customer_id, replace(sample, invoice=None), on_contract=True, path=f"{path}.commit"
         )
 
 

@@ -50,17 +50,20 @@ def update_contract_end(
     ending_before_us: int | None,
     *,
     allow_before_finalized: bool,
+    field: str = "ending_before",
+    allow_field: str = "allow_ending_before_finalized_invoice",
 ) -> None:
-    """contracts/updateEndDate. Finalized invoices stay as they are; unless allowed (Metronome's
-    default), the end may not fall before the last of them."""
+    """contracts/updateEndDate (and v2 contracts/edit `update_contract_end_date`, whose fields
+    `field` and `allow_field` name). Finalized invoices stay as they are; unless allowed
+    (Metronome's default), the end may not fall before the last of them."""
     contract = contracts.get_contract(conn, customer_id, contract_id)
     if contract.archived_at_us is not None:
         raise InvalidInput(f"contract_id: contract {contract_id} is archived")
-    check_contract_span(contract.starting_at_us, ending_before_us)
+    check_contract_span(contract.starting_at_us, ending_before_us, field)
     if contract.recurring:
         # Their periods' commits were made for the contract's span as it was created.
         raise InvalidInput(
-            "ending_before: meterline does not move the end of a contract with recurring commits or "
+            f"{field}: meterline does not move the end of a contract with recurring commits or "
             "credits yet (their periods' commits were created for its span)"
         )
     partitions.lock_home_partition(conn, customer_id)  # no batch finalizes one of its invoices meanwhile
@@ -72,8 +75,8 @@ def update_contract_end(
         and ending_before_us < finalized
     ):
         raise InvalidInput(
-            f"ending_before: the contract has a finalized invoice until {format_rfc3339(finalized)}; "
-            "set allow_ending_before_finalized_invoice to end it before that (the invoice stays as it is)"
+            f"{field}: the contract has a finalized invoice until {format_rfc3339(finalized)}; "
+            f"set {allow_field} to end it before that (the invoice stays as it is)"
         )
     contracts.set_ending_before(conn, contract_id, ending_before_us)
     request_recompute(conn, customer_id)

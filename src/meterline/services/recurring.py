@@ -12,49 +12,162 @@ period starts (`engine.recurring_periods`). Each names its recurring commit (`re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from meterline.domain.commit_rules import AccessItem, field_path
-from meterline.domain.contracts import AccessSegment, ContractTerms
+from meterline.domain.contracts import CREDIT, AccessSegment, ContractTerms
 from meterline.domain.errors import InvalidInput
 from meterline.domain.ids import new_id
-from meterline.domain.recurring import INDIVIDUAL, MAX_PERIODS, RecurringGrant, RecurringSpec, terms_of
+from meterline.domain.recurring import (
+    INDIVIDUAL,
+    MAX_PERIODS,
+    RecurringGrant,
+    RecurringSpec,
+    Rounding,
+    terms_of,
+)
 from meterline.domain.seat_allocation import PeriodGrant, period_access
 from meterline.domain.subscriptions import SubscriptionTerms
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339
 from meterline.services.commits import check_new_commit
-from meterline.store import commits
+from meterline.store import commits, contracts
 from meterline.store.commits import InvoiceItemRecord, InvoiceScheduleRecord, NewCommit
-from meterline.store.contracts import NewContract
+from meterline.store.contracts import ContractRecord, NewContract
 from meterline.store.recurring_commits import period_commit, period_commit_with
 from meterline.store.subscriptions import SubscriptionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringUpdate:
+    """v2 contracts/edit `update_recurring_commits` / `update_recurring_credits`: what is given changes."""
+
+    recurring_id: str
+    unit_price: Decimal | None = None
+    quantity: Decimal | None = None
+    set_end: bool = False  # ending_before given (None: no end of its own)
+    ending_before_us: int | None = None
+    invoice_unit_price: Decimal | None = None
+    invoice_quantity: Decimal | None = None
+    set_rounding: bool = False  # proration_rounding given (None: the default)
+    rounding: Rounding | None = None
+    invoice_rounding: Rounding | None = None
+
+
+def update_specs(
+    conn: Connection,
+    contract: ContractRecord,
+    updates: Sequence[RecurringUpdate],
+    *,
+    credits: bool,
+    now_us: int,
+) -> None:
+    """Apply `update_recurring_commits` (or, with `credits`, `_credits`), as Metronome: the commits
+    of periods that have not started are made again from the terms as updated; those of periods
+    started (active or over) stay as they are. One tied to a subscription is refused."""
+    field = "update_recurring_credits" if credits else "update_recurring_commits"
+    id_field = "recurring_credit_id" if credits else "recurring_commit_id"
+    what = "recurring credit" if credits else "recurring commit"
+    specs = {s.id: s for s in contract.recurring}
+    updated: list[RecurringSpec] = []
+    for index, change in enumerate(updates):
+        path = f"{field}.{index}"
+        found = specs.get(change.recurring_id)
+        if found is None or (found.kind == CREDIT) != credits:
+            raise InvalidInput(
+                f"{path}.{id_field}: contract {contract.id} has no {what} {change.recurring_id}"
+            )
+        if found.subscription is not None:
+            raise InvalidInput(
+                f"{path}.{id_field}: {what} {found.id} follows a subscription (subscription_config); "
+                "meterline does not update one yet"
+            )
+        specs[found.id] = _updated(found, change, path)
+        updated.append(specs[found.id])
+    new = NewContract(
+        customer_id=contract.customer_id,
+        starting_at_us=contract.starting_at_us,
+        rate_card_id=contract.rate_card_id,
+        ending_before_us=contract.ending_before_us,
+        schedule=contract.schedule,
+        recurring=tuple(updated),
+    )
+    for spec in updated:
+        commits.delete_commits(
+            conn,
+            [
+                c.id
+                for c in commits.commits_of_recurring(conn, spec.id)
+                if c.segments[0].starting_at_us > now_us
+            ],
+        )
+    store_period_commits(
+        conn, new, contract.id, now_us, contract.subscriptions, prefix="update_", starting_after_us=now_us
+    )
+    contracts.set_recurring(conn, contract.id, list(specs.values()))
+
+
+def _updated(found: RecurringSpec, change: RecurringUpdate, path: str) -> RecurringSpec:
+    spec = replace(
+        found,
+        unit_price=found.unit_price if change.unit_price is None else change.unit_price,
+        quantity=found.quantity if change.quantity is None else change.quantity,
+        ending_before_us=change.ending_before_us if change.set_end else found.ending_before_us,
+    )
+    if change.invoice_unit_price is not None or change.invoice_quantity is not None:
+        if found.invoice is None:
+            raise InvalidInput(f"{path}.invoice_amount: the recurring commit has no invoice_amount to update")
+        spec = replace(
+            spec,
+            invoice=replace(
+                found.invoice,
+                unit_price=found.invoice.unit_price
+                if change.invoice_unit_price is None
+                else change.invoice_unit_price,
+                quantity=found.invoice.quantity
+                if change.invoice_quantity is None
+                else change.invoice_quantity,
+            ),
+        )
+    if change.set_rounding:
+        spec = replace(spec, rounding=change.rounding, invoice_rounding=change.invoice_rounding)
+    return spec
 
 
 def with_ids(specs: tuple[RecurringSpec, ...]) -> tuple[RecurringSpec, ...]:
     return tuple(replace(spec, id=new_id()) for spec in specs)
 
 
-def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord]) -> NewContract:
+def with_subscriptions(
+    new: NewContract,
+    subscribed: Sequence[SubscriptionRecord],
+    existing: Sequence[SubscriptionRecord] = (),
+    *,
+    prefix: str = "",
+) -> NewContract:
     """Each `subscription_config` naming its subscription by id: the temporary_id of a
-    subscription of the same request (400 naming the field if none has it)."""
-    ids: dict[str, str] = {}
+    subscription of the same request, or the id of one the contract has already (`existing`);
+    400 naming the field if none has it. `prefix` is that of the request's fields ("add_" in an edit)."""
+    ids = {stored.id: stored.id for stored in existing}
     for index, (given, stored) in enumerate(zip(new.subscriptions, subscribed, strict=True)):
         if given.temporary_id is not None:
             if given.temporary_id in ids:
-                raise InvalidInput(f"subscriptions.{index}.temporary_id: {given.temporary_id} is used twice")
+                raise InvalidInput(
+                    f"{prefix}subscriptions.{index}.temporary_id: {given.temporary_id} is used twice"
+                )
             ids[given.temporary_id] = stored.id
-    seat_based = {stored.id for stored in subscribed if stored.seat_based}
+    seat_based = {stored.id for stored in (*existing, *subscribed) if stored.seat_based}
+    named = "id or temporary_id" if existing else "temporary_id"
     linked: list[RecurringSpec] = []
-    for path, spec in paths(new):
+    for path, spec in paths(new, prefix):
         link = spec.subscription
         if link is not None:
             if link.subscription_id not in ids:
                 raise InvalidInput(
                     f"{field_path(path, 'subscription_config', 'subscription_id')}: no subscription of "
-                    f"this contract has temporary_id {link.subscription_id}"
+                    f"this contract has {named} {link.subscription_id}"
                 )
             if link.allocation == INDIVIDUAL and ids[link.subscription_id] not in seat_based:
                 raise InvalidInput(
@@ -67,13 +180,13 @@ def with_subscriptions(new: NewContract, subscribed: Sequence[SubscriptionRecord
     return replace(new, recurring=tuple(linked))  # paths() keeps the order of new.recurring
 
 
-def paths(new: NewContract) -> list[tuple[str, RecurringSpec]]:
-    """Each recurring commit and credit with its place in the request."""
+def paths(new: NewContract, prefix: str = "") -> list[tuple[str, RecurringSpec]]:
+    """Each recurring commit and credit with its place in the request (its field after `prefix`)."""
     given: list[tuple[str, RecurringSpec]] = []
     counts = {"recurring_commits": 0, "recurring_credits": 0}
     for spec in new.recurring:
         field = "recurring_credits" if spec.kind == "CREDIT" else "recurring_commits"
-        given.append((f"{field}.{counts[field]}", spec))
+        given.append((f"{prefix}{field}.{counts[field]}", spec))
         counts[field] += 1
     return given
 
@@ -124,12 +237,17 @@ def store_period_commits(
     contract_id: str,
     created_at_us: int,
     subscribed: Sequence[SubscriptionRecord] = (),
+    *,
+    prefix: str = "",
+    starting_after_us: int | None = None,
 ) -> None:
     """Check the contract's recurring commits and credits, and store the commits their periods
-    create now, one microsecond apart from `created_at_us` on, so that they list in period order."""
+    create now, one microsecond apart from `created_at_us` on, so that they list in period order.
+    `subscribed`: the contract's subscriptions; `prefix`: of the request's fields, as `paths`;
+    `starting_after_us`: only the periods starting after it are stored (an update's)."""
     created = created_at_us
     subscriptions = {s.id: s.terms() for s in subscribed}
-    for path, spec in paths(new):
+    for path, spec in paths(new, prefix):
         made = period_commits(new, spec, path, created_at_us, subscriptions)
         # The rules of commits (product, pricing unit, targets) hold for all periods alike.
         start = spec.starting_at_us
@@ -149,6 +267,8 @@ def store_period_commits(
             invoice_field="invoice_amount",
         )
         for commit in made:
+            if starting_after_us is not None and commit.access[0].starting_at_us <= starting_after_us:
+                continue
             commits.insert_commit(
                 conn, new.customer_id, commit, contract_id=contract_id, path=path, created_at_us=created
             )

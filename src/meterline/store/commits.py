@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
@@ -253,6 +253,20 @@ def commits_of_recurring(conn: Connection, recurring_id: str) -> list[CommitReco
     return _select(conn, commits.c.recurring_id == recurring_id)
 
 
+def delete_commits(conn: Connection, commit_ids: Sequence[str]) -> None:
+    """Drop commits no one has seen yet: those of a recurring commit's periods to come, made again
+    when it is updated (nothing was drawn from them, and no invoice of theirs is finalized)."""
+    if commit_ids:
+        conn.execute(delete(commits).where(commits.c.id.in_(list(commit_ids))))
+
+
+def mark_archived(conn: Connection, commit_ids: Sequence[str], archived_at_us: int) -> None:
+    """Take these commits and credits out of billing (they stay readable, with `archived_at`)."""
+    if commit_ids:
+        query = update(commits).where(commits.c.id.in_(list(commit_ids)), commits.c.archived_at_us.is_(None))
+        conn.execute(query.values(archived_at_us=archived_at_us))
+
+
 def lock_commit(conn: Connection, commit_id: str) -> None:
     """Hold the commit's row until the transaction ends, so that two end-date updates of it
     (each checked against what it read) apply one after the other (PostgreSQL; SQLite has one writer)."""
@@ -269,6 +283,30 @@ def set_schedules(
         .values(
             access_segments=[_stored_segment(s) for s in segments],
             invoice_schedule=None if invoice is None else stored_schedule(invoice),
+        )
+    )
+
+
+def set_details(
+    conn: Connection,
+    commit_id: str,
+    *,
+    name: str | None,
+    description: str | None,
+    priority: Decimal | None,
+    applicable_product_ids: Sequence[str],
+    applicable_product_tags: Sequence[str],
+) -> None:
+    """Store what an edit set of a commit beside its schedules (v2 contracts/edit `update_commits`)."""
+    conn.execute(
+        update(commits)
+        .where(commits.c.id == commit_id)
+        .values(
+            name=name,
+            description=description,
+            priority=priority,
+            applicable_product_ids=list(applicable_product_ids),
+            applicable_product_tags=list(applicable_product_tags),
         )
     )
 

@@ -2,9 +2,10 @@
 and the commits and credits created with it (store/commits.py keeps those).
 
 Its scheduled charges are stored with it (`store.scheduled_charges`).
-A contract never changes once created (meterline has no amendments or edits yet), except that its
-end may move (contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`)
-and it may be archived. Archiving takes the contract and its commits out of billing, but they stay
+A contract changes after it is created only by edits (v2 contracts/edit: its name, payment terms,
+new scheduled charges and recurring commits, its overrides and subscriptions), by its end moving
+(contracts/updateEndDate, or a contract taking over from it: `transition_from_contract_id`), and by
+archiving. Archiving takes the contract and its commits out of billing, but they stay
 readable.
 """
 
@@ -143,7 +144,9 @@ class ContractRecord:
             overrides=tuple(t for o in self.overrides for t in o.terms()),
             subscriptions=tuple(s.terms() for s in self.subscriptions),
             archived_at_us=self.archived_at_us,
-            scheduled_items=tuple(i for c in self.scheduled_charges for i in c.items(self.id)),
+            scheduled_items=tuple(
+                i for c in self.scheduled_charges if c.archived_at_us is None for i in c.items(self.id)
+            ),
             charges_on_usage_invoices=self.charges_on_usage_invoices,
             thresholds=self.thresholds,
             recurring=self.recurring,
@@ -224,6 +227,74 @@ def set_ending_before(conn: Connection, contract_id: str, ending_before_us: int 
     conn.execute(
         update(contracts).where(contracts.c.id == contract_id).values(ending_before_us=ending_before_us)
     )
+
+
+def rename(conn: Connection, contract_id: str, name: str | None) -> None:
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(name=name))
+
+
+def set_integration_field(conn: Connection, contract_id: str, field_name: str, value: str | None) -> None:
+    """Set (None: drop) one of the stored integration fields (`net_payment_terms_days`, ...)."""
+    row = conn.execute(select(contracts.c.integration_fields).where(contracts.c.id == contract_id)).one()
+    kept = {k: v for k, v in dict(row.integration_fields or {}).items() if k != field_name}
+    if value is not None:
+        kept[field_name] = value
+    conn.execute(
+        update(contracts).where(contracts.c.id == contract_id).values(integration_fields=kept or None)
+    )
+
+
+def add_terms(
+    conn: Connection,
+    contract_id: str,
+    *,
+    charges: Sequence[NewScheduledCharge] = (),
+    recurring: Sequence[RecurringSpec] = (),
+    thresholds: Sequence[ThresholdConfig] = (),
+) -> None:
+    """Append checked scheduled charges (given ids here), recurring commits (with theirs) and
+    threshold billing configurations."""
+    row = conn.execute(
+        select(contracts.c.scheduled_charges, contracts.c.recurring, contracts.c.thresholds).where(
+            contracts.c.id == contract_id
+        )
+    ).one()
+    values: dict[str, Any] = {}
+    if charges:
+        values["scheduled_charges"] = [*(row.scheduled_charges or ()), *scheduled_charges.stored(charges)]
+    if recurring:
+        values["recurring"] = [*(row.recurring or ()), *(recurring_commits.to_json(r) for r in recurring)]
+    if thresholds:
+        values["thresholds"] = [*(row.thresholds or ()), *(threshold_configs.to_json(t) for t in thresholds)]
+    if values:
+        conn.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
+
+
+def set_recurring(conn: Connection, contract_id: str, specs: Sequence[RecurringSpec]) -> None:
+    """The contract's recurring commits and credits as an edit left them."""
+    stored = [recurring_commits.to_json(r) for r in specs] or None
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(recurring=stored))
+
+
+def set_overrides(conn: Connection, contract_id: str, overrides: Sequence[OverrideSpec]) -> None:
+    """The contract's overrides as an edit left them (checked by `services.contracts.check_overrides`)."""
+    stored = json.dumps([_override_json(o) for o in overrides], separators=(",", ":"))
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(overrides=stored))
+
+
+def set_charge_schedule(conn: Connection, contract_id: str, charge_id: str, schedule: dict[str, Any]) -> None:
+    """One scheduled charge's schedule as an edit left it (stored as `commits.stored_schedule`)."""
+    row = conn.execute(select(contracts.c.scheduled_charges).where(contracts.c.id == contract_id)).one()
+    kept = [{**c, "schedule": schedule} if c["id"] == charge_id else c for c in row.scheduled_charges or ()]
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(scheduled_charges=kept))
+
+
+def archive_scheduled_charges(
+    conn: Connection, contract_id: str, charge_ids: Sequence[str], at_us: int
+) -> None:
+    row = conn.execute(select(contracts.c.scheduled_charges).where(contracts.c.id == contract_id)).one()
+    kept = scheduled_charges.archived(row.scheduled_charges, charge_ids, at_us)
+    conn.execute(update(contracts).where(contracts.c.id == contract_id).values(scheduled_charges=kept))
 
 
 def successor_of(conn: Connection, contract_id: str) -> str | None:
@@ -350,6 +421,7 @@ def _override_json(o: OverrideSpec) -> dict[str, Any]:
         },
         "priority": _text(o.priority),
         "entitled": o.entitled,
+        "created_at_us": o.created_at_us,
     }
 
 
@@ -384,6 +456,7 @@ def _override_from_json(stored: dict[str, Any]) -> OverrideSpec:
         ),
         priority=_decimal(stored["priority"]),
         entitled=stored["entitled"],
+        created_at_us=stored.get("created_at_us"),
     )
 
 

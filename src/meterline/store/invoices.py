@@ -24,6 +24,7 @@ import msgspec
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from meterline.domain import closed_periods
+from meterline.domain.commit_edits import Drawn
 from meterline.domain.invoicing import InvoiceComputation
 from meterline.store.sql import among, grouped_by_customer, upsert
 from meterline.store.tables import commit_deductions, customers, invoices
@@ -247,6 +248,21 @@ def drawn_until(conn: Connection, commit_id: str) -> int | None:
     return None if found is None else int(found)
 
 
+def drawn_by_segment(conn: Connection, commit_id: str) -> dict[str, Drawn]:
+    """What finalized invoices drew from each access segment of the commit, and until when
+    (summed here: SQLite keeps exact decimals as text, which its SUM would make floats)."""
+    query = (
+        select(commit_deductions.c.segment_id, commit_deductions.c.amount, commit_deductions.c.at_us)
+        .join(invoices, invoices.c.id == commit_deductions.c.invoice_id)
+        .where(commit_deductions.c.commit_id == commit_id, invoices.c.status == FINALIZED)
+    )
+    found: dict[str, Drawn] = {}
+    for row in conn.execute(query):
+        held = found.get(row.segment_id, Drawn(Decimal(0), row.at_us))
+        found[row.segment_id] = Drawn(held.amount + row.amount, max(held.until_us, row.at_us))
+    return found
+
+
 def finalized_until(conn: Connection, contract_id: str) -> int | None:
     """The end of the contract's last finalized invoice (None: none is finalized)."""
     query = select(func.max(invoices.c.end_us)).where(
@@ -284,11 +300,14 @@ def due_for_finalization(
     return [(r[0], r[1]) for r in conn.execute(query)]
 
 
-def schedule_items_billed(conn: Connection, customer_id: str) -> dict[str, str]:
-    """Schedule item id -> the finalized or voided invoice that billed it, of one customer."""
+def schedule_items_billed(
+    conn: Connection, customer_id: str, statuses: frozenset[str] = CLOSED
+) -> dict[str, str]:
+    """Schedule item id -> the invoice of these statuses (finalized or voided) that billed it, of
+    one customer."""
     query = select(invoices.c.id, invoices.c.schedule_item_ids).where(
         invoices.c.customer_id == customer_id,
-        invoices.c.status.in_(sorted(CLOSED)),
+        invoices.c.status.in_(sorted(statuses)),
         invoices.c.schedule_item_ids.is_not(None),
     )
     return {item_id: row.id for row in conn.execute(query) for item_id in row.schedule_item_ids or ()}

@@ -32,6 +32,7 @@ class ScheduledChargeRecord:
     name: str | None
     custom_fields: dict[str, str]
     schedule: InvoiceScheduleRecord
+    archived_at_us: int | None = None  # archived: billed no more (v2 contracts/edit)
 
     def items(self, contract_id: str) -> tuple[ScheduledItem, ...]:
         return self.schedule.scheduled_items(
@@ -58,6 +59,17 @@ def stored(charges: Sequence[NewScheduledCharge]) -> list[dict[str, Any]]:
     ]
 
 
+def archived(
+    stored_charges: list[dict[str, Any]] | None, charge_ids: Sequence[str], at_us: int
+) -> list[dict[str, Any]]:
+    """The stored charges with these archived at `at_us` (those archived already keep their time)."""
+    wanted = set(charge_ids)
+    return [
+        {**c, "archived_at_us": at_us} if c["id"] in wanted and c.get("archived_at_us") is None else c
+        for c in stored_charges or ()
+    ]
+
+
 def records(stored_charges: list[dict[str, Any]] | None) -> tuple[ScheduledChargeRecord, ...]:
     found: list[ScheduledChargeRecord] = []
     for charge in stored_charges or ():
@@ -65,7 +77,12 @@ def records(stored_charges: list[dict[str, Any]] | None) -> tuple[ScheduledCharg
         assert schedule is not None
         found.append(
             ScheduledChargeRecord(
-                charge["id"], charge["product_id"], charge["name"], dict(charge["custom_fields"]), schedule
+                charge["id"],
+                charge["product_id"],
+                charge["name"],
+                dict(charge["custom_fields"]),
+                schedule,
+                charge.get("archived_at_us"),
             )
         )
     return tuple(found)

@@ -1,4 +1,4 @@
-"""Contracts: /v1/contracts/{create,get,list,archive}.
+"""Contracts: /v1/contracts/{create,get,list,archive}, and /v2/contracts/get.
 
 A contract is shown as Metronome's v1 `Contract`: with no amendments (meterline has none yet),
 `initial` and `current` are the same terms. `list` pages with a body `cursor` (1-20 per page, as
@@ -8,6 +8,7 @@ billing in the same transaction, and wakes it once committed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -60,6 +61,9 @@ from meterline.store.contracts import (
 from meterline.store.scheduled_charges import ScheduledChargeRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
+ContractShape = Callable[
+    [ContractRecord, list[CommitRecord], CommitExtras, list[TransitionRecord]], dict[str, Any]
+]
 MAX_PAGE = 20  # Metronome's range for contracts/list
 
 
@@ -169,6 +173,10 @@ class ContractGet(StrictModel):
     include_ledgers: bool = False
 
 
+class ContractGetV2(ContractGet):
+    as_of_date: NotSupported = None
+
+
 class ContractList(StrictModel):
     customer_id: str
     covering_date: Instant | None = None
@@ -201,6 +209,23 @@ def get_contract(body: ContractGet, state: AppState = Depends(app_state)) -> Exa
         contract = store.get_contract(conn, body.customer_id, body.contract_id)
         views = _views(
             conn, body.customer_id, [contract], state.settings, body.include_balance, body.include_ledgers
+        )
+    return ExactJSONResponse({"data": views[0]})
+
+
+@router.post("/v2/contracts/get")
+def get_contract_v2(body: ContractGetV2, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    """The SDK's ContractV2: the contract as it is now (edits included), its terms at the top level."""
+    with state.db.read() as conn:
+        contract = store.get_contract(conn, body.customer_id, body.contract_id)
+        views = _views(
+            conn,
+            body.customer_id,
+            [contract],
+            state.settings,
+            body.include_balance,
+            body.include_ledgers,
+            shape=contract_v2_view,
         )
     return ExactJSONResponse({"data": views[0]})
 
@@ -251,7 +276,9 @@ def _views(
     settings: Settings,
     include_balance: bool,
     include_ledgers: bool,
+    shape: ContractShape | None = None,
 ) -> list[dict[str, Any]]:
+    shown = contract_view if shape is None else shape
     by_contract = commits.commits_of_contracts(conn, [c.id for c in found])
     extras = commit_extras(
         conn,
@@ -266,7 +293,7 @@ def _views(
         include_ledgers=include_ledgers,
     )
     transitions = store.transitions_of(conn, found)
-    return [contract_view(c, by_contract[c.id], extras, transitions[c.id]) for c in found]
+    return [shown(c, by_contract[c.id], extras, transitions[c.id]) for c in found]
 
 
 def contract_view(
@@ -276,12 +303,25 @@ def contract_view(
     transitions: list[TransitionRecord],
 ) -> dict[str, Any]:
     terms = _terms_view(contract, records, extras, transitions)
+    return {**_contract_fields(contract, extras), "amendments": [], "initial": terms, "current": terms}
+
+
+def contract_v2_view(
+    contract: ContractRecord,
+    records: list[CommitRecord],
+    extras: CommitExtras,
+    transitions: list[TransitionRecord],
+) -> dict[str, Any]:
+    """The SDK's ContractV2: the terms of the v1 view, at the top level (v2 has no amendments)."""
+    terms = _terms_view(contract, records, extras, transitions)
+    return {**_contract_fields(contract, extras), **terms, "usage_filter": []}
+
+
+def _contract_fields(contract: ContractRecord, extras: CommitExtras) -> dict[str, Any]:
+    """What v1 and v2 contracts show beside the terms."""
     view: dict[str, Any] = {
         "id": contract.id,
         "customer_id": contract.customer_id,
-        "amendments": [],
-        "initial": terms,
-        "current": terms,
         "custom_fields": contract.custom_fields,
         "subscriptions": subscription_views(contract, extras.product_names),
     }
@@ -348,6 +388,8 @@ def _scheduled_charge_view(charge: ScheduledChargeRecord, extras: CommitExtras) 
     }
     if charge.name is not None:
         view["name"] = charge.name
+    if charge.archived_at_us is not None:
+        view["archived_at"] = format_rfc3339(charge.archived_at_us)
     return view
 
 
@@ -356,7 +398,9 @@ def _override_view(override: OverrideSpec, contract: ContractRecord, extras: Com
         "id": override.id,
         "type": override.type,
         "starting_at": format_rfc3339(override.starting_at_us),
-        "created_at": format_rfc3339(contract.created_at_us),
+        "created_at": format_rfc3339(
+            contract.created_at_us if override.created_at_us is None else override.created_at_us
+        ),
     }
     if override.ending_before_us is not None:
         view["ending_before"] = format_rfc3339(override.ending_before_us)

@@ -1,8 +1,7 @@
-"""Subscriptions after a contract is made: /v2/contracts/edit (`add_subscriptions`,
-`update_subscriptions`) and /v1/contracts/getSubscriptionQuantityHistory.
+"""Subscriptions after a contract is made: /v1/contracts/getSubscriptionQuantityHistory and
+getSubscriptionSeatsHistory (their edits are v2 contracts/edit's, in `routes.contract_edits`).
 
-contracts/edit is Metronome's v2 edit; meterline applies its subscription edits and refuses every
-other edit with a 400 naming the field, so no edit is ever half-applied. The quantity history is
+The quantity history is
 every quantity the subscription has had from its start until now, in time order (changes to come
 are in contracts/get, as in Metronome), each with the unit price of its rate in force then (with
 the contract's overrides) and what that quantity costs per period.
@@ -12,30 +11,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
 
-from meterline.api.catalog_fields import HourInstant, Instant
-from meterline.api.contract_fields import MAX_ITEMS, Name, NonEmpty, NotSupported
+from meterline.api.catalog_fields import Instant
 from meterline.api.exact_body import ExactDecimalRoute
 from meterline.api.pagination import page_request
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import StrictModel, id_response, optional_time
-from meterline.api.state import AppState, app_state, wake_evaluator
-from meterline.api.subscription_fields import (
-    ProrationRoundingIn,
-    QuantityUpdateIn,
-    SeatUpdatesIn,
-    SubscriptionIn,
-)
+from meterline.api.routes.common import StrictModel, optional_time
+from meterline.api.state import AppState, app_state
 from meterline.domain.errors import InvalidInput
 from meterline.domain.invoicing import subscription_line
 from meterline.domain.subscriptions import PeriodCharge, Seats, seat_schedule
 from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.services import subscriptions as service
-from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import products, rate_cards
 from meterline.store import rates as rate_store
 from meterline.store.contracts import ContractRecord
@@ -43,85 +33,6 @@ from meterline.store.subscriptions import SubscriptionRecord
 
 router = APIRouter(route_class=ExactDecimalRoute)
 MAX_SEAT_PAGE = 10  # Metronome's range for getSubscriptionSeatsHistory
-
-
-class SeatGroupKeyIn(StrictModel):
-    seat_group_key: NonEmpty
-
-
-class QuantityManagementModeUpdateIn(StrictModel):
-    """From QUANTITY_ONLY to SEAT_BASED (the only switch Metronome has)."""
-
-    quantity_management_mode: Literal["SEAT_BASED"]
-    seat_config: SeatGroupKeyIn
-
-
-class SubscriptionUpdateIn(StrictModel):
-    subscription_id: str
-    ending_before: HourInstant | None = None
-    name: Name | None = None
-    proration_rounding: ProrationRoundingIn | None = None
-    quantity_updates: list[QuantityUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    seat_updates: SeatUpdatesIn | None = None
-    quantity_management_mode_update: QuantityManagementModeUpdateIn | None = None
-
-    def update(self, path: str) -> SubscriptionUpdate:
-        given = self.model_fields_set
-        return SubscriptionUpdate(
-            subscription_id=self.subscription_id,
-            changes=tuple(
-                q.change(f"{path}.quantity_updates.{i}") for i, q in enumerate(self.quantity_updates)
-            ),
-            seat_changes=() if self.seat_updates is None else self.seat_updates.changes(),
-            set_ending_before="ending_before" in given,
-            ending_before_us=self.ending_before,
-            name=self.name,
-            set_rounding="proration_rounding" in given,
-            rounding=None if self.proration_rounding is None else self.proration_rounding.rounding(),
-            seat_group_key=None
-            if self.quantity_management_mode_update is None
-            else self.quantity_management_mode_update.seat_config.seat_group_key,
-        )
-
-
-class ContractEdit(StrictModel):
-    """The SDK's ContractEditParams: subscription edits are applied, the rest is refused."""
-
-    customer_id: str
-    contract_id: str
-    add_subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    update_subscriptions: list[SubscriptionUpdateIn] = Field(default_factory=list, max_length=MAX_ITEMS)
-    add_billing_provider_configuration_update: NotSupported = None
-    add_commits: NotSupported = None
-    add_credits: NotSupported = None
-    add_discounts: NotSupported = None
-    add_overrides: NotSupported = None
-    add_prepaid_balance_threshold_configuration: NotSupported = None
-    add_professional_services: NotSupported = None
-    add_recurring_commits: NotSupported = None
-    add_recurring_credits: NotSupported = None
-    add_reseller_royalties: NotSupported = None
-    add_revenue_system_configuration_update: NotSupported = None
-    add_scheduled_charges: NotSupported = None
-    add_spend_threshold_configuration: NotSupported = None
-    add_spend_trackers: NotSupported = None
-    allow_contract_ending_before_finalized_invoice: NotSupported = None
-    archive_commits: NotSupported = None
-    archive_credits: NotSupported = None
-    archive_scheduled_charges: NotSupported = None
-    archive_spend_trackers: NotSupported = None
-    remove_overrides: NotSupported = None
-    uniqueness_key: NotSupported = None
-    update_commits: NotSupported = None
-    update_contract_end_date: NotSupported = None
-    update_contract_name: NotSupported = None
-    update_credits: NotSupported = None
-    update_net_payment_terms_days: NotSupported = None
-    update_prepaid_balance_threshold_configuration: NotSupported = None
-    update_recurring_commits: NotSupported = None
-    update_recurring_credits: NotSupported = None
-    update_scheduled_charges: NotSupported = None
-    update_spend_threshold_configuration: NotSupported = None
 
 
 class QuantityHistoryQuery(StrictModel):
@@ -136,26 +47,6 @@ class SeatsHistoryQuery(QuantityHistoryQuery):
     ending_before: Instant | None = None
     limit: int | None = None  # 1-10, as Metronome
     cursor: str | None = None
-
-
-@router.post("/v2/contracts/edit")
-def edit_contract(body: ContractEdit, state: AppState = Depends(app_state)) -> ExactJSONResponse:
-    added = [s.new(f"add_subscriptions.{i}") for i, s in enumerate(body.add_subscriptions)]
-    updates = [u.update(f"update_subscriptions.{i}") for i, u in enumerate(body.update_subscriptions)]
-    with state.db.write() as conn:
-        service.editable_contract(conn, body.customer_id, body.contract_id)
-        if added:
-            service.add(
-                conn,
-                body.customer_id,
-                body.contract_id,
-                added,
-                open_horizon_us=state.settings.open_horizon_us(),
-            )
-        if updates:
-            service.update(conn, body.customer_id, body.contract_id, updates)
-    wake_evaluator(state)
-    return ExactJSONResponse(id_response(body.contract_id))
 
 
 @router.post("/v1/contracts/getSubscriptionQuantityHistory")
