@@ -38,7 +38,7 @@ from meterline.services.subscriptions import SubscriptionUpdate
 from meterline.store import commits, contracts, invoices, partitions, rate_cards
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import COMMIT_KINDS, CommitRecord, InvoiceItemRecord, NewCommit
-from meterline.store.contracts import ContractRecord, NewContract
+from meterline.store.contracts import ContractRecord
 from meterline.store.invoices import FINALIZED
 from meterline.store.scheduled_charges import NewScheduledCharge
 from meterline.store.subscriptions import NewSubscription
@@ -252,15 +252,7 @@ def _add_recurring(
     """`add_recurring_commits` and `add_recurring_credits`, checked and stored as contracts/create
     does them, over the contract's span and statement schedule as edited."""
     by_id = {s.id: s for s in contract.subscriptions}
-    new = NewContract(
-        customer_id=contract.customer_id,
-        starting_at_us=contract.starting_at_us,
-        rate_card_id=contract.rate_card_id,
-        ending_before_us=contract.ending_before_us,
-        schedule=contract.schedule,
-        recurring=recurring.with_ids(edit.recurring),
-        subscriptions=edit.new_subscriptions,
-    )
+    new = recurring.on_contract(contract, recurring.with_ids(edit.recurring), edit.new_subscriptions)
     new = recurring.with_subscriptions(
         new,
         [by_id[i] for i in added],

@@ -37,7 +37,7 @@ from meterline.store import commits, contracts
 from meterline.store.commits import InvoiceItemRecord, InvoiceScheduleRecord, NewCommit
 from meterline.store.contracts import ContractRecord, NewContract
 from meterline.store.recurring_commits import period_commit, period_commit_with
-from meterline.store.subscriptions import SubscriptionRecord
+from meterline.store.subscriptions import NewSubscription, SubscriptionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +86,7 @@ def update_specs(
             )
         specs[found.id] = _updated(found, change, path)
         updated.append(specs[found.id])
-    new = NewContract(
-        customer_id=contract.customer_id,
-        starting_at_us=contract.starting_at_us,
-        rate_card_id=contract.rate_card_id,
-        ending_before_us=contract.ending_before_us,
-        schedule=contract.schedule,
-        recurring=tuple(updated),
-    )
+    new = on_contract(contract, tuple(updated))
     for spec in updated:
         commits.delete_commits(
             conn,
@@ -107,6 +100,25 @@ def update_specs(
         conn, new, contract.id, now_us, contract.subscriptions, prefix="update_", starting_after_us=now_us
     )
     contracts.set_recurring(conn, contract.id, list(specs.values()))
+
+
+def on_contract(
+    contract: ContractRecord,
+    specs: tuple[RecurringSpec, ...],
+    subscriptions: tuple[NewSubscription, ...] = (),
+) -> NewContract:
+    """Recurring commits and credits to check and store on a contract already made (an edit's),
+    as `store_period_commits` takes them: with its span, statement schedule and customer, and
+    the subscriptions the same edit adds."""
+    return NewContract(
+        customer_id=contract.customer_id,
+        starting_at_us=contract.starting_at_us,
+        rate_card_id=contract.rate_card_id,
+        ending_before_us=contract.ending_before_us,
+        schedule=contract.schedule,
+        recurring=specs,
+        subscriptions=subscriptions,
+    )
 
 
 def _updated(found: RecurringSpec, change: RecurringUpdate, path: str) -> RecurringSpec:
