@@ -153,9 +153,9 @@ def main() -> None:
             headroom_customers=args.headroom_customers,
         )
         if args.cold:
-            evaluator.headrooms.warm_slice = 0
+            evaluator.headrooms.warm_slice = evaluator.references.warm_slice = 0
         evaluator.drain()  # the alerts' first measurements, outside the figures
-        while evaluator.headrooms.warming:  # stored headrooms loaded, as at a take-over
+        while evaluator.headrooms.warming or evaluator.references.warming:  # loaded, as at a take-over
             evaluator.run_once()
         tune_for_long_running()  # as the engine's processes run
         absorbed_before = evaluator.headrooms.absorbed

@@ -29,7 +29,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.reservations import RESERVATION_PROPERTY
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, Movement, fold
-from meterline.engine import alert_evaluation, billing, headroom
+from meterline.engine import alert_evaluation, billing, customer_refs, headroom
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.customer_refs import ResolvedReferences
@@ -102,6 +102,7 @@ class Evaluator:
         sweep_chunk_customers: int = 500,
         cached_customers: int = DEFAULT_CACHED_CUSTOMERS,
         headroom_customers: int = headroom.DEFAULT_CUSTOMERS,
+        reference_customers: int = customer_refs.DEFAULT_REFERENCES,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
         outbox: OutboxHandoff | None = None,
@@ -122,7 +123,7 @@ class Evaluator:
         self.snapshots = CustomerSnapshots(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
-        self.references = ResolvedReferences()
+        self.references = ResolvedReferences(reference_customers)
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
@@ -197,7 +198,7 @@ class Evaluator:
         read = self.source.read(holding, self.batch_events)
         batch = read.events
         held = None if holding.holds_all else holding.partitions
-        if not batch and held is not None and not self._housekeeping_due() and not self.headrooms.warming:
+        if not batch and held is not None and not self._housekeeping_due() and not self._warming:
             # Woken by another engine's events: nothing to do here until the next poll's batch
             # (billing requests, sweeps, finalization), which also moves the positions past them.
             return BatchResult(0, holding.start())
@@ -216,7 +217,8 @@ class Evaluator:
                 warming = self.headrooms.warm(conn)
                 self._spends = {}
                 self.catalog_memo.at_version(catalog_at)
-                self.references.begin(conn)
+                self.references.begin(conn, held)
+                warming = self.references.warm(conn) or warming
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements, settling = (
@@ -442,6 +444,10 @@ class Evaluator:
         ids = set(customer_ids)
         self.snapshots.forget(ids)
         self.headrooms.drop(ids)
+
+    @property
+    def _warming(self) -> bool:
+        return self.headrooms.warming or self.references.warming
 
     def _housekeeping_due(self) -> bool:
         return self.clock() - self._last_batch_us >= self.poll_interval_s * US_PER_SECOND
