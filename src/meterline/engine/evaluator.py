@@ -305,9 +305,7 @@ class Evaluator:
             unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
             for seq in deltas.unmatched_seqs
         )
-        usage.add_hourly(conn, deltas.hourly)
-        usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
-        usage.add_unique_values(conn, deltas.unique_values)
+        usage.add_folded(conn, deltas)
         unmatched.record(conn, missing)
         # With the usage folded, in its transaction: a settled reservation's amount is in the spend.
         claims = list(_reservation_claims(countable))
