@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument(
         "--cold",
         action="store_true",
-        help="no stored headroom loaded before the first batch (each read on its customer's first "
-        "touch), as if the engine had just taken over; by default they are loaded first, as a "
+        help="no stored headroom nor alias loaded before the first batch (each read on its customer's "
+        "first touch), as if the engine had just taken over; by default they are loaded first, as a "
         "running engine has them",
     )
     parser.add_argument("--batch-events", type=int, default=2000)

@@ -277,7 +277,7 @@ class Evaluator:
         billing this engine owns (the others are handed to their home partition's engine), how
         much each (customer, metric) moved, and the customers whose events settle reservations."""
         resolved = self.references.resolve(conn, (e.customer_ref for e in batch))
-        self.headrooms.load_missing(conn, set(resolved.values()))  # before the fold moves their usage
+        self.headrooms.load_missing(conn, resolved.values())  # before the fold moves their usage
         closed = invoices.finalized_periods_reached(
             conn,
             ((resolved[e.customer_ref], e.timestamp_us) for e in batch if e.customer_ref in resolved),

@@ -359,8 +359,10 @@ class HeadroomBook:
         before the batch folds its usage (which would make them not hold any more)."""
         if self.capacity <= 0 or self._catalog_version is None:
             return
-        missing = sorted(c for c in customer_ids if c not in self._rooms)
+        rooms = self._rooms
+        missing = [c for c in customer_ids if c not in rooms]
         if missing:
+            missing = sorted(set(missing))
             for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():
                 room = _decoded(body)
                 if room is not None:
