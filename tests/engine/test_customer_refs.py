@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 
 from meterline.domain.events import UsageEvent
+from meterline.domain.partitions import partition_of
 from meterline.domain.timeutil import US_PER_SECOND
 from meterline.engine.customer_refs import ResolvedReferences
 from meterline.store import event_log
@@ -148,3 +149,40 @@ def test_the_engine_keeps_at_most_its_capacity_of_references_the_least_recently_
         assert len(kept) == 2
         assert kept.resolve(conn, [aliases[3]]) == {aliases[3]: ids[3]}
         assert len(kept) == 2
+
+
+def test_an_engine_holding_some_partitions_loads_the_aliases_whose_events_they_receive(
+    app: InProcess,
+) -> None:
+    aliases = [f"acct-{n}" for n in range(12)]
+    for alias in aliases:
+        app.client.v1.customers.create(name=alias, ingest_aliases=[alias])
+    held = frozenset({partition_of(aliases[0]), partition_of(aliases[1])})
+    kept = ResolvedReferences()
+    with app.db.write() as conn:
+        kept.begin(conn, held)
+        while kept.warm(conn):
+            pass
+    loaded = {a for a in aliases if partition_of(a) in held}
+    assert len(kept) == len(loaded)
+    with app.db.write() as conn:
+        # Kept ones resolve without a statement; the others are looked up, and kept too.
+        assert alias_statements_of_resolving(app, conn, kept, sorted(loaded)) == 0
+        assert alias_statements_of_resolving(app, conn, kept, aliases) == 1
+
+
+def alias_statements_of_resolving(
+    app: InProcess, conn: Connection, kept: ResolvedReferences, references: list[str]
+) -> int:
+    read: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if "customer_aliases" in sql:
+            read.append(sql)
+
+    event.listen(app.db.engine, "before_cursor_execute", note)
+    try:
+        assert set(kept.resolve(conn, references)) == set(references)
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", note)
+    return len(read)
