@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument(
         "--cold",
         action="store_true",
-        help="no stored headroom loaded before the first batch (each read on its customer's first "
-        "touch), as if the engine had just taken over; by default they are loaded first, as a "
+        help="no stored headroom nor alias loaded before the first batch (each read on its customer's "
+        "first touch), as if the engine had just taken over; by default they are loaded first, as a "
         "running engine has them",
     )
     parser.add_argument("--batch-events", type=int, default=2000)
@@ -153,9 +153,9 @@ def main() -> None:
             headroom_customers=args.headroom_customers,
         )
         if args.cold:
-            evaluator.headrooms.warm_slice = 0
+            evaluator.headrooms.warm_slice = evaluator.references.warm_slice = 0
         evaluator.drain()  # the alerts' first measurements, outside the figures
-        while evaluator.headrooms.warming:  # stored headrooms loaded, as at a take-over
+        while evaluator.headrooms.warming or evaluator.references.warming:  # loaded, as at a take-over
             evaluator.run_once()
         tune_for_long_running()  # as the engine's processes run
         absorbed_before = evaluator.headrooms.absorbed

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Customers whose headroom (how far their usage is from moving an alert: engine/headroom.py)
     # the engine keeps in memory; 0: measure every customer a batch touches.
     engine_headroom_customers: int = Field(default=1_000_000, ge=0)
+    # Event references (ingest aliases, customer ids) whose customer the engine keeps in memory,
+    # about 250 bytes each, the least recently used dropped first; 0: each batch reads its own.
+    engine_reference_customers: int = Field(default=2_000_000, ge=0)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

@@ -533,3 +533,26 @@ def test_timestamps_read_as_the_typed_ingest_decoder_reads_them(text: str) -> No
     except (ValueError, OverflowError):
         slow = None
     assert slow == typed
+
+
+one_values = (
+    st.decimals(allow_nan=False, allow_infinity=False, places=None, min_value=-(10**30), max_value=10**30)
+    | st.sampled_from([Decimal("-0"), Decimal("0.00"), Decimal("1E+2"), Decimal("-5E+3")])
+    | st.text(min_size=1, max_size=5)
+)
+
+
+@settings(max_examples=300)
+@given(value=one_values, ts_us=st.integers(-5, 10**12), seq=st.integers(-3, 10**9))
+def test_an_aggregate_of_one_value_is_an_empty_one_with_the_value_added(
+    value: Decimal | str, ts_us: int, seq: int
+) -> None:
+    """`Aggregate.of` (what the fold builds for a bucket's first event) is `Aggregate()` then `add`,
+    to the digits and signs of each field."""
+    added = Aggregate()
+    added.add(value, ts_us, seq)
+    built = Aggregate.of(value, ts_us, seq)
+    assert built == added
+    assert [str(v) for v in (built.total, built.maximum, built.latest)] == [
+        str(v) for v in (added.total, added.maximum, added.latest)
+    ]

@@ -5,11 +5,14 @@ reference no longer names: an alias moved to another customer, a customer archiv
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 
 from meterline.domain.events import UsageEvent
+from meterline.domain.partitions import partition_of
 from meterline.domain.timeutil import US_PER_SECOND
+from meterline.engine.customer_refs import ResolvedReferences
 from meterline.store import event_log
 from tests.support.inprocess import InProcess
 
@@ -82,3 +85,104 @@ def test_one_batch_resolves_ids_aliases_and_aliases_shaped_like_ids(app: InProce
     app.run(app.now)
     assert [counted(app, c) for c in (by_id, by_alias, by_uuid_alias)] == [1, 1, 1]
     assert unknown_customer_events(app) == 2  # ids are matched exactly, not in another case
+
+
+def alias_statements_of(app: InProcess, references: list[str]) -> int:
+    """The statements reading customer aliases while the engine counts one event per reference."""
+    read: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if "customer_aliases" in sql:
+            read.append(sql)
+
+    app.now += US_PER_SECOND
+    events = [UsageEvent(f"tx-{uuid.uuid4()}", ref, EVENT_TYPE, app.now, {}) for ref in references]
+    with app.db.log_write() as conn:
+        event_log.append(conn, events, app.now)
+    event.listen(app.db.engine, "before_cursor_execute", note)
+    try:
+        app.run(app.now)
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", note)
+    return len(read)
+
+
+def test_an_engine_started_again_resolves_its_aliases_without_reading_them(app: InProcess) -> None:
+    app.client.v1.billable_metrics.create(
+        name="calls", aggregation_type="COUNT", event_type_filter={"in_values": [EVENT_TYPE]}
+    )
+    aliases = [f"acct-{n}" for n in range(5)]
+    ids = [app.client.v1.customers.create(name=a, ingest_aliases=[a]).data.id for a in aliases]
+    app.restart()
+    app.run(app.now)  # the new engine loads the active aliases of the partitions it holds
+    assert len(app.evaluator().references) == len(aliases)
+    assert alias_statements_of(app, aliases) == 0
+    assert [counted(app, c) for c in ids] == [1] * len(aliases)
+
+
+def test_an_alias_moved_after_the_engine_loaded_it_counts_for_its_new_customer(app: InProcess) -> None:
+    app.client.v1.billable_metrics.create(
+        name="calls", aggregation_type="COUNT", event_type_filter={"in_values": [EVENT_TYPE]}
+    )
+    first = app.client.v1.customers.create(name="first", ingest_aliases=["acct-3"]).data.id
+    second = app.client.v1.customers.create(name="second").data.id
+    app.restart()
+    app.run(app.now)  # loaded
+    app.client.v1.customers.set_ingest_aliases(customer_id=first, ingest_aliases=[])
+    app.client.v1.customers.set_ingest_aliases(customer_id=second, ingest_aliases=["acct-3"])
+    send(app, "acct-3")
+    assert (counted(app, first), counted(app, second)) == (0, 1)
+
+
+def test_the_engine_keeps_at_most_its_capacity_of_references_the_least_recently_used_dropped(
+    app: InProcess,
+) -> None:
+    aliases = [f"acct-{n}" for n in range(4)]
+    ids = [app.client.v1.customers.create(name=a, ingest_aliases=[a]).data.id for a in aliases]
+    kept = ResolvedReferences(capacity=2)
+    with app.db.write() as conn:
+        kept.begin(conn)
+        while kept.warm(conn):
+            pass
+        assert len(kept) == 2  # full: the rest are resolved on their first use
+        assert kept.resolve(conn, aliases[:3]) == dict(zip(aliases[:3], ids[:3], strict=True))
+        assert len(kept) == 2
+        assert kept.resolve(conn, [aliases[3]]) == {aliases[3]: ids[3]}
+        assert len(kept) == 2
+
+
+def test_an_engine_holding_some_partitions_loads_the_aliases_whose_events_they_receive(
+    app: InProcess,
+) -> None:
+    aliases = [f"acct-{n}" for n in range(12)]
+    for alias in aliases:
+        app.client.v1.customers.create(name=alias, ingest_aliases=[alias])
+    held = frozenset({partition_of(aliases[0]), partition_of(aliases[1])})
+    kept = ResolvedReferences()
+    with app.db.write() as conn:
+        kept.begin(conn, held)
+        while kept.warm(conn):
+            pass
+    loaded = {a for a in aliases if partition_of(a) in held}
+    assert len(kept) == len(loaded)
+    with app.db.write() as conn:
+        # Kept ones resolve without a statement; the others are looked up, and kept too.
+        assert alias_statements_of_resolving(app, conn, kept, sorted(loaded)) == 0
+        assert alias_statements_of_resolving(app, conn, kept, aliases) == 1
+
+
+def alias_statements_of_resolving(
+    app: InProcess, conn: Connection, kept: ResolvedReferences, references: list[str]
+) -> int:
+    read: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if "customer_aliases" in sql:
+            read.append(sql)
+
+    event.listen(app.db.engine, "before_cursor_execute", note)
+    try:
+        assert set(kept.resolve(conn, references)) == set(references)
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", note)
+    return len(read)

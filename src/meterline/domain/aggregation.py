@@ -44,6 +44,16 @@ class Aggregate:
         if (ts_us, seq) > (self.latest_ts_us, self.latest_seq):
             self.latest, self.latest_ts_us, self.latest_seq = value, ts_us, seq
 
+    @classmethod
+    def of(cls, value: Decimal | str, ts_us: int, seq: int) -> Aggregate:
+        """`Aggregate()` with one value added (`add`), built at once: spread over many customers,
+        nearly every bucket a batch folds holds one event."""
+        if isinstance(value, str):
+            return cls(1, distinct={value}, folded_seq=max(seq, -1))
+        if (ts_us, seq) > (-1, -1):
+            return cls(1, _EXACT.add(ZERO, value), value, value, ts_us, seq, set(), max(seq, -1))
+        return cls(1, _EXACT.add(ZERO, value), value, None, -1, -1, set(), max(seq, -1))
+
     def merge(self, other: Aggregate) -> None:
         self.count += other.count
         if other.folded_seq > self.folded_seq:

@@ -81,7 +81,7 @@ class MetricRules:
             return False
         if self.event_type_not_in is not None and event_type in self.event_type_not_in:
             return False
-        return all(f.passes(properties) for f in self.property_filters)
+        return not self.property_filters or all(f.passes(properties) for f in self.property_filters)
 
     def value_of(self, properties: Mapping[str, Any]) -> Decimal | str | None:
         """The event's contribution, or None when the event cannot be counted by this metric."""

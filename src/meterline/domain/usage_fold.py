@@ -102,14 +102,16 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
 def _add(
     deltas: UsageDeltas, event: CountableEvent, metric_id: str, value: Decimal | str, group: str, hour: int
 ) -> None:
-    hour_key = (event.customer_id, metric_id, hour, group)
+    customer_id = event.customer_id
+    hour_key = (customer_id, metric_id, hour, group)
     aggregate = deltas.hourly.get(hour_key)
     if aggregate is None:
-        aggregate = deltas.hourly[hour_key] = Aggregate()
-    aggregate.add(value, event.timestamp_us, event.seq)
-    movement = deltas.movements.get((event.customer_id, metric_id))
+        deltas.hourly[hour_key] = Aggregate.of(value, event.timestamp_us, event.seq)
+    else:
+        aggregate.add(value, event.timestamp_us, event.seq)
+    movement = deltas.movements.get((customer_id, metric_id))
     if movement is None:
-        movement = deltas.movements[(event.customer_id, metric_id)] = Movement()
+        movement = deltas.movements[customer_id, metric_id] = Movement()
     movement.events += 1
     if isinstance(value, str):
         deltas.unique_values.add((*hour_key, value))

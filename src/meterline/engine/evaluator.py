@@ -29,7 +29,7 @@ from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID
 from meterline.domain.reservations import RESERVATION_PROPERTY
 from meterline.domain.timeutil import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, now_us
 from meterline.domain.usage_fold import CountableEvent, Movement, fold
-from meterline.engine import alert_evaluation, billing, headroom, scheduled_billing
+from meterline.engine import alert_evaluation, billing, customer_refs, headroom, scheduled_billing
 from meterline.engine.alert_measures import Measurement
 from meterline.engine.alert_sweeps import TRIGGERED_BY_CHANGE, TRIGGERED_BY_USAGE, AlertSweeper
 from meterline.engine.customer_refs import ResolvedReferences
@@ -102,6 +102,7 @@ class Evaluator:
         sweep_chunk_customers: int = 500,
         cached_customers: int = DEFAULT_CACHED_CUSTOMERS,
         headroom_customers: int = headroom.DEFAULT_CUSTOMERS,
+        reference_customers: int = customer_refs.DEFAULT_REFERENCES,
         clock: Callable[[], int] = now_us,
         on_commit: Callable[[], None] | None = None,
         outbox: OutboxHandoff | None = None,
@@ -122,7 +123,7 @@ class Evaluator:
         self.snapshots = CustomerSnapshots(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
-        self.references = ResolvedReferences()
+        self.references = ResolvedReferences(reference_customers)
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
@@ -197,7 +198,7 @@ class Evaluator:
         read = self.source.read(holding, self.batch_events)
         batch = read.events
         held = None if holding.holds_all else holding.partitions
-        if not batch and held is not None and not self._housekeeping_due() and not self.headrooms.warming:
+        if not batch and held is not None and not self._housekeeping_due() and not self._warming:
             # Woken by another engine's events: nothing to do here until the next poll's batch
             # (billing requests, sweeps, finalization), which also moves the positions past them.
             return BatchResult(0, holding.start())
@@ -216,7 +217,8 @@ class Evaluator:
                 warming = self.headrooms.warm(conn)
                 self._spends = {}
                 self.catalog_memo.at_version(catalog_at)
-                self.references.begin(conn)
+                self.references.begin(conn, held)
+                warming = self.references.warm(conn) or warming
                 requested = self._resolve(conn, now, held)
                 requested |= set(billing_requests.take_requests(conn, partitions=held))
                 touched, movements, settling = (
@@ -275,7 +277,7 @@ class Evaluator:
         billing this engine owns (the others are handed to their home partition's engine), how
         much each (customer, metric) moved, and the customers whose events settle reservations."""
         resolved = self.references.resolve(conn, (e.customer_ref for e in batch))
-        self.headrooms.load_missing(conn, set(resolved.values()))  # before the fold moves their usage
+        self.headrooms.load_missing(conn, resolved.values())  # before the fold moves their usage
         closed = invoices.finalized_periods_reached(
             conn,
             ((resolved[e.customer_ref], e.timestamp_us) for e in batch if e.customer_ref in resolved),
@@ -303,9 +305,7 @@ class Evaluator:
             unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
             for seq in deltas.unmatched_seqs
         )
-        usage.add_hourly(conn, deltas.hourly)
-        usage.add_monthly(conn, deltas.monthly, deltas.month_ends)
-        usage.add_unique_values(conn, deltas.unique_values)
+        usage.add_folded(conn, deltas)
         unmatched.record(conn, missing)
         # With the usage folded, in its transaction: a settled reservation's amount is in the spend.
         claims = list(_reservation_claims(countable))
@@ -442,6 +442,10 @@ class Evaluator:
         ids = set(customer_ids)
         self.snapshots.forget(ids)
         self.headrooms.drop(ids)
+
+    @property
+    def _warming(self) -> bool:
+        return self.headrooms.warming or self.references.warming
 
     def _housekeeping_due(self) -> bool:
         return self.clock() - self._last_batch_us >= self.poll_interval_s * US_PER_SECOND

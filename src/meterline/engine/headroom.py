@@ -60,6 +60,18 @@ WARM_SLICE = 2_000
 
 # (one of a headroom's rooms, its key, how much of it a batch's usage would use)
 Use = tuple[dict[str, Decimal], str, Decimal]
+# (credit type id, how much a movement may raise its spend, and lower it)
+Spends = tuple[tuple[str, Decimal, Decimal], ...]
+
+
+def spend_moves(bounds: SpendBounds, metric_id: str, m: Movement) -> Spends:
+    """How far one metric's movement may move spend in each credit type, by these bounds."""
+    per_type = bounds.get(metric_id)
+    if not per_type:
+        return ()
+    return tuple(
+        (credit_type_id, *b.moved(m.added, m.removed, m.events)) for credit_type_id, b in per_type.items()
+    )
 
 
 @dataclass(slots=True)
@@ -85,6 +97,38 @@ class Headroom:
         for rooms, key, used in uses:
             if used:
                 rooms[key] -= used
+        return True
+
+    def absorb_one(self, metric_id: str, m: Movement, spends: Spends, now_us: int) -> bool:
+        """`absorb` of one metric's movement, given what it moves spend by (`spend_moves`, the same
+        for every customer whose bounds and movement are the same). Spread over many customers,
+        nearly every customer a batch touches moved one metric, by what many others moved it."""
+        if self.valid_until_us is not None and now_us >= self.valid_until_us:
+            return False
+        added, removed = self.usage_added, self.usage_removed
+        counted = metric_id in added
+        if counted and (
+            (m.added > 0 and m.added >= added[metric_id])
+            or (m.removed > 0 and m.removed >= removed[metric_id])
+        ):
+            return False
+        rises, falls = self.spend_rise, self.spend_fall
+        for credit_type_id, rise, fall in spends:
+            if credit_type_id in rises and (
+                (rise > 0 and rise >= rises[credit_type_id]) or (fall > 0 and fall >= falls[credit_type_id])
+            ):
+                return False
+        if counted:
+            if m.added:
+                added[metric_id] -= m.added
+            if m.removed:
+                removed[metric_id] -= m.removed
+        for credit_type_id, rise, fall in spends:
+            if credit_type_id in rises:
+                if rise:
+                    rises[credit_type_id] -= rise
+                if fall:
+                    falls[credit_type_id] -= fall
         return True
 
     def _uses(self, metric_id: str, m: Movement) -> list[Use]:
@@ -325,8 +369,10 @@ class HeadroomBook:
         before the batch folds its usage (which would make them not hold any more)."""
         if self.capacity <= 0 or self._catalog_version is None:
             return
-        missing = sorted(c for c in customer_ids if c not in self._rooms)
+        rooms = self._rooms
+        missing = [c for c in customer_ids if c not in rooms]
         if missing:
+            missing = sorted(set(missing))
             for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():
                 room = _decoded(body)
                 if room is not None:
@@ -336,17 +382,38 @@ class HeadroomBook:
         self, customer_ids: Iterable[str], movements: Mapping[tuple[str, str], Movement], now_us: int
     ) -> set[str]:
         """The customers whose usage this batch cannot move any alert: nothing more to do for them."""
-        by_customer: dict[str, list[tuple[str, Movement]]] = {}
+        first: dict[str, tuple[str, Movement]] = {}  # the movement of each customer's first metric
+        several: dict[str, list[tuple[str, Movement]]] = {}  # of customers that moved more than one
         for (customer_id, metric_id), movement in movements.items():
-            by_customer.setdefault(customer_id, []).append((metric_id, movement))
+            if customer_id not in first:
+                first[customer_id] = (metric_id, movement)
+            else:
+                several.setdefault(customer_id, [first[customer_id]]).append((metric_id, movement))
+        # What each movement moves spend by, worked out once per bounds (shared by the customers of
+        # a rate card without overrides) and movement: spread traffic repeats a few of them.
+        # (The bounds are kept with it, so that their id names them for the whole loop.)
+        spends: dict[tuple[int, str, Decimal, Decimal, int], tuple[SpendBounds, Spends]] = {}
+        rooms = self._rooms
         absorbed: set[str] = set()
         for customer_id in customer_ids:
-            room = self._rooms.get(customer_id)
-            if room is not None and room.absorb(by_customer.get(customer_id, ()), now_us):
-                self._rooms.move_to_end(customer_id)
+            room = rooms.get(customer_id)
+            if room is None:
+                continue
+            one = first.get(customer_id)
+            if one is None or customer_id in several:
+                taken = room.absorb(several.get(customer_id, ()), now_us)
+            else:
+                metric_id, m = one
+                key = (id(room.bounds), metric_id, m.added, m.removed, m.events)
+                found = spends.get(key)
+                if found is None:
+                    found = spends[key] = (room.bounds, spend_moves(room.bounds, metric_id, m))
+                taken = room.absorb_one(metric_id, m, found[1], now_us)
+            if taken:
+                rooms.move_to_end(customer_id)
                 absorbed.add(customer_id)
-            elif room is not None:
-                del self._rooms[customer_id]  # measured in full now, which computes a new one
+            else:
+                del rooms[customer_id]  # measured in full now, which computes a new one
         self.absorbed += len(absorbed)
         return absorbed
 

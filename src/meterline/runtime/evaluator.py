@@ -27,6 +27,7 @@ def evaluator_from_settings(
         sweep_chunk_customers=settings.alert_sweep_chunk_customers,
         cached_customers=settings.evaluator_cached_customers,
         headroom_customers=settings.engine_headroom_customers,
+        reference_customers=settings.engine_reference_customers,
         on_commit=on_commit,
         outbox=outbox,
         lease_s=settings.engine_lease_s,

@@ -175,6 +175,19 @@ def resolve_customer_refs(conn: Connection, refs: Iterable[str]) -> dict[str, st
     return resolved
 
 
+def active_aliases_after(conn: Connection, after: str, limit: int) -> list[tuple[str, str]]:
+    """The next `limit` active aliases in key order after `after`, each with its customer: for an
+    engine loading what its references resolve to at a start or take-over, a slice at a time (read
+    from the index on (alias, active, customer_id) alone)."""
+    query = (
+        select(customer_aliases.c.alias, customer_aliases.c.customer_id)
+        .where(customer_aliases.c.alias > after, customer_aliases.c.active == true())
+        .order_by(customer_aliases.c.alias)
+        .limit(limit)
+    )
+    return [(alias, customer_id) for alias, customer_id in conn.execute(query)]
+
+
 # Every customer id has this shape (`domain.ids.new_id`: a UUID as `str(uuid)` writes it).
 _ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
 from meterline.domain.aggregation import Aggregate
+from meterline.domain.usage_fold import UsageDeltas
 from meterline.store.sql import (
     Merges,
     among,
@@ -35,14 +37,24 @@ class UsageRow:
     aggregate: Aggregate
 
 
+def add_folded(conn: Connection, deltas: UsageDeltas) -> None:
+    """Add a folded batch's hour and month aggregates and its distinct values. A month's aggregate
+    is often its one hour's own (`usage_fold.fold`): its values are bound once for both rows."""
+    values = _AggregateValues(bound_decimal(conn))
+    _merge_into(conn, usage_hourly, "hour_us", deltas.hourly, {}, values)
+    _merge_into(conn, usage_monthly, "period_start_us", deltas.monthly, deltas.month_ends, values)
+    add_unique_values(conn, deltas.unique_values)
+
+
 def add_hourly(conn: Connection, deltas: Mapping[BucketKey, Aggregate]) -> None:
-    _merge_into(conn, usage_hourly, "hour_us", deltas, {})
+    _merge_into(conn, usage_hourly, "hour_us", deltas, {}, _AggregateValues(bound_decimal(conn)))
 
 
 def add_monthly(
     conn: Connection, deltas: Mapping[BucketKey, Aggregate], period_ends: Mapping[int, int]
 ) -> None:
-    _merge_into(conn, usage_monthly, "period_start_us", deltas, period_ends)
+    values = _AggregateValues(bound_decimal(conn))
+    _merge_into(conn, usage_monthly, "period_start_us", deltas, period_ends, values)
 
 
 def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, str]]) -> None:
@@ -114,12 +126,39 @@ def _period_row(r: Any) -> UsageRow:
     return UsageRow(r["customer_id"], r["metric_id"], r["period_start_us"], r["group_values"], _aggregate(r))
 
 
+class _AggregateValues:
+    """An aggregate's column values as the dialect binds them, worked out once per aggregate."""
+
+    def __init__(self, bound: Callable[[Decimal | None], Any]) -> None:
+        self.bound = bound
+        # id -> (the aggregate, so that its id names it while kept; its values)
+        self._seen: dict[int, tuple[Aggregate, tuple[Any, ...]]] = {}
+
+    def __call__(self, agg: Aggregate) -> tuple[Any, ...]:
+        found = self._seen.get(id(agg))
+        if found is not None:
+            return found[1]
+        bound = self.bound
+        maximum = bound(agg.maximum)
+        # One event's aggregate has its value as its maximum and latest, and as its total (which
+        # writes the same but for a zero's sign): bound once.
+        latest = maximum if agg.latest is agg.maximum else bound(agg.latest)
+        if agg.count == 1 and agg.maximum is not None and agg.total == agg.maximum and agg.total:
+            total = maximum
+        else:
+            total = bound(agg.total)
+        values = (agg.count, total, maximum, latest, agg.latest_ts_us, agg.latest_seq)
+        self._seen[id(agg)] = (agg, values)
+        return values
+
+
 def _merge_into(
     conn: Connection,
     table: Table,
     bucket_column: str,
     deltas: Mapping[BucketKey, Aggregate],
     extra_by_bucket: Mapping[int, int],
+    values_of: _AggregateValues,
 ) -> None:
     """Add the deltas to the stored aggregates in the database: one upsert that merges as
     `Aggregate.merge` does (exact decimal sums on SQLite through meterline's own SQL functions,
@@ -134,24 +173,21 @@ def _merge_into(
         *_AGGREGATE_COLUMNS,
         *(("period_end_us", "folded_seq") if monthly else ()),
     )
-    bound = bound_decimal(conn)
-    rows = []
     # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
-    for key in sorted(deltas):
-        agg = deltas[key]
-        values = (
-            *key,
-            agg.count,
-            bound(agg.total),
-            bound(agg.maximum),
-            bound(agg.latest),
-            agg.latest_ts_us,
-            agg.latest_seq,
-        )
-        rows.append((*values, extra_by_bucket[key[2]], agg.folded_seq) if monthly else values)
+    if monthly:
+        rows = [
+            (*key, *values_of(agg), extra_by_bucket[key[2]], agg.folded_seq)
+            for key, agg in sorted(deltas.items(), key=_by_key)
+        ]
+    else:
+        rows = [(*key, *values_of(agg)) for key, agg in sorted(deltas.items(), key=_by_key)]
     merges = _merges(conn.dialect.name, table.name)
     for row_chunk in chunks(rows, 2000):
         upsert_values(conn, table, columns, row_chunk, _KEY[bucket_column], merges)
+
+
+def _by_key(item: tuple[BucketKey, Aggregate]) -> BucketKey:
+    return item[0]
 
 
 _AGGREGATE_COLUMNS = ("event_count", "total", "maximum", "latest", "latest_ts_us", "latest_seq")

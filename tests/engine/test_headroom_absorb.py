@@ -1,0 +1,61 @@
+"""A headroom takes one metric's movement (`Headroom.absorb_one`, with what it moves spend by worked
+out once for every customer of the same bounds and movement: `spend_moves`) exactly as it takes
+any list of movements (`Headroom.absorb`): the same answer, and the same rooms left."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meterline.domain.spend_bounds import UnitBound
+from meterline.domain.usage_fold import Movement
+from meterline.engine.headroom import Headroom, spend_moves
+
+METRICS = ("m1", "m2")
+CREDIT_TYPES = ("usd", "cpu")
+amounts = st.decimals(min_value=0, max_value=200, places=2)
+rooms = amounts | st.just(Decimal("Infinity"))
+bounds_values = st.decimals(min_value=0, max_value=5, places=2) | st.just(Decimal("Infinity"))
+
+
+def room_dict(keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, Decimal]]:
+    return st.dictionaries(st.sampled_from(keys), rooms, max_size=len(keys))
+
+
+@st.composite
+def headrooms(draw: st.DrawFn) -> Headroom:
+    added = draw(room_dict(METRICS))
+    removed = {metric: draw(rooms) for metric in added}  # narrowed together
+    rise = draw(room_dict(CREDIT_TYPES))
+    fall = {credit_type: draw(rooms) for credit_type in rise}
+    bounds = draw(
+        st.dictionaries(
+            st.sampled_from(METRICS),
+            st.dictionaries(
+                st.sampled_from(CREDIT_TYPES),
+                st.builds(UnitBound, bounds_values, bounds_values, bounds_values),
+                max_size=2,
+            ),
+            max_size=2,
+        )
+    )
+    until = draw(st.none() | st.integers(0, 20))
+    return Headroom(rise, fall, added, removed, bounds, until)
+
+
+movements = st.builds(Movement, amounts, amounts, st.integers(1, 30))
+
+
+@settings(max_examples=500)
+@given(room=headrooms(), metric_id=st.sampled_from(METRICS), m=movements, now_us=st.integers(0, 20))
+def test_one_metric_taken_at_once_is_taken_as_any_list(
+    room: Headroom, metric_id: str, m: Movement, now_us: int
+) -> None:
+    listed = copy.deepcopy(room)
+    at_once = copy.deepcopy(room)
+    taken = listed.absorb([(metric_id, m)], now_us)
+    assert at_once.absorb_one(metric_id, m, spend_moves(at_once.bounds, metric_id, m), now_us) == taken
+    assert at_once == listed

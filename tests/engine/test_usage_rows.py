@@ -1,0 +1,71 @@
+"""What the engine writes of a folded batch (`store.usage.add_folded`) reads back as the fold's own
+aggregates, field by field, to the digits: a bucket of one event binds its value once for its
+total, maximum and latest, and a month of one hour shares its hour's values, and neither may
+change what is stored (a zero's sign, an exponent)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete
+
+from meterline.domain.aggregation import Aggregate
+from meterline.domain.metrics import AggregationType, MetricRules
+from meterline.domain.timeutil import US_PER_HOUR
+from meterline.domain.usage_fold import CountableEvent, fold
+from meterline.store import usage
+from meterline.store.db import Database
+from meterline.store.tables import usage_hourly, usage_monthly
+
+METRIC = MetricRules("metric", AggregationType.SUM, aggregation_key="v")
+START_US = 1_000 * US_PER_HOUR
+values = st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-(10**9), max_value=10**9) | (
+    st.sampled_from([Decimal("-0"), Decimal("0.00"), Decimal("1E+2"), Decimal("-5E+3"), Decimal("7")])
+)
+events = st.lists(
+    st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.integers(0, 3), values), min_size=1, max_size=12
+)
+
+
+def fields(aggregate: Aggregate) -> tuple[object, ...]:
+    return (
+        aggregate.count,
+        aggregate.total,
+        aggregate.maximum,
+        aggregate.latest,
+        aggregate.latest_ts_us,
+        aggregate.latest_seq,
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=events)
+def test_a_folded_batch_reads_back_as_folded(db: Database, batch: list[tuple[str, int, Decimal]]) -> None:
+    countable = [
+        CountableEvent(seq, customer, "call", START_US + hour * US_PER_HOUR + seq, {"v": str(value)})
+        for seq, (customer, hour, value) in enumerate(batch, start=1)
+    ]
+    deltas = fold(countable, [METRIC])
+    with db.write() as conn:
+        conn.execute(delete(usage_hourly))
+        conn.execute(delete(usage_monthly))
+        usage.add_folded(conn, deltas)
+        hourly = usage.hourly_rows(conn, ["c1", "c2", "c3"], [METRIC.id], 0, START_US * 2)
+        stored = {(r.customer_id, r.metric_id, r.bucket_us, r.group_values): r.aggregate for r in hourly}
+        monthly = {
+            (r.customer_id, r.metric_id, r.bucket_us, r.group_values): r.aggregate
+            for rows in usage.monthly_rows_for(
+                conn, ["c1", "c2", "c3"], next(iter(deltas.month_ends))
+            ).values()
+            for r in rows
+        }
+    for written, read in ((deltas.hourly, stored), (deltas.monthly, monthly)):
+        assert set(read) == set(written)
+        for key, aggregate in written.items():
+            assert fields(read[key]) == fields(aggregate)
+            if db.engine.dialect.name == "sqlite":  # stored as text, every digit and sign kept
+                assert [str(v) for v in fields(read[key])[1:4]] == [
+                    str(v if v is None else format(v, "f")) for v in fields(aggregate)[1:4]
+                ]
