@@ -123,3 +123,26 @@ def test_a_transaction_never_read_or_written_in_takes_no_lock(db: Database) -> N
         put(conn, "free")
     held.commit()
     assert _names_outside(db) == ["free"]
+
+
+def test_single_reads_see_what_is_committed_and_leave_nothing_open(db: Database) -> None:
+    with db.write() as conn:
+        put(conn, "committed")
+    with db.single_reads() as driver:
+        assert [r[0] for r in driver.execute("SELECT name FROM server_keys").fetchall()] == ["committed"]
+    with db.single_reads(log=True) as driver:  # the event log, a file of its own on SQLite
+        assert driver.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    with db.write() as conn:  # no lock or snapshot was left behind by the reads
+        conn.execute(delete(server_keys))
+    assert _names_outside(db) == []
+
+
+def test_single_reads_inside_a_held_write_read_its_connection(db: Database) -> None:
+    held = db.held_write()
+    with held.joined():
+        with db.write() as conn:
+            put(conn, "not yet committed")
+        with db.single_reads() as driver:
+            assert driver.execute("SELECT name FROM server_keys").fetchall()[0][0] == "not yet committed"
+    held.rollback()
+    assert _names_outside(db) == []
