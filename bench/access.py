@@ -335,14 +335,20 @@ def engine_batches(client: httpx.Client) -> dict[str, float]:
     found: dict[str, float] = {}
     for line in client.get("/metrics").text.splitlines():
         name, _, value = line.rpartition(" ")
-        if name.startswith(("meterline_evaluator_batch_seconds", "meterline_evaluator_events_total")):
+        if name.startswith(
+            (
+                "meterline_evaluator_batch_seconds",
+                "meterline_evaluator_events_total",
+                "meterline_evaluator_batch_part_seconds_total",
+            )
+        ):
             found[name] = found.get(name, 0.0) + float(value)
     return found
 
 
 def batches_between(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
-    """The engine's batches meanwhile: how many, their mean wall time and events, and the share
-    that took longer than 25, 50 and 100 ms."""
+    """The engine's batches meanwhile: how many, their mean wall time and events, the share that
+    took longer than 25, 50 and 100 ms, and the mean wall time of each part of a batch."""
 
     def moved(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
@@ -356,11 +362,18 @@ def batches_between(before: dict[str, float], after: dict[str, float]) -> dict[s
         )
         for bound in (0.025, 0.05, 0.1)
     }
+    parts = {
+        f"{part}_mean_ms": round(
+            moved(f'meterline_evaluator_batch_part_seconds_total{{part="{part}"}}') / count * 1000, 1
+        )
+        for part in ("read", "fold", "measure", "rest", "commit")
+    }
     return {
         "batches": int(count),
         "mean_ms": round(moved("meterline_evaluator_batch_seconds_sum") / count * 1000, 1),
         "events_per_batch": round(moved("meterline_evaluator_events_total") / count),
         **longer,
+        **parts,
     }
 
 

@@ -1,11 +1,12 @@
 """Access decisions for many customers, from what the engine has evaluated (meterline's extension).
 
-Two statements whatever the number of customers, never one per customer: one on the state
-database (`store.access.read_facts`: the customers the references name, their blocking alerts and
-states, the changes not yet applied, the partitions' positions, all in one snapshot), then one on
-the event log (its end, and the arrival of the oldest event not yet evaluated). That order is what
-makes `as_of` true: the log is read after the states, so an event it shows waiting may be missing
-from them, never the other way round.
+At most two statements whatever the number of customers, never one per customer: one on the
+state database (`store.access.read_facts`: the customers the references name, their blocking
+alerts and states, the changes not yet applied, the partitions' positions, all in one snapshot),
+then, where the event log is a database of its own (SQLite), one on the log (the arrival of the
+oldest event not yet evaluated). That order is what makes `as_of` true: the log is read after the
+states, so an event it shows waiting may be missing from them, never the other way round. Where
+the log shares the database (PostgreSQL), the first statement reads it too, in the same snapshot.
 
 `as_of`: every event acknowledged before it has been evaluated, and every change made before it
 applied. When the engine has applied the whole log (an idle engine is up to date), it is the

@@ -7,7 +7,7 @@ recomputes, time-driven instants that have come), and the lowest position the en
 partitions have applied the event log to. One statement is one snapshot on both SQLite and
 PostgreSQL, so the states read hold at least every event up to that position; and it is the
 whole cost of a check: no query per customer, and no statement built per call (the text is made
-once per dialect and run through the driver).
+once per dialect and run on the driver's connection, outside any transaction: `single_reads`).
 """
 
 from __future__ import annotations
