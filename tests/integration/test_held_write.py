@@ -140,3 +140,7 @@ def test_single_reads_see_what_is_committed_and_leave_no_snapshot_open(db: Datab
     with db.write() as conn:
         conn.execute(delete(server_keys))
     assert single_read() == []  # the pooled connection kept no snapshot of before the write
+    with pytest.raises(RuntimeError), db.write() as conn:  # and went back to the pool transactional
+        put(conn, "undone")
+        raise RuntimeError("refused")
+    assert single_read() == []

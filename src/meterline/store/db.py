@@ -174,10 +174,24 @@ def _transaction(engine: Engine, *, write: bool, lock_path: str | None = None) -
 @contextmanager
 def _driver_connection(engine: Engine) -> Iterator[Any]:
     pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
     try:
-        yield pooled.driver_connection
+        if engine.dialect.name != "postgresql":
+            yield driver  # SQLite's connections begin no transaction unless told (`_sqlite_on_begin`)
+            return
+        # Each statement a transaction of its own: no BEGIN, no COMMIT, no ROLLBACK (which would
+        # also make psycopg forget the statements it prepared, planned again on every read).
+        driver.autocommit = True
+        try:
+            yield driver
+        finally:
+            try:
+                driver.autocommit = False
+            except Exception:
+                pooled.invalidate()  # never back to the pool in autocommit
+                raise
     finally:
-        pooled.close()  # back to the pool, which rolls back what a statement left open (PostgreSQL)
+        pooled.close()
 
 
 @contextmanager
