@@ -41,8 +41,8 @@ EVALUATOR_EVENTS = Counter("meterline_evaluator_events", "Events the evaluator a
 EVALUATOR_PARTS = Counter(
     "meterline_evaluator_batch_part_seconds",
     "Wall time of the evaluator's batches of events, by part: read (the events), fold (the "
-    "batch's transaction begun, references resolved, usage counted), measure (drafts derived, alerts evaluated), rest (sweeps, headrooms, positions, "
-    "notifications claimed), commit",
+    "batch's transaction begun, references resolved, usage counted), measure (drafts derived, "
+    "alerts evaluated), rest (sweeps, headrooms, positions, notifications claimed), commit",
     ["part"],
 )
 EVALUATOR_MEASURED = Counter(
