@@ -45,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -266,18 +266,31 @@ def ack_to_denied(
     load = LoadProcess(
         port, requests, connections=16, duration_s=600, rate_per_s=rate / EVENTS_PER_BATCH, track_acks=False
     )
-    latencies: list[float] = []
+    probes_found: list[tuple[float, float]] = []
     try:
         time.sleep(2)  # the load settles
+        before = engine_batches(client)
         for index in range(probes):
-            latencies.append(one_probe(client, len(ids) // 2 + 1 + index))
+            probes_found.append(one_probe(client, len(ids) // 2 + 1 + index))
+        after = engine_batches(client)
     finally:
         load.process.kill()
-    return {"capacity_events_per_s": round(full), "load_events_per_s": round(rate), **summary(latencies)}
+    denied = [d for _e, d in probes_found]
+    return {
+        "capacity_events_per_s": round(full),
+        "load_events_per_s": round(rate),
+        **summary(denied),
+        "evaluated": summary([e for e, _d in probes_found]),
+        "denied_after_evaluated": summary([d - e for e, d in probes_found]),
+        "engine_batches": batches_between(before, after),
+    }
 
 
-def one_probe(client: httpx.Client, index: int) -> float:
-    """A hard limit 1 cent above the customer's spend, in force; then one event (2 cents) past it."""
+def one_probe(client: httpx.Client, index: int) -> tuple[float, float]:
+    """A hard limit 1 cent above the customer's spend, in force; then one event (2 cents) past it.
+    The milliseconds from the event's acknowledgement to the first check whose `as_of` has passed
+    it (the engine's batch that evaluated it has committed; `as_of` is written to the millisecond),
+    and to the first that says `has_access: false`."""
     alias = alias_for(index)
     found = customer_by_alias(client, alias)
     assert found is not None, alias
@@ -302,11 +315,66 @@ def one_probe(client: httpx.Client, index: int) -> float:
     }
     client.post("/v1/ingest", json=[event]).raise_for_status()
     acked = time.perf_counter()
-    while check(client, alias)["has_access"]:
-        if time.perf_counter() - acked > 30:
+    acked_at = datetime.now(UTC) - timedelta(milliseconds=1)
+    evaluated: float | None = None
+    while True:
+        decision = check(client, alias)
+        waited = (time.perf_counter() - acked) * 1000
+        if evaluated is None and parse_rfc3339(decision["as_of"]) >= acked_at:
+            evaluated = waited
+        if not decision["has_access"]:
+            return (waited if evaluated is None else evaluated), waited
+        if waited > 30_000:
             raise RuntimeError(f"{alias} was not denied within 30 s")
         time.sleep(0.001)  # polling flat out would take a core from the engine it waits for
-    return (time.perf_counter() - acked) * 1000
+
+
+def engine_batches(client: httpx.Client) -> dict[str, float]:
+    """The engine's batches so far (`/metrics`): how many, their seconds, their events, and how
+    many took at most each bucket's bound."""
+    found: dict[str, float] = {}
+    for line in client.get("/metrics").text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(
+            (
+                "meterline_evaluator_batch_seconds",
+                "meterline_evaluator_events_total",
+                "meterline_evaluator_batch_part_seconds_total",
+            )
+        ):
+            found[name] = found.get(name, 0.0) + float(value)
+    return found
+
+
+def batches_between(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The engine's batches meanwhile: how many, their mean wall time and events, the share that
+    took longer than 25, 50 and 100 ms, and the mean wall time of each part of a batch."""
+
+    def moved(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    count = moved("meterline_evaluator_batch_seconds_count")
+    if not count:
+        return {"batches": 0}
+    longer = {
+        f"over_{int(bound * 1000)}_ms": round(
+            1 - moved(f'meterline_evaluator_batch_seconds_bucket{{le="{bound}"}}') / count, 3
+        )
+        for bound in (0.025, 0.05, 0.1)
+    }
+    parts = {
+        f"{part}_mean_ms": round(
+            moved(f'meterline_evaluator_batch_part_seconds_total{{part="{part}"}}') / count * 1000, 1
+        )
+        for part in ("read", "fold", "measure", "rest", "commit")
+    }
+    return {
+        "batches": int(count),
+        "mean_ms": round(moved("meterline_evaluator_batch_seconds_sum") / count * 1000, 1),
+        "events_per_batch": round(moved("meterline_evaluator_events_total") / count),
+        **longer,
+        **parts,
+    }
 
 
 def check(client: httpx.Client, alias: str) -> dict[str, Any]:
@@ -430,8 +498,18 @@ def _print(results: dict[str, Any]) -> None:
             f"{found['max_ms']}",
             "",
         )
+        for part, label in (
+            ("evaluated", "ack -> as_of past it"),
+            ("denied_after_evaluated", "then -> denied"),
+        ):
+            row = found[part]
+            table.add_row(
+                f"  of which {label}", f"{row['p50_ms']}", f"{row['p99_ms']}", f"{row['max_ms']}", ""
+            )
     console.print(table)
     console.print(f"AccessGuard.has_access: {results['guard_has_access_ns']} ns a decision")
+    if "ack_to_denied" in results:
+        console.print(f"the engine's batches meanwhile: {results['ack_to_denied']['engine_batches']}")
     console.print(results["shared_with"])
 
 

@@ -38,6 +38,13 @@ EVALUATOR_BATCH = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 EVALUATOR_EVENTS = Counter("meterline_evaluator_events", "Events the evaluator applied")
+EVALUATOR_PARTS = Counter(
+    "meterline_evaluator_batch_part_seconds",
+    "Wall time of the evaluator's batches of events, by part: read (the events), fold (the "
+    "batch's transaction begun, references resolved, usage counted), measure (drafts derived, "
+    "alerts evaluated), rest (sweeps, headrooms, positions, notifications claimed), commit",
+    ["part"],
+)
 EVALUATOR_MEASURED = Counter(
     "meterline_evaluator_customers_measured",
     "Customers a batch measured in full (drafts derived, alerts evaluated)",

@@ -91,6 +91,9 @@ def test_health_reports_each_part_and_metrics_count_across_processes(tmp_path: P
         assert _metric(text, "meterline_ingest_latency_seconds_count") == 2
         assert _metric(text, "meterline_evaluator_events_total") == 7  # counted in the evaluator's process
         assert _metric(text, "meterline_evaluator_batch_seconds_count") >= 1
+        parts = ("read", "fold", "measure", "rest", "commit")  # every part of a batch, timed
+        for part in parts:
+            assert _metric(text, "meterline_evaluator_batch_part_seconds_total", f'part="{part}"') > 0
         # These events are for no known customer: both counters are exposed, at zero.
         for name in ("measured", "absorbed"):
             assert re.search(rf"^meterline_evaluator_customers_{name}_total 0\.0$", text, re.MULTILINE)

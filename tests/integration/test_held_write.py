@@ -37,6 +37,8 @@ def test_joined_blocks_share_the_held_transaction_and_commit_with_it(db: Databas
             put(conn, "a")
         with db.read() as conn:
             assert names(conn) == ["a"]  # its own write, not yet committed
+        with db.single_reads() as driver:  # the held transaction's connection too
+            assert driver.execute("SELECT name FROM server_keys").fetchall() == [("a",)]
     assert _names_outside(db) == []
     held.commit()
     assert _names_outside(db) == ["a"]
@@ -123,3 +125,22 @@ def test_a_transaction_never_read_or_written_in_takes_no_lock(db: Database) -> N
         put(conn, "free")
     held.commit()
     assert _names_outside(db) == ["free"]
+
+
+def test_single_reads_see_what_is_committed_and_leave_no_snapshot_open(db: Database) -> None:
+    def single_read() -> list[str]:
+        with db.single_reads() as driver:
+            return [r[0] for r in driver.execute("SELECT name FROM server_keys").fetchall()]
+
+    with db.write() as conn:
+        put(conn, "committed")
+    assert single_read() == ["committed"]
+    with db.single_reads(log=True) as driver:  # the event log, a file of its own on SQLite
+        assert driver.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    with db.write() as conn:
+        conn.execute(delete(server_keys))
+    assert single_read() == []  # the pooled connection kept no snapshot of before the write
+    with pytest.raises(RuntimeError), db.write() as conn:  # and went back to the pool transactional
+        put(conn, "undone")
+        raise RuntimeError("refused")
+    assert single_read() == []

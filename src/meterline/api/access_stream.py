@@ -45,22 +45,16 @@ def decision_view(decision: Decision) -> dict[str, Any]:
     return {
         "customer_id": decision.customer_id,
         "has_access": decision.has_access,
-        "reasons": [
-            {"code": r.code, "alert_id": r.alert_id, "threshold": r.threshold, "value": r.value}
-            for r in decision.reasons
-        ],
+        # msgspec writes each `Reason` as the object of its fields, in order: code, alert_id,
+        # threshold, value (exact numbers), what the API answers (`routes.access.ReasonDoc`).
+        "reasons": decision.reasons,
         "as_of": format_rfc3339(decision.as_of_us),
     }
 
 
 def decide_now(state: AppState, refs: Sequence[str]) -> list[Decision]:
     """The decisions, as of now (the check's and the streams' one read)."""
-    db = state.db
-    with db.read() as conn:
-        if not db.separate_event_log:  # PostgreSQL: the log is in the same database
-            return service.decisions(conn, conn, refs, now_us())
-        with db.log_read() as log_conn:
-            return service.decisions(conn, log_conn, refs, now_us())
+    return service.decisions(state.db, refs, now_us())
 
 
 def _event(kind: str, data: dict[str, Any], event_id: str | None = None) -> bytes:

@@ -68,6 +68,8 @@ def decide(
         return Decision(ref, (Reason(UNKNOWN_CUSTOMER),), as_of_us)
     if not archived and not alarms:
         return Decision(ref, (), as_of_us, customer_id)  # the usual answer, without the sorting
+    if not archived and len(alarms) == 1:  # one hard limit reached: nothing to sort
+        return Decision(ref, (alarms[0].reason(),), as_of_us, customer_id)
     reasons = [Reason(CUSTOMER_ARCHIVED)] if archived else []
     reasons += sorted((a.reason() for a in alarms), key=lambda r: (r.code, r.alert_id or ""))
     return Decision(ref, tuple(reasons), as_of_us, customer_id)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -49,6 +50,7 @@ from meterline.metrics import (
     EVALUATOR_EVENTS,
     EVALUATOR_FAILURES,
     EVALUATOR_MEASURED,
+    EVALUATOR_PARTS,
     record_transitions,
 )
 from meterline.store import (
@@ -72,6 +74,9 @@ from meterline.store.event_log import LoggedEvent
 from meterline.store.partitions import LeaseLost
 
 log = get_logger("meterline.evaluator")
+# The parts of a batch, timed in turn: the commit is the end of the `write()` block, with what runs
+# right after it (notifications handed to the dispatcher, the dispatcher woken).
+_PARTS = ("read", "fold", "measure", "rest", "commit")
 
 
 class OutboxHandoff(Protocol):
@@ -197,6 +202,7 @@ class Evaluator:
             return BatchResult(0, 0)  # another engine holds every partition for now
         read = self.source.read(holding, self.batch_events)
         batch = read.events
+        marks = [started, time.perf_counter()]  # the parts of a batch (EVALUATOR_PARTS)
         held = None if holding.holds_all else holding.partitions
         if not batch and held is not None and not self._housekeeping_due() and not self._warming:
             # Woken by another engine's events: nothing to do here until the next poll's batch
@@ -224,18 +230,21 @@ class Evaluator:
                 touched, movements, settling = (
                     self._apply(conn, batch, now, held) if batch else (set(), {}, set())
                 )
+                marks.append(time.perf_counter())
                 # Customers whose usage cannot move any alert: their usage is folded, and that is
                 # all; but one whose usage settles a reservation is measured, so that the spend
                 # the next reservation is decided on is the one stored (`customer_spend`).
                 absorbed = self.headrooms.absorb(touched - requested - settling, movements, now)
                 touched -= absorbed
                 self._bill(conn, touched, requested, now, held)
+                marks.append(time.perf_counter())
                 more_work = self.sweeps.run(conn, now, held) or warming
                 self.headrooms.flush(conn, read.read_through)
                 customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
                 claims = self.outbox.claim_in(conn, now) if self.outbox is not None else []
                 transitions = alerts.take_written_tally(conn)
+                marks.append(time.perf_counter())
         except BaseException:
             self.snapshots.clear()  # they followed changes that were just rolled back
             self.headrooms.clear()
@@ -253,8 +262,11 @@ class Evaluator:
         EVALUATOR_MEASURED.inc(len(touched))
         if not batch:
             return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
+        marks.append(time.perf_counter())
         EVALUATOR_EVENTS.inc(len(batch))
-        EVALUATOR_BATCH.observe(time.perf_counter() - started)
+        EVALUATOR_BATCH.observe(marks[-1] - started)
+        for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
+            EVALUATOR_PARTS.labels(part).inc(ended - began)
         log.debug(
             "evaluator_batch",
             events=len(batch),

@@ -1,11 +1,12 @@
 """Access decisions for many customers, from what the engine has evaluated (meterline's extension).
 
-Two statements whatever the number of customers, never one per customer: one on the state
-database (`store.access.read_facts`: the customers the references name, their blocking alerts and
-states, the changes not yet applied, the partitions' positions, all in one snapshot), then one on
-the event log (its end, and the arrival of the oldest event not yet evaluated). That order is what
-makes `as_of` true: the log is read after the states, so an event it shows waiting may be missing
-from them, never the other way round.
+At most two statements whatever the number of customers, never one per customer: one on the
+state database (`store.access.read_facts`: the customers the references name, their blocking
+alerts and states, the changes not yet applied, the partitions' positions, all in one snapshot),
+then, where the event log is a database of its own (SQLite), one on the log (the arrival of the
+oldest event not yet evaluated). That order is what makes `as_of` true: the log is read after the
+states, so an event it shows waiting may be missing from them, never the other way round. Where
+the log shares the database (PostgreSQL), the first statement reads it too, in the same snapshot.
 
 `as_of`: every event acknowledged before it has been evaluated, and every change made before it
 applied. When the engine has applied the whole log (an idle engine is up to date), it is the
@@ -22,32 +23,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection
-
 from meterline.domain.access import Decision, decide
 from meterline.store import access
-from meterline.store.health import log_readings
+from meterline.store.db import Database
 
 MAX_CUSTOMERS_PER_CHECK = 100
 MAX_REF_CHARS = 256  # an ingest alias's length at most; a meterline id is shorter
 
 
-def decisions(conn: Connection, log: Connection, refs: Sequence[str], now_us: int) -> list[Decision]:
-    """The decision for each reference, in order (`conn`: the state database; `log`: the event log)."""
-    facts = access.read_facts(conn, refs, now_us)
-    oldest_waiting = log_readings(log, facts.position).oldest_unevaluated_us
+def decisions(db: Database, refs: Sequence[str], now_us: int) -> list[Decision]:
+    """The decision for each reference, in order."""
+    facts = access.read_facts(db, refs, now_us)
+    oldest_waiting = facts.oldest_waiting_us
     log_as_of = now_us if oldest_waiting is None else min(now_us, oldest_waiting - 1)
-    return [_decision(facts, ref, log_as_of) for ref in refs]
-
-
-def _decision(facts: access.AccessFacts, ref: str, log_as_of: int) -> Decision:
-    customer = facts.named.get(ref)
-    if customer is None:
-        return decide(ref, None, False, (), log_as_of)
-    customer_id = customer.customer_id
-    alarms = list(facts.alarms[customer_id].values()) if customer_id in facts.alarms else []
-    changes = [facts.pending[customer_id]] if customer_id in facts.pending else []
-    if customer_id in facts.unmeasured and not customer.archived:  # archived ones are never measured
-        changes.append(facts.unmeasured[customer_id])
-    as_of = min(log_as_of, min(changes) - 1) if changes else log_as_of
-    return decide(ref, customer_id, customer.archived, alarms, as_of)
+    named, alarms, pending, unmeasured = facts.named, facts.alarms, facts.pending, facts.unmeasured
+    found = []
+    for ref in refs:
+        customer = named.get(ref)
+        if customer is None:
+            found.append(decide(ref, None, False, (), log_as_of))
+            continue
+        customer_id, archived = customer.customer_id, customer.archived
+        mine = alarms.get(customer_id)
+        as_of = log_as_of
+        if customer_id in pending:
+            as_of = min(as_of, pending[customer_id] - 1)
+        if customer_id in unmeasured and not archived:  # archived customers are never measured
+            as_of = min(as_of, unmeasured[customer_id] - 1)
+        found.append(decide(ref, customer_id, archived, list(mine.values()) if mine else (), as_of))
+    return found

@@ -7,7 +7,7 @@ recomputes, time-driven instants that have come), and the lowest position the en
 partitions have applied the event log to. One statement is one snapshot on both SQLite and
 PostgreSQL, so the states read hold at least every event up to that position; and it is the
 whole cost of a check: no query per customer, and no statement built per call (the text is made
-once per dialect and run through the driver).
+once per dialect and run on the driver's connection, outside any transaction: `single_reads`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from functools import cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection
 
 from meterline.domain.access import Alarm
+from meterline.store.db import Database
 
 HARD = "hard"
 IN_ALARM = "in_alarm"
@@ -83,8 +83,14 @@ FROM alert_resolutions r CROSS JOIN alerts a
 WHERE a.id = r.alert_id AND a.blocking AND r.customer_id IN (SELECT id FROM named)
 UNION ALL
 SELECT 'position', {null_text}, {null_text}, {null_int}, {null_text}, {null_text}, {null_number}, {null_text},
-    {null_int}, {null_text}, {null_number}, (SELECT min(p.position) FROM engine_partitions p), {null_int}
+    {null_int}, {null_text}, {null_number}, (SELECT min(p.position) FROM engine_partitions p), {oldest_waiting}
 """
+# Where the event log shares the database (PostgreSQL), the same statement reads when the oldest
+# event not evaluated yet arrived: one snapshot for both.
+_OLDEST_WAITING_IN_STATEMENT = """(SELECT e.received_at_us FROM events e
+    WHERE e.seq > COALESCE((SELECT min(p.position) FROM engine_partitions p), 0) ORDER BY e.seq LIMIT 1)"""
+# Else its own statement on the event log (SQLite: a file of its own), read after the state's.
+_OLDEST_WAITING = "SELECT received_at_us FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,51 +113,66 @@ class AccessFacts:
     pending: dict[str, int] = field(default_factory=dict)
     unmeasured: dict[str, int] = field(default_factory=dict)
     position: int = 0  # every event of the log up to here is applied, in every partition
+    oldest_waiting_us: int | None = None  # when the first event of the log after it arrived
 
 
-def read_facts(conn: Connection, refs: Sequence[str], now_us: int) -> AccessFacts:
-    """Everything decisions about these references need (at most MAX_REFS), in one statement."""
+def read_facts(db: Database, refs: Sequence[str], now_us: int) -> AccessFacts:
+    """Everything decisions about these references need (at most MAX_REFS): one statement on the
+    state database, then, where the event log is a database of its own, one on the log (read
+    after the states: an event it shows waiting may be missing from them, never the other way
+    round); each statement a snapshot of its own, with no transaction around it."""
     refs = list(dict.fromkeys(refs))
     assert len(refs) <= MAX_REFS
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
+    log_apart = db.separate_event_log
+    if db.dialect == "postgresql":
         params: Any = {"refs": refs, "now": now_us}
     else:
         params = (_encode(refs).decode(), now_us)
-    facts = AccessFacts()
-    ranks: dict[str, int] = {}
-    for row in conn.exec_driver_sql(_statement(dialect), params):
-        kind, customer_id = row[0], row[2]
-        if kind == "customer":
-            _customer(facts, ranks, row)
-        elif kind == "alarm":
-            _alarm(facts, customer_id, row[5], row[10], row[6], row[7])
-            if row[11] is not None:  # an archive or reset of it the engine has not applied yet
-                _pending(facts, customer_id, row[11])
-        elif kind == "unmeasured":
-            facts.unmeasured[customer_id] = min(facts.unmeasured.get(customer_id, row[8]), row[8])
-        elif kind == "reset":
-            _pending(facts, customer_id, row[11])
-        else:
-            facts.position = int(row[11] or 0)
+    with db.single_reads() as conn:
+        rows = conn.execute(_statement(db.dialect, log_apart), params).fetchall()
+    facts = _facts(rows)
+    if log_apart:
+        with db.single_reads(log=True) as log:
+            waiting = log.execute(_OLDEST_WAITING, (facts.position,)).fetchone()
+        facts.oldest_waiting_us = None if waiting is None else waiting[0]
     return facts
 
 
-def _customer(facts: AccessFacts, ranks: dict[str, int], row: Any) -> None:
-    _, ref, customer_id, archived_at_us, via, alert_id, threshold, limit, created_at_us, status, measure = (
-        row[:11]
-    )
-    _name(facts, ranks, customer_id, ref, via, archived_at_us)
-    if row[11] is not None:
-        _pending(facts, customer_id, row[11])
-    if row[12] is not None:
-        _pending(facts, customer_id, row[12])
-    if alert_id is None:
-        return  # the usual customer: no blocking alert but, perhaps, an alert of every customer
-    if status is None:  # in force, not measured for the customer yet
-        facts.unmeasured[customer_id] = min(facts.unmeasured.get(customer_id, created_at_us), created_at_us)
-    elif status == IN_ALARM:
-        _alarm(facts, customer_id, alert_id, measure, threshold, limit)
+def _facts(rows: list[Any]) -> AccessFacts:
+    facts = AccessFacts()
+    named, pending, unmeasured = facts.named, facts.pending, facts.unmeasured
+    ranks: dict[str, int] = {}
+    for row in rows:
+        kind, customer_id = row[0], row[2]
+        if kind == "customer":
+            ref, archived_at_us, via = row[1], row[3], row[4]
+            # An active customer named by its id outranks every other (`_rank`): the usual row.
+            rank = 0 if archived_at_us is None and via == "id" else _rank(via, archived_at_us)
+            if rank < ranks.get(ref, _UNRANKED):
+                ranks[ref] = rank
+                named[ref] = NamedCustomer(customer_id, archived_at_us is not None)
+            for at_us in (row[11], row[12]):  # a recompute asked for, a time-driven instant come
+                if at_us is not None:
+                    pending[customer_id] = min(pending.get(customer_id, at_us), at_us)
+            status = row[9]
+            if row[5] is None:
+                continue  # the usual customer: no blocking alert but, perhaps, an alert of every customer
+            if status is None:  # in force, not measured for the customer yet
+                unmeasured[customer_id] = min(unmeasured.get(customer_id, row[8]), row[8])
+            elif status == IN_ALARM:
+                _alarm(facts, customer_id, row[5], row[10], row[6], row[7])
+        elif kind == "alarm":
+            _alarm(facts, customer_id, row[5], row[10], row[6], row[7])
+            if row[11] is not None:  # an archive or reset of it the engine has not applied yet
+                pending[customer_id] = min(pending.get(customer_id, row[11]), row[11])
+        elif kind == "unmeasured":
+            unmeasured[customer_id] = min(unmeasured.get(customer_id, row[8]), row[8])
+        elif kind == "reset":
+            pending[customer_id] = min(pending.get(customer_id, row[11]), row[11])
+        else:
+            facts.position = int(row[11] or 0)
+            facts.oldest_waiting_us = row[12]
+    return facts
 
 
 def _alarm(
@@ -159,44 +180,51 @@ def _alarm(
 ) -> None:
     mine = facts.alarms.setdefault(customer_id, {})
     if alert_id not in mine:
-        mine[alert_id] = Alarm(alert_id, Decimal(threshold), _decimal(measure), limit == HARD)
+        mine[alert_id] = _alarm_of(alert_id, threshold, measure, limit == HARD)
 
 
-def _pending(facts: AccessFacts, customer_id: str, at_us: int | None) -> None:
-    if at_us is not None:
-        facts.pending[customer_id] = min(facts.pending.get(customer_id, at_us), at_us)
+def _alarm_of(alert_id: str, threshold: Any, measure: Any, hard: bool) -> Alarm:
+    """An alarm, the same object for the same text (SQLite's decimals: what it is made of is its
+    key): most checks find the alarms the last ones did, and parse nothing again for them."""
+    if not isinstance(threshold, str):  # PostgreSQL's: decimals already
+        return Alarm(alert_id, threshold, measure, hard)
+    key = (alert_id, threshold, measure, hard)
+    found = _ALARMS.get(key)
+    if found is None:
+        if len(_ALARMS) >= _ALARMS_KEPT:
+            _ALARMS.clear()
+        found = _ALARMS[key] = Alarm(alert_id, Decimal(threshold), _decimal(measure), hard)
+    return found
 
 
-def _name(
-    facts: AccessFacts,
-    ranks: dict[str, int],
-    customer_id: str,
-    ref: str,
-    via: str,
-    archived_at_us: int | None,
-) -> None:
+def _rank(via: str, archived_at_us: int | None) -> int:
     """The customer a reference names, as ingest resolves it: an active customer with this id,
     else the active customer holding this alias; failing both, an archived customer with this id,
-    else the archived customer that last held the alias (archiving releases a customer's aliases)."""
+    else the archived customer that last held the alias (archiving releases a customer's aliases).
+    The lowest rank wins."""
     archived = archived_at_us is not None
-    rank = ((2 if archived else 0) + (1 if via == "alias" else 0)) * (1 << 62) - (archived_at_us or 0)
-    if ref not in ranks or rank < ranks[ref]:
-        ranks[ref] = rank
-        facts.named[ref] = NamedCustomer(customer_id, archived)
+    return ((2 if archived else 0) + (1 if via == "alias" else 0)) * (1 << 62) - (archived_at_us or 0)
 
 
 @cache
-def _statement(dialect: str) -> str:
+def _statement(dialect: str, log_apart: bool) -> str:
     if dialect == "postgresql":
+        null_int = "CAST(NULL AS BIGINT)"
         return _READ.format(
             refs="SELECT unnest(CAST(%(refs)s AS TEXT[]))",
             now="%(now)s",
             null_text="CAST(NULL AS TEXT)",
             null_number="CAST(NULL AS NUMERIC)",
-            null_int="CAST(NULL AS BIGINT)",
+            null_int=null_int,
+            oldest_waiting=null_int if log_apart else _OLDEST_WAITING_IN_STATEMENT,
         )
     return _READ.format(
-        refs="SELECT value FROM json_each(?)", now="?", null_text="NULL", null_number="NULL", null_int="NULL"
+        refs="SELECT value FROM json_each(?)",
+        now="?",
+        null_text="NULL",
+        null_number="NULL",
+        null_int="NULL",
+        oldest_waiting="NULL" if log_apart else _OLDEST_WAITING_IN_STATEMENT,
     )
 
 
@@ -205,3 +233,6 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 _encode = msgspec.json.Encoder().encode
+_UNRANKED = 1 << 64
+_ALARMS: dict[tuple[str, str, str | None, bool], Alarm] = {}
+_ALARMS_KEPT = 100_000
