@@ -19,7 +19,6 @@ sees the end once the evaluator's process, its other writer, has exited too.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -39,6 +38,7 @@ from meterline.engine.membership import member_id_of
 from meterline.liveness import RESTART_WINDOW_S, PartLiveness
 from meterline.logging import configure_logging, get_logger
 from meterline.runtime.evaluator import evaluator_from_settings
+from meterline.runtime.fork_server import engine_context
 from meterline.runtime.gc_tuning import tune_for_long_running
 from meterline.runtime.webhooks import (
     dispatcher_from_settings,
@@ -51,24 +51,6 @@ from meterline.store.db import Database
 
 RESTART_DELAY_S = 1.0
 log = get_logger("meterline.worker")
-
-
-# What a part's process needs, imported once by the fork server rather than again by each process
-# (the command line too: a part's process runs the server's main module again, as with spawn).
-PRELOAD = ["meterline.cli", "meterline.runtime.engine_processes"]
-
-
-def engine_context() -> multiprocessing.context.ForkServerContext:
-    """Where the parts' processes come from: a fork server, a fresh interpreter started with the
-    first part, that has imported meterline once and forks each part (and each restart) from that.
-
-    A part started by "spawn" imported meterline again, about a CPU-second per part per server
-    start. Forking the server itself would hand the part the server's threads and database
-    connections; the fork server has neither (it only imports: no module starts a thread or opens a
-    connection when imported), and a part receives only the pipe ends it is given, as with spawn."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    return context
 
 
 class Part(Enum):
