@@ -16,9 +16,10 @@ import multiprocessing
 from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 
-# What a part's process needs, imported once by the fork server rather than again by each process
-# (the command line too: a part's process runs the server's main module again, as with spawn).
-PRELOAD = ["meterline.cli", "meterline.runtime.engine_processes"]
+# What a part's process needs, imported once by the fork server rather than again by each process:
+# the engine, and what the command line imports (a part's process runs the server's main module,
+# `meterline.cli`, again, as with spawn; preloading that module itself would make runpy warn).
+PRELOAD = ["typer", "rich.console", "rich.progress", "rich.table", "meterline.runtime.engine_processes"]
 
 
 def engine_context() -> ForkServerContext:
