@@ -109,6 +109,15 @@ def serve(
 ) -> None:
     """Run the API server and, beside it, the engine. SQLite databases are created and migrated automatically."""
     _share_metrics_between_processes()
+    settings = _settings(database_url)
+    if evaluator is not None:
+        settings = settings.model_copy(update={"evaluator_enabled": evaluator})
+    if not engine:
+        settings = settings.model_copy(update={"evaluator_enabled": False, "webhooks_enabled": False})
+    if settings.engine_process and (settings.evaluator_enabled or settings.webhooks_enabled):
+        from meterline.runtime.fork_server import start_early
+
+        start_early()  # imports meterline for the engine's processes while the server does too
     import uvicorn
 
     from meterline.api.connections import connection_cap, guarded_protocol
@@ -116,11 +125,6 @@ def serve(
     from meterline.runtime.gc_tuning import tune_for_long_running
     from meterline.runtime.server import create_app
 
-    settings = _settings(database_url)
-    if evaluator is not None:
-        settings = settings.model_copy(update={"evaluator_enabled": evaluator})
-    if not engine:
-        settings = settings.model_copy(update={"evaluator_enabled": False, "webhooks_enabled": False})
     application = create_app(settings)
     tune_for_long_running()
     protocol = guarded_protocol(

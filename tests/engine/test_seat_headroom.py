@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meterline.domain.alerts import IN_ALARM, seat_scope
@@ -112,22 +112,29 @@ steps = st.one_of(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    grant=st.decimals(min_value=100, max_value=30_000, places=0),
-    threshold=st.decimals(min_value=0, max_value=30_000, places=0),
-    changes=st.lists(steps, min_size=1, max_size=6),
-)
-def test_seat_alert_states_always_match_a_measurement_from_scratch(
-    app: InProcess, grant: D, threshold: D, changes: list[tuple[str, list[D]]]
-) -> None:
-    customer_id, usage, _alert = seated_customer(app, grant, threshold)
-    for who, quantities in changes:
-        if who == "restart":
-            restart(app)
-        else:
-            send(app, customer_id, usage, who, quantities)
-        assert_states_are_what_measuring_says(app, customer_id)
+# PostgreSQL runs fewer examples than SQLite: the rule (a seat skipped by its headroom never hides
+# a transition) is the evaluator's, in Python, the same on both databases, and SQLite explores it
+# with the full count; on PostgreSQL a few examples show the same reads and writes hold there.
+EXAMPLES = {"sqlite": 15, "postgres": 5}
+
+
+def test_seat_alert_states_always_match_a_measurement_from_scratch(app: InProcess, backend: str) -> None:
+    @settings(max_examples=EXAMPLES[backend])
+    @given(
+        grant=st.decimals(min_value=100, max_value=30_000, places=0),
+        threshold=st.decimals(min_value=0, max_value=30_000, places=0),
+        changes=st.lists(steps, min_size=1, max_size=6),
+    )
+    def check(grant: D, threshold: D, changes: list[tuple[str, list[D]]]) -> None:
+        customer_id, usage, _alert = seated_customer(app, grant, threshold)
+        for who, quantities in changes:
+            if who == "restart":
+                restart(app)
+            else:
+                send(app, customer_id, usage, who, quantities)
+            assert_states_are_what_measuring_says(app, customer_id)
+
+    check()
 
 
 def test_far_seat_usage_is_not_measured_and_one_seat_crossing_still_notifies(app: InProcess) -> None:

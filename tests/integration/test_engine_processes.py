@@ -46,7 +46,7 @@ def _pid_of(log_path: Path, part: str, generation: int) -> int:
     started = wait_for(
         lambda: [s for s in _parts_started(log_path) if s["part"] == part],
         lambda got: len(got) >= generation,
-        timeout_s=60,  # a restart spawns an interpreter: seconds on a busy machine
+        timeout_s=60,  # a restart is seconds on a busy machine
     )
     return int(str(started[generation - 1]["pid"]))
 

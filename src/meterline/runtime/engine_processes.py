@@ -19,7 +19,6 @@ sees the end once the evaluator's process, its other writer, has exited too.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -39,6 +38,7 @@ from meterline.engine.membership import member_id_of
 from meterline.liveness import RESTART_WINDOW_S, PartLiveness
 from meterline.logging import configure_logging, get_logger
 from meterline.runtime.evaluator import evaluator_from_settings
+from meterline.runtime.fork_server import engine_context
 from meterline.runtime.gc_tuning import tune_for_long_running
 from meterline.runtime.webhooks import (
     dispatcher_from_settings,
@@ -109,7 +109,7 @@ class PartProcess:
     def __init__(self, settings: Settings, part: Part, *, wakes: PartProcess | None = None):
         self.settings = settings
         self.part = part
-        self._context = multiprocessing.get_context("spawn")
+        self._context = engine_context()
         reader, writer = self._context.Pipe(duplex=False)
         self._pipe = PartPipe(reader, writer)
         self._wake = WakePipe(os.dup(writer.fileno()))
