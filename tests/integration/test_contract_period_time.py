@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from alembic import command
+from sqlalchemy import delete, select
+
 from meterline.domain.timeutil import US_PER_HOUR, format_rfc3339, from_us, month_bounds
+from meterline.store.migrate import alembic_config
+from meterline.store.tables import alert_wakeups
 from tests.integration.test_subscription_billing import (
     GRACE,
     by_subscription,
@@ -73,3 +78,28 @@ def test_a_contract_with_nothing_to_bill_has_each_period_finalized_at_zero(app: 
         invoices = finalized(app, customer_id)
         assert invoices[format_rfc3339(m1)]["total"] == D(0)
         assert sorted(invoices) == sorted({format_rfc3339(first), format_rfc3339(m1)})
+
+
+def test_a_database_from_before_is_upgraded_to_wake_every_contracted_customer(app: InProcess) -> None:
+    client = app.client
+    m0, m1 = month_bounds(app.now)
+    customer_id = new_customer(client)
+    client.v1.contracts.create(
+        customer_id=customer_id, rate_card_id=rate_card(client), starting_at=from_us(m0)
+    )
+    app.run(app.now)
+
+    def wakeup() -> int | None:
+        with app.db.read() as conn:
+            query = select(alert_wakeups.c.due_us).where(alert_wakeups.c.customer_id == customer_id)
+            return conn.execute(query).scalar()
+
+    assert wakeup() == m1  # the contract's next period starts
+    # As a database from before stored it: nothing wakes this customer.
+    with app.db.write() as conn:
+        conn.execute(delete(alert_wakeups).where(alert_wakeups.c.customer_id == customer_id))
+    command.downgrade(alembic_config(app.db), "0027")
+    command.upgrade(alembic_config(app.db), "head")
+    assert wakeup() == 0  # woken at once, which schedules its next instant
+    app.run(app.now)
+    assert wakeup() == m1
