@@ -24,14 +24,17 @@ from tests.integration.test_subscription_billing import (
     priced_customer,
     subscription,
 )
-from tests.sdk.billing_helpers import check_totals, rate_card
+from tests.sdk.alert_helpers import fixed_product
+from tests.sdk.billing_helpers import lines, rate_card
 from tests.sdk.helpers import new_customer
 from tests.support.inprocess import InProcess
 
 D = Decimal
 
 
-def test_a_future_contracts_advance_subscription_is_finalized_with_no_usage(app: InProcess) -> None:
+def test_a_future_contracts_subscription_and_scheduled_charge_are_finalized_with_no_usage(
+    app: InProcess,
+) -> None:
     client = app.client
     _m0, m1 = month_bounds(app.now)
     _m1, m2 = month_bounds(m1)
@@ -41,6 +44,13 @@ def test_a_future_contracts_advance_subscription_is_finalized_with_no_usage(app:
         rate_card_id=card,
         starting_at=from_us(m1),
         subscriptions=[subscription(seats, "ADVANCE", 2, 2)],  # type: ignore[list-item]
+        scheduled_charges_on_usage_invoices="ALL",
+        scheduled_charges=[
+            {
+                "product_id": fixed_product(client),
+                "schedule": {"schedule_items": [{"timestamp": from_us(m2), "amount": 2500}]},
+            }
+        ],
     )
     app.run(app.now)
     assert finalized(app, customer_id) == {}
@@ -55,8 +65,9 @@ def test_a_future_contracts_advance_subscription_is_finalized_with_no_usage(app:
     # 2 seats x 3,000 for the whole month, in advance.
     ((_subscription_id, shown),) = by_subscription(first).items()
     assert shown == [(format_rfc3339(m1), format_rfc3339(m2), D(2), D(6000), False)]
-    assert first["total"] == D(6000)
-    check_totals(first)
+    # The scheduled charge dated at the period's end, on its usage invoice.
+    assert [line["total"] for line in lines(first, "scheduled")] == [D(2500)]
+    assert first["total"] == D(6000) + D(2500)
 
 
 def test_a_contract_with_nothing_to_bill_has_each_period_finalized_at_zero(app: InProcess) -> None:
