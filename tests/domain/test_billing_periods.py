@@ -78,3 +78,31 @@ def test_periods_tile_the_contract_without_gaps_or_overlaps(
     for earlier, later in pairwise(periods):
         assert earlier.end_us == later.start_us
     assert periods[-1].end_us >= probe + span_h * US_PER_HOUR
+
+
+@given(
+    st.sampled_from(list(Frequency)),
+    st.sampled_from([AnchorDay.FIRST_OF_MONTH, AnchorDay.CONTRACT_START]),
+    hours,
+    st.integers(min_value=-24 * 60, max_value=24 * 365 * 3),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=24 * 400)),
+)
+def test_the_next_bound_is_the_first_period_start_or_end_after_the_instant(
+    frequency: Frequency, day: AnchorDay, start_h: int, probe_h: int, length_h: int | None
+) -> None:
+    start = us(2024, 1, 1) + start_h * US_PER_HOUR
+    end = None if length_h is None else start + length_h * US_PER_HOUR
+    schedule = schedule_for(frequency, day, start, end)
+    probe = start + probe_h * US_PER_HOUR
+    bound = schedule.next_bound(probe)
+    if probe < start:
+        assert bound == start
+    elif end is not None and probe >= end:
+        assert bound is None
+    else:
+        # The period holding the instant lasts until the bound, which starts the next one or
+        # ends the contract.
+        assert bound is not None and bound > probe
+        assert schedule.period_containing(bound - 1) == schedule.period_containing(probe)
+        following = schedule.period_containing(bound)
+        assert bound == end if following is None else following.start_us == bound

@@ -60,6 +60,14 @@ class Schedule:
         clipped_end = end if self.contract_end_us is None else min(end, self.contract_end_us)
         return Period(max(start, self.contract_start_us), clipped_end)
 
+    def next_bound(self, us: int) -> int | None:
+        """The first instant after `us` at which a period of the contract starts or ends (None:
+        the contract has ended by then)."""
+        if us < self.contract_start_us:
+            return self.contract_start_us
+        current = self.period_containing(us)
+        return None if current is None else current.end_us
+
     def unclipped_period(self, us: int) -> Period:
         """The whole period of the cadence holding `us`, as if the contract had no start or end."""
         return Period(*self._raw_period(us))

@@ -143,10 +143,12 @@ def _schedule_next_instant(conn: Connection, state: CustomerState, view: Custome
 
 
 def _next_clock_change(state: CustomerState, now_us: int) -> int | None:
-    """When the clock alone next changes the customer's commits or invoices: a recurring period
-    starts, a contract transition happens (its commits roll over), or a period of a subscription
-    billed on invoices of its own starts (its draft appears)."""
+    """When the clock alone next changes the customer's commits or invoices: a billing period of
+    a contract starts or ends (its draft is marked open, so that it is finalized whatever the
+    customer has), a recurring period starts, a contract transition happens (its commits roll
+    over), or a period of a subscription billed on invoices of its own starts (its draft appears)."""
     instants = [
+        *(contract.schedule().next_bound(now_us) for contract in state.contracts),
         next_period_start(state, now_us),
         next_transition(state, now_us),
         *(t for contract in state.contracts for t in next_period_starts(contract, now_us)),
