@@ -132,9 +132,9 @@ def read_facts(db: Database, refs: Sequence[str], now_us: int) -> AccessFacts:
         rows = conn.execute(_statement(db.dialect, log_apart), params).fetchall()
     facts = _facts(rows)
     if log_apart:
-        with db.single_reads(log=True) as log:
-            waiting = log.execute(_OLDEST_WAITING, (facts.position,)).fetchone()
-        facts.oldest_waiting_us = None if waiting is None else waiting[0]
+        with db.single_reads(log=True) as log:  # read to the end: the statement's snapshot ends
+            waiting = log.execute(_OLDEST_WAITING, (facts.position,)).fetchall()
+        facts.oldest_waiting_us = waiting[0][0] if waiting else None
     return facts
 
 
