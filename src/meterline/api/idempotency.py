@@ -77,6 +77,7 @@ READS = frozenset(
         "/v1/spend-limits/list",
         "/v1/usage",
         "/v1/usage/groups",
+        "/v2/contracts/get",
     }
 )
 # Writes the header does not apply to, and why.
