@@ -20,6 +20,7 @@ from meterline.api.contract_fields import (
     NonEmpty,
     NotSupported,
     SpecifierIn,
+    product_scope,
     refuse_commit_rate,
 )
 from meterline.api.routes.common import StrictModel
@@ -85,13 +86,7 @@ class PrepaidCommitIn(ThresholdCommitIn):
     def prepaid_commit(self) -> ThresholdCommit:
         duration = self.duration or DurationIn(unit="YEARS", value=1)
         return self.commit(
-            applicable_product_ids=None
-            if self.applicable_product_ids is None
-            else tuple(self.applicable_product_ids),
-            applicable_product_tags=None
-            if self.applicable_product_tags is None
-            else tuple(self.applicable_product_tags),
-            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            **product_scope(self),
             duration_unit=duration.unit,
             duration_value=duration.value,
             rollover_fraction=self.rollover_fraction,
