@@ -9,7 +9,7 @@ one is a 400 that names it (rather than "unknown field", which would suggest a t
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol, TypedDict
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -19,6 +19,7 @@ from meterline.domain.commit_rules import (
     AccessItem,
     InvoiceItem,
     InvoiceSchedule,
+    ProductScope,
     Specifier,
     field_path,
     invoice_item,
@@ -165,12 +166,6 @@ class ScopeIn(Protocol):
     def applicable_product_tags(self) -> list[str] | None: ...
     @property
     def specifiers(self) -> list[SpecifierIn] | None: ...
-
-
-class ProductScope(TypedDict):
-    applicable_product_ids: tuple[str, ...] | None
-    applicable_product_tags: tuple[str, ...] | None
-    specifiers: tuple[Specifier, ...] | None
 
 
 def product_scope(given: ScopeIn) -> ProductScope:

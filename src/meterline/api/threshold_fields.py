@@ -25,7 +25,7 @@ from meterline.api.contract_fields import (
 )
 from meterline.api.routes.common import StrictModel
 from meterline.domain.threshold_billing import PREPAID_BALANCE, SPEND, ThresholdCommit, ThresholdConfig
-from meterline.store.commits import specifier_json
+from meterline.store.commits import scope_json
 
 
 class PaymentGateIn(StrictModel):
@@ -136,15 +136,7 @@ def threshold_view(config: ThresholdConfig) -> dict[str, Any]:
     if config.kind == PREPAID_BALANCE:
         optional.update(
             {
-                "applicable_product_ids": None
-                if commit.applicable_product_ids is None
-                else list(commit.applicable_product_ids),
-                "applicable_product_tags": None
-                if commit.applicable_product_tags is None
-                else list(commit.applicable_product_tags),
-                "specifiers": None
-                if commit.specifiers is None
-                else [specifier_json(s) for s in commit.specifiers],
+                **scope_json(commit),
                 "duration": {"unit": commit.duration_unit, "value": commit.duration_value},
                 "rate_type": "LIST_RATE",
                 "rollover_fraction": commit.rollover_fraction,
