@@ -107,6 +107,22 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         running.stop()
 
 
+@pytest.fixture(scope="module")
+def module_server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server of the module's own (no other test's notifications), delivering webhooks fast."""
+    running = start_server(
+        module_database_url,
+        tmp_path_factory.mktemp("module-server"),
+        METERLINE_WEBHOOK_POLL_INTERVAL_S="0.05",
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line on PostgreSQL: where its variants ran, or how many were skipped and how to run them.
 

@@ -38,6 +38,24 @@ def invoicing(product_id: str, starting_at: int, **fields: Any) -> dict[str, Any
     }
 
 
+def per_seat(product_id: str, starting_at: int) -> dict[str, Any]:
+    """A monthly recurring commit tied to the subscription "team" of the same request: 1000 a unit
+    of its quantity, billing 500 a unit, increases prorated."""
+    return invoicing(
+        product_id,
+        starting_at,
+        access_amount={"unit_price": 1000, "credit_type_id": USD_CENTS},
+        invoice_amount={"unit_price": 500, "credit_type_id": USD_CENTS},
+        subscription_config={"subscription_id": "team", "apply_seat_increase_config": {"is_prorated": True}},
+    )
+
+
+def only_subscription(app: InProcess, customer_id: str, contract_id: str) -> str:
+    contract = app.client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data
+    [subscription] = contract.subscriptions or []
+    return subscription.id
+
+
 def billed(app: InProcess, customer_id: str) -> list[tuple[str, Decimal, str]]:
     """(date, total, status) of the customer's SCHEDULED invoices, each one commit_purchase line."""
     found = invoices_of(app, customer_id, type="SCHEDULED").values()
@@ -109,26 +127,15 @@ def test_a_commit_tied_to_a_subscription_bills_per_unit_of_its_quantity(app: InP
         starting_at=from_us(this_month),
         subscriptions=[seats(team, 2, temporary_id="team")],  # type: ignore[list-item]
         recurring_commits=[  # type: ignore[list-item]
-            {
-                **invoicing(fixed_product(client), this_month),
-                "access_amount": {"unit_price": 1000, "credit_type_id": USD_CENTS},
-                "invoice_amount": {"unit_price": 500, "credit_type_id": USD_CENTS},
-                "subscription_config": {
-                    "subscription_id": "team",
-                    "apply_seat_increase_config": {"is_prorated": True},
-                },
-            }
+            per_seat(fixed_product(client), this_month)
         ],
     ).data.id
     [recurring] = shown_terms(client, customer_id, contract_id)["recurring_commits"]
     assert recurring["invoice_amount"] == {"unit_price": D(500), "credit_type_id": USD_CENTS}
-    [subscription] = (
-        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
-        or []
-    )
+    subscription_id = only_subscription(app, customer_id, contract_id)
     day10 = first + 10 * US_PER_DAY
-    edit(app, customer_id, contract_id, subscription.id, first, 4)
-    edit(app, customer_id, contract_id, subscription.id, day10, 6)
+    edit(app, customer_id, contract_id, subscription_id, first, 4)
+    edit(app, customer_id, contract_id, subscription_id, day10, 6)
     app.run(app.now)
     app.run(app.now + 1)
     assert billed(app, customer_id) == [(format_rfc3339(this_month), D(1000), "FINALIZED")]  # 2 x 500
@@ -175,23 +182,12 @@ def test_a_period_tied_to_a_subscription_with_no_quantity_yet_bills_a_later_incr
         ending_before=from_us(second),
         subscriptions=[seats(team, 0, temporary_id="team")],  # type: ignore[list-item]
         recurring_commits=[  # type: ignore[list-item]
-            {
-                **invoicing(fixed_product(client), this_month),
-                "access_amount": {"unit_price": 1000, "credit_type_id": USD_CENTS},
-                "invoice_amount": {"unit_price": 500, "credit_type_id": USD_CENTS},
-                "subscription_config": {
-                    "subscription_id": "team",
-                    "apply_seat_increase_config": {"is_prorated": True},
-                },
-            }
+            per_seat(fixed_product(client), this_month)
         ],
     ).data.id
-    [subscription] = (
-        client.v1.contracts.retrieve(customer_id=customer_id, contract_id=contract_id).data.subscriptions
-        or []
-    )
+    subscription_id = only_subscription(app, customer_id, contract_id)
     day10 = this_month + 10 * US_PER_DAY
-    edit(app, customer_id, contract_id, subscription.id, day10, 3)
+    edit(app, customer_id, contract_id, subscription_id, day10, 3)
     for at in (max(app.now, day10), first):
         app.run(at)
         app.run(at + 1)

@@ -13,18 +13,14 @@ from typing import Any
 from meterline.domain.billing_periods import add_months
 from meterline.domain.timeutil import format_rfc3339, from_us, hour_floor, to_us
 from tests.sdk.alert_helpers import contract, customer, fixed_product, rate_card, usage_product, use
-from tests.sdk.billing_helpers import exact
-from tests.sdk.contract_helpers import FAR, JAN, USD_CENTS
+from tests.sdk.billing_helpers import exact, net_balance
+from tests.sdk.test_threshold_billing import prepaid, spend, starting_balance
 from tests.support.inprocess import InProcess
 from tests.support.outbox import notifications_for
 
 D = Decimal
 STEP = 1_000_000  # a second: the steps stay in the billing period the test starts in
 REACHED = "payment_gate.threshold_reached"
-
-
-def gate() -> dict[str, str]:
-    return {"payment_gate_type": "NONE"}
 
 
 def terms(app: InProcess, customer_id: str, contract_id: str) -> Any:
@@ -60,14 +56,6 @@ def reached(app: InProcess, customer_id: str) -> list[tuple[Any, ...]]:
     ]
 
 
-def net_balance(app: InProcess, customer_id: str) -> Decimal:
-    raw = app.client.v1.contracts.with_raw_response.get_net_balance(
-        customer_id=customer_id, credit_type_id=USD_CENTS
-    )
-    balance: Decimal = exact(raw)["data"]["balance"]
-    return balance
-
-
 def test_a_prepaid_balance_falling_to_its_threshold_is_recharged_once(app: InProcess) -> None:
     client, start = app.client, app.now
     usage, recharge = usage_product(client), fixed_product(client)
@@ -76,23 +64,11 @@ def test_a_prepaid_balance_falling_to_its_threshold_is_recharged_once(app: InPro
         client,
         customer_id,
         rate_card(client, (usage.product_id, 1)),
-        commits=[
-            {
-                "type": "PREPAID",
-                "product_id": fixed_product(client),
-                "priority": 1,
-                "access_schedule": {
-                    "schedule_items": [{"amount": 1000, "starting_at": JAN, "ending_before": FAR}]
-                },
-            }
-        ],
-        prepaid_balance_threshold_configuration={
-            "commit": {"product_id": recharge, "name": "top-up", "duration": {"unit": "MONTHS", "value": 3}},
-            "is_enabled": True,
-            "payment_gate_config": gate(),
-            "threshold_amount": 200,
-            "recharge_to_amount": 1000,
-        },
+        commits=[starting_balance(client, 1000)],
+        prepaid_balance_threshold_configuration=prepaid(
+            recharge,
+            commit={"product_id": recharge, "name": "top-up", "duration": {"unit": "MONTHS", "value": 3}},
+        ),
     )
     shown = terms(app, customer_id, contract_id)["prepaid_balance_threshold_configuration"]
     assert (shown["threshold_amount"], shown["recharge_to_amount"], shown["commit"]["name"]) == (
@@ -112,7 +88,7 @@ def test_a_prepaid_balance_falling_to_its_threshold_is_recharged_once(app: InPro
     assert bought(app, customer_id, contract_id, recharge) == [
         (850, format_rfc3339(hour), format_rfc3339(three_months), 850, format_rfc3339(t1))
     ]
-    assert net_balance(app, customer_id) == 1000  # 150 + 850
+    assert net_balance(client, customer_id) == 1000  # 150 + 850
     assert _scheduled(app, customer_id) == [("FINALIZED", 850, [("commit_purchase", 850)])]
     app.run(t1 + STEP)  # nothing new: bought once
     assert reached(app, customer_id) == [("PREPAID_BALANCE", 150, 850, format_rfc3339(t1))]
@@ -120,7 +96,7 @@ def test_a_prepaid_balance_falling_to_its_threshold_is_recharged_once(app: InPro
     use(client, customer_id, usage, 830)  # 1000 - 830 = 170
     t2 = t1 + 2 * STEP
     app.run(t2)
-    assert net_balance(app, customer_id) == 1000  # 170 + 830
+    assert net_balance(client, customer_id) == 1000  # 170 + 830
     assert [b[0] for b in bought(app, customer_id, contract_id, recharge)] == [850, 830]
     assert reached(app, customer_id)[1:] == [("PREPAID_BALANCE", 170, 830, format_rfc3339(t2))]
 
@@ -133,12 +109,9 @@ def test_unpaid_spend_reaching_its_threshold_buys_a_commit_that_pays_it(app: InP
         client,
         customer_id,
         rate_card(client, (usage.product_id, 1)),
-        spend_threshold_configuration={
-            "commit": {"product_id": threshold_product},
-            "is_enabled": True,
-            "payment_gate_config": gate(),
-            "threshold_amount": 500,
-        },
+        spend_threshold_configuration=spend(
+            threshold_product, commit={"product_id": threshold_product}, threshold_amount=500
+        ),
     )
     use(client, customer_id, usage, 400)
     t1 = start + STEP

@@ -9,6 +9,7 @@ metric, products and rate card of its own; each invoice read is checked with `ch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -630,7 +631,20 @@ def test_applicable_products_limit_what_a_commit_covers(client: Metronome) -> No
     assert applied_by_commit(inv) == {only_a: 100, general: 100}
 
 
-def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronome) -> None:
+@dataclass(frozen=True)
+class Postpaid:
+    customer_id: str
+    contract_id: str
+    period: datetime
+    period_end: datetime
+    postpaid: str
+    postpaid_segment: str
+    credit: str
+
+
+def postpaid_commit_with_credit(client: Metronome, **invoice_schedule: Any) -> Postpaid:
+    """A contract priced 10 a usage event with a POSTPAID commit of 1000 for this period (priority
+    2, invoiced at its end) and a credit of 100 (priority 1), and 30 usage events now."""
     now, period, period_end = this_hour_and_period()
     calls, event_type = usage_product(client)
     card = rate_card(client, flat(calls, 10))
@@ -648,7 +662,7 @@ def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronom
                 "access_schedule": segment(1000, period, period_end),
                 "invoice_schedule": {
                     "schedule_items": [{"amount": 1000, "timestamp": period_end}],
-                    "do_not_invoice": True,
+                    **invoice_schedule,
                 },
             }
         ],
@@ -657,51 +671,41 @@ def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronom
     [(postpaid, postpaid_segment)] = commit_segments(client, customer_id, contract_id)
     [credit] = credit_ids(client, customer_id, contract_id)
     ingest(client, [event(customer_id, event_type, now) for _ in range(30)])
+    return Postpaid(customer_id, contract_id, period, period_end, postpaid, postpaid_segment, credit)
+
+
+def test_postpaid_commit_is_shown_but_does_not_reduce_the_total(client: Metronome) -> None:
+    given = postpaid_commit_with_credit(client, do_not_invoice=True)
+    postpaid, credit = given.postpaid, given.credit
 
     # 30 x 10 = 300: the credit gives 100 and reduces the total; the postpaid commit counts the
     # other 200 towards its 1000 but is billed in arrears: total 300 - 100 = 200
-    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(200))
+    inv = wait_invoice(client, given.customer_id, given.period, subtotal=D(300), total=D(200))
     assert applied_by_commit(inv) == {credit: 100, postpaid: 200}
     applied = {item["commit_id"]: item for item in lines(inv, "applied_commit_or_credit")}
     assert applied[postpaid]["applied_commit_or_credit"] == {"id": postpaid, "type": "POSTPAID"}
-    assert applied[postpaid]["commit_segment_id"] == postpaid_segment
+    assert applied[postpaid]["commit_segment_id"] == given.postpaid_segment
     assert applied[postpaid]["commit_type"] == "PostpaidCommit"
 
 
 def test_postpaid_commit_true_up_draft_bills_what_usage_left_of_it(client: Metronome) -> None:
-    now, period, period_end = this_hour_and_period()
-    calls, event_type = usage_product(client)
-    card = rate_card(client, flat(calls, 10))
-    fixed, customer_id = fixed_product(client), new_customer(client)
-    contract_id = contract(
-        client,
-        customer_id,
-        card,
-        period,
-        commits=[
-            {
-                "type": "POSTPAID",
-                "product_id": fixed,
-                "priority": 2,
-                "access_schedule": segment(1000, period, period_end),
-                "invoice_schedule": {"schedule_items": [{"amount": 1000, "timestamp": period_end}]},
-            }
-        ],
-        credits=[{"product_id": fixed, "priority": 1, "access_schedule": segment(100, period)}],
-    )
-    [(postpaid, _segment)] = commit_segments(client, customer_id, contract_id)
-    ingest(client, [event(customer_id, event_type, now) for _ in range(30)])
+    given = postpaid_commit_with_credit(client)
+    customer_id, postpaid = given.customer_id, given.postpaid
 
     # 30 x 10 = 300: the credit gives 100, the postpaid commit counts the other 200 (billed in
     # full on the usage invoice: total 200); its true-up, dated at its access end, bills the
     # 1000 - 200 = 800 usage left of it, as of now (a DRAFT until that date and the grace period)
-    wait_invoice(client, customer_id, period, subtotal=D(300), total=D(200))
+    wait_invoice(client, customer_id, given.period, subtotal=D(300), total=D(200))
     trueup = wait_for(
         lambda: invoices(client, customer_id, type="TRUEUP"),
         lambda found: [i["total"] for i in found] == [D(800)],
     )[0]
-    assert (trueup["status"], trueup["subtotal"], trueup["contract_id"]) == ("DRAFT", D(800), contract_id)
-    assert trueup["start_timestamp"] == trueup["end_timestamp"] == rfc3339(period_end)
+    assert (trueup["status"], trueup["subtotal"], trueup["contract_id"]) == (
+        "DRAFT",
+        D(800),
+        given.contract_id,
+    )
+    assert trueup["start_timestamp"] == trueup["end_timestamp"] == rfc3339(given.period_end)
     [line] = lines(trueup, "postpaid_trueup")
     assert (line["commit_id"], line["postpaid_commit"], line["total"]) == (postpaid, {"id": postpaid}, D(800))
 

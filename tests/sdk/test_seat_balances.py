@@ -38,7 +38,7 @@ from tests.sdk.contract_helpers import USD_CENTS, error_of
 from tests.sdk.helpers import current_hour, event, new_customer, rfc3339, settle
 from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
 from tests.spend.helpers import received, wait_received
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer
 
 D = Decimal
 Json = dict[str, Any]
@@ -46,29 +46,15 @@ SEAT_ALERT = "alerts.low_remaining_seat_balance_reached"
 CID_GRANT = D("458.33")  # 500 x 22/24, HALF_UP to hundredths
 
 
-@pytest.fixture(scope="module")
-def seat_server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """A server of the module's own (no other test's notifications), delivering webhooks fast."""
-    running = start_server(
-        module_database_url,
-        tmp_path_factory.mktemp("seat-server"),
-        METERLINE_WEBHOOK_POLL_INTERVAL_S="0.05",
-    )
-    yield running
-    running.stop()
-
-
 @pytest.fixture
-def client(seat_server: RunningServer) -> Metronome:
-    return Metronome(bearer_token=seat_server.token, base_url=seat_server.base_url, max_retries=0)
+def client(module_server: RunningServer) -> Metronome:
+    return Metronome(bearer_token=module_server.token, base_url=module_server.base_url, max_retries=0)
 
 
 @pytest.fixture(scope="module")
-def receiver(seat_server: RunningServer) -> Iterator[Receiver]:
+def receiver(module_server: RunningServer) -> Iterator[Receiver]:
     found = Receiver().up()
-    with httpx.Client(base_url=seat_server.base_url, headers=seat_server.headers(), timeout=10) as http:
+    with httpx.Client(base_url=module_server.base_url, headers=module_server.headers(), timeout=10) as http:
         answer = http.post("/v1/webhooks/endpoints/create", json={"url": found.url, "types": [SEAT_ALERT]})
         assert answer.status_code == 200, answer.text
     yield found
@@ -76,9 +62,9 @@ def receiver(seat_server: RunningServer) -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def catalog(seat_server: RunningServer) -> Json:
+def catalog(module_server: RunningServer) -> Json:
     """Seats at 0 (only the credits matter here), usage at 1 cent a unit shown per user_id."""
-    client = Metronome(bearer_token=seat_server.token, base_url=seat_server.base_url, max_retries=0)
+    client = Metronome(bearer_token=module_server.token, base_url=module_server.base_url, max_retries=0)
     seat_product = subscription_product(client)
     used, event_type = usage_product(
         client, aggregation="SUM", key="qty", group_keys=[["user_id"]], presentation_group_key=["user_id"]

@@ -12,13 +12,24 @@ from typing import Any
 
 from metronome import Metronome
 
-from tests.sdk.alert_helpers import contract, customer, fixed_product, rate_card, usage_product, use
+from tests.sdk.alert_helpers import contract, customer, fixed_product, rate_card, segment, usage_product, use
 from tests.sdk.billing_helpers import exact, net_balance
-from tests.sdk.contract_helpers import FAR, JAN, MISSING_ID, error_of
+from tests.sdk.contract_helpers import MISSING_ID, error_of
 from tests.sdk.helpers import settle
 from tests.support.waiting import wait_for
 
 D = Decimal
+
+
+def starting_balance(client: Metronome, amount: float) -> dict[str, Any]:
+    """A free PREPAID commit of `amount` on the contract, in force throughout: what usage draws
+    down before a recharge."""
+    return {
+        "type": "PREPAID",
+        "product_id": fixed_product(client),
+        "priority": 1,
+        "access_schedule": segment(amount),
+    }
 
 
 def prepaid(product_id: str, **fields: Any) -> dict[str, Any]:
@@ -49,16 +60,7 @@ def test_an_auto_recharge_as_usage_arrives_and_both_configurations_shown_back(cl
         client,
         customer_id,
         rate_card(client, (usage.product_id, 1)),
-        commits=[
-            {
-                "type": "PREPAID",
-                "product_id": fixed_product(client),
-                "priority": 1,
-                "access_schedule": {
-                    "schedule_items": [{"amount": 1000, "starting_at": JAN, "ending_before": FAR}]
-                },
-            }
-        ],
+        commits=[starting_balance(client, 1000)],
         prepaid_balance_threshold_configuration=prepaid(recharge),
         spend_threshold_configuration=spend(paid),
     )

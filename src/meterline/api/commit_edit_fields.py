@@ -16,6 +16,7 @@ from meterline.api.contract_fields import (
     NonEmpty,
     NotSupported,
     refuse_commit_rate,
+    tuple_or_none,
 )
 from meterline.api.routes.common import StrictModel
 from meterline.domain.commit_edits import AccessEdit, InvoiceEdit, ItemChange, SegmentChange
@@ -102,9 +103,9 @@ class UpdateFields(StrictModel):
             access=None if self.access_schedule is None else self.access_schedule.edit(),
             invoice=invoice,
             set_product_ids="applicable_product_ids" in given,
-            applicable_product_ids=_tuple(self.applicable_product_ids),
+            applicable_product_ids=tuple_or_none(self.applicable_product_ids),
             set_product_tags="applicable_product_tags" in given,
-            applicable_product_tags=_tuple(self.applicable_product_tags),
+            applicable_product_tags=tuple_or_none(self.applicable_product_tags),
             name=self.name,
             description=self.description,
             set_priority="priority" in given,
@@ -136,7 +137,3 @@ class ScheduledChargeUpdateIn(StrictModel):
     def update(self, path: str) -> ChargeUpdate:
         invoice = None if self.invoice_schedule is None else self.invoice_schedule.edit(path)
         return ChargeUpdate(self.scheduled_charge_id, invoice)
-
-
-def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)

@@ -9,7 +9,7 @@ one is a 400 that names it (rather than "unknown field", which would suggest a t
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -19,6 +19,7 @@ from meterline.domain.commit_rules import (
     AccessItem,
     InvoiceItem,
     InvoiceSchedule,
+    ProductScope,
     Specifier,
     field_path,
     invoice_item,
@@ -156,6 +157,28 @@ class SpecifierIn(StrictModel):
         return Specifier(self.product_id, tags, self.pricing_group_values, self.presentation_group_values)
 
 
+class ScopeIn(Protocol):
+    """A request model that says which products a commit or credit applies to."""
+
+    @property
+    def applicable_product_ids(self) -> list[str] | None: ...
+    @property
+    def applicable_product_tags(self) -> list[str] | None: ...
+    @property
+    def specifiers(self) -> list[SpecifierIn] | None: ...
+
+
+def product_scope(given: ScopeIn) -> ProductScope:
+    """`applicable_product_ids`, `applicable_product_tags` and `specifiers` as the rules take them
+    (None where not given), for commits, credits, recurring ones and threshold recharges alike."""
+    specifiers = given.specifiers
+    return ProductScope(
+        applicable_product_ids=tuple_or_none(given.applicable_product_ids),
+        applicable_product_tags=tuple_or_none(given.applicable_product_tags),
+        specifiers=None if specifiers is None else tuple(s.specifier() for s in specifiers),
+    )
+
+
 class CommitFields(StrictModel):
     """What every commit and credit has, wherever it is created."""
 
@@ -193,9 +216,7 @@ class CommitFields(StrictModel):
             name=self.name,
             description=self.description,
             priority=self.priority,
-            applicable_product_ids=_tuple(self.applicable_product_ids),
-            applicable_product_tags=_tuple(self.applicable_product_tags),
-            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            **product_scope(self),
             custom_fields=self.custom_fields,
             uniqueness_key=self.uniqueness_key,
             invoice_contract_id=invoice_contract_id,
@@ -289,5 +310,5 @@ class CustomerCreditCreate(CustomerLevelFields):
         return self.new_commit(CREDIT)
 
 
-def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+def tuple_or_none(values: list[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)

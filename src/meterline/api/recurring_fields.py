@@ -21,6 +21,7 @@ from meterline.api.contract_fields import (
     NonEmpty,
     NotSupported,
     SpecifierIn,
+    product_scope,
     refuse_commit_rate,
     refuse_quantity_access,
 )
@@ -164,13 +165,7 @@ class RecurringFields(StrictModel):
             rounding=None if rounding is None else rounding.rounding(),
             name=self.name,
             description=self.description,
-            applicable_product_ids=None
-            if self.applicable_product_ids is None
-            else tuple(self.applicable_product_ids),
-            applicable_product_tags=None
-            if self.applicable_product_tags is None
-            else tuple(self.applicable_product_tags),
-            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            **product_scope(self),
             subscription=None if linked is None else linked.link(),
             rollover_fraction=self.rollover_fraction,
             **invoiced,

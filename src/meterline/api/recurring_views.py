@@ -8,7 +8,7 @@ from typing import Any
 from meterline.api.commit_views import CommitExtras, subscription_config_view
 from meterline.domain.recurring import RecurringSpec
 from meterline.domain.timeutil import format_rfc3339
-from meterline.store.commits import LIST_RATE, specifier_json
+from meterline.store.commits import LIST_RATE, scope_json
 
 
 def recurring_view(
@@ -40,13 +40,7 @@ def recurring_view(
         "recurrence_frequency": spec.recurrence_frequency,
         "name": spec.name,
         "description": spec.description,
-        "applicable_product_ids": None
-        if spec.applicable_product_ids is None
-        else list(spec.applicable_product_ids),
-        "applicable_product_tags": None
-        if spec.applicable_product_tags is None
-        else list(spec.applicable_product_tags),
-        "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
+        **scope_json(spec),
         "invoice_amount": None
         if spec.invoice is None
         else {  # with a subscription, the quantity is the subscription's

@@ -20,11 +20,12 @@ from meterline.api.contract_fields import (
     NonEmpty,
     NotSupported,
     SpecifierIn,
+    product_scope,
     refuse_commit_rate,
 )
 from meterline.api.routes.common import StrictModel
 from meterline.domain.threshold_billing import PREPAID_BALANCE, SPEND, ThresholdCommit, ThresholdConfig
-from meterline.store.commits import specifier_json
+from meterline.store.commits import scope_json
 
 
 class PaymentGateIn(StrictModel):
@@ -85,13 +86,7 @@ class PrepaidCommitIn(ThresholdCommitIn):
     def prepaid_commit(self) -> ThresholdCommit:
         duration = self.duration or DurationIn(unit="YEARS", value=1)
         return self.commit(
-            applicable_product_ids=None
-            if self.applicable_product_ids is None
-            else tuple(self.applicable_product_ids),
-            applicable_product_tags=None
-            if self.applicable_product_tags is None
-            else tuple(self.applicable_product_tags),
-            specifiers=None if self.specifiers is None else tuple(s.specifier() for s in self.specifiers),
+            **product_scope(self),
             duration_unit=duration.unit,
             duration_value=duration.value,
             rollover_fraction=self.rollover_fraction,
@@ -141,15 +136,7 @@ def threshold_view(config: ThresholdConfig) -> dict[str, Any]:
     if config.kind == PREPAID_BALANCE:
         optional.update(
             {
-                "applicable_product_ids": None
-                if commit.applicable_product_ids is None
-                else list(commit.applicable_product_ids),
-                "applicable_product_tags": None
-                if commit.applicable_product_tags is None
-                else list(commit.applicable_product_tags),
-                "specifiers": None
-                if commit.specifiers is None
-                else [specifier_json(s) for s in commit.specifiers],
+                **scope_json(commit),
                 "duration": {"unit": commit.duration_unit, "value": commit.duration_value},
                 "rate_type": "LIST_RATE",
                 "rollover_fraction": commit.rollover_fraction,

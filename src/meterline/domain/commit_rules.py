@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
+from typing import Protocol, TypedDict
 
 from meterline.domain.contracts import POSTPAID, PREPAID
 from meterline.domain.errors import InvalidInput
@@ -78,6 +79,26 @@ class Specifier:
             or self.pricing_group_values
             or self.presentation_group_values
         )
+
+
+class ProductScope(TypedDict):
+    """What a commit or credit applies to: `applicable_product_ids`, `applicable_product_tags` and
+    `specifiers` (None where not given)."""
+
+    applicable_product_ids: tuple[str, ...] | None
+    applicable_product_tags: tuple[str, ...] | None
+    specifiers: tuple[Specifier, ...] | None
+
+
+class Scoped(Protocol):
+    """Anything that says which products it applies to (a recurring commit, a threshold recharge)."""
+
+    @property
+    def applicable_product_ids(self) -> tuple[str, ...] | None: ...
+    @property
+    def applicable_product_tags(self) -> tuple[str, ...] | None: ...
+    @property
+    def specifiers(self) -> tuple[Specifier, ...] | None: ...
 
 
 def check_access_items(items: Sequence[AccessItem], path: str) -> None:

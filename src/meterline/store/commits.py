@@ -16,13 +16,22 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meterline.domain.commit_rules import AccessItem, InvoiceSchedule, Specifier, field_path, is_paid
+from meterline.domain.commit_rules import (
+    AccessItem,
+    InvoiceSchedule,
+    ProductScope,
+    Scoped,
+    Specifier,
+    field_path,
+    is_paid,
+)
 from meterline.domain.contracts import POSTPAID, PREPAID, AccessSegment, CommitTerms, RolledOverFrom
 from meterline.domain.errors import Conflict
 from meterline.domain.ids import USD_CENTS_CREDIT_TYPE_ID, new_id
 from meterline.domain.scheduled_items import COMMIT_PURCHASE, POSTPAID_TRUEUP, ScheduledItem
 from meterline.domain.seats import SeatScope
 from meterline.domain.timeutil import now_us
+from meterline.store.json_values import optional_list, optional_tuple
 from meterline.store.sql import among, grouped_by_customer
 from meterline.store.tables import commits, contracts
 
@@ -507,6 +516,25 @@ def specifier_json(specifier: Specifier) -> dict[str, Any]:
         "presentation_group_values": specifier.presentation_group_values,
     }
     return {k: v for k, v in given.items() if v is not None}
+
+
+def scope_json(scoped: Scoped) -> dict[str, Any]:
+    """What a recurring commit or threshold recharge applies to, as JSON (None where not given)."""
+    specifiers = scoped.specifiers
+    return {
+        "applicable_product_ids": optional_list(scoped.applicable_product_ids),
+        "applicable_product_tags": optional_list(scoped.applicable_product_tags),
+        "specifiers": None if specifiers is None else [specifier_json(s) for s in specifiers],
+    }
+
+
+def scope_from_json(stored: dict[str, Any]) -> ProductScope:
+    specifiers = stored["specifiers"]
+    return ProductScope(
+        applicable_product_ids=optional_tuple(stored["applicable_product_ids"]),
+        applicable_product_tags=optional_tuple(stored["applicable_product_tags"]),
+        specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
+    )
 
 
 def _text(value: Decimal) -> str:

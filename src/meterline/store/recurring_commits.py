@@ -18,8 +18,8 @@ from meterline.domain.recurring import (
     SubscriptionLink,
 )
 from meterline.domain.seat_allocation import PeriodGrant
-from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
-from meterline.store.json_values import decimal_text, optional_list, optional_tuple
+from meterline.store.commits import NewCommit, scope_from_json, scope_json
+from meterline.store.json_values import decimal_text
 
 
 def to_json(spec: RecurringSpec) -> dict[str, Any]:
@@ -47,9 +47,7 @@ def to_json(spec: RecurringSpec) -> dict[str, Any]:
         "invoice_rounding": _rounding_json(spec.invoice_rounding),
         "name": spec.name,
         "description": spec.description,
-        "applicable_product_ids": optional_list(spec.applicable_product_ids),
-        "applicable_product_tags": optional_list(spec.applicable_product_tags),
-        "specifiers": None if spec.specifiers is None else [specifier_json(s) for s in spec.specifiers],
+        **scope_json(spec),
         "subscription": None if spec.subscription is None else _link_json(spec.subscription),
         "rollover_fraction": None if spec.rollover_fraction is None else decimal_text(spec.rollover_fraction),
     }
@@ -64,7 +62,6 @@ def _link_json(link: SubscriptionLink) -> dict[str, Any]:
 
 
 def from_json(stored: dict[str, Any]) -> RecurringSpec:
-    specifiers = stored["specifiers"]
     link = stored.get("subscription")  # stored before subscriptions could be linked: none
     invoice = stored.get("invoice")  # absent from those stored before recurring commits billed
     return RecurringSpec(
@@ -89,9 +86,7 @@ def from_json(stored: dict[str, Any]) -> RecurringSpec:
         invoice_rounding=_rounding(stored.get("invoice_rounding")),
         name=stored["name"],
         description=stored["description"],
-        applicable_product_ids=optional_tuple(stored["applicable_product_ids"]),
-        applicable_product_tags=optional_tuple(stored["applicable_product_tags"]),
-        specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
+        **scope_from_json(stored),
         subscription=None
         if link is None
         else SubscriptionLink(link["subscription_id"], link["prorate_increases"], link["allocation"]),

@@ -9,8 +9,8 @@ from typing import Any
 from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedule
 from meterline.domain.contracts import PREPAID
 from meterline.domain.threshold_billing import ThresholdCommit, ThresholdConfig
-from meterline.store.commits import NewCommit, specifier_from_json, specifier_json
-from meterline.store.json_values import decimal_text, optional_list, optional_tuple
+from meterline.store.commits import NewCommit, scope_from_json, scope_json
+from meterline.store.json_values import decimal_text
 
 
 def to_json(config: ThresholdConfig) -> dict[str, Any]:
@@ -28,11 +28,7 @@ def to_json(config: ThresholdConfig) -> dict[str, Any]:
             "name": commit.name,
             "description": commit.description,
             "priority": None if commit.priority is None else decimal_text(commit.priority),
-            "applicable_product_ids": optional_list(commit.applicable_product_ids),
-            "applicable_product_tags": optional_list(commit.applicable_product_tags),
-            "specifiers": None
-            if commit.specifiers is None
-            else [specifier_json(s) for s in commit.specifiers],
+            **scope_json(commit),
             "duration_unit": commit.duration_unit,
             "duration_value": commit.duration_value,
             "rollover_fraction": None
@@ -44,7 +40,6 @@ def to_json(config: ThresholdConfig) -> dict[str, Any]:
 
 def from_json(stored: dict[str, Any]) -> ThresholdConfig:
     commit = stored["commit"]
-    specifiers = commit["specifiers"]
     return ThresholdConfig(
         kind=stored["kind"],
         is_enabled=stored["is_enabled"],
@@ -58,9 +53,7 @@ def from_json(stored: dict[str, Any]) -> ThresholdConfig:
             name=commit["name"],
             description=commit["description"],
             priority=None if commit["priority"] is None else Decimal(commit["priority"]),
-            applicable_product_ids=optional_tuple(commit["applicable_product_ids"]),
-            applicable_product_tags=optional_tuple(commit["applicable_product_tags"]),
-            specifiers=None if specifiers is None else tuple(specifier_from_json(s) for s in specifiers),
+            **scope_from_json(commit),
             duration_unit=commit["duration_unit"],
             duration_value=commit["duration_value"],
             # Absent from configurations stored before rollover was built: none.
