@@ -143,10 +143,11 @@ def test_a_server_with_streams_open_stops_promptly(
             ]
             for stream in streams:
                 stream.wait("ready")
-            started = time.monotonic()
             running.stop()
-            # Ended by its own SIGTERM handling (uvicorn re-raises it once shut down), not the kill.
+            # Ended by its own SIGTERM handling (uvicorn re-raises it once shut down), not by the
+            # SIGKILL that `stop` sends 15 s later: a server waiting on its streams (a heartbeat
+            # every 60 s) would have been killed. No wall-clock bound: a busy machine slows a
+            # prompt stop too.
             assert running.process.returncode == -signal.SIGTERM
-            assert time.monotonic() - started < 10
         finally:
             running.stop()
