@@ -23,7 +23,7 @@ from meterline.store import event_log
 from tests.engine.test_headroom import assert_states_are_what_measuring_says, restart
 from tests.sdk.alert_helpers import Usage, create_alert, customer, fixed_product, rate_card, usage_product
 from tests.sdk.contract_helpers import USD_CENTS
-from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+from tests.sdk.test_subscriptions import seat_based, seat_rate, subscription_product
 from tests.support.inprocess import InProcess
 
 D = Decimal
@@ -38,14 +38,7 @@ def seated_customer(app: InProcess, grant: D, threshold: D) -> tuple[str, Usage,
     card = rate_card(client, (usage.product_id, 100))
     client.v1.contracts.rate_cards.rates.add_many(rate_card_id=card, rates=[seat_rate(seat_product, 0)])  # type: ignore[list-item]
     start = datetime.fromtimestamp(hour_floor(app.now) / US_PER_SECOND, tz=UTC) - timedelta(hours=1)
-    team = seats(
-        seat_product,
-        0,
-        temporary_id="team",
-        quantity_management_mode="SEAT_BASED",
-        seat_config={"seat_group_key": "user_id", "initial_seat_ids": ["ann", "bob"]},
-    )
-    del team["initial_quantity"]
+    team = seat_based(seat_product, ["ann", "bob"])
     customer_id = customer(client)
     client.v1.contracts.create(
         customer_id=customer_id,

@@ -17,7 +17,7 @@ from tests.engine.test_seat_headroom import seat_status
 from tests.sdk.alert_helpers import create_alert, status, usage_product, use
 from tests.sdk.billing_helpers import contract, fixed_product, flat, rate_card
 from tests.sdk.helpers import new_customer
-from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+from tests.sdk.test_subscriptions import seat_based, seat_rate, seats, subscription_product
 from tests.support.inprocess import InProcess
 
 D = Decimal
@@ -115,14 +115,7 @@ def test_each_period_s_credit_per_seat_is_for_the_seats_it_starts_with(app: InPr
     usage, team = usage_product(client, group_key="user_id"), subscription_product(client)
     card = rate_card(client, flat(usage.product_id, 1), seat_rate(team, 0))
     customer_id = new_customer(client)
-    subscription = seats(
-        team,
-        0,
-        temporary_id="team",
-        quantity_management_mode="SEAT_BASED",
-        seat_config={"seat_group_key": "user_id", "initial_seat_ids": ["ann", "bob"]},
-    )
-    del subscription["initial_quantity"]
+    subscription = seat_based(team, ["ann", "bob"])
     contract_id = contract(
         client,
         customer_id,

@@ -36,7 +36,7 @@ from tests.sdk.billing_helpers import (
 )
 from tests.sdk.contract_helpers import USD_CENTS, error_of
 from tests.sdk.helpers import current_hour, event, new_customer, rfc3339, settle
-from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+from tests.sdk.test_subscriptions import seat_based, seat_rate, seats, subscription_product
 from tests.spend.helpers import received, wait_received
 from tests.support.server import RunningServer
 
@@ -95,22 +95,6 @@ def seat_credit(catalog: Json, starting_at: datetime, unit_price: int, **config:
     }
 
 
-def team(catalog: Json, seat_ids: list[str], unassigned: int = 0) -> Json:
-    subscription = seats(
-        catalog["seats"],
-        0,
-        temporary_id="team",
-        quantity_management_mode="SEAT_BASED",
-        seat_config={
-            "seat_group_key": "user_id",
-            "initial_seat_ids": seat_ids,
-            "initial_unassigned_seats": unassigned,
-        },
-    )
-    del subscription["initial_quantity"]
-    return subscription
-
-
 def use(client: Metronome, catalog: Json, customer_id: str, at: datetime, **qty_by_user: int) -> None:
     client.v1.usage.ingest(
         usage=[
@@ -153,7 +137,7 @@ def seat_day(client: Metronome, catalog: Json) -> tuple[str, str, datetime, date
         catalog["card"],
         start,
         ending_before=start + timedelta(days=1),
-        subscriptions=[team(catalog, ["ann", "bob"], unassigned=1)],
+        subscriptions=[seat_based(catalog["seats"], ["ann", "bob"], unassigned=1)],
         recurring_credits=[seat_credit(catalog, start, 500)],
     )
     edit_seats(client, customer_id, contract_id, changed, add_seat_ids=["cid"], remove_seat_ids=["bob"])

@@ -19,7 +19,7 @@ from metronome import Metronome
 from tests.sdk.billing_helpers import contract, exact, fixed_product, rate_card, this_hour_and_period
 from tests.sdk.contract_helpers import USD_CENTS, error_of
 from tests.sdk.helpers import new_customer, rfc3339
-from tests.sdk.test_subscriptions import seat_rate, seats, subscription_product
+from tests.sdk.test_subscriptions import seat_based, seat_rate, seats, subscription_product
 from tests.support.server import RunningServer
 
 D = Decimal
@@ -149,18 +149,7 @@ def test_a_pooled_commit_on_a_seat_based_subscription_follows_its_seats(
     takes nothing back."""
     _now, period, period_end = this_hour_and_period()
     customer_id = new_customer(client)
-    team = seats(
-        catalog["seats"],
-        0,
-        temporary_id="team",
-        quantity_management_mode="SEAT_BASED",
-        seat_config={
-            "seat_group_key": "user_id",
-            "initial_seat_ids": ["ann", "bob"],
-            "initial_unassigned_seats": 1,
-        },
-    )
-    del team["initial_quantity"]
+    team = seat_based(catalog["seats"], ["ann", "bob"], unassigned=1)
     contract_id = contract(
         client,
         customer_id,

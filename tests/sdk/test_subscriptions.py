@@ -61,6 +61,24 @@ def seats(product_id: str, quantity: int, schedule: str = "ADVANCE", **fields: A
     }
 
 
+def seat_based(product_id: str, seat_ids: list[str], unassigned: int = 0, **fields: Any) -> Json:
+    """A SEAT_BASED subscription `team` (temporary id) of these seats, grouped by `user_id`."""
+    subscription = seats(
+        product_id,
+        0,
+        temporary_id="team",
+        quantity_management_mode="SEAT_BASED",
+        seat_config={
+            "seat_group_key": "user_id",
+            "initial_seat_ids": seat_ids,
+            "initial_unassigned_seats": unassigned,
+        },
+        **fields,
+    )
+    del subscription["initial_quantity"]  # a seat-based subscription counts its seats
+    return subscription
+
+
 def this_month() -> tuple[datetime, datetime]:
     start, end = month_bounds(now_us())
     return from_us(start), from_us(end)
