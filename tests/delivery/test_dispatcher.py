@@ -276,11 +276,15 @@ def test_a_receiver_down_through_a_long_outage_gets_every_notification_after(
 
 
 def _attempt_everything_due(db: Database, clock: Clock, count: int) -> None:
-    """Wait until the dispatcher has fanned out `count` deliveries and attempted every one due now."""
+    """Wait until the dispatcher has fanned out `count` deliveries and attempted every one due now.
+
+    A claimed delivery is due later too (its lease), before its attempt is recorded: each must
+    also show an attempt, or the first attempt of the newest one may still be in flight."""
     wait_for(
         lambda: deliveries(db),
         lambda got: (
             len(got) == count
+            and all(d.attempts >= 1 for d in got)
             and all(d.state != "pending" or (d.next_attempt_at_us or 0) > clock() for d in got)
         ),
     )
