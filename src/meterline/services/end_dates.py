@@ -17,6 +17,7 @@ from meterline.domain.contracts import CREDIT, PREPAID
 from meterline.domain.end_dates import access_ending, invoices_ending
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import format_rfc3339, now_us
+from meterline.services import subscriptions
 from meterline.store import commits, contracts, invoices, partitions
 from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import CommitRecord, InvoiceScheduleRecord
@@ -55,7 +56,8 @@ def update_contract_end(
 ) -> None:
     """contracts/updateEndDate (and v2 contracts/edit `update_contract_end_date`, whose fields
     `field` and `allow_field` name). Finalized invoices stay as they are; unless allowed
-    (Metronome's default), the end may not fall before the last of them."""
+    (Metronome's default), the end may not fall before the last of them. Subscriptions running
+    past the new end are cut there (`subscriptions.cut_at_contract_end`)."""
     contract = contracts.get_contract(conn, customer_id, contract_id)
     if contract.archived_at_us is not None:
         raise InvalidInput(f"contract_id: contract {contract_id} is archived")
@@ -78,6 +80,8 @@ def update_contract_end(
             f"{field}: the contract has a finalized invoice until {format_rfc3339(finalized)}; "
             f"set {allow_field} to end it before that (the invoice stays as it is)"
         )
+    if ending_before_us is not None:
+        subscriptions.cut_at_contract_end(conn, contract, ending_before_us, field)
     contracts.set_ending_before(conn, contract_id, ending_before_us)
     request_recompute(conn, customer_id)
 

@@ -323,6 +323,30 @@ def _with_end(
     return replace(found, ending_before_us=end_us)
 
 
+def cut_at_contract_end(conn: Connection, contract: ContractRecord, end_us: int, field: str) -> None:
+    """The contract's end moves earlier, to `end_us`: as Metronome documents for contracts/updateEndDate
+    ("ending a contract early will ... truncate any terms"), a subscription with an end of its own
+    past it ends there instead (one without an end follows the contract's). One that would not have
+    started by then is refused: ending it would leave nothing of it, and meterline never drops one
+    silently."""
+    held = store.subscriptions_of(conn, contract.id, for_update=True)
+    for subscription in held:
+        if subscription.starting_at_us >= end_us:
+            raise InvalidInput(
+                f"{field}: subscription {subscription.id} of contract {contract.id} starts at "
+                f"{format_rfc3339(subscription.starting_at_us)}; a contract may not end before one "
+                "of its subscriptions starts"
+            )
+    cut = [
+        replace(s, ending_before_us=end_us)
+        if s.ending_before_us is not None and s.ending_before_us > end_us
+        else s
+        for s in held
+    ]
+    if cut != held:
+        store.set_subscriptions(conn, contract.id, cut)
+
+
 def _check_not_finalized(at_us: int, finalized_until: int | None, where: str) -> None:
     if finalized_until is not None and at_us < finalized_until:
         raise InvalidInput(

@@ -8,7 +8,8 @@ there. At that instant the engine rolls over what the old contract's commits wit
 contract of another customer (or none), an archived one, one already taken over, a start not after
 the old contract's start or after its end (there would be a gap, and nothing left to take over), a
 start before the end of its last finalized invoice, and moving the end of a contract with recurring
-commits (as contracts/updateEndDate).
+commits (as contracts/updateEndDate). Its subscriptions are cut at its new end, as
+contracts/updateEndDate cuts them (`subscriptions.cut_at_contract_end`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Connection
 from meterline.domain.end_dates import access_ending
 from meterline.domain.errors import InvalidInput, NotFound
 from meterline.domain.timeutil import format_rfc3339
+from meterline.services import subscriptions
 from meterline.store import commits, contracts, invoices, partitions
 from meterline.store.contracts import ContractRecord, NewContract
 
@@ -49,6 +51,7 @@ def take_over(conn: Connection, source: ContractRecord, at_us: int) -> None:
     commits' and credits' access there (what they leave unused then rolls over or expires); in
     the transaction that `checked_source` checked it in."""
     if source.ending_before_us != at_us:
+        subscriptions.cut_at_contract_end(conn, source, at_us, "starting_at")
         contracts.set_ending_before(conn, source.id, at_us)
     for commit in commits.commits_on_contract(conn, source.id):
         segments = commit.segments
