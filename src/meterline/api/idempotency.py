@@ -78,6 +78,8 @@ READS = frozenset(
         "/v1/usage",
         "/v1/usage/groups",
         "/v2/contracts/get",
+        "/v2/contracts/getEditHistory",
+        "/v2/contracts/list",
     }
 )
 # Writes the header does not apply to, and why.

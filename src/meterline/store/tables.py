@@ -400,6 +400,21 @@ contracts = Table(
 )
 
 # Commits (PREPAID, POSTPAID) and credits (CREDIT), on a contract or on the customer.
+# The edits of each contract, as Metronome's v2 contracts/getEditHistory shows them: one row per
+# request that changed the contract (v2 contracts/edit, an end date moved, a contract taking over
+# from it), written in that request's transaction. `edit` is the exact JSON of what it added,
+# updated, archived and removed (numbers as JSON numbers, read back as Decimal); `seq` orders them.
+contract_edits = Table(
+    "contract_edits",
+    metadata,
+    Column("seq", SeqInteger, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("contract_id", String(36), ForeignKey("contracts.id"), nullable=False, index=True),
+    Column("edited_at_us", BigInteger, nullable=False),
+    Column("edit", Text, nullable=False),
+)
+
+
 commits = Table(
     "commits",
     metadata,

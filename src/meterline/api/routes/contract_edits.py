@@ -4,7 +4,8 @@ An edit adds subscriptions, commits, credits, scheduled charges, recurring commi
 shapes and rules of contracts/create), updates subscriptions, commits and credits (their schedule
 items, products, name, description, priority) and scheduled charges (their schedule items), adds and removes overrides, updates recurring commits and credits (their periods to come), adds threshold billing, archives commits, credits and scheduled charges, and sets the contract's end, name and payment terms; `services.contract_edits` applies them in one transaction. Every other edit of
 Metronome's is refused with a 400 naming its field, before anything is written, so no edit is
-ever half-applied. v2 contracts/get shows the contract as edited.
+ever half-applied. v2 contracts/get shows the contract as edited, and v2 contracts/getEditHistory
+the edit, recorded in its transaction (`api.edit_history`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from meterline.api import edit_history
 from meterline.api.catalog_fields import HourInstant, NonNegativeAmount
 from meterline.api.commit_edit_fields import CommitUpdateIn, CreditUpdateIn, ScheduledChargeUpdateIn
 from meterline.api.contract_fields import (
@@ -153,6 +155,8 @@ class ContractEditIn(StrictModel):
 def edit_contract(body: ContractEditIn, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     edit = body.edit()
     with state.db.write() as conn:
+        before = edit_history.before_edit(conn, body.customer_id, body.contract_id, state.settings)
         service.edit_contract(conn, edit, open_horizon_us=state.settings.open_horizon_us())
+        edit_history.record_edit(conn, before, state.settings)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(body.contract_id))

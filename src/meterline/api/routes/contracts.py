@@ -1,22 +1,20 @@
-"""Contracts: /v1/contracts/{create,get,list,archive}, and /v2/contracts/get.
+"""Contracts: /v1/contracts/{create,get,list,archive}, and /v2/contracts/{get,list}.
 
-A contract is shown as Metronome's v1 `Contract`: with no amendments (meterline has none yet),
-`initial` and `current` are the same terms. `list` pages with a body `cursor` (1-20 per page, as
+A contract is shown as Metronome's v1 `Contract`, or the SDK's `ContractV2` on v2 paths
+(`api.contract_views`). `list` pages with a body `cursor` (1-20 per page, as
 Metronome), by starting_at then id. Every change asks the evaluator to recompute the customer's
 billing in the same transaction, and wakes it once committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator
-from sqlalchemy import Connection
 
-from meterline.api.catalog_fields import API_ACTOR, HourInstant, Instant
-from meterline.api.commit_views import CommitExtras, commit_extras, commit_view, schedule_view
+from meterline.api import edit_history
+from meterline.api.catalog_fields import HourInstant, Instant
 from meterline.api.contract_fields import (
     MAX_ITEMS,
     ContractCommitIn,
@@ -27,43 +25,25 @@ from meterline.api.contract_fields import (
     ScheduledChargeIn,
     UniquenessKey,
 )
+from meterline.api.contract_views import ContractShape, contract_v2_view, contract_view, contract_views
 from meterline.api.exact_body import ExactDecimalRoute
-from meterline.api.integration_fields import ContractIntegrationFields, integration_view
+from meterline.api.integration_fields import ContractIntegrationFields
 from meterline.api.override_fields import OverrideIn
 from meterline.api.pagination import page_request
 from meterline.api.recurring_fields import RecurringCommitIn, RecurringCreditIn
-from meterline.api.recurring_views import recurring_view
 from meterline.api.responses import ExactJSONResponse
-from meterline.api.routes.common import CustomFields, StrictModel, id_response, optional_time
+from meterline.api.routes.common import CustomFields, StrictModel, id_response
 from meterline.api.state import AppState, app_state, wake_evaluator
 from meterline.api.subscription_fields import SubscriptionIn
-from meterline.api.subscription_views import subscription_views
-from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn, threshold_view
+from meterline.api.threshold_fields import PrepaidBalanceThresholdIn, SpendThresholdIn
 from meterline.domain.billing_periods import AnchorDay, Frequency
-from meterline.domain.contracts import CREDIT
 from meterline.domain.errors import InvalidInput
-from meterline.domain.override_rules import OverrideSpec, OverrideTarget
-from meterline.domain.threshold_billing import FIELDS
-from meterline.domain.timeutil import format_rfc3339
 from meterline.services import contracts as service
-from meterline.settings import Settings
-from meterline.store import commits, customers
 from meterline.store import contracts as store
-from meterline.store.commits import CommitRecord
-from meterline.store.contracts import (
-    ON_USAGE_INVOICES,
-    ContractRecord,
-    NewContract,
-    StatementSchedule,
-    Transition,
-    TransitionRecord,
-)
-from meterline.store.scheduled_charges import ScheduledChargeRecord
+from meterline.store import customers
+from meterline.store.contracts import NewContract, StatementSchedule, Transition
 
 router = APIRouter(route_class=ExactDecimalRoute)
-ContractShape = Callable[
-    [ContractRecord, list[CommitRecord], CommitExtras, list[TransitionRecord]], dict[str, Any]
-]
 MAX_PAGE = 20  # Metronome's range for contracts/list
 
 
@@ -198,7 +178,14 @@ class ContractArchive(StrictModel):
 def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     new = body.new_contract()
     with state.db.write() as conn:
+        # The contract taken over from ends where this one starts: an edit of that contract.
+        source = None
+        if new.transition is not None:
+            source = edit_history.before_edit(
+                conn, new.customer_id, new.transition.from_contract_id, state.settings
+            )
         contract_id = service.create_contract(conn, new, open_horizon_us=state.settings.open_horizon_us())
+        edit_history.record_edit(conn, source, state.settings)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(contract_id))
 
@@ -207,7 +194,7 @@ def create_contract(body: ContractCreate, state: AppState = Depends(app_state)) 
 def get_contract(body: ContractGet, state: AppState = Depends(app_state)) -> ExactJSONResponse:
     with state.db.read() as conn:
         contract = store.get_contract(conn, body.customer_id, body.contract_id)
-        views = _views(
+        views = contract_views(
             conn, body.customer_id, [contract], state.settings, body.include_balance, body.include_ledgers
         )
     return ExactJSONResponse({"data": views[0]})
@@ -218,7 +205,7 @@ def get_contract_v2(body: ContractGetV2, state: AppState = Depends(app_state)) -
     """The SDK's ContractV2: the contract as it is now (edits included), its terms at the top level."""
     with state.db.read() as conn:
         contract = store.get_contract(conn, body.customer_id, body.contract_id)
-        views = _views(
+        views = contract_views(
             conn,
             body.customer_id,
             [contract],
@@ -232,6 +219,17 @@ def get_contract_v2(body: ContractGetV2, state: AppState = Depends(app_state)) -
 
 @router.post("/v1/contracts/list")
 def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    return ExactJSONResponse(_listed(body, state, contract_view))
+
+
+@router.post("/v2/contracts/list")
+def list_contracts_v2(body: ContractList, state: AppState = Depends(app_state)) -> ExactJSONResponse:
+    """The same page and filters as v1 contracts/list, each contract as v2 contracts/get shows it."""
+    return ExactJSONResponse(_listed(body, state, contract_v2_view))
+
+
+def _listed(body: ContractList, state: AppState, shape: ContractShape) -> dict[str, Any]:
+    """One page of the customer's contracts by starting_at then id, with the next page's cursor."""
     if body.covering_date is not None and body.starting_at is not None:
         raise InvalidInput("starting_at: cannot be given together with covering_date")
     asked = page_request(
@@ -255,10 +253,10 @@ def list_contracts(body: ContractList, state: AppState = Depends(app_state)) -> 
             limit=asked.size + 1,
         )
         page, cursor = asked.cut(found, lambda c: (c.starting_at_us, c.id))
-        views = _views(
-            conn, body.customer_id, page, state.settings, body.include_balance, body.include_ledgers
+        views = contract_views(
+            conn, body.customer_id, page, state.settings, body.include_balance, body.include_ledgers, shape
         )
-    return ExactJSONResponse({"data": views, "cursor": cursor})
+    return {"data": views, "cursor": cursor}
 
 
 @router.post("/v1/contracts/archive")
@@ -267,188 +265,3 @@ def archive_contract(body: ContractArchive, state: AppState = Depends(app_state)
         service.archive_contract(conn, body.customer_id, body.contract_id, void_invoices=body.void_invoices)
     wake_evaluator(state)
     return ExactJSONResponse(id_response(body.contract_id))
-
-
-def _views(
-    conn: Connection,
-    customer_id: str,
-    found: list[ContractRecord],
-    settings: Settings,
-    include_balance: bool,
-    include_ledgers: bool,
-    shape: ContractShape | None = None,
-) -> list[dict[str, Any]]:
-    shown = contract_view if shape is None else shape
-    by_contract = commits.commits_of_contracts(conn, [c.id for c in found])
-    extras = commit_extras(
-        conn,
-        customer_id,
-        [r for records in by_contract.values() for r in records],
-        settings=settings,
-        product_ids=[p for c in found for o in c.overrides for p in _override_products(o)]
-        + [charge.product_id for c in found for charge in c.scheduled_charges]
-        + [r.product_id for c in found for r in c.recurring]
-        + [s.product_id for c in found for s in c.subscriptions],
-        include_balance=include_balance,
-        include_ledgers=include_ledgers,
-    )
-    transitions = store.transitions_of(conn, found)
-    return [shown(c, by_contract[c.id], extras, transitions[c.id]) for c in found]
-
-
-def contract_view(
-    contract: ContractRecord,
-    records: list[CommitRecord],
-    extras: CommitExtras,
-    transitions: list[TransitionRecord],
-) -> dict[str, Any]:
-    terms = _terms_view(contract, records, extras, transitions)
-    return {**_contract_fields(contract, extras), "amendments": [], "initial": terms, "current": terms}
-
-
-def contract_v2_view(
-    contract: ContractRecord,
-    records: list[CommitRecord],
-    extras: CommitExtras,
-    transitions: list[TransitionRecord],
-) -> dict[str, Any]:
-    """The SDK's ContractV2: the terms of the v1 view, at the top level (v2 has no amendments)."""
-    terms = _terms_view(contract, records, extras, transitions)
-    return {**_contract_fields(contract, extras), **terms, "usage_filter": []}
-
-
-def _contract_fields(contract: ContractRecord, extras: CommitExtras) -> dict[str, Any]:
-    """What v1 and v2 contracts show beside the terms."""
-    view: dict[str, Any] = {
-        "id": contract.id,
-        "customer_id": contract.customer_id,
-        "custom_fields": contract.custom_fields,
-        "subscriptions": subscription_views(contract, extras.product_names),
-    }
-    if contract.uniqueness_key is not None:
-        view["uniqueness_key"] = contract.uniqueness_key
-    if contract.archived_at_us is not None:
-        view["archived_at"] = optional_time(contract.archived_at_us)
-    return view
-
-
-def _terms_view(
-    contract: ContractRecord,
-    records: list[CommitRecord],
-    extras: CommitExtras,
-    transitions: list[TransitionRecord],
-) -> dict[str, Any]:
-    """The SDK's ContractWithoutAmendments."""
-    view: dict[str, Any] = {
-        "commits": [commit_view(r, extras) for r in records if r.kind != CREDIT],
-        "credits": [commit_view(r, extras) for r in records if r.kind == CREDIT],
-        "overrides": [_override_view(o, contract, extras) for o in contract.overrides],
-        "scheduled_charges": [_scheduled_charge_view(c, extras) for c in contract.scheduled_charges],
-        "transitions": [
-            {"from_contract_id": t.from_contract_id, "to_contract_id": t.to_contract_id, "type": t.type}
-            for t in transitions
-        ],
-        "rate_card_id": contract.rate_card_id,
-        "starting_at": format_rfc3339(contract.starting_at_us),
-        "usage_statement_schedule": {
-            "billing_anchor_date": format_rfc3339(contract.statement_schedule().anchor_us),
-            "frequency": contract.schedule.frequency.value,
-        },
-        "multiplier_override_prioritization": contract.prioritization,
-        "created_at": format_rfc3339(contract.created_at_us),
-        "created_by": API_ACTOR,
-    }
-    if contract.recurring:
-        anchor_us = contract.statement_schedule().anchor_us
-        view["recurring_commits"] = [
-            recurring_view(r, contract.id, anchor_us, extras) for r in contract.recurring if r.kind != CREDIT
-        ]
-        view["recurring_credits"] = [
-            recurring_view(r, contract.id, anchor_us, extras) for r in contract.recurring if r.kind == CREDIT
-        ]
-    for config in contract.thresholds:
-        view[FIELDS[config.kind]] = threshold_view(config)
-    if contract.ending_before_us is not None:
-        view["ending_before"] = format_rfc3339(contract.ending_before_us)
-    if contract.name is not None:
-        view["name"] = contract.name
-    if contract.charges_on_usage_invoices:
-        view["scheduled_charges_on_usage_invoices"] = ON_USAGE_INVOICES
-    view.update(integration_view(contract.integration_fields))
-    return view
-
-
-def _scheduled_charge_view(charge: ScheduledChargeRecord, extras: CommitExtras) -> dict[str, Any]:
-    """The SDK's ScheduledCharge."""
-    view: dict[str, Any] = {
-        "id": charge.id,
-        "product": {"id": charge.product_id, "name": extras.product_names.get(charge.product_id, "")},
-        "schedule": schedule_view(charge.schedule, extras),
-        "custom_fields": charge.custom_fields,
-    }
-    if charge.name is not None:
-        view["name"] = charge.name
-    if charge.archived_at_us is not None:
-        view["archived_at"] = format_rfc3339(charge.archived_at_us)
-    return view
-
-
-def _override_view(override: OverrideSpec, contract: ContractRecord, extras: CommitExtras) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": override.id,
-        "type": override.type,
-        "starting_at": format_rfc3339(override.starting_at_us),
-        "created_at": format_rfc3339(
-            contract.created_at_us if override.created_at_us is None else override.created_at_us
-        ),
-    }
-    if override.ending_before_us is not None:
-        view["ending_before"] = format_rfc3339(override.ending_before_us)
-    if override.product_id is not None:
-        view["product"] = {
-            "id": override.product_id,
-            "name": extras.product_names.get(override.product_id, ""),
-        }
-    if override.applicable_product_tags:
-        view["applicable_product_tags"] = list(override.applicable_product_tags)
-    if override.specifiers:
-        view["override_specifiers"] = [_specifier_view(s) for s in override.specifiers]
-    if override.multiplier is not None:
-        view["multiplier"] = override.multiplier
-    if override.overwrite_rate is not None:
-        view["overwrite_rate"] = _overwrite_view(override, extras)
-    if override.priority is not None:
-        view["priority"] = override.priority
-    if override.entitled is not None:
-        view["entitled"] = override.entitled
-    return view
-
-
-def _specifier_view(target: OverrideTarget) -> dict[str, Any]:
-    given = {
-        "product_id": target.product_id,
-        "product_tags": list(target.product_tags) or None,
-        "pricing_group_values": dict(target.pricing_group_values) if target.pricing_group_values else None,
-        "billing_frequency": target.billing_frequency,
-    }
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def _overwrite_view(override: OverrideSpec, extras: CommitExtras) -> dict[str, Any]:
-    rate = override.overwrite_rate
-    assert rate is not None
-    view: dict[str, Any] = {"rate_type": rate.rate_type}
-    if rate.price is not None:
-        view["price"] = rate.price
-    if rate.tiers is not None:
-        view["tiers"] = [
-            {"price": t.price} if t.size is None else {"price": t.price, "size": t.size} for t in rate.tiers
-        ]
-    if rate.credit_type_id is not None:
-        name = extras.credit_type_names.get(rate.credit_type_id, "")
-        view["credit_type"] = {"id": rate.credit_type_id, "name": name}
-    return view
-
-
-def _override_products(override: OverrideSpec) -> list[str]:
-    return [p for p in (override.product_id, *(s.product_id for s in override.specifiers)) if p]
