@@ -1,9 +1,14 @@
 """Request models of v2 contracts/edit `update_commits`, `update_credits` and
 `update_scheduled_charges` (the SDK's shapes): schedule items added, removed and changed by id, the
-products a commit applies to, its name, description and priority. What meterline does not edit yet is `NotSupported` (a 400 naming it).
+products a commit applies to, its name, description and priority; and of v2 contracts/commits/edit
+and contracts/credits/edit, the same fields for one commit or credit of the customer's or of one
+of its contracts, with its specifiers and (a commit) the contract it is invoiced on. What meterline
+does not edit yet is `NotSupported` (a 400 naming it).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from pydantic import Field, field_validator
 
@@ -15,6 +20,8 @@ from meterline.api.contract_fields import (
     Name,
     NonEmpty,
     NotSupported,
+    NotSupportedUnlessEmpty,
+    SpecifierIn,
     refuse_commit_rate,
     tuple_or_none,
 )
@@ -137,3 +144,35 @@ class ScheduledChargeUpdateIn(StrictModel):
     def update(self, path: str) -> ChargeUpdate:
         invoice = None if self.invoice_schedule is None else self.invoice_schedule.edit(path)
         return ChargeUpdate(self.scheduled_charge_id, invoice)
+
+
+class OneCommitFields(StrictModel):
+    """What commits/edit and credits/edit add to an update of v2 contracts/edit."""
+
+    customer_id: NonEmpty
+    applicable_contract_ids: NotSupportedUnlessEmpty = None  # null: every contract, as meterline does
+    specifiers: list[SpecifierIn] | None = Field(default=None, max_length=MAX_ITEMS)
+
+    def scoped(self, update: CommitUpdate) -> CommitUpdate:
+        specifiers = self.specifiers
+        return replace(
+            update,
+            set_specifiers="specifiers" in self.model_fields_set,
+            specifiers=None if specifiers is None else tuple(s.specifier() for s in specifiers),
+        )
+
+
+class CommitEditIn(CommitUpdateIn, OneCommitFields):
+    """The SDK's ContractEditCommitParams."""
+
+    invoice_contract_id: NonEmpty | None = None
+
+    def edit(self) -> CommitUpdate:
+        return replace(self.scoped(self.update("")), invoice_contract_id=self.invoice_contract_id)
+
+
+class CreditEditIn(CreditUpdateIn, OneCommitFields):
+    """The SDK's ContractEditCreditParams."""
+
+    def edit(self) -> CommitUpdate:
+        return self.scoped(self.update(""))

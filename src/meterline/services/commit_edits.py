@@ -1,6 +1,9 @@
 """Updates of a contract's commits and credits (v2 contracts/edit `update_commits`, `update_credits`):
 their access and invoice schedule items, the products they apply to, name, description, priority;
-and of its scheduled charges' schedule items (`update_scheduled_charges`).
+and of its scheduled charges' schedule items (`update_scheduled_charges`). v2 contracts/commits/edit
+and contracts/credits/edit (`edit_commit`) update one commit or credit, of a contract or of the
+customer, by the same rules, and may also change its specifiers and (a customer's commit) the
+contract its invoices go on.
 
 What finalized invoices drew or billed stays as it was (`domain.commit_edits`); the commit as
 edited then meets the rules of a new one (`services.commits.check_edited_commit`). A commit a
@@ -11,17 +14,18 @@ caller asks the engine to bill the customer again: drafts, balances and alerts f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from meterline.domain.commit_edits import AccessEdit, InvoiceEdit, edited_access, edited_invoice_items
-from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedule, field_path
+from meterline.domain.commit_rules import AccessItem, InvoiceItem, InvoiceSchedule, Specifier, field_path
 from meterline.domain.contracts import CREDIT
-from meterline.domain.errors import InvalidInput
+from meterline.domain.errors import InvalidInput, NotFound
 from meterline.services.commits import check_edited_commit
-from meterline.store import commits, contracts, invoices
+from meterline.store import commits, contracts, invoices, partitions
+from meterline.store.billing_requests import request_recompute
 from meterline.store.commits import (
     COMMIT_KINDS,
     CommitRecord,
@@ -47,6 +51,9 @@ class CommitUpdate:
     description: str | None = None  # None: unchanged
     set_priority: bool = False
     priority: Decimal | None = None
+    set_specifiers: bool = False  # specifiers given (None: none); commits/edit and credits/edit only
+    specifiers: tuple[Specifier, ...] | None = None
+    invoice_contract_id: str | None = None  # None: unchanged; a customer's commit only
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +78,38 @@ def update_commits(
         where = field_path(path, id_field)
         if found is None or found.kind not in kinds:
             raise InvalidInput(f"{where}: the contract has no {what} {change.commit_id}")
-        if found.archived_at_us is not None:
-            raise InvalidInput(f"{where}: {what} {found.id} is archived")
-        if found.recurring_id is not None:
-            raise InvalidInput(
-                f"{where}: {what} {found.id} was made for one period of recurring {what} "
-                f"{found.recurring_id}; meterline does not edit a period's {what} yet"
-            )
+        _check_editable(found, what, where)
         _apply(conn, found, change, billed, path)
+
+
+def edit_commit(conn: Connection, customer_id: str, change: CommitUpdate, *, credits: bool) -> None:
+    """v2 contracts/commits/edit (or, with `credits`, contracts/credits/edit): one commit or credit
+    of the customer's or of one of its contracts, by the rules of `update_commits`. Its fields are
+    named as the request names them (no prefix); an unknown id is a 404. The engine is asked to
+    bill the customer again: drafts, balances and alerts follow."""
+    id_field, what = ("credit_id", "credit") if credits else ("commit_id", "commit")
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes a drawdown from it meanwhile
+    commits.lock_commit(conn, change.commit_id)
+    found = commits.get_commit(conn, customer_id, change.commit_id, (CREDIT,) if credits else COMMIT_KINDS)
+    if found is None:
+        raise NotFound(f"{id_field}: customer {customer_id} has no {what} with id {change.commit_id}")
+    if found.contract_id is not None:
+        contract = contracts.get_contract(conn, customer_id, found.contract_id)
+        if contract.archived_at_us is not None:
+            raise InvalidInput(f"{id_field}: {what} {found.id} is on archived contract {contract.id}")
+    _check_editable(found, what, id_field)
+    _apply(conn, found, change, invoices.schedule_items_billed(conn, customer_id), "")
+    request_recompute(conn, customer_id)
+
+
+def _check_editable(found: CommitRecord, what: str, where: str) -> None:
+    if found.archived_at_us is not None:
+        raise InvalidInput(f"{where}: {what} {found.id} is archived")
+    if found.recurring_id is not None:
+        raise InvalidInput(
+            f"{where}: {what} {found.id} was made for one period of recurring {what} "
+            f"{found.recurring_id}; meterline does not edit a period's {what} yet"
+        )
 
 
 def _apply(
@@ -90,11 +121,19 @@ def _apply(
     schedule = found.invoice_schedule
     if change.invoice is not None:
         schedule = _edited_schedule(schedule, change.invoice, billed, path)
+    invoice_contract_id = _invoice_contract(found, schedule, change, path)
+    if schedule is not None:
+        schedule = replace(schedule, invoice_contract_id=invoice_contract_id)
     product_ids = (
         change.applicable_product_ids if change.set_product_ids else tuple(found.applicable_product_ids)
     )
     product_tags = (
         change.applicable_product_tags if change.set_product_tags else tuple(found.applicable_product_tags)
+    )
+    specifiers = (
+        change.specifiers
+        if change.set_specifiers
+        else tuple(specifier_from_json(s) for s in found.specifiers)
     )
     priority = change.priority if change.set_priority else found.priority
     edited = NewCommit(
@@ -103,11 +142,12 @@ def _apply(
         access=tuple(AccessItem(s.amount, s.starting_at_us, s.ending_before_us, s.seat) for s in segments),
         credit_type_id=found.credit_type_id,
         invoice=None if schedule is None else _schedule(schedule),
+        invoice_contract_id=invoice_contract_id,
         applicable_product_ids=product_ids or None,
         applicable_product_tags=product_tags or None,
-        specifiers=tuple(specifier_from_json(s) for s in found.specifiers) or None,
+        specifiers=specifiers or None,
     )
-    check_edited_commit(conn, edited, path)
+    check_edited_commit(conn, edited, path, customer_id=None if found.contract_id else found.customer_id)
     commits.set_schedules(conn, found.id, segments, schedule)
     commits.set_details(
         conn,
@@ -117,7 +157,26 @@ def _apply(
         priority=priority,
         applicable_product_ids=product_ids or (),
         applicable_product_tags=product_tags or (),
+        specifiers=specifiers or (),
     )
+
+
+def _invoice_contract(
+    found: CommitRecord, schedule: InvoiceScheduleRecord | None, change: CommitUpdate, path: str
+) -> str | None:
+    """The contract a customer's commit bills on, as edited (a contract's commit bills on its own)."""
+    kept = None if schedule is None else schedule.invoice_contract_id
+    if change.invoice_contract_id is None:
+        return kept
+    where = field_path(path, "invoice_contract_id")
+    if found.contract_id is not None:
+        raise InvalidInput(
+            f"{where}: applies to a customer's commit only; commit {found.id} is on contract "
+            f"{found.contract_id} and is invoiced there"
+        )
+    if schedule is None:
+        raise InvalidInput(f"{where}: commit {found.id} has no invoice schedule to invoice")
+    return change.invoice_contract_id
 
 
 def update_charges(conn: Connection, contract: ContractRecord, updates: Sequence[ChargeUpdate]) -> None:

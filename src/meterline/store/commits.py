@@ -305,6 +305,7 @@ def set_details(
     priority: Decimal | None,
     applicable_product_ids: Sequence[str],
     applicable_product_tags: Sequence[str],
+    specifiers: Sequence[Specifier],
 ) -> None:
     """Store what an edit set of a commit beside its schedules (v2 contracts/edit `update_commits`)."""
     conn.execute(
@@ -316,6 +317,7 @@ def set_details(
             priority=priority,
             applicable_product_ids=list(applicable_product_ids),
             applicable_product_tags=list(applicable_product_tags),
+            specifiers=[specifier_json(s) for s in specifiers],
         )
     )
 

@@ -66,8 +66,6 @@ UNSUPPORTED: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/setCustomerBillingProviderConfigurations"),
     ("POST", "/v1/setUpBillingProvider"),
     ("POST", "/v1/upsertAvalaraCredentials"),
-    ("POST", "/v2/contracts/commits/edit"),
-    ("POST", "/v2/contracts/credits/edit"),
     ("POST", "/v2/notifications/archive"),
     ("POST", "/v2/notifications/create"),
     ("POST", "/v2/notifications/edit"),
