@@ -21,6 +21,7 @@ from tests.sdk.billing_helpers import (
     Json,
     applied_by_commit,
     balances,
+    contract,
     fixed_product,
     invoices,
     ledger,
@@ -28,10 +29,11 @@ from tests.sdk.billing_helpers import (
     wait_invoice,
     wait_status,
 )
-from tests.sdk.contract_helpers import FAR, MISSING_ID, error_of
-from tests.sdk.helpers import current_hour, rfc3339
+from tests.sdk.contract_helpers import FAR, MISSING_ID, error_of, new_card
+from tests.sdk.helpers import current_hour, new_customer, rfc3339
 from tests.sdk.test_contract_edits import edit, invoice_at, months_ahead, v2_contract
 from tests.sdk.test_contract_history import history
+from tests.support.waiting import wait_for
 
 D = Decimal
 
@@ -234,3 +236,44 @@ def test_what_v2_contracts_edit_refuses_is_refused_here_naming_the_field(client:
     ]
     edit(client, customer_id, contract_id, archive_commits=[{"id": archived}])
     assert refused(commit_id=archived, name="x") == f"commit_id: commit {archived} is archived"
+
+
+def test_a_customer_commit_moved_to_another_contract_is_invoiced_there(client: Metronome) -> None:
+    customer_id, card, start = new_customer(client), new_card(client), month_start(current_hour())
+    first, second = contract(client, customer_id, card, start), contract(client, customer_id, card, start)
+    commit_id = alerts.add_commit(
+        client,
+        customer_id,
+        1000,
+        access_schedule=one_item(1000, start),
+        invoice_schedule=invoice_at(months_ahead(1), 500),
+        invoice_contract_id=first,
+    )
+
+    def billed_on() -> list[tuple[str, Decimal]]:
+        return [(i["contract_id"], i["total"]) for i in invoices(client, customer_id, type="SCHEDULED")]
+
+    wait_for(billed_on, lambda found: found == [(first, D(500))])
+    edit_commit(client, customer_id, commit_id, invoice_contract_id=second)
+    wait_for(billed_on, lambda found: found == [(second, D(500))])
+    assert balances(client, customer_id)[commit_id]["invoice_contract"] == {"id": second}
+
+    assert (
+        error_of(
+            lambda: client.v2.contracts.edit_commit(
+                customer_id=customer_id, commit_id=commit_id, invoice_contract_id=MISSING_ID
+            ),
+            400,
+        )
+        == f"invoice_contract_id: the customer has no contract with id {MISSING_ID}"
+    )
+    free = alerts.add_commit(client, customer_id, 10, access_schedule=one_item(10, start))
+    assert (
+        error_of(
+            lambda: client.v2.contracts.edit_commit(
+                customer_id=customer_id, commit_id=free, invoice_contract_id=first
+            ),
+            400,
+        )
+        == f"invoice_contract_id: commit {free} has no invoice schedule to invoice"
+    )

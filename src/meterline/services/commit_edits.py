@@ -88,8 +88,9 @@ def edit_commit(conn: Connection, customer_id: str, change: CommitUpdate, *, cre
     named as the request names them (no prefix); an unknown id is a 404. The engine is asked to
     bill the customer again: drafts, balances and alerts follow."""
     id_field, what = ("credit_id", "credit") if credits else ("commit_id", "commit")
-    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes a drawdown from it meanwhile
+    # In the order contracts/customerCommits/updateEndDate takes them: the commit, then the customer.
     commits.lock_commit(conn, change.commit_id)
+    partitions.lock_home_partition(conn, customer_id)  # no batch finalizes a drawdown from it meanwhile
     found = commits.get_commit(conn, customer_id, change.commit_id, (CREDIT,) if credits else COMMIT_KINDS)
     if found is None:
         raise NotFound(f"{id_field}: customer {customer_id} has no {what} with id {change.commit_id}")
