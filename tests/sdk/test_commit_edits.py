@@ -134,9 +134,13 @@ def test_a_customer_commit_and_credit_edited_alone_move_the_draft(client: Metron
     commit_id = alerts.add_commit(
         client, customer_id, 1000, access_schedule=one_item(1000, period), priority=2
     )
+    alert_id = alerts.create_alert(
+        client, alert_type="low_remaining_commit_balance_reached", threshold=100, customer_id=customer_id
+    )
     alerts.use(client, customer_id, usage, 300)
     inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
     assert applied_by_commit(inv) == {credit_id: D(100), commit_id: D(200)}
+    alerts.wait_status(client, alert_id, customer_id, ("ok", "alert_created"))
 
     # The credit narrowed to another product's usage: the commit covers all 300.
     other = alerts.usage_product(client).product_id
@@ -161,6 +165,7 @@ def test_a_customer_commit_and_credit_edited_alone_move_the_draft(client: Metron
     )
     inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(50))
     assert applied_by_commit(inv) == {commit_id: D(250)}
+    alerts.wait_status(client, alert_id, customer_id, ("in_alarm", "reevaluation"))  # nothing left of it
     edit_credit(client, customer_id, credit_id, specifiers=[{"product_id": usage.product_id}])
     inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(0))
     assert applied_by_commit(inv) == {commit_id: D(250), credit_id: D(50)}
@@ -194,6 +199,9 @@ def test_what_v2_contracts_edit_refuses_is_refused_here_naming_the_field(client:
     )
     assert refused(hierarchy_configuration={"child_access": {"type": "ALL"}}) == (
         "hierarchy_configuration: meterline does not support this field yet"
+    )
+    assert refused(rate_type="COMMIT_RATE").startswith(
+        "rate_type: meterline does not support COMMIT_RATE yet"
     )
     assert refused(applicable_contract_ids=[contract_id]) == (
         "applicable_contract_ids: meterline does not support this field yet"
