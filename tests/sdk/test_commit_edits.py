@@ -126,6 +126,41 @@ def test_a_contract_commit_edited_alone_moves_drafts_balances_and_history(client
     inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(300))
     assert applied_by_commit(inv) == {}
 
+    # A contract's credit the same way: its access reaches the usage again, scoped to it.
+    credit = {"product_id": fixed_product(client), "access_schedule": lapsed}
+    edit(client, customer_id, contract_id, add_credits=[credit])
+    [given] = v2_contract(client, customer_id, contract_id)["credits"]
+    [credit_segment] = given["access_schedule"]["schedule_items"]
+    edit_credit(
+        client,
+        customer_id,
+        given["id"],
+        access_schedule={"update_schedule_items": [{"id": credit_segment["id"], "ending_before": FAR}]},
+        specifiers=[{"product_id": usage.product_id}],
+        description="goodwill",
+    )
+    inv = wait_invoice(client, customer_id, period, subtotal=D(300), total=D(200))
+    assert applied_by_commit(inv) == {given["id"]: D(100)}
+    [edited_credit] = v2_contract(client, customer_id, contract_id)["credits"]
+    assert edited_credit["specifiers"] == [{"product_id": usage.product_id}]
+    # The history holds it as update_credits; the SDK's model has no specifiers for a credit's update.
+    assert history(client, customer_id, contract_id)[-1]["update_credits"] == [
+        {
+            "id": given["id"],
+            "access_schedule": {
+                "update_schedule_items": [{"id": credit_segment["id"], "ending_before": rfc3339(FAR)}]
+            },
+            "description": "goodwill",
+        }
+    ]
+    # A commit's new specifiers it holds.
+    edit_commit(
+        client, customer_id, shown["id"], applicable_product_ids=None, specifiers=[{"product_id": other}]
+    )
+    assert history(client, customer_id, contract_id)[-1]["update_commits"] == [
+        {"id": shown["id"], "applicable_product_ids": None, "specifiers": [{"product_id": other}]}
+    ]
+
 
 def test_a_customer_commit_and_credit_edited_alone_move_the_draft(client: Metronome) -> None:
     customer_id, usage = alerts.billed_customer(client, 1)

@@ -108,6 +108,8 @@ _ADDED = {
 _ACCESS_ITEM = ("amount", "starting_at", "ending_before")
 _INVOICE_ITEM = ("amount", "quantity", "timestamp", "unit_price")
 _COMMIT_DETAILS = ("applicable_product_ids", "applicable_product_tags", "description", "name", "priority")
+# The SDK's history holds a commit's new specifiers (v2 contracts/commits/edit), not a credit's.
+_UPDATED_DETAILS = {"commits": (*_COMMIT_DETAILS, "specifiers"), "credits": _COMMIT_DETAILS}
 _RECURRING_AMOUNTS = ("access_amount", "invoice_amount")
 _RECURRING_TERMS = ("ending_before", "proration_rounding")
 # Made by meterline, not by an edit: a recurring commit's period commits, rollover commits.
@@ -151,7 +153,7 @@ def _commit_changes(parts: Json, field: str, before: list[Json], after: list[Jso
         elif "archived_at" in shown and "archived_at" not in old:
             archived.append({"id": shown["id"]})
         else:
-            change = _commit_update(old, shown)
+            change = _commit_update(old, shown, _UPDATED_DETAILS[field])
             if change:
                 updated.append({"id": shown["id"], **change})
     _put(parts, f"add_{field}", added)
@@ -159,7 +161,7 @@ def _commit_changes(parts: Json, field: str, before: list[Json], after: list[Jso
     _put(parts, f"archive_{field}", archived)
 
 
-def _commit_update(old: Json, new: Json) -> Json:
+def _commit_update(old: Json, new: Json, details: Sequence[str]) -> Json:
     change: Json = {}
     access = _items_change(_items(old, "access_schedule"), _items(new, "access_schedule"), _ACCESS_ITEM)
     if access:
@@ -167,7 +169,7 @@ def _commit_update(old: Json, new: Json) -> Json:
     invoice = _items_change(_items(old, "invoice_schedule"), _items(new, "invoice_schedule"), _INVOICE_ITEM)
     if invoice:
         change["invoice_schedule"] = invoice
-    change.update({k: new.get(k) for k in _COMMIT_DETAILS if old.get(k) != new.get(k)})
+    change.update({k: new.get(k) for k in details if old.get(k) != new.get(k)})
     return change
 
 
