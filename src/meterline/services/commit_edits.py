@@ -148,7 +148,10 @@ def _apply(
         applicable_product_tags=product_tags or None,
         specifiers=specifiers or None,
     )
-    check_edited_commit(conn, edited, path, customer_id=None if found.contract_id else found.customer_id)
+    # The contract that bills it is checked when the edit names one: an edit of anything else keeps
+    # a customer's commit billing where it did, even on a contract archived since.
+    moved = change.invoice_contract_id is not None
+    check_edited_commit(conn, edited, path, customer_id=found.customer_id if moved else None)
     commits.set_schedules(conn, found.id, segments, schedule)
     commits.set_details(
         conn,

@@ -76,8 +76,9 @@ def _check_references(
 def check_edited_commit(conn: Connection, edited: NewCommit, path: str, *, customer_id: str | None) -> None:
     """A commit or credit as an edit leaves it (v2 contracts/edit `update_commits`, v2
     contracts/commits/edit) meets the rules of a new one on its schedules, the products it applies
-    to and, a customer's (`customer_id` given), the contract that bills it (its product, pricing
-    unit, custom fields and uniqueness key were checked when it was made, and stay)."""
+    to and, with `customer_id` (a customer's commit moved to another contract), the contract that
+    bills it (its product, pricing unit, custom fields and uniqueness key were checked when it was
+    made, and stay)."""
     check_commit_schedules(edited.kind, edited.access, edited.credit_type_id, edited.invoice, path)
     check_targets(edited.applicable_product_ids, edited.applicable_product_tags, edited.specifiers, path)
     _check_targeted_products(conn, edited, path)
