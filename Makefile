@@ -50,8 +50,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set (as in many containers): otherwise
+# each worker compiles meterline and rewrites every test module's asserts while collecting, and each
+# `meterline serve` a test starts compiles meterline again (its fork server too), hundreds of times
+# a run. The files go to __pycache__ beside the sources, which git ignores.
 pytest: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
 
 ## The benchmark (workloads a-e at 1,000 and 1,000,000 customers, 3 runs, medians; PostgreSQL too
 ## when METERLINE_BENCH_POSTGRES_URL is set): rewrites the tables in BENCHMARKS.md.

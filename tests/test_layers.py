@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,14 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else "meterline"
 
 
-def _imported(path: Path) -> set[str]:
-    """Every meterline module or name this file imports, absolute."""
+MODULES = dict(_modules())
+
+
+@cache
+def imports_of(module: str) -> set[str]:
+    """Every meterline module or name this module imports, absolute (parsed when a test first asks:
+    every test process collects this file, and few of them run its tests)."""
+    path = MODULES[module]
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -109,28 +116,25 @@ def _imported(path: Path) -> set[str]:
     return {name for name in names if name == "meterline" or name.startswith("meterline.")}
 
 
-IMPORTS = {module: _imported(path) for module, path in _modules()}
-
-
 def test_every_module_belongs_to_a_known_layer() -> None:
-    unknown = sorted({_layer(module) for module in IMPORTS} - ALLOWED.keys())
+    unknown = sorted({_layer(module) for module in MODULES} - ALLOWED.keys())
     assert not unknown, f"packages missing from the layer table: {unknown}"
 
 
-@pytest.mark.parametrize("module", sorted(IMPORTS))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_imports_only_layers_below_its_own(module: str) -> None:
     own = _layer(module)
     wrong = sorted(
-        name for name in IMPORTS[module] if _layer(name) != own and _layer(name) not in ALLOWED[own]
+        name for name in imports_of(module) if _layer(name) != own and _layer(name) not in ALLOWED[own]
     )
     assert not wrong, f"{module} ({own}/) may import {sorted(ALLOWED[own])} only, but imports {wrong}"
 
 
 def test_no_import_cycle_between_packages() -> None:
     graph: dict[str, set[str]] = {}
-    for module, names in IMPORTS.items():
+    for module in MODULES:
         graph.setdefault(_layer(module), set()).update(
-            _layer(name) for name in names if _layer(name) != _layer(module)
+            _layer(name) for name in imports_of(module) if _layer(name) != _layer(module)
         )
     for start in graph:
         seen, frontier = set(), set(graph[start])

@@ -23,15 +23,10 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meterline.runtime.server import create_app
-from meterline.settings import Settings
+from tests.support.offline_app import offline_app, openapi_document
 from tests.support.server import RunningServer, start_server
 
 EXAMPLES_PER_CASE = 2
-# The app built only to read its route table and OpenAPI document: nothing started, no webhooks.
-OFFLINE = Settings(
-    database_url="sqlite://", engine_process=False, evaluator_enabled=False, webhooks_enabled=False
-)
 
 
 @dataclass(frozen=True)
@@ -46,9 +41,8 @@ class Route:
 
 
 def _route_table() -> list[Route]:
-    app = create_app(OFFLINE)
     routes = []
-    for route in _api_routes(app.routes):
+    for route in _api_routes(offline_app().routes):
         body_fields: tuple[str, ...] = ()
         body = route.body_field
         if body is not None:
@@ -70,7 +64,6 @@ def _api_routes(table: list[Any]) -> Iterator[APIRoute]:
 
 
 ROUTES = _route_table()
-DOCUMENT = create_app(OFFLINE).openapi()
 
 # -- the classes of hostile input -------------------------------------------------------------------
 LONE_SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "a\udfffb", "\ud800\ud800"])
@@ -185,7 +178,7 @@ def _percent(text: str) -> str:
 
 
 def _assert_handled(route: Route, response: httpx.Response, what: str) -> None:
-    operation = DOCUMENT["paths"].get(route.path, {}).get(route.method.lower())
+    operation = openapi_document()["paths"].get(route.path, {}).get(route.method.lower())
     # Metronome operations meterline does not serve (left out of the document) answer 501.
     not_built = operation is None and response.status_code == 501
     assert response.status_code < 500 or not_built, f"{what}: {response.status_code} {response.text[:300]}"
@@ -225,19 +218,20 @@ def test_hostile_input_never_gets_a_5xx(http: httpx.Client, route: Route, kind: 
 
 def test_the_route_table_is_the_whole_api() -> None:
     """The fuzz reaches every operation the server documents (a route missing here is unfuzzed)."""
-    documented = {(m.upper(), p) for p, ops in DOCUMENT["paths"].items() for m in ops}
+    documented = {(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m in ops}
     assert documented <= {(r.method, r.path) for r in ROUTES}
     assert ("POST", "/v1/ingest") in documented
 
 
 def test_the_document_lists_what_the_server_answers() -> None:
     """No 422 (the server answers 400), every error in Metronome's shape, ingest's body described."""
-    for path, operations in DOCUMENT["paths"].items():
+    document = openapi_document()
+    for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert "422" not in operation["responses"], (method, path)
             if path != "/health":
                 assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/Error"
                 }
-    body = DOCUMENT["paths"]["/v1/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = document["paths"]["/v1/ingest"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["items"] == {"$ref": "#/components/schemas/UsageEvent"} and body["maxItems"] == 100
