@@ -143,12 +143,6 @@ def main() -> None:
         help="customers whose headroom the engine keeps (default: the server's; 0: measure every "
         "customer a batch touches, as before headrooms)",
     )
-    parser.add_argument(
-        "--page-cache-mb",
-        type=int,
-        default=Settings.model_fields["engine_page_cache_mb"].default,
-        help="the engine's SQLite page cache per connection (default: the server's)",
-    )
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,8 +155,7 @@ def main() -> None:
                 args.customers,
                 (args.warm_batches + args.batches) * args.batch_events // args.customers + 10,
             )
-        # As the engine's processes open it.
-        db = Database(url, durable_commits=False, page_cache_mb=args.page_cache_mb)
+        db = Database(url, durable_commits=False)  # as the engine's processes open it
         evaluator = Evaluator(
             db,
             batch_events=args.batch_events,

@@ -56,10 +56,6 @@ class Settings(BaseSettings):
     # Event references (ingest aliases, customer ids) whose customer the engine keeps in memory,
     # about 250 bytes each, the least recently used dropped first; 0: each batch reads its own.
     engine_reference_customers: int = Field(default=2_000_000, ge=0)
-    # SQLite: the page cache of each of the engine's connections to the state database, in MiB,
-    # taken as pages are read. The usage rows a batch spread over many customers updates (their
-    # month's, about 130 bytes each, and the current hour's) stay in it between batches.
-    engine_page_cache_mb: int = Field(default=64, ge=2)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

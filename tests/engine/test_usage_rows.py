@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, inspect
+from sqlalchemy import delete
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.metrics import AggregationType, MetricRules
@@ -18,7 +17,6 @@ from meterline.domain.timeutil import US_PER_HOUR
 from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.store import usage
 from meterline.store.db import Database
-from meterline.store.migrate import alembic_config
 from meterline.store.tables import usage_hourly, usage_monthly
 
 METRIC = MetricRules("metric", AggregationType.SUM, aggregation_key="v")
@@ -102,9 +100,10 @@ def test_hour_rows_read_are_exactly_the_customers_rows_in_the_window(
     metrics: list[str],
     ends: tuple[int, int],
 ) -> None:
-    """The hour rows are keyed by hour first and read hour by hour (`usage.hourly_rows`): what a
-    reader gets is every row of its customers and metrics whose hour starts in its window, and
-    nothing else, wherever the window's ends fall."""
+    """What a reader of hour rows gets (`usage.hourly_rows`: the usage list, pricing over a period
+    that is not a calendar month) is every row of its customers and metrics whose hour starts in
+    its window, and nothing else, wherever the window's ends fall (a layout of these rows keyed by
+    hour first was measured, "Engine v2, sixth step" in BENCHMARKS.md: its readers named each hour)."""
     start_us, end_us = START_US + min(ends), START_US + max(ends)
     stored = {
         (customer, metric, START_US + hour * US_PER_HOUR, group): Aggregate(
@@ -125,31 +124,3 @@ def test_hour_rows_read_are_exactly_the_customers_rows_in_the_window(
     assert {
         (r.customer_id, r.metric_id, r.bucket_us, r.group_values): r.aggregate.count for r in read
     } == expected
-
-
-def test_a_database_from_before_keeps_its_hour_rows_keyed_by_hour(db: Database) -> None:
-    stored = {
-        (customer, "m1", START_US + hour * US_PER_HOUR, ""): Aggregate.of(
-            Decimal(f"{hour}.5"), hour, hour + 1
-        )
-        for customer in ("c1", "c2", "c3")
-        for hour in range(5)
-    }
-    with db.write() as conn:
-        usage.add_hourly(conn, stored)
-    command.downgrade(alembic_config(db), "0028")
-    db.dispose()  # SQLite: the connections' prepared statements named the table that was replaced
-
-    def key() -> list[str]:
-        with db.read() as conn:
-            return inspect(conn).get_pk_constraint("usage_hourly")["constrained_columns"]
-
-    assert key() == ["customer_id", "metric_id", "hour_us", "group_values"]  # as 0028 left it
-    command.upgrade(alembic_config(db), "head")
-    db.dispose()
-    assert key() == ["hour_us", "customer_id", "metric_id", "group_values"]
-    with db.read() as conn:
-        read = list(usage.hourly_rows(conn, ["c1", "c2", "c3"], ["m1"], START_US, START_US + 5 * US_PER_HOUR))
-    assert {(r.customer_id, r.metric_id, r.bucket_us, r.group_values): fields(r.aggregate) for r in read} == {
-        key: fields(aggregate) for key, aggregate in stored.items()
-    }

@@ -189,7 +189,7 @@ def run_part(
     configure_logging(settings.log_level, settings.log_format)
     # The engine's writes are derived from the event log and replayed after a crash: its commits
     # need not wait for the disk (see `Database`).
-    db = Database(settings.database_url, durable_commits=False, page_cache_mb=settings.engine_page_cache_mb)
+    db = Database(settings.database_url, durable_commits=False)
     peer = WakePipe(os.dup(waking.fileno())) if waking is not None else None
     if waking is not None:
         waking.close()

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ from meterline.domain.aggregation import exact_sum
 from meterline.store.wal_checkpoints import WalCheckpointer
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-# Each SQLite connection's page cache, at most (`Database`'s page_cache_mb).
-DEFAULT_PAGE_CACHE_MB = 64
 
 
 def normalize_url(url: str) -> str:
@@ -75,16 +72,9 @@ class Database:
     and webhooks are delivered at least once anyway. It keeps a disk flush off every batch's path
     from usage to webhook (milliseconds each, more on a busy disk)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        pool_size: int = 8,
-        durable_commits: bool = True,
-        page_cache_mb: int = DEFAULT_PAGE_CACHE_MB,
-    ) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, durable_commits: bool = True) -> None:
         self.url = normalize_url(url)
-        self.engine: Engine = _create(self.url, pool_size, durable_commits, page_cache_mb)
+        self.engine: Engine = _create(self.url, pool_size, durable_commits)
         self.dialect: str = self.engine.dialect.name
         log_url = event_log_url(self.url)
         self.log_url = log_url or self.url
@@ -336,9 +326,7 @@ def _flock(path: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _create(
-    url: str, pool_size: int, durable_commits: bool = True, page_cache_mb: int = DEFAULT_PAGE_CACHE_MB
-) -> Engine:
+def _create(url: str, pool_size: int, durable_commits: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = create_engine(
@@ -353,19 +341,12 @@ def _create(
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    in_memory = parsed.database in (None, "", ":memory:")
     engine = create_engine(
         url,
+        poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
         json_deserializer=_decode_json,
-        # A file's pool hands out the connection used last: its page cache holds what the last
-        # transaction read, which SQLite keeps while no other connection writes (the engine's
-        # batches, one after another on one thread).
-        **({"poolclass": NullPool} if in_memory else {"pool_use_lifo": True}),
     )
-    synchronous = "FULL" if durable_commits else "NORMAL"
-    event.listen(
-        engine, "connect", partial(_sqlite_on_connect, synchronous=synchronous, cache_mb=page_cache_mb)
-    )
+    event.listen(engine, "connect", _sqlite_on_connect if durable_commits else _sqlite_on_connect_relaxed)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
@@ -375,9 +356,7 @@ def _create(
 _decode_json = msgspec.json.Decoder().decode
 
 
-def _sqlite_on_connect(
-    dbapi_conn: Any, _record: Any, synchronous: str = "FULL", cache_mb: int = DEFAULT_PAGE_CACHE_MB
-) -> None:
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any, synchronous: str = "FULL") -> None:
     # Let SQLAlchemy's "begin" event decide how a transaction starts.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
@@ -388,8 +367,7 @@ def _sqlite_on_connect(
     cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Negative: a size in KiB, whatever the page size. Memory is taken only as pages are read.
-    cursor.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
     # Exact decimal arithmetic for the usage aggregates' upserts (`store.usage`): SQLite has no
     # decimal type, and meterline stores decimals as text.
@@ -411,6 +389,10 @@ def _checkpointed(engine: Engine) -> WalCheckpointer | None:
 
 def _no_checkpoint_on_commit(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _sqlite_on_connect_relaxed(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_conn, record, synchronous="NORMAL")
 
 
 def _postgres_commits_not_awaited(dbapi_conn: Any, _record: Any) -> None:

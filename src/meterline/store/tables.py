@@ -12,7 +12,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -213,14 +212,11 @@ customer_directory_version = Table(
 usage_hourly = Table(
     "usage_hourly",
     metadata,
-    Column("customer_id", String(36), nullable=False),
-    Column("metric_id", String(36), nullable=False),
-    Column("hour_us", BigInteger, nullable=False),
-    Column("group_values", String(1024), nullable=False),
+    Column("customer_id", String(36), primary_key=True),
+    Column("metric_id", String(36), primary_key=True),
+    Column("hour_us", BigInteger, primary_key=True),
+    Column("group_values", String(1024), primary_key=True),
     *_aggregate_columns(),
-    # Keyed by hour first (migration 0029): a batch's rows go to the pages of the few hours it
-    # holds, not to one page per customer among them all; readers name each hour they read.
-    PrimaryKeyConstraint("hour_us", "customer_id", "metric_id", "group_values"),
     # Stored in key order on SQLite: an update dirties one page, not two (migration 0020).
     sqlite_with_rowid=False,
 )

@@ -8,13 +8,11 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, select
 
 from meterline.domain.aggregation import Aggregate
-from meterline.domain.timeutil import US_PER_HOUR
 from meterline.domain.usage_fold import UsageDeltas
 from meterline.store.sql import (
-    IN_CHUNK,
     Merges,
     among,
     bound_decimal,
@@ -28,8 +26,6 @@ from meterline.store.tables import usage_hourly, usage_monthly, usage_unique_val
 # (customer_id, metric_id, bucket start, group values)
 BucketKey = tuple[str, str, int, str]
 KEY_CHUNK = 200
-# Hours named per statement of `hourly_rows` (with at most IN_CHUNK customers).
-HOUR_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,36 +69,17 @@ def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, st
 def hourly_rows(
     conn: Connection, customer_ids: Sequence[str], metric_ids: Sequence[str], start_us: int, end_us: int
 ) -> Iterator[UsageRow]:
-    """The customers' hour rows of the metrics in [start_us, end_us).
-
-    The table is keyed by hour first (migration 0029), so the rows are found by naming each hour
-    the table holds in the window, then each customer and metric in it: one look-up per (hour,
-    customer, metric), never a scan of other customers' rows."""
     table = usage_hourly
-    for hours in chunks(stored_hours(conn, start_us, end_us), HOUR_CHUNK):
-        for customers in chunks(list(customer_ids), IN_CHUNK):
-            query = select(table).where(
-                among(conn, table.c.hour_us, hours),
-                among(conn, table.c.customer_id, customers),
-                table.c.metric_id.in_(list(metric_ids)),
-            )
-            for row in conn.execute(query).mappings():
-                yield UsageRow(
-                    row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"], _aggregate(row)
-                )
-
-
-def stored_hours(conn: Connection, start_us: int, end_us: int) -> range:
-    """The hours in [start_us, end_us) between the first and the last the table holds there (two
-    look-ups at the ends of the key): hours outside them hold no row, whatever the window."""
-    within = (usage_hourly.c.hour_us >= start_us, usage_hourly.c.hour_us < end_us)
-    first = select(func.min(usage_hourly.c.hour_us)).where(*within).scalar_subquery()
-    last = select(func.max(usage_hourly.c.hour_us)).where(*within).scalar_subquery()
-    found = conn.execute(select(first, last)).one()
-    if found[0] is None:
-        return range(0)
-    # Every stored hour is an hour's start (`timeutil.hour_floor`).
-    return range(found[0], found[1] + 1, US_PER_HOUR)
+    query = select(table).where(
+        table.c.customer_id.in_(list(customer_ids)),
+        table.c.metric_id.in_(list(metric_ids)),
+        table.c.hour_us >= start_us,
+        table.c.hour_us < end_us,
+    )
+    for row in conn.execute(query).mappings():
+        yield UsageRow(
+            row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"], _aggregate(row)
+        )
 
 
 def unique_value_rows(
