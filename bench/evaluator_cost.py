@@ -108,6 +108,13 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument(
+        "--warm-batches",
+        type=int,
+        default=0,
+        help="batches evaluated first, outside the figures, so that the engine's page cache holds "
+        "the pages a running engine's does (the usage rows its batches update)",
+    )
+    parser.add_argument(
         "--cold",
         action="store_true",
         help="no stored headroom nor alias loaded before the first batch (each read on its customer's "
@@ -143,7 +150,11 @@ def main() -> None:
         if args.seeded:
             copy_seeded(Path(args.seeded), Path(tmp) / "cost.db")
         else:
-            seed(url, args.customers, args.batches * args.batch_events // args.customers + 10)
+            seed(
+                url,
+                args.customers,
+                (args.warm_batches + args.batches) * args.batch_events // args.customers + 10,
+            )
         db = Database(url, durable_commits=False)  # as the engine's processes open it
         evaluator = Evaluator(
             db,
@@ -156,6 +167,11 @@ def main() -> None:
             evaluator.headrooms.warm_slice = evaluator.references.warm_slice = 0
         evaluator.drain()  # the alerts' first measurements, outside the figures
         while evaluator.headrooms.warming or evaluator.references.warming:  # loaded, as at a take-over
+            evaluator.run_once()
+        at = now_us() - 60_000_000
+        for _ in range(args.warm_batches):
+            with db.log_write() as conn:
+                event_log.append(conn, batch(args.customers, args.batch_events, at, rng), now_us())
             evaluator.run_once()
         tune_for_long_running()  # as the engine's processes run
         absorbed_before = evaluator.headrooms.absorbed
@@ -183,7 +199,6 @@ def main() -> None:
         wall = 0.0  # with I/O: a large database's pages come from the disk or the OS's cache
         # Thread CPU time, as the figures: wall time would count what the other processes take.
         profiler = cProfile.Profile(time.thread_time) if args.profile else None
-        at = now_us() - 60_000_000
         for _ in range(args.batches):
             with db.log_write() as conn:
                 event_log.append(conn, batch(args.customers, args.batch_events, at, rng), now_us())

@@ -22,12 +22,13 @@ from meterline.domain.periods import calendar_month
 from meterline.domain.timeutil import US_PER_HOUR, hour_floor, now_us
 
 
-def add_month_of_usage(path: Path, hours: int) -> int:
+def add_month_of_usage(path: Path, hours: int, current_hour: bool = False) -> int:
     """Rows written, hour rows and month rows together."""
     now = now_us()
     month = calendar_month(hour_floor(now))
     first = max(month.start_us, hour_floor(now) - hours * US_PER_HOUR)
-    last = hour_floor(now) - US_PER_HOUR  # the current hour is left to the bench's events
+    # The current hour is left to the bench's events, unless asked for: then they update rows.
+    last = hour_floor(now) - (0 if current_hour else US_PER_HOUR)
     conn = sqlite3.connect(path)
     try:
         (metric_id,) = conn.execute("SELECT id FROM billable_metrics ORDER BY id LIMIT 1").fetchone()
@@ -75,9 +76,15 @@ def main() -> None:
     )
     parser.add_argument("--seeded", type=Path, required=True)
     parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument(
+        "--current-hour",
+        action="store_true",
+        help="a row in the current hour too, as every customer has one once spread traffic has "
+        "reached it: the bench's events (a minute ago) then update hour rows instead of inserting them",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    written = add_month_of_usage(args.seeded, args.hours)
+    written = add_month_of_usage(args.seeded, args.hours, args.current_hour)
     print(f"{written:,} usage rows written in {time.perf_counter() - started:.0f} s")
 
 
