@@ -1,6 +1,6 @@
 """contract_edits: each edit of a contract (v2 contracts/getEditHistory), written with the edit
 
-Revision ID: 0031
+Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-07 21:00:00.000000
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
+revision = "0029"
 down_revision = "0028"
 branch_labels = None
 depends_on = None
