@@ -14,7 +14,8 @@ they are already past. Then, against one `meterline serve`:
    by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
    each reserving 1 cent for a random customer with room under its hard limit: server side (the
    `Server-Timing` header) and end to end from the instant each was due (so waiting for a free
-   connection counts), with the requests each commit answered (`/metrics`); its baseline, the
+   connection counts), with the requests each commit answered (`/metrics`) and the API
+   process's CPU per reservation (all its threads, from /proc); its baseline, the
    floor of any durable commit: `fsync` of 4 KiB appended to a file beside the database, 500
    times, on the same disk in the same run;
 5. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
@@ -61,7 +62,7 @@ from tests.support.waiting import wait_for
 from bench.bodies import EVENTS_PER_BATCH, throughput_batches
 from bench.catalog import customer_by_alias
 from bench.databases import BenchDatabases
-from bench.engines import tree
+from bench.engines import cpu_seconds, tree
 from bench.latency import nearest_rank
 from bench.loadgen import LoadProcess, encode_request
 from bench.machine import OtherWork, machine
@@ -215,12 +216,14 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         before = batch_sizes(client)
+    cpu_before = cpu_seconds([server.process.pid])
     load = LoadProcess(
         port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
     )
     while not load.done():
         time.sleep(0.05)
     result = load.result()
+    api_cpu_s = cpu_seconds([server.process.pid]) - cpu_before
     if result.failures:
         raise RuntimeError(f"reservations failed: {result.first_failure}")
     started_ns = result.started_ns
@@ -234,6 +237,9 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
         "rate_per_s": rate,
         "achieved_per_s": round(achieved),
         "requests_per_commit": round((after[0] - before[0]) / commits, 1) if commits else None,
+        # The API process's CPU (every thread: HTTP, the batches, the commits) per reservation:
+        # what bounds the rate one process sustains, and far less moved by other load than latency.
+        "api_cpu_ms_per_request": round(api_cpu_s * 1000 / len(requests), 3),
         "server": summary(server_side),
         "end_to_end": summary(end_to_end),
     }
@@ -483,7 +489,8 @@ def _print(results: dict[str, Any]) -> None:
             row = found[side]
             table.add_row(
                 f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}, "
-                f"{found['requests_per_commit']} a commit), {side.replace('_', ' ')}",
+                f"{found['requests_per_commit']} a commit, API CPU {found['api_cpu_ms_per_request']} ms "
+                f"each), {side.replace('_', ' ')}",
                 f"{row['p50_ms']}",
                 f"{row['p99_ms']}",
                 f"{row['max_ms']}",
