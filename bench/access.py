@@ -61,6 +61,7 @@ from tests.support.waiting import wait_for
 
 from bench.bodies import EVENTS_PER_BATCH, throughput_batches
 from bench.catalog import customer_by_alias
+from bench.check_profile import profile_checks
 from bench.databases import BenchDatabases
 from bench.engines import cpu_seconds, tree
 from bench.latency import nearest_rank
@@ -408,6 +409,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reserve-seconds", type=float, default=10.0)
     parser.add_argument("--no-load", action="store_true", help="skip ack -> has_access: false")
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only where a check of 100 customers spends its CPU (`--requests` checks, in this process)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="meterline-access-"))
     postgres = os.environ.get("METERLINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES) if args.postgres else None
@@ -431,6 +437,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             set_limits(client, ids)
             wait_caught_up(client)
             others = OtherWork()
+            if args.profile:
+                refs = [*ids, *(alias_for(i) for i in range(1, len(ids) + 1))]
+                results["check_profile"] = profile_checks(seeded.database_url, refs, args.requests)
+                results["shared_with"] = shared_with(others, server, postgres is not None)
+                return _done(results)
             results.update(checks(client, ids, args.requests, random.Random(0)))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
             results["disk_flush"] = disk_flush(workdir)
@@ -447,9 +458,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if server is not None:
             server.stop()
         databases.close()
-    _print(results)
+    return _done(results)
+
+
+def _done(results: dict[str, Any]) -> dict[str, Any]:
+    if "check_profile" in results:
+        _print_profile(results)
+    else:
+        _print(results)
     print(json.dumps(results))
     return results
+
+
+def _print_profile(results: dict[str, Any]) -> None:
+    found = results["check_profile"]
+    table = Table(
+        title=f"a check of 100 customers ({results['database']}): {found['cpu_ms_per_check']} ms of CPU "
+        f"(mean of {found['checks']:,}, this thread's clock)"
+    )
+    for column in ("part", "share (profiled)", "CPU ms (share x plain)"):
+        table.add_column(column, justify="right" if column != "part" else "left")
+    for part in found["parts"]:
+        table.add_row(part["part"], f"{part['share']:.1%}", f"{part['cpu_ms']:.3f}")
+    console.print(table)
+    console.print(
+        "time of their own (profiled): "
+        + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
+    )
+    console.print(results["shared_with"])
 
 
 def _print(results: dict[str, Any]) -> None:
