@@ -3,7 +3,8 @@ one at a time, in this process on the bench's database, each part of the check's
 work timed as the route does it (the reads and the decisions, their views, the JSON).
 
 Two passes over the same checks: one plain, timing the whole check on this thread's CPU clock
-(what a check costs), and one under cProfile, whose cumulative times split it into parts. The
+(what a check costs), and one under cProfile on the same clock, whose cumulative times split it
+into parts (waiting for PostgreSQL's answer is no part of the CPU). The
 profiler slows Python calls more than the database's own work, so the parts are given as shares
 of the profiled pass, then as those shares of the plain pass's CPU: a breakdown, not exact times.
 """
@@ -26,12 +27,12 @@ from meterline.store.db import Database
 # (label, module file ending, function): the parts, each a function the check calls.
 PARTS = (
     ("the whole check", "bench/check_profile.py", "_one_check"),
-    ("reads: services.access -> store.access.read_facts", "store/access.py", "read_facts"),
-    ("  of which rows -> facts (store.access._facts)", "store/access.py", "_facts"),
-    ("  of which the pooled driver connections", "store/db.py", "_driver_connection"),
-    ("decisions: domain.access.decide, all customers", "domain/access.py", "decide"),
-    ("views: api.access_stream.decision_view", "api/access_stream.py", "decision_view"),
-    ("JSON: ExactJSONResponse.render", "api/responses.py", "render"),
+    ("reads (store.access.read_facts)", "store/access.py", "read_facts"),
+    ("  of which rows -> facts (_facts)", "store/access.py", "_facts"),
+    ("  of which pooled connections", "store/db.py", "_driver_connection"),
+    ("decisions (domain.access.decide)", "domain/access.py", "decide"),
+    ("views (decision_view)", "api/access_stream.py", "decision_view"),
+    ("JSON (ExactJSONResponse.render)", "api/responses.py", "render"),
 )
 
 
@@ -47,7 +48,7 @@ def profile_checks(database_url: str, refs: Sequence[str], checks: int, seed: in
         for index in range(checks):
             _one_check(db, picks[index % len(picks)])
         plain_ms = (time.thread_time() - started) * 1000 / checks
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.thread_time)  # CPU, as the plain pass: waits are not parts
         profiler.enable()
         for index in range(checks):
             _one_check(db, picks[index % len(picks)])
