@@ -14,7 +14,8 @@ they are already past. Then, against one `meterline serve`:
    by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
    each reserving 1 cent for a random customer with room under its hard limit: server side (the
    `Server-Timing` header) and end to end from the instant each was due (so waiting for a free
-   connection counts), with the requests each commit answered (`/metrics`); its baseline, the
+   connection counts), with the requests each commit answered (`/metrics`) and the API
+   process's CPU per reservation (all its threads, from /proc); its baseline, the
    floor of any durable commit: `fsync` of 4 KiB appended to a file beside the database, 500
    times, on the same disk in the same run;
 5. unless `--no-load`: ack -> `has_access: false`. The ingest capacity (events/s acknowledged and
@@ -60,8 +61,9 @@ from tests.support.waiting import wait_for
 
 from bench.bodies import EVENTS_PER_BATCH, throughput_batches
 from bench.catalog import customer_by_alias
+from bench.check_profile import profile_checks
 from bench.databases import BenchDatabases
-from bench.engines import tree
+from bench.engines import cpu_seconds, tree
 from bench.latency import nearest_rank
 from bench.loadgen import LoadProcess, encode_request
 from bench.machine import OtherWork, machine
@@ -215,12 +217,14 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         before = batch_sizes(client)
+    cpu_before = cpu_seconds([server.process.pid])
     load = LoadProcess(
         port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
     )
     while not load.done():
         time.sleep(0.05)
     result = load.result()
+    api_cpu_s = cpu_seconds([server.process.pid]) - cpu_before
     if result.failures:
         raise RuntimeError(f"reservations failed: {result.first_failure}")
     started_ns = result.started_ns
@@ -234,6 +238,9 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
         "rate_per_s": rate,
         "achieved_per_s": round(achieved),
         "requests_per_commit": round((after[0] - before[0]) / commits, 1) if commits else None,
+        # The API process's CPU (every thread: HTTP, the batches, the commits) per reservation:
+        # what bounds the rate one process sustains, and far less moved by other load than latency.
+        "api_cpu_ms_per_request": round(api_cpu_s * 1000 / len(requests), 3),
         "server": summary(server_side),
         "end_to_end": summary(end_to_end),
     }
@@ -402,6 +409,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reserve-seconds", type=float, default=10.0)
     parser.add_argument("--no-load", action="store_true", help="skip ack -> has_access: false")
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only where a check of 100 customers spends its CPU (`--requests` checks, in this process)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="meterline-access-"))
     postgres = os.environ.get("METERLINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES) if args.postgres else None
@@ -425,6 +437,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             set_limits(client, ids)
             wait_caught_up(client)
             others = OtherWork()
+            if args.profile:
+                refs = [*ids, *(alias_for(i) for i in range(1, len(ids) + 1))]
+                results["check_profile"] = profile_checks(seeded.database_url, refs, args.requests)
+                results["shared_with"] = shared_with(others, server, postgres is not None)
+                return _done(results)
             results.update(checks(client, ids, args.requests, random.Random(0)))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
             results["disk_flush"] = disk_flush(workdir)
@@ -441,9 +458,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if server is not None:
             server.stop()
         databases.close()
-    _print(results)
+    return _done(results)
+
+
+def _done(results: dict[str, Any]) -> dict[str, Any]:
+    if "check_profile" in results:
+        _print_profile(results)
+    else:
+        _print(results)
     print(json.dumps(results))
     return results
+
+
+def _print_profile(results: dict[str, Any]) -> None:
+    found = results["check_profile"]
+    table = Table(
+        title=f"a check of 100 customers ({results['database']}): {found['cpu_ms_per_check']} ms of CPU "
+        f"(mean of {found['checks']:,}, this thread's clock)"
+    )
+    for column in ("part", "share (profiled)", "CPU ms (share x plain)"):
+        table.add_column(column, justify="right" if column != "part" else "left")
+    for part in found["parts"]:
+        table.add_row(part["part"], f"{part['share']:.1%}", f"{part['cpu_ms']:.3f}")
+    console.print(table)
+    console.print(
+        "time of their own (profiled): "
+        + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
+    )
+    console.print(results["shared_with"])
 
 
 def _print(results: dict[str, Any]) -> None:
@@ -483,7 +525,8 @@ def _print(results: dict[str, Any]) -> None:
             row = found[side]
             table.add_row(
                 f"reserve at {found['rate_per_s']:,.0f}/s (achieved {found['achieved_per_s']:,}, "
-                f"{found['requests_per_commit']} a commit), {side.replace('_', ' ')}",
+                f"{found['requests_per_commit']} a commit, API CPU {found['api_cpu_ms_per_request']} ms "
+                f"each), {side.replace('_', ' ')}",
                 f"{row['p50_ms']}",
                 f"{row['p99_ms']}",
                 f"{row['max_ms']}",

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from meterline.api.reservation_writer import ReservationWriter
-from meterline.domain.errors import Conflict, NotFound
+from meterline.domain.errors import Conflict, NotFound, Unavailable
 from meterline.domain.reservations import Answer
 from meterline.services import reservations as service
 from meterline.services import spend_limits
@@ -173,3 +173,38 @@ def test_a_reservation_with_an_idempotency_key_is_answered_again(api: Extensions
     other = api.http.post("/v1/access/reserve", json={**body, "amount": 500}, headers=headers)
     assert other.status_code == 409
     assert api.limits(customer_id)["hard_limit"] == 1000  # nothing else changed
+
+
+def test_a_request_the_database_refuses_fails_alone_not_the_others_of_its_batch(app: InProcess) -> None:
+    customer_id = limited_customer(app, 1000)
+    writer = ReservationWriter(app.db, HORIZON_US)
+    writer.start()
+    # A lone surrogate cannot be encoded for either database (the API refuses it at the edge;
+    # here it stands for any request the database refuses).
+    refused = ask(customer_id, 100, "res-\ud800")
+    grouped = [ask(customer_id, 300), refused, ask(customer_id, 400)]
+    outcomes: list[object] = []
+
+    async def send(requests: list[service.Request]) -> None:
+        outcomes.extend(await asyncio.gather(*(writer.submit(r) for r in requests), return_exceptions=True))
+
+    try:
+        with app.db.write() as conn:  # the writer's first batch waits: the three queue together
+            customers.lock(conn, customer_id)
+            first = threading.Thread(target=asyncio.run, args=(send([ask(customer_id, 200)]),))
+            first.start()
+            wait_for(lambda: (writer.received, writer._queue.qsize()), lambda seen: seen == (1, 0))
+            rest = threading.Thread(target=asyncio.run, args=(send(grouped),))
+            rest.start()
+            wait_for(lambda: writer._queue.qsize(), lambda waiting: waiting == 3)
+        first.join(30)
+        rest.join(30)
+    finally:
+        writer.stop()
+    assert outcomes[0] == Answer(True, None, Decimal(800))
+    assert outcomes[1] == Answer(True, None, Decimal(500))  # decided again alone, as it came
+    assert isinstance(outcomes[2], Unavailable)
+    assert outcomes[3] == Answer(True, None, Decimal(100))
+    with app.db.write() as conn:  # what was granted is stored, the refused one is not
+        again = service.decide_all(conn, [ask(customer_id, 101), grouped[2]], app.now, HORIZON_US)
+    assert again == [Answer(False, "would_pass_hard_limit", Decimal(100)), Answer(True, None, Decimal(100))]

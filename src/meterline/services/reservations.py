@@ -220,11 +220,8 @@ def _credit_type(conn: Connection, asked: str | None) -> str | MeterlineError:
 
 def _hard_limits(conn: Connection, customer_ids: list[str]) -> dict[Key, Decimal]:
     """Each customer's hard limit by credit type: the newest, should two ever exist."""
-    found: dict[Key, Decimal] = {}
-    for alert in alerts.spend_limit_alerts(conn, customer_ids):  # oldest first
-        if alert.spend_limit == customer_spend.HARD and alert.customer_id and alert.credit_type_id:
-            found[(alert.customer_id, alert.credit_type_id)] = alert.threshold
-    return found
+    limits = alerts.spend_limit_thresholds(conn, customer_ids, customer_spend.HARD)  # oldest first
+    return {(customer_id, credit_type_id): threshold for customer_id, credit_type_id, threshold in limits}
 
 
 def _spend(conn: Connection, keys: list[Key], now_us: int, open_horizon_us: int) -> dict[Key, Decimal]:

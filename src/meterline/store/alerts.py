@@ -7,17 +7,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, literal, or_, select, tuple_, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.alerts import AlertType
 from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import IN_CHUNK, among, chunks, upsert
+from meterline.store.sql import IN_CHUNK, among, among_bound, bound_list, chunks, upsert
 from meterline.store.tables import alert_states, alert_sweeps, alerts, notifications
 
 # conn.info key of the per-transaction tally of notifications written.
@@ -148,6 +149,33 @@ def spend_limit_alerts(conn: Connection, customer_ids: Sequence[str]) -> list[Al
         )
         found.extend(_record(r) for r in conn.execute(query.order_by(alerts.c.created_at_us)).mappings())
     return found
+
+
+def spend_limit_thresholds(
+    conn: Connection, customer_ids: Sequence[str], spend_limit: str
+) -> list[tuple[str, str, Decimal]]:
+    """(customer id, credit type id, threshold) of these customers' spend limits in force of one
+    kind, oldest first: what a reservation batch decides on, in a statement built once."""
+    found: list[tuple[str, str, Decimal]] = []
+    query = _thresholds(conn.dialect.name)
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
+        rows = conn.execute(query, {"ids": bound_list(conn, chunk), "spend_limit": spend_limit})
+        found.extend((row[0], row[1], row[2]) for row in rows)
+    return found  # oldest first for each customer (a customer's limits are in one chunk)
+
+
+@lru_cache(maxsize=2)
+def _thresholds(dialect: str) -> Select[Any]:
+    return (
+        select(alerts.c.customer_id, alerts.c.credit_type_id, alerts.c.threshold)
+        .where(
+            among_bound(dialect, alerts.c.customer_id, "ids"),
+            alerts.c.spend_limit == bindparam("spend_limit"),
+            alerts.c.credit_type_id.is_not(None),
+            alerts.c.archived_at_us.is_(None),
+        )
+        .order_by(alerts.c.created_at_us)
+    )
 
 
 def spend_limited_after(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, func, or_, select
 
-from meterline.store.sql import IN_CHUNK, chunks, keys_among, upsert
+from meterline.store.sql import IN_CHUNK, among_bound, bound_list, chunks, upsert
 from meterline.store.tables import billing_requests, catalog_version, customer_spend, usage_monthly
 
 SpendRow = tuple[str, str, Decimal, int | None]  # customer, credit type, spend, valid until
@@ -44,15 +45,23 @@ def still_holding(
     conn: Connection, keys: Sequence[tuple[str, str]], now_us: int
 ) -> dict[tuple[str, str], Decimal]:
     """Each (customer, credit type)'s spend as the engine measured it, where that still holds
-    (absent where it does not), in one statement per chunk of keys."""
+    (absent where it does not), in one statement per chunk of customers (built once: it runs in
+    every reservation batch)."""
+    wanted = set(keys)
     found: dict[tuple[str, str], Decimal] = {}
-    for chunk in chunks(sorted(set(keys)), IN_CHUNK):
-        query = _holding_spend().where(
-            keys_among(conn, [customer_spend.c.customer_id, customer_spend.c.credit_type_id], chunk),
-            or_(customer_spend.c.valid_until_us.is_(None), customer_spend.c.valid_until_us > now_us),
-        )
-        found.update(((row[0], row[1]), row[2]) for row in conn.execute(query))
+    query = _holding_of(conn.dialect.name)
+    for chunk in chunks(sorted({customer_id for customer_id, _credit_type in wanted}), IN_CHUNK):
+        rows = conn.execute(query, {"ids": bound_list(conn, chunk), "now_us": now_us})
+        found.update(((row[0], row[1]), row[2]) for row in rows if (row[0], row[1]) in wanted)
     return found
+
+
+@lru_cache(maxsize=2)
+def _holding_of(dialect: str) -> Select[Any]:
+    return _holding_spend().where(
+        among_bound(dialect, customer_spend.c.customer_id, "ids"),
+        or_(customer_spend.c.valid_until_us.is_(None), customer_spend.c.valid_until_us > bindparam("now_us")),
+    )
 
 
 def _holding_spend() -> Select[Any]:

@@ -6,16 +6,17 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, true, update
+from sqlalchemy import Connection, Select, delete, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from meterline.domain.errors import Conflict, NotFound
 from meterline.domain.ids import new_id
 from meterline.domain.partitions import home_partition
 from meterline.domain.timeutil import now_us
-from meterline.store.sql import IN_CHUNK, among, chunks
+from meterline.store.sql import IN_CHUNK, among, among_bound, bound_list, chunks
 from meterline.store.tables import customer_aliases, customers
 
 NAME_MAX_CHARS = 160
@@ -77,12 +78,19 @@ def lock_many(conn: Connection, customer_ids: Iterable[str]) -> dict[str, int | 
     until the caller's transaction ends on PostgreSQL (as `lock`). Rows are locked in id order,
     so two transactions locking overlapping sets never wait for each other in a cycle."""
     found: dict[str, int | None] = {}
+    query = _lock_many(conn.dialect.name)
     for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
-        query = select(customers.c.id, customers.c.archived_at_us).where(among(conn, customers.c.id, chunk))
-        if conn.dialect.name == "postgresql":
-            query = query.order_by(customers.c.id).with_for_update()
-        found.update((row[0], row[1]) for row in conn.execute(query))
+        found.update((row[0], row[1]) for row in conn.execute(query, {"ids": bound_list(conn, chunk)}))
     return found
+
+
+@lru_cache(maxsize=2)
+def _lock_many(dialect: str) -> Select[Any]:
+    # Built once: it runs in every reservation batch.
+    query = select(customers.c.id, customers.c.archived_at_us).where(
+        among_bound(dialect, customers.c.id, "ids")
+    )
+    return query.order_by(customers.c.id).with_for_update() if dialect == "postgresql" else query
 
 
 def names_of(conn: Connection, customer_ids: Iterable[str]) -> dict[str, str]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from meterline.store.sql import IN_CHUNK, among, chunks, insert_ignoring_duplicates
+from meterline.store.sql import IN_CHUNK, among, among_bound, bound_list, chunks, insert_ignoring_duplicates
 from meterline.store.tables import reservation_settlements, reservations
 
 RELEASED, SETTLED, EXPIRED = "released", "settled", "expired"
@@ -51,10 +52,41 @@ _WITH_SETTLEMENT = reservations.outerjoin(
 def get_many(conn: Connection, reservation_ids: Sequence[str]) -> dict[str, Reservation]:
     """The reservations these ids name, by id (ids never used are absent)."""
     found: dict[str, Reservation] = {}
+    query = _named(conn.dialect.name)
     for chunk in chunks(sorted(set(reservation_ids)), IN_CHUNK):
-        query = select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(among(conn, reservations.c.id, chunk))
-        found.update((row["id"], _record(row)) for row in conn.execute(query).mappings())
+        found.update((row[0], _record(row)) for row in conn.execute(query, {"ids": bound_list(conn, chunk)}))
     return found
+
+
+# The statements every reservation batch runs, built once per dialect (`among_bound`).
+@lru_cache(maxsize=2)
+def _named(dialect: str) -> Select[Any]:
+    return (
+        select(*_COLUMNS).select_from(_WITH_SETTLEMENT).where(among_bound(dialect, reservations.c.id, "ids"))
+    )
+
+
+@lru_cache(maxsize=2)
+def _not_closed(dialect: str) -> Select[Any]:
+    columns = (
+        reservations.c.id,
+        reservations.c.customer_id,
+        reservations.c.credit_type_id,
+        reservations.c.amount,
+        reservations.c.expires_at_us,
+        reservation_settlements.c.reservation_id,
+    )
+    return (
+        select(*columns)
+        .select_from(_WITH_SETTLEMENT)
+        .where(among_bound(dialect, reservations.c.customer_id, "ids"), reservations.c.closed_at_us.is_(None))
+    )
+
+
+@lru_cache(maxsize=2)
+def _add(dialect: str) -> Any:
+    insert = postgresql.insert(reservations) if dialect == "postgresql" else sqlite.insert(reservations)
+    return insert.on_conflict_do_nothing().returning(reservations.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +108,11 @@ def not_closed_of(
     rows: a batch reads every open reservation of its customers."""
     holding: list[Held] = []
     ended: dict[str, list[str]] = {}
-    columns = (
-        reservations.c.id,
-        reservations.c.customer_id,
-        reservations.c.credit_type_id,
-        reservations.c.amount,
-        reservations.c.expires_at_us,
-        reservation_settlements.c.reservation_id,
-    )
+    query = _not_closed(conn.dialect.name)
     for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
-        query = (
-            select(*columns)
-            .select_from(_WITH_SETTLEMENT)
-            .where(among(conn, reservations.c.customer_id, chunk), reservations.c.closed_at_us.is_(None))
-        )
-        for rid, customer_id, credit_type_id, amount, expires_at_us, settled in conn.execute(query):
+        for rid, customer_id, credit_type_id, amount, expires_at_us, settled in conn.execute(
+            query, {"ids": bound_list(conn, chunk)}
+        ):
             if settled is not None:
                 ended.setdefault(SETTLED, []).append(rid)
             elif now_us >= expires_at_us:
@@ -105,9 +127,6 @@ def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
     reservation another process stored meanwhile, stores nothing)."""
     if not new:
         return set()
-    insert = (
-        postgresql.insert(reservations) if conn.dialect.name == "postgresql" else sqlite.insert(reservations)
-    )
     rows = [
         {
             "id": r.id,
@@ -121,7 +140,7 @@ def add_many(conn: Connection, new: Sequence[Reservation]) -> set[str]:
     ]
     # One executemany: SQLAlchemy sends it as multi-row VALUES with RETURNING, the statement
     # cached whatever the number of rows.
-    stored = conn.execute(insert.on_conflict_do_nothing().returning(reservations.c.id), rows)
+    stored = conn.execute(_add(conn.dialect.name), rows)
     return {row[0] for row in stored}
 
 
@@ -160,13 +179,13 @@ def settle(conn: Connection, claims: Iterable[tuple[str, str, int]], at_us: int)
 
 def _record(row: Any) -> Reservation:
     return Reservation(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        credit_type_id=row["credit_type_id"],
-        amount=row["amount"],
-        created_at_us=row["created_at_us"],
-        expires_at_us=row["expires_at_us"],
-        closed_as=row["closed_as"],
-        closed_at_us=row["closed_at_us"],
-        settled=bool(row["settled"]),
+        id=row.id,
+        customer_id=row.customer_id,
+        credit_type_id=row.credit_type_id,
+        amount=row.amount,
+        created_at_us=row.created_at_us,
+        expires_at_us=row.expires_at_us,
+        closed_as=row.closed_as,
+        closed_at_us=row.closed_at_us,
+        settled=bool(row.settled),
     )
