@@ -221,19 +221,30 @@ class Dispatcher:
                 self._adoptions.append(claim_id)  # taken up when the loop starts
                 return
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._adopt_soon, claim_id)
+            loop.call_soon_threadsafe(self._adopt_soon, claim_id, now_us())
 
-    def _adopt_soon(self, claim_id: str) -> None:
-        task = asyncio.create_task(self._adopt(claim_id))
+    def _adopt_soon(self, claim_id: str, handed_at_us: int | None = None) -> None:
+        task = asyncio.create_task(self._adopt(claim_id, handed_at_us))
         self._adopting.add(task)
         task.add_done_callback(self._adopting.discard)
 
-    async def _adopt(self, claim_id: str) -> None:
+    async def _adopt(self, claim_id: str, handed_at_us: int | None) -> None:
+        started_at_us = now_us()
         try:
             claims = await asyncio.to_thread(self._read_claim, claim_id)
         except Exception:
             log.exception("webhook_adopt_failed")  # its lease expires and it is claimed again
             return
+        # When the claim's id came down the pipe, when the loop took it up, when its deliveries
+        # were read: an alert's latency, stage by stage (bench/stages.py).
+        log.debug(
+            "webhook_claim_adopted",
+            claim_id=claim_id,
+            deliveries=len(claims),
+            handed_at_us=handed_at_us,
+            started_at_us=started_at_us,
+            read_at_us=now_us(),
+        )
         self._start(claims)
 
     def _read_claim(self, claim_id: str) -> list[Claim]:
@@ -413,6 +424,8 @@ class Dispatcher:
             "webhook_attempt",
             endpoint_id=claim.endpoint_id,
             notification_id=claim.notification_id,
+            claim_id=claim.claim_id,
+            attempted_at_us=attempted_at,
             attempt=claim.attempt,
             status=response.status_code,
             latency_ms=response.latency_ms,

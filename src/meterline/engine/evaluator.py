@@ -196,7 +196,7 @@ class Evaluator:
 
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
-        started = time.perf_counter()
+        started, read_at_us = time.perf_counter(), now_us()
         holding = self.membership.current()
         if not holding.positions:
             return BatchResult(0, 0)  # another engine holds every partition for now
@@ -253,6 +253,7 @@ class Evaluator:
             raise
         self.membership.holding = moved
         self._last_batch_us = self.clock()
+        committed_at_us = now_us()
         if self.outbox is not None:
             self.outbox.hand_over(claims)
         if self.on_commit is not None:
@@ -265,13 +266,25 @@ class Evaluator:
         marks.append(time.perf_counter())
         EVALUATOR_EVENTS.inc(len(batch))
         EVALUATOR_BATCH.observe(marks[-1] - started)
+        parts_ms = {}
         for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
             EVALUATOR_PARTS.labels(part).inc(ended - began)
+            parts_ms[part] = round((ended - began) * 1000, 2)
         log.debug(
             "evaluator_batch",
             events=len(batch),
             position=read.read_through,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            parts_ms=parts_ms,
+            measured=len(touched),
+            absorbed=len(absorbed),
+            # When it read, what its notifications carry as `timestamp`, when it committed and
+            # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
+            read_at_us=read_at_us,
+            at_us=now,
+            committed_at_us=committed_at_us,
+            transitions=sum(transitions.values()),
+            claims=sorted({c.claim_id for c in claims}),
         )
         return BatchResult(len(batch), read.read_through, more_work)
 
