@@ -373,7 +373,7 @@ class Dispatcher:
             due = store.next_due_at(conn)
         if not (finished and record) and not renew and not waiting and (due is None or due > now):
             return [], False, not finished
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             self._record_in(conn, finished)
             store.renew_claims(conn, renew, now + self._lease_us)
             more = False
@@ -391,7 +391,7 @@ class Dispatcher:
         self._next_purge_us = now + round(PURGE_INTERVAL_S * US_PER_SECOND)
         purged = 0
         for _ in range(PURGE_MAX_BATCHES):
-            with self.db.write() as conn:
+            with self.db.write(customer_state=False) as conn:
                 count = store.purge_finished(conn, now - self.retention_us, PURGE_BATCH)
             purged += count
             if count < PURGE_BATCH:
@@ -403,7 +403,7 @@ class Dispatcher:
         return self.concurrency * CLAIM_AHEAD - self._in_flight[endpoint_id]
 
     def _release(self, claims: list[Claim]) -> None:
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             store.release_claims(conn, claims, self.clock())
 
     # -- one attempt -----------------------------------------------------------------------------
@@ -460,7 +460,7 @@ class Dispatcher:
         return signer
 
     def _record(self, finished: list[Finished]) -> None:
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             self._record_in(conn, finished)
         _count_attempts(finished)
 

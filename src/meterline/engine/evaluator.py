@@ -197,6 +197,7 @@ class Evaluator:
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started, read_at_us = time.perf_counter(), now_us()
+        misses_before = self.snapshots.misses
         holding = self.membership.current()
         if not holding.positions:
             return BatchResult(0, 0)  # another engine holds every partition for now
@@ -278,6 +279,7 @@ class Evaluator:
             parts_ms=parts_ms,
             measured=len(touched),
             absorbed=len(absorbed),
+            states_read=self.snapshots.misses - misses_before,
             # When it read, what its notifications carry as `timestamp`, when it committed and
             # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
             read_at_us=read_at_us,
