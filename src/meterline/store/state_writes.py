@@ -12,7 +12,9 @@ customer a batch measured was read again.
 
 The count is the database header's `user_version` (meterline uses it for nothing else): written
 in the transaction, so a rolled-back one leaves it, and read in a transaction's own snapshot. It
-wraps at 2**31. PostgreSQL keeps no count: its snapshots live for one batch.
+wraps at 2**31. Writes made outside meterline's transactions (a migration's, a `sqlite3` shell's)
+are not counted: an engine running meanwhile keeps the snapshots it had until it restarts.
+PostgreSQL keeps no count: its snapshots live for one batch.
 """
 
 from __future__ import annotations
