@@ -33,6 +33,7 @@ from bench.loadgen import LoadProcess, encode_request
 from bench.machine import OtherWork
 from bench.plan import AlertKind, Plan
 from bench.receiver import Receiver
+from bench.stages import breakdown
 from bench.workloads import Session, wait_webhooks, warm_up
 from meterline.settings import Settings
 
@@ -48,6 +49,7 @@ class BurstRun:
     shared_with: str  # what else used the cores during the burst
     server_cpu_s: float  # CPU the server and its engine processes (evaluator, delivery) used meanwhile
     bodies: list[bytes]  # the webhooks received, for the baseline
+    stages: dict[str, Any] | None = None  # `bench.stages.breakdown`, when the server logged for it
 
     @property
     def delivered_s(self) -> float | None:
@@ -71,6 +73,7 @@ def burst(
     connections: int,
     webhook_wait_s: float,
     console: Console,
+    stages: bool = False,
 ) -> BurstRun:
     """The warm-up (`soft_events - 1` events per customer) until evaluated, then the burst."""
     warm_up(session, warmup, label="(e) warm-up", connections=connections, rate_per_s=None, console=console)
@@ -96,6 +99,7 @@ def burst(
         shared_with,
         server_cpu_s,
         [a.body for a in arrivals],
+        breakdown(session.server.log_path, crossings, arrivals) if stages else None,
     )
 
 
@@ -131,4 +135,5 @@ def summary(run: BurstRun, baseline_s: float | None, concurrency: int) -> dict[s
         "failures": run.failures,
         "server_cpu_s": round(run.server_cpu_s, 2),
         "shared_with": run.shared_with,
+        **({"stages": run.stages} if run.stages is not None else {}),
     }

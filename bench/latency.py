@@ -106,7 +106,7 @@ def nearest_rank(values: Sequence[float], q: float) -> float | None:
     return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
 
 
-def _key(arrival: Arrival) -> Key | None:
+def key_of(arrival: Arrival) -> Key | None:
     parsed = parse_alert_name(arrival.alert_name)
     if parsed is None or not parsed[1].startswith(ALIAS_PREFIX):
         return None
@@ -122,7 +122,7 @@ def match(crossings: dict[Key, int], arrivals: Sequence[Arrival], waited_until_n
     result = Latencies(expected=len(crossings))
     seen: set[Key] = set()
     for arrival in sorted(arrivals, key=lambda a: a.arrived_ns):
-        key = _key(arrival)
+        key = key_of(arrival)
         if key is None or key not in crossings or arrival.type.endswith("_resolved"):
             result.unexpected += 1
             continue

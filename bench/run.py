@@ -27,12 +27,15 @@ METERLINE_DATABASE_URL names a server) and each customer count, the customers ar
   webhooks to the same kind of receiver (`bench.burst`).
 
 `--quick` (what `make bench-quick` runs) does one short run at 1,000 customers in about a minute
-and a half. Progress goes to stderr; the last line of stdout is one JSON object:
+and a half. `--only latency burst --evaluated-rate N` runs (b) at 50% and 80% of N events/s and
+(e), nothing else (so that two builds compare at the same offered load); `--stages` has the server
+log at debug level and prints where each webhook's latency went, stage by stage (`bench.stages`). Progress goes to stderr; the last line of stdout is one JSON object:
 {"events_per_s", "floor_events_per_s", "ratio_to_floor", "alert_p99_ms", "alert_p99_ms_at_80",
 "burst_delivered_s", "customers"} (alert_p99_ms: at 50% of the rate).
 Without `--quick`, the tables between the bench markers of BENCHMARKS.md are rewritten.
 
     python -m bench.run [--quick] [--customers 1000 1000000] [--runs 3] [--seconds 20]
+    python -m bench.run --quick --only latency burst --evaluated-rate 12000 [--stages]
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import burst
+from bench import burst, stages
 from bench.bodies import (
     EVENTS_PER_BATCH,
     Spread,
@@ -78,6 +81,7 @@ MAX_CROSSINGS_PER_S = 200  # (b): the target's spread crossings
 CROSSING_WINDOW_S = 2.0  # (b): each crossing customer's events fall within a window this long
 BACKGROUND_SHARE = 4  # (b): one customer in this many is background traffic
 POSTGRES_NOTE = " (postgres: the server this bench uses among them)"
+WORKLOADS = ("throughput", "latency", "burst")  # (a) with (d) and the ceiling, (b), (e)
 
 
 @dataclass
@@ -101,6 +105,9 @@ class Settings:
     workdir: Path | None
     keep_databases: bool
     verify_sample: int
+    workloads: frozenset[str] = frozenset(WORKLOADS)
+    evaluated_rate: float | None = None  # (b)'s 100%, instead of (a)'s measured rate
+    stages: bool = False
 
 
 @dataclass
@@ -193,8 +200,28 @@ def parse_args(argv: list[str] | None) -> Settings:
         action="store_true",
         help="keep the seeded databases (in --workdir) for inspection",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=WORKLOADS,
+        help="run only these workloads: throughput is (a) with (d) and the generator ceiling, "
+        "latency (b), burst (e); latency without throughput needs --evaluated-rate",
+    )
+    parser.add_argument(
+        "--evaluated-rate",
+        type=float,
+        help="events/s that (b)'s 50%% and 80%% are of, instead of (a)'s measured evaluated rate",
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="the server logs at debug level; (b) and (e) print each stage's share of the latency",
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
+    workloads = frozenset(args.only or WORKLOADS)
+    if "latency" in workloads and "throughput" not in workloads and not args.evaluated_rate:
+        parser.error("--only latency without throughput needs --evaluated-rate")
 
     def pick(value: Any, full: Any, short: Any) -> Any:
         return value if value is not None else short if quick else full
@@ -204,7 +231,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         databases = ["postgresql"]
     elif args.database == "auto" and _postgres_url() is not None:
         databases.append("postgresql")
-    write_report = not args.no_report and not quick
+    write_report = not args.no_report and not quick and args.only is None  # the report needs all
     return Settings(
         quick=quick,
         customers=sorted(pick(args.customers, [1000, 1_000_000], [1000])),
@@ -226,6 +253,9 @@ def parse_args(argv: list[str] | None) -> Settings:
         workdir=args.workdir,
         keep_databases=args.keep_databases,
         verify_sample=args.verify_sample,
+        workloads=workloads,
+        evaluated_rate=args.evaluated_rate,
+        stages=bool(args.stages),
     )
 
 
@@ -281,19 +311,21 @@ def run_database(bench: Bench, kind: str, workdir: Path, generator_ceiling: floa
                 f"seeded {customers:,} customers in {sum(seeded.seconds.values()):.1f}s "
                 f"(clone {seeded.seconds['clone']:.1f}s); {len(seeded.verified)} clones checked through the API"
             )
+            first_count = customers == s.customers[0]
             runs = [
-                one_run(
-                    bench, databases, seeded, run, generator_ceiling, latency_too=customers == s.customers[0]
-                )
+                one_run(bench, databases, seeded, run, generator_ceiling, latency_too=first_count)
+                if "throughput" in s.workloads
+                else latency_runs(bench, databases, seeded, run)
                 for run in range(s.runs)
+                if "throughput" in s.workloads or ("latency" in s.workloads and first_count)
             ]
-            if customers == s.customers[0]:
+            if first_count and "burst" in s.workloads:
                 found["burst"] = burst_runs(bench, databases, seeded)
             if not s.keep_databases:
                 databases.drop(seed_url)
             found[str(customers)] = {"seed": _seed_summary(seeded), "runs": runs, "median": _medians(runs)}
         smallest, largest = str(s.customers[0]), str(s.customers[-1])
-        if smallest != largest:
+        if smallest != largest and "throughput" in s.workloads:
             low = found[smallest]["median"]["evaluated_events_per_s"]
             high = found[largest]["median"]["evaluated_events_per_s"]
             found["scale_ratio"] = round(high / low, 3) if low else None
@@ -355,12 +387,24 @@ def one_run(
     )
     if bench.plotted.throughput is None:
         bench.plotted.throughput = load
-    if latency_too:
-        figures["latency"] = {
-            str(share): latency_run(bench, databases, seeded, run, load.evaluated_per_s * share / 100, share)
+    if latency_too and "latency" in s.workloads:
+        rate = s.evaluated_rate or load.evaluated_per_s
+        figures |= latency_runs(bench, databases, seeded, run, rate)
+    return figures
+
+
+def latency_runs(
+    bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: int, rate: float | None = None
+) -> dict[str, Any]:
+    """(b) at each of LATENCY_LOADS of `rate` (default: `--evaluated-rate`)."""
+    full = rate or bench.settings.evaluated_rate
+    assert full is not None
+    return {
+        "latency": {
+            str(share): latency_run(bench, databases, seeded, run, full * share / 100, share)
             for share in LATENCY_LOADS
         }
-    return figures
+    }
 
 
 def split_customers(settings: Settings, plan: Plan, customers: int, rate: float) -> tuple[int, int]:
@@ -394,7 +438,12 @@ def latency_run(
     )
     batches = spread_batches(spread, bench.rng)
     with session(
-        databases, seeded.database_url, f"latency{customers}_{share}_{run}", seeded.token, databases.workdir
+        databases,
+        seeded.database_url,
+        f"latency{customers}_{share}_{run}",
+        seeded.token,
+        databases.workdir,
+        stages=s.stages,
     ) as live:
         measured = latency(
             live,
@@ -406,6 +455,7 @@ def latency_run(
             connections=s.connections,
             webhook_wait_s=s.webhook_wait_seconds,
             console=bench.console,
+            stages=s.stages,
         )
     summary = measured.latencies.summary()
     phase_s = (measured.load.last_ack_ns - measured.load.started_ns) / 1e9
@@ -416,6 +466,8 @@ def latency_run(
         f"{crossing_count:,} crossing customers ({_n(crossings_per_s)} crossings/s, each within "
         f"{window_s:g}s), {background_count:,} background: {_latency_line(summary)}; {shared_with}"
     )
+    if measured.stages is not None:
+        bench.console.print(f"run {run + 1} (b) at {share}%: {stages.describe(measured.stages)}")
     if bench.plotted.latency is None:
         bench.plotted.latency = measured
     return {
@@ -431,6 +483,7 @@ def latency_run(
         "load": measured.load.summary(),
         "warmup_load": measured.warmup.summary(),
         "shared_with": shared_with,
+        **({"stages": measured.stages} if measured.stages is not None else {}),
     }
 
 
@@ -475,7 +528,9 @@ def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: 
     customers = range(s.burst_customers)
     warmup = even_batches(customers, burst.soft_events(seeded.plan) - 1, bench.rng)
     batches = burst_batches(customers, bench.rng)
-    with session(databases, seeded.database_url, f"burst_{run}", seeded.token, databases.workdir) as live:
+    with session(
+        databases, seeded.database_url, f"burst_{run}", seeded.token, databases.workdir, stages=s.stages
+    ) as live:
         measured = burst.burst(
             live,
             warmup,
@@ -484,6 +539,7 @@ def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: 
             connections=s.connections,
             webhook_wait_s=s.webhook_wait_seconds,
             console=bench.console,
+            stages=s.stages,
         )
         concurrency = burst.server_concurrency(live.server.env)
     with bench.console.status(f"(e) baseline: a bare client posting {len(measured.bodies):,} webhooks"):
@@ -501,6 +557,8 @@ def burst_run(bench: Bench, databases: BenchDatabases, seeded: SeedResult, run: 
         + f"; the server and its engine processes used {found['server_cpu_s']:.2f} CPU-s meanwhile"
         + f"; {found['shared_with']}"
     )
+    if measured.stages is not None:
+        bench.console.print(f"run {run + 1} (e): {stages.describe(measured.stages)}")
     return found
 
 
@@ -534,11 +592,14 @@ def summary_line(bench: Bench) -> dict[str, Any]:
     found = bench.results["databases"][s.databases[0]]
     first = found[str(s.customers[0])]["median"]
     p99, p99_at_80 = first.get("latency_p99_ms"), first.get(f"latency_{LATENCY_LOADS[1]}_p99_ms")
-    delivered = found["burst"]["median"]["delivered_s"]
+    delivered = found["burst"]["median"]["delivered_s"] if "burst" in found else None
+    evaluated, floor_rate, ratio = (
+        first[k] for k in ("evaluated_events_per_s", "floor_events_per_s", "ratio_to_floor")
+    )
     return {
-        "events_per_s": round(first["evaluated_events_per_s"]),
-        "floor_events_per_s": round(first["floor_events_per_s"]),
-        "ratio_to_floor": round(first["ratio_to_floor"], 3) if first["ratio_to_floor"] is not None else None,
+        "events_per_s": round(evaluated) if evaluated is not None else None,
+        "floor_events_per_s": round(floor_rate) if floor_rate is not None else None,
+        "ratio_to_floor": round(ratio, 3) if ratio is not None else None,
         "alert_p99_ms": round(p99, 1) if p99 is not None else None,
         "alert_p99_ms_at_80": round(p99_at_80, 1) if p99_at_80 is not None else None,
         "burst_delivered_s": round(delivered, 3) if delivered is not None else None,
@@ -561,7 +622,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="meterline-bench-") as tmp:
         workdir = settings.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        generator_ceiling = measure_ceiling(bench)
+        generator_ceiling = measure_ceiling(bench) if "throughput" in settings.workloads else 0.0
         bench.results["databases"] = {}
         for kind in settings.databases:
             bench.results["databases"][kind] = run_database(bench, kind, workdir, generator_ceiling)
@@ -576,7 +637,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _settings_view(settings: Settings) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()}
+    return {
+        k: str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, frozenset) else v
+        for k, v in vars(settings).items()
+    }
 
 
 def _write_outputs(bench: Bench) -> None:

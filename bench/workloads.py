@@ -34,6 +34,7 @@ from bench.loadgen import LoadProcess, encode_request
 from bench.machine import OtherWork
 from bench.plan import Plan
 from bench.receiver import Receiver
+from bench.stages import LOG_LEVEL_ENV, breakdown
 from bench.watch import evaluated_fraction, wait_processed
 
 POLL_S = 0.5
@@ -51,14 +52,22 @@ class Session:
 
 @contextmanager
 def session(
-    databases: BenchDatabases, seed_url: str, name: str, token: str, workdir: Path
+    databases: BenchDatabases,
+    seed_url: str,
+    name: str,
+    token: str,
+    workdir: Path,
+    *,
+    stages: bool = False,
 ) -> Iterator[Session]:
-    """A copy of the seeded database, a server on it, and a webhook receiver registered with it."""
+    """A copy of the seeded database, a server on it, and a webhook receiver registered with it
+    (the server logging at debug level when `stages`, for `bench.stages`)."""
     url = databases.copy(seed_url, name)
     receiver = Receiver()
     server: RunningServer | None = None
+    env = {**databases.server_env, **(LOG_LEVEL_ENV if stages else {})}
     try:
-        server = start_server(url, workdir, token=token, port=None, **databases.server_env)
+        server = start_server(url, workdir, token=token, port=None, **env)
         client = httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60)
         register_webhook(client, receiver.url)
         yield Session(server, receiver, client)
@@ -242,6 +251,7 @@ class LatencyRun:
     warmup: LoadRun
     warmup_webhooks: int  # received during the warm-up, not counted
     shared_with: str  # what else used the cores during the measured phase
+    stages: dict[str, Any] | None = None  # `bench.stages.breakdown`, when the server logged for it
 
 
 def latency(
@@ -255,6 +265,7 @@ def latency(
     connections: int,
     webhook_wait_s: float,
     console: Console,
+    stages: bool = False,
 ) -> LatencyRun:
     """(b): the warm-up batches at `rate_per_s` events/s until every event is evaluated and its
     webhooks arrived (not measured: it also warms the server, as a long-running one is); then the
@@ -288,7 +299,10 @@ def latency(
     waited_until_ns = time.time_ns()
     shared_with = others.describe(set(tree(os.getpid())))
     arrivals = [a for a in session.receiver.stop() if a.arrived_ns >= load.started_ns]
-    return LatencyRun(load, match(crossings, arrivals, waited_until_ns), warmed, warmup_webhooks, shared_with)
+    traced = breakdown(session.server.log_path, crossings, arrivals) if stages else None
+    return LatencyRun(
+        load, match(crossings, arrivals, waited_until_ns), warmed, warmup_webhooks, shared_with, traced
+    )
 
 
 def wait_webhooks(

@@ -16,6 +16,7 @@ from bench import run
 from bench.bodies import EVENTS_PER_BATCH, Spread, burst_batches, spread_batches
 from bench.latency import crossing_acks
 from bench.plan import AlertKind, Plan, alert_name
+from bench.stages import STAGES
 
 CUSTOMERS = 10
 EVENTS_PER_CUSTOMER = 10
@@ -104,6 +105,50 @@ def test_the_harness_measures_a_real_server_end_to_end(
     assert (output / "results.json").exists()
     if importlib.util.find_spec("matplotlib") is not None:
         assert (output / "throughput_latency.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_latency_and_burst_alone_at_a_given_rate_split_each_webhook_s_latency_into_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = run.main(
+        [
+            "--quick",
+            "--database=sqlite",
+            f"--customers={CUSTOMERS}",
+            "--only",
+            "latency",
+            "burst",
+            "--evaluated-rate=2000",
+            "--stages",
+            "--latency-seconds=1",
+            f"--events-per-customer={EVENTS_PER_CUSTOMER}",
+            "--connections=4",
+            "--verify-sample=3",
+            f"--burst-customers={BURST}",
+            f"--workdir={tmp_path / 'work'}",
+            f"--output-dir={tmp_path / 'results'}",
+            "--no-plot",
+        ]
+    )
+
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # (a), (d) and the ceiling did not run; (b) ran at 50% and 80% of the rate given.
+    assert line["events_per_s"] is None and "generator_ceiling" not in results
+    first = results["databases"]["sqlite"][str(CUSTOMERS)]["runs"][0]
+    assert "acked_events" not in first
+    assert [first["latency"][s]["rate_events_per_s"] for s in ("50", "80")] == [1000, 1600]
+    # Every webhook of (b) and (e) traced through the server's log, from the acknowledgement
+    # that crossed its threshold to its arrival, one stage after the other.
+    burst = results["databases"]["sqlite"]["burst"]["runs"][0]
+    for measured in [*first["latency"].values(), burst]:
+        stages = measured["stages"]
+        assert stages["traced"] == measured["webhooks"] == measured["expected"] > 0
+        for stage in STAGES:
+            assert stages[stage]["p50_ms"] is not None and stages[stage]["p99_ms"] >= stages[stage]["p50_ms"]
+        # The batch began reading after the crossing event was acknowledged (the acknowledgement
+        # follows its commit) and committed before the claim was handed over, within a clock tick.
+        assert stages["clock_to_commit"]["p50_ms"] > 0 and stages["commit_to_handed"]["p50_ms"] >= 0
 
 
 def test_spread_batches_give_each_crossing_customer_its_events_within_its_own_window() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from meterline.domain.timeutil import now_us
 from meterline.engine.snapshots import CustomerSnapshots
-from meterline.store import customers
+from meterline.store import customers, webhooks
 from meterline.store.db import Database
 from tests.support.databases import fresh_database, migrated
 
@@ -56,6 +57,40 @@ def test_a_commit_by_anyone_else_drops_every_snapshot(sqlite_db: Database) -> No
     finally:
         api.dispose()
     assert batch(db, snapshots, [a, b]) == (0, 2)
+
+
+def test_webhook_delivery_recording_its_attempts_leaves_every_snapshot(sqlite_db: Database) -> None:
+    """Delivery commits up to four times a second while webhooks flow; it writes no customer
+    state, so the customers a batch measured are not read again at the next."""
+    db = sqlite_db
+    a, b = new_customers(db, 2)
+    with db.write() as conn:
+        webhooks.create_endpoint(conn, "https://example.com/hooks", None, "secret", now_us())
+    snapshots = CustomerSnapshots(capacity=10)
+    batch(db, snapshots, [a, b])
+    delivery = Database(db.url, durable_commits=False)  # the delivery process's own
+    try:
+        for _ in range(3):
+            with delivery.write(customer_state=False) as conn:
+                webhooks.fan_out(conn, now_us(), 500)
+    finally:
+        delivery.dispose()
+    assert batch(db, snapshots, [a, b]) == (2, 0)
+
+
+def test_a_write_rolled_back_changes_nothing_so_leaves_every_snapshot(sqlite_db: Database) -> None:
+    db = sqlite_db
+    a, b = new_customers(db, 2)
+    snapshots = CustomerSnapshots(capacity=10)
+    batch(db, snapshots, [a, b])
+    api = Database(db.url)
+    try:
+        with pytest.raises(LookupError), api.write() as conn:
+            customers.insert_customer(conn, "never", [], {})
+            raise LookupError("the request failed: its writes are rolled back")
+    finally:
+        api.dispose()
+    assert batch(db, snapshots, [a, b]) == (2, 0)
 
 
 def test_the_least_recently_billed_customers_go_first_beyond_capacity(sqlite_db: Database) -> None:

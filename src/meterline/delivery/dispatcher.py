@@ -221,19 +221,30 @@ class Dispatcher:
                 self._adoptions.append(claim_id)  # taken up when the loop starts
                 return
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._adopt_soon, claim_id)
+            loop.call_soon_threadsafe(self._adopt_soon, claim_id, now_us())
 
-    def _adopt_soon(self, claim_id: str) -> None:
-        task = asyncio.create_task(self._adopt(claim_id))
+    def _adopt_soon(self, claim_id: str, handed_at_us: int | None = None) -> None:
+        task = asyncio.create_task(self._adopt(claim_id, handed_at_us))
         self._adopting.add(task)
         task.add_done_callback(self._adopting.discard)
 
-    async def _adopt(self, claim_id: str) -> None:
+    async def _adopt(self, claim_id: str, handed_at_us: int | None) -> None:
+        started_at_us = now_us()
         try:
             claims = await asyncio.to_thread(self._read_claim, claim_id)
         except Exception:
             log.exception("webhook_adopt_failed")  # its lease expires and it is claimed again
             return
+        # When the claim's id came down the pipe, when the loop took it up, when its deliveries
+        # were read: an alert's latency, stage by stage (bench/stages.py).
+        log.debug(
+            "webhook_claim_adopted",
+            claim_id=claim_id,
+            deliveries=len(claims),
+            handed_at_us=handed_at_us,
+            started_at_us=started_at_us,
+            read_at_us=now_us(),
+        )
         self._start(claims)
 
     def _read_claim(self, claim_id: str) -> list[Claim]:
@@ -362,7 +373,7 @@ class Dispatcher:
             due = store.next_due_at(conn)
         if not (finished and record) and not renew and not waiting and (due is None or due > now):
             return [], False, not finished
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             self._record_in(conn, finished)
             store.renew_claims(conn, renew, now + self._lease_us)
             more = False
@@ -380,7 +391,7 @@ class Dispatcher:
         self._next_purge_us = now + round(PURGE_INTERVAL_S * US_PER_SECOND)
         purged = 0
         for _ in range(PURGE_MAX_BATCHES):
-            with self.db.write() as conn:
+            with self.db.write(customer_state=False) as conn:
                 count = store.purge_finished(conn, now - self.retention_us, PURGE_BATCH)
             purged += count
             if count < PURGE_BATCH:
@@ -392,7 +403,7 @@ class Dispatcher:
         return self.concurrency * CLAIM_AHEAD - self._in_flight[endpoint_id]
 
     def _release(self, claims: list[Claim]) -> None:
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             store.release_claims(conn, claims, self.clock())
 
     # -- one attempt -----------------------------------------------------------------------------
@@ -413,6 +424,8 @@ class Dispatcher:
             "webhook_attempt",
             endpoint_id=claim.endpoint_id,
             notification_id=claim.notification_id,
+            claim_id=claim.claim_id,
+            attempted_at_us=attempted_at,
             attempt=claim.attempt,
             status=response.status_code,
             latency_ms=response.latency_ms,
@@ -447,7 +460,7 @@ class Dispatcher:
         return signer
 
     def _record(self, finished: list[Finished]) -> None:
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             self._record_in(conn, finished)
         _count_attempts(finished)
 

@@ -49,7 +49,7 @@ class Membership:
         self._take_from = [predecessor] if predecessor else []
         self._next_refresh_us = 0
         self._engine_lock_fd: int | None = None
-        with db.write() as conn:
+        with db.write(customer_state=False) as conn:
             partitions.ensure_partitions(conn)
         if db.is_sqlite:
             self._claim_sqlite_engine_lock()
@@ -63,7 +63,7 @@ class Membership:
 
     def refresh(self, now: int | None = None) -> Holding:
         now = self.clock() if now is None else now
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             self.holding = partitions.refresh(
                 conn, self.member_id, now, self.lease_us, take_from=self._take_from
             )
@@ -78,7 +78,7 @@ class Membership:
         self._next_refresh_us = 0
 
     def leave(self) -> None:
-        with self.db.write() as conn:
+        with self.db.write(customer_state=False) as conn:
             partitions.leave(conn, self.member_id)
         self.holding = Holding({})
         if self._engine_lock_fd is not None:

@@ -4,32 +4,32 @@ Reading a batch's customers' contracts, commits, invoices, deductions, alerts an
 costs a fifth of the evaluator's time when each customer has many events per batch, and more when
 it has one. The evaluator is the only writer of invoices, deductions, alert states and wake-ups,
 and it keeps its snapshots current as it writes them (`CustomerState.replace_drafts`,
-`remember_alert_states`), so a snapshot stays true until some other connection commits: the API
-(contracts, commits, alerts, billing requests), the webhook dispatcher, another evaluator.
+`remember_alert_states`), so a snapshot stays true until some other write transaction that may
+change customer state commits: the API (contracts, commits, alerts, billing requests), another
+evaluator; not webhook delivery, whose records no snapshot reads.
 
-SQLite says exactly that: `PRAGMA data_version` changes on a connection when any other
-connection has committed to the database since. Every batch checks it, inside its write
-transaction, on the connection it last checked; any change, or another connection, and every
-snapshot is dropped. There is no list of writers to keep in step, so none can be forgotten. What
-the evaluator writes without keeping its snapshots current (finalized invoices, the alert sweeps'
-evaluations) drops the snapshots concerned, and a batch that fails drops them all, since its
-changes to them were rolled back with it.
+SQLite counts those transactions (`store.state_writes`: every write transaction moves the count
+unless its writer declared it writes no customer state). Every batch reads the count inside its
+write transaction, whose own begin moved it by one; any other move since the last batch, and
+every snapshot is dropped. There is no list of writers to keep in step, so none can be
+forgotten. What the evaluator writes without keeping its snapshots current (finalized invoices,
+the alert sweeps' evaluations) drops the snapshots concerned, and a batch that fails drops them
+all, since its changes to them were rolled back with it.
 
 On PostgreSQL no such signal exists; the snapshots live for one batch, as before.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection
 
 from meterline.engine.customer_state import CustomerState, load_states
+from meterline.store import state_writes
 from meterline.store.alerts import AlertState
 
-_TOKEN = "meterline_snapshot_token"
 # About 7.5 KB each for the bench's customers (a contract, a commit, 3 alerts, a draft): ~150 MB.
 DEFAULT_CACHED_CUSTOMERS = 20_000
 
@@ -38,14 +38,15 @@ class CustomerSnapshots:
     def __init__(self, capacity: int):
         self.capacity = capacity  # most customers kept between batches (least recently billed go first)
         self._states: OrderedDict[str, CustomerState] = OrderedDict()
-        self._seen: tuple[str, int] | None = None  # (connection, data_version) at the last check
+        self._seen: int | None = None  # the count of state writes at the last batch (its own counted)
         self.hits = 0
         self.misses = 0
 
     def begin(self, conn: Connection) -> None:
-        """Call first in each batch's write transaction: drops every snapshot if anyone else wrote."""
-        seen = self._version(conn)
-        if seen is None or seen != self._seen:
+        """Call first in each batch's write transaction (counted, as writes are by default):
+        drops every snapshot if any other transaction that may write customer state committed."""
+        seen = self._count(conn)
+        if seen is None or self._seen is None or not state_writes.only_one_since(self._seen, seen):
             self._states.clear()
         self._seen = seen
 
@@ -87,10 +88,7 @@ class CustomerSnapshots:
     def __len__(self) -> int:
         return len(self._states)
 
-    def _version(self, conn: Connection) -> tuple[str, int] | None:
+    def _count(self, conn: Connection) -> int | None:
         if conn.dialect.name != "sqlite" or self.capacity <= 0:
             return None
-        # A token per driver connection, not id(): a new connection may reuse an old one's address.
-        info = conn.connection.info
-        token = info.setdefault(_TOKEN, uuid.uuid4().hex)
-        return token, int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+        return state_writes.count(conn)

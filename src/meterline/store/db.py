@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from meterline.domain.aggregation import exact_sum
+from meterline.store import state_writes
 from meterline.store.wal_checkpoints import WalCheckpointer
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -104,12 +105,16 @@ class Database:
             return nullcontext(joined)
         return _transaction(self.engine, write=False)
 
-    def write(self) -> AbstractContextManager[Connection]:
-        """A transaction that commits when the block ends and rolls back if it raises."""
+    def write(self, *, customer_state: bool = True) -> AbstractContextManager[Connection]:
+        """A transaction that commits when the block ends and rolls back if it raises.
+
+        `customer_state=False`: it writes none of what the engine keeps of its customers (their
+        contracts, commits, invoices, alerts and alert states, and whatever else a snapshot
+        reads), so the engine's snapshots stay (`store.state_writes`). Say it only when true."""
         joined = self._joined()
         if joined is not None:
             return _savepoint(joined)
-        return _transaction(self.engine, write=True, lock_path=self._write_lock)
+        return _transaction(self.engine, write=True, lock_path=self._write_lock, counted=customer_state)
 
     def log_read(self) -> AbstractContextManager[Connection]:
         """A read transaction on the event log."""
@@ -128,8 +133,8 @@ class Database:
         return _driver_connection(engine)
 
     def log_write(self) -> AbstractContextManager[Connection]:
-        """A write transaction on the event log (appends, purges)."""
-        return _transaction(self.log_engine, write=True, lock_path=self._log_write_lock)
+        """A write transaction on the event log (appends, purges): no customer state in it."""
+        return _transaction(self.log_engine, write=True, lock_path=self._log_write_lock, counted=False)
 
     def dispose(self) -> None:
         for checkpointer in self._checkpointers:
@@ -163,10 +168,12 @@ class Database:
 
 
 @contextmanager
-def _transaction(engine: Engine, *, write: bool, lock_path: str | None = None) -> Iterator[Connection]:
+def _transaction(
+    engine: Engine, *, write: bool, lock_path: str | None = None, counted: bool = True
+) -> Iterator[Connection]:
     with _exclusive(lock_path) if lock_path else nullcontext(), engine.connect() as conn:
         if write:
-            conn = conn.execution_options(meterline_write=True)
+            conn = conn.execution_options(meterline_write=True, meterline_counted=counted)
         with conn.begin():
             yield conn
 
@@ -415,5 +422,10 @@ def _decimal_max(a: str | None, b: str | None) -> str | None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("meterline_write") else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    options = conn.get_execution_options()
+    if not options.get("meterline_write"):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if options.get("meterline_counted", True):
+        state_writes.move(conn)
