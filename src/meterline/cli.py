@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
 
 from meterline.domain.errors import MeterlineError
 from meterline.logging import configure_logging
 from meterline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
     from sqlalchemy import Connection
 
     from meterline.delivery.secrets import SecretBox
@@ -63,6 +62,8 @@ JsonOption = typer.Option(False, "--json", help="Print a JSON array instead of a
 def _table(*columns: str, prose: tuple[str, ...] = (), title: str | None = None) -> Table:
     """A table whose cells are printed whole (ids, URLs, times) but for the `prose` columns (errors,
     bodies, lists), which wrap within TEXT_COLUMN_WIDTH."""
+    from rich.table import Column, Table  # imported by the commands that print one, not by `serve`
+
     return Table(
         *(
             Column(name, max_width=TEXT_COLUMN_WIDTH) if name in prose else Column(name, no_wrap=True)
@@ -76,6 +77,8 @@ def _show(table: Table) -> None:
     """Print a table on stdout with every id whole, however narrow the terminal (or 80 columns
     when stdout is not one): rich would shrink columns to fit, cutting ids, so the console is made
     as wide as the table needs and the terminal wraps the lines instead."""
+    from rich.measure import Measurement
+
     out = Console()
     needed = Measurement.get(out, out.options.update_width(UNBOUNDED_WIDTH), table).maximum
     if needed > out.width:
@@ -88,6 +91,8 @@ def _print_json(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _progress(label: str) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     return Progress(*columns, console=console)
 

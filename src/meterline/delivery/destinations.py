@@ -6,7 +6,7 @@ behind the server. By default such destinations are refused twice:
 
 - at registration (`check_endpoint_url`): URLs with userinfo, and hosts that are, or resolve to,
   a loopback, private, link-local, multicast, reserved or unspecified address;
-- at send time, after DNS resolution (`PublicOnlyResolver`, the resolver of the dispatcher's
+- at send time, after DNS resolution (`resolver.PublicOnlyResolver`, the resolver of the dispatcher's
   connection pool, and `refusal` for hosts written as an IP address), so a name that resolved
   to a public address at registration and to an internal one later (DNS rebinding) is refused
   on the very addresses the connection would use.
@@ -20,11 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlsplit
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from meterline.domain.errors import InvalidInput
 
@@ -82,27 +78,3 @@ def check_endpoint_url(url: str, allow_private: bool, field: str = "url") -> Non
             problem = PRIVATE_RULE
     if problem is not None:
         raise InvalidInput(f"{field}: {problem}")
-
-
-class PrivateDestination(OSError):
-    """A webhook host resolved to an address the dispatcher may not connect to."""
-
-
-class PublicOnlyResolver(AbstractResolver):
-    """Resolves as aiohttp does, then refuses the host if any address it got is not public."""
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        for result in results:
-            address = ip_literal(str(result["host"]))
-            if address is None or not is_public(address):
-                raise PrivateDestination(
-                    f"the receiver's host resolves to a non-public address; it {PRIVATE_RULE}"
-                )
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()

@@ -23,7 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from meterline.delivery.destinations import PublicOnlyResolver, refusal
+from meterline.delivery.destinations import refusal
+from meterline.delivery.resolver import PublicOnlyResolver
 
 RESPONSE_BODY_BYTES = 1024
 RESPONSE_HEADERS_BYTES = 1024

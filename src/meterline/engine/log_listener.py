@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy.engine import make_url
 
 from meterline.logging import get_logger
@@ -43,6 +42,8 @@ class LogListener:
             self._thread.join(5)
 
     def _listen(self) -> None:
+        import psycopg  # here, not at the top: only an engine on PostgreSQL listens
+
         assert self._url is not None
         while not self._stop.is_set():
             try:

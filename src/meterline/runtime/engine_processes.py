@@ -31,8 +31,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
-from meterline.delivery.dispatcher import Dispatcher
-from meterline.delivery.handoff import RemoteOutbox
 from meterline.engine.log_listener import LogListener
 from meterline.engine.membership import member_id_of
 from meterline.liveness import RESTART_WINDOW_S, PartLiveness
@@ -200,6 +198,8 @@ def run_part(
     if listener is not None:
         listener.start()
     try:
+        from meterline.delivery.dispatcher import Dispatcher  # preloaded by the fork server
+
         adopt = worker.adopt if isinstance(worker, Dispatcher) else None
         _follow_pipe(wake, worker.notify, adopt)
     finally:
@@ -230,6 +230,8 @@ def _worker(
         return dispatcher_from_settings(db, settings, box)
     if peer is None:
         return evaluator_from_settings(db, settings, predecessor=predecessor)
+    from meterline.delivery.handoff import RemoteOutbox  # the part's, preloaded by the fork server
+
     outbox = RemoteOutbox(peer, timeout_s=settings.webhook_timeout_s)
     return evaluator_from_settings(db, settings, peer.notify, outbox, predecessor=predecessor)
 

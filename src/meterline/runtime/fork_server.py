@@ -19,7 +19,15 @@ from multiprocessing.context import ForkServerContext
 # What a part's process needs, imported once by the fork server rather than again by each process:
 # the engine, and what the command line imports (a part's process runs the server's main module,
 # `meterline.cli`, again, as with spawn; preloading that module itself would make runpy warn).
-PRELOAD = ["typer", "rich.console", "rich.progress", "rich.table", "meterline.runtime.engine_processes"]
+# The parts' own modules (webhook delivery, the hand-over to it) are imported by the parts only,
+# never by the server, which starts faster without them.
+PRELOAD = [
+    "typer",
+    "rich.console",
+    "meterline.runtime.engine_processes",
+    "meterline.delivery.dispatcher",
+    "meterline.delivery.handoff",
+]
 
 
 def engine_context() -> ForkServerContext:

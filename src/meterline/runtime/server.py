@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -16,8 +17,6 @@ from meterline import __version__, web
 from meterline.api.app import build_app
 from meterline.api.cursors import CursorCodec, derive_cursor_key
 from meterline.api.state import AppState, Wakeable
-from meterline.delivery.dispatcher import Dispatcher
-from meterline.engine.evaluator import Evaluator
 from meterline.engine.group_commit import GroupCommitWriter
 from meterline.logging import get_logger
 from meterline.runtime.engine_processes import Part, PartProcess
@@ -27,6 +26,10 @@ from meterline.settings import Settings
 from meterline.store.db import Database
 from meterline.store.migrate import is_up_to_date, upgrade_to_head
 from meterline.store.server_keys import server_key
+
+if TYPE_CHECKING:
+    from meterline.delivery.dispatcher import Dispatcher
+    from meterline.engine.evaluator import Evaluator
 
 log = get_logger("meterline.server")
 

@@ -9,12 +9,15 @@ refuses to start there without a key rather than run with webhooks silently off.
 from __future__ import annotations
 
 import stat
+from typing import TYPE_CHECKING
 
-from meterline.delivery.dispatcher import Dispatcher
 from meterline.delivery.secrets import SecretBox, load_secret_box
 from meterline.logging import get_logger
 from meterline.settings import Settings
 from meterline.store.db import Database
+
+if TYPE_CHECKING:
+    from meterline.delivery.dispatcher import Dispatcher
 
 log = get_logger("meterline.webhooks")
 
@@ -62,6 +65,10 @@ def webhook_delivery_on(settings: Settings, box: SecretBox | None) -> bool:
 
 
 def dispatcher_from_settings(db: Database, settings: Settings, box: SecretBox) -> Dispatcher:
+    # Imported here: aiohttp is for the process that sends, not for an API server whose engine
+    # runs in processes of its own (the fork server imports it for them).
+    from meterline.delivery.dispatcher import Dispatcher
+
     return Dispatcher(
         db,
         box,
