@@ -99,24 +99,10 @@ def app(own_database_url: str) -> Iterator[InProcess]:
 
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One real `meterline serve` process per backend, shared by the session's tests."""
+    """One real `meterline serve` process per backend (per worker under pytest-xdist), shared by
+    the session's tests: each test makes customers of its own and looks only at them. A test that
+    needs an empty database, other settings, or kills or restarts its server starts its own."""
     running = start_server(database_url, tmp_path_factory.mktemp("server"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def module_server(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """A server of the module's own (no other test's notifications), delivering webhooks fast."""
-    running = start_server(
-        module_database_url,
-        tmp_path_factory.mktemp("module-server"),
-        METERLINE_WEBHOOK_POLL_INTERVAL_S="0.05",
-    )
     try:
         yield running
     finally:

@@ -46,25 +46,22 @@ SEAT_ALERT = "alerts.low_remaining_seat_balance_reached"
 CID_GRANT = D("458.33")  # 500 x 22/24, HALF_UP to hundredths
 
 
-@pytest.fixture
-def client(module_server: RunningServer) -> Metronome:
-    return Metronome(bearer_token=module_server.token, base_url=module_server.base_url, max_retries=0)
-
-
 @pytest.fixture(scope="module")
-def receiver(module_server: RunningServer) -> Iterator[Receiver]:
+def receiver(server: RunningServer) -> Iterator[Receiver]:
     found = Receiver().up()
-    with httpx.Client(base_url=module_server.base_url, headers=module_server.headers(), timeout=10) as http:
+    with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=10) as http:
         answer = http.post("/v1/webhooks/endpoints/create", json={"url": found.url, "types": [SEAT_ALERT]})
         assert answer.status_code == 200, answer.text
-    yield found
-    found.down()
+        yield found
+        found.down()
+        # The server is shared with the session's other tests: none of them is sent to this one.
+        http.post("/v1/webhooks/endpoints/remove", json={"id": answer.json()["data"]["id"]})
 
 
 @pytest.fixture(scope="module")
-def catalog(module_server: RunningServer) -> Json:
+def catalog(server: RunningServer) -> Json:
     """Seats at 0 (only the credits matter here), usage at 1 cent a unit shown per user_id."""
-    client = Metronome(bearer_token=module_server.token, base_url=module_server.base_url, max_retries=0)
+    client = Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)
     seat_product = subscription_product(client)
     used, event_type = usage_product(
         client, aggregation="SUM", key="qty", group_keys=[["user_id"]], presentation_group_key=["user_id"]

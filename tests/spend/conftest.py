@@ -14,11 +14,11 @@ from tests.support.server import RunningServer
 
 
 @pytest.fixture
-def client(module_server: RunningServer) -> Metronome:
-    return Metronome(bearer_token=module_server.token, base_url=module_server.base_url, max_retries=0)
+def client(server: RunningServer) -> Metronome:
+    return Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)
 
 
 @pytest.fixture
-def api(module_server: RunningServer) -> Iterator[Extensions]:
-    with httpx.Client(base_url=module_server.base_url, headers=module_server.headers(), timeout=10) as http:
+def api(server: RunningServer) -> Iterator[Extensions]:
+    with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=10) as http:
         yield Extensions(http)

@@ -21,12 +21,12 @@ OpenStream = Callable[..., EventStream]
 
 
 @pytest.fixture
-def open_stream(module_server: RunningServer) -> Iterator[OpenStream]:
+def open_stream(server: RunningServer) -> Iterator[OpenStream]:
     """Opens streams on the module's server; every one is closed after the test."""
     opened: list[EventStream] = []
 
     def start(refs: list[str], heartbeat_s: float = 1.0, **headers: str) -> EventStream:
-        stream = EventStream(module_server.base_url, module_server.token, refs, heartbeat_s, **headers)
+        stream = EventStream(server.base_url, server.token, refs, heartbeat_s, **headers)
         opened.append(stream)
         return stream
 
@@ -112,12 +112,12 @@ def test_heartbeats_come_at_the_asked_pace(client: Metronome, open_stream: OpenS
     assert time.monotonic() - started < 6
 
 
-def test_a_stream_is_refused_like_any_bad_request(module_server: RunningServer) -> None:
+def test_a_stream_is_refused_like_any_bad_request(server: RunningServer) -> None:
     def answer(params: dict[str, str], **headers: str) -> httpx.Response:
         return httpx.get(
-            f"{module_server.base_url}/v1/access/stream",
+            f"{server.base_url}/v1/access/stream",
             params=params,
-            headers={**module_server.headers(), **headers},
+            headers={**server.headers(), **headers},
         )
 
     assert answer({}).json() == {"message": "customer_ids: must name between 1 and 1000 customers"}
@@ -127,7 +127,7 @@ def test_a_stream_is_refused_like_any_bad_request(module_server: RunningServer) 
         "message": "customer_ids[0]: must be at most 256 characters"
     }
     assert answer({"customer_ids": "a", "heartbeat_s": "0"}).status_code == 400
-    unauthorized = httpx.get(f"{module_server.base_url}/v1/access/stream", params={"customer_ids": "a"})
+    unauthorized = httpx.get(f"{server.base_url}/v1/access/stream", params={"customer_ids": "a"})
     assert unauthorized.status_code == 401
 
 

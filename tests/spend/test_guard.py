@@ -26,13 +26,11 @@ def _guard(server: RunningServer, *refs: str, **options: object) -> AccessGuard:
     return AccessGuard(server.base_url, server.token, refs, **options)  # type: ignore[arg-type]
 
 
-def test_decisions_follow_the_limits(
-    client: Metronome, api: Extensions, module_server: RunningServer
-) -> None:
+def test_decisions_follow_the_limits(client: Metronome, api: Extensions, server: RunningServer) -> None:
     customer_id, usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=1000)
     pushed: list[Decision] = []
-    with _guard(module_server, customer_id, on_change=pushed.append) as guard:
+    with _guard(server, customer_id, on_change=pushed.append) as guard:
         assert guard.wait_ready(10)
         assert guard.has_access(customer_id)
         use(client, customer_id, usage, 10)
@@ -47,11 +45,11 @@ def test_decisions_follow_the_limits(
 
 
 def test_an_unwatched_customer_is_checked_once_then_watched(
-    client: Metronome, api: Extensions, module_server: RunningServer
+    client: Metronome, api: Extensions, server: RunningServer
 ) -> None:
     customer_id, usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=500)
-    with _guard(module_server) as guard:
+    with _guard(server) as guard:
         assert guard.wait_ready(10)
         assert guard.has_access(customer_id)  # answered by a check, then pushed by the stream
         use(client, customer_id, usage, 5)
@@ -71,9 +69,9 @@ def test_a_guard_watches_at_most_a_stream_of_customers() -> None:
         guard.watch("one-more")
 
 
-def test_answers_come_from_memory(client: Metronome, module_server: RunningServer) -> None:
+def test_answers_come_from_memory(client: Metronome, server: RunningServer) -> None:
     customer_id = customer(client)
-    with _guard(module_server, customer_id) as guard:
+    with _guard(server, customer_id) as guard:
         assert guard.wait_ready(10)
         calls = 100_000
         started = time.perf_counter()

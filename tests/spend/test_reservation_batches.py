@@ -137,15 +137,15 @@ def test_a_granted_reservation_survives_the_server_being_killed(
 
 
 def test_two_api_processes_never_grant_together_past_the_limit(
-    module_server: RunningServer, api: Extensions, module_database_url: str, tmp_path: Path
+    server: RunningServer, api: Extensions, tmp_path: Path
 ) -> None:
-    second = start_server(module_database_url, tmp_path, token=module_server.token)
+    second = start_server(server.database_url, tmp_path, token=server.token)
     try:
         customer_id = api.ok("/v1/customers", {"name": f"two {uid()}"})["data"]["id"]
         api.set_limits(customer_id, hard_limit=3000)
 
         def one(index: int) -> Json:
-            target = (module_server, second)[index % 2]
+            target = (server, second)[index % 2]
             with httpx.Client(base_url=target.base_url, headers=target.headers(), timeout=30) as http:
                 body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 100}
                 found: Json = Extensions(http).ok("/v1/access/reserve", body)["data"]

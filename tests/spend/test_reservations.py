@@ -177,7 +177,7 @@ def test_unknown_customer_or_reservation_is_not_found(api: Extensions) -> None:
 
 
 def test_64_concurrent_clients_never_pass_the_hard_limit(
-    client: Metronome, api: Extensions, module_server: RunningServer
+    client: Metronome, api: Extensions, server: RunningServer
 ) -> None:
     customer_id, usage = billed_customer(client, price=100)
     api.set_limits(customer_id, hard_limit=10000)
@@ -185,9 +185,7 @@ def test_64_concurrent_clients_never_pass_the_hard_limit(
     settle(client)
 
     def one(_: int) -> Json:
-        with httpx.Client(
-            base_url=module_server.base_url, headers=module_server.headers(), timeout=30
-        ) as http:
+        with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30) as http:
             answer = Extensions(http).ok(
                 "/v1/access/reserve", {"customer_id": customer_id, "reservation_id": uid(), "amount": 300}
             )
