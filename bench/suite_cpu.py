@@ -33,6 +33,7 @@ PR_SET_CHILD_SUBREAPER = 36
 REAP_GRACE_S = 30.0
 START_TIMEOUT_S = 60.0
 POSTGRES_ENV = "METERLINE_TEST_POSTGRES_URL"
+CREATED: list[tuple[str, str]] = []  # (server URL, database name) of the PostgreSQL databases made
 
 
 def become_subreaper() -> None:
@@ -130,10 +131,18 @@ def _database_url(backend: str, workdir: Path, tree: Path) -> str:
     url = f"sqlite:///{workdir / 'meterline.db'}"
     if backend == "postgres":
         server = os.environ.get(POSTGRES_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
-        url = server.rsplit("/", 1)[0] + f"/suite_cpu_{os.getpid()}_{time.monotonic_ns()}"
+        name = f"suite_cpu_{os.getpid()}_{time.monotonic_ns()}"
+        url = server.rsplit("/", 1)[0] + f"/{name}"
+        CREATED.append((server, name))  # `migrate` creates it; dropped at the end (`drop_created`)
     migrate = [str(tree / ".venv/bin/meterline"), "migrate", "--database-url", url]
     subprocess.run(migrate, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return url
+
+
+def drop_created() -> None:
+    for server, name in CREATED:
+        drop = ["dropdb", "--force", "--if-exists", f"--maintenance-db={server}", name]
+        subprocess.run(drop, check=False)
 
 
 def serve_once(tree: Path, backend: str) -> Callable[[], None]:
@@ -185,6 +194,14 @@ def main() -> None:
     trees = [t.resolve() for t in (options.tree or [Path(".")])]
     become_subreaper()
     print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+    try:
+        measure_each(trees, options, pytest_args)
+    finally:
+        drop_created()
+    print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
+
+
+def measure_each(trees: list[Path], options: argparse.Namespace, pytest_args: list[str]) -> None:
     totals: dict[Path, list[float]] = {t: [] for t in trees}
     for tree in alternating(trees, options.rounds):
         if options.mode == "run":
@@ -201,8 +218,6 @@ def main() -> None:
         totals[tree].append(cpu_s)
     for tree, figures in totals.items():
         print(f"{tree}: mean {sum(figures) / len(figures):.2f} over {len(figures)}: {figures}")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
