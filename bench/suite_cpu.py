@@ -18,6 +18,7 @@ import os
 import resource
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,13 +70,19 @@ def _our_children() -> list[int]:
 def one_run(checkout: Path, pytest_args: list[str]) -> tuple[float, float, int]:
     """(CPU-s, wall-s, exit code) of one pytest run in `checkout`, its orphans included."""
     before, started = children_cpu_s(), time.monotonic()
-    process = subprocess.run(
-        [str(checkout / ".venv" / "bin" / "pytest"), *pytest_args],
-        cwd=checkout,
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
+    with tempfile.NamedTemporaryFile("w", prefix="suite_cpu-", suffix=".log", delete=False) as output:
+        process = subprocess.run(
+            [str(checkout / ".venv" / "bin" / "pytest"), *pytest_args],
+            cwd=checkout,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     reap_orphans()
+    if process.returncode != 0:  # a failing run's CPU is not comparable: say which tests failed
+        print(f"pytest exited {process.returncode}; its output is in {output.name}", flush=True)
+    else:
+        os.unlink(output.name)
     return children_cpu_s() - before, time.monotonic() - started, process.returncode
 
 
