@@ -119,7 +119,9 @@ def test_latency_and_burst_alone_at_a_given_rate_split_each_webhook_s_latency_in
             "--only",
             "latency",
             "burst",
-            "--evaluated-rate=2000",
+            # Low rates: the test proves that the harness runs and splits each webhook into stages,
+            # not the server's speed (at 2,000 events/s it cost about 45 CPU-seconds).
+            "--evaluated-rate=500",
             "--stages",
             "--latency-seconds=1",
             f"--events-per-customer={EVENTS_PER_CUSTOMER}",
@@ -137,7 +139,7 @@ def test_latency_and_burst_alone_at_a_given_rate_split_each_webhook_s_latency_in
     assert line["events_per_s"] is None and "generator_ceiling" not in results
     first = results["databases"]["sqlite"][str(CUSTOMERS)]["runs"][0]
     assert "acked_events" not in first
-    assert [first["latency"][s]["rate_events_per_s"] for s in ("50", "80")] == [1000, 1600]
+    assert [first["latency"][s]["rate_events_per_s"] for s in ("50", "80")] == [250, 400]
     # Every webhook of (b) and (e) traced through the server's log, from the acknowledgement
     # that crossed its threshold to its arrival, one stage after the other.
     burst = results["databases"]["sqlite"]["burst"]["runs"][0]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from metronome import Metronome
-from playwright.sync_api import expect
 
 from meterline.domain.timeutil import now_us
 from tests.sdk.billing_helpers import (
@@ -27,6 +26,7 @@ from tests.sdk.billing_helpers import (
     wait_invoice,
 )
 from tests.sdk.helpers import event, ingest, new_customer
+from tests.support.browser import expect
 from tests.support.server import RunningServer, start_server
 from tests.web.capabilities import signed_url
 

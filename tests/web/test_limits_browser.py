@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from metronome import Metronome
-from playwright.sync_api import expect
 
 from tests.sdk.alert_helpers import add_commit, add_credit, billed_customer, use
 from tests.sdk.billing_helpers import balances
 from tests.spend.helpers import Extensions
+from tests.support.browser import expect
 from tests.support.server import RunningServer
 from tests.support.waiting import wait_for
 from tests.web.test_limits_panel import limits_url
