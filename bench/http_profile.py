@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -64,6 +65,7 @@ def profile_http(
         database_url=database_url, evaluator_enabled=False, webhooks_enabled=False, engine_process=False
     )
     from meterline.logging import configure_logging
+    from meterline.runtime.gc_tuning import tune_for_long_running
     from meterline.runtime.server import create_app
 
     configure_logging(settings.log_level, settings.log_format)
@@ -74,7 +76,11 @@ def profile_http(
     ]
     # Each pass on an event loop (and so worker threads) and an app of its own: the profiled
     # pass's threads are all born with their profiler.
-    plain_ms = asyncio.run(_pass(create_app(settings), headers, bodies, checks, None))
+    app = create_app(settings)
+    tune_for_long_running()  # as `meterline serve` does once its app is built
+    pauses = _GcPauses()
+    with pauses:
+        plain_ms = asyncio.run(_pass(app, headers, bodies, checks, None))
     profiled = _ThreadProfiles()
     with profiled:
         asyncio.run(_pass(create_app(settings), headers, bodies, checks, profiled))
@@ -88,6 +94,7 @@ def profile_http(
     return {
         "checks": checks,
         "cpu_ms_per_check": round(plain_ms, 3),
+        "gc_pauses": pauses.summary(),
         "parts": parts,
         "top": _top(stats, whole),
     }
@@ -175,6 +182,34 @@ class _Lifespan:
         await self.outbox.get()
         if self.task is not None:
             await self.task
+
+
+class _GcPauses:
+    """The cyclic collector's runs meanwhile (a pause of the thread that triggered it): how many
+    of each generation, and the longest, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.pauses: list[tuple[int, float]] = []
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.started is not None:
+            self.pauses.append((info["generation"], (time.perf_counter() - self.started) * 1000))
+
+    def __enter__(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "collections_by_generation": [sum(1 for g, _ in self.pauses if g == gen) for gen in range(3)],
+            "longest_ms": round(max((ms for _, ms in self.pauses), default=0.0), 3),
+            "total_ms": round(sum(ms for _, ms in self.pauses), 3),
+        }
 
 
 class _ThreadProfiles:
