@@ -9,6 +9,7 @@ object for every change of access of the customers it names, as Server-Sent Even
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -84,8 +85,10 @@ async def _check_fast(state: AppState, body: bytes) -> Response | None:
         refs = _decode_check(body).customer_ids
     except msgspec.DecodeError:
         return None  # the declared route refuses it, naming the field and the rule
-    # The reads wait on the database (a round trip on PostgreSQL): off the event loop.
-    return await asyncio.get_running_loop().run_in_executor(None, _answer, state, refs)
+    # The reads wait on the database (a round trip on PostgreSQL): off the event loop, in the
+    # request's context (as FastAPI's hop keeps it: a transaction a request holds is found there).
+    run = contextvars.copy_context().run
+    return await asyncio.get_running_loop().run_in_executor(None, run, _answer, state, refs)
 
 
 @router.post("/v1/access/check", responses=CHECK_DOC)
