@@ -8,7 +8,8 @@ they are already past. Then, against one `meterline serve`:
 2. `POST /v1/access/check` for 1 customer and for 100 (ids and aliases mixed), `--requests`
    times each, one at a time over a keep-alive connection: end to end at the client, and server
    side (the `Server-Timing` header: from the handler's start to its answer, the reads included);
-   each also as a ratio to the baseline's end-to-end time;
+   each also as a ratio to the baseline's end-to-end time, with the API process's CPU per check
+   (all its threads, from /proc);
 3. `AccessGuard.has_access` on 100 watched customers, a million calls: the decision time;
 4. `POST /v1/access/reserve` open loop at each of `--reserve-rates` a second (100, then 1,000,
    by default) for `--reserve-seconds`, over 16 keep-alive connections from a process of its own (`bench.loadgen`),
@@ -64,6 +65,7 @@ from bench.catalog import customer_by_alias
 from bench.check_profile import profile_checks
 from bench.databases import BenchDatabases
 from bench.engines import cpu_seconds, tree
+from bench.http_profile import profile_http
 from bench.latency import nearest_rank
 from bench.loadgen import LoadProcess, encode_request
 from bench.machine import OtherWork, machine
@@ -137,7 +139,9 @@ def customer_ids(client: httpx.Client, count: int) -> list[str]:
     return found[:count]
 
 
-def checks(client: httpx.Client, ids: list[str], requests: int, rng: random.Random) -> dict[str, Any]:
+def checks(
+    client: httpx.Client, ids: list[str], requests: int, rng: random.Random, server_pid: int
+) -> dict[str, Any]:
     health_e2e, _ = timed(lambda: client.get("/health"), requests)
     baseline = nearest_rank(sorted(health_e2e), 50) or 1e-9
     results: dict[str, Any] = {"baseline_health": summary(health_e2e)}
@@ -151,10 +155,16 @@ def checks(client: httpx.Client, ids: list[str], requests: int, rng: random.Rand
         def send(bodies: list[bytes] = bodies, counter: Any = counter) -> httpx.Response:
             return client.post("/v1/access/check", content=bodies[next(counter) % len(bodies)])
 
+        cpu_before = cpu_seconds([server_pid])
         end_to_end, server = timed(send, requests)
+        api_cpu_s = cpu_seconds([server_pid]) - cpu_before
         results[f"check_{size}"] = {
             "end_to_end": summary(end_to_end),
             "server": summary(server),
+            # The API process's CPU a check, every thread (HTTP, middleware, the reads, the
+            # answer; the engine runs in processes of its own): far less moved by other load
+            # than any latency.
+            "api_cpu_ms_per_request": round(api_cpu_s * 1000 / requests, 3),
             "end_to_end_p50_to_health_p50": round((nearest_rank(sorted(end_to_end), 50) or 0) / baseline, 2),
         }
     return results
@@ -440,9 +450,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if args.profile:
                 refs = [*ids, *(alias_for(i) for i in range(1, len(ids) + 1))]
                 results["check_profile"] = profile_checks(seeded.database_url, refs, args.requests)
+                results["http_profile"] = profile_http(seeded.database_url, seeded.token, refs, args.requests)
                 results["shared_with"] = shared_with(others, server, postgres is not None)
                 return _done(results)
-            results.update(checks(client, ids, args.requests, random.Random(0)))
+            results.update(checks(client, ids, args.requests, random.Random(0), server.process.pid))
             results["guard_has_access_ns"] = round(guard_decision_ns(server, ids), 1)
             results["disk_flush"] = disk_flush(workdir)
             results["reserve"] = [
@@ -471,20 +482,24 @@ def _done(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_profile(results: dict[str, Any]) -> None:
-    found = results["check_profile"]
-    table = Table(
-        title=f"a check of 100 customers ({results['database']}): {found['cpu_ms_per_check']} ms of CPU "
-        f"(mean of {found['checks']:,}, this thread's clock)"
-    )
-    for column in ("part", "share (profiled)", "CPU ms (share x plain)"):
-        table.add_column(column, justify="right" if column != "part" else "left")
-    for part in found["parts"]:
-        table.add_row(part["part"], f"{part['share']:.1%}", f"{part['cpu_ms']:.3f}")
-    console.print(table)
-    console.print(
-        "time of their own (profiled): "
-        + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
-    )
+    for key, what in (
+        ("check_profile", "the handler's work, this thread's clock"),
+        ("http_profile", "the whole app in process, every thread's clock"),
+    ):
+        found = results[key]
+        table = Table(
+            title=f"a check of 100 customers ({results['database']}): {found['cpu_ms_per_check']} ms of CPU "
+            f"(mean of {found['checks']:,}, {what})"
+        )
+        for column in ("part", "share (profiled)", "CPU ms (share x plain)"):
+            table.add_column(column, justify="right" if column != "part" else "left")
+        for part in found["parts"]:
+            table.add_row(part["part"], f"{part['share']:.1%}", f"{part['cpu_ms']:.3f}")
+        console.print(table)
+        console.print(
+            "time of their own (profiled): "
+            + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
+        )
     console.print(results["shared_with"])
 
 
@@ -505,8 +520,9 @@ def _print(results: dict[str, Any]) -> None:
         for side in ("server", "end_to_end"):
             row = found[side]
             ratio = f"{found['end_to_end_p50_to_health_p50']:.2f}" if side == "end_to_end" else ""
+            cpu = f", API CPU {found['api_cpu_ms_per_request']} ms each" if side == "server" else ""
             table.add_row(
-                f"check, {size} customer(s), {side.replace('_', ' ')}",
+                f"check, {size} customer(s){cpu}, {side.replace('_', ' ')}",
                 f"{row['p50_ms']}",
                 f"{row['p99_ms']}",
                 f"{row['max_ms']}",
