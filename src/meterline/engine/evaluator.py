@@ -16,6 +16,7 @@ another engine holds is handed to it as a billing request.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -272,31 +273,25 @@ class Evaluator:
         cpu_marks.append(time.thread_time())
         EVALUATOR_EVENTS.inc(len(batch))
         EVALUATOR_BATCH.observe(marks[-1] - started)
-        parts_ms, parts_cpu_ms = {}, {}
-        for part, (began, ended), (cpu_began, cpu_ended) in zip(
-            _PARTS, pairwise(marks), pairwise(cpu_marks), strict=True
-        ):
+        for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
             EVALUATOR_PARTS.labels(part).inc(ended - began)
-            parts_ms[part] = round((ended - began) * 1000, 2)
-            parts_cpu_ms[part] = round((cpu_ended - cpu_began) * 1000, 2)
-        log.debug(
-            "evaluator_batch",
-            events=len(batch),
-            position=read.read_through,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-            parts_ms=parts_ms,
-            parts_cpu_ms=parts_cpu_ms,  # the thread's CPU time: what a busy machine does not inflate
-            measured=len(touched),
-            absorbed=len(absorbed),
-            states_read=self.snapshots.misses - misses_before,
-            # When it read, what its notifications carry as `timestamp`, when it committed and
-            # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
-            read_at_us=read_at_us,
-            at_us=now,
-            committed_at_us=committed_at_us,
-            transitions=sum(transitions.values()),
-            claims=sorted({c.claim_id for c in claims}),
-        )
+        if log.is_enabled_for(logging.DEBUG):  # its dicts and sorts cost a busy engine every batch
+            log.debug(
+                "evaluator_batch",
+                **_timings(started, marks, cpu_marks),
+                events=len(batch),
+                position=read.read_through,
+                measured=len(touched),
+                absorbed=len(absorbed),
+                states_read=self.snapshots.misses - misses_before,
+                # When it read, what its notifications carry as `timestamp`, when it committed and
+                # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
+                read_at_us=read_at_us,
+                at_us=now,
+                committed_at_us=committed_at_us,
+                transitions=sum(transitions.values()),
+                claims=sorted({c.claim_id for c in claims}),
+            )
         return BatchResult(len(batch), read.read_through, more_work)
 
     def drain(self) -> int:
@@ -496,6 +491,22 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
+
+
+def _timings(started: float, marks: list[float], cpu_marks: list[float]) -> dict[str, Any]:
+    """A batch's wall time, and its parts' wall and thread CPU time (what a busy machine does not
+    inflate), in milliseconds, for its debug line."""
+    parts_ms, parts_cpu_ms = {}, {}
+    for part, (began, ended), (cpu_began, cpu_ended) in zip(
+        _PARTS, pairwise(marks), pairwise(cpu_marks), strict=True
+    ):
+        parts_ms[part] = round((ended - began) * 1000, 2)
+        parts_cpu_ms[part] = round((cpu_ended - cpu_began) * 1000, 2)
+    return {
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        "parts_ms": parts_ms,
+        "parts_cpu_ms": parts_cpu_ms,
+    }
 
 
 def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:
