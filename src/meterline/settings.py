@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # threads inside the server process.
     engine_process: bool = True
     evaluator_batch_events: int = 20_000
+    # The most customers one evaluator batch measures: the rest are measured by the next batches,
+    # so the first of a burst of crossings commit (and their webhooks leave) early.
+    evaluator_batch_customers: int = Field(default=500, ge=1)
     # Engine processes share the event log's partitions by lease: each renews its leases every
     # third of this, and a dead one's partitions are taken over within twice this.
     engine_lease_s: float = Field(default=10.0, gt=0)

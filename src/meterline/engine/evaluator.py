@@ -11,11 +11,13 @@ batch touched (unless its headroom says no alert can move: `headroom`), or whose
 changed, the drafts are derived (kept in memory, never stored per batch: `billing`), invoices
 past their grace period are finalized, and the customer's alerts are evaluated, each
 transition writing one outbox notification. A customer counted here whose home partition
-another engine holds is handed to it as a billing request.
+another engine holds is handed to it as a billing request. A batch measures at most
+`batch_customers` customers; the rest are deferred to the next batches, durably (`measure_cap`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +39,8 @@ from meterline.engine.customer_refs import ResolvedReferences
 from meterline.engine.customer_state import CustomerState
 from meterline.engine.event_source import EventSource, TableEventSource
 from meterline.engine.headroom import HeadroomBook
+from meterline.engine.measure_cap import DEFAULT_CUSTOMERS as DEFAULT_BATCH_CUSTOMERS
+from meterline.engine.measure_cap import MeasureCap, Selection
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
 from meterline.engine.recurring_periods import create_due_commits
 from meterline.engine.rollovers import roll_over_due
@@ -92,6 +96,7 @@ class BatchResult:
     events: int
     position: int
     more_work: bool = False  # an alert sweep has chunks left
+    deferred: int = 0  # customers left for the next batches to measure (`measure_cap`)
 
 
 class Evaluator:
@@ -101,6 +106,7 @@ class Evaluator:
         *,
         batch_events: int,
         poll_interval_s: float,
+        batch_customers: int = DEFAULT_BATCH_CUSTOMERS,
         dedup_window_days: int = 34,
         grace_period_hours: int = 24,
         max_backdate_days: int = 34,
@@ -140,6 +146,7 @@ class Evaluator:
             on_measured=self._measure_headrooms,
         )
         self.batch_events = batch_events
+        self.cap = MeasureCap(batch_customers)
         self.poll_interval_s = poll_interval_s
         self.dedup_window_days = dedup_window_days
         self._wake = threading.Event()
@@ -206,7 +213,8 @@ class Evaluator:
         marks = [started, time.perf_counter()]  # the parts of a batch (EVALUATOR_PARTS)
         cpu_marks = [cpu_started, time.thread_time()]  # and the thread's CPU time in each
         held = None if holding.holds_all else holding.partitions
-        if not batch and held is not None and not self._housekeeping_due() and not self._warming:
+        idle = not self._housekeeping_due() and not self._warming and not self.cap.waiting
+        if not batch and held is not None and idle:
             # Woken by another engine's events: nothing to do here until the next poll's batch
             # (billing requests, sweeps, finalization), which also moves the positions past them.
             return BatchResult(0, holding.start())
@@ -227,8 +235,9 @@ class Evaluator:
                 self.catalog_memo.at_version(catalog_at)
                 self.references.begin(conn, held)
                 warming = self.references.warm(conn) or warming
-                requested = self._resolve(conn, now, held)
-                requested |= set(billing_requests.take_requests(conn, partitions=held))
+                remeasured = self._resolve(conn, now, held)
+                asked = billing_requests.take_requests(conn, max(1000, self.cap.most), held)
+                requested = remeasured | asked.keys()
                 touched, movements, settling = (
                     self._apply(conn, batch, now, held) if batch else (set(), {}, set())
                 )
@@ -239,10 +248,12 @@ class Evaluator:
                 # the next reservation is decided on is the one stored (`customer_spend`).
                 absorbed = self.headrooms.absorb(touched - requested - settling, movements, now)
                 touched -= absorbed
+                selection = self._select(conn, batch, touched, asked, remeasured)
+                touched, requested = selection.by_usage, selection.requested
                 self._bill(conn, touched, requested, now, held)
                 marks.append(time.perf_counter())
                 cpu_marks.append(time.thread_time())
-                more_work = self.sweeps.run(conn, now, held) or warming
+                more_work = self.sweeps.run(conn, now, held) or warming or bool(selection.deferred)
                 self.headrooms.flush(conn, read.read_through)
                 customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
@@ -257,6 +268,7 @@ class Evaluator:
             self.references.clear()
             raise
         self.membership.holding = moved
+        self.cap.committed(selection)
         self._last_batch_us = self.clock()
         committed_at_us = now_us()
         if self.outbox is not None:
@@ -267,44 +279,71 @@ class Evaluator:
         EVALUATOR_ABSORBED.inc(len(absorbed))
         EVALUATOR_MEASURED.inc(len(touched))
         if not batch:
-            return BatchResult(0, read.read_through, more_work or read.read_through > holding.start())
+            more_work = more_work or read.read_through > holding.start()
+            return BatchResult(0, read.read_through, more_work, len(selection.deferred))
         marks.append(time.perf_counter())
         cpu_marks.append(time.thread_time())
         EVALUATOR_EVENTS.inc(len(batch))
         EVALUATOR_BATCH.observe(marks[-1] - started)
-        parts_ms, parts_cpu_ms = {}, {}
-        for part, (began, ended), (cpu_began, cpu_ended) in zip(
-            _PARTS, pairwise(marks), pairwise(cpu_marks), strict=True
-        ):
+        for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
             EVALUATOR_PARTS.labels(part).inc(ended - began)
-            parts_ms[part] = round((ended - began) * 1000, 2)
-            parts_cpu_ms[part] = round((cpu_ended - cpu_began) * 1000, 2)
-        log.debug(
-            "evaluator_batch",
-            events=len(batch),
-            position=read.read_through,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-            parts_ms=parts_ms,
-            parts_cpu_ms=parts_cpu_ms,  # the thread's CPU time: what a busy machine does not inflate
-            measured=len(touched),
-            absorbed=len(absorbed),
-            states_read=self.snapshots.misses - misses_before,
-            # When it read, what its notifications carry as `timestamp`, when it committed and
-            # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
-            read_at_us=read_at_us,
-            at_us=now,
-            committed_at_us=committed_at_us,
-            transitions=sum(transitions.values()),
-            claims=sorted({c.claim_id for c in claims}),
-        )
-        return BatchResult(len(batch), read.read_through, more_work)
+        if log.is_enabled_for(logging.DEBUG):  # its dicts and sorts cost a busy engine every batch
+            log.debug(
+                "evaluator_batch",
+                **_timings(started, marks, cpu_marks),
+                events=len(batch),
+                position=read.read_through,
+                measured=len(touched),
+                deferred=len(selection.deferred),
+                absorbed=len(absorbed),
+                states_read=self.snapshots.misses - misses_before,
+                # When it read, what its notifications carry as `timestamp`, when it committed and
+                # which claims it handed over: an alert's latency, stage by stage (bench/stages.py).
+                read_at_us=read_at_us,
+                at_us=now,
+                committed_at_us=committed_at_us,
+                transitions=sum(transitions.values()),
+                claims=sorted({c.claim_id for c in claims}),
+            )
+        return BatchResult(len(batch), read.read_through, more_work, len(selection.deferred))
 
     def drain(self) -> int:
-        """Apply batches until the log is exhausted; returns events applied (for tools and tests)."""
+        """Apply batches until the log is exhausted and every customer its events touched is
+        measured; returns events applied (for tools and tests)."""
         applied = 0
-        while (result := self.run_once()).events:
+        while (result := self.run_once()).events or result.deferred:
             applied += result.events
         return applied
+
+    def _select(
+        self,
+        conn: Connection,
+        batch: list[LoggedEvent],
+        touched: set[str],
+        asked: dict[str, int],
+        remeasured: set[str],
+    ) -> Selection:
+        """The customers this batch measures, at most `cap.most`; the others are deferred, each
+        as a request written in this transaction, their headrooms dropped (`measure_cap`)."""
+        requested = dict(asked)
+        if remeasured - asked.keys():
+            at_us = now_us()
+            requested.update((c, at_us) for c in remeasured if c not in asked)
+
+        def arrivals(customer_ids: set[str]) -> dict[str, int]:
+            resolved = self.references.resolve(conn, {e.customer_ref for e in batch})
+            first: dict[str, int] = {}
+            for event in batch:
+                customer_id = resolved.get(event.customer_ref)
+                if customer_id in customer_ids and customer_id not in first:
+                    first[customer_id] = event.received_at_us
+            return first
+
+        selection = self.cap.select(touched, requested, arrivals)
+        if selection.deferred:
+            billing_requests.defer(conn, selection.deferred)
+            self.headrooms.drop(selection.newly_deferred)
+        return selection
 
     def _apply(
         self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None
@@ -496,6 +535,22 @@ class Evaluator:
             purged = event_log.purge_expired_dedup_keys(conn, now - self.dedup_window_days * US_PER_DAY)
         if purged:
             log.info("dedup_keys_purged", count=purged)
+
+
+def _timings(started: float, marks: list[float], cpu_marks: list[float]) -> dict[str, Any]:
+    """A batch's wall time, and its parts' wall and thread CPU time (what a busy machine does not
+    inflate), in milliseconds, for its debug line."""
+    parts_ms, parts_cpu_ms = {}, {}
+    for part, (began, ended), (cpu_began, cpu_ended) in zip(
+        _PARTS, pairwise(marks), pairwise(cpu_marks), strict=True
+    ):
+        parts_ms[part] = round((ended - began) * 1000, 2)
+        parts_cpu_ms[part] = round((cpu_ended - cpu_began) * 1000, 2)
+    return {
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        "parts_ms": parts_ms,
+        "parts_cpu_ms": parts_cpu_ms,
+    }
 
 
 def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:

@@ -20,6 +20,7 @@ def evaluator_from_settings(
     return Evaluator(
         db,
         batch_events=settings.evaluator_batch_events,
+        batch_customers=settings.evaluator_batch_customers,
         poll_interval_s=settings.evaluator_poll_interval_s,
         dedup_window_days=settings.dedup_window_days,
         grace_period_hours=settings.invoice_grace_period_hours,

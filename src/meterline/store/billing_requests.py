@@ -8,7 +8,7 @@ same invoice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, delete, select
 
@@ -32,15 +32,38 @@ def request_recompute_of(conn: Connection, customer_ids: Iterable[str]) -> None:
     )
 
 
-def take_requests(conn: Connection, limit: int = 1000, partitions: frozenset[int] | None = None) -> list[str]:
-    """Pending customers of these home partitions (None: all), removed from the queue in the
-    caller's transaction."""
-    query = select(billing_requests.c.customer_id).order_by(billing_requests.c.requested_at_us).limit(limit)
+def defer(conn: Connection, since_us: Mapping[str, int]) -> None:
+    """Ask the engine to measure these customers in a later batch: a batch folded their usage (or
+    took their request) but did not measure them (the evaluator caps the customers a batch
+    measures). Each request keeps the earliest of its instants (when the first event not measured
+    arrived), which is what access decisions' `as_of` stays before."""
+    earliest = "min" if conn.dialect.name == "sqlite" else "least"
+    upsert(
+        conn,
+        billing_requests,
+        [{"customer_id": c, "requested_at_us": at} for c, at in sorted(since_us.items())],
+        ["customer_id"],
+        merges=(
+            ("requested_at_us", f"{earliest}(billing_requests.requested_at_us, excluded.requested_at_us)"),
+        ),
+    )
+
+
+def take_requests(
+    conn: Connection, limit: int = 1000, partitions: frozenset[int] | None = None
+) -> dict[str, int]:
+    """Pending customers of these home partitions (None: all), the oldest requests first, each
+    with when it was asked; removed from the queue in the caller's transaction."""
+    query = (
+        select(billing_requests.c.customer_id, billing_requests.c.requested_at_us)
+        .order_by(billing_requests.c.requested_at_us, billing_requests.c.customer_id)
+        .limit(limit)
+    )
     if partitions is not None:
         query = query.join(customers, customers.c.id == billing_requests.c.customer_id).where(
             customers.c.partition.in_(sorted(partitions))
         )
-    customer_ids = list(conn.execute(query).scalars())
-    if customer_ids:
-        conn.execute(delete(billing_requests).where(billing_requests.c.customer_id.in_(customer_ids)))
-    return customer_ids
+    found = {customer_id: at_us for customer_id, at_us in conn.execute(query)}
+    if found:
+        conn.execute(delete(billing_requests).where(billing_requests.c.customer_id.in_(list(found))))
+    return found
