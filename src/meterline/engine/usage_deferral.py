@@ -30,7 +30,7 @@ from meterline.domain.timeutil import US_PER_SECOND
 from meterline.domain.usage_fold import UsageDeltas
 from meterline.store import usage, usage_journal
 
-DEFAULT_MAX_DELTAS = 300_000
+DEFAULT_MAX_DELTAS = 300_000  # the settings' defaults (`engine_usage_journal_*`)
 DEFAULT_MAX_AGE_S = 10.0
 DEFAULT_HOT_EVENTS_PER_ROW = 4
 DEFAULT_MIN_ROWS = 1000
