@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from meterline.domain.events import UsageEvent
+from meterline.engine.usage_deferral import DeferralSettings
 from meterline.store import event_log
 from tests.sdk.alert_helpers import (
     Usage,
@@ -70,7 +71,14 @@ def statements_of_a_batch(app: InProcess, customer_ids: list[str], event_type: s
 
 
 @pytest.mark.slow
-def test_a_batch_runs_as_many_statements_for_forty_customers_as_for_four(app: InProcess) -> None:
+@pytest.mark.parametrize("journaled", [False, True], ids=["written", "journaled"])
+def test_a_batch_runs_as_many_statements_for_forty_customers_as_for_four(
+    app: InProcess, journaled: bool
+) -> None:
+    """Whether the batch writes its usage rows or journals them (`engine.usage_deferral`: the
+    shards' rows in one executemany)."""
+    if journaled:
+        app.evaluator().usage.settings = DeferralSettings(min_rows=1, max_age_s=3600)
     usage = usage_product(app.client)
     card = rate_card(app.client, (usage.product_id, 1))
     fixed = fixed_product(app.client)
