@@ -7,6 +7,7 @@ fast as they can, then restarted on the same database with the same token.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -172,6 +173,103 @@ def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
             assert count_usage(http, customer_id, metric_id, hour_us) == total
             every_id = [e["transaction_id"] for batch in ingester.attempted.values() for e in batch]
             assert len(found(http, every_id)) == total
+    finally:
+        for running in (restarted, server):
+            if running is not None:
+                running.stop()
+
+
+SPREAD_CUSTOMERS = 30
+
+
+def journaling_server(database_url: str, workdir: Path, token: str | None = None) -> RunningServer:
+    """A batch of one event for each of many customers journals its usage (`engine.usage_deferral`),
+    and the journal is never merged by age or size while a test runs. The engine runs in the
+    server's process, so that SIGKILL ends it too (an engine process whose server dies stops
+    cleanly, which merges the journal)."""
+    return start_server(
+        database_url,
+        workdir,
+        token=token,
+        METERLINE_ENGINE_PROCESS="false",
+        METERLINE_ENGINE_USAGE_JOURNAL_MIN_ROWS="1",
+        METERLINE_ENGINE_USAGE_JOURNAL_MAX_AGE_S="3600",
+        METERLINE_ENGINE_USAGE_JOURNAL_MAX_DELTAS="1000000",
+    )
+
+
+def spread_events(aliases: list[str], round_: str, timestamp: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "transaction_id": f"{round_}-{alias}",
+            "customer_id": alias,
+            "event_type": "crash_test",
+            "timestamp": timestamp,
+            "properties": {},
+        }
+        for alias in aliases
+    ]
+
+
+def journal_rows(sqlite_url: str) -> int:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM usage_journal").fetchone()
+    return int(count)
+
+
+def test_sigkill_with_usage_in_the_journal_counts_each_event_once(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    """Usage journaled and not yet merged when the process dies is read after the restart, counted
+    once, and the events after it add to it; a re-sent batch adds nothing."""
+    server = journaling_server(own_database_url, tmp_path)
+    restarted: RunningServer | None = None
+    try:
+        prefix = uuid.uuid4().hex[:10]
+        aliases = [f"spread-{prefix}-{n}" for n in range(SPREAD_CUSTOMERS)]
+        ts_us = now_us()
+        hour_us = ts_us - ts_us % US_PER_HOUR
+        with client(server) as http:
+            metric = http.post(
+                "/v1/billable-metrics/create",
+                json={
+                    "name": f"spread events {prefix}",
+                    "aggregation_type": "COUNT",
+                    "event_type_filter": {"in_values": ["crash_test"]},
+                },
+            )
+            assert metric.status_code == 200, metric.text
+            metric_id = metric.json()["data"]["id"]
+            customer_ids = []
+            for alias in aliases:
+                created = http.post("/v1/customers", json={"name": alias, "ingest_aliases": [alias]})
+                assert created.status_code == 200, created.text
+                customer_ids.append(created.json()["data"]["id"])
+            first = spread_events(aliases, f"first-{prefix}", format_rfc3339(ts_us))
+            assert http.post("/v1/ingest", json=first).status_code == 200
+            for customer_id in customer_ids:
+                wait_for(
+                    lambda c=customer_id: count_usage(http, c, metric_id, hour_us),  # type: ignore[misc]
+                    lambda value: value == 1,
+                    timeout_s=30,
+                )
+        server.kill()
+        if own_database_url.startswith("sqlite"):  # (PostgreSQL merges every batch)
+            assert journal_rows(own_database_url) > 0, "nothing was in the journal at the kill"
+
+        restarted = journaling_server(own_database_url, tmp_path, token=server.token)
+        with client(restarted) as http:
+            second = spread_events(aliases, f"second-{prefix}", format_rfc3339(ts_us))
+            for batch in (second, first):  # the first round again: duplicates, counted nowhere
+                assert http.post("/v1/ingest", json=batch).status_code == 200
+            for customer_id in customer_ids:
+                wait_for(
+                    lambda c=customer_id: count_usage(http, c, metric_id, hour_us),  # type: ignore[misc]
+                    lambda value: value is not None and value >= 2,
+                    timeout_s=30,
+                )
+            time.sleep(0.5)  # let any (wrong) extra counting show
+            assert [count_usage(http, c, metric_id, hour_us) for c in customer_ids] == [2] * SPREAD_CUSTOMERS
     finally:
         for running in (restarted, server):
             if running is not None:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # Event references (ingest aliases, customer ids) whose customer the engine keeps in memory,
     # about 250 bytes each, the least recently used dropped first; 0: each batch reads its own.
     engine_reference_customers: int = Field(default=2_000_000, ge=0)
+    # The usage journal (engine/usage_deferral.py): a batch of at least this many usage rows, of
+    # fewer than `hot_events_per_row` events each, journals them instead of writing them, and the
+    # journal is merged into the usage tables at this many deltas or this age.
+    engine_usage_journal_min_rows: int = Field(default=1000, ge=1)
+    engine_usage_journal_hot_events_per_row: int = Field(default=4, ge=1)
+    engine_usage_journal_max_deltas: int = Field(default=300_000, ge=1)
+    engine_usage_journal_max_age_s: float = Field(default=10.0, ge=0)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

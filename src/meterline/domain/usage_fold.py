@@ -62,7 +62,6 @@ def counted_by(
 def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> UsageDeltas:
     """Usage per hour and per calendar month (`domain.periods.calendar_month`) of the batch."""
     deltas = UsageDeltas()
-    months: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
     for event in batch:
         counted = False
         for metric in metrics:
@@ -76,27 +75,37 @@ def fold(batch: Iterable[CountableEvent], metrics: Sequence[MetricRules]) -> Usa
             deltas.customers_touched.add(event.customer_id)
         else:
             deltas.unmatched_seqs.append(event.seq)
-    # An hour lies in one month: each month's delta is the merge of its hours' (`Aggregate.merge`
-    # is exact, associative and commutative), one merge per hour key rather than one add per event.
-    # A month of one hour is that hour's aggregate itself (the deltas are not changed once folded):
-    # spread over many customers, nearly every key is, and a copy each cost as much as the add.
+    deltas.monthly, deltas.month_ends = months_of(deltas.hourly)
+    return deltas
+
+
+def months_of(hourly: Mapping[BucketKey, Aggregate]) -> tuple[dict[BucketKey, Aggregate], dict[int, int]]:
+    """The calendar months' aggregates of these hour aggregates, and each month's end by its start.
+
+    An hour lies in one month: each month's delta is the merge of its hours' (`Aggregate.merge`
+    is exact, associative and commutative), one merge per hour key rather than one add per event.
+    A month of one hour is that hour's aggregate itself (the deltas are not changed once folded):
+    spread over many customers, nearly every key is, and a copy each cost as much as the add."""
+    monthly: dict[BucketKey, Aggregate] = {}
+    month_ends: dict[int, int] = {}
+    months: dict[int, Period] = {}  # by hour: most of a batch shares a few hours
     shared: set[BucketKey] = set()  # month keys whose aggregate is an hour's
-    for (customer_id, metric_id, hour, group), aggregate in deltas.hourly.items():
+    for (customer_id, metric_id, hour, group), aggregate in hourly.items():
         month = months.get(hour)
         if month is None:
             month = months[hour] = calendar_month(hour)
-            deltas.month_ends[month.start_us] = month.end_us
+            month_ends[month.start_us] = month.end_us
         key = (customer_id, metric_id, month.start_us, group)
-        monthly = deltas.monthly.get(key)
-        if monthly is None:
-            deltas.monthly[key] = aggregate
+        found = monthly.get(key)
+        if found is None:
+            monthly[key] = aggregate
             shared.add(key)
             continue
         if key in shared:
             shared.discard(key)
-            monthly = deltas.monthly[key] = monthly.copy()
-        monthly.merge(aggregate)
-    return deltas
+            found = monthly[key] = found.copy()
+        found.merge(aggregate)
+    return monthly, month_ends
 
 
 def _add(

@@ -46,6 +46,7 @@ from meterline.engine.recurring_periods import create_due_commits
 from meterline.engine.rollovers import roll_over_due
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
 from meterline.engine.threshold_charges import buy_threshold_commits
+from meterline.engine.usage_deferral import DeferralSettings, UsageDeferral
 from meterline.liveness import PartLiveness
 from meterline.logging import get_logger
 from meterline.metrics import (
@@ -70,7 +71,6 @@ from meterline.store import (
     partitions,
     reservations,
     unmatched,
-    usage,
 )
 from meterline.store.alerts import AlertRecord
 from meterline.store.db import Database
@@ -121,6 +121,7 @@ class Evaluator:
         member_id: str | None = None,
         predecessor: str | None = None,
         source: EventSource | None = None,
+        usage_deferral: DeferralSettings | None = None,
     ):
         self.db = db
         self.membership = Membership(
@@ -135,6 +136,7 @@ class Evaluator:
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
         self.references = ResolvedReferences(reference_customers)
+        self.usage = UsageDeferral(usage_deferral)
         # The sweeps evaluate customers from states of their own: the kept ones would be stale.
         self.grace_us = grace_period_hours * US_PER_HOUR
         # Billing periods whose drafts an event may still change: the backdating limit plus grace.
@@ -174,7 +176,19 @@ class Evaluator:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self.merge_usage()
         self.leave()
+
+    def merge_usage(self) -> None:
+        """Merge the usage journal into the usage tables now (a clean stop leaves it empty)."""
+        if self._thread is not None and self._thread.is_alive():
+            return  # still in a batch: the next engine merges it
+        try:
+            with self.db.write() as conn:
+                self.usage.merge(conn)
+        except Exception:
+            self.usage.reset()
+            log.exception("usage_journal_not_merged")  # readers add it; the next engine merges it
 
     def leave(self) -> None:
         """Give up the partitions at once, so that another engine need not wait out the leases."""
@@ -227,8 +241,13 @@ class Evaluator:
                     partitions.lock_held(conn, self.membership.member_id, holding)
                 except LeaseLost:
                     self.membership.lost()  # handed over, or another engine moved a position
+                    self.usage.reset()
                     return BatchResult(0, holding.start(), more_work=True)
                 catalog_at = catalog_version.current(conn)
+                self.usage.begin(conn)
+                # A stored headroom may not count usage still in the journal: those customers
+                # are measured in full instead (`engine.usage_deferral`).
+                self.headrooms.unsettled = self.usage.pending_customers
                 self.headrooms.begin(catalog_at, held)
                 warming = self.headrooms.warm(conn)
                 self._spends = {}
@@ -239,8 +258,9 @@ class Evaluator:
                 asked = billing_requests.take_requests(conn, max(1000, self.cap.most), held)
                 requested = remeasured | asked.keys()
                 touched, movements, settling = (
-                    self._apply(conn, batch, now, held) if batch else (set(), {}, set())
+                    self._apply(conn, batch, now, held, read.read_through) if batch else (set(), {}, set())
                 )
+                self.usage.merge_if_due(conn, now)
                 marks.append(time.perf_counter())
                 cpu_marks.append(time.thread_time())
                 # Customers whose usage cannot move any alert: their usage is folded, and that is
@@ -266,6 +286,7 @@ class Evaluator:
             self.headrooms.clear()
             self.catalog_memo.clear()
             self.references.clear()
+            self.usage.reset()
             raise
         self.membership.holding = moved
         self.cap.committed(selection)
@@ -346,7 +367,7 @@ class Evaluator:
         return selection
 
     def _apply(
-        self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None
+        self, conn: Connection, batch: list[LoggedEvent], now: int, held: frozenset[int] | None, through: int
     ) -> tuple[set[str], dict[tuple[str, str], Movement], set[str]]:
         """Fold the batch into usage aggregates; returns the customers whose usage moved and whose
         billing this engine owns (the others are handed to their home partition's engine), how
@@ -380,7 +401,9 @@ class Evaluator:
             unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
             for seq in deltas.unmatched_seqs
         )
-        usage.add_folded(conn, deltas)
+        # An engine holding every partition may journal its usage; one holding some merges
+        # every batch (`engine.usage_deferral`).
+        self.usage.add(conn, deltas, len(batch), through, now, may_defer=held is None)
         unmatched.record(conn, missing)
         # With the usage folded, in its transaction: a settled reservation's amount is in the spend.
         claims = list(_reservation_claims(countable))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -328,6 +328,9 @@ class HeadroomBook:
         self._warm_after: str | None = ""
         self.warm_slice = WARM_SLICE  # 0: load on first touch only
         self.absorbed = 0  # customer-batches that needed no measurement (for benchmarks)
+        # Customers whose stored headroom is not to be trusted (usage of theirs not yet merged
+        # into the usage tables, which the stored one's check reads): set before each batch.
+        self.unsettled: Container[str] = ()
 
     def begin(self, catalog_version: int, partitions: object) -> None:
         """Call at the start of each batch: a catalog or partitions different from the last
@@ -358,6 +361,8 @@ class HeadroomBook:
             if len(self._rooms) >= self.capacity:
                 self._warm_after = None  # full: the rest load on their first touch
                 break
+            if customer_id in self.unsettled:
+                continue
             room = _decoded(body) if customer_id not in self._rooms else None
             if room is not None:
                 self._rooms[customer_id] = room
@@ -370,7 +375,8 @@ class HeadroomBook:
         if self.capacity <= 0 or self._catalog_version is None:
             return
         rooms = self._rooms
-        missing = [c for c in customer_ids if c not in rooms]
+        unsettled = self.unsettled
+        missing = [c for c in customer_ids if c not in rooms and c not in unsettled]
         if missing:
             missing = sorted(set(missing))
             for customer_id, body in stored.still_holding(conn, missing, self._catalog_version).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from meterline.engine.evaluator import Evaluator, OutboxHandoff
+from meterline.engine.usage_deferral import DeferralSettings
 from meterline.settings import Settings
 from meterline.store.db import Database
 
@@ -29,6 +30,12 @@ def evaluator_from_settings(
         cached_customers=settings.evaluator_cached_customers,
         headroom_customers=settings.engine_headroom_customers,
         reference_customers=settings.engine_reference_customers,
+        usage_deferral=DeferralSettings(
+            max_deltas=settings.engine_usage_journal_max_deltas,
+            max_age_s=settings.engine_usage_journal_max_age_s,
+            hot_events_per_row=settings.engine_usage_journal_hot_events_per_row,
+            min_rows=settings.engine_usage_journal_min_rows,
+        ),
         on_commit=on_commit,
         outbox=outbox,
         lease_s=settings.engine_lease_s,

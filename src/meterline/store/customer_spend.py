@@ -4,7 +4,7 @@ The engine writes a customer's current period spend, in the credit type of its h
 whenever it measures the customer in full; nothing is written when its usage is absorbed
 (`engine.headroom`). So a row holds only while what it was derived from holds, checked in the
 same statement that reads it: no usage folded for the customer since (every period usage row's
-`folded_seq` at most the row's `as_of_seq`), the catalog's version unchanged, no recompute asked
+`folded_seq` at most the row's `as_of_seq`, and none in the usage journal past it), the catalog's version unchanged, no recompute asked
 for (a contract or commit change), and the clock before the row's `valid_until_us` (a period's
 end, a contract's start or end). Otherwise the caller derives the spend itself.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, exists, func, or_, select
 
+from meterline.store import usage_journal
 from meterline.store.sql import IN_CHUNK, among_bound, bound_list, chunks, upsert
 from meterline.store.tables import billing_requests, catalog_version, customer_spend, usage_monthly
 
@@ -49,10 +50,19 @@ def still_holding(
     every reservation batch)."""
     wanted = set(keys)
     found: dict[tuple[str, str], Decimal] = {}
+    as_of: dict[str, int] = {}
     query = _holding_of(conn.dialect.name)
     for chunk in chunks(sorted({customer_id for customer_id, _credit_type in wanted}), IN_CHUNK):
         rows = conn.execute(query, {"ids": bound_list(conn, chunk), "now_us": now_us})
-        found.update(((row[0], row[1]), row[2]) for row in rows if (row[0], row[1]) in wanted)
+        for row in rows:
+            if (row[0], row[1]) in wanted:
+                found[row[0], row[1]] = row[2]
+                as_of[row[0]] = min(row[3], as_of.get(row[0], row[3]))
+    if found:
+        # Usage journaled but not yet merged (`store.usage_journal`) moved the spend too.
+        pending = usage_journal.folded_through(conn, sorted(as_of))
+        moved = {c for c, seq in pending.items() if seq > as_of[c]}
+        found = {key: spend for key, spend in found.items() if key[0] not in moved}
     return found
 
 
@@ -71,7 +81,7 @@ def _holding_spend() -> Select[Any]:
         .where(usage_monthly.c.customer_id == table.c.customer_id)
         .scalar_subquery()
     )
-    return select(table.c.customer_id, table.c.credit_type_id, table.c.spend).where(
+    return select(table.c.customer_id, table.c.credit_type_id, table.c.spend, table.c.as_of_seq).where(
         table.c.catalog_version == select(catalog_version.c.version).scalar_subquery(),
         func.coalesce(folded, -1) <= table.c.as_of_seq,
         ~exists().where(and_(billing_requests.c.customer_id == table.c.customer_id)),

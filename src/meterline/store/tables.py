@@ -253,6 +253,19 @@ customer_headrooms = Table(
     sqlite_with_rowid=False,
 )
 
+# Usage folded by the engine and not yet merged into the usage tables (`store.usage_journal`):
+# one row per batch and shard (a pure function of the customer id), its hour deltas and distinct
+# values packed in `body`. Readers add their customers' shards' rows to the stored rows.
+usage_journal = Table(
+    "usage_journal",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("through_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("deltas", Integer, nullable=False),
+    Column("written_at_us", BigInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
 # Distinct values of UNIQUE metrics, per hour (the period's distinct set is their union).
 usage_unique_values = Table(
     "usage_unique_values",

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Table, select
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.usage_fold import UsageDeltas
+from meterline.store import usage_journal
 from meterline.store.sql import (
     Merges,
     among,
@@ -46,6 +47,24 @@ def add_folded(conn: Connection, deltas: UsageDeltas) -> None:
     add_unique_values(conn, deltas.unique_values)
 
 
+def merge_journal(conn: Connection, batch: UsageDeltas | None = None) -> int:
+    """Merge every delta in the journal (`store.usage_journal`), and a batch's own if given, into
+    the usage tables, in key order, and empty the journal: each row written once however many
+    batches moved it. Returns the hour rows written."""
+    tail = usage_journal.everything(conn)
+    if batch is not None:
+        for key, aggregate in batch.hourly.items():
+            tail.add(key, aggregate)
+        tail.unique_values |= batch.unique_values
+    monthly, month_ends = tail.monthly()
+    values = _AggregateValues(bound_decimal(conn))
+    _merge_into(conn, usage_hourly, "hour_us", tail.hourly, {}, values)
+    _merge_into(conn, usage_monthly, "period_start_us", monthly, month_ends, values)
+    add_unique_values(conn, tail.unique_values)
+    usage_journal.clear(conn)
+    return len(tail.hourly)
+
+
 def add_hourly(conn: Connection, deltas: Mapping[BucketKey, Aggregate]) -> None:
     _merge_into(conn, usage_hourly, "hour_us", deltas, {}, _AggregateValues(bound_decimal(conn)))
 
@@ -69,6 +88,7 @@ def add_unique_values(conn: Connection, values: set[tuple[str, str, int, str, st
 def hourly_rows(
     conn: Connection, customer_ids: Sequence[str], metric_ids: Sequence[str], start_us: int, end_us: int
 ) -> Iterator[UsageRow]:
+    """The hour rows of these customers and metrics in [start_us, end_us), the journal's added."""
     table = usage_hourly
     query = select(table).where(
         table.c.customer_id.in_(list(customer_ids)),
@@ -76,10 +96,22 @@ def hourly_rows(
         table.c.hour_us >= start_us,
         table.c.hour_us < end_us,
     )
+    tail = usage_journal.tail_of(conn, customer_ids)
+    metrics = set(metric_ids)
+    pending = {
+        key: aggregate
+        for key, aggregate in tail.hourly.items()
+        if key[1] in metrics and start_us <= key[2] < end_us
+    }
     for row in conn.execute(query).mappings():
-        yield UsageRow(
-            row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"], _aggregate(row)
-        )
+        key = (row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"])
+        aggregate = _aggregate(row)
+        more = pending.pop(key, None)
+        if more is not None:
+            aggregate.merge(more)
+        yield UsageRow(*key, aggregate)
+    for key, aggregate in sorted(pending.items(), key=_by_key):
+        yield UsageRow(*key, aggregate)
 
 
 def unique_value_rows(
@@ -94,23 +126,24 @@ def unique_value_rows(
         table.c.hour_us >= start_us,
         table.c.hour_us < end_us,
     )
-    for row in conn.execute(query):
-        yield row[0], row[1], row[2], row[3], row[4]
+    stored = {(row[0], row[1], row[2], row[3], row[4]) for row in conn.execute(query)}
+    metrics = set(metric_ids)
+    pending = {
+        value
+        for value in usage_journal.tail_of(conn, customer_ids).unique_values
+        if value[1] in metrics and start_us <= value[2] < end_us
+    }
+    yield from sorted(stored | pending)
 
 
 def monthly_rows(conn: Connection, customer_id: str, period_start_us: int) -> list[UsageRow]:
-    rows = conn.execute(
-        select(usage_monthly).where(
-            usage_monthly.c.customer_id == customer_id, usage_monthly.c.period_start_us == period_start_us
-        )
-    ).mappings()
-    return [_period_row(r) for r in rows]
+    return monthly_rows_for(conn, [customer_id], period_start_us)[customer_id]
 
 
 def monthly_rows_for(
     conn: Connection, customer_ids: Sequence[str], period_start_us: int
 ) -> dict[str, list[UsageRow]]:
-    """`monthly_rows` of many customers, one statement per chunk."""
+    """The calendar month's rows of many customers, one statement per chunk, the journal's added."""
 
     def load(chunk: Sequence[str]) -> Iterator[tuple[str, UsageRow]]:
         query = select(usage_monthly).where(
@@ -119,7 +152,23 @@ def monthly_rows_for(
         )
         return ((r["customer_id"], _period_row(r)) for r in conn.execute(query).mappings())
 
-    return grouped_by_customer(customer_ids, load)
+    stored = grouped_by_customer(customer_ids, load)
+    tail = usage_journal.tail_of(conn, customer_ids)
+    if tail.hourly:
+        monthly, _ends = tail.monthly()
+        for key, aggregate in sorted(monthly.items(), key=_by_key):
+            if key[2] == period_start_us:
+                _add_to(stored[key[0]], key, aggregate)
+    return stored
+
+
+def _add_to(rows: list[UsageRow], key: BucketKey, aggregate: Aggregate) -> None:
+    """A pending month delta added to a customer's stored rows (a copy: it may be shared)."""
+    for row in rows:
+        if (row.metric_id, row.group_values) == (key[1], key[3]):
+            row.aggregate.merge(aggregate)
+            return
+    rows.append(UsageRow(*key, aggregate.copy()))
 
 
 def _period_row(r: Any) -> UsageRow:
