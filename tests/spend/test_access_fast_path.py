@@ -28,7 +28,7 @@ def _granted(answer: httpx.Response) -> Json:
     return found
 
 
-def test_a_check_refused_names_the_field_and_the_rule(api: Extensions, module_server: RunningServer) -> None:
+def test_a_check_refused_names_the_field_and_the_rule(api: Extensions, server: RunningServer) -> None:
     assert api.refused("/v1/access/check", {"customer_ids": ["c"], "extra": 1}) == "extra: unknown field"
     assert api.refused("/v1/access/check", {"customer_ids": "c"}).startswith("customer_ids: ")
     assert api.refused("/v1/access/check", {"customer_ids": [7]}).startswith("customer_ids.0: ")
@@ -37,7 +37,7 @@ def test_a_check_refused_names_the_field_and_the_rule(api: Extensions, module_se
     asked_with_get = api.http.request("GET", "/v1/access/check", json={"customer_ids": ["c"]})
     assert asked_with_get.status_code == 405
     assert asked_with_get.json()["message"] == "method GET is not allowed on /v1/access/check"
-    anonymous = httpx.post(f"{module_server.base_url}/v1/access/check", json={"customer_ids": ["c"]})
+    anonymous = httpx.post(f"{server.base_url}/v1/access/check", json={"customer_ids": ["c"]})
     assert anonymous.status_code == 401
 
 
