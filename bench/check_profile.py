@@ -56,16 +56,16 @@ def profile_checks(database_url: str, refs: Sequence[str], checks: int, seed: in
     finally:
         db.dispose()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    whole = _cumulative(stats, PARTS[0][1], PARTS[0][2]) or 1e-9
+    whole = cumulative_seconds(stats, PARTS[0][1], PARTS[0][2]) or 1e-9
     parts = []
     for label, path, name in PARTS:
-        share = _cumulative(stats, path, name) / whole
+        share = cumulative_seconds(stats, path, name) / whole
         parts.append({"part": label, "share": round(share, 3), "cpu_ms": round(share * plain_ms, 3)})
     return {
         "checks": checks,
         "cpu_ms_per_check": round(plain_ms, 3),
         "parts": parts,
-        "top": _top(stats, whole),
+        "top": top_functions(stats, whole),
     }
 
 
@@ -75,7 +75,7 @@ def _one_check(db: Database, refs: list[str]) -> int:
     return len(ExactJSONResponse({"data": [decision_view(d) for d in found]}).body)
 
 
-def _cumulative(stats: dict[Any, Any], path: str, name: str) -> float:
+def cumulative_seconds(stats: dict[Any, Any], path: str, name: str) -> float:
     """Cumulative seconds of the functions `name` in files ending `path` (recursion counted once
     by cProfile)."""
     return float(
@@ -83,7 +83,7 @@ def _cumulative(stats: dict[Any, Any], path: str, name: str) -> float:
     )
 
 
-def _top(stats: dict[Any, Any], whole: float, count: int = 12) -> list[dict[str, Any]]:
+def top_functions(stats: dict[Any, Any], whole: float, count: int = 12) -> list[dict[str, Any]]:
     """The functions where the profiled pass spent the most time of their own."""
     ranked = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
     return [

@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.check_profile import cumulative_seconds, top_functions
 from meterline.settings import Settings
 
 # (label, module file ending, function): each a function every check passes through.
@@ -89,14 +90,14 @@ def profile_http(
     whole = sum(entry[2] for entry in stats.values()) or 1e-9
     parts = []
     for label, path, name in PARTS:
-        share = _cumulative(stats, path, name) / whole
+        share = cumulative_seconds(stats, path, name) / whole
         parts.append({"part": label, "share": round(share, 3), "cpu_ms": round(share * plain_ms, 3)})
     return {
         "checks": checks,
         "cpu_ms_per_check": round(plain_ms, 3),
         "gc_pauses": pauses.summary(),
         "parts": parts,
-        "top": _top(stats, whole),
+        "top": top_functions(stats, whole, 15),
     }
 
 
@@ -248,21 +249,3 @@ class _ThreadProfiles:
             except TypeError:  # a thread's profiler that never saw a call
                 continue
         return merged.stats  # type: ignore[attr-defined,no-any-return]
-
-
-def _cumulative(stats: dict[Any, Any], path: str, name: str) -> float:
-    """Cumulative seconds of the functions `name` in files ending `path` (recursion counted once)."""
-    return float(
-        sum(entry[3] for (file, _line, func), entry in stats.items() if func == name and file.endswith(path))
-    )
-
-
-def _top(stats: dict[Any, Any], whole: float, count: int = 15) -> list[dict[str, Any]]:
-    ranked = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
-    return [
-        {
-            "function": f"{file.rsplit('/', 2)[-1] if '/' in file else file}:{func}",
-            "own_share": round(e[2] / whole, 3),
-        }
-        for (file, _line, func), e in ranked
-    ]

@@ -125,16 +125,7 @@ def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
             customer = http.post("/v1/customers", json={"name": "Crash Test", "ingest_aliases": [alias]})
             assert customer.status_code == 200, customer.text
             customer_id = customer.json()["data"]["id"]
-            metric = http.post(
-                "/v1/billable-metrics/create",
-                json={
-                    "name": f"crash events {prefix}",
-                    "aggregation_type": "COUNT",
-                    "event_type_filter": {"in_values": ["crash_test"]},
-                },
-            )
-            assert metric.status_code == 200, metric.text
-            metric_id = metric.json()["data"]["id"]
+            metric_id = counting_metric(http, f"crash events {prefix}")
 
         ts_us = now_us()
         hour_us = ts_us - ts_us % US_PER_HOUR
@@ -230,16 +221,7 @@ def test_sigkill_with_usage_in_the_journal_counts_each_event_once(
         ts_us = now_us()
         hour_us = ts_us - ts_us % US_PER_HOUR
         with client(server) as http:
-            metric = http.post(
-                "/v1/billable-metrics/create",
-                json={
-                    "name": f"spread events {prefix}",
-                    "aggregation_type": "COUNT",
-                    "event_type_filter": {"in_values": ["crash_test"]},
-                },
-            )
-            assert metric.status_code == 200, metric.text
-            metric_id = metric.json()["data"]["id"]
+            metric_id = counting_metric(http, f"spread events {prefix}")
             customer_ids = []
             for alias in aliases:
                 created = http.post("/v1/customers", json={"name": alias, "ingest_aliases": [alias]})
@@ -274,3 +256,14 @@ def test_sigkill_with_usage_in_the_journal_counts_each_event_once(
         for running in (restarted, server):
             if running is not None:
                 running.stop()
+
+
+def counting_metric(http: httpx.Client, name: str) -> str:
+    """A COUNT metric of the crash tests' events; its id."""
+    metric = http.post(
+        "/v1/billable-metrics/create",
+        json={"name": name, "aggregation_type": "COUNT", "event_type_filter": {"in_values": ["crash_test"]}},
+    )
+    assert metric.status_code == 200, metric.text
+    found: str = metric.json()["data"]["id"]
+    return found

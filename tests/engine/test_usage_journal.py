@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from meterline.domain.aggregation import Aggregate
 from meterline.domain.metrics import AggregationType, MetricRules
 from meterline.domain.timeutil import US_PER_HOUR, month_bounds, now_us
 from meterline.domain.usage_fold import CountableEvent, fold
@@ -22,6 +21,7 @@ from meterline.store import tables, usage, usage_journal
 from meterline.store.db import Database
 from meterline.store.tables import usage_hourly, usage_monthly, usage_unique_values
 from meterline.store.usage_position import customer_fold_position
+from tests.support.usage_model import aggregate_fields
 
 SUM = MetricRules("sum", AggregationType.SUM, aggregation_key="v")
 UNIQUE = MetricRules("unique", AggregationType.UNIQUE, aggregation_key="u")
@@ -47,17 +47,6 @@ step = st.one_of(
     st.tuples(st.just("restart"), st.none()),
     st.tuples(st.just("read"), st.none()),
 )
-
-
-def fields(aggregate: Aggregate) -> tuple[object, ...]:
-    return (
-        aggregate.count,
-        aggregate.total,
-        aggregate.maximum,
-        aggregate.latest,
-        aggregate.latest_ts_us,
-        aggregate.latest_seq,
-    )
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -121,8 +110,12 @@ def assert_reads_equal_the_fold(db: Database, committed: list[CountableEvent]) -
         }
         distinct = set(usage.unique_value_rows(conn, CUSTOMERS, metrics, *window))
         positions = {c: customer_fold_position(conn, c) for c in CUSTOMERS}
-    assert {k: fields(a) for k, a in hourly.items()} == {k: fields(a) for k, a in expected.hourly.items()}
-    assert {k: fields(a) for k, a in monthly.items()} == {k: fields(a) for k, a in expected.monthly.items()}
+    assert {k: aggregate_fields(a) for k, a in hourly.items()} == {
+        k: aggregate_fields(a) for k, a in expected.hourly.items()
+    }
+    assert {k: aggregate_fields(a) for k, a in monthly.items()} == {
+        k: aggregate_fields(a) for k, a in expected.monthly.items()
+    }
     assert {k: a.folded_seq for k, a in monthly.items()} == {
         k: a.folded_seq for k, a in expected.monthly.items()
     }

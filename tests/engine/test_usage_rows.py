@@ -18,6 +18,7 @@ from meterline.domain.usage_fold import CountableEvent, fold
 from meterline.store import usage
 from meterline.store.db import Database
 from meterline.store.tables import usage_hourly, usage_monthly
+from tests.support.usage_model import aggregate_fields
 
 METRIC = MetricRules("metric", AggregationType.SUM, aggregation_key="v")
 START_US = 1_000 * US_PER_HOUR
@@ -27,17 +28,6 @@ values = st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=
 events = st.lists(
     st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.integers(0, 3), values), min_size=1, max_size=12
 )
-
-
-def fields(aggregate: Aggregate) -> tuple[object, ...]:
-    return (
-        aggregate.count,
-        aggregate.total,
-        aggregate.maximum,
-        aggregate.latest,
-        aggregate.latest_ts_us,
-        aggregate.latest_seq,
-    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,10 +54,10 @@ def test_a_folded_batch_reads_back_as_folded(db: Database, batch: list[tuple[str
     for written, read in ((deltas.hourly, stored), (deltas.monthly, monthly)):
         assert set(read) == set(written)
         for key, aggregate in written.items():
-            assert fields(read[key]) == fields(aggregate)
+            assert aggregate_fields(read[key]) == aggregate_fields(aggregate)
             if db.engine.dialect.name == "sqlite":  # stored as text, every digit and sign kept
-                assert [str(v) for v in fields(read[key])[1:4]] == [
-                    str(v if v is None else format(v, "f")) for v in fields(aggregate)[1:4]
+                assert [str(v) for v in aggregate_fields(read[key])[1:4]] == [
+                    str(v if v is None else format(v, "f")) for v in aggregate_fields(aggregate)[1:4]
                 ]
 
 

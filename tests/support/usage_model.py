@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from meterline.domain.aggregation import Aggregate
 from meterline.domain.timeutil import US_PER_HOUR, month_bounds, now_us
 
 # 20:00 two days before last month began (from now): events a few days long span two billing
@@ -226,3 +227,15 @@ def oracle(
             expected.count += 1
             expected.distinct.add(canonical(props["u"]))
     return result
+
+
+def aggregate_fields(aggregate: Aggregate) -> tuple[object, ...]:
+    """Every value an aggregate holds, to compare two exactly (a zero's sign and digits too)."""
+    return (
+        aggregate.count,
+        aggregate.total,
+        aggregate.maximum,
+        aggregate.latest,
+        aggregate.latest_ts_us,
+        aggregate.latest_seq,
+    )
