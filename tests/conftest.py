@@ -101,7 +101,12 @@ def app(own_database_url: str) -> Iterator[InProcess]:
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One real `meterline serve` process per backend (per worker under pytest-xdist), shared by
     the session's tests: each test makes customers of its own and looks only at them. A test that
-    needs an empty database, other settings, or kills or restarts its server starts its own."""
+    needs an empty database, other settings, or kills or restarts its server starts its own.
+
+    Its engine runs as a user's does, in processes of its own (the default layout): most API tests
+    run here, so the wake-ups, metrics and deliveries that cross those processes are exercised by
+    all of them. The servers tests start for other reasons run their engine as threads where its
+    layout is not what they test (`ENGINE_IN_THREADS`)."""
     running = start_server(database_url, tmp_path_factory.mktemp("server"))
     try:
         yield running

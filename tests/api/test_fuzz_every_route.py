@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.offline_app import offline_app, openapi_document
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 
 EXAMPLES_PER_CASE = 2
 
@@ -140,8 +140,10 @@ KINDS = ["deep nesting", "lone surrogate", "huge number", "wrong type", "huge st
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server of the module's own (its log must hold no unhandled error); the routes' answers are
+    under test, not the engine's processes, so the engine runs as threads."""
     workdir: Path = tmp_path_factory.mktemp("fuzz")
-    running = start_server(f"sqlite:///{workdir / 'meterline.db'}", workdir)
+    running = start_server(f"sqlite:///{workdir / 'meterline.db'}", workdir, **ENGINE_IN_THREADS)
     try:
         yield running
     finally:

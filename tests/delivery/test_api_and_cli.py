@@ -25,7 +25,7 @@ from meterline.settings import get_settings
 from meterline.store.db import Database
 from tests.delivery.helpers import notify
 from tests.delivery.receiver import Receiver
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 from tests.support.waiting import wait_for
 
 SPEND = "alerts.spend_threshold_reached"
@@ -36,13 +36,15 @@ RESOLVED = "alerts.spend_threshold_reached_resolved"
 def served(
     backend: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """A server of its own (no other test's notifications), polling its outbox every 50 ms."""
+    """A server of its own (no other test's notifications), polling its outbox every 50 ms. Its
+    engine runs as threads: these tests look at the endpoints, deliveries, logs and replays, which
+    are the same code either way, not at the engine's processes."""
     workdir = tmp_path_factory.mktemp("webhook-server")
     options = {"METERLINE_WEBHOOK_POLL_INTERVAL_S": "0.05", "METERLINE_LOG_LEVEL": "info"}
     if backend == "postgres":
         # Several processes share a PostgreSQL database, so there is no default key file: name a key.
         options["METERLINE_SECRET_KEY"] = Fernet.generate_key().decode()
-    running = start_server(module_database_url, workdir, **options)
+    running = start_server(module_database_url, workdir, **ENGINE_IN_THREADS, **options)
     yield running
     running.stop()
 

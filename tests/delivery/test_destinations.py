@@ -18,7 +18,7 @@ from meterline.store.db import Database
 from tests.delivery.conftest import StartDispatcher
 from tests.delivery.helpers import attempts, notify, register, settle, wait_for_attempts
 from tests.delivery.receiver import Receiver, Reply
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 
 PRIVATE = [
     "127.0.0.1",
@@ -65,10 +65,12 @@ def test_userinfo_is_refused_even_where_private_networks_are_allowed() -> None:
 # -- registration, through a real server that does not allow private destinations ----------------------
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """What registration refuses is under test, not the engine's processes: they run as threads."""
     workdir: Path = tmp_path_factory.mktemp("ssrf")
     running = start_server(
         f"sqlite:///{workdir / 'meterline.db'}",
         workdir,
+        **ENGINE_IN_THREADS,
         METERLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS="false",
         METERLINE_SECRET_KEY=Fernet.generate_key().decode(),
     )

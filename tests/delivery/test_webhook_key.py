@@ -21,7 +21,7 @@ import pytest
 from meterline.delivery.secrets import load_secret_box
 from meterline.runtime.webhooks import webhook_delivery_on
 from meterline.settings import Settings
-from tests.support.server import free_port, meterline, start_server
+from tests.support.server import ENGINE_IN_THREADS, free_port, meterline, start_server
 
 
 def _log_lines(path: Path) -> list[dict[str, Any]]:
@@ -40,7 +40,8 @@ def _env(**settings: str) -> dict[str, str]:
 
 def test_a_first_serve_on_sqlite_makes_the_key_file_and_says_so(tmp_path: Path) -> None:
     database = tmp_path / "meterline.db"
-    running = start_server(f"sqlite:///{database}", tmp_path, METERLINE_LOG_LEVEL="info")
+    # What is under test is the key file and what the server logs of it: the engine's layout is not.
+    running = start_server(f"sqlite:///{database}", tmp_path, **ENGINE_IN_THREADS, METERLINE_LOG_LEVEL="info")
     try:
         created = httpx.post(
             f"{running.base_url}/v1/webhooks/endpoints/create",
@@ -106,7 +107,8 @@ def test_postgresql_without_a_key_refuses_to_start_and_says_how_to_make_one(
 @pytest.mark.slow
 def test_postgresql_runs_with_a_made_key_or_with_webhooks_off(postgres_url: str, tmp_path: Path) -> None:
     key = meterline("secret-key", env=_env()).strip()
-    with_key = start_server(postgres_url, tmp_path, METERLINE_SECRET_KEY=key)
+    # The key, and which servers start without one, are under test; the engine's layout is not.
+    with_key = start_server(postgres_url, tmp_path, **ENGINE_IN_THREADS, METERLINE_SECRET_KEY=key)
     try:
         created = httpx.post(
             f"{with_key.base_url}/v1/webhooks/endpoints/create",
@@ -120,7 +122,13 @@ def test_postgresql_runs_with_a_made_key_or_with_webhooks_off(postgres_url: str,
         assert rotated.strip().startswith("whsec_")
     finally:
         with_key.stop()
-    off = start_server(postgres_url, tmp_path, METERLINE_WEBHOOKS_ENABLED="false", METERLINE_SECRET_KEY="")
+    off = start_server(
+        postgres_url,
+        tmp_path,
+        **ENGINE_IN_THREADS,
+        METERLINE_WEBHOOKS_ENABLED="false",
+        METERLINE_SECRET_KEY="",
+    )
     off.stop()
 
 

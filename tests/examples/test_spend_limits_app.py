@@ -34,7 +34,7 @@ from meterline.delivery.signing import signed_headers
 from meterline.guard import AccessGuard
 from meterline.store.db import Database
 from meterline.store.tables import notifications
-from tests.support.server import RunningServer, free_port, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, free_port, start_server
 from tests.support.waiting import wait_for
 
 
@@ -46,7 +46,8 @@ def meterline(
     options = {"METERLINE_WEBHOOK_POLL_INTERVAL_S": "0.05"}
     if backend == "postgres":
         options["METERLINE_SECRET_KEY"] = Fernet.generate_key().decode()
-    running = start_server(module_database_url, workdir, **options)
+    # The example app's workflow is under test, not the engine's processes: they run as threads.
+    running = start_server(module_database_url, workdir, **ENGINE_IN_THREADS, **options)
     yield running
     running.stop()
 

@@ -17,7 +17,7 @@ from meterline.domain.timeutil import format_rfc3339, now_us
 from meterline.store.db import Database
 from tests.delivery.helpers import notify
 from tests.delivery.receiver import Receiver
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 from tests.support.waiting import wait_for
 
 
@@ -41,7 +41,12 @@ def _metric(text: str, name: str, labels: str = "") -> float:
 
 
 def _server(tmp_path: Path, **env: str) -> RunningServer:
-    return start_server(f"sqlite:///{tmp_path / 'meterline.db'}", tmp_path, METERLINE_LOG_LEVEL="info", **env)
+    return start_server(
+        f"sqlite:///{tmp_path / 'meterline.db'}",
+        tmp_path,
+        METERLINE_LOG_LEVEL="info",
+        **env,
+    )
 
 
 def test_health_reports_each_part_and_metrics_count_across_processes(tmp_path: Path) -> None:
@@ -106,7 +111,10 @@ def test_health_reports_each_part_and_metrics_count_across_processes(tmp_path: P
 
 
 def test_a_stalled_evaluator_makes_health_answer_503(tmp_path: Path) -> None:
-    server = _server(tmp_path, METERLINE_EVALUATOR_ENABLED="false", METERLINE_HEALTH_MAX_LAG_S="1")
+    # The lag health reports is read from the database, whatever runs the engine: threads here.
+    server = _server(
+        tmp_path, **ENGINE_IN_THREADS, METERLINE_EVALUATOR_ENABLED="false", METERLINE_HEALTH_MAX_LAG_S="1"
+    )
     try:
         api = httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30)
         assert api.post("/v1/ingest", json=_events(3)).status_code == 200
@@ -122,7 +130,8 @@ def test_a_stalled_evaluator_makes_health_answer_503(tmp_path: Path) -> None:
 
 def test_a_full_disk_makes_health_answer_503(tmp_path: Path) -> None:
     # More free space demanded than any disk has: the check a nearly full disk fails.
-    server = _server(tmp_path, METERLINE_HEALTH_MIN_FREE_DISK_BYTES=str(10**18))
+    # The disk check is the server's own, whatever runs the engine: threads here.
+    server = _server(tmp_path, **ENGINE_IN_THREADS, METERLINE_HEALTH_MIN_FREE_DISK_BYTES=str(10**18))
     try:
         answer = httpx.get(f"{server.base_url}/health")
     except Exception:

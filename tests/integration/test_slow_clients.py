@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 
 STALLED = 2000
 HEADER_TIMEOUT_S = 1.5
@@ -30,10 +30,13 @@ MAX_BODY_BYTES = 1_048_576
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with short connection limits; the connections are under test, not the engine's
+    processes, so the engine runs as threads."""
     workdir: Path = tmp_path_factory.mktemp("slow-clients")
     running = start_server(
         f"sqlite:///{workdir / 'meterline.db'}",
         workdir,
+        **ENGINE_IN_THREADS,
         METERLINE_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
         METERLINE_KEEPALIVE_TIMEOUT_S="1",
         METERLINE_BODY_TIMEOUT_S="1.5",

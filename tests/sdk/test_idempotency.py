@@ -23,7 +23,7 @@ from meterline.store.db import Database
 from meterline.store.tables import customers, idempotency_keys
 from tests.sdk.contract_helpers import FAR, JAN, access, error_of, new_card, new_fixed_product
 from tests.sdk.helpers import event, hours_ago, uid
-from tests.support.server import RunningServer, create_token, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, create_token, start_server
 
 HEADER = "Idempotency-Key"
 
@@ -326,7 +326,14 @@ TTL_S = 5.0
 
 @pytest.fixture
 def short_lived(own_database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(own_database_url, tmp_path, METERLINE_IDEMPOTENCY_KEY_TTL_HOURS=str(TTL_S / 3600))
+    """A server keeping idempotency keys TTL_S; the keys are under test, not the engine's processes
+    (which run as threads)."""
+    running = start_server(
+        own_database_url,
+        tmp_path,
+        **ENGINE_IN_THREADS,
+        METERLINE_IDEMPOTENCY_KEY_TTL_HOURS=str(TTL_S / 3600),
+    )
     try:
         yield running
     finally:

@@ -15,7 +15,7 @@ from tests.sdk.alert_helpers import billed_customer, customer, use
 from tests.sdk.helpers import uid
 from tests.spend.helpers import EventStream, Extensions
 from tests.support.databases import fresh_database
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 
 OpenStream = Callable[..., EventStream]
 
@@ -136,7 +136,8 @@ def test_a_server_with_streams_open_stops_promptly(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     with fresh_database(backend, tmp_path_factory.mktemp("stream-stop-db")) as url:
-        running = start_server(url, tmp_path_factory.mktemp("stream-stop"))
+        # The streams' handling of SIGTERM is under test, not the engine's processes: threads here.
+        running = start_server(url, tmp_path_factory.mktemp("stream-stop"), **ENGINE_IN_THREADS)
         try:
             streams = [
                 EventStream(running.base_url, running.token, [f"c{i}"], heartbeat_s=60) for i in range(3)

@@ -18,7 +18,7 @@ from tests.sdk.alert_helpers import billed_customer, customer, use
 from tests.sdk.helpers import uid
 from tests.spend.helpers import Extensions
 from tests.support.databases import fresh_database
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 from tests.support.waiting import wait_for
 
 
@@ -83,9 +83,10 @@ def test_answers_come_from_memory(client: Metronome, server: RunningServer) -> N
 @pytest.fixture
 def restartable(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningServer]]:
     """A server of the test's own, which the test stops and starts again on the same port and
-    database (the list holds the one running now)."""
+    database (the list holds the one running now). What is under test is the guard in the client
+    while its server is gone; the server's engine runs as threads, its layout not being tested."""
     with fresh_database(backend, tmp_path_factory.mktemp("guard-db")) as url:
-        running = [start_server(url, tmp_path_factory.mktemp("guard"))]
+        running = [start_server(url, tmp_path_factory.mktemp("guard"), **ENGINE_IN_THREADS)]
         yield running
         running[-1].stop()
 
@@ -93,7 +94,7 @@ def restartable(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _restart(servers: list[RunningServer], workdir: Path) -> RunningServer:
     gone = servers[-1]
     port = int(gone.base_url.rsplit(":", 1)[1])
-    servers.append(start_server(gone.database_url, workdir, token=gone.token, port=port))
+    servers.append(start_server(gone.database_url, workdir, token=gone.token, port=port, **ENGINE_IN_THREADS))
     return servers[-1]
 
 

@@ -23,7 +23,7 @@ from tests.sdk.alert_helpers import billed_customer
 from tests.sdk.helpers import uid
 from tests.spend.helpers import Extensions, Json
 from tests.support.inprocess import InProcess
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 from tests.support.waiting import wait_for
 
 HORIZON_US = 3600 * 1_000_000
@@ -139,7 +139,8 @@ def test_a_granted_reservation_survives_the_server_being_killed(
 def test_two_api_processes_never_grant_together_past_the_limit(
     server: RunningServer, api: Extensions, tmp_path: Path
 ) -> None:
-    second = start_server(server.database_url, tmp_path, token=server.token)
+    # Two API processes on one database are under test; the second's engine runs as threads.
+    second = start_server(server.database_url, tmp_path, token=server.token, **ENGINE_IN_THREADS)
     try:
         customer_id = api.ok("/v1/customers", {"name": f"two {uid()}"})["data"]["id"]
         api.set_limits(customer_id, hard_limit=3000)

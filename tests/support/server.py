@@ -44,6 +44,13 @@ def meterline(*args: str, env: dict[str, str], timeout: float = MIGRATE_TIMEOUT_
     return done.stdout
 
 
+# By default a test server's engine runs as a user's does: the evaluator and webhook delivery in
+# processes of their own, forked by a fork server that imports meterline again (about a CPU-second
+# of each start). With these settings they run as threads inside the server: the same evaluator and
+# delivery code on the same database, for tests that look at what the server answers or delivers,
+# not at how its processes are laid out, killed or restarted.
+ENGINE_IN_THREADS = {"METERLINE_ENGINE_PROCESS": "false"}
+
 # PostgreSQL has no default key file: servers (and their restarts) share this one, as in production.
 POSTGRES_SECRET_KEY = base64.urlsafe_b64encode(b"meterline tests: not a secret!!!").decode()
 
@@ -128,6 +135,8 @@ def start_server(
     port: int | None = None,
     **extra_env: str,
 ) -> RunningServer:
+    """`meterline serve` on this database, answering /health, with an API token made for it; its
+    engine laid out as a user's is unless `extra_env` says otherwise (`ENGINE_IN_THREADS`)."""
     env = server_env(database_url, **extra_env)
     token = token or create_token(database_url)
     port = port or free_port()

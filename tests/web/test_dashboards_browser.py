@@ -27,7 +27,7 @@ from tests.sdk.billing_helpers import (
 )
 from tests.sdk.helpers import event, ingest, new_customer
 from tests.support.browser import expect
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ENGINE_IN_THREADS, RunningServer, start_server
 from tests.web.capabilities import signed_url
 
 LIVE_TIMEOUT_MS = 5_000
@@ -116,7 +116,9 @@ def test_framed_by_the_origins_the_operator_lists_and_no_other(tmp_path: Path, p
         allowed, forbidden = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
         # SQLite only: what is under test is a header, the same on every database.
         database = f"sqlite:///{tmp_path}/framed.db"
-        server = start_server(database, tmp_path, METERLINE_EMBED_FRAME_ANCESTORS=f"'self' {allowed}")
+        server = start_server(
+            database, tmp_path, **ENGINE_IN_THREADS, METERLINE_EMBED_FRAME_ANCESTORS=f"'self' {allowed}"
+        )
         try:
             client = Metronome(bearer_token=server.token, base_url=server.base_url, max_retries=0)
             customer = new_customer(client)
