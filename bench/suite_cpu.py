@@ -100,7 +100,10 @@ def alternating(trees: list[Path], rounds: int) -> list[Path]:
 def run_pytest(tree: Path, args: list[str]) -> Callable[[], None]:
     def action() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        command = [str(tree / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+        # A second -q would hide pytest's summary line (its counts), which this prints.
+        quiet = [] if "-q" in args else ["-q"]
+        no_cache = [] if "no:cacheprovider" in args else ["-p", "no:cacheprovider"]
+        command = [str(tree / ".venv/bin/python"), "-m", "pytest", *quiet, *no_cache, *args]
         done = subprocess.run(command, cwd=tree, env=env, stdout=subprocess.PIPE, text=True)
         with tempfile.NamedTemporaryFile("w", prefix="suite-cpu-", suffix=".log", delete=False) as log:
             log.write(done.stdout)
