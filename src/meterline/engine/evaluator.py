@@ -42,6 +42,7 @@ from meterline.engine.headroom import HeadroomBook
 from meterline.engine.measure_cap import DEFAULT_CUSTOMERS as DEFAULT_BATCH_CUSTOMERS
 from meterline.engine.measure_cap import MeasureCap, Selection
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
+from meterline.engine.read_ahead import ReadAhead
 from meterline.engine.recurring_periods import create_due_commits
 from meterline.engine.rollovers import roll_over_due
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
@@ -133,6 +134,7 @@ class Evaluator:
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
         self.snapshots = CustomerSnapshots(cached_customers)
+        self.read_ahead = ReadAhead(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
         self.references = ResolvedReferences(reference_customers)
@@ -273,7 +275,12 @@ class Evaluator:
                 self._bill(conn, touched, requested, now, held)
                 marks.append(time.perf_counter())
                 cpu_marks.append(time.thread_time())
+                self.read_ahead.note(self.headrooms.near, touched | requested)
                 more_work = self.sweeps.run(conn, now, held) or warming or bool(selection.deferred)
+                if not batch and not more_work:
+                    # No usage waiting: the states of customers near a threshold, read now, are
+                    # not read by the batch their crossing lands in (`read_ahead`).
+                    more_work = self.read_ahead.read(conn, self.snapshots)
                 self.headrooms.flush(conn, read.read_through)
                 customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)

@@ -41,6 +41,7 @@ class CustomerSnapshots:
         self._seen: int | None = None  # the count of state writes at the last batch (its own counted)
         self.hits = 0
         self.misses = 0
+        self.read_ahead = 0  # states read before any batch needed them (`engine.read_ahead`)
 
     def begin(self, conn: Connection) -> None:
         """Call first in each batch's write transaction (counted, as writes are by default):
@@ -69,6 +70,23 @@ class CustomerSnapshots:
         while len(self._states) > self.capacity:
             self._states.popitem(last=False)
         return states
+
+    @property
+    def keeping(self) -> bool:
+        """Whether snapshots read in this batch are kept for the next (SQLite, capacity > 0)."""
+        return self._seen is not None
+
+    def missing(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of these customers whose snapshot is not kept."""
+        return [c for c in customer_ids if c not in self._states]
+
+    def read(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+        """Read and keep these customers' states before a batch needs them (not counted as
+        hits or misses, which say what the batches themselves read)."""
+        hits, misses = self.hits, self.misses
+        self.load(conn, customer_ids)
+        self.hits, self.misses = hits, misses
+        self.read_ahead += len(customer_ids)
 
     def remember_alert_states(self, states: Iterable[AlertState]) -> None:
         """Alert states the batch is about to write."""
