@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from meterline.domain.alerts import IN_ALARM
+from meterline.engine import read_ahead
+from meterline.engine.read_ahead import ReadAhead
+from meterline.engine.snapshots import CustomerSnapshots
 from meterline.store import alerts as alert_store
+from meterline.store.db import Database
 from meterline.store.tables import notifications
 from tests.engine.test_headroom import (
     DOLLAR_A_UNIT,
@@ -22,6 +28,7 @@ from tests.engine.test_headroom import (
     restart,
     send,
 )
+from tests.engine.test_snapshots import new_customers
 from tests.sdk.alert_helpers import customer
 from tests.support.inprocess import InProcess
 
@@ -106,3 +113,30 @@ def test_customers_far_from_every_threshold_are_not_read_ahead(app: InProcess) -
     assert engine.headrooms.absorbed == 3
     assert engine.snapshots.read_ahead == 0
     assert len(engine.read_ahead) == 0
+
+
+def reading_ahead(db: Database, snapshots: CustomerSnapshots, ahead: ReadAhead, arrived: bool) -> bool:
+    """One idle batch reading ahead; `arrived`: usage is waiting the whole time."""
+    with db.write() as conn:
+        snapshots.begin(conn)
+        return ahead.read(conn, snapshots, lambda: arrived)
+
+
+def test_reading_ahead_stops_after_a_slice_once_usage_is_waiting(
+    db: Database, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(read_ahead, "SLICE", 2)
+    customer_ids = new_customers(db, 5)
+    snapshots, ahead = CustomerSnapshots(capacity=20), ReadAhead(capacity=20)
+    ahead.note(customer_ids, ())
+    if backend != "sqlite":  # snapshots live one batch: nothing to read into
+        assert not reading_ahead(db, snapshots, ahead, arrived=False)
+        assert snapshots.read_ahead == 0
+        return
+    assert reading_ahead(db, snapshots, ahead, arrived=True)  # one slice, then the usage's batch
+    assert snapshots.read_ahead == 2
+    assert not reading_ahead(db, snapshots, ahead, arrived=False)  # the rest, slice after slice
+    assert snapshots.read_ahead == 5
+    assert not reading_ahead(db, snapshots, ahead, arrived=False)  # all kept: nothing read again
+    assert snapshots.read_ahead == 5
+    assert len(snapshots) == 5

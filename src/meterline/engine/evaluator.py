@@ -220,6 +220,8 @@ class Evaluator:
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started, cpu_started, read_at_us = time.perf_counter(), time.thread_time(), now_us()
+        # Set again by usage committed from now on: what this batch reads is already committed.
+        self._wake.clear()
         misses_before = self.snapshots.misses
         holding = self.membership.current()
         if not holding.positions:
@@ -277,10 +279,14 @@ class Evaluator:
                 cpu_marks.append(time.thread_time())
                 self.read_ahead.note(self.headrooms.near, touched | requested)
                 more_work = self.sweeps.run(conn, now, held) or warming or bool(selection.deferred)
-                if not batch and not more_work:
-                    # No usage waiting: the states of customers near a threshold, read now, are
-                    # not read by the batch their crossing lands in (`read_ahead`).
-                    more_work = self.read_ahead.read(conn, self.snapshots)
+                if touched or requested or more_work:
+                    more_work = more_work or self.read_ahead.pending(self.snapshots)
+                else:
+                    # Nobody measured: the states of customers near a threshold, read now, are not
+                    # read by the batch their crossing lands in (`read_ahead`). Idle, until usage
+                    # arrives; with usage, a slice.
+                    arrived = self._wake.is_set if not batch else _at_once
+                    more_work = self.read_ahead.read(conn, self.snapshots, arrived)
                 self.headrooms.flush(conn, read.read_through)
                 customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
@@ -581,6 +587,10 @@ def _timings(started: float, marks: list[float], cpu_marks: list[float]) -> dict
         "parts_ms": parts_ms,
         "parts_cpu_ms": parts_cpu_ms,
     }
+
+
+def _at_once() -> bool:
+    return True
 
 
 def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:

@@ -42,6 +42,7 @@ class CustomerSnapshots:
         self.hits = 0
         self.misses = 0
         self.read_ahead = 0  # states read before any batch needed them (`engine.read_ahead`)
+        self.drops = 0  # times every snapshot was dropped
 
     def begin(self, conn: Connection) -> None:
         """Call first in each batch's write transaction (counted, as writes are by default):
@@ -49,6 +50,7 @@ class CustomerSnapshots:
         seen = self._count(conn)
         if seen is None or self._seen is None or not state_writes.only_one_since(self._seen, seen):
             self._states.clear()
+            self.drops += 1
         self._seen = seen
 
     def load(self, conn: Connection, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
@@ -102,6 +104,7 @@ class CustomerSnapshots:
     def clear(self) -> None:
         self._states.clear()
         self._seen = None
+        self.drops += 1
 
     def __len__(self) -> int:
         return len(self._states)
