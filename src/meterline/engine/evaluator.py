@@ -312,22 +312,23 @@ class Evaluator:
         record_transitions(transitions)
         EVALUATOR_ABSORBED.inc(len(absorbed))
         EVALUATOR_MEASURED.inc(len(touched))
-        if not batch:
-            more_work = more_work or read.read_through > holding.start()
-            return BatchResult(0, read.read_through, more_work, len(selection.deferred))
         marks.append(time.perf_counter())
         cpu_marks.append(time.thread_time())
-        EVALUATOR_EVENTS.inc(len(batch))
-        EVALUATOR_BATCH.observe(marks[-1] - started)
-        for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
-            EVALUATOR_PARTS.labels(part).inc(ended - began)
-        if log.is_enabled_for(logging.DEBUG):  # its dicts and sorts cost a busy engine every batch
-            log.debug(
+        if batch:
+            EVALUATOR_EVENTS.inc(len(batch))
+            EVALUATOR_BATCH.observe(marks[-1] - started)
+            for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
+                EVALUATOR_PARTS.labels(part).inc(ended - began)
+        # A batch without usage that measured customers (deferred ones, requests) is logged too:
+        # a burst's crossings are measured by such batches after the first (bench/stages.py).
+        if (batch or touched or requested) and log.is_enabled_for(logging.DEBUG):
+            log.debug(  # its dicts and sorts would cost a busy engine every batch
                 "evaluator_batch",
                 **_timings(started, marks, cpu_marks),
                 events=len(batch),
                 position=read.read_through,
                 measured=len(touched),
+                requested=len(requested),
                 deferred=len(selection.deferred),
                 absorbed=len(absorbed),
                 states_read=self.snapshots.misses - misses_before,
@@ -339,6 +340,9 @@ class Evaluator:
                 transitions=sum(transitions.values()),
                 claims=sorted({c.claim_id for c in claims}),
             )
+        if not batch:
+            more_work = more_work or read.read_through > holding.start()
+            return BatchResult(0, read.read_through, more_work, len(selection.deferred))
         return BatchResult(len(batch), read.read_through, more_work, len(selection.deferred))
 
     def drain(self) -> int:
