@@ -30,7 +30,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,7 +45,7 @@ from meterline.logging import configure_logging
 from meterline.runtime.gc_tuning import tune_for_long_running
 from meterline.runtime.server import create_app
 from meterline.settings import Settings
-from meterline.store import event_log, tokens
+from meterline.store import event_log, tables, tokens
 from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
 
@@ -96,6 +96,17 @@ def batch(customers: int, size: int, at_us: int, rng: random.Random) -> list[Usa
     ]
 
 
+def read_ahead_all(evaluator: Evaluator) -> None:
+    """Every customer's kept state dropped, then read ahead by idle batches (`engine.read_ahead`)."""
+    with evaluator.db.read() as conn:
+        customer_ids = list(conn.execute(select(tables.customers.c.id)).scalars())
+    evaluator.snapshots.clear()
+    evaluator.read_ahead.capacity = len(customer_ids)
+    evaluator.read_ahead.note(customer_ids, ())
+    while evaluator.run_once().more_work:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -135,6 +146,14 @@ def main() -> None:
         type=int,
         default=DEFAULT_CACHED_CUSTOMERS,
         help="customer snapshots kept between batches (default: the server's; 0: read every batch)",
+    )
+    parser.add_argument(
+        "--read-ahead",
+        action="store_true",
+        help="before each timed batch (outside the figures), drop the snapshots and have idle "
+        "batches read every customer's state ahead, as the engine does for customers near a "
+        "threshold (`engine.read_ahead`): the timed batches then measure first measurements "
+        "without their state reads (compare with --cached-customers 0 without it)",
     )
     parser.add_argument(
         "--headroom-customers",
@@ -199,11 +218,16 @@ def main() -> None:
         event.listen(db.engine, "before_cursor_execute", count)
         if args.statements:
             event.listen(db.engine, "after_cursor_execute", took)
+        loaded_before = evaluator.snapshots.hits + evaluator.snapshots.misses
         cpu = 0.0
         wall = 0.0  # with I/O: a large database's pages come from the disk or the OS's cache
         # Thread CPU time, as the figures: wall time would count what the other processes take.
         profiler = cProfile.Profile(time.thread_time) if args.profile else None
         for _ in range(args.batches):
+            if args.read_ahead:  # its idle batches' statements are not the timed batches'
+                event.remove(db.engine, "before_cursor_execute", count)
+                read_ahead_all(evaluator)
+                event.listen(db.engine, "before_cursor_execute", count)
             with db.log_write() as conn:
                 event_log.append(conn, batch(args.customers, args.batch_events, at, rng), now_us())
             started, started_wall = time.thread_time(), time.perf_counter()
@@ -222,6 +246,8 @@ def main() -> None:
         cpu += merge_cpu
         wall += time.perf_counter() - started_wall
         merges = evaluator.usage.merges - merges_before
+        # Customers the timed batches measured (each loads its state once: kept or read).
+        measured = evaluator.snapshots.hits + evaluator.snapshots.misses - loaded_before
         db.dispose()
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.profile)
@@ -245,6 +271,8 @@ def main() -> None:
                 "merge_cpu_us_per_event": round(merge_cpu / events * 1e6, 2),
                 "journal_merges": merges,
                 "evaluated_events_per_cpu_s": round(events / cpu),
+                "customers_measured": measured,
+                "cpu_us_per_customer_measured": round(cpu / max(1, measured) * 1e6, 1),
                 "wall_us_per_event": round(wall / events * 1e6, 2),
                 "statements_per_batch": round(statements / args.batches, 1),
                 "snapshots_kept_ratio": round(

@@ -59,3 +59,19 @@ def test_one_metric_taken_at_once_is_taken_as_any_list(
     taken = listed.absorb([(metric_id, m)], now_us)
     assert at_once.absorb_one(metric_id, m, spend_moves(at_once.bounds, metric_id, m), now_us) == taken
     assert at_once == listed
+
+
+@settings(max_examples=500)
+@given(
+    room=headrooms(), moved=st.lists(st.tuples(st.sampled_from(METRICS), movements), min_size=1, max_size=2)
+)
+def test_a_headroom_is_near_exactly_when_the_same_usage_again_would_not_be_taken(
+    room: Headroom, moved: list[tuple[str, Movement]]
+) -> None:
+    """`near` (what the engine reads states ahead for: `engine.read_ahead`) says whether the usage
+    just taken, taken again at once, would be refused (`absorb_one` sets it alike: the test above
+    compares whole headrooms)."""
+    if not room.absorb(moved, 0):
+        return
+    again = copy.deepcopy(room)
+    assert room.near == (not again.absorb(moved, 0))

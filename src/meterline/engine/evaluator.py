@@ -42,6 +42,7 @@ from meterline.engine.headroom import HeadroomBook
 from meterline.engine.measure_cap import DEFAULT_CUSTOMERS as DEFAULT_BATCH_CUSTOMERS
 from meterline.engine.measure_cap import MeasureCap, Selection
 from meterline.engine.membership import DEFAULT_LEASE_S, Membership
+from meterline.engine.read_ahead import ReadAhead
 from meterline.engine.recurring_periods import create_due_commits
 from meterline.engine.rollovers import roll_over_due
 from meterline.engine.snapshots import DEFAULT_CACHED_CUSTOMERS, CustomerSnapshots
@@ -133,6 +134,7 @@ class Evaluator:
         # After each commit (which may have written notifications): wakes the webhook dispatcher.
         self.on_commit = on_commit
         self.snapshots = CustomerSnapshots(cached_customers)
+        self.read_ahead = ReadAhead(cached_customers)
         self.headrooms = HeadroomBook(headroom_customers)
         self.catalog_memo = billing.CatalogMemo()
         self.references = ResolvedReferences(reference_customers)
@@ -218,6 +220,8 @@ class Evaluator:
     def run_once(self) -> BatchResult:
         """Apply the next batch, if any. Adaptive: takes whatever is waiting, up to the limit."""
         started, cpu_started, read_at_us = time.perf_counter(), time.thread_time(), now_us()
+        # Set again by usage committed from now on: what this batch reads is already committed.
+        self._wake.clear()
         misses_before = self.snapshots.misses
         holding = self.membership.current()
         if not holding.positions:
@@ -273,7 +277,16 @@ class Evaluator:
                 self._bill(conn, touched, requested, now, held)
                 marks.append(time.perf_counter())
                 cpu_marks.append(time.thread_time())
+                self.read_ahead.note(self.headrooms.near, touched | requested)
                 more_work = self.sweeps.run(conn, now, held) or warming or bool(selection.deferred)
+                if touched or requested or more_work:
+                    more_work = more_work or self.read_ahead.pending(self.snapshots)
+                else:
+                    # Nobody measured: the states of customers near a threshold, read now, are not
+                    # read by the batch their crossing lands in (`read_ahead`). Idle, until usage
+                    # arrives; with usage, a slice.
+                    arrived = self._wake.is_set if not batch else _at_once
+                    more_work = self.read_ahead.read(conn, self.snapshots, arrived)
                 self.headrooms.flush(conn, read.read_through)
                 customer_spend.save(conn, self._spends.values(), read.read_through, catalog_at)
                 moved = partitions.advance(conn, self.membership.member_id, holding, read.read_through)
@@ -299,22 +312,23 @@ class Evaluator:
         record_transitions(transitions)
         EVALUATOR_ABSORBED.inc(len(absorbed))
         EVALUATOR_MEASURED.inc(len(touched))
-        if not batch:
-            more_work = more_work or read.read_through > holding.start()
-            return BatchResult(0, read.read_through, more_work, len(selection.deferred))
         marks.append(time.perf_counter())
         cpu_marks.append(time.thread_time())
-        EVALUATOR_EVENTS.inc(len(batch))
-        EVALUATOR_BATCH.observe(marks[-1] - started)
-        for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
-            EVALUATOR_PARTS.labels(part).inc(ended - began)
-        if log.is_enabled_for(logging.DEBUG):  # its dicts and sorts cost a busy engine every batch
-            log.debug(
+        if batch:
+            EVALUATOR_EVENTS.inc(len(batch))
+            EVALUATOR_BATCH.observe(marks[-1] - started)
+            for part, (began, ended) in zip(_PARTS, pairwise(marks), strict=True):
+                EVALUATOR_PARTS.labels(part).inc(ended - began)
+        # A batch without usage that measured customers (deferred ones, requests) is logged too:
+        # a burst's crossings are measured by such batches after the first (bench/stages.py).
+        if (batch or touched or requested) and log.is_enabled_for(logging.DEBUG):
+            log.debug(  # its dicts and sorts would cost a busy engine every batch
                 "evaluator_batch",
                 **_timings(started, marks, cpu_marks),
                 events=len(batch),
                 position=read.read_through,
                 measured=len(touched),
+                requested=len(requested),
                 deferred=len(selection.deferred),
                 absorbed=len(absorbed),
                 states_read=self.snapshots.misses - misses_before,
@@ -326,6 +340,9 @@ class Evaluator:
                 transitions=sum(transitions.values()),
                 claims=sorted({c.claim_id for c in claims}),
             )
+        if not batch:
+            more_work = more_work or read.read_through > holding.start()
+            return BatchResult(0, read.read_through, more_work, len(selection.deferred))
         return BatchResult(len(batch), read.read_through, more_work, len(selection.deferred))
 
     def drain(self) -> int:
@@ -574,6 +591,10 @@ def _timings(started: float, marks: list[float], cpu_marks: list[float]) -> dict
         "parts_ms": parts_ms,
         "parts_cpu_ms": parts_cpu_ms,
     }
+
+
+def _at_once() -> bool:
+    return True
 
 
 def _reservation_claims(events: Iterable[CountableEvent]) -> Iterator[tuple[str, str, int]]:

@@ -84,6 +84,9 @@ class Headroom:
     usage_removed: dict[str, Decimal]
     bounds: SpendBounds
     valid_until_us: int | None  # None: no instant ends it
+    # Set by each usage taken: the same usage again would not be taken (some room has no more
+    # left than it used). Such a customer is likely measured soon: `engine.read_ahead`.
+    near: bool = False
 
     def absorb(self, moved: Sequence[tuple[str, Movement]], now_us: int) -> bool:
         """Take this batch's usage of the customer if no alert could transition; else False (and
@@ -94,9 +97,12 @@ class Headroom:
         for rooms, key, used in uses:
             if used > 0 and used >= rooms[key]:
                 return False
+        near = False
         for rooms, key, used in uses:
             if used:
                 rooms[key] -= used
+                near = near or (used > 0 and used >= rooms[key])
+        self.near = near
         return True
 
     def absorb_one(self, metric_id: str, m: Movement, spends: Spends, now_us: int) -> bool:
@@ -118,17 +124,23 @@ class Headroom:
                 (rise > 0 and rise >= rises[credit_type_id]) or (fall > 0 and fall >= falls[credit_type_id])
             ):
                 return False
+        near = False
         if counted:
             if m.added:
                 added[metric_id] -= m.added
+                near = m.added > 0 and m.added >= added[metric_id]
             if m.removed:
                 removed[metric_id] -= m.removed
+                near = near or (m.removed > 0 and m.removed >= removed[metric_id])
         for credit_type_id, rise, fall in spends:
             if credit_type_id in rises:
                 if rise:
                     rises[credit_type_id] -= rise
+                    near = near or (rise > 0 and rise >= rises[credit_type_id])
                 if fall:
                     falls[credit_type_id] -= fall
+                    near = near or (fall > 0 and fall >= falls[credit_type_id])
+        self.near = near
         return True
 
     def _uses(self, metric_id: str, m: Movement) -> list[Use]:
@@ -328,6 +340,8 @@ class HeadroomBook:
         self._warm_after: str | None = ""
         self.warm_slice = WARM_SLICE  # 0: load on first touch only
         self.absorbed = 0  # customer-batches that needed no measurement (for benchmarks)
+        # The customers the last `absorb` left near a threshold (`Headroom.near`).
+        self.near: list[str] = []
         # Customers whose stored headroom is not to be trusted (usage of theirs not yet merged
         # into the usage tables, which the stored one's check reads): set before each batch.
         self.unsettled: Container[str] = ()
@@ -401,6 +415,7 @@ class HeadroomBook:
         spends: dict[tuple[int, str, Decimal, Decimal, int], tuple[SpendBounds, Spends]] = {}
         rooms = self._rooms
         absorbed: set[str] = set()
+        near: list[str] = []
         for customer_id in customer_ids:
             room = rooms.get(customer_id)
             if room is None:
@@ -418,9 +433,12 @@ class HeadroomBook:
             if taken:
                 rooms.move_to_end(customer_id)
                 absorbed.add(customer_id)
+                if room.near:
+                    near.append(customer_id)
             else:
                 del rooms[customer_id]  # measured in full now, which computes a new one
         self.absorbed += len(absorbed)
+        self.near = near
         return absorbed
 
     def keep(self, customer_id: str, headroom: Headroom) -> None:

@@ -41,6 +41,8 @@ class CustomerSnapshots:
         self._seen: int | None = None  # the count of state writes at the last batch (its own counted)
         self.hits = 0
         self.misses = 0
+        self.read_ahead = 0  # states read before any batch needed them (`engine.read_ahead`)
+        self.drops = 0  # times every snapshot was dropped
 
     def begin(self, conn: Connection) -> None:
         """Call first in each batch's write transaction (counted, as writes are by default):
@@ -48,6 +50,7 @@ class CustomerSnapshots:
         seen = self._count(conn)
         if seen is None or self._seen is None or not state_writes.only_one_since(self._seen, seen):
             self._states.clear()
+            self.drops += 1
         self._seen = seen
 
     def load(self, conn: Connection, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
@@ -70,6 +73,23 @@ class CustomerSnapshots:
             self._states.popitem(last=False)
         return states
 
+    @property
+    def keeping(self) -> bool:
+        """Whether snapshots read in this batch are kept for the next (SQLite, capacity > 0)."""
+        return self._seen is not None
+
+    def missing(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of these customers whose snapshot is not kept."""
+        return [c for c in customer_ids if c not in self._states]
+
+    def read(self, conn: Connection, customer_ids: Sequence[str]) -> None:
+        """Read and keep these customers' states before a batch needs them (not counted as
+        hits or misses, which say what the batches themselves read)."""
+        hits, misses = self.hits, self.misses
+        self.load(conn, customer_ids)
+        self.hits, self.misses = hits, misses
+        self.read_ahead += len(customer_ids)
+
     def remember_alert_states(self, states: Iterable[AlertState]) -> None:
         """Alert states the batch is about to write."""
         for state in states:
@@ -84,6 +104,7 @@ class CustomerSnapshots:
     def clear(self) -> None:
         self._states.clear()
         self._seen = None
+        self.drops += 1
 
     def __len__(self) -> int:
         return len(self._states)
