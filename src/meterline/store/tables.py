@@ -235,6 +235,8 @@ usage_hourly_open = Table(
     Column("hour_us", BigInteger, primary_key=True),
     Column("group_values", String(1024), primary_key=True),
     *_aggregate_columns(),
+    # The highest log position folded in (what the month's row says once sealed into it).
+    Column("folded_seq", BigInteger, nullable=False, server_default=text("-1")),
     Index("ix_usage_hourly_open_hour", "hour_us"),  # the oldest open hour, and its rows to seal
     sqlite_with_rowid=False,
 )

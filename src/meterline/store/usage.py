@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select
 
 from meterline.domain.aggregation import Aggregate
-from meterline.domain.usage_fold import UsageDeltas
+from meterline.domain.periods import calendar_month
+from meterline.domain.timeutil import month_bounds
+from meterline.domain.usage_fold import UsageDeltas, months_of
 from meterline.store import usage_journal
 from meterline.store.sql import (
+    IN_CHUNK,
     Merges,
     among,
     bound_decimal,
@@ -50,16 +53,18 @@ def add_folded(conn: Connection, deltas: UsageDeltas) -> None:
 def merge_journal(conn: Connection, batch: UsageDeltas | None = None, open_from_us: int | None = None) -> int:
     """Merge every delta in the journal (`store.usage_journal`), and a batch's own if given, into
     the usage tables, in key order, and empty the journal: each row written once however many
-    batches moved it. Hours from `open_from_us` on go to the open hours' table (SQLite only:
-    `seal_open_hours`), the others to `usage_hourly`. Returns the hour rows written."""
+    batches moved it. Hours from `open_from_us` on go to the open hours' table only (SQLite only:
+    `seal_open_hours`), the others to `usage_hourly` and their months' rows. Returns the hour
+    rows written."""
     tail = usage_journal.everything(conn)
     if batch is not None:
         for key, aggregate in batch.hourly.items():
             tail.add(key, aggregate)
         tail.unique_values |= batch.unique_values
-    monthly, month_ends = tail.monthly()
     values = _AggregateValues(bound_decimal(conn))
     hourly, open_hours = _split_open(tail.hourly, open_from_us)
+    # An open hour's usage reaches its month's row when the hour is sealed, not before.
+    monthly, month_ends = months_of(hourly)
     _merge_into(conn, usage_hourly, "hour_us", hourly, {}, values)
     _merge_into(conn, usage_hourly_open, "hour_us", open_hours, {}, values)
     _merge_into(conn, usage_monthly, "period_start_us", monthly, month_ends, values)
@@ -90,7 +95,7 @@ def oldest_open_hour(conn: Connection) -> int | None:
 def seal_open_hours(conn: Connection, before_us: int, most_rows: int) -> int | None:
     """Move at most `most_rows` rows of the earliest open hour before `before_us` into
     `usage_hourly`, each added to its key's row there (a late event's, or one a batch that did not
-    journal wrote), in key order; returns the earliest open hour left. SQLite only: it is the only
+    journal wrote), and to its month's row, in key order; returns the earliest open hour left. SQLite only: it is the only
     dialect whose engine writes open hours (`engine.usage_deferral`)."""
     hour = oldest_open_hour(conn)
     if hour is None or hour >= before_us:
@@ -114,6 +119,16 @@ def seal_open_hours(conn: Connection, before_us: int, most_rows: int) -> int | N
         f"ORDER BY customer_id, metric_id, group_values ON CONFLICT ({', '.join(_KEY['hour_us'])}) "
         f"DO UPDATE SET {updates}",
         tuple(params),
+    )
+    month = calendar_month(hour)
+    month_columns = ", ".join(_MONTH_COLUMNS)
+    month_updates = ", ".join(f"{c} = {merge}" for c, merge in _merges("sqlite", usage_monthly.name))
+    conn.exec_driver_sql(
+        f"INSERT INTO {usage_monthly.name} ({month_columns}) SELECT customer_id, metric_id, ?, group_values, ?, "
+        f"{', '.join(_AGGREGATE_COLUMNS)}, folded_seq FROM {table} WHERE {where} "
+        f"ORDER BY customer_id, metric_id, group_values ON CONFLICT ({', '.join(_KEY['period_start_us'])}) "
+        f"DO UPDATE SET {month_updates}",
+        (month.start_us, month.end_us, *params),
     )
     conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where}", tuple(params))
     return oldest_open_hour(conn)
@@ -214,6 +229,13 @@ def monthly_rows_for(
         return ((r["customer_id"], _period_row(r)) for r in conn.execute(query).mappings())
 
     stored = grouped_by_customer(customer_ids, load)
+    month_end = month_bounds(period_start_us)[1]
+    for customer_id, row in _open_rows(conn, customer_ids, period_start_us, month_end):
+        _add_to(
+            stored[customer_id],
+            (customer_id, row.metric_id, period_start_us, row.group_values),
+            row.aggregate,
+        )
     tail = usage_journal.tail_of(conn, customer_ids)
     if tail.hourly:
         monthly, _ends = tail.monthly()
@@ -221,6 +243,22 @@ def monthly_rows_for(
             if key[2] == period_start_us:
                 _add_to(stored[key[0]], key, aggregate)
     return stored
+
+
+def _open_rows(
+    conn: Connection, customer_ids: Sequence[str], start_us: int, end_us: int
+) -> Iterator[tuple[str, UsageRow]]:
+    """The open hours' rows of these customers in [start_us, end_us): usage no month's row holds."""
+    table = usage_hourly_open
+    for chunk in chunks(sorted(set(customer_ids)), IN_CHUNK):
+        query = select(table).where(
+            among(conn, table.c.customer_id, chunk), table.c.hour_us >= start_us, table.c.hour_us < end_us
+        )
+        for r in conn.execute(query).mappings():
+            yield (
+                r["customer_id"],
+                UsageRow(r["customer_id"], r["metric_id"], r["hour_us"], r["group_values"], _aggregate(r)),
+            )
 
 
 def _add_to(rows: list[UsageRow], key: BucketKey, aggregate: Aggregate) -> None:
@@ -282,6 +320,7 @@ def _merge_into(
         "group_values",
         *_AGGREGATE_COLUMNS,
         *(("period_end_us", "folded_seq") if monthly else ()),
+        *(("folded_seq",) if table is usage_hourly_open else ()),
     )
     # In key order, so that concurrent writers lock rows in one order and cannot deadlock.
     if monthly:
@@ -289,6 +328,8 @@ def _merge_into(
             (*key, *values_of(agg), extra_by_bucket[key[2]], agg.folded_seq)
             for key, agg in sorted(deltas.items(), key=_by_key)
         ]
+    elif table is usage_hourly_open:
+        rows = [(*key, *values_of(agg), agg.folded_seq) for key, agg in sorted(deltas.items(), key=_by_key)]
     else:
         rows = [(*key, *values_of(agg)) for key, agg in sorted(deltas.items(), key=_by_key)]
     merges = _merges(conn.dialect.name, table.name)
@@ -301,6 +342,15 @@ def _by_key(item: tuple[BucketKey, Aggregate]) -> BucketKey:
 
 
 _AGGREGATE_COLUMNS = ("event_count", "total", "maximum", "latest", "latest_ts_us", "latest_seq")
+_MONTH_COLUMNS = (
+    "customer_id",
+    "metric_id",
+    "period_start_us",
+    "group_values",
+    "period_end_us",
+    *_AGGREGATE_COLUMNS,
+    "folded_seq",
+)
 _KEY = {
     bucket: ("customer_id", "metric_id", bucket, "group_values") for bucket in ("hour_us", "period_start_us")
 }
