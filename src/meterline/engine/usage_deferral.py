@@ -121,13 +121,15 @@ class UsageDeferral:
 
     def merge(self, conn: Connection, now_us: int, deltas: UsageDeltas | None = None) -> None:
         """Merge the journal (and a batch's usage) into the usage tables now."""
-        if self._deltas or self._pending is None:
-            # Only SQLite's engine journals, and so writes open hours: its readers read the
-            # open rows and the sealed ones in one snapshot, however a seal moves them.
-            sqlite = conn.dialect.name == "sqlite"
+        # Only on SQLite does the engine keep open hours apart: its readers read the open rows
+        # and the sealed ones in one snapshot, however a seal moves them. There every batch's
+        # open hours go there, journaled or not, so that an open hour's usage is in one place.
+        sqlite = conn.dialect.name == "sqlite"
+        if self._deltas or self._pending is None or sqlite:
+            if self._deltas or self._pending is None:
+                self.merges += 1
             usage.merge_journal(conn, deltas, self._open_from(now_us) if sqlite else None)
-            self._oldest_open_hour = usage.oldest_open_hour(conn)
-            self.merges += 1
+            self._oldest_open_hour = usage.oldest_open_hour(conn) if sqlite else None
         elif deltas is not None:
             usage.add_folded(conn, deltas)
         self._pending, self._deltas, self._oldest_us = {}, 0, None
