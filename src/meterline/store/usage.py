@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, bindparam, func, select, union_all
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.periods import calendar_month
@@ -160,26 +160,37 @@ def hourly_rows(
     """The hour rows of these customers and metrics in [start_us, end_us): the stored rows, the
     open hours' rows (`seal_open_hours`) and the journal's deltas added, key by key."""
     customers, metrics = list(customer_ids), list(metric_ids)
+    params = {"customers": customers, "metrics": metrics, "start_us": start_us, "end_us": end_us}
     found: dict[BucketKey, Aggregate] = {}
-    for table in (usage_hourly, usage_hourly_open):
-        query = select(table).where(
-            table.c.customer_id.in_(customers),
-            table.c.metric_id.in_(metrics),
-            table.c.hour_us >= start_us,
-            table.c.hour_us < end_us,
+    for row in conn.execute(_hour_rows_statement(), params).mappings():
+        _add_row(
+            found,
+            (row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"]),
+            _aggregate(row),
         )
-        for row in conn.execute(query).mappings():
-            _add_row(
-                found,
-                (row["customer_id"], row["metric_id"], row["hour_us"], row["group_values"]),
-                _aggregate(row),
-            )
     wanted = set(metrics)
     for key, aggregate in usage_journal.tail_of(conn, customers).hourly.items():
         if key[1] in wanted and start_us <= key[2] < end_us:
             _add_row(found, key, aggregate)
     for key, aggregate in sorted(found.items(), key=_by_key):
         yield UsageRow(*key, aggregate)
+
+
+@lru_cache(maxsize=1)
+def _hour_rows_statement() -> Any:
+    """The stored and the open hour rows of some customers and metrics in a window, in one
+    statement (one round trip a read, as before the open hours), built once: a read of one
+    customer cost a fifth more building two statements per call."""
+
+    def rows_of(table: Table) -> Any:
+        return select(*(table.c[c] for c in _HOUR_COLUMNS)).where(
+            table.c.customer_id.in_(bindparam("customers", expanding=True)),
+            table.c.metric_id.in_(bindparam("metrics", expanding=True)),
+            table.c.hour_us >= bindparam("start_us"),
+            table.c.hour_us < bindparam("end_us"),
+        )
+
+    return union_all(rows_of(usage_hourly), rows_of(usage_hourly_open))
 
 
 def _add_row(found: dict[BucketKey, Aggregate], key: BucketKey, aggregate: Aggregate) -> None:
@@ -342,6 +353,7 @@ def _by_key(item: tuple[BucketKey, Aggregate]) -> BucketKey:
 
 
 _AGGREGATE_COLUMNS = ("event_count", "total", "maximum", "latest", "latest_ts_us", "latest_seq")
+_HOUR_COLUMNS = ("customer_id", "metric_id", "hour_us", "group_values", *_AGGREGATE_COLUMNS)
 _MONTH_COLUMNS = (
     "customer_id",
     "metric_id",
