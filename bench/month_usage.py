@@ -6,6 +6,9 @@ rows. This writes, in place, for every customer and the bench's metric: the curr
 month's row (usage_monthly) and an hour row (usage_hourly) for each of the `--hours` hours before
 the current one (within the month). The counts are small (one event an hour, summed in the month's
 row), far below the bench's thresholds, and folded at log position 0, so the stored headrooms still hold.
+With `--current-hour` on a database whose engine keeps open hours apart (`usage_hourly_open`,
+migration 0031), the current hour's rows are written there instead, where that engine keeps them
+until the hour has passed.
 
     python -m bench.month_usage --seeded DIR/seed.db [--hours 24]
 """
@@ -35,22 +38,28 @@ def add_month_of_usage(path: Path, hours: int, current_hour: bool = False) -> in
         aggregate = "1, '1', '1', '1', :at, 0"  # one event an hour
         events = max(0, (last - first) // US_PER_HOUR + 1)
         month_aggregate = f"{events}, '{events}', '1', '1', :at, 0"  # the month's hours summed
+        hour_rows = (
+            "WITH RECURSIVE hours(h) AS (SELECT :first UNION ALL SELECT h + :step FROM hours"
+            " WHERE h + :step <= :last) "
+            "INSERT OR IGNORE INTO {table} (customer_id, metric_id, hour_us, group_values,"
+            " event_count, total, maximum, latest, latest_ts_us, latest_seq) "
+            f"SELECT c.id, :metric, hours.h, :group, {aggregate} FROM customers c, hours ORDER BY c.id, hours.h"
+        )
+        params = {
+            "first": first,
+            "last": last,
+            "step": US_PER_HOUR,
+            "metric": metric_id,
+            "group": NO_GROUP,
+            "at": first,
+        }
         with conn:
-            conn.execute(
-                "WITH RECURSIVE hours(h) AS (SELECT :first UNION ALL SELECT h + :step FROM hours"
-                " WHERE h + :step <= :last) "
-                "INSERT OR IGNORE INTO usage_hourly (customer_id, metric_id, hour_us, group_values,"
-                " event_count, total, maximum, latest, latest_ts_us, latest_seq) "
-                f"SELECT c.id, :metric, hours.h, :group, {aggregate} FROM customers c, hours ORDER BY c.id, hours.h",
-                {
-                    "first": first,
-                    "last": last,
-                    "step": US_PER_HOUR,
-                    "metric": metric_id,
-                    "group": NO_GROUP,
-                    "at": first,
-                },
-            )
+            if current_hour and _keeps_open_hours(conn):
+                # The current hour's rows where that engine keeps them during the hour.
+                conn.execute(hour_rows.format(table="usage_hourly_open"), {**params, "first": last})
+                params["last"] = last - US_PER_HOUR
+            if params["first"] <= params["last"]:
+                conn.execute(hour_rows.format(table="usage_hourly"), params)
             conn.execute(
                 "INSERT OR IGNORE INTO usage_monthly (customer_id, metric_id, period_start_us, group_values,"
                 " period_end_us, event_count, total, maximum, latest, latest_ts_us, latest_seq, folded_seq) "
@@ -68,6 +77,11 @@ def add_month_of_usage(path: Path, hours: int, current_hour: bool = False) -> in
     finally:
         conn.close()
     return written
+
+
+def _keeps_open_hours(conn: sqlite3.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_hourly_open'")
+    return found.fetchone() is not None
 
 
 def main() -> None:

@@ -173,11 +173,14 @@ def test_sigkill_mid_ingest_loses_no_ack_and_counts_each_event_once(
 SPREAD_CUSTOMERS = 30
 
 
-def journaling_server(database_url: str, workdir: Path, token: str | None = None) -> RunningServer:
+def journaling_server(
+    database_url: str, workdir: Path, token: str | None = None, max_deltas: int = 1_000_000
+) -> RunningServer:
     """A batch of one event for each of many customers journals its usage (`engine.usage_deferral`),
-    and the journal is never merged by age or size while a test runs. The engine runs in the
-    server's process, so that SIGKILL ends it too (an engine process whose server dies stops
-    cleanly, which merges the journal)."""
+    and the journal is never merged by age while a test runs, nor by size below `max_deltas` (at
+    it, merged into the open hours' rows). The engine runs in the server's process, so that
+    SIGKILL ends it too (an engine process whose server dies stops cleanly, which merges the
+    journal)."""
     return start_server(
         database_url,
         workdir,
@@ -185,7 +188,7 @@ def journaling_server(database_url: str, workdir: Path, token: str | None = None
         METERLINE_ENGINE_PROCESS="false",
         METERLINE_ENGINE_USAGE_JOURNAL_MIN_ROWS="1",
         METERLINE_ENGINE_USAGE_JOURNAL_MAX_AGE_S="3600",
-        METERLINE_ENGINE_USAGE_JOURNAL_MAX_DELTAS="1000000",
+        METERLINE_ENGINE_USAGE_JOURNAL_MAX_DELTAS=str(max_deltas),
     )
 
 
@@ -202,18 +205,26 @@ def spread_events(aliases: list[str], round_: str, timestamp: str) -> list[dict[
     ]
 
 
-def journal_rows(sqlite_url: str) -> int:
+def rows_in(sqlite_url: str, table: str) -> int:
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM usage_journal").fetchone()
+        (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(count)
 
 
+@pytest.mark.parametrize(
+    ("max_deltas", "holding"),
+    [
+        (1_000_000, "usage_journal"),  # journaled, not yet merged
+        (SPREAD_CUSTOMERS, "usage_hourly_open"),  # merged into the open hour's rows, no month's yet
+    ],
+)
 def test_sigkill_with_usage_in_the_journal_counts_each_event_once(
-    own_database_url: str, tmp_path: Path
+    own_database_url: str, tmp_path: Path, max_deltas: int, holding: str
 ) -> None:
-    """Usage journaled and not yet merged when the process dies is read after the restart, counted
-    once, and the events after it add to it; a re-sent batch adds nothing."""
-    server = journaling_server(own_database_url, tmp_path)
+    """Usage journaled, or merged into the open hour's rows and not yet sealed, when the process
+    dies is read after the restart, counted once, and the events after it add to it; a re-sent
+    batch adds nothing."""
+    server = journaling_server(own_database_url, tmp_path, max_deltas=max_deltas)
     restarted: RunningServer | None = None
     try:
         prefix = uuid.uuid4().hex[:10]
@@ -237,9 +248,9 @@ def test_sigkill_with_usage_in_the_journal_counts_each_event_once(
                 )
         server.kill()
         if own_database_url.startswith("sqlite"):  # (PostgreSQL merges every batch)
-            assert journal_rows(own_database_url) > 0, "nothing was in the journal at the kill"
+            assert rows_in(own_database_url, holding) > 0, f"nothing was in {holding} at the kill"
 
-        restarted = journaling_server(own_database_url, tmp_path, token=server.token)
+        restarted = journaling_server(own_database_url, tmp_path, token=server.token, max_deltas=max_deltas)
         with client(restarted) as http:
             second = spread_events(aliases, f"second-{prefix}", format_rfc3339(ts_us))
             for batch in (second, first):  # the first round again: duplicates, counted nowhere

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     engine_usage_journal_hot_events_per_row: int = Field(default=4, ge=1)
     engine_usage_journal_max_deltas: int = Field(default=300_000, ge=1)
     engine_usage_journal_max_age_s: float = Field(default=10.0, ge=0)
+    # The journal's merges keep the hour rows of open hours in a table of their own (SQLite): an
+    # hour stays open this long after it ends, then its rows are sealed this many a batch.
+    engine_usage_open_hour_grace_s: float = Field(default=600.0, ge=0)
+    engine_usage_seal_rows: int = Field(default=20_000, ge=1)
 
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24

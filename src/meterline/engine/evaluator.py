@@ -187,7 +187,7 @@ class Evaluator:
             return  # still in a batch: the next engine merges it
         try:
             with self.db.write() as conn:
-                self.usage.merge(conn)
+                self.usage.merge(conn, self.clock())
         except Exception:
             self.usage.reset()
             log.exception("usage_journal_not_merged")  # readers add it; the next engine merges it

@@ -35,6 +35,8 @@ def evaluator_from_settings(
             max_age_s=settings.engine_usage_journal_max_age_s,
             hot_events_per_row=settings.engine_usage_journal_hot_events_per_row,
             min_rows=settings.engine_usage_journal_min_rows,
+            open_grace_s=settings.engine_usage_open_hour_grace_s,
+            seal_rows=settings.engine_usage_seal_rows,
         ),
         on_commit=on_commit,
         outbox=outbox,

@@ -4,7 +4,7 @@ The engine writes a customer's current period spend, in the credit type of its h
 whenever it measures the customer in full; nothing is written when its usage is absorbed
 (`engine.headroom`). So a row holds only while what it was derived from holds, checked in the
 same statement that reads it: no usage folded for the customer since (every period usage row's
-`folded_seq` at most the row's `as_of_seq`, and none in the usage journal past it), the catalog's version unchanged, no recompute asked
+and open hour row's `folded_seq` at most the row's `as_of_seq`, and none in the usage journal past it), the catalog's version unchanged, no recompute asked
 for (a contract or commit change), and the clock before the row's `valid_until_us` (a period's
 end, a contract's start or end). Otherwise the caller derives the spend itself.
 """
@@ -16,11 +16,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
 
 from meterline.store import usage_journal
 from meterline.store.sql import IN_CHUNK, among_bound, bound_list, chunks, upsert
-from meterline.store.tables import billing_requests, catalog_version, customer_spend, usage_monthly
+from meterline.store.tables import billing_requests, catalog_version, customer_spend
+from meterline.store.usage_position import last_folded_of
 
 SpendRow = tuple[str, str, Decimal, int | None]  # customer, credit type, spend, valid until
 HARD = "hard"  # the spend limit whose credit type is kept (`alerts.spend_limit`)
@@ -76,13 +77,9 @@ def _holding_of(dialect: str) -> Select[Any]:
 
 def _holding_spend() -> Select[Any]:
     table = customer_spend
-    folded = (
-        select(func.max(usage_monthly.c.folded_seq))
-        .where(usage_monthly.c.customer_id == table.c.customer_id)
-        .scalar_subquery()
-    )
+    folded = last_folded_of(table.c.customer_id)
     return select(table.c.customer_id, table.c.credit_type_id, table.c.spend, table.c.as_of_seq).where(
         table.c.catalog_version == select(catalog_version.c.version).scalar_subquery(),
-        func.coalesce(folded, -1) <= table.c.as_of_seq,
+        folded <= table.c.as_of_seq,
         ~exists().where(and_(billing_requests.c.customer_id == table.c.customer_id)),
     )

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from meterline.store.sql import IN_CHUNK, among, chunks, upsert
-from meterline.store.tables import customer_headrooms, customers, usage_monthly
+from meterline.store.tables import customer_headrooms, customers
+from meterline.store.usage_position import last_folded_of
 
 
 def save(conn: Connection, bodies: Iterable[tuple[str, str]], as_of_seq: int, catalog_version: int) -> None:
@@ -76,9 +77,5 @@ def holding_after(
 
 
 def _last_folded() -> Any:
-    """The highest log position folded into any period usage row of the headroom's customer."""
-    return (
-        select(func.max(usage_monthly.c.folded_seq))
-        .where(usage_monthly.c.customer_id == customer_headrooms.c.customer_id)
-        .scalar_subquery()
-    )
+    """The highest log position folded into any stored usage of the headroom's customer."""
+    return last_folded_of(customer_headrooms.c.customer_id)

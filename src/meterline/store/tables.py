@@ -221,6 +221,26 @@ usage_hourly = Table(
     sqlite_with_rowid=False,
 )
 
+# The hour rows of the hours still open (the current one, and the last while late events may
+# reach it), kept apart from `usage_hourly` by the engine's journal merges on SQLite
+# (`store.usage.merge_journal`): a table of about one row per customer, whose pages a merge of
+# many deltas writes many rows to each, where among every hour's rows each delta dirtied a page
+# of its own. Sealed into `usage_hourly` once its hour has passed (`store.usage.seal_open_hours`).
+# Readers add a key's row here to its row there.
+usage_hourly_open = Table(
+    "usage_hourly_open",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("metric_id", String(36), primary_key=True),
+    Column("hour_us", BigInteger, primary_key=True),
+    Column("group_values", String(1024), primary_key=True),
+    *_aggregate_columns(),
+    # The highest log position folded in (what the month's row says once sealed into it).
+    Column("folded_seq", BigInteger, nullable=False, server_default=text("-1")),
+    Index("ix_usage_hourly_open_hour", "hour_us"),  # the oldest open hour, and its rows to seal
+    sqlite_with_rowid=False,
+)
+
 # Usage per (customer, metric, calendar month, group): what pricing reads for a billing period
 # that is exactly a calendar month (`domain.periods`); period_start_us/period_end_us are the
 # month's bounds.
