@@ -6,6 +6,12 @@ Each request hands its ask to the writer thread and waits. The writer takes ever
 (`services.reservations.decide_all`), commits once, then answers every waiter. A grant is
 therefore answered only once it is durable, as before, and the commit's disk flush, most of a
 reservation's time when each was a transaction of its own, is paid once a batch.
+
+With `durable=False` (`METERLINE_RESERVATION_DURABLE_COMMITS=false`) a batch's commit returns
+once written to the operating system, not flushed to disk: an answered grant survives this
+process being killed, not a power loss (`Database.write`). The disk's flush, whose tail is tens
+of milliseconds on a busy disk, is then off every answer's path. A request with an
+`Idempotency-Key` is decided in its request's own transaction, flushed either way.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ MAX_BATCH = 256
 
 
 class ReservationWriter(BatchingWriter[Request, Outcome]):
-    def __init__(self, db: Database, open_horizon_us: int, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, db: Database, open_horizon_us: int, *, max_batch: int = MAX_BATCH, durable: bool = True
+    ) -> None:
         super().__init__("meterline-reservations", max_batch)
         self.db = db
+        self.durable = durable
         self.open_horizon_us = open_horizon_us
         self.received = 0
 
@@ -45,7 +54,7 @@ class ReservationWriter(BatchingWriter[Request, Outcome]):
 
     def _commit(self, group: list[Pending[Request, Outcome]]) -> None:
         try:
-            with self.db.write() as conn:
+            with self.db.write(durable=self.durable) as conn:
                 outcomes = decide_all(conn, [p.item for p in group], now_us(), self.open_horizon_us)
         except Exception as error:
             if len(group) > 1:
