@@ -126,14 +126,16 @@ def start_server(
     *,
     token: str | None = None,
     port: int | None = None,
+    python: str = sys.executable,
     **extra_env: str,
 ) -> RunningServer:
+    """`python`: the interpreter whose meterline serves (another build's, for a bench's pairing)."""
     env = server_env(database_url, **extra_env)
     token = token or create_token(database_url)
     port = port or free_port()
     log_path = workdir / f"server-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [python, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,
