@@ -587,6 +587,14 @@ def _print_profile(results: dict[str, Any]) -> None:
             "time of their own (profiled): "
             + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
         )
+        if "each_check" in found:
+            each = found["each_check"]
+            console.print(
+                f"each check alone: wall p50/p99 {each['wall']['p50_ms']}/{each['wall']['p99_ms']} ms, "
+                f"CPU p50/p99 {each['cpu']['p50_ms']}/{each['cpu']['p99_ms']} ms; preempted in "
+                f"{each['preempted_share']:.1%}, wall p50/p99 of the others "
+                f"{each['wall_not_preempted']['p50_ms']}/{each['wall_not_preempted']['p99_ms']} ms"
+            )
     console.print(results["shared_with"])
 
 
