@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -217,6 +218,46 @@ def batch_sizes(client: httpx.Client) -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
+PARTS_METRIC = "meterline_reservation_batch_part_seconds"
+
+
+def batch_parts(client: httpx.Client) -> dict[str, dict[str, float]]:
+    """The reservation batches' parts so far (`/metrics`): by part, its histogram's cumulative
+    bucket counts by upper bound ("+Inf" included), its "sum" and "count"."""
+    found: dict[str, dict[str, float]] = {}
+    for line in client.get("/metrics").text.splitlines():
+        if not line.startswith(PARTS_METRIC):
+            continue
+        name, value = line.rsplit(" ", 1)
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', name))
+        kind = name[len(PARTS_METRIC) + 1 :].split("{", 1)[0]
+        key = labels.get("le", kind) if kind == "bucket" else kind
+        if kind in ("bucket", "sum", "count"):
+            part = found.setdefault(labels["part"], {})
+            part[key] = part.get(key, 0.0) + float(value)
+    return found
+
+
+def parts_between(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Each part's mean, the bucket bound its 99th percentile falls under, and its share over 5 ms."""
+    result = {}
+    for part, now in after.items():
+        then = before.get(part, {})
+        moved = {key: now[key] - then.get(key, 0.0) for key in now}
+        count = moved.get("count", 0.0)
+        if not count:
+            continue
+        bounds = sorted((float(k), v) for k, v in moved.items() if k not in ("sum", "count"))
+        p99 = next((bound for bound, seen in bounds if seen >= 0.99 * count), float("inf"))
+        over_5ms = count - next(seen for bound, seen in bounds if bound >= 0.005)
+        result[part] = {
+            "mean_ms": round(moved["sum"] * 1000 / count, 3),
+            "p99_under_ms": p99 * 1000,
+            "over_5ms_share": round(over_5ms / count, 4),
+        }
+    return result
+
+
 def reservations(server: RunningServer, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
     """Reservations open loop at `rate` a second: the customers with room (`set_limits`: odd ones)."""
     port = int(server.base_url.rsplit(":", 1)[1])
@@ -236,6 +277,7 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         before = batch_sizes(client)
+        parts_before = batch_parts(client)
     cpu_before = cpu_seconds([server.process.pid])
     load = LoadProcess(
         port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
@@ -252,6 +294,7 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     achieved = len(requests) / ((result.finished_ns - started_ns) / 1e9)
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         after = batch_sizes(client)
+        parts = parts_between(parts_before, batch_parts(client))
     commits = after[1] - before[1]
     return {
         "rate_per_s": rate,
@@ -262,6 +305,9 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
         "api_cpu_ms_per_request": round(api_cpu_s * 1000 / len(requests), 3),
         "server": summary(server_side),
         "end_to_end": summary(end_to_end),
+        # Where the server side went: queued (waiting for a batch to start), begin (the write
+        # lock), decide, commit; empty against a build without the metric.
+        "batch_parts": parts,
     }
 
 
@@ -546,6 +592,10 @@ def _pair_row(run: dict[str, Any]) -> str:
         f"reserve at {r['rate_per_s']:,.0f}/s: achieved {r['achieved_per_s']}, {r['requests_per_commit']} a "
         f"commit, API CPU {r['api_cpu_ms_per_request']} ms, server p50/p99 {r['server']['p50_ms']}/"
         f"{r['server']['p99_ms']} ms, end to end p99 {r['end_to_end']['p99_ms']} ms"
+        + "".join(
+            f", {part} mean {p['mean_ms']} ms p99 <= {p['p99_under_ms']:g} ms ({p['over_5ms_share']:.1%} > 5 ms)"
+            for part, p in r.get("batch_parts", {}).items()
+        )
         for r in run["reserve"]
     )
     flush = run["disk_flush"]
@@ -661,6 +711,14 @@ def _print(results: dict[str, Any]) -> None:
                 f"  of which {label}", f"{row['p50_ms']}", f"{row['p99_ms']}", f"{row['max_ms']}", ""
             )
     console.print(table)
+    for found in results["reserve"]:
+        console.print(
+            f"reserve at {found['rate_per_s']:,.0f}/s, the batches' parts: "
+            + ", ".join(
+                f"{part} mean {p['mean_ms']} ms, p99 <= {p['p99_under_ms']:g} ms, {p['over_5ms_share']:.1%} > 5 ms"
+                for part, p in found["batch_parts"].items()
+            )
+        )
     console.print(f"AccessGuard.has_access: {results['guard_has_access_ns']} ns a decision")
     if "ack_to_denied" in results:
         console.print(f"the engine's batches meanwhile: {results['ack_to_denied']['engine_batches']}")

@@ -237,6 +237,30 @@ def _commit_mode(conn: Connection) -> str:
     return {"off": "written", "on": "flushed"}[conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()]
 
 
+def test_metrics_say_where_a_batch_s_time_went(api: Extensions) -> None:
+    customer_id = api.ok("/v1/customers", {"name": f"timed {uid()}"})["data"]["id"]
+    api.set_limits(customer_id, hard_limit=1000)
+
+    def counts() -> dict[str, float]:
+        found = {}
+        for line in api.http.get("/metrics").text.splitlines():
+            if line.startswith("meterline_reservation_batch_part_seconds_count{"):
+                found[line.split('part="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    before = counts()
+    body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 100}
+    assert api.ok("/v1/access/reserve", body)["data"]["granted"] is True
+    after = counts()
+    # Each request's wait for its batch, and each part of the batch it was decided in.
+    assert {part: after[part] - before.get(part, 0) >= 1 for part in after} == {
+        "queued": True,
+        "begin": True,
+        "decide": True,
+        "commit": True,
+    }
+
+
 def test_a_reservation_with_an_idempotency_key_is_answered_again(api: Extensions) -> None:
     customer_id = api.ok("/v1/customers", {"name": f"keyed {uid()}"})["data"]["id"]
     api.set_limits(customer_id, hard_limit=1000)
