@@ -127,7 +127,8 @@ class Database:
             write=True,
             lock_path=self._write_lock,
             counted=customer_state,
-            flushed=durable or not self.durable_commits,
+            # A database made with `durable_commits=False` skips the flush on every commit already.
+            skip_flush=not durable and self.durable_commits,
         )
 
     def log_read(self) -> AbstractContextManager[Connection]:
@@ -183,15 +184,20 @@ class Database:
 
 @contextmanager
 def _transaction(
-    engine: Engine, *, write: bool, lock_path: str | None = None, counted: bool = True, flushed: bool = True
+    engine: Engine,
+    *,
+    write: bool,
+    lock_path: str | None = None,
+    counted: bool = True,
+    skip_flush: bool = False,
 ) -> Iterator[Connection]:
-    """`flushed=False`: a write whose commit does not wait for the disk (`Database.write`)."""
+    """`skip_flush`: a write whose commit does not wait for the disk (`Database.write`)."""
     with _exclusive(lock_path) if lock_path else nullcontext(), engine.connect() as conn:
         if write:
             conn = conn.execution_options(meterline_write=True, meterline_counted=counted)
         on_sqlite = engine.dialect.name == "sqlite"
-        with _sqlite_commits_not_flushed(conn) if not flushed and on_sqlite else nullcontext(), conn.begin():
-            if not flushed and not on_sqlite:
+        with _sqlite_commits_not_flushed(conn) if skip_flush and on_sqlite else nullcontext(), conn.begin():
+            if skip_flush and not on_sqlite:
                 # This transaction only: the session's other commits stay synchronous.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             yield conn
