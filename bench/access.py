@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 server.stop()  # a database is copied only while no server uses it
                 server = None
                 builds = {
-                    "A": (args.pair[0], {}),
+                    "A": (args.pair[0], dict(e.split("=", 1) for e in args.a_env)),
                     "B": (args.pair[1], dict(e.split("=", 1) for e in args.b_env)),
                 }
                 results["pairs"] = pair_builds(
