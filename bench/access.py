@@ -28,8 +28,17 @@ they are already past. Then, against one `meterline serve`:
 Everything shares the machine's cores with whatever else runs: the report says what did, and how
 much, while the bench ran.
 
+`--pair A_PYTHON B_PYTHON` compares two builds instead (each interpreter one checkout's, with its
+meterline installed): the database is seeded and limited once, then a `meterline serve` of A, B,
+B, A (`--pair-rounds` times) each runs on a fresh copy of it, alternating in one stretch, the
+checks (2.) and the reservations (4.) above; each run with the load average before and after it
+and the API process's CPU per request. `--b-env KEY=VALUE` sets a setting for B's servers only
+(the same interpreter twice: a setting off against on), `--a-env` for A's.
+
     python bench/access.py [--customers 1000] [--requests 2000] [--reserve-rates 100,1000] [--probes 50]
         [--no-load] [--postgres]
+    python bench/access.py --pair A_PYTHON B_PYTHON [--a-env KEY=VALUE] [--b-env KEY=VALUE] [--pair-rounds 1]
+        [--requests 2000] [--reserve-rates 100,1000] [--reserve-seconds 10] [--postgres]
 
 PostgreSQL: --postgres, on METERLINE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
 The last stdout line is a JSON object with every figure.
@@ -41,6 +50,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -208,6 +218,46 @@ def batch_sizes(client: httpx.Client) -> tuple[float, float]:
     return found["sum"], found["count"]
 
 
+PARTS_METRIC = "meterline_reservation_batch_part_seconds"
+
+
+def batch_parts(client: httpx.Client) -> dict[str, dict[str, float]]:
+    """The reservation batches' parts so far (`/metrics`): by part, its histogram's cumulative
+    bucket counts by upper bound ("+Inf" included), its "sum" and "count"."""
+    found: dict[str, dict[str, float]] = {}
+    for line in client.get("/metrics").text.splitlines():
+        if not line.startswith(PARTS_METRIC):
+            continue
+        name, value = line.rsplit(" ", 1)
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', name))
+        kind = name[len(PARTS_METRIC) + 1 :].split("{", 1)[0]
+        key = labels.get("le", kind) if kind == "bucket" else kind
+        if kind in ("bucket", "sum", "count"):
+            part = found.setdefault(labels["part"], {})
+            part[key] = part.get(key, 0.0) + float(value)
+    return found
+
+
+def parts_between(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Each part's mean, the bucket bound its 99th percentile falls under, and its share over 5 ms."""
+    result = {}
+    for part, now in after.items():
+        then = before.get(part, {})
+        moved = {key: now[key] - then.get(key, 0.0) for key in now}
+        count = moved.get("count", 0.0)
+        if not count:
+            continue
+        bounds = sorted((float(k), v) for k, v in moved.items() if k not in ("sum", "count"))
+        p99 = next((bound for bound, seen in bounds if seen >= 0.99 * count), float("inf"))
+        over_5ms = count - next(seen for bound, seen in bounds if bound >= 0.005)
+        result[part] = {
+            "mean_ms": round(moved["sum"] * 1000 / count, 3),
+            "p99_under_ms": p99 * 1000,
+            "over_5ms_share": round(over_5ms / count, 4),
+        }
+    return result
+
+
 def reservations(server: RunningServer, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
     """Reservations open loop at `rate` a second: the customers with room (`set_limits`: odd ones)."""
     port = int(server.base_url.rsplit(":", 1)[1])
@@ -227,6 +277,7 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     requests = [encode_request(port, "/v1/access/reserve", server.token, body) for body in bodies]
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         before = batch_sizes(client)
+        parts_before = batch_parts(client)
     cpu_before = cpu_seconds([server.process.pid])
     load = LoadProcess(
         port, requests, connections=16, duration_s=None, rate_per_s=rate, track_server_timing=True
@@ -243,6 +294,7 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
     achieved = len(requests) / ((result.finished_ns - started_ns) / 1e9)
     with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
         after = batch_sizes(client)
+        parts = parts_between(parts_before, batch_parts(client))
     commits = after[1] - before[1]
     return {
         "rate_per_s": rate,
@@ -253,6 +305,9 @@ def reservations(server: RunningServer, ids: list[str], rate: float, seconds: fl
         "api_cpu_ms_per_request": round(api_cpu_s * 1000 / len(requests), 3),
         "server": summary(server_side),
         "end_to_end": summary(end_to_end),
+        # Where the server side went: queued (waiting for a batch to start), begin (the write
+        # lock), decide, commit; empty against a build without the metric.
+        "batch_parts": parts,
     }
 
 
@@ -424,6 +479,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="only where a check of 100 customers spends its CPU (`--requests` checks, in this process)",
     )
+    parser.add_argument(
+        "--pair",
+        nargs=2,
+        metavar=("A_PYTHON", "B_PYTHON"),
+        help="two builds' interpreters: checks and reservations, A B B A, on copies of one seeded database",
+    )
+    parser.add_argument("--a-env", action="append", default=[], help="KEY=VALUE for A's servers only")
+    parser.add_argument("--b-env", action="append", default=[], help="KEY=VALUE for B's servers only")
+    parser.add_argument("--pair-rounds", type=int, default=1, help="how many A B B A rounds")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="meterline-access-"))
     postgres = os.environ.get("METERLINE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES) if args.postgres else None
@@ -447,6 +511,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             set_limits(client, ids)
             wait_caught_up(client)
             others = OtherWork()
+            if args.pair:
+                server.stop()  # a database is copied only while no server uses it
+                server = None
+                builds = {
+                    "A": (args.pair[0], dict(e.split("=", 1) for e in args.a_env)),
+                    "B": (args.pair[1], dict(e.split("=", 1) for e in args.b_env)),
+                }
+                results["pairs"] = pair_builds(
+                    databases, seeded.database_url, seeded.token, ids, builds, args
+                )
+                results["shared_with"] = others.describe({os.getpid()})
+                return _done(results)
             if args.profile:
                 refs = [*ids, *(alias_for(i) for i in range(1, len(ids) + 1))]
                 results["check_profile"] = profile_checks(seeded.database_url, refs, args.requests)
@@ -472,8 +548,69 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return _done(results)
 
 
+def pair_builds(
+    databases: BenchDatabases,
+    seeded_url: str,
+    token: str,
+    ids: list[str],
+    builds: dict[str, tuple[str, dict[str, str]]],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """The checks and reservations against a server of each build in turn, A B B A, each on a
+    fresh copy of the seeded database (no seeding between them, so the load drifts less)."""
+    runs = []
+    for index, name in enumerate(["A", "B", "B", "A"] * args.pair_rounds):
+        python, env = builds[name]
+        copy = databases.copy(seeded_url, f"pair{index}")
+        load_before = os.getloadavg()[0]
+        server = start_server(
+            copy, databases.workdir, token=token, port=None, python=python, **databases.server_env, **env
+        )
+        try:
+            with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=60) as client:
+                run: dict[str, Any] = {"build": name, "python": python, "env": env}
+                run.update(checks(client, ids, args.requests, random.Random(index), server.process.pid))
+                run["disk_flush"] = disk_flush(databases.workdir)
+                rates = [r for r in args.reserve_rates.split(",") if r]
+                run["reserve"] = [reservations(server, ids, float(r), args.reserve_seconds) for r in rates]
+        finally:
+            server.stop()
+            databases.drop(copy)
+        run["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        runs.append(run)
+        console.print(f"run {index + 1}: {_pair_row(run)}")
+    return runs
+
+
+def _pair_row(run: dict[str, Any]) -> str:
+    checks_part = "; ".join(
+        f"check {size}: API CPU {run[f'check_{size}']['api_cpu_ms_per_request']} ms, server p50/p99 "
+        f"{run[f'check_{size}']['server']['p50_ms']}/{run[f'check_{size}']['server']['p99_ms']} ms"
+        for size in (1, 100)
+    )
+    reserve_part = "; ".join(
+        f"reserve at {r['rate_per_s']:,.0f}/s: achieved {r['achieved_per_s']}, {r['requests_per_commit']} a "
+        f"commit, API CPU {r['api_cpu_ms_per_request']} ms, server p50/p99 {r['server']['p50_ms']}/"
+        f"{r['server']['p99_ms']} ms, end to end p99 {r['end_to_end']['p99_ms']} ms"
+        + "".join(
+            f", {part} mean {p['mean_ms']} ms p99 <= {p['p99_under_ms']:g} ms ({p['over_5ms_share']:.1%} > 5 ms)"
+            for part, p in r.get("batch_parts", {}).items()
+        )
+        for r in run["reserve"]
+    )
+    flush = run["disk_flush"]
+    return (
+        f"{run['build']} {run['env'] or ''} (load {run['load_average'][0]} -> {run['load_average'][1]}): "
+        f"{checks_part}; fsync p50/p99 {flush['p50_ms']}/{flush['p99_ms']} ms; {reserve_part}"
+    )
+
+
 def _done(results: dict[str, Any]) -> dict[str, Any]:
-    if "check_profile" in results:
+    if "pairs" in results:
+        for run in results["pairs"]:
+            console.print(_pair_row(run))
+        console.print(results["shared_with"])
+    elif "check_profile" in results:
         _print_profile(results)
     else:
         _print(results)
@@ -500,6 +637,14 @@ def _print_profile(results: dict[str, Any]) -> None:
             "time of their own (profiled): "
             + ", ".join(f"{t['function']} {t['own_share']:.1%}" for t in found["top"])
         )
+        if "each_check" in found:
+            each = found["each_check"]
+            console.print(
+                f"each check alone: wall p50/p99 {each['wall']['p50_ms']}/{each['wall']['p99_ms']} ms, "
+                f"CPU p50/p99 {each['cpu']['p50_ms']}/{each['cpu']['p99_ms']} ms; preempted in "
+                f"{each['preempted_share']:.1%}, wall p50/p99 of the others "
+                f"{each['wall_not_preempted']['p50_ms']}/{each['wall_not_preempted']['p99_ms']} ms"
+            )
     console.print(results["shared_with"])
 
 
@@ -566,6 +711,14 @@ def _print(results: dict[str, Any]) -> None:
                 f"  of which {label}", f"{row['p50_ms']}", f"{row['p99_ms']}", f"{row['max_ms']}", ""
             )
     console.print(table)
+    for found in results["reserve"]:
+        console.print(
+            f"reserve at {found['rate_per_s']:,.0f}/s, the batches' parts: "
+            + ", ".join(
+                f"{part} mean {p['mean_ms']} ms, p99 <= {p['p99_under_ms']:g} ms, {p['over_5ms_share']:.1%} > 5 ms"
+                for part, p in found["batch_parts"].items()
+            )
+        )
     console.print(f"AccessGuard.has_access: {results['guard_has_access_ns']} ns a decision")
     if "ack_to_denied" in results:
         console.print(f"the engine's batches meanwhile: {results['ack_to_denied']['engine_batches']}")

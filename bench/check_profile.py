@@ -2,9 +2,12 @@
 one at a time, in this process on the bench's database, each part of the check's server-side
 work timed as the route does it (the reads and the decisions, their views, the JSON).
 
-Two passes over the same checks: one plain, timing the whole check on this thread's CPU clock
-(what a check costs), and one under cProfile on the same clock, whose cumulative times split it
-into parts (waiting for PostgreSQL's answer is no part of the CPU). The
+Three passes over the same checks: one plain, timing the whole check on this thread's CPU clock
+(what a check costs); one timing each check alone, on the wall clock (what `Server-Timing`
+reports), on the thread's CPU clock, and counting the times the kernel took the core from the
+thread meanwhile (involuntary context switches), so that a check's tail can be told apart: its
+own work, or waiting for a core; and one under cProfile on the CPU clock, whose cumulative
+times split it into parts (waiting for PostgreSQL's answer is no part of the CPU). The
 profiler slows Python calls more than the database's own work, so the parts are given as shares
 of the profiled pass, then as those shares of the plain pass's CPU: a breakdown, not exact times.
 """
@@ -14,10 +17,12 @@ from __future__ import annotations
 import cProfile
 import pstats
 import random
+import resource
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.latency import nearest_rank
 from meterline.api.access_stream import decision_view
 from meterline.api.responses import ExactJSONResponse
 from meterline.domain.timeutil import now_us
@@ -48,6 +53,7 @@ def profile_checks(database_url: str, refs: Sequence[str], checks: int, seed: in
         for index in range(checks):
             _one_check(db, picks[index % len(picks)])
         plain_ms = (time.thread_time() - started) * 1000 / checks
+        tail = _each_check(db, picks, checks)
         profiler = cProfile.Profile(time.thread_time)  # CPU, as the plain pass: waits are not parts
         profiler.enable()
         for index in range(checks):
@@ -66,7 +72,34 @@ def profile_checks(database_url: str, refs: Sequence[str], checks: int, seed: in
         "cpu_ms_per_check": round(plain_ms, 3),
         "parts": parts,
         "top": top_functions(stats, whole),
+        "each_check": tail,
     }
+
+
+def _each_check(db: Database, picks: list[list[str]], checks: int) -> dict[str, Any]:
+    """Each check's wall and CPU milliseconds, and whether the kernel preempted its thread."""
+    wall, cpu, calm_wall, preempted = [], [], [], 0
+    for index in range(checks):
+        switches = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        _one_check(db, picks[index % len(picks)])
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+        if resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw != switches:
+            preempted += 1
+        else:
+            calm_wall.append(wall[-1])
+    return {
+        "wall": _percentiles(wall),
+        "cpu": _percentiles(cpu),
+        "preempted_share": round(preempted / checks, 3),
+        "wall_not_preempted": _percentiles(calm_wall),
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples) or [0.0]
+    return {f"p{p}_ms": round(nearest_rank(ordered, p) or 0.0, 3) for p in (50, 99)}
 
 
 def _one_check(db: Database, refs: list[str]) -> int:

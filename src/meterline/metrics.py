@@ -32,6 +32,15 @@ RESERVATION_BATCH = Histogram(
     "Reserve and release requests decided and committed together, in one transaction",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+RESERVATION_BATCH_PARTS = Histogram(
+    "meterline_reservation_batch_part_seconds",
+    "Wall time of reservation batches, by part: queued (each request, from its arrival to its "
+    "batch's start), begin (the batch's write transaction begun: waiting for the database's "
+    "write lock on SQLite, a pooled connection), decide (the reads, decisions and writes), "
+    "commit (with the disk's flush when commits are durable)",
+    ["part"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 EVALUATOR_BATCH = Histogram(
     "meterline_evaluator_batch_seconds",
     "Time the evaluator took for one batch (events read, applied and committed)",

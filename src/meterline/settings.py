@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     engine_usage_open_hour_grace_s: float = Field(default=600.0, ge=0)
     engine_usage_seal_rows: int = Field(default=20_000, ge=1)
 
+    # Reservations (/v1/access/reserve and /release): true, a grant is answered once its batch's
+    # commit is flushed to disk (it survives a power loss). false: once written to the operating
+    # system (SQLite `synchronous=NORMAL` in WAL, PostgreSQL `synchronous_commit=off` for those
+    # transactions): a grant still survives the API process being killed (`kill -9`) or
+    # crashing, but a power loss or a kernel (or, on PostgreSQL, database server) crash can lose
+    # the last moments of grants, so two operations could together pass a hard limit after one.
+    # It takes the disk's flush off every reservation's answer.
+    reservation_durable_commits: bool = True
+
     # Invoices move from DRAFT to FINALIZED this long after their period ends.
     invoice_grace_period_hours: int = 24
 

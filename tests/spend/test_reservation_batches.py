@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import Connection
 
 from meterline.api.reservation_writer import ReservationWriter
 from meterline.domain.errors import Conflict, NotFound, Unavailable
@@ -106,10 +108,16 @@ def test_requests_waiting_together_share_one_commit_and_never_pass_the_limit(app
     assert sorted(o.remaining for o in granted) == [Decimal(100 * n) for n in range(30)]
 
 
+# METERLINE_RESERVATION_DURABLE_COMMITS: flushed to disk (the default), or written to the
+# operating system only; a process killed keeps every answered grant either way.
+COMMITS = pytest.mark.parametrize("durable", ["true", "false"], ids=["flushed", "not_flushed"])
+
+
+@COMMITS
 def test_a_granted_reservation_survives_the_server_being_killed(
-    own_database_url: str, tmp_path: Path
+    own_database_url: str, tmp_path: Path, durable: str
 ) -> None:
-    server = start_server(own_database_url, tmp_path)
+    server = start_server(own_database_url, tmp_path, METERLINE_RESERVATION_DURABLE_COMMITS=durable)
     restarted: RunningServer | None = None
     try:
         with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30) as http:
@@ -120,7 +128,9 @@ def test_a_granted_reservation_survives_the_server_being_killed(
             body = {"customer_id": customer_id, "reservation_id": held, "amount": 700}
             assert api.ok("/v1/access/reserve", body)["data"]["granted"] is True
         server.kill()  # at once after the answer: nothing but the commit kept it
-        restarted = start_server(own_database_url, tmp_path, token=server.token)
+        restarted = start_server(
+            own_database_url, tmp_path, token=server.token, METERLINE_RESERVATION_DURABLE_COMMITS=durable
+        )
         with httpx.Client(base_url=restarted.base_url, headers=restarted.headers(), timeout=30) as http:
             api = Extensions(http)
             assert api.ok("/v1/access/reserve", body)["data"] == {
@@ -159,6 +169,97 @@ def test_two_api_processes_never_grant_together_past_the_limit(
     granted = [a for a in answers if a["granted"]]
     assert len(granted) == 30
     assert sorted(a["remaining"] for a in granted) == [100 * n for n in range(30)]
+
+
+def test_commits_not_flushed_keep_the_limit_for_64_clients_and_every_grant_through_a_kill(
+    own_database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(own_database_url, tmp_path, METERLINE_RESERVATION_DURABLE_COMMITS="false")
+    restarted: RunningServer | None = None
+    try:
+        with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30) as http:
+            customer_id = http.post("/v1/customers", json={"name": f"fast {uid()}"}).json()["data"]["id"]
+            Extensions(http).set_limits(customer_id, hard_limit=3000)
+
+        def one(_: int) -> tuple[Json, Json]:
+            with httpx.Client(base_url=server.base_url, headers=server.headers(), timeout=30) as http:
+                body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 100}
+                found: Json = Extensions(http).ok("/v1/access/reserve", body)["data"]
+                return body, found
+
+        with ThreadPoolExecutor(64) as pool:
+            answers = list(pool.map(one, range(64)))
+        server.kill()  # at once after the last answer
+        granted = [body for body, answer in answers if answer["granted"]]
+        assert len(granted) == 30  # 3,000 of room, 100 each: never more
+        assert sorted(a["remaining"] for _, a in answers if a["granted"]) == [100 * n for n in range(30)]
+        restarted = start_server(own_database_url, tmp_path, token=server.token)
+        with httpx.Client(base_url=restarted.base_url, headers=restarted.headers(), timeout=30) as http:
+            api = Extensions(http)
+            # Every grant answered before the kill still holds: asked again, it is that grant.
+            assert {api.ok("/v1/access/reserve", body)["data"]["granted"] for body in granted} == {True}
+            other = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 1}
+            assert api.ok("/v1/access/reserve", other)["data"] == {
+                "granted": False,
+                "reason": "would_pass_hard_limit",
+                "remaining": 0,
+            }
+    finally:
+        for running in (restarted, server):
+            if running is not None:
+                running.stop()
+
+
+def test_a_batch_not_flushed_commits_so_and_its_connection_goes_back_to_flushed(app: InProcess) -> None:
+    """The setting changes the batch's commit only: the next write on the same pooled
+    connection waits for the disk again."""
+    customer_id = limited_customer(app, 1000)
+    writer = ReservationWriter(app.db, HORIZON_US, durable=False)
+    seen: list[str] = []
+    with app.db.write(durable=False) as conn:
+        seen.append(_commit_mode(conn))
+        service.decide_all(conn, [ask(customer_id, 100)], app.now, HORIZON_US)
+    writer.start()
+    try:
+        outcome = asyncio.run(writer.submit(ask(customer_id, 200)))
+    finally:
+        writer.stop()
+    for _ in range(3):  # every connection of the pool (two) after batches not flushed
+        with app.db.write() as conn:
+            seen.append(_commit_mode(conn))
+    assert outcome == Answer(True, None, Decimal(700))
+    assert seen == ["written", "flushed", "flushed", "flushed"]
+
+
+def _commit_mode(conn: Connection) -> str:
+    if conn.dialect.name == "sqlite":
+        # 1: NORMAL (in WAL, the log written, not flushed); 2: FULL (flushed at every commit)
+        return {1: "written", 2: "flushed"}[conn.exec_driver_sql("PRAGMA synchronous").scalar_one()]
+    return {"off": "written", "on": "flushed"}[conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()]
+
+
+def test_metrics_say_where_a_batch_s_time_went(api: Extensions) -> None:
+    customer_id = api.ok("/v1/customers", {"name": f"timed {uid()}"})["data"]["id"]
+    api.set_limits(customer_id, hard_limit=1000)
+
+    def counts() -> dict[str, float]:
+        found = {}
+        for line in api.http.get("/metrics").text.splitlines():
+            if line.startswith("meterline_reservation_batch_part_seconds_count{"):
+                found[line.split('part="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    before = counts()
+    body = {"customer_id": customer_id, "reservation_id": f"res-{uid()}", "amount": 100}
+    assert api.ok("/v1/access/reserve", body)["data"]["granted"] is True
+    after = counts()
+    # Each request's wait for its batch, and each part of the batch it was decided in.
+    assert {part: after[part] - before.get(part, 0) >= 1 for part in after} == {
+        "queued": True,
+        "begin": True,
+        "decide": True,
+        "commit": True,
+    }
 
 
 def test_a_reservation_with_an_idempotency_key_is_answered_again(api: Extensions) -> None:

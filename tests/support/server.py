@@ -133,16 +133,18 @@ def start_server(
     *,
     token: str | None = None,
     port: int | None = None,
+    python: str = sys.executable,
     **extra_env: str,
 ) -> RunningServer:
     """`meterline serve` on this database, answering /health, with an API token made for it; its
-    engine laid out as a user's is unless `extra_env` says otherwise (`ENGINE_IN_THREADS`)."""
+    engine laid out as a user's is unless `extra_env` says otherwise (`ENGINE_IN_THREADS`).
+    `python`: the interpreter whose meterline serves (another build's, for a bench's pairing)."""
     env = server_env(database_url, **extra_env)
     token = token or create_token(database_url)
     port = port or free_port()
     log_path = workdir / f"server-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [python, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,

@@ -45,7 +45,9 @@ class AppState:
     reservations: ReservationWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reservations = ReservationWriter(self.db, self.settings.open_horizon_us())
+        self.reservations = ReservationWriter(
+            self.db, self.settings.open_horizon_us(), durable=self.settings.reservation_durable_commits
+        )
 
 
 async def app_state(request: Request) -> AppState:

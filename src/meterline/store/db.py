@@ -75,6 +75,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 8, durable_commits: bool = True) -> None:
         self.url = normalize_url(url)
+        self.durable_commits = durable_commits
         self.engine: Engine = _create(self.url, pool_size, durable_commits)
         self.dialect: str = self.engine.dialect.name
         log_url = event_log_url(self.url)
@@ -105,16 +106,30 @@ class Database:
             return nullcontext(joined)
         return _transaction(self.engine, write=False)
 
-    def write(self, *, customer_state: bool = True) -> AbstractContextManager[Connection]:
+    def write(
+        self, *, customer_state: bool = True, durable: bool = True
+    ) -> AbstractContextManager[Connection]:
         """A transaction that commits when the block ends and rolls back if it raises.
 
         `customer_state=False`: it writes none of what the engine keeps of its customers (their
         contracts, commits, invoices, alerts and alert states, and whatever else a snapshot
-        reads), so the engine's snapshots stay (`store.state_writes`). Say it only when true."""
+        reads), so the engine's snapshots stay (`store.state_writes`). Say it only when true.
+
+        `durable=False`: this transaction's commit returns once written to the operating system,
+        as every commit of a database made with `durable_commits=False` does (see the class): it
+        survives the process being killed, not a power loss. Inside a held write, the held
+        transaction's commit decides."""
         joined = self._joined()
         if joined is not None:
             return _savepoint(joined)
-        return _transaction(self.engine, write=True, lock_path=self._write_lock, counted=customer_state)
+        return _transaction(
+            self.engine,
+            write=True,
+            lock_path=self._write_lock,
+            counted=customer_state,
+            # A database made with `durable_commits=False` skips the flush on every commit already.
+            skip_flush=not durable and self.durable_commits,
+        )
 
     def log_read(self) -> AbstractContextManager[Connection]:
         """A read transaction on the event log."""
@@ -169,13 +184,42 @@ class Database:
 
 @contextmanager
 def _transaction(
-    engine: Engine, *, write: bool, lock_path: str | None = None, counted: bool = True
+    engine: Engine,
+    *,
+    write: bool,
+    lock_path: str | None = None,
+    counted: bool = True,
+    skip_flush: bool = False,
 ) -> Iterator[Connection]:
+    """`skip_flush`: a write whose commit does not wait for the disk (`Database.write`)."""
     with _exclusive(lock_path) if lock_path else nullcontext(), engine.connect() as conn:
         if write:
             conn = conn.execution_options(meterline_write=True, meterline_counted=counted)
-        with conn.begin():
+        on_sqlite = engine.dialect.name == "sqlite"
+        with _sqlite_commits_not_flushed(conn) if skip_flush and on_sqlite else nullcontext(), conn.begin():
+            if skip_flush and not on_sqlite:
+                # This transaction only: the session's other commits stay synchronous.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             yield conn
+
+
+@contextmanager
+def _sqlite_commits_not_flushed(conn: Connection) -> Iterator[None]:
+    """The connection's commits in WAL mode written to the log, not flushed (`synchronous=NORMAL`),
+    for the block; then back to flushed. SQLite refuses the change inside a transaction, so it is
+    made on the driver's connection around the transaction, and a connection that cannot be set
+    back is never pooled again: it would make later commits quietly not durable."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        try:
+            driver.execute("PRAGMA synchronous=FULL")
+        except Exception:
+            conn.invalidate()
+            raise
 
 
 @contextmanager

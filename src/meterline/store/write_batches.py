@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from meterline.domain.errors import Unavailable
@@ -27,6 +28,7 @@ R = TypeVar("R")
 class Pending(Generic[T, R]):
     item: T
     done: Future[R]
+    queued_at: float = field(default_factory=time.perf_counter)  # when handed to the writer
 
 
 class BatchingWriter(ABC, Generic[T, R]):

@@ -80,11 +80,19 @@ _decode_check = msgspec.json.Decoder(_CheckBody).decode
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
-async def _check_fast(state: AppState, body: bytes) -> Response | None:
+def read_check(body: bytes) -> list[str] | None:
+    """The customers a check body names, as `AccessCheck` reads them; None: not taken here (the
+    declared route then answers it, refusing it naming the field and the rule, or taking it)."""
     try:
-        refs = _decode_check(body).customer_ids
+        return _decode_check(body).customer_ids
     except msgspec.DecodeError:
-        return None  # the declared route refuses it, naming the field and the rule
+        return None
+
+
+async def _check_fast(state: AppState, body: bytes) -> Response | None:
+    refs = read_check(body)
+    if refs is None:
+        return None
     # The reads wait on the database (a round trip on PostgreSQL): off the event loop, in the
     # request's context (as FastAPI's hop keeps it: a transaction a request holds is found there).
     run = contextvars.copy_context().run

@@ -109,19 +109,29 @@ def _plain(body: _ReserveBody) -> bool:
     )
 
 
-async def _reserve_fast(state: AppState, body: bytes) -> Response | None:
-    if state.db.in_held_write():
-        return None  # a request with an Idempotency-Key: decided alone, in its own transaction
+def read_reserve(body: bytes) -> service.Ask | None:
+    """The ask a reserve body makes, as `Reserve` reads it; None: not taken here (the declared
+    route then answers it, refusing it naming the field and the rule, or taking it)."""
     try:
         found = _decode_reserve(body)
     except msgspec.DecodeError:
-        return None  # the declared route refuses it, naming the field and the rule
-    if not _plain(found):
+        return None
+    return ask_of(found) if _plain(found) else None
+
+
+def ask_of(body: Reserve | _ReserveBody) -> service.Ask:
+    return service.Ask(
+        body.reservation_id, body.customer_id, body.amount, body.credit_type_id, body.expires_in_seconds
+    )
+
+
+async def _reserve_fast(state: AppState, body: bytes) -> Response | None:
+    if state.db.in_held_write():
+        return None  # a request with an Idempotency-Key: decided alone, in its own transaction
+    ask = read_reserve(body)
+    if ask is None:
         return None
     started = time.perf_counter()
-    ask = service.Ask(
-        found.reservation_id, found.customer_id, found.amount, found.credit_type_id, found.expires_in_seconds
-    )
     return _answered(await _decided(state, ask), started)
 
 
@@ -129,10 +139,7 @@ async def _reserve_fast(state: AppState, body: bytes) -> Response | None:
 @answered_fast(_reserve_fast)
 async def reserve(body: Reserve, state: AppState = Depends(app_state)) -> Response:
     started = time.perf_counter()
-    ask = service.Ask(
-        body.reservation_id, body.customer_id, body.amount, body.credit_type_id, body.expires_in_seconds
-    )
-    return _answered(await _decided(state, ask), started)
+    return _answered(await _decided(state, ask_of(body)), started)
 
 
 def _answered(answer: service.Outcome, started: float) -> Response:
