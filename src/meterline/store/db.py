@@ -420,8 +420,12 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any, synchronous: str = "FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
-    # Exact decimal arithmetic for the usage aggregates' upserts (`store.usage`): SQLite has no
-    # decimal type, and meterline stores decimals as text.
+    register_sqlite_functions(dbapi_conn)
+
+
+def register_sqlite_functions(dbapi_conn: Any) -> None:
+    """Exact decimal arithmetic for the usage aggregates' upserts (`store.usage`, and migrations
+    that move usage rows): SQLite has no decimal type, and meterline stores decimals as text."""
     dbapi_conn.create_function("meterline_decimal_sum", 2, _decimal_sum, deterministic=True)
     dbapi_conn.create_function("meterline_decimal_max", 2, _decimal_max, deterministic=True)
 

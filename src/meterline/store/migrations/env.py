@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from alembic import context
-from sqlalchemy import create_engine
+from typing import Any
 
-from meterline.store.db import normalize_url
+from alembic import context
+from sqlalchemy import create_engine, event
+
+from meterline.store.db import normalize_url, register_sqlite_functions
 from meterline.store.tables import metadata
 
 config = context.config
@@ -17,9 +19,16 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = create_engine(normalize_url(config.get_main_option("sqlalchemy.url") or ""))
+    if engine.dialect.name == "sqlite":
+        # The functions meterline's own connections have, which migrations moving usage rows use.
+        event.listen(engine, "connect", _with_functions)
     with engine.connect() as conn:
         _run(conn)
         conn.commit()
+
+
+def _with_functions(dbapi_conn: Any, _record: Any) -> None:
+    register_sqlite_functions(dbapi_conn)
 
 
 def _run(connection: object) -> None:
