@@ -515,8 +515,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 server.stop()  # a database is copied only while no server uses it
                 server = None
                 builds = {
-                    "A": (args.pair[0], dict(e.split("=", 1) for e in args.a_env)),
-                    "B": (args.pair[1], dict(e.split("=", 1) for e in args.b_env)),
+                    # Absolute (servers start in a folder of their own), not resolved: a venv's python is a
+                    # link whose target lies outside the venv.
+                    "A": (os.path.abspath(args.pair[0]), dict(e.split("=", 1) for e in args.a_env)),
+                    "B": (os.path.abspath(args.pair[1]), dict(e.split("=", 1) for e in args.b_env)),
                 }
                 results["pairs"] = pair_builds(
                     databases, seeded.database_url, seeded.token, ids, builds, args
