@@ -24,6 +24,8 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 
 from meterline.store.types import decimal_as_text
 
@@ -213,3 +215,16 @@ def chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     """`values` in consecutive slices of at most `size` (statements with bounded IN lists)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+class greatest(GenericFunction[Any]):
+    """The largest of its arguments, each evaluated once: `GREATEST` on PostgreSQL, the scalar
+    `max` on SQLite (a CASE comparing two subqueries would run each of them twice)."""
+
+    name = "greatest"
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, func, select
 
 from meterline.store import usage_journal
+from meterline.store.sql import greatest
 from meterline.store.tables import usage_hourly_open, usage_monthly
 
 
@@ -34,4 +35,4 @@ def last_folded_of(customer_id: Any) -> Any:
         .scalar_subquery(),
         -1,
     )
-    return case((in_months >= in_open_hours, in_months), else_=in_open_hours)
+    return greatest(in_months, in_open_hours)
