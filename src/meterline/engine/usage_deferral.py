@@ -125,10 +125,12 @@ class UsageDeferral:
         # and the sealed ones in one snapshot, however a seal moves them. There every batch's
         # open hours go there, journaled or not, so that an open hour's usage is in one place.
         sqlite = conn.dialect.name == "sqlite"
-        if self._deltas or self._pending is None or sqlite:
-            if self._deltas or self._pending is None:
+        journaled = bool(self._deltas) or self._pending is None  # (None: not known to be empty)
+        if journaled or sqlite:
+            if journaled:
                 self.merges += 1
-            usage.merge_journal(conn, deltas, self._open_from(now_us) if sqlite else None)
+            open_from = self._open_from(now_us) if sqlite else None
+            usage.merge_journal(conn, deltas, open_from, journaled=journaled)
             self._oldest_open_hour = usage.oldest_open_hour(conn) if sqlite else None
         elif deltas is not None:
             usage.add_folded(conn, deltas)

@@ -50,13 +50,20 @@ def add_folded(conn: Connection, deltas: UsageDeltas) -> None:
     add_unique_values(conn, deltas.unique_values)
 
 
-def merge_journal(conn: Connection, batch: UsageDeltas | None = None, open_from_us: int | None = None) -> int:
+def merge_journal(
+    conn: Connection,
+    batch: UsageDeltas | None = None,
+    open_from_us: int | None = None,
+    *,
+    journaled: bool = True,
+) -> int:
     """Merge every delta in the journal (`store.usage_journal`), and a batch's own if given, into
     the usage tables, in key order, and empty the journal: each row written once however many
     batches moved it. Hours from `open_from_us` on go to the open hours' table only (SQLite only:
-    `seal_open_hours`), the others to `usage_hourly` and their months' rows. Returns the hour
-    rows written."""
-    tail = usage_journal.everything(conn)
+    `seal_open_hours`), the others to `usage_hourly` and their months' rows. `journaled=False`:
+    the caller knows the journal is empty (a hot batch's rows alone), so it is neither read nor
+    emptied. Returns the hour rows written."""
+    tail = usage_journal.everything(conn) if journaled else usage_journal.Tail()
     if batch is not None:
         for key, aggregate in batch.hourly.items():
             tail.add(key, aggregate)
@@ -69,7 +76,8 @@ def merge_journal(conn: Connection, batch: UsageDeltas | None = None, open_from_
     _merge_into(conn, usage_hourly_open, "hour_us", open_hours, {}, values)
     _merge_into(conn, usage_monthly, "period_start_us", monthly, month_ends, values)
     add_unique_values(conn, tail.unique_values)
-    usage_journal.clear(conn)
+    if journaled:
+        usage_journal.clear(conn)
     return len(tail.hourly)
 
 
