@@ -492,6 +492,9 @@ class Dispatcher:
 
 
 def _count_attempts(finished: list[Finished]) -> None:
-    """After the transaction that recorded them: each attempt by its outcome, in /metrics."""
-    for _claim, _response, _attempted_at, decision in finished:
-        WEBHOOK_ATTEMPTS.labels(ATTEMPT_OUTCOMES[decision.state]).inc()
+    """After the transaction that recorded them: each attempt by its outcome, in /metrics (one
+    increment per outcome: a labelled child is looked up under a lock, and a burst records
+    thousands of attempts at once)."""
+    outcomes = Counter(decision.state for _claim, _response, _attempted_at, decision in finished)
+    for state, count in outcomes.items():
+        WEBHOOK_ATTEMPTS.labels(ATTEMPT_OUTCOMES[state]).inc(count)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     text,
 )
 
-from meterline.store.types import ExactDecimal
+from meterline.store.types import ExactDecimal, Json
 
 metadata = MetaData()
 
@@ -51,7 +50,7 @@ customers = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("name", String(160), nullable=False),
-    Column("custom_fields", JSON, nullable=False),
+    Column("custom_fields", Json, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
@@ -60,7 +59,7 @@ customers = Table(
     Index("ix_customers_partition_id", "partition", "id"),
     # Metronome's billing_config as given (the customer's account at a billing provider); kept for
     # integrations, read by no billing code.
-    Column("billing_config", JSON, nullable=True),
+    Column("billing_config", Json, nullable=True),
 )
 
 # An alias names one active customer at a time; archived customers keep their aliases on
@@ -91,10 +90,10 @@ billable_metrics = Table(
     Column("name", String(200), nullable=False),
     Column("aggregation_type", String(16), nullable=False),
     Column("aggregation_key", String(256), nullable=True),
-    Column("event_type_filter", JSON, nullable=True),
-    Column("property_filters", JSON, nullable=False),
-    Column("group_keys", JSON, nullable=False),
-    Column("custom_fields", JSON, nullable=False),
+    Column("event_type_filter", Json, nullable=True),
+    Column("property_filters", Json, nullable=False),
+    Column("group_keys", Json, nullable=False),
+    Column("custom_fields", Json, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
 )
@@ -306,7 +305,7 @@ products = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("type", String(32), nullable=False),
-    Column("custom_fields", JSON, nullable=False),
+    Column("custom_fields", Json, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
 )
@@ -319,7 +318,7 @@ product_versions = Table(
     Column("product_id", String(36), ForeignKey("products.id"), primary_key=True),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("starting_at_us", BigInteger, nullable=True),
-    Column("fields", JSON, nullable=False),
+    Column("fields", Json, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("created_by", String(200), nullable=False),
 )
@@ -331,7 +330,7 @@ rate_cards = Table(
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=True),
     Column("fiat_credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
-    Column("custom_fields", JSON, nullable=False),
+    Column("custom_fields", Json, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
@@ -378,7 +377,7 @@ rates = Table(
     Column("credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
     Column("price", ExactDecimal, nullable=True),
     # TIERED: [{"price": "<decimal>", "size": "<decimal>" | null}], decimals as text to stay exact.
-    Column("tiers", JSON, nullable=True),
+    Column("tiers", Json, nullable=True),
     Column("starting_at_us", BigInteger, nullable=False),
     Column("ending_before_us", BigInteger, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
@@ -405,23 +404,23 @@ contracts = Table(
     Column("multiplier_override_prioritization", String(24), nullable=False),
     # Overrides as given (validated), with their ids: they only ever change with the contract.
     Column("overrides", Text, nullable=False),
-    Column("custom_fields", JSON, nullable=False),
+    Column("custom_fields", Json, nullable=False),
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
     # What integrations send that changes no amount (net_payment_terms_days,
     # salesforce_opportunity_id, total_contract_value, billing_provider_configuration), numbers as
     # decimal text; NULL: none given.
-    Column("integration_fields", JSON, nullable=True),
+    Column("integration_fields", Json, nullable=True),
     # Scheduled charges as checked, with their ids and their schedule items' (recurring schedules
     # expanded): [{id, product_id, name, custom_fields, schedule: {credit_type_id, schedule_items}}].
-    Column("scheduled_charges", JSON, nullable=True),
+    Column("scheduled_charges", Json, nullable=True),
     # "ALL": schedule items dated at a usage period's end go on its usage invoice; NULL: their own.
     Column("scheduled_charges_on_usage_invoices", String(8), nullable=True),
     # Recurring commits and credits as given (store/recurring_commits.py), or null.
-    Column("recurring", JSON, nullable=True),
+    Column("recurring", Json, nullable=True),
     # Threshold billing configurations (store/threshold_configs.py), or null.
-    Column("thresholds", JSON, nullable=True),
+    Column("thresholds", Json, nullable=True),
     # The contract's subscriptions with their quantity changes, as JSON (store/subscriptions.py).
     Column("subscriptions", Text, nullable=False, server_default="[]"),
     # The contract this one took over from (contracts/create `transition`), RENEWAL or SUPERSEDE,
@@ -460,14 +459,14 @@ commits = Table(
     Column("description", Text, nullable=True),
     Column("priority", ExactDecimal, nullable=True),
     Column("rate_type", String(16), nullable=False),
-    Column("applicable_product_ids", JSON, nullable=False),
-    Column("applicable_product_tags", JSON, nullable=False),
-    Column("specifiers", JSON, nullable=False),
+    Column("applicable_product_ids", Json, nullable=False),
+    Column("applicable_product_tags", Json, nullable=False),
+    Column("specifiers", Json, nullable=False),
     Column("credit_type_id", String(36), ForeignKey("credit_types.id"), nullable=False),
     # [{id, amount, starting_at_us, ending_before_us}], amounts as decimal strings.
-    Column("access_segments", JSON, nullable=False),
-    Column("invoice_schedule", JSON, nullable=True),
-    Column("custom_fields", JSON, nullable=False),
+    Column("access_segments", Json, nullable=False),
+    Column("invoice_schedule", Json, nullable=True),
+    Column("custom_fields", Json, nullable=False),
     Column("uniqueness_key", String(128), nullable=True, unique=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
@@ -477,7 +476,7 @@ commits = Table(
     Column("rollover_fraction", ExactDecimal, nullable=True),
     # A rollover commit: {commit_id, contract_id, segments: {segment id: amount}} of the commit
     # whose unused balance it took; NULL for every other commit.
-    Column("rolled_over_from", JSON, nullable=True),
+    Column("rolled_over_from", Json, nullable=True),
 )
 
 # Live draft and finalized invoices (usage and scheduled): the billing snapshot the evaluator keeps.
@@ -502,7 +501,7 @@ invoices = Table(
     # The voided invoice this one was regenerated from (invoices/regenerate), if any.
     Column("regenerated_from_invoice_id", String(36), nullable=True, unique=True),
     # The schedule items (commit purchases, scheduled charges) the invoice bills: JSON list of ids.
-    Column("schedule_item_ids", JSON, nullable=True),
+    Column("schedule_item_ids", Json, nullable=True),
     Index("ix_invoices_customer_start", "customer_id", "start_us"),
     Index("ix_invoices_status_end", "status", "end_us"),
 )
@@ -540,17 +539,17 @@ alerts = Table(
     # NULL: the alert applies to every customer, present and future.
     Column("customer_id", String(36), nullable=True, index=True),
     Column("billable_metric_id", String(36), nullable=True),
-    Column("invoice_types_filter", JSON, nullable=True),
-    Column("group_values", JSON, nullable=True),
-    Column("custom_field_filters", JSON, nullable=True),
-    Column("credit_grant_type_filters", JSON, nullable=True),
+    Column("invoice_types_filter", Json, nullable=True),
+    Column("group_values", Json, nullable=True),
+    Column("custom_field_filters", Json, nullable=True),
+    Column("credit_grant_type_filters", Json, nullable=True),
     Column("evaluate_on_create", Boolean, nullable=False),
     Column("uniqueness_key", String(128), nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
     Column("archived_at_us", BigInteger, nullable=True),
     # Set by /v1/customFields/setValues (alerts are created without); NULL: none.
-    Column("custom_fields", JSON, nullable=True),
+    Column("custom_fields", Json, nullable=True),
     # meterline's extension: a customer is denied access while the alert is in alarm for it.
     Column("blocking", Boolean, nullable=False, server_default=false()),
     # "soft" or "hard" for the alerts /v1/spend-limits/set manages (a customer's limits in a
@@ -560,7 +559,7 @@ alerts = Table(
     # default, 24; and for every other type).
     Column("forecast_window_hours", Integer, nullable=True),
     # low_remaining_seat_balance_reached: {"seat_group_key", "seat_group_value"?}; NULL otherwise.
-    Column("seat_filter", JSON, nullable=True),
+    Column("seat_filter", Json, nullable=True),
     # A uniqueness key is held by one alert until released on archive.
     Index(
         "ux_alerts_uniqueness_key",
@@ -658,7 +657,7 @@ webhook_endpoints = Table(
     Column("id", String(36), primary_key=True),
     Column("url", Text, nullable=False),
     # NULL: every alerts.* type but the _resolved ones; otherwise exactly the listed types.
-    Column("event_types", JSON, nullable=True),
+    Column("event_types", Json, nullable=True),
     # Fernet ciphertexts (the dispatcher must sign, so secrets cannot be hashed); the previous
     # secret signs too until it expires, after a rotation.
     Column("secret_ciphertext", Text, nullable=False),

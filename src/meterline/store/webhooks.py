@@ -20,7 +20,7 @@ from meterline.domain.ids import new_id
 from meterline.domain.webhooks import wants
 from meterline.store import cursors
 from meterline.store.alerts import contiguous_frontier
-from meterline.store.sql import insert_ignoring_duplicates
+from meterline.store.sql import among, insert_ignoring_duplicates
 from meterline.store.tables import (
     notifications,
     webhook_attempts,
@@ -246,20 +246,49 @@ def fan_out(conn: Connection, now_us: int, limit: int, skip_gap_through: int | N
             _E.enabled.is_(True), _E.removed_at_us.is_(None)
         )
     ).all()
-    insert_ignoring_duplicates(
+    _insert_fresh_deliveries(
         conn,
-        webhook_deliveries,
         [
-            _new_delivery(seq, notification_id, endpoint_id, now_us, forced=False)
+            (seq, notification_id, endpoint_id)
             for seq, notification_id, kind in rows
             for endpoint_id, event_types, starts_after in endpoints
             if seq > starts_after and wants(event_types, kind)
         ],
+        now_us,
     )
     frontier, gap = contiguous_frontier(position, [r[0] for r in rows], skip_gap_through)
     if frontier != position:
         cursors.advance_cursor(conn, FANOUT_CURSOR, position, frontier)
     return FanOut(len(rows), frontier, gap, len(rows) == limit)
+
+
+# A fresh delivery's row, for SQLite's driver (the columns in `_new_delivery`'s order; a pair
+# already fanned out is left as it is).
+_INSERT_FRESH_SQLITE = (
+    "INSERT INTO webhook_deliveries (notification_seq, notification_id, endpoint_id, state, forced,"
+    " attempts, round_attempts, round_started_at_us, next_attempt_at_us, claim_id, created_at_us,"
+    " updated_at_us) VALUES (?, ?, ?, ?, 0, 0, 0, NULL, ?, NULL, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_fresh_deliveries(conn: Connection, pairs: Sequence[tuple[int, str, str]], now_us: int) -> None:
+    """A pending delivery for each (seq, notification id, endpoint id), due now. A burst's
+    evaluator batch fans out thousands in its own transaction, ahead of its commit: on SQLite the
+    rows go straight to the driver, where SQLAlchemy's binding of each row's dict cost more than
+    SQLite's insert of it."""
+    if not pairs:
+        return
+    if conn.dialect.name != "sqlite":
+        insert_ignoring_duplicates(
+            conn,
+            webhook_deliveries,
+            [_new_delivery(seq, nid, endpoint_id, now_us, forced=False) for seq, nid, endpoint_id in pairs],
+        )
+        return
+    conn.exec_driver_sql(
+        _INSERT_FRESH_SQLITE,
+        [(seq, nid, endpoint_id, PENDING, now_us, now_us, now_us) for seq, nid, endpoint_id in pairs],
+    )
 
 
 def _new_delivery(
@@ -301,7 +330,7 @@ def claim_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable
     taken = take_due(conn, now_us, lease_until_us, room)
     if taken is None:
         return []
-    return _claims(conn, _D.id.in_(taken.delivery_ids), taken.claim_id, now_us)
+    return _claims(conn, among(conn, _D.id, taken.delivery_ids), taken.claim_id, now_us)
 
 
 def take_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable[[str], int]) -> Taken | None:
@@ -318,9 +347,11 @@ def take_due(conn: Connection, now_us: int, lease_until_us: int, room: Callable[
             claimed.extend(_claim_for_endpoint(conn, endpoint_id, free, now_us))
     if not claimed:
         return None
+    # The ids as one parameter (`among`): a burst claims thousands at once, and an expanded IN
+    # list cost SQLAlchemy more per id than SQLite's update of the row.
     conn.execute(
         update(webhook_deliveries)
-        .where(_D.id.in_(claimed))
+        .where(among(conn, _D.id, claimed))
         .values(next_attempt_at_us=lease_until_us, claim_id=claim_id)
     )
     return Taken(claim_id, claimed)
@@ -437,6 +468,9 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
     """
     if not outcomes:
         return
+    if conn.dialect.name == "sqlite":
+        _record_attempts_sqlite(conn, outcomes)
+        return
     conn.execute(
         webhook_attempts.insert(),
         [
@@ -468,6 +502,59 @@ def record_attempts(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> Non
                 "b_error": o.attempt.error,
                 "b_attempted_at_us": o.attempt.attempted_at_us,
             }
+            for o in outcomes
+        ],
+    )
+
+
+# `record_attempts`' two statements as SQLite's driver takes them: a burst records thousands of
+# attempts a cycle, in the delivery process whose CPU the burst's webhooks wait on, and
+# SQLAlchemy's binding of each row's dict cost about as much as SQLite's writing of it.
+_INSERT_ATTEMPT_SQLITE = (
+    "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at_us, status_code, latency_ms,"
+    " error, response_body, response_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_RECORD_DELIVERY_SQLITE = (
+    "UPDATE webhook_deliveries SET state = ?, attempts = ?, round_attempts = ?,"
+    " round_started_at_us = ?, next_attempt_at_us = ?, claim_id = NULL, last_status_code = ?,"
+    " last_error = ?, updated_at_us = ? WHERE webhook_deliveries.id = ?"
+    " AND webhook_deliveries.claim_id = ?"
+)
+
+
+def _record_attempts_sqlite(conn: Connection, outcomes: Sequence[AttemptOutcome]) -> None:
+    """`record_attempts` on SQLite: the same rows, bound positionally."""
+    conn.exec_driver_sql(
+        _INSERT_ATTEMPT_SQLITE,
+        [
+            (
+                o.claim.delivery_id,
+                o.attempt.attempt,
+                o.attempt.attempted_at_us,
+                o.attempt.status_code,
+                o.attempt.latency_ms,
+                o.attempt.error,
+                o.attempt.response_body,
+                o.attempt.response_headers,
+            )
+            for o in outcomes
+        ],
+    )
+    conn.exec_driver_sql(
+        _RECORD_DELIVERY_SQLITE,
+        [
+            (
+                o.state,
+                o.claim.attempt,
+                o.claim.round_attempt,
+                o.claim.round_started_at_us or o.attempt.attempted_at_us,
+                o.next_attempt_at_us,
+                o.attempt.status_code,
+                o.attempt.error,
+                o.attempt.attempted_at_us,
+                o.claim.delivery_id,
+                o.claim.claim_id,
+            )
             for o in outcomes
         ],
     )
