@@ -12,6 +12,14 @@ dispatcher uses; `--baseline-client httpx` measures the client it used before). 
 what the dispatcher's bookkeeping costs on top of HTTP itself.
 
     python bench/dispatcher_cost.py [--webhooks 3000] [--concurrency 16] [--baseline-client httpx]
+
+`--bookkeeping` times, instead, the database work a burst's webhooks cost, in thread CPU per
+webhook (the median of `--repeats` fresh databases), with no HTTP: the evaluator's hand-over in
+its batch transaction (`hand_over`: the deliveries fanned out and claimed), the delivery
+process's read of the claim (`read`) and its recording of the attempts, all answered 200
+(`record`).
+
+    python bench/dispatcher_cost.py --bookkeeping [--webhooks 3000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -32,13 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare_client import post_all
 from bench.receiver import Receiver
-from meterline.delivery import endpoints
+from meterline.delivery import endpoints, retry, sender
 from meterline.delivery.dispatcher import Dispatcher
+from meterline.delivery.handoff import RemoteOutbox
 from meterline.delivery.secrets import SecretBox
 from meterline.domain.ids import new_id
 from meterline.domain.timeutil import now_us
 from meterline.logging import configure_logging
 from meterline.store import alerts
+from meterline.store import webhooks as webhook_store
 from meterline.store.db import Database
 from meterline.store.migrate import upgrade_to_head
 
@@ -111,6 +122,58 @@ def baseline_run(url: str, webhooks: int, concurrency: int, body_bytes: int, cli
     return {"webhooks_per_s": webhooks / elapsed, "cpu_us_per_webhook": cpu_s / webhooks * 1e6}
 
 
+def bookkeeping_run(webhooks: int) -> dict[str, float]:
+    """Thread CPU seconds of the hand-over, the claim's read and the recording, on a fresh database."""
+    box = SecretBox([Fernet.generate_key().decode()])
+    with tempfile.TemporaryDirectory() as workdir:
+        db = Database(f"sqlite:///{Path(workdir) / 'dispatch.db'}", durable_commits=False)
+        upgrade_to_head(db)
+        backlog(db, box, "http://127.0.0.1:9/", webhooks)
+        outbox = RemoteOutbox(_NoChannel(), timeout_s=10.0)
+        with db.write() as conn:
+            now = now_us()
+            started = time.thread_time()
+            (taken,) = outbox.claim_in(conn, now)  # as the evaluator's batch does: fan out, claim
+            handed = time.thread_time()
+        with db.read() as conn:
+            reading = time.thread_time()
+            claims = webhook_store.claims_by_id(conn, taken.claim_id, now)
+            read = time.thread_time()
+        answer = sender.Response(200, 3, None, None, None, '{"content-type": "text/plain"}')
+        decision = retry.outcome(
+            200, None, attempts_in_round=1, first_attempt_at_us=now, attempted_at_us=now, jitter=0.5
+        )
+        finished = [(claim, answer, now, decision) for claim in claims]
+        dispatcher = Dispatcher(db, box)
+        recording = time.thread_time()
+        dispatcher._record(finished)
+        recorded = time.thread_time()
+        db.dispose()
+    if len(claims) != webhooks:
+        raise SystemExit(f"claimed {len(claims)} of {webhooks}")
+    return {
+        "hand_over": handed - started,
+        "read": read - reading,
+        "record": recorded - recording,
+    }
+
+
+class _NoChannel:
+    def send_claim(self, claim_id: str) -> None:
+        pass
+
+
+def bookkeeping(webhooks: int, repeats: int) -> None:
+    runs = [bookkeeping_run(webhooks) for _ in range(repeats)]
+    result: dict[str, object] = {"webhooks": webhooks, "repeats": repeats}
+    for part in runs[0]:
+        result[f"{part}_cpu_us_per_webhook"] = round(
+            statistics.median(r[part] for r in runs) / webhooks * 1e6, 1
+        )
+    console.print(", ".join(f"{k} {v}" for k, v in result.items()))
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,8 +186,17 @@ def main() -> None:
         help="requests in flight per endpoint (default 16, as the server)",
     )
     parser.add_argument("--baseline-client", choices=["aiohttp", "httpx"], default="aiohttp")
+    parser.add_argument(
+        "--bookkeeping",
+        action="store_true",
+        help="time the hand-over, the claim's read and the recording (thread CPU), no HTTP",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="with --bookkeeping: fresh databases timed")
     args = parser.parse_args()
     configure_logging("warning")
+    if args.bookkeeping:
+        bookkeeping(args.webhooks, args.repeats)
+        return
     box = SecretBox([Fernet.generate_key().decode()])
     with tempfile.TemporaryDirectory() as workdir:
         # Opened as the engine's processes open it (their commits do not wait for the disk).

@@ -408,7 +408,9 @@ class Dispatcher:
 
     # -- one attempt -----------------------------------------------------------------------------
     async def _deliver(self, client: aiohttp.ClientSession, claim: Claim) -> None:
-        slot = self._slots.setdefault(claim.endpoint_id, asyncio.Semaphore(self.concurrency))
+        slot = self._slots.get(claim.endpoint_id)
+        if slot is None:  # made once per endpoint, not once per attempt
+            slot = self._slots[claim.endpoint_id] = asyncio.Semaphore(self.concurrency)
         async with slot:
             attempted_at = self.clock()
             response = await self._send(client, claim, attempted_at)
