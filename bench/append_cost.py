@@ -8,7 +8,10 @@ and dedup keys (`executemany`, or `COPY` on PostgreSQL) and the commit (on SQLit
 pages the transaction dirtied to the WAL, and its fsync), the rest being Python. (On PostgreSQL
 psycopg waits for the server in Python, so such a split would say little.)
 
-    python bench/append_cost.py [--bodies 3200] [--group 16]
+`--prefill N` first stores N random dedup keys (sorted, in one transaction), so that the
+appends meet an index the size of a long-running deployment's rather than an empty one.
+
+    python bench/append_cost.py [--bodies 3200] [--group 16] [--prefill 0]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import tempfile
 import time
@@ -47,10 +51,12 @@ def main() -> None:
     parser.add_argument(
         "--group", type=int, default=16, help="batches per transaction (the bench keeps 16 in flight)"
     )
+    parser.add_argument("--prefill", type=int, default=0, help="dedup keys stored before the appends")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/append.db")
         upgrade_to_head(db)
+        _prefill(db, args.prefill)
         at = now_us()
         bodies = [
             [UsageEvent(str(uuid.uuid4()), "customer", "usage", at, {"n": i}) for i in range(EVENTS_PER_BODY)]
@@ -84,6 +90,19 @@ def main() -> None:
             }
         )
     )
+
+
+def _prefill(db: Database, keys: int) -> None:
+    """`keys` random digests in the dedup index, as if appended long before (never purged: older
+    than any event's, younger than the window)."""
+    if not keys:
+        return
+    at = now_us()
+    with db.log_write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO event_dedup (transaction_digest, event_seq, received_at_us) VALUES (?, 0, ?)",
+            [(key, at) for key in sorted(os.urandom(16) for _ in range(keys))],
+        )
 
 
 def _append(db: Database, bodies: list[list[UsageEvent]], group: int) -> int:

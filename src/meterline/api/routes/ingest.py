@@ -2,8 +2,8 @@
 
 Every request is answered by `_ingest` on the fast route (`api.fast_route`): the route reads the
 body itself and answers nothing but 200 or an error, so FastAPI's per-request machinery (the
-request object, dependencies, the hop through its handler) would be spent for nothing, about a
-sixth of the server's CPU per request of 100 events (`bench/ingest_cost.py`).
+request object, dependencies, its handler's wrapping) would be spent for nothing: a few per cent
+of the server's CPU an event (`bench/ingest_cost.py`, BENCHMARKS.md).
 """
 
 from __future__ import annotations
