@@ -39,9 +39,9 @@ def floor(database_url: str, bodies: Sequence[bytes], *, group: int, seconds: fl
         started = time.perf_counter()
         for start in range(0, len(bodies), group):
             received = now_us()
-            with db.log_write() as conn:  # where the server's group commit appends
-                for body in bodies[start : start + group]:
-                    done += event_log.append(conn, parse_batch(body, received, limits), received)
+            with db.log_write() as conn:  # where and as the server's group commit appends
+                batches = [parse_batch(body, received, limits) for body in bodies[start : start + group]]
+                done += sum(event_log.append_batches(conn, batches, received))
             if time.perf_counter() - started > seconds:
                 break
         return FloorResult(done, time.perf_counter() - started)

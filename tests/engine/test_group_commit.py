@@ -42,6 +42,29 @@ def test_each_request_is_told_how_many_of_its_events_were_new(db: Database) -> N
     assert stored(db) == ["a", "b", "c"]
 
 
+def test_a_transaction_id_two_requests_of_one_commit_carry_is_the_earlier_ones(db: Database) -> None:
+    """The group's requests are appended together: what each is told, and the log's order, are
+    as if they had been appended one after the other."""
+    with db.log_write() as conn:
+        event_log.append(conn, events("old"), now_us())
+    with db.log_write() as conn:
+        counts = event_log.append_batches(
+            conn, [events("a", "old", "b"), events("b", "c", "a"), events("old"), events("d", "d")], now_us()
+        )
+    assert counts == [2, 1, 0, 1]
+    with db.log_read() as conn:
+        logged = event_log.read_after(conn, 0, 1000)
+    assert [e.transaction_id for e in logged] == ["old", "a", "b", "c", "d"]
+    assert [e.seq for e in logged] == sorted(e.seq for e in logged)
+    with db.log_read() as conn:
+        assert [e.transaction_id for e in event_log.find_by_transaction_ids(conn, ["a", "b", "c", "d"])] == [
+            "a",
+            "b",
+            "c",
+            "d",
+        ]
+
+
 def test_every_acknowledged_request_is_committed_and_announced(db: Database) -> None:
     announced: list[int] = []
     writer = GroupCommitWriter(db, max_events=7, on_commit=lambda: announced.append(len(stored(db))))

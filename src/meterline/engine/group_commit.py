@@ -39,10 +39,8 @@ class GroupCommitWriter(BatchingWriter[Sequence[UsageEvent], int]):
     def _commit(self, group: list[Pending[Sequence[UsageEvent], int]]) -> None:
         try:
             received = now_us()
-            counts: list[int] = []
             with self.db.log_write() as conn:
-                for pending in group:
-                    counts.append(event_log.append(conn, pending.item, received))
+                counts = event_log.append_batches(conn, [pending.item for pending in group], received)
         except (DataError, IntegrityError) as error:
             if len(group) > 1:
                 # The database refused some request's events: commit each request alone, so one

@@ -50,37 +50,58 @@ def transaction_digest(transaction_id: str) -> bytes:
 
 def append(conn: Connection, batch: Sequence[UsageEvent], received_at_us: int) -> int:
     """Append every event whose transaction_id is new; returns how many were new."""
+    return append_batches(conn, [batch], received_at_us)[0]
+
+
+def append_batches(
+    conn: Connection, batches: Sequence[Sequence[UsageEvent]], received_at_us: int
+) -> list[int]:
+    """Append every event of these batches whose transaction_id is new, as `append` does for each
+    in turn (an id two of them carry is the earlier one's); returns how many of each were new.
+
+    A group commit's requests in one set of statements: one look-up, one sequence read and one
+    insert per table for the whole group, where a call per request repeated each of them."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
-    fresh: dict[bytes, UsageEvent] = {}
-    for event in batch:
-        fresh.setdefault(transaction_digest(event.transaction_id), event)
+    fresh: dict[bytes, tuple[int, UsageEvent]] = {}
+    for index, batch in enumerate(batches):
+        for event in batch:
+            fresh.setdefault(transaction_digest(event.transaction_id), (index, event))
     for seen in _known_digests(conn, list(fresh)):
         del fresh[seen]
+    counts = [0] * len(batches)
     if not fresh:
-        return 0
+        return counts
     # Appends are serialized (SQLite's write lock, the advisory lock on PostgreSQL), so the next
     # sequence numbers are known: a plain executemany, not one INSERT ... RETURNING per event.
     first = last_seq(conn) + 1
-    rows = [
-        (
-            first + offset,
-            event.transaction_id,
-            event.customer_ref,
-            event.event_type,
-            event.timestamp_us,
-            _encode_properties(event.properties).decode(),
-            received_at_us,
-            partition_of(event.customer_ref),
+    # A group names far fewer customers than it has events: each one's partition hashed once.
+    partitions: dict[str, int] = {}
+    rows = []
+    for offset, (index, event) in enumerate(fresh.values()):
+        counts[index] += 1
+        ref = event.customer_ref
+        partition = partitions.get(ref)
+        if partition is None:
+            partition = partitions[ref] = partition_of(ref)
+        rows.append(
+            (
+                first + offset,
+                event.transaction_id,
+                ref,
+                event.event_type,
+                event.timestamp_us,
+                _encode_properties(event.properties).decode(),
+                received_at_us,
+                partition,
+            )
         )
-        for offset, event in enumerate(fresh.values())
-    ]
     _insert_many(conn, events.name, _EVENT_COLUMNS, rows)
     keys = [(key, row[0], received_at_us) for key, row in zip(fresh, rows, strict=True)]
     _insert_many(conn, event_dedup.name, _DEDUP_COLUMNS, keys)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"NOTIFY {LOG_CHANNEL}")  # delivered when the append commits
-    return len(rows)
+    return counts
 
 
 # Each column with its PostgreSQL type, for the array each becomes there.

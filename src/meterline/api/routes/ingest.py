@@ -1,10 +1,17 @@
-"""Usage ingest: POST /v1/ingest, the hot path. Parsed with msgspec, validated whole, group-committed."""
+"""Usage ingest: POST /v1/ingest, the hot path. Parsed with msgspec, validated whole, group-committed.
+
+Every request is answered by `_ingest` on the fast route (`api.fast_route`): the route reads the
+body itself and answers nothing but 200 or an error, so FastAPI's per-request machinery (the
+request object, dependencies, its handler's wrapping) would be spent for nothing: a few per cent
+of the server's CPU an event (`bench/ingest_cost.py`, BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from meterline.api.fast_route import FastRoute, answered_fast
 from meterline.api.ingest_parsing import parse_batch
 from meterline.api.state import AppState, app_state
 from meterline.domain.closed_periods import may_be_closed
@@ -14,13 +21,13 @@ from meterline.domain.timeutil import US_PER_HOUR, now_us
 from meterline.metrics import INGEST_EVENTS
 from meterline.services import ingest as service
 
-router = APIRouter()
+router = APIRouter(route_class=FastRoute)
 
 
-@router.post("/v1/ingest")
-async def ingest(request: Request, state: AppState = Depends(app_state)) -> Response:
+async def _ingest(state: AppState, body: bytes) -> Response:
+    """The body (size-bounded and gunzipped by the edge middleware) parsed, checked and appended;
+    answered once durable."""
     settings = state.settings
-    body = await request.body()  # size-bounded and gunzipped by the edge middleware
     limits = IngestLimits(
         max_events=settings.max_events_per_request,
         max_backdate_days=settings.max_backdate_days,
@@ -38,6 +45,12 @@ async def ingest(request: Request, state: AppState = Depends(app_state)) -> Resp
     await state.writer.append(batch)
     INGEST_EVENTS.inc(len(batch))
     return Response(status_code=200)
+
+
+@router.post("/v1/ingest")
+@answered_fast(_ingest)
+async def ingest(request: Request, state: AppState = Depends(app_state)) -> Response:
+    return await _ingest(state, await request.body())
 
 
 def _refuse_closed_periods(state: AppState, batch: list[UsageEvent], received_us: int, grace_us: int) -> None:
