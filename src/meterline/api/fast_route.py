@@ -11,22 +11,32 @@ model, its error answers all come from the declaration), and each request is fir
 declared model and answers, or returns None for anything it does not take (a body its type
 refuses), which then goes the declared way, so every refusal is the declared route's own.
 Errors the handler raises (`MeterlineError`) are answered by the app's handlers, as any route's.
+
+`FastPaths`, the innermost middleware, hands a request for a fast route's path and method to
+its handler before FastAPI's routing sees it: matching the path against the routes, the copies
+of the scope and the exit stacks around the route cost a quarter of the event loop's CPU for a
+reservation, more than the fast handler itself. What the handler declines goes on to the router
+as before (and is not offered to the handler twice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meterline.api.responses import message
 from meterline.api.state import AppState
+from meterline.domain.errors import MeterlineError
 
 FastHandler = Callable[[AppState, bytes], Awaitable[Response | None]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 _ATTRIBUTE = "__meterline_fast__"
+_DECLINED = "meterline.fast_declined"  # in the scope: the handler has seen this request already
 
 
 def answered_fast(handler: FastHandler) -> Callable[[Endpoint], Endpoint]:
@@ -47,7 +57,7 @@ class FastRoute(APIRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A method the route does not serve goes the declared way, to its 405.
-        if self.fast is None or scope["method"] not in (self.methods or ()):
+        if self.fast is None or scope["method"] not in (self.methods or ()) or scope.get(_DECLINED):
             await super().handle(scope, receive, send)
             return
         messages, body = await _whole_body(receive)
@@ -57,6 +67,37 @@ class FastRoute(APIRoute):
                 await response(scope, receive, send)
                 return
         await super().handle(scope, _replay(messages, receive), send)
+
+
+class FastPaths:
+    """Requests for a fast route's path and method answered by its handler ahead of the router."""
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        # The routes as declared (their routers are included without a prefix).
+        self._handlers = {
+            (method, route.path): route.fast
+            for route in routes
+            if isinstance(route, FastRoute) and route.fast is not None
+            for method in route.methods or ()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._handlers.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        messages, body = await _whole_body(receive)
+        if body is not None:
+            try:
+                response = await handler(scope["app"].state.meterline, body)
+            except MeterlineError as error:
+                response = message(error.status_code, error.message)  # as `errors.install` answers
+            if response is not None:
+                await response(scope, receive, send)
+                return
+            scope[_DECLINED] = True
+        await self.app(scope, _replay(messages, receive), send)
 
 
 async def _whole_body(receive: Receive) -> tuple[list[Message], bytes | None]:

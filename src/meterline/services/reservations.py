@@ -43,7 +43,7 @@ from meterline.domain.timeutil import US_PER_SECOND
 from meterline.services.spend_limits import credit_type_asked, views
 from meterline.store import alerts, customer_spend, customers
 from meterline.store import reservations as store
-from meterline.store.reservations import EXPIRED, RELEASED, SETTLED, Reservation
+from meterline.store.reservations import EXPIRED, RELEASED, SETTLED, Held, Reservation
 
 ENDED_REASONS = {RELEASED: RESERVATION_RELEASED, SETTLED: RESERVATION_SETTLED, EXPIRED: RESERVATION_EXPIRED}
 Key = tuple[str, str]  # (customer id, credit type id)
@@ -73,13 +73,23 @@ Outcome = Answer | str | MeterlineError
 
 
 def decide_all(
-    conn: Connection, requests: Sequence[Request], now_us: int, open_horizon_us: int
+    conn: Connection,
+    requests: Sequence[Request],
+    now_us: int,
+    open_horizon_us: int,
+    known: Known | None = None,
 ) -> list[Outcome]:
     """Decide each request in order, each seeing what the ones before it granted or released, and
-    write the result; the outcomes hold once the caller's transaction commits."""
-    batch = _Batch.read(conn, requests, now_us, open_horizon_us)
+    write the result; the outcomes hold once the caller's transaction commits. `known`: what
+    earlier batches read and decided, which the caller knows nothing else has changed since
+    (`Known`); it is brought up to date with this batch, so the caller clears it if the
+    transaction does not commit."""
+    known = Known() if known is None else known
+    batch = _Batch.read(conn, requests, now_us, open_horizon_us, known)
     outcomes = [batch.reserve(r) if isinstance(r, Ask) else batch.release(r) for r in requests]
     taken = batch.write(conn)
+    if taken:
+        known.clear()  # it counted as held here what another process holds
     # An id another process stored meanwhile (for another customer, whose row this batch does
     # not lock): that request is refused. The batch's later decisions counted it as held, which
     # only ever refuses more.
@@ -92,68 +102,90 @@ def decide_all(
 
 
 @dataclass(slots=True)
+class Holder:
+    """A customer as reservations are decided on it."""
+
+    archived_at_us: int | None
+    hard_limits: dict[str, Decimal]  # by credit type
+    holding: dict[str, Held]  # its reservations still holding, by id (every credit type)
+    # By credit type: the spend the engine stored and until when it holds (`valid_until_us`),
+    # or None where the stored one did not hold when read (derived in every batch, then).
+    stored_spend: dict[str, tuple[Decimal, int | None] | None] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Known:
+    """What reservation batches read of their customers, and what they granted and released since,
+    kept from one batch to the next by a writer that knows nothing else wrote the database in
+    between (SQLite: its own connection, `store.db.KeptConnection`); a batch then reads only the
+    customers it does not know yet, and the reservation ids it is asked about. What changes with
+    the clock alone is decided from the clock each batch (expiry, a stored spend's end). Empty
+    for every batch elsewhere: each reads all it decides on."""
+
+    customers: dict[str, Holder] = field(default_factory=dict)  # those that exist
+
+    def clear(self) -> None:
+        self.customers.clear()
+
+
+@dataclass(slots=True)
 class _Batch:
     """What a batch's decisions are made against, kept up to date as each is made."""
 
     now_us: int
-    archived: dict[str, int | None]  # the customers of the batch's reservations that exist
+    known: Known  # the batch's customers among them
     credit_types: dict[str | None, str | MeterlineError]  # as asked -> the credit type, or why not
     reservations: dict[str, Reservation]  # by id: the batch's ids, as stored or as decided here
-    hard_limits: dict[Key, Decimal]
-    spend: dict[Key, Decimal]
-    holding: dict[Key, dict[str, Decimal]]  # amounts still held, by reservation id
+    spend: dict[Key, Decimal] = field(default_factory=dict)
     added: list[Reservation] = field(default_factory=list)
     closed: dict[str, list[str]] = field(default_factory=dict)  # how -> reservation ids
 
     @classmethod
-    def read(cls, conn: Connection, requests: Sequence[Request], now_us: int, open_horizon_us: int) -> _Batch:
+    def read(
+        cls, conn: Connection, requests: Sequence[Request], now_us: int, open_horizon_us: int, known: Known
+    ) -> _Batch:
         asks = [r for r in requests if isinstance(r, Ask)]
-        archived = customers.lock_many(conn, [a.customer_id for a in asks])
+        asked = sorted({a.customer_id for a in asks})
+        new = [c for c in asked if c not in known.customers]
+        archived = customers.lock_many(conn, new)
         credit_types = {c: _credit_type(conn, c) for c in {a.credit_type_id for a in asks}}
-        keys = sorted(
-            {
-                (a.customer_id, ct)
-                for a in asks
-                if a.customer_id in archived and isinstance(ct := credit_types[a.credit_type_id], str)
-            }
-        )
         limits = _hard_limits(conn, sorted(archived))
         batch = cls(
             now_us=now_us,
-            archived=archived,
+            known=known,
             credit_types=credit_types,
             reservations=store.get_many(conn, [r.reservation_id for r in requests]),
-            hard_limits=limits,
-            spend={},
-            holding={key: {} for key in keys},
         )
+        for customer_id, archived_at_us in archived.items():
+            known.customers[customer_id] = Holder(archived_at_us, limits.get(customer_id, {}), {})
         batch._read_holding(conn, sorted(archived))
-        batch.spend = _spend(conn, [k for k in keys if k in limits], now_us, open_horizon_us)
+        batch._expire([c for c in asked if c in known.customers and c not in archived])
+        batch._read_spend(conn, asks, open_horizon_us)
         return batch
 
     def reserve(self, ask: Ask) -> Outcome:
-        if ask.customer_id not in self.archived:
+        holder = self.known.customers.get(ask.customer_id)
+        if holder is None:
             return NotFound(f"customer_id: no customer with id {ask.customer_id}")
         credit_type = self.credit_types[ask.credit_type_id]
         if not isinstance(credit_type, str):
             return credit_type
-        key = (ask.customer_id, credit_type)
-        hard_limit = self.hard_limits.get(key)
-        spend = self.spend.get(key, Decimal(0))
-        held = self.holding[key]
+        hard_limit = holder.hard_limits.get(credit_type)
+        spend = self.spend.get((ask.customer_id, credit_type), Decimal(0))
+        held = [h.amount for h in holder.holding.values() if h.credit_type_id == credit_type]
         earlier = self.reservations.get(ask.reservation_id)
         if earlier is not None:
             different = _different(earlier, ask, credit_type)
             if different is not None:
                 return different
             ended = earlier.state_at(self.now_us)
-            committed = spend + sum(held.values(), Decimal(0))
+            committed = spend + sum(held, Decimal(0))
             return Answer(ended is None, ENDED_REASONS.get(ended or ""), remaining(hard_limit, committed))
-        if self.archived[ask.customer_id] is not None:
+        if holder.archived_at_us is not None:
             return Answer(False, CUSTOMER_ARCHIVED, None)
-        answer = decide(ask.amount, hard_limit, spend, held.values())
+        answer = decide(ask.amount, hard_limit, spend, held)
         if answer.granted:
-            self._add(ask, credit_type)
+            self._add(ask, credit_type, holder)
         return answer
 
     def release(self, ask: Release) -> Outcome:
@@ -178,13 +210,55 @@ class _Batch:
     def _read_holding(self, conn: Connection, customer_ids: list[str]) -> None:
         """The customers' reservations still holding; those found settled or expired are closed
         in this batch, so that what the next decision reads stays the few that hold."""
+        if not customer_ids:
+            return
         holding, ended = store.not_closed_of(conn, customer_ids, self.now_us)
         for held in holding:
-            self.holding.setdefault((held.customer_id, held.credit_type_id), {})[held.id] = held.amount
+            self.known.customers[held.customer_id].holding[held.id] = held
         for closed_as, ids in ended.items():
             self.closed.setdefault(closed_as, []).extend(ids)
 
-    def _add(self, ask: Ask, credit_type: str) -> None:
+    def _expire(self, customer_ids: list[str]) -> None:
+        """Known customers' reservations that expired since: closed in this batch, as reading
+        them would have (settled ones are not known: the engine's commit that settles one ends
+        what is known)."""
+        for customer_id in customer_ids:
+            holding = self.known.customers[customer_id].holding
+            for held in [h for h in holding.values() if self.now_us >= h.expires_at_us]:
+                del holding[held.id]
+                self.closed.setdefault(EXPIRED, []).append(held.id)
+
+    def _read_spend(self, conn: Connection, asks: list[Ask], open_horizon_us: int) -> None:
+        """The spend of each (customer, credit type) asked with a hard limit: the engine's stored
+        one while it holds, else derived now."""
+        keys = sorted(
+            {
+                (a.customer_id, ct)
+                for a in asks
+                if (holder := self.known.customers.get(a.customer_id)) is not None
+                and isinstance(ct := self.credit_types[a.credit_type_id], str)
+                and ct in holder.hard_limits
+            }
+        )
+        unread = [k for k in keys if k[1] not in self.known.customers[k[0]].stored_spend]
+        if unread:
+            found = customer_spend.stored_holding(conn, unread, self.now_us)
+            for customer_id, credit_type in unread:
+                self.known.customers[customer_id].stored_spend[credit_type] = found.get(
+                    (customer_id, credit_type)
+                )
+        derive = []
+        for key in keys:
+            stored = self.known.customers[key[0]].stored_spend[key[1]]
+            if stored is not None and (stored[1] is None or stored[1] > self.now_us):
+                self.spend[key] = stored[0]
+            else:
+                derive.append(key)
+        if derive:
+            derived = views(conn, derive, self.now_us, open_horizon_us)
+            self.spend.update(((v.customer_id, v.credit_type_id), v.current_spend) for v in derived)
+
+    def _add(self, ask: Ask, credit_type: str, holder: Holder) -> None:
         reservation = Reservation(
             id=ask.reservation_id,
             customer_id=ask.customer_id,
@@ -198,13 +272,17 @@ class _Batch:
         )
         self.added.append(reservation)
         self.reservations[reservation.id] = reservation
-        self.holding[(ask.customer_id, credit_type)][reservation.id] = ask.amount
+        holder.holding[reservation.id] = Held(
+            reservation.id, ask.customer_id, credit_type, ask.amount, reservation.expires_at_us
+        )
 
     def _close(self, reservation: Reservation, closed_as: str) -> None:
         self.reservations[reservation.id] = replace(
             reservation, closed_as=closed_as, closed_at_us=self.now_us
         )
-        self.holding.get((reservation.customer_id, reservation.credit_type_id), {}).pop(reservation.id, None)
+        holder = self.known.customers.get(reservation.customer_id)
+        if holder is not None:
+            holder.holding.pop(reservation.id, None)
         self.closed.setdefault(closed_as, []).append(reservation.id)
 
 
@@ -218,19 +296,14 @@ def _credit_type(conn: Connection, asked: str | None) -> str | MeterlineError:
         return refused
 
 
-def _hard_limits(conn: Connection, customer_ids: list[str]) -> dict[Key, Decimal]:
+def _hard_limits(conn: Connection, customer_ids: list[str]) -> dict[str, dict[str, Decimal]]:
     """Each customer's hard limit by credit type: the newest, should two ever exist."""
+    if not customer_ids:
+        return {}
+    found: dict[str, dict[str, Decimal]] = {}
     limits = alerts.spend_limit_thresholds(conn, customer_ids, customer_spend.HARD)  # oldest first
-    return {(customer_id, credit_type_id): threshold for customer_id, credit_type_id, threshold in limits}
-
-
-def _spend(conn: Connection, keys: list[Key], now_us: int, open_horizon_us: int) -> dict[Key, Decimal]:
-    """The period's spend: as the engine stored it where that still holds, else derived now."""
-    found = customer_spend.still_holding(conn, keys, now_us)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        derived = views(conn, missing, now_us, open_horizon_us)
-        found.update(((v.customer_id, v.credit_type_id), v.current_spend) for v in derived)
+    for customer_id, credit_type_id, threshold in limits:
+        found.setdefault(customer_id, {})[credit_type_id] = threshold
     return found
 
 

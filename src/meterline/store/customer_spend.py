@@ -49,21 +49,30 @@ def still_holding(
     """Each (customer, credit type)'s spend as the engine measured it, where that still holds
     (absent where it does not), in one statement per chunk of customers (built once: it runs in
     every reservation batch)."""
+    return {key: spend for key, (spend, _until) in stored_holding(conn, keys, now_us).items()}
+
+
+def stored_holding(
+    conn: Connection, keys: Sequence[tuple[str, str]], now_us: int
+) -> dict[tuple[str, str], tuple[Decimal, int | None]]:
+    """`still_holding`, each spend with the instant it stops holding whatever else happens (its
+    `valid_until_us`, None: never), so that a caller that knows nothing was written since may
+    keep it until then."""
     wanted = set(keys)
-    found: dict[tuple[str, str], Decimal] = {}
+    found: dict[tuple[str, str], tuple[Decimal, int | None]] = {}
     as_of: dict[str, int] = {}
     query = _holding_of(conn.dialect.name)
     for chunk in chunks(sorted({customer_id for customer_id, _credit_type in wanted}), IN_CHUNK):
         rows = conn.execute(query, {"ids": bound_list(conn, chunk), "now_us": now_us})
         for row in rows:
             if (row[0], row[1]) in wanted:
-                found[row[0], row[1]] = row[2]
+                found[row[0], row[1]] = (row[2], row[4])
                 as_of[row[0]] = min(row[3], as_of.get(row[0], row[3]))
     if found:
         # Usage journaled but not yet merged (`store.usage_journal`) moved the spend too.
         pending = usage_journal.folded_through(conn, sorted(as_of))
         moved = {c for c, seq in pending.items() if seq > as_of[c]}
-        found = {key: spend for key, spend in found.items() if key[0] not in moved}
+        found = {key: held for key, held in found.items() if key[0] not in moved}
     return found
 
 
@@ -78,7 +87,9 @@ def _holding_of(dialect: str) -> Select[Any]:
 def _holding_spend() -> Select[Any]:
     table = customer_spend
     folded = last_folded_of(table.c.customer_id)
-    return select(table.c.customer_id, table.c.credit_type_id, table.c.spend, table.c.as_of_seq).where(
+    return select(
+        table.c.customer_id, table.c.credit_type_id, table.c.spend, table.c.as_of_seq, table.c.valid_until_us
+    ).where(
         table.c.catalog_version == select(catalog_version.c.version).scalar_subquery(),
         folded <= table.c.as_of_seq,
         ~exists().where(and_(billing_requests.c.customer_id == table.c.customer_id)),

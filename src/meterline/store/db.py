@@ -131,6 +131,14 @@ class Database:
             skip_flush=not durable and self.durable_commits,
         )
 
+    def kept_connection(self) -> KeptConnection | None:
+        """A connection of its own for one thread's write transactions, which tells whether
+        anything else wrote the database since its last one; None where that cannot be told
+        (PostgreSQL, an in-memory database)."""
+        if self._write_lock is None:
+            return None
+        return KeptConnection(self.engine, self._write_lock, self.durable_commits)
+
     def log_read(self) -> AbstractContextManager[Connection]:
         """A read transaction on the event log."""
         return _transaction(self.log_engine, write=False)
@@ -190,9 +198,12 @@ def _transaction(
     lock_path: str | None = None,
     counted: bool = True,
     skip_flush: bool = False,
+    kept: Connection | None = None,
 ) -> Iterator[Connection]:
-    """`skip_flush`: a write whose commit does not wait for the disk (`Database.write`)."""
-    with _exclusive(lock_path) if lock_path else nullcontext(), engine.connect() as conn:
+    """`skip_flush`: a write whose commit does not wait for the disk (`Database.write`).
+    `kept`: on this connection, left open after (`KeptConnection`), not one from the pool."""
+    connected = engine.connect() if kept is None else nullcontext(kept)
+    with _exclusive(lock_path) if lock_path else nullcontext(), connected as conn:
         if write:
             conn = conn.execution_options(meterline_write=True, meterline_counted=counted)
         on_sqlite = engine.dialect.name == "sqlite"
@@ -201,6 +212,56 @@ def _transaction(
                 # This transaction only: the session's other commits stay synchronous.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             yield conn
+
+
+class KeptConnection:
+    """One SQLite connection kept open for one thread's write transactions, and whether the
+    database changed since the last of them committed.
+
+    `PRAGMA data_version` on a connection moves whenever another connection, of this process or
+    any other, has committed (a checkpoint of the log moves it too), and never for the
+    connection's own commits. Read once the write lock is held, when nothing else can commit
+    until this transaction ends, an unchanged value on the same driver connection means the
+    database is exactly as this connection's last commit left it: a writer may then decide from
+    what it read and wrote before instead of reading it again (`services.reservations.Known`)."""
+
+    def __init__(self, engine: Engine, lock_path: str, durable_commits: bool) -> None:
+        self._engine = engine
+        self._lock_path = lock_path
+        self._durable_commits = durable_commits
+        self._conn: Connection | None = None
+        # The driver connection and its data_version when its last transaction committed.
+        self._committed: tuple[Any, int] | None = None
+
+    @contextmanager
+    def write(
+        self, *, customer_state: bool = True, durable: bool = True
+    ) -> Iterator[tuple[Connection, bool]]:
+        """`Database.write` on this connection; with it, whether nothing else committed since
+        this connection's last transaction did (False the first time, and after one that failed)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._engine.connect()
+        committed, self._committed = self._committed, None
+        with _transaction(
+            self._engine,
+            write=True,
+            lock_path=self._lock_path,
+            counted=customer_state,
+            skip_flush=not durable and self._durable_commits,
+            kept=self._conn,
+        ) as conn:
+            # A connection invalidated by an error reconnects: another driver connection, whose
+            # count is not comparable.
+            driver: Any = conn.connection.driver_connection
+            version = int(driver.execute("PRAGMA data_version").fetchone()[0])
+            yield conn, committed is not None and committed[0] is driver and committed[1] == version
+        self._committed = (driver, version)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._committed = None
 
 
 @contextmanager

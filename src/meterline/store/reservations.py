@@ -97,6 +97,7 @@ class Held:
     customer_id: str
     credit_type_id: str
     amount: Decimal
+    expires_at_us: int
 
 
 def not_closed_of(
@@ -118,7 +119,7 @@ def not_closed_of(
             elif now_us >= expires_at_us:
                 ended.setdefault(EXPIRED, []).append(rid)
             else:
-                holding.append(Held(rid, customer_id, credit_type_id, amount))
+                holding.append(Held(rid, customer_id, credit_type_id, amount, expires_at_us))
     return holding, ended
 
 

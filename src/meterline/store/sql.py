@@ -188,7 +188,9 @@ def keys_among(
     )
 
 
-def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+def among_bound(
+    dialect: str, column: ColumnElement[Any], name: str, item_type: Any = String
+) -> ColumnElement[bool]:
     """`column IN` the list bound as `name` (its value: `bound_list`), for statements built once
     and run on every request (reservation batches): `among` builds its clause anew each time, and
     building and keying the statement cost several times what SQLite took to run it. SQLite unpacks
@@ -196,7 +198,7 @@ def among_bound(dialect: str, column: ColumnElement[Any], name: str) -> ColumnEl
     stays the same, and prepared, whatever the number of values."""
     if dialect == "sqlite":
         return column.in_(select(func.json_each(bindparam(name, type_=String)).table_valued("value").c.value))
-    return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(item_type)))
 
 
 def bound_list(conn: Connection, values: Sequence[Any]) -> Any:

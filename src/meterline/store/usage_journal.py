@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Integer, Select, delete, func, insert, select
 
 from meterline.domain.aggregation import Aggregate
 from meterline.domain.partitions import partition_of
 from meterline.domain.usage_fold import BucketKey, UsageDeltas, months_of
-from meterline.store.sql import IN_CHUNK, chunks
+from meterline.store.sql import IN_CHUNK, among_bound, bound_list, chunks
 from meterline.store.tables import usage_journal
 
 UniqueValue = tuple[str, str, int, str, str]  # (customer, metric, hour, group, value)
@@ -100,14 +102,22 @@ def tail_of(conn: Connection, customer_ids: Iterable[str]) -> Tail:
     if not wanted:
         return tail
     shards = sorted({shard_of(c) for c in wanted})
+    query = _of_shards(conn.dialect.name)
     for chunk in chunks(shards, IN_CHUNK):
-        bodies = conn.execute(
-            select(usage_journal.c.body)
-            .where(usage_journal.c.shard.in_(chunk))
-            .order_by(usage_journal.c.shard, usage_journal.c.through_seq)
-        ).scalars()
+        bodies = conn.execute(query, {"shards": bound_list(conn, chunk)}).scalars()
         _decode_into(tail, bodies, wanted)
     return tail
+
+
+# Built once: reservation batches read their customers' shards every batch (`customer_spend`),
+# and building the statement cost more than running it on an empty journal.
+@lru_cache(maxsize=2)
+def _of_shards(dialect: str) -> Select[Any]:
+    return (
+        select(usage_journal.c.body)
+        .where(among_bound(dialect, usage_journal.c.shard, "shards", Integer))
+        .order_by(usage_journal.c.shard, usage_journal.c.through_seq)
+    )
 
 
 def everything(conn: Connection) -> Tail:
