@@ -107,6 +107,47 @@ def read_ahead_all(evaluator: Evaluator) -> None:
         pass
 
 
+# The per-event parts of a batch, timed one by one with --parts: (label, owner, attribute).
+_PARTS = (
+    ("read the log", "meterline.engine.event_source:TableEventSource", "read"),
+    ("apply (all below but absorb)", "meterline.engine.evaluator:Evaluator", "_apply"),
+    ("resolve customer refs", "meterline.engine.customer_refs:ResolvedReferences", "resolve"),
+    ("closed-period check", "meterline.engine.evaluator:invoices", "finalized_periods_reached"),
+    ("fold", "meterline.engine.evaluator:", "fold"),
+    ("usage written (usage.add)", "meterline.engine.usage_deferral:UsageDeferral", "add"),
+    ("unmatched recorded", "meterline.engine.evaluator:unmatched", "record"),
+    ("reservations settled", "meterline.engine.evaluator:reservations", "settle"),
+    ("headrooms absorb", "meterline.engine.headroom:HeadroomBook", "absorb"),
+    ("measure (derive, evaluate)", "meterline.engine.evaluator:Evaluator", "_bill"),
+)
+
+
+def time_parts() -> dict[str, list[float]]:
+    """Wrap each of `_PARTS` to add up its thread CPU time and calls (a few µs a batch)."""
+    import importlib
+
+    spent: dict[str, list[float]] = {}
+    for label, where, name in _PARTS:
+        module_name, _colon, attribute = where.partition(":")
+        module = importlib.import_module(module_name)
+        owner = getattr(module, attribute) if attribute else module
+        spent[label] = [0.0, 0]
+        setattr(owner, name, _timed(getattr(owner, name), spent[label]))
+    return spent
+
+
+def _timed(function: Any, spent: list[float]) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[0] += time.thread_time() - started
+            spent[1] += 1
+
+    return timed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -162,7 +203,13 @@ def main() -> None:
         help="customers whose headroom the engine keeps (default: the server's; 0: measure every "
         "customer a batch touches, as before headrooms)",
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="print the thread CPU time of each per-event part of the timed batches (ms a batch)",
+    )
     args = parser.parse_args()
+    parts = time_parts() if args.parts else None
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/cost.db"
@@ -199,6 +246,8 @@ def main() -> None:
         tune_for_long_running()  # as the engine's processes run
         absorbed_before = evaluator.headrooms.absorbed
         statements = 0
+        for part in (parts or {}).values():  # the timed batches only
+            part[0], part[1] = 0.0, 0
 
         seen: Counter[str] = Counter()
         spent: defaultdict[str, float] = defaultdict(float)  # thread CPU seconds per statement text
@@ -257,6 +306,10 @@ def main() -> None:
         if args.callers:
             stats.print_callers(args.callers)
     events = args.batches * args.batch_events
+    if parts is not None:
+        console.print("ms CPU a batch  calls  part")
+        for label, (seconds, calls) in parts.items():
+            console.print(f"{seconds / args.batches * 1000:12.3f}  {int(calls):5d}  {label}")
     if args.statements:
         console.print("per batch  µs CPU/event  statement (the commit itself is not a statement)")
         for sql, n in seen.most_common(40):

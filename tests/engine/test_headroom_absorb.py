@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from meterline.domain.spend_bounds import UnitBound
 from meterline.domain.usage_fold import Movement
-from meterline.engine.headroom import Headroom, spend_moves
+from meterline.engine.headroom import Headroom, shared_bounds, spend_moves
 
 METRICS = ("m1", "m2")
 CREDIT_TYPES = ("usd", "cpu")
@@ -75,3 +75,20 @@ def test_a_headroom_is_near_exactly_when_the_same_usage_again_would_not_be_taken
         return
     again = copy.deepcopy(room)
     assert room.near == (not again.absorb(moved, 0))
+
+
+def test_headrooms_of_the_same_bounds_share_them_to_the_digits() -> None:
+    # Each measurement derives its own bounds; a headroom keeps the one shared object of their
+    # value and digits, so that the engine works out a movement's spend once for all of them.
+    def bounds(rise: str) -> dict[str, dict[str, UnitBound]]:
+        return {"m1": {"usd": UnitBound(Decimal(rise), Decimal("0"), Decimal("Infinity"))}}
+
+    first, again, other_digits = (
+        shared_bounds(bounds("1.50")),
+        shared_bounds(bounds("1.50")),
+        shared_bounds(bounds("1.5")),
+    )
+    assert first is again
+    assert first == bounds("1.50") and str(first["m1"]["usd"].rise) == "1.50"
+    assert other_digits is not first and str(other_digits["m1"]["usd"].rise) == "1.5"
+    assert first["m1"]["usd"].per_event == Decimal("Infinity")

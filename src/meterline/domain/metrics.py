@@ -77,11 +77,15 @@ class MetricRules:
         object.__setattr__(self, "group_dimensions", tuple(dims))
 
     def matches(self, event_type: str, properties: Mapping[str, Any]) -> bool:
-        if self.event_type_in is not None and event_type not in self.event_type_in:
-            return False
-        if self.event_type_not_in is not None and event_type in self.event_type_not_in:
+        if not self.matches_type(event_type):
             return False
         return not self.property_filters or all(f.passes(properties) for f in self.property_filters)
+
+    def matches_type(self, event_type: str) -> bool:
+        """Whether the event type filter passes this type (the property filters aside)."""
+        if self.event_type_in is not None and event_type not in self.event_type_in:
+            return False
+        return self.event_type_not_in is None or event_type not in self.event_type_not_in
 
     def value_of(self, properties: Mapping[str, Any]) -> Decimal | str | None:
         """The event's contribution, or None when the event cannot be counted by this metric."""

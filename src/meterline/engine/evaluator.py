@@ -413,11 +413,12 @@ class Evaluator:
             )
         rules = self.catalog_memo.get(("metric_rules",), lambda: billable_metrics.active_metric_rules(conn))
         deltas = fold(countable, rules)
-        by_seq = {e.seq: e.customer_id for e in countable}
-        missing.extend(
-            unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
-            for seq in deltas.unmatched_seqs
-        )
+        if deltas.unmatched_seqs:
+            by_seq = {e.seq: e.customer_id for e in countable}
+            missing.extend(
+                unmatched.Unmatched(seq, unmatched.NO_MATCHING_METRIC, by_seq[seq])
+                for seq in deltas.unmatched_seqs
+            )
         # An engine holding every partition may journal its usage; one holding some merges
         # every batch (`engine.usage_deferral`).
         self.usage.add(conn, deltas, len(batch), through, now, may_defer=held is None)

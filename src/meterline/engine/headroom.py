@@ -175,10 +175,7 @@ class Headroom:
                 "rooms": [
                     texts(r) for r in (self.spend_rise, self.spend_fall, self.usage_added, self.usage_removed)
                 ],
-                "bounds": {
-                    m: {c: [str(b.rise), str(b.fall), str(b.per_event)] for c, b in per_type.items()}
-                    for m, per_type in self.bounds.items()
-                },
+                "bounds": _bounds_text(self.bounds),
                 "valid_until_us": self.valid_until_us,
             }
         ).decode()
@@ -213,6 +210,20 @@ def _shared_bounds(raw: dict[str, dict[str, list[str]]]) -> SpendBounds:
     return found
 
 
+def _bounds_text(bounds: SpendBounds) -> dict[str, dict[str, list[str]]]:
+    return {
+        m: {c: [str(b.rise), str(b.fall), str(b.per_event)] for c, b in per_type.items()}
+        for m, per_type in bounds.items()
+    }
+
+
+def shared_bounds(bounds: SpendBounds) -> SpendBounds:
+    """These bounds, as the one object every headroom with the same bounds (to the digits) holds:
+    `HeadroomBook.absorb` works out what a movement moves spend by once per bounds object, and a
+    customer's drafts derive bounds of their own each time it is measured."""
+    return _shared_bounds(_bounds_text(bounds))
+
+
 def _amount(text: str) -> Decimal:
     return INFINITY if text == "Infinity" else Decimal(text)
 
@@ -227,7 +238,7 @@ def headroom_of(
     until = valid_until(state, now_us)
     if any(config.is_enabled for contract in state.contracts for config in contract.thresholds):
         until = now_us  # threshold billing: its measures are checked at every usage
-    room = Headroom({}, {}, {}, {}, state.spend_bounds, until)
+    room = Headroom({}, {}, {}, {}, shared_bounds(state.spend_bounds), until)
     # A postpaid true-up's draft falls as spend rises: invoice totals then move either way.
     trued_up = any(inv.type == TRUEUP and inv.status == DRAFT for inv in state.invoices)
     seen: set[str] = set()

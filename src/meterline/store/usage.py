@@ -63,11 +63,16 @@ def merge_journal(
     `seal_open_hours`), the others to `usage_hourly` and their months' rows. `journaled=False`:
     the caller knows the journal is empty (a hot batch's rows alone), so it is neither read nor
     emptied. Returns the hour rows written."""
-    tail = usage_journal.everything(conn) if journaled else usage_journal.Tail()
-    if batch is not None:
-        for key, aggregate in batch.hourly.items():
-            tail.add(key, aggregate)
-        tail.unique_values |= batch.unique_values
+    if not journaled:  # the batch's own deltas are all there is (nothing here changes them)
+        tail = (
+            usage_journal.Tail() if batch is None else usage_journal.Tail(batch.hourly, batch.unique_values)
+        )
+    else:
+        tail = usage_journal.everything(conn)
+        if batch is not None:
+            for key, aggregate in batch.hourly.items():
+                tail.add(key, aggregate)
+            tail.unique_values |= batch.unique_values
     values = _AggregateValues(bound_decimal(conn))
     hourly, open_hours = _split_open(tail.hourly, open_from_us)
     # An open hour's usage reaches its month's row when the hour is sealed, not before.
