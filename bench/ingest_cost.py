@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console
-from tests.support.server import POSTGRES_SECRET_KEY, RunningServer, free_port, stop_process
+from tests.support.server import server_env, start_server, stop_process
 
 from bench.bodies import EVENTS_PER_BATCH, throughput_batches
 from bench.engines import cpu_seconds, postgres_pids, tree
@@ -75,7 +75,14 @@ def one_run(
     url, drop = _fresh_database(args.database, tmp, index)
     try:
         token = _prepare(python, url)
-        server = _start(python, url, tmp, token)
+        server = start_server(
+            url,
+            tmp,
+            token=token,
+            python=python,
+            METERLINE_EVALUATOR_ENABLED="false",
+            METERLINE_WEBHOOKS_ENABLED="false",
+        )
         try:
             requests = [encode_request(0, "/v1/ingest", token, body) for body in bodies]
             port = int(server.base_url.rsplit(":", 1)[1])
@@ -129,21 +136,9 @@ def _psql(url: str, statement: str) -> None:
         conn.execute(statement)  # type: ignore[arg-type]
 
 
-def _env(url: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "METERLINE_DATABASE_URL": url,
-        "METERLINE_LOG_LEVEL": "warning",
-        **NO_ENGINE,
-    }
-    if not url.startswith("sqlite"):
-        env.setdefault("METERLINE_SECRET_KEY", POSTGRES_SECRET_KEY)
-    return env
-
-
 def _prepare(python: str, url: str) -> str:
     """The build's own migrations and an API token, by its own CLI."""
-    env = _env(url)
+    env = server_env(url, **NO_ENGINE)
     subprocess.run([python, "-m", "meterline.cli", "migrate"], env=env, check=True, capture_output=True)
     made = subprocess.run(
         [python, "-m", "meterline.cli", "tokens", "create", "bench"],
@@ -153,24 +148,6 @@ def _prepare(python: str, url: str) -> str:
         text=True,
     )
     return made.stdout.strip().split()[-1]
-
-
-def _start(python: str, url: str, tmp: Path, token: str) -> RunningServer:
-    from tests.support.server import _wait_healthy
-
-    port = free_port()
-    log_path = tmp / f"server-{port}.log"
-    env = _env(url)
-    process = subprocess.Popen(
-        [python, "-m", "meterline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    _wait_healthy(base_url, process, log_path)
-    return RunningServer(base_url, token, url, process, log_path, env)
 
 
 def _row(run: dict[str, Any]) -> str:
