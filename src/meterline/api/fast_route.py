@@ -75,25 +75,26 @@ class FastPaths:
     def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         # The routes as declared (their routers are included without a prefix).
-        self._handlers = {
-            (method, route.path): route.fast
+        self._routes = {
+            (method, route.path): route
             for route in routes
             if isinstance(route, FastRoute) and route.fast is not None
             for method in route.methods or ()
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self._handlers.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        if handler is None:
+        route = self._routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
+        if route is None or route.fast is None:
             await self.app(scope, receive, send)
             return
         messages, body = await _whole_body(receive)
         if body is not None:
             try:
-                response = await handler(scope["app"].state.meterline, body)
+                response = await route.fast(scope["app"].state.meterline, body)
             except MeterlineError as error:
                 response = message(error.status_code, error.message)  # as `errors.install` answers
             if response is not None:
+                scope["route"] = route  # as the router would: requests are counted by their route
                 await response(scope, receive, send)
                 return
             scope[_DECLINED] = True

@@ -202,8 +202,13 @@ def _transaction(
 ) -> Iterator[Connection]:
     """`skip_flush`: a write whose commit does not wait for the disk (`Database.write`).
     `kept`: on this connection, left open after (`KeptConnection`), not one from the pool."""
-    connected = engine.connect() if kept is None else nullcontext(kept)
-    with _exclusive(lock_path) if lock_path else nullcontext(), connected as conn:
+    # The connection is taken once the lock is held, never before: writers queued for the lock
+    # must not hold the pool's connections, which the holder may need (a keyed request commits
+    # on a thread of its own).
+    with (
+        _exclusive(lock_path) if lock_path else nullcontext(),
+        engine.connect() if kept is None else nullcontext(kept) as conn,
+    ):
         if write:
             conn = conn.execution_options(meterline_write=True, meterline_counted=counted)
         on_sqlite = engine.dialect.name == "sqlite"
